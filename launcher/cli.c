@@ -1,0 +1,192 @@
+/*
+ * cli.c - messages, exit codes and hardening shared by the tools.
+ */
+#include "cli.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <termios.h>
+#include <unistd.h>
+
+const char *cli_prog = "hive";
+
+static void vmsg(const char *kind, const char *fmt, va_list ap)
+{
+    fprintf(stderr, "%s: %s: ", cli_prog, kind);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+}
+
+void cli_error(const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vmsg("error", fmt, ap);
+    va_end(ap);
+}
+
+void cli_warn(const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vmsg("warning", fmt, ap);
+    va_end(ap);
+}
+
+void cli_hint(const char *fmt, ...)
+{
+    va_list ap;
+
+    fputs("hint: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+int cli_exit_code(hive_rc rc)
+{
+    switch (rc) {
+    case HIVE_OK: return 0;
+    case HIVE_ERR_INVALID:
+    case HIVE_ERR_BAD_ID:
+    case HIVE_ERR_TOO_LARGE: return EXIT_USAGE;
+    case HIVE_ERR_NOT_FOUND:
+    case HIVE_ERR_KEY_NOT_FOUND: return EXIT_NOT_FOUND;
+    case HIVE_ERR_NO_KEY:
+    case HIVE_ERR_BAD_KEY: return EXIT_KEY;
+    case HIVE_ERR_DECRYPT:
+    case HIVE_ERR_FORMAT: return EXIT_DECRYPT;
+    default: return EXIT_STORE;
+    }
+}
+
+int cli_fail(hive_rc rc)
+{
+    const char *msg = hive_last_error();
+
+    cli_error("%s", msg);
+    switch (rc) {
+    case HIVE_ERR_NO_KEY:
+        cli_hint("run 'hive-cred init' to create a key file, or set HIVE_CREDENTIAL_KEY");
+        break;
+    case HIVE_ERR_BAD_KEY:
+        cli_hint("a key is 44 characters of urlsafe base64; 'hive-cred keygen' prints a new one");
+        break;
+    case HIVE_ERR_DECRYPT:
+        cli_hint("the file was written with another key, or is damaged; "
+                 "check HIVE_CREDENTIAL_KEY and the key file");
+        break;
+    case HIVE_ERR_NOT_FOUND:
+        cli_hint("'hive-cred list' shows the stored ids");
+        break;
+    case HIVE_ERR_PERM:
+        if (strstr(msg, "key file") != NULL && strstr(msg, "mode") != NULL)
+            cli_hint("chmod 600 the key file");
+        break;
+    case HIVE_ERR_CONFLICT:
+        cli_hint("Hive stores '/', '\\' and '..' in ids as '_'; choose another id");
+        break;
+    default:
+        break;
+    }
+    return cli_exit_code(rc);
+}
+
+void cli_harden(void)
+{
+    struct rlimit none = {0, 0};
+
+    umask(077);
+    setrlimit(RLIMIT_CORE, &none);
+    /* Not dumpable: no core file and no ptrace attach by other processes
+     * of the same user. */
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+}
+
+int cli_read_all(int fd, char **out, size_t *len, size_t max)
+{
+    size_t cap = 4096;
+    size_t n = 0;
+    char *buf = malloc(cap);
+
+    if (buf == NULL)
+        return -1;
+    for (;;) {
+        ssize_t got;
+        if (n + 1 >= cap) {
+            char *bigger;
+            if (cap >= max + 1) {
+                hive_free_secret(buf, cap);
+                errno = EFBIG;
+                return -1;
+            }
+            bigger = malloc(cap * 2);
+            if (bigger == NULL) {
+                hive_free_secret(buf, cap);
+                return -1;
+            }
+            memcpy(bigger, buf, n);
+            hive_free_secret(buf, cap);
+            buf = bigger;
+            cap *= 2;
+        }
+        got = read(fd, buf + n, cap - n - 1);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0) {
+            hive_free_secret(buf, cap);
+            return -1;
+        }
+        if (got == 0)
+            break;
+        n += (size_t)got;
+        if (n > max) {
+            hive_free_secret(buf, cap);
+            errno = EFBIG;
+            return -1;
+        }
+    }
+    buf[n] = '\0';
+    *out = buf;
+    *len = n;
+    return 0;
+}
+
+int cli_prompt(const char *prompt, bool echo, char *buf, size_t size)
+{
+    struct termios old, quiet;
+    bool restore = false;
+    size_t n = 0;
+
+    fputs(prompt, stderr);
+    fflush(stderr);
+    if (!echo && tcgetattr(STDIN_FILENO, &old) == 0) {
+        quiet = old;
+        quiet.c_lflag &= ~(tcflag_t)(ECHO | ECHONL);
+        restore = tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet) == 0;
+    }
+    for (;;) {
+        char c;
+        ssize_t got = read(STDIN_FILENO, &c, 1);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0 || c == '\n')
+            break;
+        if (n + 1 < size)
+            buf[n++] = c;
+    }
+    buf[n] = '\0';
+    if (restore) {
+        tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+        fputc('\n', stderr);
+    }
+    return (int)n;
+}

@@ -1,0 +1,40 @@
+/*
+ * cli.h - what hive-cred and hive-run share: messages, exit codes, the
+ * process hardening, reading secrets from stdin.
+ */
+#ifndef HIVE_CLI_H
+#define HIVE_CLI_H
+
+#include <hive/hive.h>
+#include <stdio.h>
+
+/* hive-cred's exit codes (documented in --help and the README). */
+enum {
+    EXIT_NO = 1,          /* a negative answer: exists is false, validate found problems */
+    EXIT_USAGE = 2,       /* bad command line or input */
+    EXIT_NOT_FOUND = 3,   /* no such credential or key */
+    EXIT_KEY = 4,         /* no encryption key, or not a Fernet key */
+    EXIT_DECRYPT = 5,     /* a credential cannot be decrypted or parsed */
+    EXIT_STORE = 6        /* file system, permission, lock or conflict error */
+};
+
+extern const char *cli_prog;
+
+void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void cli_hint(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Print hive_last_error() and the hint that fits rc; return the exit code. */
+int cli_fail(hive_rc rc);
+int cli_exit_code(hive_rc rc);
+
+/* No core dumps, no ptrace attach, umask 077. */
+void cli_harden(void);
+
+/* Read all of fd into a wiped-on-free buffer, at most max bytes. */
+int cli_read_all(int fd, char **out, size_t *len, size_t max);
+
+/* Read one line from the terminal with echo off (echo on when echo). */
+int cli_prompt(const char *prompt, bool echo, char *buf, size_t size);
+
+#endif

@@ -1,0 +1,111 @@
+/*
+ * hive/cred.h - the credential object of the Hive store.
+ *
+ * A credential is kept as its Hive JSON document, normalised the way Hive's
+ * pydantic model normalises it: known fields in Hive's order with their
+ * defaults, datetimes in Hive's form, unknown fields kept after them in the
+ * order read. So what is read and written again is byte-identical to what
+ * Hive writes for the same object.
+ */
+#ifndef HIVE_CRED_H
+#define HIVE_CRED_H
+
+#include "common.h"
+#include "datetime.h"
+#include "json.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum hive_cred_type {
+    HIVE_TYPE_UNKNOWN = 0,   /* a type this version does not know; kept as read */
+    HIVE_TYPE_API_KEY,
+    HIVE_TYPE_OAUTH2,
+    HIVE_TYPE_BASIC_AUTH,
+    HIVE_TYPE_BEARER_TOKEN,
+    HIVE_TYPE_CUSTOM
+} hive_cred_type;
+
+typedef struct hive_cred hive_cred;
+
+/* "api_key", ... for a known type; NULL for HIVE_TYPE_UNKNOWN. */
+HIVE_EXPORT const char *hive_cred_type_name(hive_cred_type type);
+/* The type named by name, or HIVE_TYPE_UNKNOWN. */
+HIVE_EXPORT hive_cred_type hive_cred_type_parse(const char *name);
+
+/*
+ * A new credential with no keys, created and updated now. type_name must be
+ * one of Hive's five types. *out is the caller's (hive_cred_free).
+ */
+HIVE_EXPORT hive_rc hive_cred_new(hive_cred **out, const char *id, const char *type_name);
+
+/*
+ * Parse a credential from its JSON text (the plaintext of a .enc file).
+ * HIVE_ERR_FORMAT when it is not JSON or not a credential.
+ */
+HIVE_EXPORT hive_rc hive_cred_parse(hive_cred **out, const char *json, size_t len);
+
+/* The credential's JSON text exactly as Hive writes it. Release *out with
+ * hive_free_secret(*out, *len + 1). */
+HIVE_EXPORT hive_rc hive_cred_emit(char **out, size_t *len, const hive_cred *cred);
+
+/* Wipe and free; sets *cred to NULL. */
+HIVE_EXPORT void hive_cred_free(hive_cred **cred);
+
+HIVE_EXPORT hive_rc hive_cred_clone(hive_cred **out, const hive_cred *cred);
+
+/* Fields. Strings are owned by the credential; NULL when null. */
+HIVE_EXPORT const char *hive_cred_id(const hive_cred *cred);
+HIVE_EXPORT const char *hive_cred_type_str(const hive_cred *cred);
+HIVE_EXPORT hive_cred_type hive_cred_get_type(const hive_cred *cred);
+HIVE_EXPORT const char *hive_cred_provider_id(const hive_cred *cred);
+HIVE_EXPORT const char *hive_cred_description(const hive_cred *cred);
+HIVE_EXPORT bool hive_cred_auto_refresh(const hive_cred *cred);
+HIVE_EXPORT hive_time hive_cred_time(const hive_cred *cred, const char *field);
+HIVE_EXPORT const hive_json *hive_cred_tags(const hive_cred *cred);
+HIVE_EXPORT const hive_json *hive_cred_json(const hive_cred *cred);
+
+/* Keys, in stored order. */
+HIVE_EXPORT size_t hive_cred_key_count(const hive_cred *cred);
+HIVE_EXPORT const char *hive_cred_key_name(const hive_cred *cred, size_t i);
+
+/*
+ * The value of key name (or NULL when absent), NUL-terminated, owned by the
+ * credential; *len (may be NULL) gets its length.
+ */
+HIVE_EXPORT const char *hive_cred_get_key(const hive_cred *cred, const char *name, size_t *len);
+
+/* The key's expiry (form HIVE_TIME_NONE when it has none or is absent). */
+HIVE_EXPORT hive_time hive_cred_key_expires(const hive_cred *cred, const char *name);
+
+/* The key's metadata object, or NULL when absent. */
+HIVE_EXPORT const hive_json *hive_cred_key_metadata(const hive_cred *cred, const char *name);
+
+/*
+ * The name of the default key: "value", then "api_key", then
+ * "access_token", else the first key; NULL when there are no keys.
+ */
+HIVE_EXPORT const char *hive_cred_default_key(const hive_cred *cred);
+
+/* The earliest expiry over all keys (HIVE_TIME_NONE if none expires). */
+HIVE_EXPORT hive_time hive_cred_expires(const hive_cred *cred);
+
+/* Setters. Each keeps the document in Hive's form. */
+HIVE_EXPORT hive_rc hive_cred_set_key(hive_cred *cred, const char *name,
+                                      const char *value, size_t len,
+                                      const hive_time *expires_at);
+HIVE_EXPORT hive_rc hive_cred_set_key_expires(hive_cred *cred, const char *name,
+                                              const hive_time *expires_at);
+HIVE_EXPORT hive_rc hive_cred_remove_key(hive_cred *cred, const char *name);
+HIVE_EXPORT hive_rc hive_cred_set_description(hive_cred *cred, const char *text);
+HIVE_EXPORT hive_rc hive_cred_set_provider_id(hive_cred *cred, const char *provider_id);
+HIVE_EXPORT hive_rc hive_cred_set_auto_refresh(hive_cred *cred, bool on);
+HIVE_EXPORT hive_rc hive_cred_add_tag(hive_cred *cred, const char *tag);
+/* Set a datetime field (created_at, updated_at, last_refreshed, last_used). */
+HIVE_EXPORT hive_rc hive_cred_set_time(hive_cred *cred, const char *field, const hive_time *t);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

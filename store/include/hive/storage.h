@@ -1,0 +1,96 @@
+/*
+ * hive/storage.h - where credentials live. One interface, several
+ * storages; this version has the encrypted file storage of the Hive layout:
+ *
+ *   <dir>/credentials/<stem>.enc    one Fernet token per credential
+ *   <dir>/metadata/index.json       plaintext index (schema 2.0)
+ *
+ * where <dir> is $HIVE_HOME/credentials (HIVE_HOME defaults to ~/.hive).
+ */
+#ifndef HIVE_STORAGE_H
+#define HIVE_STORAGE_H
+
+#include "common.h"
+#include "cred.h"
+#include "json.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct hive_storage hive_storage;
+
+/* A list of strings; free with hive_strlist_free. */
+typedef struct hive_strlist {
+    char **items;
+    size_t count;
+} hive_strlist;
+
+HIVE_EXPORT void hive_strlist_free(hive_strlist *list);
+
+/* Load credential id. HIVE_ERR_NOT_FOUND when absent; *out is the caller's. */
+HIVE_EXPORT hive_rc hive_storage_load(hive_storage *s, hive_cred **out, const char *id);
+/* Create or replace the credential, atomically. */
+HIVE_EXPORT hive_rc hive_storage_save(hive_storage *s, const hive_cred *cred);
+/* Remove id. HIVE_ERR_NOT_FOUND when absent. */
+HIVE_EXPORT hive_rc hive_storage_delete(hive_storage *s, const char *id);
+/* *found = whether id exists, without decrypting anything. */
+HIVE_EXPORT hive_rc hive_storage_exists(hive_storage *s, const char *id, bool *found);
+/* All ids, sorted. */
+HIVE_EXPORT hive_rc hive_storage_list(hive_storage *s, hive_strlist *out);
+/* Close and free; sets *s to NULL. */
+HIVE_EXPORT void hive_storage_free(hive_storage **s);
+
+/* --- encrypted file storage ------------------------------------------- */
+
+#define HIVE_ENV_HOME "HIVE_HOME"
+#define HIVE_ENV_KEY "HIVE_CREDENTIAL_KEY"
+/* Longest credential id the file storage accepts (bytes). */
+#define HIVE_ID_MAX 250
+
+typedef struct hive_file_options {
+    /* The store directory; NULL: $HIVE_HOME/credentials. */
+    const char *dir;
+    /* The key as text; NULL: $HIVE_CREDENTIAL_KEY if set, else the key file. */
+    const char *key;
+    /* The key file; NULL: secrets/credential_key beside dir (so
+     * $HIVE_HOME/secrets/credential_key for the default dir). */
+    const char *key_file;
+} hive_file_options;
+
+/*
+ * Open the file storage. Nothing is read yet: the key is loaded on first
+ * use, so listing and existence checks work without it. The directory need
+ * not exist until something is saved (hive_file_storage_init creates it).
+ */
+HIVE_EXPORT hive_rc hive_file_storage_open(hive_storage **out, const hive_file_options *opts);
+
+/*
+ * Create the layout (0700 directories, an empty 2.0 index) and, when no key
+ * is configured, a new key file (0600). *created_key tells whether a key
+ * file was written.
+ */
+HIVE_EXPORT hive_rc hive_file_storage_init(hive_storage *s, bool *created_key);
+
+/* The store directory (absolute). */
+HIVE_EXPORT const char *hive_file_storage_dir(const hive_storage *s);
+/* The key file path, whether or not it is used. */
+HIVE_EXPORT const char *hive_file_storage_key_file(const hive_storage *s);
+/* Where the key comes from: "HIVE_CREDENTIAL_KEY", "explicit", or the key
+ * file path. NULL when there is no key. */
+HIVE_EXPORT const char *hive_file_storage_key_source(hive_storage *s);
+
+/*
+ * The index's "credentials" object (id -> metadata, no secrets), repaired
+ * from the files when missing, damaged or incomplete. *out is the caller's.
+ */
+HIVE_EXPORT hive_rc hive_file_storage_index(hive_storage *s, hive_json **out);
+
+/* The file stem Hive uses for id: '/', '\\' and ".." become '_'. Returns
+ * HIVE_ERR_BAD_ID for an id no file can hold. buf holds HIVE_ID_MAX + 1. */
+HIVE_EXPORT hive_rc hive_file_stem(char *buf, size_t size, const char *id);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

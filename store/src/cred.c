@@ -1,0 +1,692 @@
+/*
+ * cred.c - the credential object, kept as its normalised Hive document.
+ */
+#include "internal.h"
+#include "utf8.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct hive_cred {
+    hive_json *doc;
+};
+
+static const char *const type_names[] = {
+    NULL, "api_key", "oauth2", "basic_auth", "bearer_token", "custom",
+};
+
+/* The CredentialObject fields, in the order Hive writes them. */
+static const char *const obj_fields[] = {
+    "id", "credential_type", "keys", "provider_id", "last_refreshed", "auto_refresh",
+    "last_used", "use_count", "description", "tags", "created_at", "updated_at",
+};
+static const char *const key_fields[] = {"name", "value", "expires_at", "metadata"};
+
+const char *hive_cred_type_name(hive_cred_type type)
+{
+    if ((size_t)type >= sizeof(type_names) / sizeof(type_names[0]))
+        return NULL;
+    return type_names[type];
+}
+
+hive_cred_type hive_cred_type_parse(const char *name)
+{
+    for (size_t i = 1; name != NULL && i < sizeof(type_names) / sizeof(type_names[0]); i++)
+        if (strcmp(name, type_names[i]) == 0)
+            return (hive_cred_type)i;
+    return HIVE_TYPE_UNKNOWN;
+}
+
+/* --- normalisation (what pydantic does on load) ------------------------ */
+
+static bool is_field(const char *key, const char *const *fields, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(key, fields[i]) == 0)
+            return true;
+    return false;
+}
+
+static hive_rc bad_field(const char *what, const char *field, const char *want)
+{
+    return hive__fail(HIVE_ERR_FORMAT, "%s field '%s' must be %s", what, field, want);
+}
+
+static hive_json *time_json(const hive_time *t)
+{
+    char text[HIVE_TIME_TEXT];
+
+    if (t->form == HIVE_TIME_NONE)
+        return hive_json_new(HIVE_JSON_NULL);
+    hive_time_format(text, t, true);
+    return hive_json_new_string(text, strlen(text));
+}
+
+/* A datetime field in any accepted form, rewritten as Hive writes it. */
+static hive_rc norm_time(hive_json **out, const hive_json *v, bool nullable, const char *field)
+{
+    hive_time t;
+    hive_rc rc;
+
+    switch (hive_json_typeof(v)) {
+    case HIVE_JSON_NULL:
+        if (!nullable)
+            return bad_field("credential", field, "a datetime");
+        *out = hive_json_new(HIVE_JSON_NULL);
+        break;
+    case HIVE_JSON_STRING: {
+        size_t len;
+        const char *s = hive_json_string(v, &len);
+        rc = hive_time_parse(&t, s, len);
+        if (rc != HIVE_OK)
+            return hive__fail(HIVE_ERR_FORMAT, "field '%s' is not a valid datetime", field);
+        *out = time_json(&t);
+        break;
+    }
+    case HIVE_JSON_NUMBER:
+        rc = hive_time_from_number(&t, hive_json_number(v));
+        if (rc != HIVE_OK)
+            return hive__fail(HIVE_ERR_FORMAT, "field '%s' is not a valid datetime", field);
+        *out = time_json(&t);
+        break;
+    default:
+        return bad_field("credential", field, nullable ? "a datetime or null" : "a datetime");
+    }
+    return *out ? HIVE_OK : hive__fail(HIVE_ERR_NOMEM, "out of memory");
+}
+
+/* pydantic's lax bool. */
+static hive_rc norm_bool(hive_json **out, const hive_json *v, const char *field)
+{
+    static const char *const yes[] = {"1", "on", "t", "true", "y", "yes"};
+    static const char *const no[] = {"0", "off", "f", "false", "n", "no"};
+    int b = -1;
+
+    switch (hive_json_typeof(v)) {
+    case HIVE_JSON_TRUE: b = 1; break;
+    case HIVE_JSON_FALSE: b = 0; break;
+    case HIVE_JSON_NUMBER: {
+        double d = hive_json_number(v);
+        b = d == 1.0 ? 1 : d == 0.0 ? 0 : -1;
+        break;
+    }
+    case HIVE_JSON_STRING: {
+        size_t len;
+        const char *s = hive_json_string(v, &len);
+        char low[8];
+        if (len < sizeof(low)) {
+            for (size_t i = 0; i <= len; i++)
+                low[i] = (char)((s[i] >= 'A' && s[i] <= 'Z') ? s[i] + 32 : s[i]);
+            for (size_t i = 0; i < 6; i++) {
+                if (strcmp(low, yes[i]) == 0)
+                    b = 1;
+                if (strcmp(low, no[i]) == 0)
+                    b = 0;
+            }
+        }
+        break;
+    }
+    default:
+        break;
+    }
+    if (b < 0)
+        return bad_field("credential", field, "a boolean");
+    *out = hive_json_new(b ? HIVE_JSON_TRUE : HIVE_JSON_FALSE);
+    return *out ? HIVE_OK : hive__fail(HIVE_ERR_NOMEM, "out of memory");
+}
+
+static hive_rc norm_int(hive_json **out, const hive_json *v, const char *field)
+{
+    if (hive_json_typeof(v) == HIVE_JSON_NUMBER) {
+        const char *text = hive_json_string(v, NULL);
+        double d = hive_json_number(v);
+        if (strpbrk(text, ".eEIN") == NULL) {
+            *out = hive_json_clone(v);
+        } else if (d == (double)(int64_t)d && d > -9.0e15 && d < 9.0e15) {
+            *out = hive_json_new_int((int64_t)d);
+        } else {
+            return bad_field("credential", field, "an integer");
+        }
+        return *out ? HIVE_OK : hive__fail(HIVE_ERR_NOMEM, "out of memory");
+    }
+    return bad_field("credential", field, "an integer");
+}
+
+static hive_rc want_type(const hive_json *v, hive_json_type t, bool nullable, const char *what,
+                         const char *field, const char *desc)
+{
+    hive_json_type got = hive_json_typeof(v);
+
+    if (got == t || (nullable && got == HIVE_JSON_NULL))
+        return HIVE_OK;
+    return bad_field(what, field, desc);
+}
+
+/* Copy the members of src that are not among fields onto dst, in order. */
+static hive_rc copy_extras(hive_json *dst, const hive_json *src, const char *const *fields, size_t n)
+{
+    for (size_t i = 0; i < hive_json_size(src); i++) {
+        const char *k;
+        hive_json *v = hive_json_at(src, i, &k);
+        hive_rc rc;
+
+        if (is_field(k, fields, n))
+            continue;
+        rc = hive_json_set(dst, k, hive_json_clone(v));
+        if (rc != HIVE_OK)
+            return rc;
+    }
+    return HIVE_OK;
+}
+
+static hive_rc set_or_default(hive_json *dst, const char *k, hive_json *v)
+{
+    if (v == NULL)
+        return hive__fail(HIVE_ERR_NOMEM, "out of memory");
+    return hive_json_set(dst, k, v);
+}
+
+static hive_rc norm_key(hive_json **out, const char *dict_name, const hive_json *in)
+{
+    hive_json *k = NULL;
+    hive_json *v;
+    hive_json *t = NULL;
+    hive_rc rc;
+    const hive_json *f;
+
+    if (hive_json_typeof(in) != HIVE_JSON_OBJECT)
+        return hive__fail(HIVE_ERR_FORMAT, "key '%s' must be an object", dict_name);
+    k = hive_json_new(HIVE_JSON_OBJECT);
+    if (k == NULL)
+        return hive__fail(HIVE_ERR_NOMEM, "out of memory");
+
+    f = hive_json_get(in, "name");
+    if (f != NULL && (rc = want_type(f, HIVE_JSON_STRING, false, "key", "name", "a string")))
+        goto fail;
+    rc = set_or_default(k, "name", f ? hive_json_clone(f)
+                                     : hive_json_new_string(dict_name, strlen(dict_name)));
+    if (rc != HIVE_OK)
+        goto fail;
+
+    f = hive_json_get(in, "value");
+    if (f == NULL) {
+        rc = hive__fail(HIVE_ERR_FORMAT, "key '%s' has no value", dict_name);
+        goto fail;
+    }
+    if ((rc = want_type(f, HIVE_JSON_STRING, false, "key", "value", "a string")) != HIVE_OK ||
+        (rc = set_or_default(k, "value", hive_json_clone(f))) != HIVE_OK)
+        goto fail;
+
+    f = hive_json_get(in, "expires_at");
+    if (f != NULL) {
+        rc = norm_time(&t, f, true, "expires_at");
+        if (rc == HIVE_OK)
+            rc = hive_json_set(k, "expires_at", t);
+    } else {
+        rc = set_or_default(k, "expires_at", hive_json_new(HIVE_JSON_NULL));
+    }
+    if (rc != HIVE_OK)
+        goto fail;
+
+    f = hive_json_get(in, "metadata");
+    if (f != NULL && (rc = want_type(f, HIVE_JSON_OBJECT, false, "key", "metadata", "an object")))
+        goto fail;
+    rc = set_or_default(k, "metadata", f ? hive_json_clone(f) : hive_json_new(HIVE_JSON_OBJECT));
+    if (rc == HIVE_OK)
+        rc = copy_extras(k, in, key_fields, 4);
+    if (rc != HIVE_OK)
+        goto fail;
+    v = k;
+    *out = v;
+    return HIVE_OK;
+fail:
+    hive_json_free(&k);
+    return rc;
+}
+
+static hive_rc norm_keys(hive_json **out, const hive_json *in)
+{
+    hive_json *keys = hive_json_new(HIVE_JSON_OBJECT);
+    hive_rc rc = HIVE_OK;
+
+    if (keys == NULL)
+        return hive__fail(HIVE_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < hive_json_size(in) && rc == HIVE_OK; i++) {
+        const char *name;
+        hive_json *kv = hive_json_at(in, i, &name);
+        hive_json *nk = NULL;
+        rc = norm_key(&nk, name, kv);
+        if (rc == HIVE_OK)
+            rc = hive_json_set(keys, name, nk);
+    }
+    if (rc != HIVE_OK) {
+        hive_json_free(&keys);
+        return rc;
+    }
+    *out = keys;
+    return HIVE_OK;
+}
+
+static hive_rc normalise(hive_json **out, const hive_json *in)
+{
+    hive_json *doc = NULL;
+    const hive_json *f;
+    hive_json *v = NULL;
+    hive_time now = hive_time_now();
+    hive_rc rc = HIVE_OK;
+
+    if (hive_json_typeof(in) != HIVE_JSON_OBJECT)
+        return hive__fail(HIVE_ERR_FORMAT, "credential must be a JSON object");
+    doc = hive_json_new(HIVE_JSON_OBJECT);
+    if (doc == NULL)
+        return hive__fail(HIVE_ERR_NOMEM, "out of memory");
+
+    for (size_t i = 0; i < sizeof(obj_fields) / sizeof(obj_fields[0]) && rc == HIVE_OK; i++) {
+        const char *name = obj_fields[i];
+        f = hive_json_get(in, name);
+        v = NULL;
+        if (strcmp(name, "id") == 0) {
+            size_t len;
+            const char *s = hive_json_string(f, &len);
+            if (hive_json_typeof(f) != HIVE_JSON_STRING) {
+                rc = hive__fail(HIVE_ERR_FORMAT, "credential has no string 'id'");
+            } else if (strlen(s) != len || len == 0) {
+                rc = hive__fail(HIVE_ERR_FORMAT, "credential id is empty or holds a NUL byte");
+            } else {
+                v = hive_json_clone(f);
+            }
+        } else if (strcmp(name, "credential_type") == 0) {
+            if (f == NULL)
+                v = hive_json_new_string("api_key", 7);
+            else if ((rc = want_type(f, HIVE_JSON_STRING, false, "credential", name, "a string")) == HIVE_OK)
+                v = hive_json_clone(f);
+        } else if (strcmp(name, "keys") == 0) {
+            if (f == NULL)
+                v = hive_json_new(HIVE_JSON_OBJECT);
+            else if ((rc = want_type(f, HIVE_JSON_OBJECT, false, "credential", name, "an object")) == HIVE_OK)
+                rc = norm_keys(&v, f);
+        } else if (strcmp(name, "provider_id") == 0) {
+            if (f == NULL)
+                v = hive_json_new(HIVE_JSON_NULL);
+            else if ((rc = want_type(f, HIVE_JSON_STRING, true, "credential", name, "a string or null")) == HIVE_OK)
+                v = hive_json_clone(f);
+        } else if (strcmp(name, "last_refreshed") == 0 || strcmp(name, "last_used") == 0) {
+            if (f == NULL)
+                v = hive_json_new(HIVE_JSON_NULL);
+            else
+                rc = norm_time(&v, f, true, name);
+        } else if (strcmp(name, "auto_refresh") == 0) {
+            if (f == NULL)
+                v = hive_json_new(HIVE_JSON_FALSE);
+            else
+                rc = norm_bool(&v, f, name);
+        } else if (strcmp(name, "use_count") == 0) {
+            if (f == NULL)
+                v = hive_json_new_int(0);
+            else
+                rc = norm_int(&v, f, name);
+        } else if (strcmp(name, "description") == 0) {
+            if (f == NULL)
+                v = hive_json_new_string("", 0);
+            else if ((rc = want_type(f, HIVE_JSON_STRING, false, "credential", name, "a string")) == HIVE_OK)
+                v = hive_json_clone(f);
+        } else if (strcmp(name, "tags") == 0) {
+            if (f == NULL) {
+                v = hive_json_new(HIVE_JSON_ARRAY);
+            } else if ((rc = want_type(f, HIVE_JSON_ARRAY, false, "credential", name, "a list of strings")) == HIVE_OK) {
+                for (size_t t = 0; t < hive_json_size(f) && rc == HIVE_OK; t++)
+                    if (hive_json_typeof(hive_json_at(f, t, NULL)) != HIVE_JSON_STRING)
+                        rc = bad_field("credential", name, "a list of strings");
+                if (rc == HIVE_OK)
+                    v = hive_json_clone(f);
+            }
+        } else { /* created_at, updated_at */
+            if (f == NULL)
+                v = time_json(&now);
+            else
+                rc = norm_time(&v, f, false, name);
+        }
+        if (rc == HIVE_OK)
+            rc = set_or_default(doc, name, v);
+        else
+            hive_json_free(&v);
+    }
+    if (rc == HIVE_OK)
+        rc = copy_extras(doc, in, obj_fields, sizeof(obj_fields) / sizeof(obj_fields[0]));
+    if (rc != HIVE_OK) {
+        hive_json_free(&doc);
+        return rc;
+    }
+    *out = doc;
+    return HIVE_OK;
+}
+
+/* --- life cycle ------------------------------------------------------- */
+
+static hive_rc wrap(hive_cred **out, hive_json *doc)
+{
+    hive_cred *c = malloc(sizeof(*c));
+
+    if (c == NULL) {
+        hive_json_free(&doc);
+        return hive__fail(HIVE_ERR_NOMEM, "out of memory");
+    }
+    c->doc = doc;
+    *out = c;
+    return HIVE_OK;
+}
+
+hive_rc hive_cred_parse(hive_cred **out, const char *json, size_t len)
+{
+    hive_json *raw = NULL;
+    hive_json *doc = NULL;
+    hive_rc rc;
+
+    rc = hive_json_parse(&raw, json, len);
+    if (rc != HIVE_OK)
+        return rc == HIVE_ERR_NOMEM ? rc : hive__fail_prefix(HIVE_ERR_FORMAT, "not a credential");
+    rc = normalise(&doc, raw);
+    hive_json_free(&raw);
+    if (rc != HIVE_OK)
+        return rc;
+    return wrap(out, doc);
+}
+
+hive_rc hive_cred_new(hive_cred **out, const char *id, const char *type_name)
+{
+    hive_json *in;
+    hive_json *doc = NULL;
+    hive_rc rc;
+
+    if (id == NULL || *id == '\0')
+        return hive__fail(HIVE_ERR_BAD_ID, "credential id is empty");
+    if (hive_cred_type_parse(type_name) == HIVE_TYPE_UNKNOWN)
+        return hive__fail(HIVE_ERR_INVALID, "unknown credential type '%.64s' (expected api_key, "
+                          "oauth2, basic_auth, bearer_token or custom)", type_name ? type_name : "");
+    if (!hive__utf8_valid(id, strlen(id), false))
+        return hive__fail(HIVE_ERR_BAD_ID, "credential id is not valid UTF-8");
+    in = hive_json_new(HIVE_JSON_OBJECT);
+    if (in == NULL)
+        return hive__fail(HIVE_ERR_NOMEM, "out of memory");
+    rc = hive_json_set(in, "id", hive_json_new_string(id, strlen(id)));
+    if (rc == HIVE_OK)
+        rc = hive_json_set(in, "credential_type", hive_json_new_string(type_name, strlen(type_name)));
+    if (rc == HIVE_OK)
+        rc = normalise(&doc, in);
+    hive_json_free(&in);
+    if (rc != HIVE_OK)
+        return rc;
+    return wrap(out, doc);
+}
+
+hive_rc hive_cred_emit(char **out, size_t *len, const hive_cred *cred)
+{
+    return hive_json_emit(out, len, cred->doc, -1);
+}
+
+void hive_cred_free(hive_cred **cred)
+{
+    if (cred == NULL || *cred == NULL)
+        return;
+    hive_json_free(&(*cred)->doc);
+    free(*cred);
+    *cred = NULL;
+}
+
+hive_rc hive_cred_clone(hive_cred **out, const hive_cred *cred)
+{
+    hive_json *doc = hive_json_clone(cred->doc);
+
+    if (doc == NULL)
+        return hive__fail(HIVE_ERR_NOMEM, "out of memory");
+    return wrap(out, doc);
+}
+
+/* --- fields ----------------------------------------------------------- */
+
+static const char *str_field(const hive_json *obj, const char *name)
+{
+    return hive_json_typeof(hive_json_get(obj, name)) == HIVE_JSON_STRING
+               ? hive_json_string(hive_json_get(obj, name), NULL)
+               : NULL;
+}
+
+const char *hive_cred_id(const hive_cred *cred)
+{
+    return str_field(cred->doc, "id");
+}
+
+const char *hive_cred_type_str(const hive_cred *cred)
+{
+    return str_field(cred->doc, "credential_type");
+}
+
+hive_cred_type hive_cred_get_type(const hive_cred *cred)
+{
+    return hive_cred_type_parse(hive_cred_type_str(cred));
+}
+
+const char *hive_cred_provider_id(const hive_cred *cred)
+{
+    return str_field(cred->doc, "provider_id");
+}
+
+const char *hive_cred_description(const hive_cred *cred)
+{
+    return str_field(cred->doc, "description");
+}
+
+bool hive_cred_auto_refresh(const hive_cred *cred)
+{
+    return hive_json_typeof(hive_json_get(cred->doc, "auto_refresh")) == HIVE_JSON_TRUE;
+}
+
+static hive_time json_time(const hive_json *v)
+{
+    hive_time t = {0, 0, 0, HIVE_TIME_NONE};
+    size_t len;
+    const char *s;
+
+    if (hive_json_typeof(v) != HIVE_JSON_STRING)
+        return t;
+    s = hive_json_string(v, &len);
+    if (hive_time_parse(&t, s, len) != HIVE_OK)
+        t.form = HIVE_TIME_NONE;
+    return t;
+}
+
+hive_time hive_cred_time(const hive_cred *cred, const char *field)
+{
+    return json_time(hive_json_get(cred->doc, field));
+}
+
+const hive_json *hive_cred_tags(const hive_cred *cred)
+{
+    return hive_json_get(cred->doc, "tags");
+}
+
+const hive_json *hive_cred_json(const hive_cred *cred)
+{
+    return cred->doc;
+}
+
+static const hive_json *keys_obj(const hive_cred *cred)
+{
+    return hive_json_get(cred->doc, "keys");
+}
+
+size_t hive_cred_key_count(const hive_cred *cred)
+{
+    return hive_json_size(keys_obj(cred));
+}
+
+const char *hive_cred_key_name(const hive_cred *cred, size_t i)
+{
+    const char *name = NULL;
+
+    hive_json_at(keys_obj(cred), i, &name);
+    return name;
+}
+
+const char *hive_cred_get_key(const hive_cred *cred, const char *name, size_t *len)
+{
+    const hive_json *k = hive_json_get(keys_obj(cred), name);
+
+    return k ? hive_json_string(hive_json_get(k, "value"), len) : NULL;
+}
+
+hive_time hive_cred_key_expires(const hive_cred *cred, const char *name)
+{
+    return json_time(hive_json_get(hive_json_get(keys_obj(cred), name), "expires_at"));
+}
+
+const hive_json *hive_cred_key_metadata(const hive_cred *cred, const char *name)
+{
+    return hive_json_get(hive_json_get(keys_obj(cred), name), "metadata");
+}
+
+const char *hive_cred_default_key(const hive_cred *cred)
+{
+    static const char *const order[] = {"value", "api_key", "access_token"};
+    const hive_json *keys = keys_obj(cred);
+    const char *first = NULL;
+
+    for (size_t i = 0; i < 3; i++)
+        if (hive_json_get(keys, order[i]) != NULL)
+            return order[i];
+    hive_json_at(keys, 0, &first);
+    return first;
+}
+
+hive_time hive_cred_expires(const hive_cred *cred)
+{
+    hive_time best = {0, 0, 0, HIVE_TIME_NONE};
+
+    for (size_t i = 0; i < hive_cred_key_count(cred); i++) {
+        hive_time t = hive_cred_key_expires(cred, hive_cred_key_name(cred, i));
+        if (hive_time_cmp(&t, &best) < 0)
+            best = t;
+    }
+    return best;
+}
+
+/* --- setters ---------------------------------------------------------- */
+
+static hive_rc check_text(const char *s, size_t len, const char *what)
+{
+    if (!hive__utf8_valid(s, len, false))
+        return hive__fail(HIVE_ERR_INVALID, "%s is not valid UTF-8 text", what);
+    return HIVE_OK;
+}
+
+hive_rc hive_cred_set_key(hive_cred *cred, const char *name, const char *value, size_t len,
+                          const hive_time *expires_at)
+{
+    hive_json *keys = hive_json_get(cred->doc, "keys");
+    hive_json *k;
+    hive_rc rc;
+    hive_time none = {0, 0, 0, HIVE_TIME_NONE};
+
+    if (name == NULL || *name == '\0')
+        return hive__fail(HIVE_ERR_INVALID, "key name is empty");
+    if ((rc = check_text(name, strlen(name), "key name")) != HIVE_OK ||
+        (rc = check_text(value, len, "the value of a key")) != HIVE_OK)
+        return rc;
+    k = hive_json_get(keys, name);
+    if (k != NULL) {
+        rc = hive_json_set(k, "value", hive_json_new_string(value, len));
+        if (rc == HIVE_OK)
+            rc = hive_json_set(k, "expires_at", time_json(expires_at ? expires_at : &none));
+        return rc;
+    }
+    k = hive_json_new(HIVE_JSON_OBJECT);
+    if (k == NULL)
+        return hive__fail(HIVE_ERR_NOMEM, "out of memory");
+    rc = hive_json_set(k, "name", hive_json_new_string(name, strlen(name)));
+    if (rc == HIVE_OK)
+        rc = hive_json_set(k, "value", hive_json_new_string(value, len));
+    if (rc == HIVE_OK)
+        rc = hive_json_set(k, "expires_at", time_json(expires_at ? expires_at : &none));
+    if (rc == HIVE_OK)
+        rc = hive_json_set(k, "metadata", hive_json_new(HIVE_JSON_OBJECT));
+    if (rc != HIVE_OK) {
+        hive_json_free(&k);
+        return rc;
+    }
+    return hive_json_set(keys, name, k);
+}
+
+hive_rc hive_cred_set_key_expires(hive_cred *cred, const char *name, const hive_time *expires_at)
+{
+    hive_json *k = hive_json_get(hive_json_get(cred->doc, "keys"), name);
+    hive_time none = {0, 0, 0, HIVE_TIME_NONE};
+
+    if (k == NULL)
+        return hive__fail(HIVE_ERR_KEY_NOT_FOUND, "Key '%.100s' not found in credential '%.200s'",
+                          name, hive_cred_id(cred));
+    return hive_json_set(k, "expires_at", time_json(expires_at ? expires_at : &none));
+}
+
+hive_rc hive_cred_remove_key(hive_cred *cred, const char *name)
+{
+    hive_json *keys = hive_json_get(cred->doc, "keys");
+
+    if (hive_json_get(keys, name) == NULL)
+        return hive__fail(HIVE_ERR_KEY_NOT_FOUND, "Key '%.100s' not found in credential '%.200s'",
+                          name, hive_cred_id(cred));
+    hive_json_remove(keys, name);
+    return HIVE_OK;
+}
+
+static hive_rc set_string_or_null(hive_cred *cred, const char *field, const char *text)
+{
+    hive_rc rc;
+
+    if (text == NULL)
+        return hive_json_set(cred->doc, field, hive_json_new(HIVE_JSON_NULL));
+    if ((rc = check_text(text, strlen(text), field)) != HIVE_OK)
+        return rc;
+    return hive_json_set(cred->doc, field, hive_json_new_string(text, strlen(text)));
+}
+
+hive_rc hive_cred_set_description(hive_cred *cred, const char *text)
+{
+    return set_string_or_null(cred, "description", text ? text : "");
+}
+
+hive_rc hive_cred_set_provider_id(hive_cred *cred, const char *provider_id)
+{
+    return set_string_or_null(cred, "provider_id", provider_id);
+}
+
+hive_rc hive_cred_set_auto_refresh(hive_cred *cred, bool on)
+{
+    return hive_json_set(cred->doc, "auto_refresh", hive_json_new(on ? HIVE_JSON_TRUE : HIVE_JSON_FALSE));
+}
+
+hive_rc hive_cred_add_tag(hive_cred *cred, const char *tag)
+{
+    hive_json *tags = hive_json_get(cred->doc, "tags");
+    hive_rc rc;
+
+    if ((rc = check_text(tag, strlen(tag), "tag")) != HIVE_OK)
+        return rc;
+    for (size_t i = 0; i < hive_json_size(tags); i++)
+        if (strcmp(hive_json_string(hive_json_at(tags, i, NULL), NULL), tag) == 0)
+            return HIVE_OK;
+    return hive_json_append(tags, hive_json_new_string(tag, strlen(tag)));
+}
+
+hive_rc hive_cred_set_time(hive_cred *cred, const char *field, const hive_time *t)
+{
+    bool nullable = strcmp(field, "last_refreshed") == 0 || strcmp(field, "last_used") == 0;
+
+    if (!nullable && strcmp(field, "created_at") != 0 && strcmp(field, "updated_at") != 0)
+        return hive__fail(HIVE_ERR_INVALID, "'%.64s' is not a datetime field", field);
+    if (t == NULL || t->form == HIVE_TIME_NONE) {
+        if (!nullable)
+            return hive__fail(HIVE_ERR_INVALID, "'%.64s' cannot be null", field);
+        return hive_json_set(cred->doc, field, hive_json_new(HIVE_JSON_NULL));
+    }
+    return hive_json_set(cred->doc, field, time_json(t));
+}

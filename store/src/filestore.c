@@ -1,0 +1,1411 @@
+/*
+ * filestore.c - the encrypted file storage, in the Python Hive layout.
+ *
+ * Better than Hive where Hive is weak: every write goes to a temporary file
+ * that is fsynced and renamed into place, then the directory is fsynced;
+ * writers are serialised by flock() on <dir>/.lock, so concurrent writers
+ * never lose an index entry; directories are 0700 and files 0600; no
+ * symbolic link inside the store is ever followed (openat + O_NOFOLLOW).
+ */
+#include "buf.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define CRED_DIR "credentials"
+#define META_DIR "metadata"
+#define INDEX_FILE "index.json"
+#define LOCK_FILE ".lock"
+#define TMP_PREFIX ".tmp-"
+#define ENC_SUFFIX ".enc"
+#define MAX_FILE (64u * 1024 * 1024)
+
+typedef struct file_storage {
+    hive_storage base;
+    char *dir;              /* absolute store directory */
+    char *key_file;
+    char *explicit_key;     /* wiped on free */
+    const char *key_source; /* set once the key is loaded */
+    bool have_key;
+    uint8_t key[HIVE_FERNET_KEY_BYTES];
+} file_storage;
+
+typedef enum index_state {
+    INDEX_OK,        /* schema 2.0, well formed */
+    INDEX_MISSING,
+    INDEX_DAMAGED,   /* unreadable or not an index */
+    INDEX_OLD        /* readable, but schema 1.0 or unknown: rewrite as 2.0 */
+} index_state;
+
+static const hive_storage_ops file_ops;
+
+/* --- paths and ids ---------------------------------------------------- */
+
+hive_rc hive_file_stem(char *buf, size_t size, const char *id)
+{
+    size_t o = 0;
+    size_t len;
+
+    if (id == NULL || *id == '\0')
+        return hive__fail(HIVE_ERR_BAD_ID, "credential id is empty");
+    len = strlen(id);
+    if (len > HIVE_ID_MAX)
+        return hive__fail(HIVE_ERR_BAD_ID, "credential id is longer than %d bytes", HIVE_ID_MAX);
+    /* '/' then '\\' then "..", each over the result of the last, as Hive
+     * does; '/' and '\\' go first, so ".." is the only pass that shortens. */
+    for (size_t i = 0; i < len;) {
+        if (id[i] == '.' && id[i + 1] == '.') {
+            buf[o++] = '_';
+            i += 2;
+        } else {
+            buf[o++] = (id[i] == '/' || id[i] == '\\') ? '_' : id[i];
+            i++;
+        }
+        if (o + 1 >= size)
+            return hive__fail(HIVE_ERR_BAD_ID, "credential id is too long");
+    }
+    buf[o] = '\0';
+    /* The stem names one entry of the credentials directory. */
+    if (strchr(buf, '/') != NULL || strcmp(buf, ".") == 0)
+        return hive__fail(HIVE_ERR_BAD_ID, "credential id cannot name a file");
+    return HIVE_OK;
+}
+
+/* An id we are willing to create: no control characters (they would break
+ * `list` and terminals), valid UTF-8. */
+static hive_rc check_new_id(const char *id)
+{
+    char stem[HIVE_ID_MAX + 8];
+    hive_rc rc = hive_file_stem(stem, sizeof(stem), id);
+
+    if (rc != HIVE_OK)
+        return rc;
+    for (const unsigned char *p = (const unsigned char *)id; *p; p++)
+        if (*p < 0x20 || *p == 0x7f)
+            return hive__fail(HIVE_ERR_BAD_ID, "credential id contains a control character");
+    if (id[0] == '.' && stem[0] == '.')
+        return hive__fail(HIVE_ERR_BAD_ID, "credential id cannot start with '.'");
+    return HIVE_OK;
+}
+
+static hive_rc enc_name(char *buf, size_t size, const char *id)
+{
+    hive_rc rc = hive_file_stem(buf, size - strlen(ENC_SUFFIX), id);
+
+    if (rc == HIVE_OK)
+        strcat(buf, ENC_SUFFIX);
+    return rc;
+}
+
+static bool is_enc_name(const char *name)
+{
+    size_t n = strlen(name);
+
+    return name[0] != '.' && n > strlen(ENC_SUFFIX) &&
+           strcmp(name + n - strlen(ENC_SUFFIX), ENC_SUFFIX) == 0;
+}
+
+/* --- directories and files ------------------------------------------ */
+
+static hive_rc io_fail(int err, const char *what, const char *path)
+{
+    if (err == ELOOP || err == EMLINK)
+        return hive__fail(HIVE_ERR_PERM, "%s %s is a symbolic link; refusing to follow it", what, path);
+    if (err == EACCES || err == EPERM)
+        return hive__fail(HIVE_ERR_PERM, "%s %s: %s", what, path, strerror(err));
+    if (err == ENOTDIR)
+        return hive__fail(HIVE_ERR_PERM, "%s %s is not a directory (or is a symbolic link)", what, path);
+    return hive__fail(HIVE_ERR_IO, "%s %s: %s", what, path, strerror(err));
+}
+
+/* Open dir itself (following a symlink in the path the user gave). */
+static hive_rc open_base(file_storage *fs, int *fd, bool create)
+{
+    int d = open(fs->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+    if (d < 0 && errno == ENOENT && create) {
+        /* mkdir -p, 0700 for what we create. */
+        char *path = hive__strdup(fs->dir);
+        if (path == NULL)
+            return hive__fail(HIVE_ERR_NOMEM, "out of memory");
+        for (char *p = path + 1;; p++) {
+            if (*p == '/' || *p == '\0') {
+                char c = *p;
+                *p = '\0';
+                if (mkdir(path, 0700) != 0 && errno != EEXIST) {
+                    int e = errno;
+                    free(path);
+                    return io_fail(e, "cannot create directory", fs->dir);
+                }
+                *p = c;
+                if (c == '\0')
+                    break;
+            }
+        }
+        free(path);
+        d = open(fs->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    }
+    if (d < 0) {
+        if (errno == ENOENT)
+            return hive__fail(HIVE_ERR_NOT_FOUND, "store directory %s does not exist", fs->dir);
+        return io_fail(errno, "cannot open store directory", fs->dir);
+    }
+    *fd = d;
+    return HIVE_OK;
+}
+
+/* Open a subdirectory of the store, never through a symlink. */
+static hive_rc open_sub(file_storage *fs, int base, const char *name, int *fd, bool create)
+{
+    int d = openat(base, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+    if (d < 0 && errno == ENOENT && create) {
+        if (mkdirat(base, name, 0700) != 0 && errno != EEXIST)
+            return hive__fail(HIVE_ERR_IO, "cannot create %s/%s: %s", fs->dir, name, strerror(errno));
+        d = openat(base, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    }
+    if (d < 0) {
+        int e = errno;
+        if (e == ENOENT)
+            return hive__fail(HIVE_ERR_NOT_FOUND, "%s/%s does not exist", fs->dir, name);
+        {
+            char path[PATH_MAX];
+            snprintf(path, sizeof(path), "%s/%s", fs->dir, name);
+            return io_fail(e == ENOTDIR ? ELOOP : e, "store directory", path);
+        }
+    }
+    *fd = d;
+    return HIVE_OK;
+}
+
+static void close_fd(int *fd)
+{
+    if (*fd >= 0)
+        close(*fd);
+    *fd = -1;
+}
+
+/* Read a whole regular file under dirfd (no symlink). *data is
+ * NUL-terminated; release with hive_free_secret(*data, *len + 1). */
+static hive_rc read_at(int dirfd, const char *name, const char *what, char **data, size_t *len)
+{
+    struct stat st;
+    char *buf = NULL;
+    size_t got = 0;
+    int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+
+    if (fd < 0) {
+        if (errno == ENOENT)
+            return HIVE_ERR_NOT_FOUND;   /* the caller words it */
+        return io_fail(errno, what, name);
+    }
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return hive__fail(HIVE_ERR_PERM, "%s %s is not a regular file", what, name);
+    }
+    if ((uint64_t)st.st_size > MAX_FILE) {
+        close(fd);
+        return hive__fail(HIVE_ERR_TOO_LARGE, "%s %s is larger than %u bytes", what, name, MAX_FILE);
+    }
+    buf = malloc((size_t)st.st_size + 1);
+    if (buf == NULL) {
+        close(fd);
+        return hive__fail(HIVE_ERR_NOMEM, "out of memory");
+    }
+    while (got < (size_t)st.st_size) {
+        ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            int e = errno;
+            close(fd);
+            hive_free_secret(buf, (size_t)st.st_size + 1);
+            return io_fail(e, "cannot read", name);
+        }
+        if (n == 0)
+            break;  /* shrank while we read: take what is there */
+        got += (size_t)n;
+    }
+    close(fd);
+    buf[got] = '\0';
+    *data = buf;
+    *len = got;
+    return HIVE_OK;
+}
+
+static hive_rc write_all(int fd, const char *data, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = write(fd, data, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return hive__fail(HIVE_ERR_IO, "write failed: %s", strerror(errno));
+        data += n;
+        len -= (size_t)n;
+    }
+    return HIVE_OK;
+}
+
+/*
+ * Atomically replace dirfd/name with data: a 0600 temporary file created
+ * with O_EXCL|O_NOFOLLOW, fsync, rename over name, fsync the directory.
+ */
+static hive_rc atomic_write_at(int dirfd, const char *name, const char *data, size_t len)
+{
+    char tmp[64];
+    uint8_t rnd[8];
+    int fd;
+    hive_rc rc;
+
+    rc = hive__random(rnd, sizeof(rnd));
+    if (rc != HIVE_OK)
+        return rc;
+    snprintf(tmp, sizeof(tmp), TMP_PREFIX "%ld-%02x%02x%02x%02x%02x%02x%02x%02x", (long)getpid(),
+             rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
+    fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return hive__fail(HIVE_ERR_IO, "cannot create a temporary file: %s", strerror(errno));
+    rc = write_all(fd, data, len);
+    if (rc == HIVE_OK && fsync(fd) != 0)
+        rc = hive__fail(HIVE_ERR_IO, "fsync failed: %s", strerror(errno));
+    if (close(fd) != 0 && rc == HIVE_OK)
+        rc = hive__fail(HIVE_ERR_IO, "close failed: %s", strerror(errno));
+    if (rc == HIVE_OK && renameat(dirfd, tmp, dirfd, name) != 0)
+        rc = hive__fail(HIVE_ERR_IO, "cannot rename into place: %s", strerror(errno));
+    if (rc != HIVE_OK) {
+        unlinkat(dirfd, tmp, 0);
+        return rc;
+    }
+    if (fsync(dirfd) != 0)
+        return hive__fail(HIVE_ERR_IO, "fsync of directory failed: %s", strerror(errno));
+    return HIVE_OK;
+}
+
+/* Under the lock every temporary file is an orphan of a killed writer. */
+static void remove_orphans(int dirfd)
+{
+    int d = dup(dirfd);
+    DIR *dir;
+    struct dirent *e;
+
+    if (d < 0)
+        return;
+    dir = fdopendir(d);
+    if (dir == NULL) {
+        close(d);
+        return;
+    }
+    while ((e = readdir(dir)) != NULL)
+        if (strncmp(e->d_name, TMP_PREFIX, strlen(TMP_PREFIX)) == 0)
+            unlinkat(dirfd, e->d_name, 0);
+    closedir(dir);
+}
+
+static bool regular_at(int dirfd, const char *name)
+{
+    struct stat st;
+
+    return fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode);
+}
+
+/* Names of the .enc files in dirfd, sorted. */
+static hive_rc scan_enc(int dirfd, hive_strlist *out)
+{
+    int d = dup(dirfd);
+    DIR *dir;
+    struct dirent *e;
+    hive_rc rc = HIVE_OK;
+
+    if (d < 0 || (dir = fdopendir(d)) == NULL) {
+        if (d >= 0)
+            close(d);
+        return hive__fail(HIVE_ERR_IO, "cannot list the credentials directory: %s", strerror(errno));
+    }
+    rewinddir(dir);
+    while (rc == HIVE_OK && (e = readdir(dir)) != NULL)
+        if (is_enc_name(e->d_name))
+            rc = hive__strlist_add(out, e->d_name);
+    closedir(dir);
+    if (rc == HIVE_OK)
+        hive__strlist_sort_unique(out);
+    return rc;
+}
+
+/* --- the lock -------------------------------------------------------- */
+
+static hive_rc lock_store(file_storage *fs, int base, int *lockfd)
+{
+    int fd = openat(base, LOCK_FILE, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+
+    if (fd < 0)
+        return io_fail(errno, "cannot open lock file in", fs->dir);
+    while (flock(fd, LOCK_EX) != 0) {
+        if (errno != EINTR) {
+            int e = errno;
+            close(fd);
+            return hive__fail(HIVE_ERR_LOCK, "cannot lock %s: %s", fs->dir, strerror(e));
+        }
+    }
+    *lockfd = fd;
+    return HIVE_OK;
+}
+
+static void unlock_store(int *lockfd)
+{
+    if (*lockfd >= 0) {
+        flock(*lockfd, LOCK_UN);
+        close(*lockfd);
+    }
+    *lockfd = -1;
+}
+
+/* --- the key --------------------------------------------------------- */
+
+static void trim(const char **s, size_t *len)
+{
+    while (*len > 0 && (**s == ' ' || **s == '\t' || **s == '\n' || **s == '\r')) {
+        (*s)++;
+        (*len)--;
+    }
+    while (*len > 0 && ((*s)[*len - 1] == ' ' || (*s)[*len - 1] == '\t' ||
+                        (*s)[*len - 1] == '\n' || (*s)[*len - 1] == '\r'))
+        (*len)--;
+}
+
+static hive_rc read_key_file(file_storage *fs)
+{
+    struct stat st;
+    char buf[512];
+    ssize_t n;
+    const char *p = buf;
+    size_t len;
+    hive_rc rc;
+    int fd = open(fs->key_file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+
+    if (fd < 0) {
+        if (errno == ENOENT)
+            return hive__fail(HIVE_ERR_NO_KEY, "No encryption key: " HIVE_ENV_KEY
+                              " is not set and %s does not exist", fs->key_file);
+        return io_fail(errno, "cannot open key file", fs->key_file);
+    }
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return hive__fail(HIVE_ERR_PERM, "key file %s is not a regular file", fs->key_file);
+    }
+    if ((st.st_mode & 077) != 0) {
+        close(fd);
+        return hive__fail(HIVE_ERR_PERM, "key file %s is accessible by group or others "
+                          "(mode %04o); it must be 0600", fs->key_file,
+                          (unsigned)(st.st_mode & 07777));
+    }
+    n = read(fd, buf, sizeof(buf));
+    close(fd);
+    if (n < 0)
+        return io_fail(errno, "cannot read key file", fs->key_file);
+    len = (size_t)n;
+    trim(&p, &len);
+    rc = hive_fernet_key_decode(fs->key, p, len);
+    hive_memzero(buf, sizeof(buf));
+    if (rc != HIVE_OK)
+        return hive__fail(HIVE_ERR_BAD_KEY, "key file %s does not hold a Fernet key "
+                          "(urlsafe base64 of 32 bytes)", fs->key_file);
+    fs->key_source = fs->key_file;
+    return HIVE_OK;
+}
+
+static hive_rc load_key(file_storage *fs)
+{
+    const char *env;
+    hive_rc rc;
+
+    if (fs->have_key)
+        return HIVE_OK;
+    if (fs->explicit_key != NULL) {
+        rc = hive_fernet_key_decode(fs->key, fs->explicit_key, strlen(fs->explicit_key));
+        if (rc != HIVE_OK)
+            return hive__fail(HIVE_ERR_BAD_KEY, "the given encryption key is not a Fernet key "
+                              "(urlsafe base64 of 32 bytes)");
+        fs->key_source = "explicit";
+    } else if ((env = getenv(HIVE_ENV_KEY)) != NULL && *env != '\0') {
+        rc = hive_fernet_key_decode(fs->key, env, strlen(env));
+        if (rc != HIVE_OK)
+            return hive__fail(HIVE_ERR_BAD_KEY, HIVE_ENV_KEY " is not a Fernet key "
+                              "(urlsafe base64 of 32 bytes)");
+        fs->key_source = HIVE_ENV_KEY;
+    } else {
+        rc = read_key_file(fs);
+        if (rc != HIVE_OK)
+            return rc;
+    }
+    fs->have_key = true;
+    return HIVE_OK;
+}
+
+const char *hive_file_storage_dir(const hive_storage *s)
+{
+    return (s != NULL && s->ops == &file_ops) ? ((const file_storage *)s)->dir : NULL;
+}
+
+const char *hive_file_storage_key_file(const hive_storage *s)
+{
+    return (s != NULL && s->ops == &file_ops) ? ((const file_storage *)s)->key_file : NULL;
+}
+
+const char *hive_file_storage_key_source(hive_storage *s)
+{
+    file_storage *fs = (file_storage *)s;
+
+    if (s == NULL || s->ops != &file_ops)
+        return NULL;
+    return load_key(fs) == HIVE_OK ? fs->key_source : NULL;
+}
+
+/* --- reading credentials -------------------------------------------- */
+
+/* Decrypt and parse the file `name` under credfd. On failure the detail is
+ * the bare cause; callers add "Failed to decrypt credential 'ID'". */
+static hive_rc read_cred_at(file_storage *fs, int credfd, const char *name, hive_cred **out)
+{
+    char *token = NULL;
+    size_t token_len = 0;
+    uint8_t *plain = NULL;
+    size_t plain_len = 0;
+    hive_rc rc;
+
+    rc = read_at(credfd, name, "credential file", &token, &token_len);
+    if (rc != HIVE_OK)
+        return rc;
+    rc = load_key(fs);
+    if (rc == HIVE_OK) {
+        if (token_len == 0)
+            rc = hive__fail(HIVE_ERR_DECRYPT, "file is empty");
+        else
+            rc = hive_fernet_decrypt(&plain, &plain_len, token, token_len, fs->key);
+    }
+    hive_free_secret(token, token_len + 1);
+    if (rc != HIVE_OK)
+        return rc;
+    rc = hive_cred_parse(out, (const char *)plain, plain_len);
+    hive_free_secret(plain, plain_len + 1);
+    return rc;
+}
+
+static hive_rc file_load(hive_storage *s, hive_cred **out, const char *id)
+{
+    file_storage *fs = (file_storage *)s;
+    char name[HIVE_ID_MAX + 16];
+    hive_cred *cred = NULL;
+    int base = -1;
+    int credfd = -1;
+    hive_rc rc;
+
+    rc = enc_name(name, sizeof(name), id);
+    if (rc != HIVE_OK)
+        return rc;
+    rc = open_base(fs, &base, false);
+    if (rc == HIVE_OK)
+        rc = open_sub(fs, base, CRED_DIR, &credfd, false);
+    close_fd(&base);
+    if (rc == HIVE_ERR_NOT_FOUND)
+        return hive__fail(HIVE_ERR_NOT_FOUND, "Credential '%s' not found", id);
+    if (rc != HIVE_OK)
+        return rc;
+    rc = read_cred_at(fs, credfd, name, &cred);
+    close_fd(&credfd);
+    if (rc == HIVE_ERR_NOT_FOUND)
+        return hive__fail(HIVE_ERR_NOT_FOUND, "Credential '%s' not found", id);
+    if (rc == HIVE_ERR_DECRYPT || rc == HIVE_ERR_FORMAT || rc == HIVE_ERR_TOO_LARGE ||
+        rc == HIVE_ERR_PERM || rc == HIVE_ERR_IO)
+        return hive__fail_prefix(rc, "Failed to decrypt credential '%s'", id);
+    if (rc != HIVE_OK)
+        return rc;
+    if (strcmp(hive_cred_id(cred), id) != 0) {
+        /* Another id that maps to the same file (Hive's mapping is lossy). */
+        hive_cred_free(&cred);
+        return hive__fail(HIVE_ERR_NOT_FOUND, "Credential '%s' not found", id);
+    }
+    *out = cred;
+    return HIVE_OK;
+}
+
+/* --- the index ------------------------------------------------------- */
+
+static hive_json *time_or_null(const hive_time *t)
+{
+    char text[HIVE_TIME_TEXT];
+
+    if (t->form == HIVE_TIME_NONE)
+        return hive_json_new(HIVE_JSON_NULL);
+    hive_time_format(text, t, false);
+    return hive_json_new_string(text, strlen(text));
+}
+
+static hive_json *key_or_null(const hive_cred *cred, const char *key)
+{
+    size_t len;
+    const char *v = hive_cred_get_key(cred, key, &len);
+
+    return v ? hive_json_new_string(v, len) : hive_json_new(HIVE_JSON_NULL);
+}
+
+static int cmp_cstr(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The 2.0 index entry Hive writes for cred. */
+static hive_rc index_entry(hive_json **out, const hive_cred *cred)
+{
+    static const char *const identity_fields[] = {"email", "username", "workspace", "account_id"};
+    hive_json *e = hive_json_new(HIVE_JSON_OBJECT);
+    hive_json *identity = hive_json_new(HIVE_JSON_OBJECT);
+    hive_json *names = hive_json_new(HIVE_JSON_ARRAY);
+    size_t nkeys = hive_cred_key_count(cred);
+    const char **sorted = calloc(nkeys + 1, sizeof(char *));
+    size_t ns = 0;
+    hive_time t;
+    hive_rc rc = HIVE_OK;
+
+    if (e == NULL || identity == NULL || names == NULL || sorted == NULL) {
+        rc = hive__fail(HIVE_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
+    for (size_t i = 0; i < 4 && rc == HIVE_OK; i++) {
+        char k[32];
+        snprintf(k, sizeof(k), "_identity_%s", identity_fields[i]);
+        if (hive_cred_get_key(cred, k, NULL) != NULL)
+            rc = hive_json_set(identity, identity_fields[i], key_or_null(cred, k));
+    }
+    for (size_t i = 0; i < nkeys; i++) {
+        const char *n = hive_cred_key_name(cred, i);
+        if (strcmp(n, "_alias") != 0 && strcmp(n, "_integration_type") != 0 &&
+            strncmp(n, "_identity_", 10) != 0)
+            sorted[ns++] = n;
+    }
+    qsort(sorted, ns, sizeof(char *), cmp_cstr);
+    for (size_t i = 0; i < ns && rc == HIVE_OK; i++)
+        rc = hive_json_append(names, hive_json_new_string(sorted[i], strlen(sorted[i])));
+    if (rc != HIVE_OK)
+        goto fail;
+
+    rc = hive_json_set(e, "credential_type", hive_json_new_string(hive_cred_type_str(cred),
+                                                                  strlen(hive_cred_type_str(cred))));
+    if (rc == HIVE_OK)
+        rc = hive_json_set(e, "provider", key_or_null(cred, "_integration_type"));
+    if (rc == HIVE_OK)
+        rc = hive_json_set(e, "alias", key_or_null(cred, "_alias"));
+    if (rc == HIVE_OK) {
+        rc = hive_json_set(e, "identity", identity);
+        identity = NULL;
+    }
+    if (rc == HIVE_OK) {
+        rc = hive_json_set(e, "key_names", names);
+        names = NULL;
+    }
+    t = hive_cred_time(cred, "created_at");
+    if (rc == HIVE_OK)
+        rc = hive_json_set(e, "created_at", time_or_null(&t));
+    t = hive_cred_time(cred, "updated_at");
+    if (rc == HIVE_OK)
+        rc = hive_json_set(e, "updated_at", time_or_null(&t));
+    t = hive_cred_time(cred, "last_refreshed");
+    if (rc == HIVE_OK)
+        rc = hive_json_set(e, "last_refreshed", time_or_null(&t));
+    t = hive_cred_expires(cred);
+    if (rc == HIVE_OK)
+        rc = hive_json_set(e, "expires_at", time_or_null(&t));
+    if (rc == HIVE_OK)
+        rc = hive_json_set(e, "auto_refresh",
+                           hive_json_new(hive_cred_auto_refresh(cred) ? HIVE_JSON_TRUE : HIVE_JSON_FALSE));
+    if (rc == HIVE_OK)
+        rc = hive_json_set(e, "tags", hive_json_clone(hive_cred_tags(cred)));
+    if (rc != HIVE_OK)
+        goto fail;
+    free(sorted);
+    *out = e;
+    return HIVE_OK;
+fail:
+    free(sorted);
+    hive_json_free(&e);
+    hive_json_free(&identity);
+    hive_json_free(&names);
+    return rc;
+}
+
+/* Read the index. *out is set (the parsed document) for OK and OLD. */
+static index_state read_index(int metafd, hive_json **out)
+{
+    char *text = NULL;
+    size_t len = 0;
+    hive_json *doc = NULL;
+    const hive_json *creds;
+    const hive_json *version;
+    hive_rc rc;
+
+    *out = NULL;
+    if (metafd < 0)
+        return INDEX_MISSING;
+    rc = read_at(metafd, INDEX_FILE, "index", &text, &len);
+    if (rc == HIVE_ERR_NOT_FOUND)
+        return INDEX_MISSING;
+    if (rc != HIVE_OK)
+        return INDEX_DAMAGED;
+    rc = hive_json_parse(&doc, text, len);
+    hive_free_secret(text, len + 1);
+    if (rc != HIVE_OK)
+        return INDEX_DAMAGED;
+    creds = hive_json_get(doc, "credentials");
+    if (hive_json_typeof(doc) != HIVE_JSON_OBJECT || hive_json_typeof(creds) != HIVE_JSON_OBJECT) {
+        hive_json_free(&doc);
+        return INDEX_DAMAGED;
+    }
+    for (size_t i = 0; i < hive_json_size(creds); i++) {
+        if (hive_json_typeof(hive_json_at(creds, i, NULL)) != HIVE_JSON_OBJECT) {
+            hive_json_free(&doc);
+            return INDEX_DAMAGED;
+        }
+    }
+    *out = doc;
+    version = hive_json_get(doc, "version");
+    if (hive_json_typeof(version) == HIVE_JSON_STRING &&
+        strcmp(hive_json_string(version, NULL), "2.0") == 0)
+        return INDEX_OK;
+    return INDEX_OLD;
+}
+
+/* The id the index lists for a file name, if any (NULL). */
+static const char *index_id_for(const hive_json *creds, const char *name)
+{
+    char other[HIVE_ID_MAX + 16];
+
+    for (size_t i = 0; i < hive_json_size(creds); i++) {
+        const char *id;
+        hive_json_at(creds, i, &id);
+        if (enc_name(other, sizeof(other), id) == HIVE_OK && strcmp(other, name) == 0)
+            return id;
+    }
+    return NULL;
+}
+
+/*
+ * Rebuild the "credentials" object from the files: every entry whose file
+ * still exists is kept (refreshed when its file decrypts), and files the
+ * index did not know are added. Never drops a readable credential.
+ */
+static hive_rc rebuild_entries(file_storage *fs, int credfd, const hive_json *old_creds,
+                               bool refresh_all, hive_json **out)
+{
+    hive_strlist files = {0};
+    hive_json *creds = hive_json_new(HIVE_JSON_OBJECT);
+    hive_rc rc;
+    bool *covered = NULL;
+
+    if (creds == NULL)
+        return hive__fail(HIVE_ERR_NOMEM, "out of memory");
+    rc = scan_enc(credfd, &files);
+    if (rc != HIVE_OK)
+        goto out;
+    covered = calloc(files.count + 1, sizeof(bool));
+    if (covered == NULL) {
+        rc = hive__fail(HIVE_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    /* Entries the index had, in its order. */
+    for (size_t i = 0; i < hive_json_size(old_creds) && rc == HIVE_OK; i++) {
+        const char *id;
+        hive_json *entry = hive_json_at(old_creds, i, &id);
+        char name[HIVE_ID_MAX + 16];
+        hive_json *fresh = NULL;
+        hive_cred *cred = NULL;
+        size_t f;
+
+        if (enc_name(name, sizeof(name), id) != HIVE_OK)
+            continue;
+        for (f = 0; f < files.count && strcmp(files.items[f], name) != 0; f++)
+            ;
+        if (f == files.count || covered[f])
+            continue;   /* its file is gone: a stale entry */
+        covered[f] = true;
+        if (refresh_all && read_cred_at(fs, credfd, name, &cred) == HIVE_OK &&
+            strcmp(hive_cred_id(cred), id) == 0)
+            rc = index_entry(&fresh, cred);
+        hive_cred_free(&cred);
+        if (rc == HIVE_OK)
+            rc = hive_json_set(creds, id, fresh ? fresh : hive_json_clone(entry));
+    }
+    /* Files the index did not know. */
+    for (size_t f = 0; f < files.count && rc == HIVE_OK; f++) {
+        hive_cred *cred = NULL;
+        hive_json *fresh = NULL;
+        char name[HIVE_ID_MAX + 16];
+
+        if (covered[f])
+            continue;
+        if (read_cred_at(fs, credfd, files.items[f], &cred) != HIVE_OK)
+            continue;   /* unreadable and unknown: listed by name, not indexed */
+        if (enc_name(name, sizeof(name), hive_cred_id(cred)) == HIVE_OK &&
+            strcmp(name, files.items[f]) == 0 && hive_json_get(creds, hive_cred_id(cred)) == NULL) {
+            rc = index_entry(&fresh, cred);
+            if (rc == HIVE_OK)
+                rc = hive_json_set(creds, hive_cred_id(cred), fresh);
+        }
+        hive_cred_free(&cred);
+    }
+out:
+    free(covered);
+    hive_strlist_free(&files);
+    if (rc != HIVE_OK) {
+        hive_json_free(&creds);
+        return rc;
+    }
+    *out = creds;
+    return HIVE_OK;
+}
+
+/* Write doc as the index, with Hive's trailer fields. */
+static hive_rc write_index(file_storage *fs, int metafd, hive_json *doc)
+{
+    hive_time now = hive_time_now();
+    char stamp[HIVE_TIME_TEXT];
+    char *text = NULL;
+    size_t len = 0;
+    hive_rc rc;
+
+    hive_time_format(stamp, &now, false);
+    rc = hive_json_set(doc, "version", hive_json_new_string("2.0", 3));
+    if (rc == HIVE_OK)
+        rc = hive_json_set(doc, "store_path", hive_json_new_string(fs->dir, strlen(fs->dir)));
+    if (rc == HIVE_OK)
+        rc = hive_json_set(doc, "generated_at", hive_json_new_string(stamp, strlen(stamp)));
+    if (rc == HIVE_OK)
+        rc = hive_json_emit(&text, &len, doc, 2);
+    if (rc == HIVE_OK)
+        rc = atomic_write_at(metafd, INDEX_FILE, text, len);
+    hive_free_secret(text, len + 1);
+    if (rc != HIVE_OK)
+        return hive__fail_prefix(rc, "cannot write the index of %s", fs->dir);
+    return HIVE_OK;
+}
+
+/*
+ * With the lock held: read the index, rebuild it if it is missing, damaged
+ * or of an old schema (which needs the key), apply one change, write it.
+ * put: entry for id (NULL to remove id; id NULL: no change).
+ */
+static hive_rc update_index(file_storage *fs, int credfd, int metafd, const char *id, hive_json *put,
+                            bool force_rebuild)
+{
+    hive_json *doc = NULL;
+    index_state st = read_index(metafd, &doc);
+    hive_json *creds;
+    hive_rc rc = HIVE_OK;
+
+    if (st != INDEX_OK || force_rebuild) {
+        hive_json *rebuilt = NULL;
+        hive_json *fresh = hive_json_new(HIVE_JSON_OBJECT);
+        if (fresh == NULL) {
+            rc = hive__fail(HIVE_ERR_NOMEM, "out of memory");
+            goto out;
+        }
+        rc = rebuild_entries(fs, credfd, doc ? hive_json_get(doc, "credentials") : NULL,
+                             st == INDEX_OLD, &rebuilt);
+        if (rc == HIVE_OK)
+            rc = hive_json_set(fresh, "credentials", rebuilt);
+        hive_json_free(&doc);
+        doc = fresh;
+        if (rc != HIVE_OK)
+            goto out;
+    }
+    creds = hive_json_get(doc, "credentials");
+    if (put != NULL) {
+        rc = hive_json_set(creds, id, put);
+        put = NULL;
+    } else if (id != NULL) {
+        hive_json_remove(creds, id);
+    }
+    if (rc == HIVE_OK)
+        rc = write_index(fs, metafd, doc);
+out:
+    hive_json_free(&put);
+    hive_json_free(&doc);
+    return rc;
+}
+
+/* --- writing --------------------------------------------------------- */
+
+typedef struct locked {
+    int base;
+    int cred;
+    int meta;
+    int lock;
+} locked;
+
+static void unlock_all(locked *l)
+{
+    unlock_store(&l->lock);
+    close_fd(&l->cred);
+    close_fd(&l->meta);
+    close_fd(&l->base);
+}
+
+static hive_rc lock_all(file_storage *fs, locked *l, bool create)
+{
+    hive_rc rc;
+
+    l->base = l->cred = l->meta = l->lock = -1;
+    rc = open_base(fs, &l->base, create);
+    if (rc == HIVE_OK)
+        rc = open_sub(fs, l->base, CRED_DIR, &l->cred, create);
+    if (rc == HIVE_OK)
+        rc = open_sub(fs, l->base, META_DIR, &l->meta, create);
+    if (rc == HIVE_OK)
+        rc = lock_store(fs, l->base, &l->lock);
+    if (rc != HIVE_OK) {
+        unlock_all(l);
+        return rc;
+    }
+    remove_orphans(l->cred);
+    remove_orphans(l->meta);
+    return HIVE_OK;
+}
+
+static hive_rc file_save(hive_storage *s, const hive_cred *cred)
+{
+    file_storage *fs = (file_storage *)s;
+    const char *id = hive_cred_id(cred);
+    char name[HIVE_ID_MAX + 16];
+    char *plain = NULL;
+    size_t plain_len = 0;
+    char *token = NULL;
+    size_t token_len = 0;
+    hive_json *entry = NULL;
+    hive_json *idx = NULL;
+    locked l;
+    hive_rc rc;
+
+    rc = check_new_id(id);
+    if (rc == HIVE_OK)
+        rc = enc_name(name, sizeof(name), id);
+    if (rc == HIVE_OK)
+        rc = load_key(fs);
+    if (rc == HIVE_OK)
+        rc = hive_cred_emit(&plain, &plain_len, cred);
+    if (rc == HIVE_OK)
+        rc = hive_fernet_encrypt(&token, &token_len, plain, plain_len, fs->key);
+    hive_free_secret(plain, plain_len + 1);
+    if (rc == HIVE_OK)
+        rc = index_entry(&entry, cred);
+    if (rc != HIVE_OK)
+        goto out;
+
+    rc = lock_all(fs, &l, true);
+    if (rc != HIVE_OK)
+        goto out;
+    /* Hive's id-to-file mapping is lossy ("a/b" and "a_b" share a file):
+     * never let one credential overwrite another. */
+    if (regular_at(l.cred, name)) {
+        const char *owner = NULL;
+        if (read_index(l.meta, &idx) != INDEX_MISSING && idx != NULL)
+            owner = index_id_for(hive_json_get(idx, "credentials"), name);
+        if (owner == NULL) {
+            hive_cred *old = NULL;
+            if (read_cred_at(fs, l.cred, name, &old) == HIVE_OK && strcmp(hive_cred_id(old), id) != 0)
+                rc = hive__fail(HIVE_ERR_CONFLICT, "credential id '%s' maps to file %s, which holds "
+                                "credential '%s'", id, name, hive_cred_id(old));
+            hive_cred_free(&old);
+        } else if (strcmp(owner, id) != 0) {
+            rc = hive__fail(HIVE_ERR_CONFLICT, "credential id '%s' maps to file %s, which holds "
+                            "credential '%s'", id, name, owner);
+        }
+    }
+    if (rc == HIVE_OK) {
+        rc = atomic_write_at(l.cred, name, token, token_len);
+        if (rc != HIVE_OK)
+            rc = hive__fail_prefix(rc, "cannot save credential '%s'", id);
+    }
+    if (rc == HIVE_OK) {
+        rc = update_index(fs, l.cred, l.meta, id, entry, false);
+        entry = NULL;
+    }
+    unlock_all(&l);
+out:
+    hive_json_free(&idx);
+    hive_json_free(&entry);
+    free(token);
+    return rc;
+}
+
+static hive_rc file_delete(hive_storage *s, const char *id)
+{
+    file_storage *fs = (file_storage *)s;
+    char name[HIVE_ID_MAX + 16];
+    hive_json *idx = NULL;
+    const char *owner = NULL;
+    index_state st;
+    locked l;
+    hive_rc rc;
+
+    rc = enc_name(name, sizeof(name), id);
+    if (rc != HIVE_OK)
+        return rc;
+    rc = lock_all(fs, &l, false);
+    if (rc == HIVE_ERR_NOT_FOUND)
+        return hive__fail(HIVE_ERR_NOT_FOUND, "Credential '%s' not found", id);
+    if (rc != HIVE_OK)
+        return rc;
+    st = read_index(l.meta, &idx);
+    if (idx != NULL)
+        owner = index_id_for(hive_json_get(idx, "credentials"), name);
+    if (!regular_at(l.cred, name) || (owner != NULL && strcmp(owner, id) != 0 &&
+                                      hive_json_get(hive_json_get(idx, "credentials"), id) == NULL)) {
+        rc = hive__fail(HIVE_ERR_NOT_FOUND, "Credential '%s' not found", id);
+        goto out;
+    }
+    if (unlinkat(l.cred, name, 0) != 0) {
+        rc = io_fail(errno, "cannot delete", name);
+        goto out;
+    }
+    if (fsync(l.cred) != 0) {
+        rc = hive__fail(HIVE_ERR_IO, "fsync of directory failed: %s", strerror(errno));
+        goto out;
+    }
+    /* An index we could only rebuild with the key stays for a later
+     * rebuild when there is no key: deleting needs no secret. */
+    if (st == INDEX_OK || load_key(fs) == HIVE_OK)
+        rc = update_index(fs, l.cred, l.meta, id, NULL, false);
+    else
+        hive__clear_error();
+out:
+    hive_json_free(&idx);
+    unlock_all(&l);
+    return rc;
+}
+
+static hive_rc file_exists(hive_storage *s, const char *id, bool *found)
+{
+    file_storage *fs = (file_storage *)s;
+    char name[HIVE_ID_MAX + 16];
+    int base = -1;
+    int credfd = -1;
+    int metafd = -1;
+    hive_json *idx = NULL;
+    hive_rc rc;
+
+    rc = enc_name(name, sizeof(name), id);
+    if (rc != HIVE_OK)
+        return rc;
+    *found = false;
+    if (open_base(fs, &base, false) != HIVE_OK || open_sub(fs, base, CRED_DIR, &credfd, false) != HIVE_OK) {
+        close_fd(&base);
+        hive__clear_error();
+        return HIVE_OK;
+    }
+    if (regular_at(credfd, name)) {
+        const char *owner = NULL;
+        if (open_sub(fs, base, META_DIR, &metafd, false) == HIVE_OK && read_index(metafd, &idx) != INDEX_MISSING)
+            owner = index_id_for(hive_json_get(idx, "credentials"), name);
+        *found = owner == NULL || strcmp(owner, id) == 0 ||
+                 hive_json_get(hive_json_get(idx, "credentials"), id) != NULL;
+    }
+    hive_json_free(&idx);
+    close_fd(&metafd);
+    close_fd(&credfd);
+    close_fd(&base);
+    hive__clear_error();
+    return HIVE_OK;
+}
+
+/*
+ * The index's credentials, repaired from the files when it is missing,
+ * damaged, old, or does not cover every file. *unindexed gets the file
+ * names that no readable credential explains (damaged files whose id is
+ * unknown). The repaired index is written back when possible.
+ */
+static hive_rc current_index(file_storage *fs, hive_json **out, hive_strlist *unindexed)
+{
+    int base = -1;
+    int credfd = -1;
+    int metafd = -1;
+    hive_json *doc = NULL;
+    const hive_json *old = NULL;
+    hive_json *creds = NULL;
+    hive_strlist files = {0};
+    index_state st;
+    bool complete = true;
+    hive_rc rc;
+
+    rc = open_base(fs, &base, false);
+    if (rc == HIVE_OK)
+        rc = open_sub(fs, base, CRED_DIR, &credfd, false);
+    if (rc == HIVE_ERR_NOT_FOUND) {
+        /* No store yet: nothing in it. */
+        close_fd(&base);
+        hive__clear_error();
+        *out = hive_json_new(HIVE_JSON_OBJECT);
+        return *out ? HIVE_OK : hive__fail(HIVE_ERR_NOMEM, "out of memory");
+    }
+    if (rc != HIVE_OK)
+        goto out;
+    if (open_sub(fs, base, META_DIR, &metafd, false) != HIVE_OK)
+        metafd = -1;
+    st = read_index(metafd, &doc);
+    old = doc ? hive_json_get(doc, "credentials") : NULL;
+    rc = scan_enc(credfd, &files);
+    if (rc != HIVE_OK)
+        goto out;
+    /* Is every file explained by an entry, and every entry by a file? */
+    for (size_t f = 0; f < files.count && complete; f++)
+        complete = index_id_for(old, files.items[f]) != NULL;
+    for (size_t i = 0; i < hive_json_size(old) && complete; i++) {
+        const char *id;
+        char name[HIVE_ID_MAX + 16];
+        hive_json_at(old, i, &id);
+        complete = enc_name(name, sizeof(name), id) == HIVE_OK && regular_at(credfd, name);
+    }
+    if ((st == INDEX_OK && complete) || load_key(fs) != HIVE_OK) {
+        /* Sound, or no key to repair it with: what the index knows. */
+        hive__clear_error();
+        creds = old ? hive_json_clone(old) : hive_json_new(HIVE_JSON_OBJECT);
+        if (creds == NULL)
+            rc = hive__fail(HIVE_ERR_NOMEM, "out of memory");
+    } else {
+        rc = rebuild_entries(fs, credfd, old, st == INDEX_OLD, &creds);
+        /* Write the repair back, under the lock, when we can. */
+        if (rc == HIVE_OK && metafd >= 0) {
+            locked l;
+            if (lock_all(fs, &l, false) == HIVE_OK) {
+                (void)update_index(fs, l.cred, l.meta, NULL, NULL, true);
+                unlock_all(&l);
+            }
+            hive__clear_error();
+        }
+    }
+    if (rc != HIVE_OK)
+        goto out;
+    /* Drop entries without a file; report files without an entry. */
+    for (size_t i = hive_json_size(creds); i-- > 0;) {
+        const char *id;
+        char name[HIVE_ID_MAX + 16];
+        hive_json_at(creds, i, &id);
+        if (enc_name(name, sizeof(name), id) != HIVE_OK || !regular_at(credfd, name)) {
+            char *copy = hive__strdup(id);
+            if (copy != NULL)
+                hive_json_remove(creds, copy);
+            free(copy);
+        }
+    }
+    for (size_t f = 0; f < files.count && rc == HIVE_OK; f++)
+        if (unindexed != NULL && index_id_for(creds, files.items[f]) == NULL)
+            rc = hive__strlist_add(unindexed, files.items[f]);
+    if (rc == HIVE_OK) {
+        *out = creds;
+        creds = NULL;
+    }
+out:
+    hive_json_free(&creds);
+    hive_json_free(&doc);
+    hive_strlist_free(&files);
+    close_fd(&metafd);
+    close_fd(&credfd);
+    close_fd(&base);
+    return rc;
+}
+
+hive_rc hive_file_storage_index(hive_storage *s, hive_json **out)
+{
+    if (s == NULL || s->ops != &file_ops)
+        return hive__fail(HIVE_ERR_UNSUPPORTED, "not a file storage");
+    return current_index((file_storage *)s, out, NULL);
+}
+
+static hive_rc file_list(hive_storage *s, hive_strlist *out)
+{
+    file_storage *fs = (file_storage *)s;
+    hive_json *creds = NULL;
+    hive_strlist unindexed = {0};
+    hive_strlist ids = {0};
+    hive_rc rc;
+
+    rc = current_index(fs, &creds, &unindexed);
+    for (size_t i = 0; rc == HIVE_OK && i < hive_json_size(creds); i++) {
+        const char *id;
+        hive_json_at(creds, i, &id);
+        rc = hive__strlist_add(&ids, id);
+    }
+    /* A file nobody can read still shows, under its file name, so that
+     * `get` and `delete` can name it. */
+    for (size_t i = 0; rc == HIVE_OK && i < unindexed.count; i++) {
+        char *n = unindexed.items[i];
+        n[strlen(n) - strlen(ENC_SUFFIX)] = '\0';
+        rc = hive__strlist_add(&ids, n);
+    }
+    hive_strlist_free(&unindexed);
+    hive_json_free(&creds);
+    if (rc != HIVE_OK) {
+        hive_strlist_free(&ids);
+        return rc;
+    }
+    hive__strlist_sort_unique(&ids);
+    *out = ids;
+    return HIVE_OK;
+}
+
+/* --- open, init, free ------------------------------------------------ */
+
+static void file_destroy(hive_storage *s)
+{
+    file_storage *fs = (file_storage *)s;
+
+    hive_memzero(fs->key, sizeof(fs->key));
+    hive_free_str(fs->explicit_key);
+    free(fs->dir);
+    free(fs->key_file);
+    free(fs);
+}
+
+static const hive_storage_ops file_ops = {
+    "file", file_load, file_save, file_delete, file_exists, file_list, file_destroy,
+};
+
+static char *home_dir(void)
+{
+    const char *home = getenv(HIVE_ENV_HOME);
+    const char *user_home;
+
+    if (home != NULL && *home != '\0')
+        return hive__strdup(home);
+    user_home = getenv("HOME");
+    if (user_home == NULL || *user_home == '\0') {
+        struct passwd *pw = getpwuid(geteuid());
+        user_home = pw ? pw->pw_dir : NULL;
+    }
+    return user_home ? hive__aprintf("%s/.hive", user_home) : NULL;
+}
+
+static char *absolute(const char *path)
+{
+    char cwd[PATH_MAX];
+    size_t n;
+    char *p;
+
+    if (path[0] == '/')
+        p = hive__strdup(path);
+    else if (getcwd(cwd, sizeof(cwd)) == NULL)
+        return NULL;
+    else
+        p = hive__aprintf("%s/%s", cwd, path);
+    /* Drop trailing slashes: the path ends up in the index. */
+    n = p ? strlen(p) : 0;
+    while (n > 1 && p[n - 1] == '/')
+        p[--n] = '\0';
+    return p;
+}
+
+hive_rc hive_file_storage_open(hive_storage **out, const hive_file_options *opts)
+{
+    file_storage *fs = calloc(1, sizeof(*fs));
+    hive_file_options none = {0};
+    char *home = NULL;
+
+    if (fs == NULL)
+        return hive__fail(HIVE_ERR_NOMEM, "out of memory");
+    if (opts == NULL)
+        opts = &none;
+    fs->base.ops = &file_ops;
+    if (opts->dir != NULL && *opts->dir != '\0') {
+        fs->dir = absolute(opts->dir);
+    } else {
+        home = home_dir();
+        if (home == NULL) {
+            free(fs);
+            return hive__fail(HIVE_ERR_INVALID, "cannot find the home directory: set " HIVE_ENV_HOME);
+        }
+        {
+            char *tmp = hive__aprintf("%s/credentials", home);
+            fs->dir = tmp ? absolute(tmp) : NULL;
+            free(tmp);
+        }
+    }
+    if (fs->dir != NULL) {
+        if (opts->key_file != NULL) {
+            fs->key_file = absolute(opts->key_file);
+        } else {
+            /* secrets/ beside the store directory: $HIVE_HOME/secrets. */
+            char *parent = hive__strdup(fs->dir);
+            char *slash = parent ? strrchr(parent, '/') : NULL;
+            if (slash != NULL) {
+                *slash = '\0';
+                fs->key_file = hive__aprintf("%s/secrets/credential_key", parent);
+            }
+            free(parent);
+        }
+    }
+    free(home);
+    if (opts->key != NULL)
+        fs->explicit_key = hive__strdup(opts->key);
+    if (fs->dir == NULL || fs->key_file == NULL || (opts->key != NULL && fs->explicit_key == NULL)) {
+        file_destroy(&fs->base);
+        return hive__fail(HIVE_ERR_NOMEM, "out of memory");
+    }
+    if (strlen(fs->dir) > PATH_MAX - HIVE_ID_MAX - 32) {
+        file_destroy(&fs->base);
+        return hive__fail(HIVE_ERR_INVALID, "store path is too long");
+    }
+    *out = &fs->base;
+    return HIVE_OK;
+}
+
+/* Write a new key file: temporary file, fsync, then link() into place,
+ * which fails rather than replace a key another process just wrote. */
+static hive_rc create_key_file(file_storage *fs)
+{
+    char key[HIVE_FERNET_KEY_TEXT + 1];
+    char tmp[64];
+    uint8_t rnd[8];
+    char *dir = hive__strdup(fs->key_file);
+    char *slash = dir ? strrchr(dir, '/') : NULL;
+    const char *base;
+    int dfd = -1;
+    int fd = -1;
+    hive_rc rc;
+
+    if (slash == NULL) {
+        free(dir);
+        return hive__fail(HIVE_ERR_NOMEM, "out of memory");
+    }
+    *slash = '\0';
+    base = slash + 1;
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+        rc = io_fail(errno, "cannot create directory", dir);
+        goto out;
+    }
+    dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (dfd < 0) {
+        rc = io_fail(errno, "cannot open directory", dir);
+        goto out;
+    }
+    rc = hive__random(rnd, sizeof(rnd));
+    if (rc != HIVE_OK)
+        goto out;
+    snprintf(tmp, sizeof(tmp), TMP_PREFIX "key-%02x%02x%02x%02x%02x%02x%02x%02x",
+             rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
+    rc = hive_fernet_key_generate(key);
+    if (rc != HIVE_OK)
+        goto out;
+    fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        rc = io_fail(errno, "cannot create a key file in", dir);
+        goto out;
+    }
+    rc = write_all(fd, key, HIVE_FERNET_KEY_TEXT);
+    if (rc == HIVE_OK && fsync(fd) != 0)
+        rc = hive__fail(HIVE_ERR_IO, "fsync failed: %s", strerror(errno));
+    close(fd);
+    if (rc == HIVE_OK && linkat(dfd, tmp, dfd, base, 0) != 0 && errno != EEXIST)
+        rc = io_fail(errno, "cannot create key file", fs->key_file);
+    unlinkat(dfd, tmp, 0);
+    if (rc == HIVE_OK && fsync(dfd) != 0)
+        rc = hive__fail(HIVE_ERR_IO, "fsync of directory failed: %s", strerror(errno));
+out:
+    hive_memzero(key, sizeof(key));
+    if (dfd >= 0)
+        close(dfd);
+    free(dir);
+    return rc;
+}
+
+hive_rc hive_file_storage_init(hive_storage *s, bool *created_key)
+{
+    file_storage *fs = (file_storage *)s;
+    locked l;
+    hive_json *doc = NULL;
+    hive_rc rc;
+
+    if (s == NULL || s->ops != &file_ops)
+        return hive__fail(HIVE_ERR_UNSUPPORTED, "not a file storage");
+    *created_key = false;
+    rc = lock_all(fs, &l, true);
+    if (rc != HIVE_OK)
+        return rc;
+    if (read_index(l.meta, &doc) == INDEX_MISSING) {
+        hive_json *fresh = hive_json_new(HIVE_JSON_OBJECT);
+        rc = fresh ? hive_json_set(fresh, "credentials", hive_json_new(HIVE_JSON_OBJECT))
+                   : hive__fail(HIVE_ERR_NOMEM, "out of memory");
+        if (rc == HIVE_OK)
+            rc = write_index(fs, l.meta, fresh);
+        hive_json_free(&fresh);
+    }
+    hive_json_free(&doc);
+    unlock_all(&l);
+    if (rc != HIVE_OK)
+        return rc;
+    rc = load_key(fs);
+    if (rc == HIVE_ERR_NO_KEY) {
+        rc = create_key_file(fs);
+        if (rc == HIVE_OK) {
+            *created_key = true;
+            rc = load_key(fs);
+        }
+    }
+    return rc;
+}
+
+/* --- the generic interface ------------------------------------------- */
+
+hive_rc hive_storage_load(hive_storage *s, hive_cred **out, const char *id)
+{
+    hive__clear_error();
+    if (s == NULL || out == NULL || id == NULL)
+        return hive__fail(HIVE_ERR_INVALID, "invalid argument");
+    return s->ops->load(s, out, id);
+}
+
+hive_rc hive_storage_save(hive_storage *s, const hive_cred *cred)
+{
+    hive__clear_error();
+    if (s == NULL || cred == NULL)
+        return hive__fail(HIVE_ERR_INVALID, "invalid argument");
+    return s->ops->save(s, cred);
+}
+
+hive_rc hive_storage_delete(hive_storage *s, const char *id)
+{
+    hive__clear_error();
+    if (s == NULL || id == NULL)
+        return hive__fail(HIVE_ERR_INVALID, "invalid argument");
+    return s->ops->del(s, id);
+}
+
+hive_rc hive_storage_exists(hive_storage *s, const char *id, bool *found)
+{
+    hive__clear_error();
+    if (s == NULL || id == NULL || found == NULL)
+        return hive__fail(HIVE_ERR_INVALID, "invalid argument");
+    return s->ops->exists(s, id, found);
+}
+
+hive_rc hive_storage_list(hive_storage *s, hive_strlist *out)
+{
+    hive__clear_error();
+    if (s == NULL || out == NULL)
+        return hive__fail(HIVE_ERR_INVALID, "invalid argument");
+    return s->ops->list(s, out);
+}
+
+void hive_storage_free(hive_storage **s)
+{
+    if (s == NULL || *s == NULL)
+        return;
+    (*s)->ops->destroy(*s);
+    *s = NULL;
+}

@@ -1,0 +1,56 @@
+/*
+ * internal.h - declarations shared between libhive's files (hive__ tier).
+ */
+#ifndef HIVE_INTERNAL_H
+#define HIVE_INTERNAL_H
+
+#include "hive/hive.h"
+
+#define HIVE_PRINTF(a, b) __attribute__((format(printf, a, b)))
+
+/* Set this thread's detail message and return rc. */
+hive_rc hive__fail(hive_rc rc, const char *fmt, ...) HIVE_PRINTF(2, 3);
+/* Prefix the current detail message: "<prefix>: <old message>". */
+hive_rc hive__fail_prefix(hive_rc rc, const char *fmt, ...) HIVE_PRINTF(2, 3);
+/* Forget the detail message. */
+void hive__clear_error(void);
+
+/* Base64 (RFC 4648) with the urlsafe alphabet and padding. out must hold
+ * hive__b64_encoded_len(len) + 1 bytes; returns the length written. */
+size_t hive__b64_encoded_len(size_t len);
+size_t hive__b64url_encode(char *out, const uint8_t *in, size_t len);
+/*
+ * Decode as Python's base64.urlsafe_b64decode does: both alphabets, other
+ * characters skipped, input ends at complete padding, a partial final group
+ * without padding is an error. out holds len * 3 / 4 + 3 bytes.
+ */
+hive_rc hive__b64_decode_lenient(uint8_t *out, size_t *out_len, const char *in, size_t len);
+
+/* Fill buf with n random bytes from the kernel. */
+hive_rc hive__random(void *buf, size_t n);
+
+/* Storage vtable. */
+typedef struct hive_storage_ops {
+    const char *name;
+    hive_rc (*load)(hive_storage *s, hive_cred **out, const char *id);
+    hive_rc (*save)(hive_storage *s, const hive_cred *cred);
+    hive_rc (*del)(hive_storage *s, const char *id);
+    hive_rc (*exists)(hive_storage *s, const char *id, bool *found);
+    hive_rc (*list)(hive_storage *s, hive_strlist *out);
+    void (*destroy)(hive_storage *s);
+} hive_storage_ops;
+
+struct hive_storage {
+    const hive_storage_ops *ops;
+};
+
+/* Sorted, deduplicated list helpers. */
+hive_rc hive__strlist_add(hive_strlist *list, const char *s);
+void hive__strlist_sort_unique(hive_strlist *list);
+
+/* Checked string helpers. */
+char *hive__strdup(const char *s);
+char *hive__strndup(const char *s, size_t n);
+char *hive__aprintf(const char *fmt, ...) HIVE_PRINTF(1, 2);
+
+#endif
