@@ -65,6 +65,18 @@ hive_rc hive__fail_prefix(hive_rc rc, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(prefix, sizeof(prefix), fmt, ap);
     va_end(ap);
-    snprintf(detail, sizeof(detail), "%s: %s", prefix, old);
+    {
+        /* "<prefix>: <old>", cut to fit */
+        size_t p = strlen(prefix);
+        size_t o = strlen(old);
+        if (p > sizeof(detail) - 3)
+            p = sizeof(detail) - 3;
+        memcpy(detail, prefix, p);
+        memcpy(detail + p, ": ", 2);
+        if (o > sizeof(detail) - p - 3)
+            o = sizeof(detail) - p - 3;
+        memcpy(detail + p + 2, old, o);
+        detail[p + 2 + o] = '\0';
+    }
     return rc;
 }

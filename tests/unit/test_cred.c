@@ -1,0 +1,185 @@
+/*
+ * Credential objects against the store the Python Hive framework wrote:
+ * decrypt, parse, emit gives exactly Hive's plaintext; encrypting it with
+ * the same IV and time gives exactly Hive's file.
+ */
+#include "testutil.h"
+
+/* library-internal, linked from the static library */
+hive_rc hive__b64_decode_lenient(uint8_t *out, size_t *out_len, const char *in, size_t len);
+
+static void fixture_key(uint8_t key[32])
+{
+    size_t len;
+    char *text = shared_file("fixtures/hive-home/secrets/credential_key", &len);
+    cr_assert_eq(hive_fernet_key_decode(key, text, len), HIVE_OK);
+    free(text);
+}
+
+Test(cred, fixture_round_trips_byte_for_byte)
+{
+    hive_json *exp = shared_json("fixtures/hive-home/fixture-expected.json");
+    const hive_json *creds = hive_json_get(exp, "credentials");
+    uint8_t key[32];
+
+    fixture_key(key);
+    cr_assert_eq(hive_json_size(creds), 8);
+    for (size_t i = 0; i < hive_json_size(creds); i++) {
+        const hive_json *c = hive_json_at(creds, i, NULL);
+        const char *want = jstr(c, "plaintext_json");
+        char path[512];
+        size_t tlen, plen, olen, rlen, nlen;
+        char *token, *out, *again;
+        uint8_t *plain, raw[4096];
+        hive_cred *cred = NULL;
+        uint64_t ts = 0;
+        const hive_json *keys = hive_json_get(c, "keys");
+
+        snprintf(path, sizeof(path), "fixtures/hive-home/%s", jstr(c, "file"));
+        token = shared_file(path, &tlen);
+        cr_assert_eq(hive_fernet_decrypt(&plain, &plen, token, tlen, key), HIVE_OK);
+        cr_assert_eq(plen, strlen(want));
+        cr_assert_arr_eq(plain, want, plen);
+
+        cr_assert_eq(hive_cred_parse(&cred, (char *)plain, plen), HIVE_OK, "%s", hive_last_error());
+        cr_assert_str_eq(hive_cred_id(cred), jstr(c, "id"));
+        cr_assert_eq(hive_cred_emit(&out, &olen, cred), HIVE_OK);
+        cr_assert_str_eq(out, want, "re-emitted %s differs", jstr(c, "id"));
+
+        /* every key value, and the default key */
+        for (size_t k = 0; k < hive_json_size(keys); k++) {
+            const char *name;
+            const hive_json *v = hive_json_at(keys, k, &name);
+            size_t vlen;
+            const char *got = hive_cred_get_key(cred, name, &vlen);
+            cr_assert_not_null(got, "%s.%s", jstr(c, "id"), name);
+            cr_assert_str_eq(got, hive_json_string(v, NULL));
+        }
+        cr_assert_str_eq(hive_cred_get_key(cred, hive_cred_default_key(cred), NULL), jstr(c, "default_key"));
+
+        /* same IV and time -> the same file */
+        cr_assert_eq(hive__b64_decode_lenient(raw, &rlen, token, tlen), HIVE_OK);
+        for (int b = 0; b < 8; b++)
+            ts = ts << 8 | raw[1 + b];
+        cr_assert_eq(hive_fernet_encrypt_at(&again, &nlen, out, olen, ts, raw + 9, key), HIVE_OK);
+        cr_assert_eq(nlen, tlen);
+        cr_assert_str_eq(again, token);
+
+        free(again);
+        hive_free_secret(out, olen + 1);
+        hive_free_secret(plain, plen + 1);
+        hive_cred_free(&cred);
+        free(token);
+    }
+    hive_json_free(&exp);
+}
+
+static hive_cred *parse(const char *json)
+{
+    hive_cred *c = NULL;
+    cr_assert_eq(hive_cred_parse(&c, json, strlen(json)), HIVE_OK, "%s", hive_last_error());
+    return c;
+}
+
+static void expect_emit(const hive_cred *c, const char *want)
+{
+    char *out = NULL;
+    size_t len = 0;
+    cr_assert_eq(hive_cred_emit(&out, &len, c), HIVE_OK);
+    cr_expect_str_eq(out, want);
+    hive_free_secret(out, len + 1);
+}
+
+Test(cred, normalises_as_pydantic_does)
+{
+    /* fields out of order, defaults missing, +00:00 and naive datetimes,
+     * unknown fields at both levels */
+    hive_cred *c = parse("{\"extra\": [1, 2.50], \"keys\": {\"k\": {\"value\": \"v\", \"zz\": true, "
+                         "\"expires_at\": \"2026-01-01T00:00:00+00:00\"}}, \"id\": \"x\", "
+                         "\"credential_type\": \"custom\", \"created_at\": \"2026-01-01T00:00:00\", "
+                         "\"updated_at\": 1767225600, \"auto_refresh\": \"yes\", \"use_count\": 3.0}");
+    expect_emit(c, "{\"id\": \"x\", \"credential_type\": \"custom\", \"keys\": {\"k\": {\"name\": \"k\", "
+                   "\"value\": \"v\", \"expires_at\": \"2026-01-01T00:00:00Z\", \"metadata\": {}, "
+                   "\"zz\": true}}, \"provider_id\": null, \"last_refreshed\": null, \"auto_refresh\": true, "
+                   "\"last_used\": null, \"use_count\": 3, \"description\": \"\", \"tags\": [], "
+                   "\"created_at\": \"2026-01-01T00:00:00\", \"updated_at\": \"2026-01-01T00:00:00Z\", "
+                   "\"extra\": [1, 2.5]}");
+    hive_cred_free(&c);
+}
+
+Test(cred, default_key_rule)
+{
+    hive_cred *c = parse("{\"id\": \"a\", \"keys\": {\"z\": {\"value\": \"1\"}, \"access_token\": {\"value\": \"2\"}, "
+                         "\"api_key\": {\"value\": \"3\"}}}");
+    cr_assert_str_eq(hive_cred_default_key(c), "api_key");
+    hive_cred_free(&c);
+    c = parse("{\"id\": \"a\", \"keys\": {\"z\": {\"value\": \"1\"}, \"access_token\": {\"value\": \"2\"}, "
+              "\"value\": {\"value\": \"3\"}}}");
+    cr_assert_str_eq(hive_cred_default_key(c), "value");
+    hive_cred_free(&c);
+    c = parse("{\"id\": \"a\", \"keys\": {\"z\": {\"value\": \"1\"}, \"access_token\": {\"value\": \"2\"}}}");
+    cr_assert_str_eq(hive_cred_default_key(c), "access_token");
+    hive_cred_free(&c);
+    c = parse("{\"id\": \"a\", \"keys\": {\"z\": {\"value\": \"1\"}, \"y\": {\"value\": \"2\"}}}");
+    cr_assert_str_eq(hive_cred_default_key(c), "z");
+    hive_cred_free(&c);
+    c = parse("{\"id\": \"a\", \"keys\": {}}");
+    cr_assert_null(hive_cred_default_key(c));
+    hive_cred_free(&c);
+}
+
+Test(cred, rejects_what_hive_cannot_load)
+{
+    static const char *const bad[] = {
+        "[]", "{}", "{\"id\": 5}", "{\"id\": \"\"}", "{\"id\": \"a\\u0000b\"}",
+        "{\"id\": \"a\", \"keys\": []}", "{\"id\": \"a\", \"keys\": {\"k\": {}}}",
+        "{\"id\": \"a\", \"keys\": {\"k\": {\"value\": 5}}}",
+        "{\"id\": \"a\", \"keys\": {\"k\": {\"value\": \"v\", \"expires_at\": \"soon\"}}}",
+        "{\"id\": \"a\", \"tags\": [1]}", "{\"id\": \"a\", \"auto_refresh\": \"maybe\"}",
+        "{\"id\": \"a\", \"use_count\": 1.5}", "{\"id\": \"a\", \"created_at\": null}",
+        "not json", "{\"id\": \"a\"} trailing",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        hive_cred *c = NULL;
+        cr_expect_eq(hive_cred_parse(&c, bad[i], strlen(bad[i])), HIVE_ERR_FORMAT, "%s", bad[i]);
+        cr_expect_null(c);
+    }
+}
+
+Test(cred, unknown_type_is_kept_not_lost)
+{
+    hive_cred *c = parse("{\"id\": \"a\", \"credential_type\": \"future_kind\"}");
+    cr_assert_eq(hive_cred_get_type(c), HIVE_TYPE_UNKNOWN);
+    cr_assert_str_eq(hive_cred_type_str(c), "future_kind");
+    hive_cred_free(&c);
+}
+
+Test(cred, setters_keep_hive_form)
+{
+    hive_cred *c = NULL;
+    hive_time t;
+    char *out = NULL;
+    size_t len = 0;
+
+    cr_assert_eq(hive_cred_new(&c, "svc", "oauth2"), HIVE_OK);
+    hive_time_parse(&t, "2030-01-01T00:00:00Z", 20);
+    cr_assert_eq(hive_cred_set_key(c, "access_token", "tok", 3, &t), HIVE_OK);
+    cr_assert_eq(hive_cred_set_key(c, "refresh_token", "ref", 3, NULL), HIVE_OK);
+    cr_assert_eq(hive_cred_set_key(c, "bad", "\xff", 1, NULL), HIVE_ERR_INVALID);
+    cr_assert_eq(hive_cred_add_tag(c, "t1"), HIVE_OK);
+    cr_assert_eq(hive_cred_add_tag(c, "t1"), HIVE_OK);
+    cr_assert_eq(hive_cred_set_provider_id(c, "oauth2"), HIVE_OK);
+    cr_assert_eq(hive_cred_set_auto_refresh(c, true), HIVE_OK);
+    cr_assert_eq(hive_cred_new(&c, "x", "password"), HIVE_ERR_INVALID);
+    cr_assert_eq(hive_cred_emit(&out, &len, c), HIVE_OK);
+    cr_assert_not_null(strstr(out, "\"keys\": {\"access_token\": {\"name\": \"access_token\", \"value\": "
+                                   "\"tok\", \"expires_at\": \"2030-01-01T00:00:00Z\", \"metadata\": {}}"));
+    cr_assert_not_null(strstr(out, "\"provider_id\": \"oauth2\", \"last_refreshed\": null, \"auto_refresh\": true"));
+    cr_assert_not_null(strstr(out, "\"tags\": [\"t1\"]"));
+    hive_free_secret(out, len + 1);
+    {
+        hive_time e = hive_cred_expires(c);
+        cr_assert_eq(e.sec, t.sec);
+    }
+    hive_cred_free(&c);
+}
