@@ -100,9 +100,22 @@ int cli_fail(hive_rc rc)
     return cli_exit_code(rc);
 }
 
+/* stdout's buffer is ours, so that values printed by get and show
+ * --reveal can be wiped at exit rather than left in libc's heap. */
+static char out_buf[8192];
+
+static void wipe_stdout(void)
+{
+    fflush(stdout);
+    hive_memzero(out_buf, sizeof(out_buf));
+}
+
 void cli_harden(void)
 {
     struct rlimit none = {0, 0};
+
+    setvbuf(stdout, out_buf, isatty(STDOUT_FILENO) ? _IOLBF : _IOFBF, sizeof(out_buf));
+    atexit(wipe_stdout);
 
     umask(077);
     setrlimit(RLIMIT_CORE, &none);

@@ -530,9 +530,12 @@ static hive_rc file_load(hive_storage *s, hive_cred **out, const char *id)
     if (rc != HIVE_OK)
         return rc;
     if (strcmp(hive_cred_id(cred), id) != 0) {
-        /* Another id that maps to the same file (Hive's mapping is lossy). */
+        /* Another id that maps to the same file (Hive's mapping is lossy),
+         * or a file renamed by hand. */
+        rc = hive__fail(HIVE_ERR_NOT_FOUND, "Credential '%s' not found (file %s holds credential '%s')",
+                        id, name, hive_cred_id(cred));
         hive_cred_free(&cred);
-        return hive__fail(HIVE_ERR_NOT_FOUND, "Credential '%s' not found", id);
+        return rc;
     }
     *out = cred;
     return HIVE_OK;
