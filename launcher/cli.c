@@ -15,10 +15,26 @@
 
 const char *cli_prog = "hive";
 
+/* Write text to stderr with control characters escaped: messages quote
+ * ids and file names from the store, which must not be able to forge a
+ * line or send escape sequences to the terminal. */
+static void put_escaped(const char *text)
+{
+    for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
+        if (*p < 0x20 || *p == 0x7f)
+            fprintf(stderr, "\\x%02x", *p);
+        else
+            fputc(*p, stderr);
+    }
+}
+
 static void vmsg(const char *kind, const char *fmt, va_list ap)
 {
+    char msg[2048];
+
+    vsnprintf(msg, sizeof(msg), fmt, ap);
     fprintf(stderr, "%s: %s: ", cli_prog, kind);
-    vfprintf(stderr, fmt, ap);
+    put_escaped(msg);
     fputc('\n', stderr);
 }
 
@@ -44,10 +60,13 @@ void cli_hint(const char *fmt, ...)
 {
     va_list ap;
 
-    fputs("hint: ", stderr);
+    char msg[2048];
+
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
+    fputs("hint: ", stderr);
+    put_escaped(msg);
     fputc('\n', stderr);
 }
 

@@ -169,7 +169,14 @@ static hive_rc parse_when(hive_time *t, const char *text)
         t->usec = 0;
         return HIVE_OK;
     }
-    return hive_time_parse(t, text, strlen(text));
+    {
+        hive_rc rc = hive_time_parse(t, text, strlen(text));
+        /* Naive means UTC (DESIGN.md); store it as such, so that Hive, which
+         * cannot compare naive and aware datetimes, reads a zoned value. */
+        if (rc == HIVE_OK && t->form == HIVE_TIME_NAIVE)
+            t->form = HIVE_TIME_UTC;
+        return rc;
+    }
 }
 
 static const char *default_key_name(const char *type)
@@ -220,6 +227,16 @@ static int read_values_from_pipe(hive_cred *cred)
         lineno++;
         if (end > p && end[-1] == '\r')
             end--;
+        {
+            /* a line of only blanks counts as blank */
+            char *q = p;
+            while (q < end && (*q == ' ' || *q == '\t'))
+                q++;
+            if (q == end) {
+                p = nl ? nl + 1 : buf + len;
+                continue;
+            }
+        }
         if (end == p || *p == '#') {
             p = nl ? nl + 1 : buf + len;
             continue;

@@ -333,7 +333,8 @@ static hive_rc scan_enc(int dirfd, hive_strlist *out)
     }
     rewinddir(dir);
     while (rc == HIVE_OK && (e = readdir(dir)) != NULL)
-        if (is_enc_name(e->d_name))
+        if (is_enc_name(e->d_name) &&
+            (e->d_type == DT_REG || (e->d_type == DT_UNKNOWN && regular_at(dirfd, e->d_name))))
             rc = hive__strlist_add(out, e->d_name);
     closedir(dir);
     if (rc == HIVE_OK)
@@ -532,8 +533,7 @@ static hive_rc file_load(hive_storage *s, hive_cred **out, const char *id)
     if (strcmp(hive_cred_id(cred), id) != 0) {
         /* Another id that maps to the same file (Hive's mapping is lossy),
          * or a file renamed by hand. */
-        rc = hive__fail(HIVE_ERR_NOT_FOUND, "Credential '%s' not found (file %s holds credential '%s')",
-                        id, name, hive_cred_id(cred));
+        rc = hive__fail(HIVE_ERR_NOT_FOUND, "Credential '%s' not found", id);
         hive_cred_free(&cred);
         return rc;
     }
@@ -948,12 +948,36 @@ out:
     return rc;
 }
 
+/*
+ * Whether file `name` holds credential id, as far as can be told: the
+ * index says which id owns each file; when it names none (a missing or
+ * damaged index), the file itself is read. A file that cannot be read
+ * (damaged, or no key) is taken to be id's, so that it can be deleted.
+ */
+static bool file_holds(file_storage *fs, int credfd, const hive_json *idx_creds, const char *name,
+                       const char *id)
+{
+    const char *owner;
+    hive_cred *cred = NULL;
+    bool holds = true;
+
+    if (hive_json_get(idx_creds, id) != NULL)
+        return true;
+    owner = index_id_for(idx_creds, name);
+    if (owner != NULL)
+        return strcmp(owner, id) == 0;
+    if (read_cred_at(fs, credfd, name, &cred) == HIVE_OK)
+        holds = strcmp(hive_cred_id(cred), id) == 0;
+    hive_cred_free(&cred);
+    hive__clear_error();
+    return holds;
+}
+
 static hive_rc file_delete(hive_storage *s, const char *id)
 {
     file_storage *fs = (file_storage *)s;
     char name[HIVE_ID_MAX + 16];
     hive_json *idx = NULL;
-    const char *owner = NULL;
     index_state st;
     locked l;
     hive_rc rc;
@@ -967,10 +991,7 @@ static hive_rc file_delete(hive_storage *s, const char *id)
     if (rc != HIVE_OK)
         return rc;
     st = read_index(l.meta, &idx);
-    if (idx != NULL)
-        owner = index_id_for(hive_json_get(idx, "credentials"), name);
-    if (!regular_at(l.cred, name) || (owner != NULL && strcmp(owner, id) != 0 &&
-                                      hive_json_get(hive_json_get(idx, "credentials"), id) == NULL)) {
+    if (!regular_at(l.cred, name) || !file_holds(fs, l.cred, hive_json_get(idx, "credentials"), name, id)) {
         rc = hive__fail(HIVE_ERR_NOT_FOUND, "Credential '%s' not found", id);
         goto out;
     }
@@ -1014,11 +1035,9 @@ static hive_rc file_exists(hive_storage *s, const char *id, bool *found)
         return HIVE_OK;
     }
     if (regular_at(credfd, name)) {
-        const char *owner = NULL;
-        if (open_sub(fs, base, META_DIR, &metafd, false) == HIVE_OK && read_index(metafd, &idx) != INDEX_MISSING)
-            owner = index_id_for(hive_json_get(idx, "credentials"), name);
-        *found = owner == NULL || strcmp(owner, id) == 0 ||
-                 hive_json_get(hive_json_get(idx, "credentials"), id) != NULL;
+        if (open_sub(fs, base, META_DIR, &metafd, false) == HIVE_OK)
+            (void)read_index(metafd, &idx);
+        *found = file_holds(fs, credfd, hive_json_get(idx, "credentials"), name, id);
     }
     hive_json_free(&idx);
     close_fd(&metafd);

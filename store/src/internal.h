@@ -6,6 +6,8 @@
 
 #include "hive/hive.h"
 
+#include <stdio.h>
+
 #define HIVE_PRINTF(a, b) __attribute__((format(printf, a, b)))
 
 /* Set this thread's detail message and return rc. */

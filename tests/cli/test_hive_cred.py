@@ -71,6 +71,8 @@ class HiveCredTest(unittest.TestCase):
 
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="hive-cred-test-")
+        # a cleanup, not tearDown: it also runs when setUp fails
+        self.addCleanup(shutil.rmtree, self.tmp, ignore_errors=True)
         self.home = self.tmp
         self.store = os.path.join(self.home, "credentials")
         self.cdir = os.path.join(self.store, "credentials")
@@ -81,9 +83,6 @@ class HiveCredTest(unittest.TestCase):
         self.env.pop("HIVE_CREDENTIAL_KEY", None)
         self.env["HIVE_HOME"] = self.home
         self.env["LC_ALL"] = "C"
-
-    def tearDown(self):
-        shutil.rmtree(self.tmp, ignore_errors=True)
 
     # --- helpers -------------------------------------------------------
 
@@ -179,7 +178,10 @@ class HiveCredTest(unittest.TestCase):
             f.write(Fernet((key or self.key).encode()).encrypt(plaintext))
 
     def read_index(self):
-        with open(self.index_path, encoding="utf-8") as f:
+        return self.read_index_at(self.store)
+
+    def read_index_at(self, store):
+        with open(os.path.join(store, "metadata", "index.json"), encoding="utf-8") as f:
             text = f.read()
         return text, json.loads(text)
 
@@ -479,18 +481,21 @@ class TestWrittenStore(HiveCredTest):
                 self.assert_get("dk%d" % i, None, want)
 
     def test_expires_forms(self):
+        # UTC, Unix seconds and naive input (naive means UTC) are written with
+        # 'Z': a naive expires_at would make Python Hive's aware/naive
+        # comparison in is_expired raise TypeError.
         for i, when in enumerate(["2030-01-01T00:00:00Z", "2030-01-01T00:00:00+00:00", "1893456000",
-                                  "2030-01-01T02:00:00+02:00", "2030-01-01T00:00:00"]):
+                                  "2030-01-01T00:00:00", "2030-01-01T02:00:00+02:00"]):
             with self.subTest(when=when):
                 self.add("exp%d" % i, {"access_token": "t"}, "--type", "bearer_token",
                          "--expires", "access_token=" + when)
                 doc = json.loads(self.decrypt_file(self.enc_path("exp%d" % i)))
                 got = doc["keys"]["access_token"]["expires_at"]
-                if i < 3:
+                if i < 4:
                     self.assertEqual(got, "2030-01-01T00:00:00Z")
                 else:
                     # another offset may be kept (as Python keeps it), or
-                    # converted to UTC; naive means UTC: same instant.
+                    # converted to UTC: the same instant, and aware.
                     self.assertRegex(got, r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(Z|[+-]\d\d:\d\d)$")
                     self.assertEqual(datetime.fromisoformat(got.replace("Z", "+00:00")),
                                      datetime(2030, 1, 1, tzinfo=timezone.utc))
@@ -558,29 +563,42 @@ class TestParallel(HiveCredTest):
 
     N = 50
 
-    def parallel_add(self, extra_env=None):
-        env = dict(self.env)
-        env.update(extra_env or {})
-        procs = []
-        for i in range(self.N):
-            p = os.path.join(self.tmp, "in-%02d" % i)
-            with open(p, "wb") as f:
-                f.write(("api_key=value-%02d\nother=o%02d\n" % (i, i)).encode())
-        files = [open(os.path.join(self.tmp, "in-%02d" % i), "rb") for i in range(self.N)]
+    def run_all(self, jobs, env=None):
+        """Start every (args, stdin bytes) job at once; return [(rc, out, err)]."""
+        env = dict(self.env if env is None else env)
+        files, procs = [], []
         try:
-            for i in range(self.N):
-                procs.append(subprocess.Popen([HIVE_CRED, "add", "par-%02d" % i], stdin=files[i],
-                                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                              env=env, cwd=self.tmp))
-            results = [(p.communicate(timeout=TIMEOUT), p.returncode) for p in procs]
+            for n, (args, data) in enumerate(jobs):
+                path = os.path.join(self.tmp, ".stdin-%03d" % n)
+                with open(path, "wb") as f:
+                    f.write(data)
+                files.append(open(path, "rb"))
+            for (args, data), f in zip(jobs, files):
+                procs.append(subprocess.Popen([HIVE_CRED, *args], stdin=f, stdout=subprocess.PIPE,
+                                              stderr=subprocess.PIPE, env=env, cwd=self.tmp))
+            results = []
+            for p in procs:
+                out, err = p.communicate(timeout=TIMEOUT)
+                results.append((p.returncode, out, err))
+            return results
         finally:
-            for f in files:
-                f.close()
             for p in procs:
                 if p.poll() is None:
                     p.kill()
-        for i, ((out, err), rc) in enumerate(results):
+                    p.wait()
+            for f in files:
+                f.close()
+            for n in range(len(jobs)):
+                os.remove(os.path.join(self.tmp, ".stdin-%03d" % n))
+
+    def parallel_add(self, extra_env=None):
+        env = dict(self.env)
+        env.update(extra_env or {})
+        jobs = [(["add", "par-%02d" % i], b"api_key=value-%02d\nother=o%02d\n" % (i, i))
+                for i in range(self.N)]
+        for i, (rc, out, err) in enumerate(self.run_all(jobs, env)):
             self.assertEqual(rc, 0, "add par-%02d: %r" % (i, err))
+            self.assertNotIn(b"value-%02d" % i, out + err)
         ids = ["par-%02d" % i for i in range(self.N)]
         self.assertEqual(self.list_ids(), ids)
         text, index = self.read_index()
@@ -591,12 +609,47 @@ class TestParallel(HiveCredTest):
             self.assert_get("par-%02d" % i, None, "value-%02d" % i)
         for d in (self.cdir, self.mdir):
             self.assertEqual([n for n in os.listdir(d) if n.startswith(".tmp-")], [], d)
-        self.assertEqual(sorted(n for n in os.listdir(self.cdir) if n.endswith(".enc")),
-                         [i + ".enc" for i in ids])
+        self.assertEqual(sorted(os.listdir(self.cdir)), [i + ".enc" for i in ids])
 
     def test_parallel_add_after_init(self):
         self.init_store()
         self.parallel_add()
+
+    def test_parallel_same_id(self):
+        self.init_store()
+        results = self.run_all([(["add", "same"], b"api_key=v%02d\n" % i) for i in range(20)])
+        for rc, out, err in results:
+            self.assertEqual(rc, 0, err)
+        self.assertEqual(self.list_ids(), ["same"])
+        r = self.ok("get", "same")
+        self.assertRegex(r.stdout, rb"^v\d\d\n$")
+        self.assertEqual(sorted(os.listdir(self.cdir)), ["same.enc"])
+        self.assertEqual(sorted(os.listdir(self.mdir)), ["index.json"])
+
+    def test_parallel_add_and_list_with_missing_index(self):
+        # list repairs the index while adds run: no entry may be lost
+        self.copy_fixture()
+        os.remove(self.index_path)
+        jobs = []
+        for i in range(20):
+            jobs.append((["add", "mix-%02d" % i], b"api_key=m%02d\n" % i))
+            jobs.append((["list"], b""))
+        for rc, out, err in self.run_all(jobs):
+            self.assertEqual(rc, 0, err)
+        ids = bsorted([c["id"] for c in self.expected["credentials"]] + ["mix-%02d" % i for i in range(20)])
+        text, index = self.read_index()
+        self.assertEqual(sorted(index["credentials"]), sorted(ids))
+        self.assertEqual(self.list_ids(), ids)
+
+    def test_parallel_init(self):
+        for rc, out, err in self.run_all([(["init"], b"")] * 10):
+            self.assertEqual(rc, 0, err)
+        with open(self.key_path) as f:
+            self.key = f.read()
+        Fernet(self.key.encode())
+        self.assertEqual(os.listdir(os.path.dirname(self.key_path)), ["credential_key"])
+        self.add("after", {"api_key": "works"})
+        self.assert_get("after", None, "works")
 
     def test_parallel_add_fresh_store_env_key(self):
         # no init: 50 writers race to create the layout
@@ -661,14 +714,24 @@ class TestHostileIds(HiveCredTest):
                 self.assert_secret_free(r, "never-stored")
                 self.assertTrue(r.stderr.startswith(b"hive-cred: error: "), r.stderr)
         r = self.check(self.run_cred("add", b"bad\xffutf8", stdin=b"api_key=never-stored\n"), 2)
-        self.assertEqual(sorted(os.listdir(self.cdir)), [n for n in sorted(os.listdir(self.cdir))
-                                                           if not n.endswith(".enc")])
+        self.assertEqual([n for n in os.listdir(self.cdir) if n.endswith(".enc")], [])
         self.assertEqual(self.list_ids(), [])
-        for what in ("empty", "300 chars", "newline"):
+        for what in ("empty", "300 chars"):
             with self.subTest(get=what):
-                r = self.get(bad[what])
-                self.assertIn(r.returncode, (2, 3))
-                self.assertNotEqual(r.returncode, 0)
+                self.check(self.get(bad[what]), 2)
+        self.assertIn(self.get(bad["newline"]).returncode, (2, 3))
+
+    def test_special_files_do_not_hang(self):
+        os.mkfifo(self.enc_path("fifo"))
+        os.mkdir(self.enc_path("dir"))
+        for cred_id in ("fifo", "dir"):
+            with self.subTest(id=cred_id):
+                r = self.get(cred_id)   # a FIFO must not block the reader
+                self.assertNotIn(r.returncode, (0, 1, 2, 4))
+                self.assertEqual(r.stdout, b"")
+        self.ok("list")
+        self.add("normal", {"api_key": "n"})
+        self.assert_get("normal", None, "n")
 
     def test_tmp_prefixed_id_is_not_lost(self):
         # .tmp-* is the writers' temporary name: such an id must be refused,
@@ -1035,6 +1098,28 @@ class TestInitKeygen(HiveCredTest):
         changed = {p for p in set(before) | set(after) if before.get(p) != after.get(p)}
         self.assertLessEqual(changed, {os.path.join("credentials", ".lock")})
 
+    def test_default_home(self):
+        # no HIVE_HOME: ~/.hive
+        env = dict(self.env)
+        del env["HIVE_HOME"]
+        env["HOME"] = self.tmp
+        r = self.ok("init", env=env)
+        self.assertEqual(r.stdout.decode().splitlines()[0],
+                         "store: " + os.path.join(self.tmp, ".hive", "credentials"))
+        self.assertTrue(os.path.isfile(os.path.join(self.tmp, ".hive", "secrets", "credential_key")))
+        self.add("h", {"api_key": "home"}, env=env)
+        self.assert_get("h", None, "home", env=env)
+
+    def test_relative_store(self):
+        r = self.ok("init", "--store", "rel/creds")
+        self.assertEqual(r.stdout.decode().splitlines()[0],
+                         "store: " + os.path.join(self.tmp, "rel", "creds"))
+        self.add("r", {"api_key": "rel"}, "--store", "rel/creds")
+        r = self.ok("get", "r", "--store", "rel/creds/")
+        self.assertEqual(r.stdout, b"rel\n")
+        _, index = self.read_index_at(os.path.join(self.tmp, "rel", "creds"))
+        self.assertEqual(index["store_path"], os.path.join(self.tmp, "rel", "creds"))
+
     def test_init_store_option(self):
         store = os.path.join(self.tmp, "x", "creds")
         r = self.ok("init", "--store", store)
@@ -1090,23 +1175,33 @@ class TestCollision(HiveCredTest):
         self.add("a_b", {"api_key": "other"}, code=6)
         self.assert_get("a/b", None, "kept")
 
-    def test_exists_and_delete_of_shadow_id_without_index(self):
-        # a_b.enc holds "a/b". With no index (or a damaged one) to say so,
-        # "a_b" must still not exist, and deleting "a_b" must not delete "a/b".
-        for damage in ("missing", "garbage"):
-            with self.subTest(index=damage):
-                self.add("a/b", {"api_key": "kept-" + damage})
-                if damage == "missing":
-                    os.remove(self.index_path)
-                else:
-                    with open(self.index_path, "w") as f:
-                        f.write("{garbage")
+    # a_b.enc holds "a/b". With no index (or a damaged one) to say so, "a_b"
+    # must still not exist, and deleting "a_b" must not delete "a/b".
+
+    def damage_index(self, how):
+        if how == "missing":
+            os.remove(self.index_path)
+        else:
+            with open(self.index_path, "w") as f:
+                f.write("{garbage")
+
+    def test_exists_shadow_id_without_index(self):
+        for how in ("missing", "garbage"):
+            with self.subTest(index=how):
+                self.add("a/b", {"api_key": "kept-" + how})
+                self.damage_index(how)
                 self.check(self.run_cred("exists", "a_b"), 1, "exists a_b")
+                self.check(self.run_cred("exists", "a/b"), 0, "exists a/b")
+
+    def test_delete_shadow_id_without_index(self):
+        for how in ("missing", "garbage"):
+            with self.subTest(index=how):
+                self.add("a/b", {"api_key": "kept-" + how})
+                self.damage_index(how)
                 r = self.run_cred("delete", "a_b")
                 self.assert_error(r, 3, "Credential 'a_b' not found", exact=True)
-                self.assert_get("a/b", None, "kept-" + damage)
-                self.check(self.run_cred("exists", "a/b"), 0)
-                self.ok("delete", "a/b")
+                self.assertTrue(os.path.exists(self.enc_path("a/b")), "delete a_b removed a/b")
+                self.assert_get("a/b", None, "kept-" + how)
 
 
 # --- 9. delete --------------------------------------------------------------

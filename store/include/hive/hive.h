@@ -11,6 +11,8 @@
 #include "datetime.h"
 #include "cred.h"
 #include "storage.h"
+#include "dotenv.h"
+#include "store.h"
 
 #define HIVE_VERSION "0.1.0"
 

@@ -90,6 +90,39 @@ HIVE_EXPORT hive_rc hive_file_storage_index(hive_storage *s, hive_json **out);
  * HIVE_ERR_BAD_ID for an id no file can hold. buf holds HIVE_ID_MAX + 1. */
 HIVE_EXPORT hive_rc hive_file_stem(char *buf, size_t size, const char *id);
 
+/* --- environment storage (read-only) ----------------------------------- */
+
+/*
+ * Credentials from environment variables. mapping: NULL, or pairs
+ * {id, VARIABLE, id, VARIABLE, ..., NULL}; an unmapped id reads
+ * ID_API_KEY (upper-cased, '-' as '_'). dotenv: a .env file read as a
+ * second source when a variable is not set (NULL: ".env" in the working
+ * directory; "" for none). An empty value counts as missing. The
+ * credential has type api_key and one key, api_key. Saving or deleting
+ * fails with HIVE_ERR_READ_ONLY.
+ */
+HIVE_EXPORT hive_rc hive_env_storage_open(hive_storage **out, const char *const *mapping,
+                                          const char *dotenv);
+
+/* The variable an id reads (for messages): writes into buf. */
+HIVE_EXPORT void hive_env_storage_variable(char *buf, size_t size, const hive_storage *s, const char *id);
+
+/* --- in-memory storage ------------------------------------------------ */
+
+/* An empty storage held in memory (wiped on free). */
+HIVE_EXPORT hive_rc hive_memory_storage_new(hive_storage **out);
+
+/* --- composite storage ------------------------------------------------ */
+
+/*
+ * Reads take the first storage that has the id (primary, then the
+ * fallbacks in order); writes and deletes go to the primary; exists is
+ * true if any has it; list is the union without duplicates. Takes
+ * ownership of primary and of the n fallbacks, also on failure.
+ */
+HIVE_EXPORT hive_rc hive_composite_storage_new(hive_storage **out, hive_storage *primary,
+                                               hive_storage *const *fallbacks, size_t n);
+
 #ifdef __cplusplus
 }
 #endif

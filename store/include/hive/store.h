@@ -1,0 +1,205 @@
+/*
+ * hive/store.h - the credential store: a storage with a cache, providers
+ * that refresh credentials, templates, usage specs, validation, accounts.
+ * It mirrors the Python Hive CredentialStore.
+ */
+#ifndef HIVE_STORE_H
+#define HIVE_STORE_H
+
+#include "common.h"
+#include "cred.h"
+#include "json.h"
+#include "storage.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct hive_store hive_store;
+
+#define HIVE_DEFAULT_CACHE_TTL 300
+#define HIVE_DEFAULT_REFRESH_MARGIN 300
+
+typedef struct hive_store_options {
+    int cache_ttl;            /* seconds a loaded credential is reused; 0: 300; <0: no cache */
+    int refresh_margin;       /* refresh keys expiring within this; 0: 300; <0: only expired */
+    const char *usage_file;   /* usage specs (JSON); NULL: usage.json in a file storage's
+                               * directory, none for other storages */
+    /* Warnings the store cannot return (a failed refresh that fell back to
+     * the stored credential). The library never prints; NULL: dropped. */
+    void (*warn)(void *ctx, const char *message);
+    void *warn_ctx;
+} hive_store_options;
+
+/* A store over storage, which it takes ownership of (also on failure). */
+HIVE_EXPORT hive_rc hive_store_new(hive_store **out, hive_storage *storage,
+                                   const hive_store_options *opts);
+
+/* A store over the encrypted file storage at dir (NULL: the default). */
+HIVE_EXPORT hive_rc hive_store_open(hive_store **out, const char *dir, const hive_store_options *opts);
+
+/*
+ * An in-memory store filled from a table of {id, key, value} rows ended by
+ * a row whose id is NULL, as Hive's CredentialStore.for_testing:
+ *   {{"brave_search", "api_key", "test-brave-key"}, {NULL, NULL, NULL}}
+ * Each credential has type api_key.
+ */
+HIVE_EXPORT hive_rc hive_store_for_testing(hive_store **out, const char *const (*table)[3]);
+
+HIVE_EXPORT void hive_store_free(hive_store **store);
+HIVE_EXPORT hive_storage *hive_store_storage(hive_store *store);
+
+/* Flags for reading. */
+#define HIVE_GET_REFRESH 1u   /* refresh when a key expires within the margin */
+#define HIVE_GET_STRICT  2u   /* ...and fail when that refresh fails, instead of
+                               * warning and returning the stored credential */
+
+/* The credential id (a copy: *out is the caller's, hive_cred_free). */
+HIVE_EXPORT hive_rc hive_store_get_credential(hive_store *s, hive_cred **out, const char *id,
+                                              unsigned flags);
+
+/*
+ * The value of key (NULL: the default key) of credential id. *value is the
+ * caller's, NUL-terminated: release it with hive_free_secret(*value, *len + 1).
+ * Errors: "Credential 'ID' not found", "Key 'K' not found in credential 'ID'".
+ */
+HIVE_EXPORT hive_rc hive_store_get_key(hive_store *s, char **value, size_t *len, const char *id,
+                                       const char *key, unsigned flags);
+
+HIVE_EXPORT hive_rc hive_store_save(hive_store *s, const hive_cred *cred);
+HIVE_EXPORT hive_rc hive_store_delete(hive_store *s, const char *id);
+HIVE_EXPORT hive_rc hive_store_exists(hive_store *s, const char *id, bool *found);
+HIVE_EXPORT hive_rc hive_store_list(hive_store *s, hive_strlist *out);
+
+/* Whether id can be used now: it loads, has a default key, and that key
+ * is not expired (or can be refreshed). */
+HIVE_EXPORT bool hive_store_is_available(hive_store *s, const char *id);
+
+/* Drop id (NULL: everything) from the cache. */
+HIVE_EXPORT void hive_store_invalidate(hive_store *s, const char *id);
+
+/* --- providers --------------------------------------------------------- */
+
+typedef struct hive_provider hive_provider;
+
+struct hive_provider {
+    const char *id;
+    /* Whether this provider manages credentials of type t. */
+    bool (*handles)(const hive_provider *p, hive_cred_type t);
+    /*
+     * Refresh cred in place: new values and expiries. NULL: the provider's
+     * credentials never change (static). The store saves the result.
+     */
+    hive_rc (*refresh)(hive_provider *p, hive_store *store, hive_cred *cred);
+    void (*destroy)(hive_provider *p);
+    void *ctx;
+};
+
+/*
+ * Register p (the store owns it from now on). A credential is handled by
+ * the provider whose id is its provider_id, else by the first registered
+ * provider that handles its type. Built in: "static" (api_key, basic_auth,
+ * custom; never refreshes) and "bearer_token" (cannot be refreshed).
+ */
+HIVE_EXPORT hive_rc hive_store_add_provider(hive_store *s, hive_provider *p);
+HIVE_EXPORT hive_provider *hive_store_provider_for(hive_store *s, const hive_cred *cred);
+
+/* Whether cred should be refreshed at time now: auto_refresh is on and a
+ * key expires within margin seconds. */
+HIVE_EXPORT bool hive_cred_needs_refresh(const hive_cred *cred, int margin, hive_time now);
+
+/* Refresh id through its provider now, whether or not it is due, and save
+ * it. *out (may be NULL) gets the refreshed credential. */
+HIVE_EXPORT hive_rc hive_store_refresh(hive_store *s, hive_cred **out, const char *id);
+
+/* --- templates --------------------------------------------------------- */
+
+/*
+ * {{id}} and {{id.key}} with id and key of [A-Za-z0-9_-]+, found in one
+ * left-to-right pass; anything else stays literal; substituted text is
+ * never scanned again. {{id}} means the default key.
+ */
+typedef struct hive_template_ref {
+    char *id;
+    char *key;        /* NULL: the default key */
+    size_t start;     /* byte offsets of "{{" and one past "}}" */
+    size_t end;
+} hive_template_ref;
+
+/* The references in text, in order. Free with hive_template_refs_free. */
+HIVE_EXPORT hive_rc hive_template_refs(hive_template_ref **refs, size_t *n, const char *text, size_t len);
+HIVE_EXPORT void hive_template_refs_free(hive_template_ref *refs, size_t n);
+
+/* Render text. *out: release with hive_free_secret(*out, *len + 1). */
+HIVE_EXPORT hive_rc hive_store_resolve(hive_store *s, char **out, size_t *len, const char *text,
+                                       unsigned flags);
+
+/* Render every string value of an object (headers, query parameters);
+ * *out is a new object (hive_json_free). */
+HIVE_EXPORT hive_rc hive_store_resolve_headers(hive_store *s, hive_json **out, const hive_json *headers,
+                                               unsigned flags);
+HIVE_EXPORT hive_rc hive_store_resolve_params(hive_store *s, hive_json **out, const hive_json *params,
+                                              unsigned flags);
+
+/* Check the references of text without failing: every problem ("Credential
+ * 'ID' not found", "Key 'K' not found in credential 'ID'") is added to
+ * problems. Returns an error only when it cannot check at all. */
+HIVE_EXPORT hive_rc hive_store_check_template(hive_store *s, hive_strlist *problems, const char *text);
+
+/* --- usage specs -------------------------------------------------------- */
+
+/*
+ * A usage spec is a JSON object:
+ *   {"credential_id": "brave_search", "required_keys": ["api_key"],
+ *    "headers": {...}, "query_params": {...}, "body_fields": {...},
+ *    "env": {"BRAVE_API_KEY": "{{brave_search.api_key}}"},
+ *    "description": "...", "help_url": "..."}
+ * Every map holds templates, never secrets. Specs are keyed by
+ * credential_id and kept in the usage file.
+ */
+
+/* Register spec (copied, normalised). persist: also write the usage file. */
+HIVE_EXPORT hive_rc hive_store_register_usage(hive_store *s, const hive_json *spec, bool persist);
+/* Remove a spec. persist: also write the usage file. */
+HIVE_EXPORT hive_rc hive_store_unregister_usage(hive_store *s, const char *id, bool persist);
+/* The spec for id, or NULL (owned by the store). */
+HIVE_EXPORT const hive_json *hive_store_get_usage(hive_store *s, const char *id);
+/* The ids of every spec, sorted. */
+HIVE_EXPORT hive_rc hive_store_list_usage(hive_store *s, hive_strlist *out);
+
+/*
+ * Resolve spec id for use: an object with only the non-empty parts among
+ * "headers", "params", "data" and "env", each rendered. An unknown spec is
+ * HIVE_ERR_NOT_FOUND ("No usage spec registered for 'ID'").
+ */
+HIVE_EXPORT hive_rc hive_store_resolve_for_usage(hive_store *s, hive_json **out, const char *id,
+                                                 unsigned flags);
+
+/* --- validation ---------------------------------------------------------- */
+
+/* Problems of credential id: not found, unreadable, no keys, an expired
+ * key that cannot be refreshed. */
+HIVE_EXPORT hive_rc hive_store_validate_credential(hive_store *s, hive_strlist *problems, const char *id);
+/* Problems of spec id: "Credential 'ID' not found", "Missing required key
+ * 'K'", and its templates' problems. */
+HIVE_EXPORT hive_rc hive_store_validate_for_usage(hive_store *s, hive_strlist *problems, const char *id);
+/* Every spec: an object id -> [problems], with only the specs that have some. */
+HIVE_EXPORT hive_rc hive_store_validate_all(hive_store *s, hive_json **out);
+
+/* --- accounts ---------------------------------------------------------- */
+
+/*
+ * The accounts of provider: credentials whose _integration_type is
+ * provider, or whose id is "provider/alias". *out is an array of
+ * {"id", "provider", "alias", "identity": {...}} sorted by id.
+ */
+HIVE_EXPORT hive_rc hive_store_list_accounts(hive_store *s, hive_json **out, const char *provider);
+
+/* The credential of provider's account alias. */
+HIVE_EXPORT hive_rc hive_store_get_by_alias(hive_store *s, hive_cred **out, const char *provider,
+                                            const char *alias);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

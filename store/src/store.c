@@ -1,0 +1,471 @@
+/*
+ * store.c - the credential store: cache, providers, refresh.
+ */
+#include "store_int.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static int64_t mono_now(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec;
+}
+
+void hive__store_warn(hive_store *s, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+
+    if (s->warn == NULL)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    s->warn(s->warn_ctx, msg);
+}
+
+/* --- built-in providers ------------------------------------------------ */
+
+static bool static_handles(const hive_provider *p, hive_cred_type t)
+{
+    (void)p;
+    return t == HIVE_TYPE_API_KEY || t == HIVE_TYPE_BASIC_AUTH || t == HIVE_TYPE_CUSTOM;
+}
+
+static bool bearer_handles(const hive_provider *p, hive_cred_type t)
+{
+    (void)p;
+    return t == HIVE_TYPE_BEARER_TOKEN;
+}
+
+static hive_rc bearer_refresh(hive_provider *p, hive_store *store, hive_cred *cred)
+{
+    (void)p;
+    (void)store;
+    return hive__fail(HIVE_ERR_UNSUPPORTED, "Bearer token '%s' cannot be refreshed. Obtain a new "
+                      "token and save it to the credential store.", hive_cred_id(cred));
+}
+
+static void free_builtin(hive_provider *p)
+{
+    free(p);
+}
+
+static hive_rc add_builtin(hive_store *s, const char *id, bool (*handles)(const hive_provider *, hive_cred_type),
+                           hive_rc (*refresh)(hive_provider *, hive_store *, hive_cred *))
+{
+    hive_provider *p = calloc(1, sizeof(*p));
+
+    if (p == NULL)
+        return hive__fail(HIVE_ERR_NOMEM, "out of memory");
+    p->id = id;
+    p->handles = handles;
+    p->refresh = refresh;
+    p->destroy = free_builtin;
+    return hive_store_add_provider(s, p);
+}
+
+hive_rc hive_store_add_provider(hive_store *s, hive_provider *p)
+{
+    hive_provider **grown;
+
+    if (p == NULL || p->id == NULL)
+        return hive__fail(HIVE_ERR_INVALID, "a provider needs an id");
+    grown = realloc(s->providers, (s->nproviders + 1) * sizeof(*grown));
+    if (grown == NULL) {
+        if (p->destroy)
+            p->destroy(p);
+        return hive__fail(HIVE_ERR_NOMEM, "out of memory");
+    }
+    s->providers = grown;
+    s->providers[s->nproviders++] = p;
+    return HIVE_OK;
+}
+
+hive_provider *hive_store_provider_for(hive_store *s, const hive_cred *cred)
+{
+    const char *pid = hive_cred_provider_id(cred);
+    hive_cred_type t = hive_cred_get_type(cred);
+
+    /* The last registered with that id wins, so a user's provider can
+     * replace a built-in one. */
+    for (size_t i = s->nproviders; pid != NULL && i-- > 0;)
+        if (strcmp(s->providers[i]->id, pid) == 0)
+            return s->providers[i];
+    for (size_t i = 0; i < s->nproviders; i++)
+        if (s->providers[i]->handles != NULL && s->providers[i]->handles(s->providers[i], t))
+            return s->providers[i];
+    return NULL;
+}
+
+/* --- life cycle --------------------------------------------------------- */
+
+hive_rc hive_store_new(hive_store **out, hive_storage *storage, const hive_store_options *opts)
+{
+    hive_store *s;
+    hive_store_options none = {0};
+    hive_rc rc;
+
+    if (storage == NULL)
+        return hive__fail(HIVE_ERR_INVALID, "no storage");
+    if (opts == NULL)
+        opts = &none;
+    s = calloc(1, sizeof(*s));
+    if (s == NULL) {
+        hive_storage_free(&storage);
+        return hive__fail(HIVE_ERR_NOMEM, "out of memory");
+    }
+    s->storage = storage;
+    s->cache_ttl = opts->cache_ttl == 0 ? HIVE_DEFAULT_CACHE_TTL : opts->cache_ttl;
+    s->margin = opts->refresh_margin == 0 ? HIVE_DEFAULT_REFRESH_MARGIN
+                : opts->refresh_margin < 0 ? 0 : opts->refresh_margin;
+    s->warn = opts->warn;
+    s->warn_ctx = opts->warn_ctx;
+    if (opts->usage_file != NULL) {
+        s->usage_file = hive__strdup(opts->usage_file);
+    } else if (hive_file_storage_dir(storage) != NULL) {
+        s->usage_file = hive__aprintf("%s/usage.json", hive_file_storage_dir(storage));
+    }
+    rc = add_builtin(s, "static", static_handles, NULL);
+    if (rc == HIVE_OK)
+        rc = add_builtin(s, "bearer_token", bearer_handles, bearer_refresh);
+    if (rc != HIVE_OK) {
+        hive_store_free(&s);
+        return rc;
+    }
+    *out = s;
+    return HIVE_OK;
+}
+
+hive_rc hive_store_open(hive_store **out, const char *dir, const hive_store_options *opts)
+{
+    hive_storage *storage = NULL;
+    hive_file_options fo = {0};
+    hive_rc rc;
+
+    fo.dir = dir;
+    rc = hive_file_storage_open(&storage, &fo);
+    if (rc != HIVE_OK)
+        return rc;
+    return hive_store_new(out, storage, opts);
+}
+
+hive_rc hive_store_for_testing(hive_store **out, const char *const (*table)[3])
+{
+    hive_storage *mem = NULL;
+    hive_store *s = NULL;
+    hive_rc rc = hive_memory_storage_new(&mem);
+
+    if (rc == HIVE_OK)
+        rc = hive_store_new(&s, mem, NULL);
+    for (size_t i = 0; rc == HIVE_OK && table != NULL && table[i][0] != NULL; i++) {
+        hive_cred *c = NULL;
+        const char *id = table[i][0];
+        const char *key = table[i][1];
+        const char *value = table[i][2] ? table[i][2] : "";
+        /* rows of one id build one credential */
+        rc = hive_storage_load(mem, &c, id);
+        if (rc == HIVE_ERR_NOT_FOUND)
+            rc = hive_cred_new(&c, id, "api_key");
+        if (rc == HIVE_OK)
+            rc = hive_cred_set_key(c, key, value, strlen(value), NULL);
+        if (rc == HIVE_OK)
+            rc = hive_storage_save(mem, c);
+        hive_cred_free(&c);
+    }
+    if (rc != HIVE_OK) {
+        hive_store_free(&s);
+        return rc;
+    }
+    *out = s;
+    return HIVE_OK;
+}
+
+void hive_store_invalidate(hive_store *s, const char *id)
+{
+    size_t w = 0;
+
+    for (size_t i = 0; i < s->ncache; i++) {
+        if (id == NULL || strcmp(hive_cred_id(s->cache[i].cred), id) == 0)
+            hive_cred_free(&s->cache[i].cred);
+        else
+            s->cache[w++] = s->cache[i];
+    }
+    s->ncache = w;
+}
+
+void hive_store_free(hive_store **store)
+{
+    hive_store *s;
+
+    if (store == NULL || *store == NULL)
+        return;
+    s = *store;
+    hive_store_invalidate(s, NULL);
+    free(s->cache);
+    for (size_t i = 0; i < s->nproviders; i++)
+        if (s->providers[i]->destroy)
+            s->providers[i]->destroy(s->providers[i]);
+    free(s->providers);
+    hive_json_free(&s->usage);
+    free(s->usage_file);
+    hive_storage_free(&s->storage);
+    free(s);
+    *store = NULL;
+}
+
+hive_storage *hive_store_storage(hive_store *s)
+{
+    return s->storage;
+}
+
+/* --- the cache ---------------------------------------------------------- */
+
+static hive_cred *cached(hive_store *s, const char *id)
+{
+    int64_t now = mono_now();
+
+    for (size_t i = 0; i < s->ncache; i++) {
+        if (strcmp(hive_cred_id(s->cache[i].cred), id) != 0)
+            continue;
+        if (s->cache_ttl > 0 && now - s->cache[i].loaded_at < s->cache_ttl)
+            return s->cache[i].cred;
+        hive_store_invalidate(s, id);
+        return NULL;
+    }
+    return NULL;
+}
+
+/* Keep a copy of cred in the cache (best effort). */
+static void remember(hive_store *s, const hive_cred *cred)
+{
+    hive_cred *copy = NULL;
+    struct hive_cache_entry *grown;
+
+    hive_store_invalidate(s, hive_cred_id(cred));
+    if (s->cache_ttl <= 0 || hive_cred_clone(&copy, cred) != HIVE_OK)
+        return;
+    grown = realloc(s->cache, (s->ncache + 1) * sizeof(*grown));
+    if (grown == NULL) {
+        hive_cred_free(&copy);
+        return;
+    }
+    s->cache = grown;
+    s->cache[s->ncache].cred = copy;
+    s->cache[s->ncache].loaded_at = mono_now();
+    s->ncache++;
+}
+
+/* --- reading ------------------------------------------------------------- */
+
+bool hive_cred_needs_refresh(const hive_cred *cred, int margin, hive_time now)
+{
+    if (!hive_cred_auto_refresh(cred))
+        return false;
+    for (size_t i = 0; i < hive_cred_key_count(cred); i++) {
+        hive_time t = hive_cred_key_expires(cred, hive_cred_key_name(cred, i));
+        if (t.form != HIVE_TIME_NONE && t.sec - margin <= now.sec)
+            return true;
+    }
+    return false;
+}
+
+static hive_rc load(hive_store *s, hive_cred **out, const char *id)
+{
+    hive_cred *c = cached(s, id);
+    hive_rc rc;
+
+    if (c != NULL)
+        return hive_cred_clone(out, c);
+    rc = hive_storage_load(s->storage, out, id);
+    if (rc == HIVE_OK)
+        remember(s, *out);
+    return rc;
+}
+
+/* Run cred's provider on a copy and save the result. */
+static hive_rc run_refresh(hive_store *s, hive_cred **cred)
+{
+    hive_provider *p = hive_store_provider_for(s, *cred);
+    const char *id = hive_cred_id(*cred);
+    hive_cred *copy = NULL;
+    hive_time now;
+    hive_rc rc;
+
+    if (p == NULL)
+        return hive__fail(HIVE_ERR_UNSUPPORTED, "No provider can refresh credential '%s' (provider_id %s%s%s)",
+                          id, hive_cred_provider_id(*cred) ? "'" : "",
+                          hive_cred_provider_id(*cred) ? hive_cred_provider_id(*cred) : "null",
+                          hive_cred_provider_id(*cred) ? "'" : "");
+    if (p->refresh == NULL)
+        return hive__fail(HIVE_ERR_UNSUPPORTED, "Credential '%s' is handled by the '%s' provider, "
+                          "which never refreshes", id, p->id);
+    rc = hive_cred_clone(&copy, *cred);
+    if (rc != HIVE_OK)
+        return rc;
+    rc = p->refresh(p, s, copy);
+    if (rc == HIVE_OK) {
+        now = hive_time_now();
+        rc = hive_cred_set_time(copy, "last_refreshed", &now);
+    }
+    if (rc == HIVE_OK)
+        rc = hive_cred_set_time(copy, "updated_at", &now);
+    if (rc == HIVE_OK)
+        rc = hive_storage_save(s->storage, copy);
+    if (rc != HIVE_OK) {
+        hive_cred_free(&copy);
+        return rc;
+    }
+    remember(s, copy);
+    hive_cred_free(cred);
+    *cred = copy;
+    return HIVE_OK;
+}
+
+hive_rc hive_store_get_credential(hive_store *s, hive_cred **out, const char *id, unsigned flags)
+{
+    hive_cred *c = NULL;
+    hive_rc rc;
+
+    hive__clear_error();
+    if (id == NULL || out == NULL)
+        return hive__fail(HIVE_ERR_INVALID, "invalid argument");
+    rc = load(s, &c, id);
+    if (rc != HIVE_OK)
+        return rc;
+    if ((flags & HIVE_GET_REFRESH) && hive_cred_needs_refresh(c, s->margin, hive_time_now())) {
+        rc = run_refresh(s, &c);
+        if (rc != HIVE_OK) {
+            if (flags & HIVE_GET_STRICT) {
+                hive_cred_free(&c);
+                return rc;
+            }
+            hive__store_warn(s, "%s", hive_last_error());
+            hive__clear_error();
+        }
+    }
+    *out = c;
+    return HIVE_OK;
+}
+
+hive_rc hive_store_refresh(hive_store *s, hive_cred **out, const char *id)
+{
+    hive_cred *c = NULL;
+    hive_rc rc;
+
+    hive__clear_error();
+    hive_store_invalidate(s, id);
+    rc = hive_storage_load(s->storage, &c, id);
+    if (rc == HIVE_OK)
+        rc = run_refresh(s, &c);
+    if (rc != HIVE_OK) {
+        hive_cred_free(&c);
+        return rc;
+    }
+    if (out != NULL)
+        *out = c;
+    else
+        hive_cred_free(&c);
+    return HIVE_OK;
+}
+
+hive_rc hive__cred_value(char **value, size_t *len, const hive_cred *c, const char *key)
+{
+    const char *id = hive_cred_id(c);
+    const char *name = key ? key : hive_cred_default_key(c);
+    const char *v;
+    size_t n = 0;
+
+    if (name == NULL)
+        return hive__fail(HIVE_ERR_KEY_NOT_FOUND, "Credential '%s' has no keys", id);
+    v = hive_cred_get_key(c, name, &n);
+    if (v == NULL)
+        return hive__fail(HIVE_ERR_KEY_NOT_FOUND, "Key '%s' not found in credential '%s'", name, id);
+    *value = hive__strndup(v, n);
+    if (*value == NULL)
+        return hive__fail(HIVE_ERR_NOMEM, "out of memory");
+    *len = n;
+    return HIVE_OK;
+}
+
+hive_rc hive_store_get_key(hive_store *s, char **value, size_t *len, const char *id, const char *key,
+                           unsigned flags)
+{
+    hive_cred *c = NULL;
+    hive_rc rc = hive_store_get_credential(s, &c, id, flags);
+    size_t n = 0;
+
+    if (rc != HIVE_OK)
+        return rc;
+    rc = hive__cred_value(value, &n, c, key);
+    hive_cred_free(&c);
+    if (rc == HIVE_OK && len != NULL)
+        *len = n;
+    return rc;
+}
+
+/* --- writing ------------------------------------------------------------- */
+
+hive_rc hive_store_save(hive_store *s, const hive_cred *cred)
+{
+    hive_rc rc = hive_storage_save(s->storage, cred);
+
+    if (rc == HIVE_OK)
+        remember(s, cred);
+    else
+        hive_store_invalidate(s, hive_cred_id(cred));
+    return rc;
+}
+
+hive_rc hive_store_delete(hive_store *s, const char *id)
+{
+    hive_store_invalidate(s, id);
+    return hive_storage_delete(s->storage, id);
+}
+
+hive_rc hive_store_exists(hive_store *s, const char *id, bool *found)
+{
+    if (cached(s, id) != NULL) {
+        *found = true;
+        return HIVE_OK;
+    }
+    return hive_storage_exists(s->storage, id, found);
+}
+
+hive_rc hive_store_list(hive_store *s, hive_strlist *out)
+{
+    return hive_storage_list(s->storage, out);
+}
+
+bool hive_store_is_available(hive_store *s, const char *id)
+{
+    hive_cred *c = NULL;
+    const char *key;
+    bool ok = false;
+
+    if (load(s, &c, id) != HIVE_OK) {
+        hive__clear_error();
+        return false;
+    }
+    key = hive_cred_default_key(c);
+    if (key != NULL) {
+        hive_time exp = hive_cred_key_expires(c, key);
+        hive_time now = hive_time_now();
+        hive_provider *p = hive_store_provider_for(s, c);
+        ok = exp.form == HIVE_TIME_NONE || hive_time_cmp(&exp, &now) > 0 ||
+             (hive_cred_auto_refresh(c) && hive__provider_can_refresh(p));
+    }
+    hive_cred_free(&c);
+    return ok;
+}
+
+bool hive__provider_can_refresh(const hive_provider *p)
+{
+    return p != NULL && p->refresh != NULL && p->refresh != bearer_refresh;
+}

@@ -1,0 +1,39 @@
+/*
+ * store_int.h - the store's insides, shared by store.c, template.c and
+ * usage.c.
+ */
+#ifndef HIVE_STORE_INT_H
+#define HIVE_STORE_INT_H
+
+#include "internal.h"
+#include "hive/store.h"
+
+struct hive_cache_entry {
+    hive_cred *cred;
+    int64_t loaded_at;   /* monotonic seconds */
+};
+
+struct hive_store {
+    hive_storage *storage;
+    int cache_ttl;
+    int margin;
+    struct hive_cache_entry *cache;
+    size_t ncache;
+    hive_provider **providers;
+    size_t nproviders;
+    char *usage_file;
+    hive_json *usage;        /* id -> spec, loaded on first use */
+    bool usage_loaded;
+    void (*warn)(void *ctx, const char *message);
+    void *warn_ctx;
+};
+
+void hive__store_warn(hive_store *s, const char *fmt, ...) HIVE_PRINTF(2, 3);
+/* A copy of key's value (NULL: the default key), with Hive's messages. */
+hive_rc hive__cred_value(char **value, size_t *len, const hive_cred *c, const char *key);
+/* Whether p can produce a new token (not static, not a bearer token). */
+bool hive__provider_can_refresh(const hive_provider *p);
+/* Atomically replace path with data (temp file, fsync, rename, fsync dir). */
+hive_rc hive__write_file_atomic(const char *path, const char *data, size_t len);
+
+#endif
