@@ -15,7 +15,8 @@ enum {
     EXIT_NOT_FOUND = 3,   /* no such credential or key */
     EXIT_KEY = 4,         /* no encryption key, or not a Fernet key */
     EXIT_DECRYPT = 5,     /* a credential cannot be decrypted or parsed */
-    EXIT_STORE = 6        /* file system, permission, lock or conflict error */
+    EXIT_STORE = 6,       /* file system, permission, lock or conflict error */
+    EXIT_REFRESH = 7      /* a refresh failed or is impossible */
 };
 
 extern const char *cli_prog;

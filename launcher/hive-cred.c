@@ -35,6 +35,17 @@ static const char usage_text[] =
     "  list                     ids, one a line\n"
     "  exists ID                exit 0 if ID exists, 1 if not\n"
     "  delete ID                remove ID\n"
+    "  resolve TEMPLATE         print TEMPLATE with {{id}} and {{id.key}} rendered\n"
+    "  validate [ID]            check credentials (expired and not refreshable is an\n"
+    "                           error) and usage specs; print each problem\n"
+    "  refresh ID               refresh ID through its provider now\n"
+    "  accounts PROVIDER        aliases and identities of PROVIDER's accounts\n"
+    "  usage add ID [OPTIONS]   register how a tool uses credential ID:\n"
+    "      --key K              a required key (repeatable)\n"
+    "      --header N=TEMPLATE  --param N=TEMPLATE  --body N=TEMPLATE\n"
+    "      --env N=TEMPLATE     (each repeatable)\n"
+    "      -d, --description D  --help-url URL\n"
+    "  usage list | usage show ID | usage remove ID\n"
     "\n"
     "Options:\n"
     "  --store DIR   the store directory (default $HIVE_HOME/credentials); its key\n"
@@ -48,12 +59,13 @@ static const char usage_text[] =
     "\n"
     "Exit status:\n"
     "  0  success\n"
-    "  1  no: 'exists' found nothing\n"
+    "  1  no: 'exists' found nothing, 'validate' found problems\n"
     "  2  usage error, or bad input (id, value, time)\n"
     "  3  credential or key not found\n"
     "  4  no encryption key, or the key is not a Fernet key\n"
     "  5  a credential could not be decrypted or parsed (wrong key, damaged file)\n"
-    "  6  store error: file system, permissions, lock, id conflict\n";
+    "  6  store error: file system, permissions, lock, id conflict\n"
+    "  7  a refresh failed, or the credential cannot be refreshed\n";
 
 typedef struct opts {
     const char *store;
@@ -67,9 +79,22 @@ typedef struct opts {
     size_t n_expires;
     const char *tags[MAX_OPT_LIST];
     size_t n_tags;
+    const char *keys[MAX_OPT_LIST];
+    size_t n_keys;
+    const char *headers[MAX_OPT_LIST];
+    size_t n_headers;
+    const char *params[MAX_OPT_LIST];
+    size_t n_params;
+    const char *body[MAX_OPT_LIST];
+    size_t n_body;
+    const char *env[MAX_OPT_LIST];
+    size_t n_env;
+    const char *help_url;
     /* which command-specific options were given, to reject misplaced ones */
     const char *add_only;
     const char *show_only;
+    const char *usage_only;
+    const char *description_opt;
 } opts;
 
 __attribute__((format(printf, 1, 2)))
@@ -618,11 +643,276 @@ static int cmd_delete(const opts *o, const char *id)
     return rc == HIVE_OK ? 0 : cli_fail(rc);
 }
 
+/* --- the store: resolve, validate, refresh, accounts, usage ------------- */
+
+static void print_warning(void *ctx, const char *msg)
+{
+    (void)ctx;
+    cli_warn("%s", msg);
+}
+
+static int open_store(const opts *o, hive_store **st)
+{
+    hive_store_options so = {0};
+    hive_rc rc;
+
+    so.warn = print_warning;
+    rc = hive_store_open(st, o->store, &so);
+    return rc == HIVE_OK ? 0 : cli_fail(rc);
+}
+
+static int cmd_resolve(const opts *o, const char *text)
+{
+    hive_store *st = NULL;
+    char *out = NULL;
+    size_t len = 0;
+    hive_rc rc;
+    int ex = open_store(o, &st);
+
+    if (ex != 0)
+        return ex;
+    rc = hive_store_resolve(st, &out, &len, text, HIVE_GET_REFRESH);
+    if (rc == HIVE_OK) {
+        fwrite(out, 1, len, stdout);
+        fputc('\n', stdout);
+        hive_free_secret(out, len + 1);
+        ex = fflush(stdout) == 0 ? 0 : EXIT_STORE;
+    } else {
+        ex = cli_fail(rc);
+    }
+    hive_store_free(&st);
+    return ex;
+}
+
+static void print_problems(const char *what, const char *id, const hive_strlist *p, hive_json *json_out)
+{
+    hive_json *arr = json_out ? hive_json_new(HIVE_JSON_ARRAY) : NULL;
+
+    for (size_t i = 0; i < p->count; i++) {
+        if (json_out)
+            hive_json_append(arr, hive_json_new_string(p->items[i], strlen(p->items[i])));
+        else
+            printf("%s %s: %s\n", what, id, p->items[i]);
+    }
+    if (json_out)
+        hive_json_set(json_out, id, arr);
+}
+
+static int cmd_validate(const opts *o, const char *id)
+{
+    hive_store *st = NULL;
+    hive_strlist ids = {0};
+    hive_strlist specs = {0};
+    hive_json *jc = o->json ? hive_json_new(HIVE_JSON_OBJECT) : NULL;
+    hive_json *ju = o->json ? hive_json_new(HIVE_JSON_OBJECT) : NULL;
+    size_t problems = 0;
+    hive_rc rc = HIVE_OK;
+    int ex = open_store(o, &st);
+
+    if (ex != 0)
+        goto out;
+    if (id != NULL) {
+        rc = hive_strlist_add(&ids, id);
+        if (rc == HIVE_OK && hive_store_get_usage(st, id) != NULL)
+            rc = hive_strlist_add(&specs, id);
+    } else {
+        rc = hive_store_list(st, &ids);
+        if (rc == HIVE_OK)
+            rc = hive_store_list_usage(st, &specs);
+    }
+    for (size_t i = 0; rc == HIVE_OK && i < ids.count; i++) {
+        hive_strlist p = {0};
+        rc = hive_store_validate_credential(st, &p, ids.items[i]);
+        problems += p.count;
+        if (p.count > 0)
+            print_problems("credential", ids.items[i], &p, jc);
+        hive_strlist_free(&p);
+    }
+    for (size_t i = 0; rc == HIVE_OK && i < specs.count; i++) {
+        hive_strlist p = {0};
+        rc = hive_store_validate_for_usage(st, &p, specs.items[i]);
+        problems += p.count;
+        if (p.count > 0)
+            print_problems("usage", specs.items[i], &p, ju);
+        hive_strlist_free(&p);
+    }
+    if (rc != HIVE_OK) {
+        ex = cli_fail(rc);
+        goto out;
+    }
+    if (o->json) {
+        hive_json *doc = hive_json_new(HIVE_JSON_OBJECT);
+        char *text = NULL;
+        size_t len = 0;
+        hive_json_set(doc, "ok", hive_json_new(problems ? HIVE_JSON_FALSE : HIVE_JSON_TRUE));
+        hive_json_set(doc, "credentials", jc);
+        hive_json_set(doc, "usage", ju);
+        jc = ju = NULL;
+        if (hive_json_emit(&text, &len, doc, 2) == HIVE_OK)
+            printf("%s\n", text);
+        free(text);
+        hive_json_free(&doc);
+    } else if (problems == 0) {
+        printf("ok: %zu credential(s), %zu usage spec(s)\n", ids.count, specs.count);
+    }
+    ex = problems ? EXIT_NO : 0;
+out:
+    hive_json_free(&jc);
+    hive_json_free(&ju);
+    hive_strlist_free(&ids);
+    hive_strlist_free(&specs);
+    hive_store_free(&st);
+    return ex;
+}
+
+static int cmd_refresh(const opts *o, const char *id)
+{
+    hive_store *st = NULL;
+    hive_cred *c = NULL;
+    hive_rc rc;
+    int ex = open_store(o, &st);
+
+    if (ex != 0)
+        return ex;
+    rc = hive_store_refresh(st, &c, id);
+    if (rc == HIVE_OK) {
+        hive_time t = hive_cred_expires(c);
+        char when[HIVE_TIME_TEXT];
+        hive_time_format(when, &t, true);
+        printf("refreshed %s%s%s\n", id, t.form != HIVE_TIME_NONE ? "; expires " : "", when);
+    } else {
+        ex = cli_fail(rc);
+        if (rc == HIVE_ERR_UNSUPPORTED)
+            ex = EXIT_REFRESH;
+    }
+    hive_cred_free(&c);
+    hive_store_free(&st);
+    return ex;
+}
+
+static int cmd_accounts(const opts *o, const char *provider)
+{
+    hive_store *st = NULL;
+    hive_json *acc = NULL;
+    hive_rc rc;
+    int ex = open_store(o, &st);
+
+    if (ex != 0)
+        return ex;
+    rc = hive_store_list_accounts(st, &acc, provider);
+    if (rc != HIVE_OK) {
+        ex = cli_fail(rc);
+    } else if (o->json) {
+        char *text = NULL;
+        size_t len = 0;
+        if (hive_json_emit(&text, &len, acc, 2) == HIVE_OK)
+            printf("%s\n", text);
+        free(text);
+    } else {
+        for (size_t i = 0; i < hive_json_size(acc); i++) {
+            const hive_json *a = hive_json_at(acc, i, NULL);
+            const hive_json *ident = hive_json_get(a, "identity");
+            const char *alias = hive_json_string(hive_json_get(a, "alias"), NULL);
+            printf("%s\t%s", hive_json_string(hive_json_get(a, "id"), NULL), alias ? alias : "-");
+            for (size_t k = 0; k < hive_json_size(ident); k++) {
+                const char *name;
+                const hive_json *v = hive_json_at(ident, k, &name);
+                printf("%s%s=%s", k ? " " : "\t", name, hive_json_string(v, NULL));
+            }
+            putchar('\n');
+        }
+    }
+    hive_json_free(&acc);
+    hive_store_free(&st);
+    return ex;
+}
+
+/* NAME=TEMPLATE options into an object. */
+static int put_pairs(hive_json *spec, const char *field, const char *opt, const char *const *items, size_t n)
+{
+    hive_json *obj = hive_json_new(HIVE_JSON_OBJECT);
+
+    for (size_t i = 0; i < n; i++) {
+        const char *eq = strchr(items[i], '=');
+        char name[256];
+        if (eq == NULL || eq == items[i] || (size_t)(eq - items[i]) >= sizeof(name)) {
+            hive_json_free(&obj);
+            return usage_error("%s wants NAME=TEMPLATE, not '%.100s'", opt, items[i]);
+        }
+        memcpy(name, items[i], (size_t)(eq - items[i]));
+        name[eq - items[i]] = '\0';
+        hive_json_set(obj, name, hive_json_new_string(eq + 1, strlen(eq + 1)));
+    }
+    hive_json_set(spec, field, obj);
+    return 0;
+}
+
+static int cmd_usage(const opts *o, char **args, int nargs)
+{
+    const char *sub = nargs > 0 ? args[0] : "";
+    hive_store *st = NULL;
+    hive_rc rc = HIVE_OK;
+    int ex;
+
+    if (strcmp(sub, "list") != 0 && strcmp(sub, "show") != 0 && strcmp(sub, "add") != 0 &&
+        strcmp(sub, "remove") != 0)
+        return usage_error("'usage' wants add, list, show or remove, not '%.64s'", sub);
+    if ((strcmp(sub, "list") == 0 && nargs != 1) || (strcmp(sub, "list") != 0 && nargs != 2))
+        return usage_error("'usage %s' takes %s", sub, strcmp(sub, "list") == 0 ? "no operands" : "one ID");
+    if (o->usage_only != NULL && strcmp(sub, "add") != 0)
+        return usage_error("option %s applies to 'usage add' only", o->usage_only);
+    if ((ex = open_store(o, &st)) != 0)
+        return ex;
+    if (strcmp(sub, "list") == 0) {
+        hive_strlist ids = {0};
+        rc = hive_store_list_usage(st, &ids);
+        for (size_t i = 0; rc == HIVE_OK && i < ids.count; i++)
+            printf("%s\n", ids.items[i]);
+        hive_strlist_free(&ids);
+    } else if (strcmp(sub, "show") == 0) {
+        const hive_json *spec = hive_store_get_usage(st, args[1]);
+        char *text = NULL;
+        size_t len = 0;
+        if (spec == NULL)
+            rc = hive_store_validate_for_usage(st, &(hive_strlist){0}, args[1]);
+        else if ((rc = hive_json_emit(&text, &len, spec, 2)) == HIVE_OK)
+            printf("%s\n", text);
+        free(text);
+    } else if (strcmp(sub, "remove") == 0) {
+        rc = hive_store_unregister_usage(st, args[1], true);
+    } else {
+        hive_json *spec = hive_json_new(HIVE_JSON_OBJECT);
+        hive_json *keys = hive_json_new(HIVE_JSON_ARRAY);
+        hive_json_set(spec, "credential_id", hive_json_new_string(args[1], strlen(args[1])));
+        for (size_t i = 0; i < o->n_keys; i++)
+            hive_json_append(keys, hive_json_new_string(o->keys[i], strlen(o->keys[i])));
+        hive_json_set(spec, "required_keys", keys);
+        ex = put_pairs(spec, "headers", "--header", o->headers, o->n_headers);
+        if (ex == 0)
+            ex = put_pairs(spec, "query_params", "--param", o->params, o->n_params);
+        if (ex == 0)
+            ex = put_pairs(spec, "body_fields", "--body", o->body, o->n_body);
+        if (ex == 0)
+            ex = put_pairs(spec, "env", "--env", o->env, o->n_env);
+        if (o->description)
+            hive_json_set(spec, "description", hive_json_new_string(o->description, strlen(o->description)));
+        if (o->help_url)
+            hive_json_set(spec, "help_url", hive_json_new_string(o->help_url, strlen(o->help_url)));
+        if (ex == 0)
+            rc = hive_store_register_usage(st, spec, true);
+        hive_json_free(&spec);
+    }
+    if (ex == 0 && rc != HIVE_OK)
+        ex = cli_fail(rc);
+    hive_store_free(&st);
+    return ex;
+}
+
 /* --- main ------------------------------------------------------------- */
 
 enum {
     OPT_STORE = 1000, OPT_JSON, OPT_REVEAL, OPT_PROVIDER, OPT_AUTO, OPT_EXPIRES, OPT_TAG,
-    OPT_VERSION
+    OPT_VERSION, OPT_KEY, OPT_HEADER, OPT_PARAM, OPT_BODY, OPT_ENV, OPT_HELP_URL
 };
 
 static const struct option long_opts[] = {
@@ -635,17 +925,21 @@ static const struct option long_opts[] = {
     {"auto-refresh", no_argument, NULL, OPT_AUTO},
     {"expires", required_argument, NULL, OPT_EXPIRES},
     {"tag", required_argument, NULL, OPT_TAG},
+    {"key", required_argument, NULL, OPT_KEY},
+    {"header", required_argument, NULL, OPT_HEADER},
+    {"param", required_argument, NULL, OPT_PARAM},
+    {"body", required_argument, NULL, OPT_BODY},
+    {"env", required_argument, NULL, OPT_ENV},
+    {"help-url", required_argument, NULL, OPT_HELP_URL},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
 };
 
-static int want_operands(const char *cmd, int n, int min, int max)
+static int want_operands(const char *cmd, int n, int min, int max, const char *what)
 {
     if (n < min || n > max) {
-        cli_error("'%s' takes %s", cmd,
-                  min == max ? (min == 0 ? "no operands" : "one operand: ID")
-                             : "ID and optionally KEY");
+        cli_error("'%s' takes %s", cmd, what);
         cli_hint("'hive-cred --help' shows the usage");
         return EXIT_USAGE;
     }
@@ -670,7 +964,7 @@ int main(int argc, char **argv)
         case OPT_JSON: o.json = true; break;
         case OPT_REVEAL: o.reveal = true; o.show_only = "--reveal"; break;
         case 't': o.type = optarg; o.add_only = "--type"; break;
-        case 'd': o.description = optarg; o.add_only = "--description"; break;
+        case 'd': o.description = optarg; o.add_only = o.description_opt = "--description"; break;
         case OPT_PROVIDER: o.provider_id = optarg; o.add_only = "--provider-id"; break;
         case OPT_AUTO: o.auto_refresh = true; o.add_only = "--auto-refresh"; break;
         case OPT_EXPIRES:
@@ -685,6 +979,20 @@ int main(int argc, char **argv)
             o.tags[o.n_tags++] = optarg;
             o.add_only = "--tag";
             break;
+#define LIST_OPT(code, arr, n, name)                                  \
+        case code:                                                    \
+            if (o.n == MAX_OPT_LIST)                                  \
+                return usage_error("too many %s options", name);      \
+            o.arr[o.n++] = optarg;                                    \
+            o.usage_only = name;                                      \
+            break;
+        LIST_OPT(OPT_KEY, keys, n_keys, "--key")
+        LIST_OPT(OPT_HEADER, headers, n_headers, "--header")
+        LIST_OPT(OPT_PARAM, params, n_params, "--param")
+        LIST_OPT(OPT_BODY, body, n_body, "--body")
+        LIST_OPT(OPT_ENV, env, n_env, "--env")
+#undef LIST_OPT
+        case OPT_HELP_URL: o.help_url = optarg; o.usage_only = "--help-url"; break;
         case 'h':
             fputs(usage_text, stdout);
             return 0;
@@ -705,26 +1013,40 @@ int main(int argc, char **argv)
     args = argv + optind + 1;
     nargs = argc - optind - 1;
 
-    if (o.add_only != NULL && strcmp(cmd, "add") != 0)
+    if (o.add_only != NULL && strcmp(cmd, "add") != 0 &&
+        !(strcmp(cmd, "usage") == 0 && o.description != NULL && o.add_only == o.description_opt))
         return usage_error("option %s applies to 'add' only", o.add_only);
+    if (o.usage_only != NULL && strcmp(cmd, "usage") != 0)
+        return usage_error("option %s applies to 'usage add' only", o.usage_only);
     if (o.show_only != NULL && strcmp(cmd, "show") != 0)
         return usage_error("option %s applies to 'show' only", o.show_only);
 
     if (strcmp(cmd, "init") == 0)
-        return (ex = want_operands(cmd, nargs, 0, 0)) ? ex : cmd_init(&o);
+        return (ex = want_operands(cmd, nargs, 0, 0, "no operands")) ? ex : cmd_init(&o);
     if (strcmp(cmd, "keygen") == 0)
-        return (ex = want_operands(cmd, nargs, 0, 0)) ? ex : cmd_keygen();
+        return (ex = want_operands(cmd, nargs, 0, 0, "no operands")) ? ex : cmd_keygen();
     if (strcmp(cmd, "add") == 0)
-        return (ex = want_operands(cmd, nargs, 1, 1)) ? ex : cmd_add(&o, args[0]);
+        return (ex = want_operands(cmd, nargs, 1, 1, "one operand")) ? ex : cmd_add(&o, args[0]);
     if (strcmp(cmd, "get") == 0)
-        return (ex = want_operands(cmd, nargs, 1, 2)) ? ex : cmd_get(&o, args[0], nargs > 1 ? args[1] : NULL);
+        return (ex = want_operands(cmd, nargs, 1, 2, "ID and optionally KEY")) ? ex : cmd_get(&o, args[0], nargs > 1 ? args[1] : NULL);
     if (strcmp(cmd, "show") == 0)
-        return (ex = want_operands(cmd, nargs, 1, 1)) ? ex : cmd_show(&o, args[0]);
+        return (ex = want_operands(cmd, nargs, 1, 1, "one operand")) ? ex : cmd_show(&o, args[0]);
     if (strcmp(cmd, "list") == 0)
-        return (ex = want_operands(cmd, nargs, 0, 0)) ? ex : cmd_list(&o);
+        return (ex = want_operands(cmd, nargs, 0, 0, "no operands")) ? ex : cmd_list(&o);
     if (strcmp(cmd, "exists") == 0)
-        return (ex = want_operands(cmd, nargs, 1, 1)) ? ex : cmd_exists(&o, args[0]);
+        return (ex = want_operands(cmd, nargs, 1, 1, "one operand")) ? ex : cmd_exists(&o, args[0]);
     if (strcmp(cmd, "delete") == 0)
-        return (ex = want_operands(cmd, nargs, 1, 1)) ? ex : cmd_delete(&o, args[0]);
+        return (ex = want_operands(cmd, nargs, 1, 1, "one operand")) ? ex : cmd_delete(&o, args[0]);
+    if (strcmp(cmd, "resolve") == 0)
+        return (ex = want_operands(cmd, nargs, 1, 1, "one operand")) ? ex : cmd_resolve(&o, args[0]);
+    if (strcmp(cmd, "validate") == 0)
+        return (ex = want_operands(cmd, nargs, 0, 1, "at most one ID")) ? ex
+                                                                          : cmd_validate(&o, nargs ? args[0] : NULL);
+    if (strcmp(cmd, "refresh") == 0)
+        return (ex = want_operands(cmd, nargs, 1, 1, "one operand")) ? ex : cmd_refresh(&o, args[0]);
+    if (strcmp(cmd, "accounts") == 0)
+        return (ex = want_operands(cmd, nargs, 1, 1, "one operand")) ? ex : cmd_accounts(&o, args[0]);
+    if (strcmp(cmd, "usage") == 0)
+        return cmd_usage(&o, args, nargs);
     return usage_error("unknown command '%.64s'", cmd);
 }

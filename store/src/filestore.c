@@ -291,6 +291,33 @@ static hive_rc atomic_write_at(int dirfd, const char *name, const char *data, si
     return HIVE_OK;
 }
 
+hive_rc hive__write_file_atomic(const char *path, const char *data, size_t len)
+{
+    char *dir = hive__strdup(path);
+    char *slash = dir ? strrchr(dir, '/') : NULL;
+    const char *base = path;
+    int dfd;
+    hive_rc rc;
+
+    if (dir == NULL)
+        return hive__fail(HIVE_ERR_NOMEM, "out of memory");
+    if (slash != NULL) {
+        *slash = '\0';
+        base = slash + 1;
+    }
+    dfd = open(slash == NULL ? "." : (*dir ? dir : "/"), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0) {
+        rc = io_fail(errno, "cannot open the directory of", path);
+    } else {
+        rc = atomic_write_at(dfd, base, data, len);
+        close(dfd);
+        if (rc != HIVE_OK)
+            rc = hive__fail_prefix(rc, "cannot write %s", path);
+    }
+    free(dir);
+    return rc;
+}
+
 /* Under the lock every temporary file is an orphan of a killed writer. */
 static void remove_orphans(int dirfd)
 {

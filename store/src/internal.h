@@ -50,6 +50,9 @@ struct hive_storage {
 hive_rc hive__strlist_add(hive_strlist *list, const char *s);
 void hive__strlist_sort_unique(hive_strlist *list);
 
+/* Atomically replace path with data (temp file, fsync, rename, fsync dir). */
+hive_rc hive__write_file_atomic(const char *path, const char *data, size_t len);
+
 /* Checked string helpers. */
 char *hive__strdup(const char *s);
 char *hive__strndup(const char *s, size_t n);

@@ -114,6 +114,11 @@ hive_rc hive__strlist_add(hive_strlist *list, const char *s)
     return HIVE_OK;
 }
 
+hive_rc hive_strlist_add(hive_strlist *list, const char *s)
+{
+    return hive__strlist_add(list, s);
+}
+
 static int cmp_str(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);

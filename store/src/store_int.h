@@ -33,7 +33,7 @@ void hive__store_warn(hive_store *s, const char *fmt, ...) HIVE_PRINTF(2, 3);
 hive_rc hive__cred_value(char **value, size_t *len, const hive_cred *c, const char *key);
 /* Whether p can produce a new token (not static, not a bearer token). */
 bool hive__provider_can_refresh(const hive_provider *p);
-/* Atomically replace path with data (temp file, fsync, rename, fsync dir). */
-hive_rc hive__write_file_atomic(const char *path, const char *data, size_t len);
+/* Render every string of an object of templates. */
+hive_rc hive__resolve_object(hive_store *s, hive_json **out, const hive_json *in, unsigned flags);
 
 #endif

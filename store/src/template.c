@@ -152,7 +152,6 @@ hive_rc hive_store_resolve_params(hive_store *s, hive_json **out, const hive_jso
     return resolve_object(s, out, params, flags);
 }
 
-hive_rc hive__resolve_object(hive_store *s, hive_json **out, const hive_json *in, unsigned flags);
 hive_rc hive__resolve_object(hive_store *s, hive_json **out, const hive_json *in, unsigned flags)
 {
     return resolve_object(s, out, in, flags);

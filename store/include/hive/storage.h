@@ -27,6 +27,8 @@ typedef struct hive_strlist {
 } hive_strlist;
 
 HIVE_EXPORT void hive_strlist_free(hive_strlist *list);
+/* Append a copy of s. */
+HIVE_EXPORT hive_rc hive_strlist_add(hive_strlist *list, const char *s);
 
 /* Load credential id. HIVE_ERR_NOT_FOUND when absent; *out is the caller's. */
 HIVE_EXPORT hive_rc hive_storage_load(hive_storage *s, hive_cred **out, const char *id);

@@ -1,0 +1,511 @@
+/*
+ * usage.c - usage specs (kept in a plaintext JSON file: templates only),
+ * validation, and accounts.
+ */
+#include "store_int.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* --- the usage file ------------------------------------------------------ */
+
+static const char *const map_fields[] = {"headers", "query_params", "body_fields", "env"};
+
+/* A spec in its canonical form: known fields in order with defaults, then
+ * unknown fields as read. */
+static hive_rc normalise_spec(hive_json **out, const hive_json *in, const char *fallback_id)
+{
+    hive_json *spec = hive_json_new(HIVE_JSON_OBJECT);
+    const hive_json *f;
+    const char *id;
+    hive_rc rc = spec ? HIVE_OK : hive__fail(HIVE_ERR_NOMEM, "out of memory");
+
+    if (rc == HIVE_OK && hive_json_typeof(in) != HIVE_JSON_OBJECT)
+        rc = hive__fail(HIVE_ERR_INVALID, "a usage spec must be a JSON object");
+    f = hive_json_get(in, "credential_id");
+    id = f ? hive_json_string(f, NULL) : fallback_id;
+    if (rc == HIVE_OK && (id == NULL || *id == '\0' || (f && hive_json_typeof(f) != HIVE_JSON_STRING)))
+        rc = hive__fail(HIVE_ERR_INVALID, "a usage spec needs a string credential_id");
+    if (rc == HIVE_OK)
+        rc = hive_json_set(spec, "credential_id", hive_json_new_string(id, strlen(id)));
+    f = hive_json_get(in, "required_keys");
+    if (rc == HIVE_OK && f != NULL) {
+        if (hive_json_typeof(f) != HIVE_JSON_ARRAY)
+            rc = hive__fail(HIVE_ERR_INVALID, "usage spec '%s': required_keys must be a list of strings", id);
+        for (size_t i = 0; rc == HIVE_OK && i < hive_json_size(f); i++)
+            if (hive_json_typeof(hive_json_at(f, i, NULL)) != HIVE_JSON_STRING)
+                rc = hive__fail(HIVE_ERR_INVALID, "usage spec '%s': required_keys must be a list of strings", id);
+    }
+    if (rc == HIVE_OK)
+        rc = hive_json_set(spec, "required_keys", f ? hive_json_clone(f) : hive_json_new(HIVE_JSON_ARRAY));
+    for (size_t m = 0; rc == HIVE_OK && m < 4; m++) {
+        f = hive_json_get(in, map_fields[m]);
+        if (f != NULL) {
+            if (hive_json_typeof(f) != HIVE_JSON_OBJECT)
+                rc = hive__fail(HIVE_ERR_INVALID, "usage spec '%s': %s must be an object of templates",
+                                id, map_fields[m]);
+            for (size_t i = 0; rc == HIVE_OK && i < hive_json_size(f); i++)
+                if (hive_json_typeof(hive_json_at(f, i, NULL)) != HIVE_JSON_STRING)
+                    rc = hive__fail(HIVE_ERR_INVALID, "usage spec '%s': %s must be an object of templates",
+                                    id, map_fields[m]);
+        }
+        if (rc == HIVE_OK)
+            rc = hive_json_set(spec, map_fields[m], f ? hive_json_clone(f) : hive_json_new(HIVE_JSON_OBJECT));
+    }
+    f = hive_json_get(in, "required");
+    if (rc == HIVE_OK)
+        rc = hive_json_set(spec, "required", hive_json_new(hive_json_typeof(f) == HIVE_JSON_FALSE
+                                                                ? HIVE_JSON_FALSE : HIVE_JSON_TRUE));
+    for (size_t k = 0; rc == HIVE_OK && k < 2; k++) {
+        const char *name = k ? "help_url" : "description";
+        f = hive_json_get(in, name);
+        if (f != NULL && hive_json_typeof(f) != HIVE_JSON_STRING)
+            rc = hive__fail(HIVE_ERR_INVALID, "usage spec '%s': %s must be a string", id, name);
+        else
+            rc = hive_json_set(spec, name, f ? hive_json_clone(f) : hive_json_new_string("", 0));
+    }
+    for (size_t i = 0; rc == HIVE_OK && i < hive_json_size(in); i++) {
+        const char *k;
+        const hive_json *v = hive_json_at(in, i, &k);
+        if (hive_json_get(spec, k) == NULL)
+            rc = hive_json_set(spec, k, hive_json_clone(v));
+    }
+    if (rc != HIVE_OK) {
+        hive_json_free(&spec);
+        return rc;
+    }
+    *out = spec;
+    return HIVE_OK;
+}
+
+static hive_rc read_file(const char *path, char **text, size_t *len)
+{
+    FILE *f = fopen(path, "rbe");
+    char *buf = NULL;
+    size_t cap = 0;
+    size_t n = 0;
+
+    if (f == NULL)
+        return errno == ENOENT ? HIVE_ERR_NOT_FOUND
+                               : hive__fail(HIVE_ERR_IO, "cannot read %s: %s", path, strerror(errno));
+    for (;;) {
+        size_t got;
+        if (n + 4096 + 1 > cap) {
+            char *g = realloc(buf, cap = cap ? cap * 2 : 8192);
+            if (g == NULL || cap > HIVE_JSON_MAX_INPUT) {
+                free(g ? g : buf);
+                fclose(f);
+                return hive__fail(HIVE_ERR_TOO_LARGE, "%s is too large", path);
+            }
+            buf = g;
+        }
+        got = fread(buf + n, 1, 4096, f);
+        n += got;
+        if (got < 4096)
+            break;
+    }
+    fclose(f);
+    buf[n] = '\0';
+    *text = buf;
+    *len = n;
+    return HIVE_OK;
+}
+
+/* Load the usage file once. A missing file is no specs; a damaged one is
+ * an error (it is edited by hand: say so rather than lose it). */
+static hive_rc load_usage(hive_store *s)
+{
+    char *text = NULL;
+    size_t len = 0;
+    hive_json *doc = NULL;
+    const hive_json *specs;
+    hive_rc rc;
+
+    if (s->usage_loaded)
+        return HIVE_OK;
+    s->usage = hive_json_new(HIVE_JSON_OBJECT);
+    if (s->usage == NULL)
+        return hive__fail(HIVE_ERR_NOMEM, "out of memory");
+    if (s->usage_file == NULL) {
+        s->usage_loaded = true;
+        return HIVE_OK;
+    }
+    rc = read_file(s->usage_file, &text, &len);
+    if (rc == HIVE_ERR_NOT_FOUND) {
+        s->usage_loaded = true;
+        return HIVE_OK;
+    }
+    if (rc != HIVE_OK)
+        return rc;
+    rc = hive_json_parse(&doc, text, len);
+    free(text);
+    if (rc != HIVE_OK)
+        return hive__fail_prefix(HIVE_ERR_FORMAT, "usage file %s", s->usage_file);
+    specs = hive_json_get(doc, "specs");
+    if (hive_json_typeof(specs) != HIVE_JSON_OBJECT) {
+        hive_json_free(&doc);
+        return hive__fail(HIVE_ERR_FORMAT, "usage file %s: no \"specs\" object", s->usage_file);
+    }
+    for (size_t i = 0; rc == HIVE_OK && i < hive_json_size(specs); i++) {
+        const char *id;
+        const hive_json *v = hive_json_at(specs, i, &id);
+        hive_json *spec = NULL;
+        rc = normalise_spec(&spec, v, id);
+        if (rc == HIVE_OK)
+            rc = hive_json_set(s->usage, hive_json_string(hive_json_get(spec, "credential_id"), NULL), spec);
+    }
+    hive_json_free(&doc);
+    if (rc != HIVE_OK) {
+        hive_json_free(&s->usage);
+        return hive__fail_prefix(HIVE_ERR_FORMAT, "usage file %s", s->usage_file);
+    }
+    s->usage_loaded = true;
+    return HIVE_OK;
+}
+
+static hive_rc save_usage(hive_store *s)
+{
+    hive_json *doc = hive_json_new(HIVE_JSON_OBJECT);
+    char *text = NULL;
+    size_t len = 0;
+    hive_rc rc = doc ? HIVE_OK : hive__fail(HIVE_ERR_NOMEM, "out of memory");
+
+    if (s->usage_file == NULL) {
+        hive_json_free(&doc);
+        return hive__fail(HIVE_ERR_UNSUPPORTED, "this store has no usage file");
+    }
+    if (rc == HIVE_OK)
+        rc = hive_json_set(doc, "version", hive_json_new_string("1.0", 3));
+    if (rc == HIVE_OK)
+        rc = hive_json_set(doc, "specs", hive_json_clone(s->usage));
+    if (rc == HIVE_OK)
+        rc = hive_json_emit(&text, &len, doc, 2);
+    if (rc == HIVE_OK) {
+        /* a trailing newline: the file is meant to be edited by hand */
+        text[len] = '\n';
+        rc = hive__write_file_atomic(s->usage_file, text, len + 1);
+        text[len] = '\0';
+    }
+    hive_json_free(&doc);
+    free(text);
+    return rc;
+}
+
+hive_rc hive_store_register_usage(hive_store *s, const hive_json *spec, bool persist)
+{
+    hive_json *norm = NULL;
+    hive_rc rc = load_usage(s);
+
+    if (rc == HIVE_OK)
+        rc = normalise_spec(&norm, spec, NULL);
+    if (rc == HIVE_OK)
+        rc = hive_json_set(s->usage, hive_json_string(hive_json_get(norm, "credential_id"), NULL), norm);
+    if (rc == HIVE_OK && persist)
+        rc = save_usage(s);
+    return rc;
+}
+
+hive_rc hive_store_unregister_usage(hive_store *s, const char *id, bool persist)
+{
+    hive_rc rc = load_usage(s);
+
+    if (rc != HIVE_OK)
+        return rc;
+    if (hive_json_get(s->usage, id) == NULL)
+        return hive__fail(HIVE_ERR_NOT_FOUND, "No usage spec registered for '%s'", id);
+    hive_json_remove(s->usage, id);
+    return persist ? save_usage(s) : HIVE_OK;
+}
+
+const hive_json *hive_store_get_usage(hive_store *s, const char *id)
+{
+    if (load_usage(s) != HIVE_OK)
+        return NULL;
+    return hive_json_get(s->usage, id);
+}
+
+hive_rc hive_store_list_usage(hive_store *s, hive_strlist *out)
+{
+    hive_strlist ids = {0};
+    hive_rc rc = load_usage(s);
+
+    for (size_t i = 0; rc == HIVE_OK && i < hive_json_size(s->usage); i++) {
+        const char *id;
+        hive_json_at(s->usage, i, &id);
+        rc = hive__strlist_add(&ids, id);
+    }
+    if (rc != HIVE_OK) {
+        hive_strlist_free(&ids);
+        return rc;
+    }
+    hive__strlist_sort_unique(&ids);
+    *out = ids;
+    return HIVE_OK;
+}
+
+hive_rc hive_store_resolve_for_usage(hive_store *s, hive_json **out, const char *id, unsigned flags)
+{
+    static const char *const result_names[] = {"headers", "params", "data", "env"};
+    const hive_json *spec;
+    hive_json *res;
+    hive_rc rc = load_usage(s);
+
+    if (rc != HIVE_OK)
+        return rc;
+    spec = hive_json_get(s->usage, id);
+    if (spec == NULL)
+        return hive__fail(HIVE_ERR_NOT_FOUND, "No usage spec registered for '%s'", id);
+    res = hive_json_new(HIVE_JSON_OBJECT);
+    if (res == NULL)
+        return hive__fail(HIVE_ERR_NOMEM, "out of memory");
+    for (size_t m = 0; rc == HIVE_OK && m < 4; m++) {
+        const hive_json *part = hive_json_get(spec, map_fields[m]);
+        hive_json *done = NULL;
+        if (hive_json_size(part) == 0)
+            continue;
+        rc = hive__resolve_object(s, &done, part, flags);
+        if (rc == HIVE_OK)
+            rc = hive_json_set(res, result_names[m], done);
+    }
+    if (rc != HIVE_OK) {
+        hive_json_free(&res);
+        return rc;
+    }
+    *out = res;
+    return HIVE_OK;
+}
+
+/* --- validation ------------------------------------------------------------ */
+
+static hive_rc add_problem(hive_strlist *problems, const char *fmt, ...) HIVE_PRINTF(2, 3);
+static hive_rc add_problem(hive_strlist *problems, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    return hive__strlist_add(problems, msg);
+}
+
+hive_rc hive_store_validate_credential(hive_store *s, hive_strlist *problems, const char *id)
+{
+    hive_cred *c = NULL;
+    hive_time now = hive_time_now();
+    hive_provider *p;
+    hive_rc rc = hive_store_get_credential(s, &c, id, 0);
+
+    if (rc == HIVE_ERR_NOMEM)
+        return rc;
+    if (rc != HIVE_OK) {
+        rc = hive__strlist_add(problems, hive_last_error());
+        hive__clear_error();
+        return rc;
+    }
+    rc = HIVE_OK;
+    if (hive_cred_key_count(c) == 0)
+        rc = add_problem(problems, "Credential '%s' has no keys", id);
+    p = hive_store_provider_for(s, c);
+    for (size_t i = 0; rc == HIVE_OK && i < hive_cred_key_count(c); i++) {
+        const char *name = hive_cred_key_name(c, i);
+        hive_time t = hive_cred_key_expires(c, name);
+        char when[HIVE_TIME_TEXT];
+        if (t.form == HIVE_TIME_NONE || hive_time_cmp(&t, &now) > 0)
+            continue;
+        if (hive_cred_auto_refresh(c) && hive__provider_can_refresh(p))
+            continue;   /* expired, but it will be refreshed on use */
+        hive_time_format(when, &t, true);
+        if (hive_cred_get_type(c) == HIVE_TYPE_BEARER_TOKEN)
+            rc = add_problem(problems, "Key '%s' of credential '%s' expired at %s. Bearer token '%s' "
+                             "cannot be refreshed. Obtain a new token and save it to the credential store.",
+                             name, id, when, id);
+        else if (!hive_cred_auto_refresh(c))
+            rc = add_problem(problems, "Key '%s' of credential '%s' expired at %s and auto_refresh is off",
+                             name, id, when);
+        else
+            rc = add_problem(problems, "Key '%s' of credential '%s' expired at %s and no provider can "
+                             "refresh it", name, id, when);
+    }
+    hive_cred_free(&c);
+    return rc;
+}
+
+hive_rc hive_store_validate_for_usage(hive_store *s, hive_strlist *problems, const char *id)
+{
+    const hive_json *spec;
+    const hive_json *req;
+    const char *cred_id;
+    hive_cred *c = NULL;
+    hive_rc rc = load_usage(s);
+
+    if (rc != HIVE_OK)
+        return rc;
+    spec = hive_json_get(s->usage, id);
+    if (spec == NULL)
+        return hive__fail(HIVE_ERR_NOT_FOUND, "No usage spec registered for '%s'", id);
+    cred_id = hive_json_string(hive_json_get(spec, "credential_id"), NULL);
+    rc = hive_store_get_credential(s, &c, cred_id, 0);
+    if (rc == HIVE_ERR_NOT_FOUND) {
+        hive__clear_error();
+        return add_problem(problems, "Credential '%s' not found", cred_id);
+    }
+    if (rc != HIVE_OK) {
+        rc = rc == HIVE_ERR_NOMEM ? rc : hive__strlist_add(problems, hive_last_error());
+        hive__clear_error();
+        return rc;
+    }
+    req = hive_json_get(spec, "required_keys");
+    for (size_t i = 0; rc == HIVE_OK && i < hive_json_size(req); i++) {
+        const char *k = hive_json_string(hive_json_at(req, i, NULL), NULL);
+        if (hive_cred_get_key(c, k, NULL) == NULL)
+            rc = add_problem(problems, "Missing required key '%s'", k);
+    }
+    hive_cred_free(&c);
+    for (size_t m = 0; rc == HIVE_OK && m < 4; m++) {
+        const hive_json *part = hive_json_get(spec, map_fields[m]);
+        for (size_t i = 0; rc == HIVE_OK && i < hive_json_size(part); i++)
+            rc = hive_store_check_template(s, problems, hive_json_string(hive_json_at(part, i, NULL), NULL));
+    }
+    if (rc == HIVE_OK) {
+        /* one message per problem, even when several templates share it */
+        hive__strlist_sort_unique(problems);
+    }
+    return rc;
+}
+
+hive_rc hive_store_validate_all(hive_store *s, hive_json **out)
+{
+    hive_json *res = hive_json_new(HIVE_JSON_OBJECT);
+    hive_rc rc = res ? load_usage(s) : hive__fail(HIVE_ERR_NOMEM, "out of memory");
+
+    for (size_t i = 0; rc == HIVE_OK && i < hive_json_size(s->usage); i++) {
+        const char *id;
+        hive_strlist problems = {0};
+        hive_json_at(s->usage, i, &id);
+        rc = hive_store_validate_for_usage(s, &problems, id);
+        if (rc == HIVE_OK && problems.count > 0) {
+            hive_json *arr = hive_json_new(HIVE_JSON_ARRAY);
+            for (size_t k = 0; arr != NULL && rc == HIVE_OK && k < problems.count; k++)
+                rc = hive_json_append(arr, hive_json_new_string(problems.items[k], strlen(problems.items[k])));
+            rc = rc == HIVE_OK ? hive_json_set(res, id, arr) : rc;
+        }
+        hive_strlist_free(&problems);
+    }
+    if (rc != HIVE_OK) {
+        hive_json_free(&res);
+        return rc;
+    }
+    *out = res;
+    return HIVE_OK;
+}
+
+/* --- accounts ------------------------------------------------------------- */
+
+static const char *key_str(const hive_cred *c, const char *k)
+{
+    return hive_cred_get_key(c, k, NULL);
+}
+
+/* The account entry of c if it belongs to provider, else NULL. */
+static hive_rc account_of(hive_json **out, const hive_cred *c, const char *provider)
+{
+    static const char *const identity_fields[] = {"email", "username", "workspace", "account_id"};
+    const char *id = hive_cred_id(c);
+    const char *integ = key_str(c, "_integration_type");
+    const char *alias = key_str(c, "_alias");
+    size_t plen = strlen(provider);
+    bool by_id = strncmp(id, provider, plen) == 0 && id[plen] == '/' && id[plen + 1] != '\0';
+    hive_json *e;
+    hive_json *identity;
+    hive_rc rc;
+
+    *out = NULL;
+    if (!(integ != NULL ? strcmp(integ, provider) == 0 : by_id))
+        return HIVE_OK;
+    if (alias == NULL && by_id)
+        alias = id + plen + 1;
+    e = hive_json_new(HIVE_JSON_OBJECT);
+    identity = hive_json_new(HIVE_JSON_OBJECT);
+    if (e == NULL || identity == NULL) {
+        hive_json_free(&e);
+        hive_json_free(&identity);
+        return hive__fail(HIVE_ERR_NOMEM, "out of memory");
+    }
+    rc = hive_json_set(e, "id", hive_json_new_string(id, strlen(id)));
+    if (rc == HIVE_OK)
+        rc = hive_json_set(e, "provider", hive_json_new_string(provider, plen));
+    if (rc == HIVE_OK)
+        rc = hive_json_set(e, "alias", alias ? hive_json_new_string(alias, strlen(alias))
+                                             : hive_json_new(HIVE_JSON_NULL));
+    for (size_t i = 0; rc == HIVE_OK && i < 4; i++) {
+        char k[32];
+        size_t vlen;
+        const char *v;
+        snprintf(k, sizeof(k), "_identity_%s", identity_fields[i]);
+        v = hive_cred_get_key(c, k, &vlen);
+        if (v != NULL)
+            rc = hive_json_set(identity, identity_fields[i], hive_json_new_string(v, vlen));
+    }
+    if (rc == HIVE_OK)
+        rc = hive_json_set(e, "identity", identity);
+    else
+        hive_json_free(&identity);
+    if (rc != HIVE_OK) {
+        hive_json_free(&e);
+        return rc;
+    }
+    *out = e;
+    return HIVE_OK;
+}
+
+hive_rc hive_store_list_accounts(hive_store *s, hive_json **out, const char *provider)
+{
+    hive_strlist ids = {0};
+    hive_json *arr = hive_json_new(HIVE_JSON_ARRAY);
+    hive_rc rc = arr ? hive_store_list(s, &ids) : hive__fail(HIVE_ERR_NOMEM, "out of memory");
+
+    for (size_t i = 0; rc == HIVE_OK && i < ids.count; i++) {
+        hive_cred *c = NULL;
+        hive_json *e = NULL;
+        if (hive_store_get_credential(s, &c, ids.items[i], 0) != HIVE_OK) {
+            hive__clear_error();   /* an unreadable credential is nobody's account */
+            continue;
+        }
+        rc = account_of(&e, c, provider);
+        hive_cred_free(&c);
+        if (rc == HIVE_OK && e != NULL)
+            rc = hive_json_append(arr, e);
+    }
+    hive_strlist_free(&ids);
+    if (rc != HIVE_OK) {
+        hive_json_free(&arr);
+        return rc;
+    }
+    *out = arr;
+    return HIVE_OK;
+}
+
+hive_rc hive_store_get_by_alias(hive_store *s, hive_cred **out, const char *provider, const char *alias)
+{
+    hive_json *accounts = NULL;
+    hive_rc rc = hive_store_list_accounts(s, &accounts, provider);
+    const char *found = NULL;
+
+    for (size_t i = 0; rc == HIVE_OK && i < hive_json_size(accounts); i++) {
+        const hive_json *a = hive_json_at(accounts, i, NULL);
+        const char *al = hive_json_string(hive_json_get(a, "alias"), NULL);
+        if (al != NULL && strcmp(al, alias) == 0) {
+            found = hive_json_string(hive_json_get(a, "id"), NULL);
+            break;
+        }
+    }
+    if (rc == HIVE_OK)
+        rc = found ? hive_store_get_credential(s, out, found, HIVE_GET_REFRESH)
+                   : hive__fail(HIVE_ERR_NOT_FOUND, "No '%s' account with alias '%s'", provider, alias);
+    hive_json_free(&accounts);
+    return rc;
+}
