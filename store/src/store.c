@@ -215,6 +215,11 @@ void hive_store_free(hive_store **store)
     free(s->providers);
     hive_json_free(&s->usage);
     free(s->usage_file);
+    for (size_t i = 0; i < s->nfailed; i++) {
+        free(s->failed[i].id);
+        free(s->failed[i].message);
+    }
+    free(s->failed);
     hive_storage_free(&s->storage);
     free(s);
     *store = NULL;
@@ -328,6 +333,34 @@ static hive_rc run_refresh(hive_store *s, hive_cred **cred)
     return HIVE_OK;
 }
 
+static const struct hive_failed_refresh *failed_before(const hive_store *s, const char *id)
+{
+    for (size_t i = 0; i < s->nfailed; i++)
+        if (strcmp(s->failed[i].id, id) == 0)
+            return &s->failed[i];
+    return NULL;
+}
+
+/* Remember a failed refresh (best effort), so that one launch resolving a
+ * credential several times asks the provider once and warns once. */
+static void note_failure(hive_store *s, const char *id, hive_rc rc)
+{
+    struct hive_failed_refresh *grown = realloc(s->failed, (s->nfailed + 1) * sizeof(*grown));
+
+    if (grown == NULL)
+        return;
+    s->failed = grown;
+    grown[s->nfailed].id = hive__strdup(id);
+    grown[s->nfailed].message = hive__strdup(hive_last_error());
+    grown[s->nfailed].rc = rc;
+    if (grown[s->nfailed].id == NULL || grown[s->nfailed].message == NULL) {
+        free(grown[s->nfailed].id);
+        free(grown[s->nfailed].message);
+        return;
+    }
+    s->nfailed++;
+}
+
 hive_rc hive_store_get_credential(hive_store *s, hive_cred **out, const char *id, unsigned flags)
 {
     hive_cred *c = NULL;
@@ -340,13 +373,22 @@ hive_rc hive_store_get_credential(hive_store *s, hive_cred **out, const char *id
     if (rc != HIVE_OK)
         return rc;
     if ((flags & HIVE_GET_REFRESH) && hive_cred_needs_refresh(c, s->margin, hive_time_now())) {
-        rc = run_refresh(s, &c);
+        const struct hive_failed_refresh *f = failed_before(s, id);
+        bool warn = f == NULL;
+        if (f != NULL) {
+            rc = hive__fail(f->rc, "%s", f->message);
+        } else {
+            rc = run_refresh(s, &c);
+            if (rc != HIVE_OK)
+                note_failure(s, id, rc);
+        }
         if (rc != HIVE_OK) {
             if (flags & HIVE_GET_STRICT) {
                 hive_cred_free(&c);
                 return rc;
             }
-            hive__store_warn(s, "%s", hive_last_error());
+            if (warn)
+                hive__store_warn(s, "%s", hive_last_error());
             hive__clear_error();
         }
     }

@@ -26,6 +26,13 @@ struct hive_store {
     bool usage_loaded;
     void (*warn)(void *ctx, const char *message);
     void *warn_ctx;
+    /* refreshes that failed in this store's life: not tried again */
+    struct hive_failed_refresh {
+        char *id;
+        char *message;
+        hive_rc rc;
+    } *failed;
+    size_t nfailed;
 };
 
 void hive__store_warn(hive_store *s, const char *fmt, ...) HIVE_PRINTF(2, 3);

@@ -1,0 +1,808 @@
+/*
+ * hive-run - run a program with credentials in its environment.
+ *
+ *   hive-run -e GITHUB_TOKEN='{{github_oauth.access_token}}' -- make deploy
+ *
+ * Only the credentials the templates name are decrypted; the program is
+ * exec'd in hive-run's own process, so its PID, terminal, signals and exit
+ * status are its own.
+ */
+#include "cli.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+extern char **environ;
+
+#define EXIT_FAIL 125        /* hive-run failed before running the program */
+#define EXIT_NOEXEC 126      /* found but not executable */
+#define EXIT_NOTFOUND 127    /* not found */
+#define MAX_ARG_STRLEN_LINUX (32 * 4096)   /* the kernel's limit per string */
+#define MAX_LIST 256
+
+static const char usage_text[] =
+    "Usage: hive-run [--store DIR] [OPTIONS] [--] COMMAND [ARG...]\n"
+    "\n"
+    "Run COMMAND with credentials from the Hive store in its environment.\n"
+    "\n"
+    "  -e, --env NAME=TEMPLATE   set NAME to TEMPLATE rendered ({{id}} or {{id.key}})\n"
+    "      --env-file FILE       dotenv file whose values may hold templates\n"
+    "      --usage ID            the env map of the usage spec ID\n"
+    "      --no-refresh          never refresh an expiring token (no network)\n"
+    "      --allow-expired       pass a token that has expired instead of failing\n"
+    "      --allow-unsafe-env NAME\n"
+    "                            allow setting NAME although its value would be run\n"
+    "                            as code (LD_*, BASH_ENV, NODE_OPTIONS, ...)\n"
+    "      --dry-run             list what would be set (values masked); run nothing\n"
+    "      --json                with --dry-run: machine-readable\n"
+    "      --store DIR           the store directory (default $HIVE_HOME/credentials)\n"
+    "  -h, --help                this help;  --version  the version\n"
+    "\n"
+    "Sources, later ones overriding earlier ones: inherited variables whose\n"
+    "value holds a template, then --usage, then --env-file, then -e, each in\n"
+    "the order given. Templates in COMMAND's arguments are NOT rendered:\n"
+    "arguments are visible to every user in the process list.\n"
+    "HIVE_CREDENTIAL_KEY is never passed on.\n"
+    "\n"
+    "Exit status: COMMAND's own; 125 hive-run failed before running it (bad\n"
+    "template, missing credential or key, expired token, refused name, size);\n"
+    "126 COMMAND found but not executable; 127 COMMAND not found.\n";
+
+/* Names whose value a program or its loader runs as code. */
+static const char *const unsafe_exact[] = {
+    "BASH_ENV", "ENV", "PROMPT_COMMAND", "NODE_OPTIONS", "PYTHONPATH", "PYTHONSTARTUP",
+    "PERL5OPT", "RUBYOPT", "JAVA_TOOL_OPTIONS", "GIT_SSH_COMMAND",
+};
+static const char *const unsafe_prefix[] = {"LD_", "DYLD_"};
+/* Never passed to the program. */
+static const char *const stripped[] = {"HIVE_CREDENTIAL_KEY", "HIVE_NEW_CREDENTIAL_KEY"};
+
+typedef enum source_kind { SRC_INHERITED, SRC_USAGE, SRC_ENV_FILE, SRC_FLAG } source_kind;
+
+typedef struct var {
+    char *name;
+    char *tmpl;           /* the template (not secret) */
+    source_kind kind;
+    char *source;         /* "-e", "FILE", "usage ID", "inherited" */
+    char *value;          /* rendered; secret */
+    size_t value_len;
+} var;
+
+typedef struct run {
+    const char *store_dir;
+    bool no_refresh;
+    bool allow_expired;
+    bool dry_run;
+    bool json;
+    const char *unsafe_ok[MAX_LIST];
+    size_t n_unsafe_ok;
+    var *vars;
+    size_t nvars;
+} run;
+
+static void fail_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void fail_msg(const char *fmt, ...)
+{
+    char msg[2048];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    cli_error("%s", msg);
+}
+
+static void free_vars(run *r)
+{
+    for (size_t i = 0; i < r->nvars; i++) {
+        free(r->vars[i].name);
+        free(r->vars[i].tmpl);
+        free(r->vars[i].source);
+        hive_free_secret(r->vars[i].value, r->vars[i].value_len + 1);
+    }
+    free(r->vars);
+    r->vars = NULL;
+    r->nvars = 0;
+}
+
+static bool valid_name(const char *name, size_t len)
+{
+    if (len == 0)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (name[i] == '=' || name[i] == '\0')
+            return false;
+    return true;
+}
+
+/* Add or replace NAME (a later source overrides an earlier one). */
+static int set_var(run *r, const char *name, size_t name_len, const char *tmpl, source_kind kind,
+                   const char *source)
+{
+    var *v = NULL;
+
+    if (!valid_name(name, name_len)) {
+        fail_msg("invalid variable name '%.*s'", (int)name_len, name);
+        return EXIT_FAIL;
+    }
+    for (size_t i = 0; i < r->nvars; i++)
+        if (strlen(r->vars[i].name) == name_len && memcmp(r->vars[i].name, name, name_len) == 0)
+            v = &r->vars[i];
+    if (v == NULL) {
+        var *grown = realloc(r->vars, (r->nvars + 1) * sizeof(*grown));
+        if (grown == NULL)
+            goto nomem;
+        r->vars = grown;
+        v = &r->vars[r->nvars++];
+        memset(v, 0, sizeof(*v));
+        v->name = strndup(name, name_len);
+        if (v->name == NULL)
+            goto nomem;
+    } else {
+        free(v->tmpl);
+        free(v->source);
+    }
+    v->tmpl = strdup(tmpl);
+    v->source = strdup(source);
+    v->kind = kind;
+    if (v->tmpl == NULL || v->source == NULL)
+        goto nomem;
+    return 0;
+nomem:
+    fail_msg("out of memory");
+    return EXIT_FAIL;
+}
+
+static bool has_template(const char *text)
+{
+    hive_template_ref *refs = NULL;
+    size_t n = 0;
+
+    if (strstr(text, "{{") == NULL)
+        return false;
+    if (hive_template_refs(&refs, &n, text, strlen(text)) != HIVE_OK)
+        return false;
+    hive_template_refs_free(refs, n);
+    return n > 0;
+}
+
+static bool name_is_unsafe(const char *name)
+{
+    for (size_t i = 0; i < sizeof(unsafe_exact) / sizeof(unsafe_exact[0]); i++)
+        if (strcmp(name, unsafe_exact[i]) == 0)
+            return true;
+    for (size_t i = 0; i < sizeof(unsafe_prefix) / sizeof(unsafe_prefix[0]); i++)
+        if (strncmp(name, unsafe_prefix[i], strlen(unsafe_prefix[i])) == 0)
+            return true;
+    return false;
+}
+
+static bool is_stripped(const char *entry, size_t name_len)
+{
+    for (size_t i = 0; i < sizeof(stripped) / sizeof(stripped[0]); i++)
+        if (strlen(stripped[i]) == name_len && memcmp(entry, stripped[i], name_len) == 0)
+            return true;
+    return false;
+}
+
+/* --- collecting the variables ------------------------------------------ */
+
+static int collect_inherited(run *r)
+{
+    for (char **e = environ; *e != NULL; e++) {
+        const char *eq = strchr(*e, '=');
+        int ex;
+        if (eq == NULL || is_stripped(*e, (size_t)(eq - *e)) || !has_template(eq + 1))
+            continue;
+        ex = set_var(r, *e, (size_t)(eq - *e), eq + 1, SRC_INHERITED, "inherited");
+        if (ex != 0)
+            return ex;
+    }
+    return 0;
+}
+
+static int collect_usage(run *r, hive_store *st, const char *id)
+{
+    const hive_json *spec = hive_store_get_usage(st, id);
+    const hive_json *env;
+    char source[300];
+
+    if (spec == NULL) {
+        fail_msg("No usage spec registered for '%s'", id);
+        cli_hint("'hive-cred usage list' shows the registered specs");
+        return EXIT_FAIL;
+    }
+    env = hive_json_get(spec, "env");
+    if (hive_json_size(env) == 0) {
+        fail_msg("usage spec '%s' has no env map", id);
+        cli_hint("add one: hive-cred usage add %s --env NAME='{{%s.KEY}}'", id, id);
+        return EXIT_FAIL;
+    }
+    snprintf(source, sizeof(source), "usage %s", id);
+    for (size_t i = 0; i < hive_json_size(env); i++) {
+        const char *name;
+        const hive_json *t = hive_json_at(env, i, &name);
+        int ex = set_var(r, name, strlen(name), hive_json_string(t, NULL), SRC_USAGE, source);
+        if (ex != 0)
+            return ex;
+    }
+    return 0;
+}
+
+static int collect_env_file(run *r, const char *path)
+{
+    hive_json *vals = NULL;
+    hive_rc rc = hive_dotenv_load(&vals, path);
+
+    if (rc != HIVE_OK) {
+        fail_msg("--env-file: %s", hive_last_error());
+        return EXIT_FAIL;
+    }
+    for (size_t i = 0; i < hive_json_size(vals); i++) {
+        const char *name;
+        const hive_json *t = hive_json_at(vals, i, &name);
+        size_t len;
+        const char *s = hive_json_string(t, &len);
+        int ex;
+        if (strlen(s) != len) {
+            fail_msg("--env-file %s: the value of %s holds a NUL byte", path, name);
+            hive_json_free(&vals);
+            return EXIT_FAIL;
+        }
+        ex = set_var(r, name, strlen(name), s, SRC_ENV_FILE, path);
+        if (ex != 0) {
+            hive_json_free(&vals);
+            return ex;
+        }
+    }
+    hive_json_free(&vals);
+    return 0;
+}
+
+/* --- rendering ------------------------------------------------------------ */
+
+/* Fail on a referenced key that has expired (after any refresh). */
+static int check_expiry(run *r, hive_store *st, const var *v, unsigned flags)
+{
+    hive_template_ref *refs = NULL;
+    size_t n = 0;
+    hive_time now = hive_time_now();
+    int ex = 0;
+
+    if (hive_template_refs(&refs, &n, v->tmpl, strlen(v->tmpl)) != HIVE_OK)
+        return 0;
+    for (size_t i = 0; i < n && ex == 0; i++) {
+        hive_cred *c = NULL;
+        const char *key;
+        hive_time t;
+        if (hive_store_get_credential(st, &c, refs[i].id, flags) != HIVE_OK)
+            continue;
+        key = refs[i].key ? refs[i].key : hive_cred_default_key(c);
+        t = key ? hive_cred_key_expires(c, key) : (hive_time){0, 0, 0, HIVE_TIME_NONE};
+        if (t.form != HIVE_TIME_NONE && hive_time_cmp(&t, &now) <= 0) {
+            char when[HIVE_TIME_TEXT];
+            hive_time_format(when, &t, true);
+            if (r->allow_expired) {
+                cli_warn("%s: key '%s' of credential '%s' expired at %s (passed on: --allow-expired)",
+                         v->name, key, refs[i].id, when);
+            } else {
+                fail_msg("%s: key '%s' of credential '%s' expired at %s", v->name, key, refs[i].id, when);
+                if (r->no_refresh)
+                    cli_hint("--no-refresh is set; without it hive-run refreshes tokens that can be");
+                else if (!hive_cred_auto_refresh(c))
+                    cli_hint("the credential has auto_refresh off; save a new token with "
+                             "'hive-cred add %s', or pass --allow-expired", refs[i].id);
+                else
+                    cli_hint("it could not be refreshed (see the warning above); save a new token "
+                             "with 'hive-cred add %s', or pass --allow-expired", refs[i].id);
+                ex = EXIT_FAIL;
+            }
+        }
+        hive_cred_free(&c);
+    }
+    hive_template_refs_free(refs, n);
+    return ex;
+}
+
+static int render_all(run *r, hive_store *st)
+{
+    unsigned flags = r->no_refresh ? 0 : HIVE_GET_REFRESH;
+
+    for (size_t i = 0; i < r->nvars; i++) {
+        var *v = &r->vars[i];
+        hive_rc rc;
+        int ex;
+
+        if (name_is_unsafe(v->name)) {
+            bool ok = false;
+            for (size_t k = 0; k < r->n_unsafe_ok; k++)
+                ok = ok || strcmp(r->unsafe_ok[k], v->name) == 0;
+            if (!ok) {
+                fail_msg("refusing to set %s (%s): its value would be run as code", v->name, v->source);
+                cli_hint("pass --allow-unsafe-env %s if that is what you want", v->name);
+                return EXIT_FAIL;
+            }
+        }
+        rc = hive_store_resolve(st, &v->value, &v->value_len, v->tmpl, flags);
+        if (rc != HIVE_OK) {
+            fail_msg("%s (%s): %s", v->name, v->source, hive_last_error());
+            if (rc == HIVE_ERR_NOT_FOUND)
+                cli_hint("'hive-cred list' shows the stored ids");
+            else if (rc == HIVE_ERR_NO_KEY)
+                cli_hint("run 'hive-cred init' to create a key file, or set HIVE_CREDENTIAL_KEY");
+            else if (rc == HIVE_ERR_DECRYPT)
+                cli_hint("the file was written with another key, or is damaged; check HIVE_CREDENTIAL_KEY");
+            return EXIT_FAIL;
+        }
+        if (strlen(v->value) != v->value_len) {
+            fail_msg("%s: the value holds a NUL byte, which an environment variable cannot carry", v->name);
+            return EXIT_FAIL;
+        }
+        if (strlen(v->name) + 1 + v->value_len + 1 > MAX_ARG_STRLEN_LINUX) {
+            fail_msg("%s: NAME=VALUE is %zu bytes, over the kernel's limit of %d bytes for one "
+                     "environment string", v->name, strlen(v->name) + 1 + v->value_len + 1,
+                     MAX_ARG_STRLEN_LINUX);
+            cli_hint("pass large secrets in a file instead of the environment");
+            return EXIT_FAIL;
+        }
+        ex = check_expiry(r, st, v, flags);
+        if (ex != 0)
+            return ex;
+    }
+    return 0;
+}
+
+/* --- the new environment ------------------------------------------------- */
+
+static char **build_env(const run *r)
+{
+    size_t n = 0;
+    size_t k = 0;
+    char **envp;
+
+    for (char **e = environ; *e != NULL; e++)
+        n++;
+    envp = calloc(n + r->nvars + 1, sizeof(char *));
+    if (envp == NULL)
+        return NULL;
+    for (char **e = environ; *e != NULL; e++) {
+        const char *eq = strchr(*e, '=');
+        size_t nl = eq ? (size_t)(eq - *e) : strlen(*e);
+        bool replaced = false;
+        if (is_stripped(*e, nl))
+            continue;
+        for (size_t i = 0; i < r->nvars && !replaced; i++)
+            replaced = strlen(r->vars[i].name) == nl && memcmp(r->vars[i].name, *e, nl) == 0;
+        if (!replaced)
+            envp[k++] = *e;
+    }
+    for (size_t i = 0; i < r->nvars; i++) {
+        size_t nl = strlen(r->vars[i].name);
+        char *s = malloc(nl + 1 + r->vars[i].value_len + 1);
+        if (s == NULL)
+            return NULL;   /* exiting: the OS takes it back */
+        memcpy(s, r->vars[i].name, nl);
+        s[nl] = '=';
+        memcpy(s + nl + 1, r->vars[i].value, r->vars[i].value_len + 1);
+        envp[k++] = s;
+    }
+    envp[k] = NULL;
+    return envp;
+}
+
+static size_t env_count(char **envp)
+{
+    size_t n = 0;
+
+    while (envp[n] != NULL)
+        n++;
+    return n;
+}
+
+static int check_total_size(char **argv, char **envp)
+{
+    long arg_max = sysconf(_SC_ARG_MAX);
+    size_t total = 0;
+    size_t count = 0;
+
+    for (char **a = argv; *a != NULL; a++, count++)
+        total += strlen(*a) + 1;
+    for (char **e = envp; *e != NULL; e++, count++)
+        total += strlen(*e) + 1;
+    total += (count + 2) * sizeof(char *);
+    if (arg_max > 0 && total > (size_t)arg_max) {
+        fail_msg("the arguments and environment take %zu bytes, over the system's ARG_MAX of %ld",
+                 total, arg_max);
+        cli_hint("the program could not be started (E2BIG); pass large values in files");
+        return EXIT_FAIL;
+    }
+    return 0;
+}
+
+/* --- exec ------------------------------------------------------------------- */
+
+static void exec_file(const char *path, char **argv, char **envp)
+{
+    execve(path, argv, envp);
+    if (errno == ENOEXEC) {
+        /* a script without #!: run it with sh, as execvp does */
+        size_t n = 0;
+        char **sh_argv;
+        int saved;
+        while (argv[n] != NULL)
+            n++;
+        sh_argv = calloc(n + 2, sizeof(char *));
+        if (sh_argv == NULL)
+            return;
+        sh_argv[0] = (char *)"sh";
+        sh_argv[1] = (char *)path;
+        memcpy(&sh_argv[2], &argv[1], n * sizeof(char *));
+        execve("/bin/sh", sh_argv, envp);
+        saved = errno;
+        free(sh_argv);
+        errno = saved;
+    }
+}
+
+static const char *env_value(char **envp, const char *name)
+{
+    size_t n = strlen(name);
+
+    for (char **e = envp; *e != NULL; e++)
+        if (strncmp(*e, name, n) == 0 && (*e)[n] == '=')
+            return *e + n + 1;
+    return NULL;
+}
+
+/* Exec argv[0], searching the PATH the program will have. Returns only on
+ * failure, with the exit status to use. */
+static int exec_program(char **argv, char **envp)
+{
+    const char *file = argv[0];
+    const char *path;
+    int err = ENOENT;
+    bool denied = false;
+
+    if (*file == '\0') {
+        fail_msg("the command is empty");
+        return EXIT_NOTFOUND;
+    }
+    if (strchr(file, '/') != NULL) {
+        exec_file(file, argv, envp);
+        err = errno;
+    } else {
+        path = env_value(envp, "PATH");
+        if (path == NULL)
+            path = "/usr/local/bin:/bin:/usr/bin";
+        for (const char *p = path;; p++) {
+            const char *colon = strchr(p, ':');
+            size_t dl = colon ? (size_t)(colon - p) : strlen(p);
+            char full[PATH_MAX];
+            if (dl + 1 + strlen(file) + 1 <= sizeof(full)) {
+                if (dl == 0)
+                    snprintf(full, sizeof(full), "%s", file);
+                else
+                    snprintf(full, sizeof(full), "%.*s/%s", (int)dl, p, file);
+                exec_file(full, argv, envp);
+                if (errno == EACCES)
+                    denied = true;
+                else if (errno != ENOENT && errno != ENOTDIR && errno != ELOOP && errno != ENAMETOOLONG)
+                    err = errno;
+            }
+            if (colon == NULL)
+                break;
+            p = colon;
+        }
+        if (err == ENOENT && denied)
+            err = EACCES;
+    }
+    if (err == ENOENT || err == ENOTDIR) {
+        fail_msg("%s: command not found", file);
+        if (strchr(file, '/') == NULL)
+            cli_hint("it is not in PATH; give its path, or check PATH");
+        return EXIT_NOTFOUND;
+    }
+    if (err == EACCES || err == EISDIR || err == ENOEXEC || err == EPERM) {
+        fail_msg("%s: cannot execute: %s", file, strerror(err));
+        cli_hint("check that it is a program and has execute permission (chmod +x)");
+        return EXIT_NOEXEC;
+    }
+    if (err == E2BIG) {
+        fail_msg("%s: the arguments and environment are too large (E2BIG)", file);
+        return EXIT_NOEXEC;
+    }
+    fail_msg("%s: cannot execute: %s", file, strerror(err));
+    return EXIT_NOEXEC;
+}
+
+/* --- dry run ---------------------------------------------------------------- */
+
+static hive_json *refs_json(hive_store *st, const char *tmpl, unsigned flags)
+{
+    hive_json *arr = hive_json_new(HIVE_JSON_ARRAY);
+    hive_template_ref *refs = NULL;
+    size_t n = 0;
+
+    if (arr == NULL || hive_template_refs(&refs, &n, tmpl, strlen(tmpl)) != HIVE_OK)
+        return arr;
+    for (size_t i = 0; i < n; i++) {
+        hive_json *o = hive_json_new(HIVE_JSON_OBJECT);
+        hive_cred *c = NULL;
+        const char *key = refs[i].key;
+        char when[HIVE_TIME_TEXT] = "";
+        if (hive_store_get_credential(st, &c, refs[i].id, flags) == HIVE_OK) {
+            hive_time t;
+            if (key == NULL)
+                key = hive_cred_default_key(c);
+            t = key ? hive_cred_key_expires(c, key) : (hive_time){0, 0, 0, HIVE_TIME_NONE};
+            hive_time_format(when, &t, true);
+        }
+        hive_json_set(o, "credential", hive_json_new_string(refs[i].id, strlen(refs[i].id)));
+        hive_json_set(o, "key", key ? hive_json_new_string(key, strlen(key)) : hive_json_new(HIVE_JSON_NULL));
+        hive_json_set(o, "expires_at", *when ? hive_json_new_string(when, strlen(when))
+                                             : hive_json_new(HIVE_JSON_NULL));
+        hive_json_append(arr, o);
+        hive_cred_free(&c);
+    }
+    hive_template_refs_free(refs, n);
+    return arr;
+}
+
+static const char *kind_name(source_kind k)
+{
+    switch (k) {
+    case SRC_INHERITED: return "inherited";
+    case SRC_USAGE: return "usage";
+    case SRC_ENV_FILE: return "env-file";
+    case SRC_FLAG: return "flag";
+    }
+    return "?";
+}
+
+static int dry_run(const run *r, hive_store *st, char **argv)
+{
+    unsigned flags = r->no_refresh ? 0 : HIVE_GET_REFRESH;
+    hive_json *doc = hive_json_new(HIVE_JSON_OBJECT);
+    hive_json *vars = hive_json_new(HIVE_JSON_ARRAY);
+    hive_json *cmd = hive_json_new(HIVE_JSON_ARRAY);
+    hive_json *removed = hive_json_new(HIVE_JSON_ARRAY);
+
+    for (char **a = argv; *a != NULL; a++)
+        hive_json_append(cmd, hive_json_new_string(*a, strlen(*a)));
+    for (size_t i = 0; i < sizeof(stripped) / sizeof(stripped[0]); i++)
+        if (getenv(stripped[i]) != NULL)
+            hive_json_append(removed, hive_json_new_string(stripped[i], strlen(stripped[i])));
+    for (size_t i = 0; i < r->nvars; i++) {
+        const var *v = &r->vars[i];
+        hive_json *o = hive_json_new(HIVE_JSON_OBJECT);
+        hive_json_set(o, "name", hive_json_new_string(v->name, strlen(v->name)));
+        hive_json_set(o, "source", hive_json_new_string(kind_name(v->kind), strlen(kind_name(v->kind))));
+        hive_json_set(o, "origin", hive_json_new_string(v->source, strlen(v->source)));
+        hive_json_set(o, "template", hive_json_new_string(v->tmpl, strlen(v->tmpl)));
+        hive_json_set(o, "references", refs_json(st, v->tmpl, flags));
+        hive_json_set(o, "value", hive_json_new_string("********", 8));
+        hive_json_set(o, "length", hive_json_new_int((int64_t)v->value_len));
+        hive_json_append(vars, o);
+    }
+    hive_json_set(doc, "command", cmd);
+    hive_json_set(doc, "variables", vars);
+    hive_json_set(doc, "removed", removed);
+    if (r->json) {
+        char *text = NULL;
+        size_t len = 0;
+        if (hive_json_emit(&text, &len, doc, 2) == HIVE_OK)
+            printf("%s\n", text);
+        free(text);
+    } else {
+        printf("would run:");
+        for (char **a = argv; *a != NULL; a++)
+            printf(" %s", *a);
+        printf("\n");
+        for (size_t i = 0; i < hive_json_size(vars); i++) {
+            const hive_json *o = hive_json_at(vars, i, NULL);
+            const hive_json *refs = hive_json_get(o, "references");
+            printf("  %s=******** (%s %s) template %s\n", hive_json_string(hive_json_get(o, "name"), NULL),
+                   hive_json_string(hive_json_get(o, "source"), NULL),
+                   hive_json_string(hive_json_get(o, "origin"), NULL),
+                   hive_json_string(hive_json_get(o, "template"), NULL));
+            for (size_t k = 0; k < hive_json_size(refs); k++) {
+                const hive_json *ref = hive_json_at(refs, k, NULL);
+                const char *key = hive_json_string(hive_json_get(ref, "key"), NULL);
+                const char *exp = hive_json_string(hive_json_get(ref, "expires_at"), NULL);
+                printf("      credential %s key %s%s%s\n", hive_json_string(hive_json_get(ref, "credential"), NULL),
+                       key ? key : "?", exp ? ", expires " : "", exp ? exp : "");
+            }
+        }
+        for (size_t i = 0; i < hive_json_size(removed); i++)
+            printf("  unset %s\n", hive_json_string(hive_json_at(removed, i, NULL), NULL));
+    }
+    hive_json_free(&doc);
+    return fflush(stdout) == 0 ? 0 : EXIT_FAIL;
+}
+
+/* --- main -------------------------------------------------------------------- */
+
+enum { OPT_STORE = 1000, OPT_ENV_FILE, OPT_USAGE, OPT_NO_REFRESH, OPT_ALLOW_EXPIRED, OPT_UNSAFE,
+       OPT_DRY_RUN, OPT_JSON, OPT_VERSION };
+
+static const struct option long_opts[] = {
+    {"env", required_argument, NULL, 'e'},
+    {"env-file", required_argument, NULL, OPT_ENV_FILE},
+    {"usage", required_argument, NULL, OPT_USAGE},
+    {"no-refresh", no_argument, NULL, OPT_NO_REFRESH},
+    {"allow-expired", no_argument, NULL, OPT_ALLOW_EXPIRED},
+    {"allow-unsafe-env", required_argument, NULL, OPT_UNSAFE},
+    {"dry-run", no_argument, NULL, OPT_DRY_RUN},
+    {"json", no_argument, NULL, OPT_JSON},
+    {"store", required_argument, NULL, OPT_STORE},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, OPT_VERSION},
+    {NULL, 0, NULL, 0},
+};
+
+static void print_warning(void *ctx, const char *msg)
+{
+    (void)ctx;
+    cli_warn("%s", msg);
+}
+
+typedef struct source_opt {
+    int kind;
+    const char *arg;
+} source_opt;
+
+int main(int argc, char **argv)
+{
+    run r = {0};
+    source_opt srcs[MAX_LIST * 3];
+    size_t nsrcs = 0;
+    hive_store *st = NULL;
+    hive_store_options so = {0};
+    struct rlimit core_saved;
+    bool core_ok;
+    char **envp;
+    int c;
+    int ex = 0;
+
+    cli_prog = "hive-run";
+    /* While secrets are in memory: no core dump, no ptrace attach. Both are
+     * put back (or reset by execve) before the program runs: its limits
+     * and umask are its own. */
+    core_ok = getrlimit(RLIMIT_CORE, &core_saved) == 0;
+    {
+        struct rlimit none = {0, core_ok ? core_saved.rlim_max : 0};
+        setrlimit(RLIMIT_CORE, &none);
+    }
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "+:e:h", long_opts, NULL)) != -1) {
+        switch (c) {
+        case 'e':
+        case OPT_ENV_FILE:
+        case OPT_USAGE:
+            if (nsrcs == sizeof(srcs) / sizeof(srcs[0])) {
+                fail_msg("too many -e, --env-file and --usage options");
+                return EXIT_FAIL;
+            }
+            srcs[nsrcs].kind = c;
+            srcs[nsrcs++].arg = optarg;
+            break;
+        case OPT_STORE: r.store_dir = optarg; break;
+        case OPT_NO_REFRESH: r.no_refresh = true; break;
+        case OPT_ALLOW_EXPIRED: r.allow_expired = true; break;
+        case OPT_UNSAFE:
+            if (r.n_unsafe_ok == MAX_LIST) {
+                fail_msg("too many --allow-unsafe-env options");
+                return EXIT_FAIL;
+            }
+            r.unsafe_ok[r.n_unsafe_ok++] = optarg;
+            break;
+        case OPT_DRY_RUN: r.dry_run = true; break;
+        case OPT_JSON: r.json = true; break;
+        case 'h':
+            fputs(usage_text, stdout);
+            return 0;
+        case OPT_VERSION:
+            printf("hive-run %s\n", HIVE_VERSION);
+            return 0;
+        case ':':
+            fail_msg("option '%s' needs a value", argv[optind - 1]);
+            cli_hint("'hive-run --help' lists the options");
+            return EXIT_FAIL;
+        default:
+            fail_msg("unknown option '%s'", argv[optind - 1]);
+            cli_hint("'hive-run --help' lists the options; put '--' before the command");
+            return EXIT_FAIL;
+        }
+    }
+    if (optind >= argc) {
+        fail_msg("no command to run");
+        cli_hint("hive-run -e NAME='{{id.key}}' -- COMMAND [ARG...]");
+        return EXIT_FAIL;
+    }
+    if (r.json && !r.dry_run) {
+        fail_msg("--json goes with --dry-run");
+        return EXIT_FAIL;
+    }
+    for (int i = optind + 1; i < argc; i++) {
+        if (has_template(argv[i])) {
+            cli_hint("argument %d holds a template, which is passed as is: arguments are visible to "
+                     "every user in the process list. Use -e NAME='...' and read $NAME instead",
+                     i - optind);
+            break;
+        }
+    }
+
+    so.warn = print_warning;
+    {
+        hive_rc rc = hive_store_open(&st, r.store_dir, &so);
+        if (rc != HIVE_OK) {
+            fail_msg("%s", hive_last_error());
+            return EXIT_FAIL;
+        }
+    }
+    /* Sources in precedence order: inherited, usage, env-file, -e. */
+    ex = collect_inherited(&r);
+    for (int pass = 0; pass < 3 && ex == 0; pass++) {
+        int want = pass == 0 ? OPT_USAGE : pass == 1 ? OPT_ENV_FILE : 'e';
+        for (size_t i = 0; i < nsrcs && ex == 0; i++) {
+            if (srcs[i].kind != want)
+                continue;
+            if (want == OPT_USAGE) {
+                ex = collect_usage(&r, st, srcs[i].arg);
+            } else if (want == OPT_ENV_FILE) {
+                ex = collect_env_file(&r, srcs[i].arg);
+            } else {
+                const char *eq = strchr(srcs[i].arg, '=');
+                if (eq == NULL) {
+                    fail_msg("-e wants NAME=TEMPLATE, not '%.100s'", srcs[i].arg);
+                    ex = EXIT_FAIL;
+                } else {
+                    ex = set_var(&r, srcs[i].arg, (size_t)(eq - srcs[i].arg), eq + 1, SRC_FLAG, "-e");
+                }
+            }
+        }
+    }
+    if (ex == 0)
+        ex = render_all(&r, st);
+    if (ex == 0 && r.dry_run)
+        ex = dry_run(&r, st, argv + optind);
+    hive_store_free(&st);
+    if (ex != 0 || r.dry_run) {
+        free_vars(&r);
+        return ex;
+    }
+    envp = build_env(&r);
+    if (envp == NULL) {
+        fail_msg("out of memory");
+        free_vars(&r);
+        return EXIT_FAIL;
+    }
+    ex = check_total_size(argv + optind, envp);
+    if (ex != 0) {
+        for (size_t i = env_count(envp) - r.nvars; envp[i] != NULL; i++)
+            hive_free_str(envp[i]);
+        free(envp);
+        free_vars(&r);
+        return ex;
+    }
+    if (core_ok)
+        setrlimit(RLIMIT_CORE, &core_saved);
+    fflush(NULL);
+    ex = exec_program(argv + optind, envp);
+    /* still here: the exec failed; the last nvars entries are ours */
+    for (size_t i = env_count(envp) - r.nvars; envp[i] != NULL; i++)
+        hive_free_str(envp[i]);
+    free(envp);
+    free_vars(&r);
+    return ex;
+}
