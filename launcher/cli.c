@@ -104,7 +104,10 @@ int cli_fail(hive_rc rc)
                  "check HIVE_CREDENTIAL_KEY and the key file");
         break;
     case HIVE_ERR_NOT_FOUND:
-        cli_hint("'hive-cred list' shows the stored ids");
+        if (strncmp(msg, "No usage spec", 13) == 0)
+            cli_hint("'hive-cred usage list' shows the registered specs");
+        else
+            cli_hint("'hive-cred list' shows the stored ids");
         break;
     case HIVE_ERR_PERM:
         if (strstr(msg, "key file") != NULL && strstr(msg, "mode") != NULL)

@@ -712,7 +712,11 @@ static int cmd_validate(const opts *o, const char *id)
     if (ex != 0)
         goto out;
     if (id != NULL) {
-        rc = hive_strlist_add(&ids, id);
+        /* reading the specs first reports a damaged usage file */
+        rc = hive_store_list_usage(st, &specs);
+        hive_strlist_free(&specs);
+        if (rc == HIVE_OK)
+            rc = hive_strlist_add(&ids, id);
         if (rc == HIVE_OK && hive_store_get_usage(st, id) != NULL)
             rc = hive_strlist_add(&specs, id);
     } else {
@@ -873,10 +877,12 @@ static int cmd_usage(const opts *o, char **args, int nargs)
         const hive_json *spec = hive_store_get_usage(st, args[1]);
         char *text = NULL;
         size_t len = 0;
+        hive_strlist none = {0};
         if (spec == NULL)
-            rc = hive_store_validate_for_usage(st, &(hive_strlist){0}, args[1]);
+            rc = hive_store_validate_for_usage(st, &none, args[1]);   /* says why */
         else if ((rc = hive_json_emit(&text, &len, spec, 2)) == HIVE_OK)
             printf("%s\n", text);
+        hive_strlist_free(&none);
         free(text);
     } else if (strcmp(sub, "remove") == 0) {
         rc = hive_store_unregister_usage(st, args[1], true);

@@ -121,33 +121,32 @@ static hive_rc load_usage(hive_store *s)
     char *text = NULL;
     size_t len = 0;
     hive_json *doc = NULL;
+    hive_json *specs_out = NULL;
     const hive_json *specs;
     hive_rc rc;
 
     if (s->usage_loaded)
         return HIVE_OK;
-    s->usage = hive_json_new(HIVE_JSON_OBJECT);
-    if (s->usage == NULL)
+    specs_out = hive_json_new(HIVE_JSON_OBJECT);
+    if (specs_out == NULL)
         return hive__fail(HIVE_ERR_NOMEM, "out of memory");
-    if (s->usage_file == NULL) {
-        s->usage_loaded = true;
-        return HIVE_OK;
-    }
-    rc = read_file(s->usage_file, &text, &len);
+    rc = s->usage_file ? read_file(s->usage_file, &text, &len) : HIVE_ERR_NOT_FOUND;
     if (rc == HIVE_ERR_NOT_FOUND) {
-        s->usage_loaded = true;
-        return HIVE_OK;
+        rc = HIVE_OK;
+        goto done;
     }
     if (rc != HIVE_OK)
-        return rc;
+        goto fail;
     rc = hive_json_parse(&doc, text, len);
     free(text);
-    if (rc != HIVE_OK)
-        return hive__fail_prefix(HIVE_ERR_FORMAT, "usage file %s", s->usage_file);
+    if (rc != HIVE_OK) {
+        rc = hive__fail_prefix(HIVE_ERR_FORMAT, "usage file %s", s->usage_file);
+        goto fail;
+    }
     specs = hive_json_get(doc, "specs");
     if (hive_json_typeof(specs) != HIVE_JSON_OBJECT) {
-        hive_json_free(&doc);
-        return hive__fail(HIVE_ERR_FORMAT, "usage file %s: no \"specs\" object", s->usage_file);
+        rc = hive__fail(HIVE_ERR_FORMAT, "usage file %s: no \"specs\" object", s->usage_file);
+        goto fail;
     }
     for (size_t i = 0; rc == HIVE_OK && i < hive_json_size(specs); i++) {
         const char *id;
@@ -155,15 +154,22 @@ static hive_rc load_usage(hive_store *s)
         hive_json *spec = NULL;
         rc = normalise_spec(&spec, v, id);
         if (rc == HIVE_OK)
-            rc = hive_json_set(s->usage, hive_json_string(hive_json_get(spec, "credential_id"), NULL), spec);
+            rc = hive_json_set(specs_out, hive_json_string(hive_json_get(spec, "credential_id"), NULL), spec);
     }
-    hive_json_free(&doc);
     if (rc != HIVE_OK) {
-        hive_json_free(&s->usage);
-        return hive__fail_prefix(HIVE_ERR_FORMAT, "usage file %s", s->usage_file);
+        rc = hive__fail_prefix(HIVE_ERR_FORMAT, "usage file %s", s->usage_file);
+        goto fail;
     }
+done:
+    hive_json_free(&doc);
+    hive_json_free(&s->usage);
+    s->usage = specs_out;
     s->usage_loaded = true;
     return HIVE_OK;
+fail:
+    hive_json_free(&doc);
+    hive_json_free(&specs_out);
+    return rc;
 }
 
 static hive_rc save_usage(hive_store *s)
