@@ -508,6 +508,8 @@ static int exec_program(char **argv, char **envp)
         fail_msg("%s: command not found", file);
         if (strchr(file, '/') == NULL)
             cli_hint("it is not in PATH; give its path, or check PATH");
+        else
+            cli_hint("no such file: check the path (relative paths start from %s)", ".");
         return EXIT_NOTFOUND;
     }
     if (err == EACCES || err == EISDIR || err == ENOEXEC || err == EPERM) {

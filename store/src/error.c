@@ -54,6 +54,16 @@ hive_rc hive__fail(hive_rc rc, const char *fmt, ...)
     return rc;
 }
 
+hive_rc hive_fail(hive_rc rc, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(detail, sizeof(detail), fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
 hive_rc hive__fail_prefix(hive_rc rc, const char *fmt, ...)
 {
     char old[sizeof(detail)];

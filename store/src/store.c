@@ -98,9 +98,13 @@ hive_provider *hive_store_provider_for(hive_store *s, const hive_cred *cred)
     for (size_t i = s->nproviders; pid != NULL && i-- > 0;)
         if (strcmp(s->providers[i]->id, pid) == 0)
             return s->providers[i];
-    for (size_t i = 0; i < s->nproviders; i++)
-        if (s->providers[i]->handles != NULL && s->providers[i]->handles(s->providers[i], t))
+    for (size_t i = 0; i < s->nproviders; i++) {
+        bool shadowed = false;
+        for (size_t j = i + 1; j < s->nproviders && !shadowed; j++)
+            shadowed = strcmp(s->providers[j]->id, s->providers[i]->id) == 0;
+        if (!shadowed && s->providers[i]->handles != NULL && s->providers[i]->handles(s->providers[i], t))
             return s->providers[i];
+    }
     return NULL;
 }
 
@@ -191,6 +195,19 @@ void hive_store_invalidate(hive_store *s, const char *id)
 {
     size_t w = 0;
 
+    /* a failed refresh is forgotten with the cached credential */
+    for (size_t i = 0; i < s->nfailed; i++) {
+        if (id == NULL || strcmp(s->failed[i].id, id) == 0) {
+            free(s->failed[i].id);
+            free(s->failed[i].message);
+            s->failed[i].id = NULL;
+        } else {
+            s->failed[w++] = s->failed[i];
+        }
+    }
+    s->nfailed = w;
+    w = 0;
+
     for (size_t i = 0; i < s->ncache; i++) {
         if (id == NULL || strcmp(hive_cred_id(s->cache[i].cred), id) == 0)
             hive_cred_free(&s->cache[i].cred);
@@ -275,7 +292,8 @@ bool hive_cred_needs_refresh(const hive_cred *cred, int margin, hive_time now)
         return false;
     for (size_t i = 0; i < hive_cred_key_count(cred); i++) {
         hive_time t = hive_cred_key_expires(cred, hive_cred_key_name(cred, i));
-        if (t.form != HIVE_TIME_NONE && t.sec - margin <= now.sec)
+        if (t.form != HIVE_TIME_NONE &&
+            (t.sec - margin < now.sec || (t.sec - margin == now.sec && t.usec <= now.usec)))
             return true;
     }
     return false;
@@ -333,6 +351,12 @@ static hive_rc run_refresh(hive_store *s, hive_cred **cred)
     return HIVE_OK;
 }
 
+/* A static provider's credentials are never due: nothing to try or say. */
+static bool is_static(const hive_provider *p)
+{
+    return p != NULL && p->refresh == NULL;
+}
+
 static const struct hive_failed_refresh *failed_before(const hive_store *s, const char *id)
 {
     for (size_t i = 0; i < s->nfailed; i++)
@@ -372,7 +396,8 @@ hive_rc hive_store_get_credential(hive_store *s, hive_cred **out, const char *id
     rc = load(s, &c, id);
     if (rc != HIVE_OK)
         return rc;
-    if ((flags & HIVE_GET_REFRESH) && hive_cred_needs_refresh(c, s->margin, hive_time_now())) {
+    if ((flags & HIVE_GET_REFRESH) && hive_cred_needs_refresh(c, s->margin, hive_time_now()) &&
+        !is_static(hive_store_provider_for(s, c))) {
         const struct hive_failed_refresh *f = failed_before(s, id);
         bool warn = f == NULL;
         if (f != NULL) {

@@ -500,6 +500,11 @@ hive_rc hive_store_get_by_alias(hive_store *s, hive_cred **out, const char *prov
     hive_json *accounts = NULL;
     hive_rc rc = hive_store_list_accounts(s, &accounts, provider);
     const char *found = NULL;
+    size_t plen = strlen(provider);
+
+    /* "provider/alias" names the same account as "alias", as in Hive */
+    if (strncmp(alias, provider, plen) == 0 && alias[plen] == '/')
+        alias += plen + 1;
 
     for (size_t i = 0; rc == HIVE_OK && i < hive_json_size(accounts); i++) {
         const hive_json *a = hive_json_at(accounts, i, NULL);

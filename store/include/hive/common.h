@@ -54,6 +54,10 @@ HIVE_EXPORT const char *hive_strerror(hive_rc rc);
  */
 HIVE_EXPORT const char *hive_last_error(void);
 
+/* Set this thread's detail message and return rc: for providers and
+ * storages written outside the library. */
+HIVE_EXPORT hive_rc hive_fail(hive_rc rc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,760 @@
+#!/usr/bin/env python3
+"""End-to-end tests of the hive-run launcher.
+
+Run:  python3 tests/cli/test_hive_run.py [unittest options]
+
+Environment:
+  HIVE_RUN      path of the hive-run binary
+                (default: <repo>/build/launcher/hive-run)
+  HIVE_CRED     path of the hive-cred binary
+                (default: <repo>/build/launcher/hive-cred)
+  HIVE_FIXTURE  path of the fixture Hive home written by Python Hive
+                (default: <repo>/../shared/fixtures/hive-home)
+
+Standard library only, plus `cryptography` (for Fernet), to write stores
+the way Python Hive writes them. Every test spawns the real binaries in a
+temporary HIVE_HOME holding a copy of the fixture.
+"""
+
+import json
+import os
+import re
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import tempfile
+import unittest
+from pathlib import Path
+
+from cryptography.fernet import Fernet
+
+REPO = Path(__file__).resolve().parents[2]
+HIVE_RUN = os.path.abspath(os.environ.get("HIVE_RUN") or REPO / "build" / "launcher" / "hive-run")
+HIVE_CRED = os.path.abspath(os.environ.get("HIVE_CRED") or REPO / "build" / "launcher" / "hive-cred")
+FIXTURE = os.path.abspath(os.environ.get("HIVE_FIXTURE") or REPO.parent / "shared" / "fixtures" / "hive-home")
+
+TIMEOUT = 30
+
+# A child that reports what it got: its PID, its parent's PID, its argv and
+# its environment as bytes (hex, so that any byte survives).
+ENV_CHILD = [
+    sys.executable, "-c",
+    "import json, os, sys\n"
+    "sys.stdout.write(json.dumps({'pid': os.getpid(), 'ppid': os.getppid(), 'argv': sys.argv[1:],\n"
+    "    'env': {k.hex(): v.hex() for k, v in os.environb.items()}}))\n",
+]
+
+UNSAFE_NAMES = ["LD_PRELOAD", "LD_LIBRARY_PATH", "DYLD_INSERT_LIBRARIES", "BASH_ENV", "ENV",
+                "PROMPT_COMMAND", "NODE_OPTIONS", "PYTHONPATH", "PYTHONSTARTUP", "PERL5OPT",
+                "RUBYOPT", "JAVA_TOOL_OPTIONS", "GIT_SSH_COMMAND"]
+
+# fixture values
+BRAVE = "BSA-test-0123456789abcdef"
+ANTHROPIC = "sk-ant-test-0123456789"
+ADEN = "aden_test_key_0123456789"
+SMTP_USER = "alice@example.com"
+SMTP_PASS = "p@ss w\u00f6rd \u2713 \U0001f511"
+GITHUB_ACCESS = "gho_testAccessToken0123456789"
+JWT = "eyJhbGciOiJIUzI1NiJ9.e30.test"
+
+
+def load_expected():
+    with open(os.path.join(FIXTURE, "fixture-expected.json"), encoding="utf-8") as f:
+        return json.load(f)
+
+
+def cred_plaintext(cred_id, keys, ctype="api_key"):
+    """A credential as Python Hive's json.dumps writes it."""
+    return json.dumps({
+        "id": cred_id, "credential_type": ctype,
+        "keys": {k: {"name": k, "value": v, "expires_at": None, "metadata": {}} for k, v in keys.items()},
+        "provider_id": None, "last_refreshed": None, "auto_refresh": False, "last_used": None,
+        "use_count": 0, "description": "", "tags": [],
+        "created_at": "2026-03-01T12:00:00Z", "updated_at": "2026-03-01T12:00:00Z"})
+
+
+class HiveRunTest(unittest.TestCase):
+    """One temporary HIVE_HOME per test, holding a copy of the fixture;
+    HIVE_CREDENTIAL_KEY removed."""
+
+    maxDiff = None
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="hive-run-test-")
+        self.addCleanup(shutil.rmtree, self.tmp, ignore_errors=True)
+        self.home = os.path.join(self.tmp, "home")
+        self.work = os.path.join(self.tmp, "work")
+        os.mkdir(self.work)
+        self.store = os.path.join(self.home, "credentials")
+        self.cdir = os.path.join(self.store, "credentials")
+        self.key_path = os.path.join(self.home, "secrets", "credential_key")
+        shutil.copytree(FIXTURE, self.home)
+        os.remove(os.path.join(self.home, "fixture-expected.json"))
+        for root, dirs, files in os.walk(self.home):
+            os.chmod(root, 0o700)
+            for f in files:
+                os.chmod(os.path.join(root, f), 0o600)
+        self.expected = load_expected()
+        self.key = self.expected["key"]
+        # every secret of the fixture, to check that none leaks
+        self.secrets = set()
+        for c in self.expected["credentials"]:
+            for name, value in c["keys"].items():
+                if not name.startswith("_") and name not in ("scope", "username"):
+                    self.secrets.add(value)
+        self.secrets.add(self.key)
+        self.env = dict(os.environ)
+        for name in ["HIVE_CREDENTIAL_KEY", "HIVE_NEW_CREDENTIAL_KEY"] + UNSAFE_NAMES:
+            self.env.pop(name, None)
+        self.env["HIVE_HOME"] = self.home
+        self.env["LC_ALL"] = "C"
+
+    # --- helpers -------------------------------------------------------
+
+    def run_hr(self, *args, env=None, extra_env=None, stdin=b""):
+        e = dict(self.env if env is None else env)
+        if extra_env:
+            e.update(extra_env)
+        return subprocess.run([HIVE_RUN, *args], input=stdin, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, env=e, timeout=TIMEOUT, cwd=self.work)
+
+    def run_cred(self, *args, stdin=b""):
+        if isinstance(stdin, str):
+            stdin = stdin.encode("utf-8")
+        r = subprocess.run([HIVE_CRED, *args], input=stdin, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, env=self.env, timeout=TIMEOUT, cwd=self.work)
+        self.assertEqual(r.returncode, 0, "hive-cred %r: %r" % (args, r.stderr))
+        return r
+
+    def check(self, r, code, what=""):
+        self.assertEqual(r.returncode, code,
+                         "%s: exit %d, expected %d\nstdout: %r\nstderr: %r"
+                         % (what or " ".join(map(str, r.args[1:]))[:300], r.returncode, code,
+                            r.stdout[:2000], r.stderr[:2000]))
+        return r
+
+    def assert_secret_free(self, data, *extra):
+        for s in list(self.secrets) + list(extra):
+            b = s.encode("utf-8") if isinstance(s, str) else s
+            self.assertNotIn(b, data, "a secret leaked: %r" % s[:40])
+
+    def lines(self, data):
+        return data.decode("utf-8", "replace").splitlines()
+
+    def assert_error(self, r, code, message, exact=False):
+        """Exit code, a first line 'hive-run: error: ...' holding message,
+        only hint/hive-run lines after it, no secret on stderr."""
+        self.check(r, code)
+        lines = self.lines(r.stderr)
+        errors = [ln for ln in lines if ln.startswith("hive-run: error: ")]
+        self.assertEqual(len(errors), 1, "want one error line: %r" % lines)
+        if exact:
+            self.assertEqual(errors[0], "hive-run: error: " + message)
+        else:
+            self.assertIn(message, errors[0])
+        for ln in lines:
+            self.assertTrue(ln.startswith("hint: ") or ln.startswith("hive-run: "), ln)
+        self.assert_secret_free(r.stderr)
+        return lines
+
+    def hints(self, r):
+        return [ln for ln in self.lines(r.stderr) if ln.startswith("hint: ")]
+
+    def child(self, *args, code=0, **kw):
+        """Run ENV_CHILD under hive-run with the given options."""
+        r = self.check(self.run_hr(*args, "--", *ENV_CHILD, **kw), code)
+        out = json.loads(r.stdout)
+        out["env"] = {bytes.fromhex(k): bytes.fromhex(v) for k, v in out["env"].items()}
+        return r, out
+
+    def child_env(self, *args, **kw):
+        r, out = self.child(*args, **kw)
+        self.assertEqual(r.stderr, b"")
+        return out["env"]
+
+    def expect_env(self, env, **set_vars):
+        """What the child must see: the parent's environment minus
+        HIVE_CREDENTIAL_KEY, with set_vars set."""
+        want = {k.encode(): v.encode() for k, v in (env or self.env).items()}
+        want.pop(b"HIVE_CREDENTIAL_KEY", None)
+        for k, v in set_vars.items():
+            want[k.encode()] = v.encode("utf-8")
+        return want
+
+    def shell(self, *opts, script, code=0, **kw):
+        return self.check(self.run_hr(*opts, "--", "sh", "-c", script, **kw), code)
+
+    def write(self, name, text, mode=0o600):
+        path = os.path.join(self.work, name)
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.chmod(path, mode)
+        return path
+
+    def write_cred(self, cred_id, keys):
+        path = os.path.join(self.cdir, cred_id + ".enc")
+        with open(path, "wb") as f:
+            f.write(Fernet(self.key.encode()).encrypt(cred_plaintext(cred_id, keys).encode("utf-8")))
+        os.chmod(path, 0o600)
+
+    def marker(self):
+        """A command that would create a file, and the file."""
+        path = os.path.join(self.work, "ran-marker")
+        return ["sh", "-c", 'touch "$0"', path], path
+
+
+# --- sources ---------------------------------------------------------------
+
+class TestSources(HiveRunTest):
+
+    def test_e_templates(self):
+        env = self.child_env(
+            "-e", "DEFAULT={{brave_search}}",
+            "-e", "KEYED={{smtp_login.password}}",
+            "-e", "URL=https://x.test/?k={{anthropic.api_key}}&u={{smtp_login.username}}!",
+            "-e", "PLAIN=no template here",
+            "-e", "EMPTY=",
+            "-e", "LITERAL={{ brave_search }} {{a.b.c}}",
+            "-e", "LONG_OPT={{aden_api_key}}")
+        self.assertEqual(env, self.expect_env(
+            None, DEFAULT=BRAVE, KEYED=SMTP_PASS,
+            URL="https://x.test/?k=%s&u=%s!" % (ANTHROPIC, SMTP_USER),
+            PLAIN="no template here", EMPTY="", LITERAL="{{ brave_search }} {{a.b.c}}",
+            LONG_OPT=ADEN))
+
+    def test_env_long_option_and_equals_form(self):
+        env = self.child_env("--env", "A={{brave_search}}", "--env=B={{anthropic}}", "-eC={{aden_api_key}}")
+        self.assertEqual(env, self.expect_env(None, A=BRAVE, B=ANTHROPIC, C=ADEN))
+
+    def test_later_e_wins(self):
+        env = self.child_env("-e", "X={{brave_search}}", "-e", "Y=1", "-e", "X={{anthropic}}",
+                             "-e", "X=last-{{aden_api_key}}")
+        self.assertEqual(env, self.expect_env(None, X="last-" + ADEN, Y="1"))
+
+    def test_value_overrides_inherited_plain_value(self):
+        env = self.child_env("-e", "HOSTVAR={{brave_search}}", extra_env={"HOSTVAR": "old"})
+        self.assertEqual(env[b"HOSTVAR"], BRAVE.encode())
+
+    def test_env_file(self):
+        path = self.write("app.env", "\n".join([
+            "# a comment line",
+            "   # an indented comment",
+            "",
+            "export EXPORTED={{brave_search}}",
+            "UNQUOTED=plain words  # trailing comment",
+            "SINGLE='a\\nb $HOME \"x\" # not a comment'",
+            'DOUBLE="line1\\nline2\\t\\"q\\" \\\\ end"',
+            'DTEMPLATE="Bearer {{anthropic.api_key}}\\n"',
+            "TEMPLATED=user={{smtp_login.username}};pw={{smtp_login.password}}",
+            "SPACED = {{aden_api_key}}",
+            "EQUALS=a=b=c",
+            'MULTI="first',
+            'second"',
+            "EMPTY=",
+            "DUP=first",
+            "DUP=second",
+            "",
+        ]))
+        env = self.child_env("--env-file", path)
+        self.assertEqual(env, self.expect_env(
+            None, EXPORTED=BRAVE, UNQUOTED="plain words", SINGLE='a\\nb $HOME "x" # not a comment',
+            DOUBLE='line1\nline2\t"q" \\ end', DTEMPLATE="Bearer %s\n" % ANTHROPIC,
+            TEMPLATED="user=%s;pw=%s" % (SMTP_USER, SMTP_PASS), SPACED=ADEN, EQUALS="a=b=c",
+            MULTI="first\nsecond", EMPTY="", DUP="second"))
+
+    def test_env_file_bad_line(self):
+        path = self.write("bad.env", "# ok\nA=1\nthis-is-not-a-line Zq9SECRETISH {{brave_search}}\nB=2\n")
+        cmd, marker = self.marker()
+        r = self.run_hr("--env-file", path, "--", *cmd)
+        self.assert_error(r, 125, "line 3")
+        self.assertNotIn(b"Zq9SECRETISH", r.stderr, "the line's text is shown")
+        self.assertNotIn(b"this-is-not-a-line", r.stderr)
+        self.assertFalse(os.path.exists(marker))
+        self.assertEqual(r.stdout, b"")
+
+    def test_env_file_unterminated_quote(self):
+        path = self.write("bad.env", "A=1\nB=\"Zq9SECRETISH\nC=3\n")
+        r = self.run_hr("--env-file", path, "--", "true")
+        self.assert_error(r, 125, "line 2")
+        self.assertNotIn(b"Zq9SECRETISH", r.stderr)
+
+    def test_env_file_missing(self):
+        r = self.run_hr("--env-file", os.path.join(self.work, "nope.env"), "--", "true")
+        self.assert_error(r, 125, "nope.env")
+
+    def test_usage(self):
+        self.run_cred("usage", "add", "brave_search", "--env", "BRAVE_API_KEY={{brave_search.api_key}}",
+                      "--env", "BRAVE_HEADER=X-Token: {{brave_search}}")
+        env = self.child_env("--usage", "brave_search")
+        self.assertEqual(env, self.expect_env(None, BRAVE_API_KEY=BRAVE, BRAVE_HEADER="X-Token: " + BRAVE))
+
+    def test_usage_unknown(self):
+        cmd, marker = self.marker()
+        r = self.run_hr("--usage", "nope", "--", *cmd)
+        self.assert_error(r, 125, "No usage spec registered for 'nope'")
+        self.assertFalse(os.path.exists(marker))
+
+    def test_inherited_templates(self):
+        extra = {"MYTOKEN": "{{brave_search}}", "MYHEADER": "Bearer {{anthropic.api_key}}",
+                 "PLAINVAR": "no template", "NOTATEMPLATE": "{{ brave_search }} {{x.y.z}} {{",
+                 "BRACES": "{}{{}}"}
+        env = dict(self.env, **extra)
+        got = self.child_env(env=env)
+        self.assertEqual(got, self.expect_env(env, MYTOKEN=BRAVE, MYHEADER="Bearer " + ANTHROPIC))
+
+    def test_precedence(self):
+        self.run_cred("usage", "add", "aden_api_key", "--env", "X=usage-{{aden_api_key}}",
+                      "--env", "Y=usage-{{aden_api_key}}", "--env", "Z=usage-{{aden_api_key}}")
+        envfile = self.write("p.env", "X=file-{{anthropic}}\nY=file-{{anthropic}}\n")
+        parent = dict(self.env, X="inh-{{smtp_login.username}}", Y="inh-{{smtp_login.username}}",
+                      Z="inh-{{smtp_login.username}}", W="inh-{{smtp_login.username}}")
+        want = self.expect_env(parent, X="flag-" + BRAVE, Y="file-" + ANTHROPIC, Z="usage-" + ADEN,
+                               W="inh-" + SMTP_USER)
+        orders = [
+            ["-e", "X=flag-{{brave_search}}", "--env-file", envfile, "--usage", "aden_api_key"],
+            ["--usage", "aden_api_key", "--env-file", envfile, "-e", "X=flag-{{brave_search}}"],
+            ["--env-file", envfile, "-e", "X=flag-{{brave_search}}", "--usage", "aden_api_key"],
+        ]
+        for opts in orders:
+            with self.subTest(opts=opts):
+                self.assertEqual(self.child_env(*opts, env=parent), want)
+
+    def test_same_kind_in_order_given(self):
+        self.run_cred("usage", "add", "brave_search", "--env", "U={{brave_search}}")
+        self.run_cred("usage", "add", "anthropic", "--env", "U={{anthropic}}")
+        f1 = self.write("1.env", "F=one\n")
+        f2 = self.write("2.env", "F=two\n")
+        env = self.child_env("--usage", "brave_search", "--env-file", f2, "--usage", "anthropic",
+                             "--env-file", f1)
+        self.assertEqual(env[b"U"], ANTHROPIC.encode())
+        self.assertEqual(env[b"F"], b"one")
+
+
+# --- the child's environment, argv, PID and exit status --------------------
+
+class TestChild(HiveRunTest):
+
+    def test_key_never_reaches_child(self):
+        parent = dict(self.env, HIVE_CREDENTIAL_KEY=self.key, SOMETHING_ELSE="kept", EMPTYVAR="")
+        env = self.child_env("-e", "A={{brave_search}}", env=parent)
+        self.assertNotIn(b"HIVE_CREDENTIAL_KEY", env)
+        self.assertEqual(env, self.expect_env(parent, A=BRAVE))
+        self.assertEqual(env[b"SOMETHING_ELSE"], b"kept")
+        self.assertEqual(env[b"EMPTYVAR"], b"")
+        # also when nothing is set
+        env = self.child_env(env=parent)
+        self.assertEqual(env, self.expect_env(parent))
+        self.assertNotIn(self.key.encode(), b"".join(env.values()))
+
+    def test_exact_values_with_sh(self):
+        r = self.shell("-e", "X={{smtp_login.password}}", script='printf %s "$X"')
+        self.assertEqual(r.stdout, SMTP_PASS.encode("utf-8"))
+        self.assertEqual(r.stderr, b"")
+
+    def test_exit_status(self):
+        for script, code in [("exit 0", 0), ("exit 3", 3), ("exit 1", 1), ("exit 125", 125),
+                             ("exit 255", 255)]:
+            with self.subTest(script=script):
+                r = self.shell("-e", "A={{brave_search}}", script=script, code=code)
+                self.assertEqual(r.stderr, b"")
+
+    def test_killed_by_signal(self):
+        r = self.shell("-e", "A={{brave_search}}", script="kill -TERM $$", code=-signal.SIGTERM)
+        self.assertEqual(r.stderr, b"")
+        self.shell(script="kill -KILL $$", code=-signal.SIGKILL)
+
+    def test_pid_is_the_programs(self):
+        p = subprocess.Popen([HIVE_RUN, "-e", "A={{brave_search}}", "--", *ENV_CHILD],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=self.env, cwd=self.work)
+        out, err = p.communicate(timeout=TIMEOUT)
+        self.assertEqual(p.returncode, 0, err)
+        got = json.loads(out)
+        self.assertEqual(got["pid"], p.pid, "hive-run did not exec the program in its own process")
+        self.assertEqual(got["ppid"], os.getpid())
+
+    def test_options_after_command_are_the_programs(self):
+        script = 'printf "%s|%s|%s\\n" "$0" "$1" "$X"'
+        r = self.check(self.run_hr("--", "sh", "-c", script, "-e", "x"), 0)
+        self.assertEqual(r.stdout, b"-e|x|\n")
+        # '--' is optional: parsing stops at the first non-option
+        r = self.check(self.run_hr("-e", "X={{brave_search}}", "sh", "-c", script, "-e", "Y=2"), 0)
+        self.assertEqual(r.stdout, ("-e|Y=2|%s\n" % BRAVE).encode())
+        r = self.check(self.run_hr("sh", "-c", script, "--dry-run", "--help"), 0)
+        self.assertEqual(r.stdout, b"--dry-run|--help|\n")
+        r = self.check(self.run_hr("--", *ENV_CHILD, "-e", "Z=1", "--", "--usage"), 0)
+        got = json.loads(r.stdout)
+        self.assertEqual(got["argv"], ["-e", "Z=1", "--", "--usage"])
+
+    def test_template_in_arguments_not_rendered(self):
+        for arg in ["{{brave_search}}", "--token={{brave_search.api_key}}"]:
+            with self.subTest(arg=arg):
+                r = self.check(self.run_hr("-e", "A=1", "--", "sh", "-c", 'printf %s "$1"', "sh", arg), 0)
+                self.assertEqual(r.stdout, arg.encode())
+                hints = self.hints(r)
+                self.assertEqual(len(hints), 1, r.stderr)
+                self.assertIn("process list", hints[0])
+                self.assertEqual(len(self.lines(r.stderr)), 1, r.stderr)
+                self.assert_secret_free(r.stdout + r.stderr)
+        # no hint without a template
+        r = self.check(self.run_hr("--", "sh", "-c", 'printf %s "$1"', "sh", "{{ not one }}"), 0)
+        self.assertEqual(r.stderr, b"")
+
+    def test_program_found_through_path_of_child(self):
+        bindir = os.path.join(self.work, "bin")
+        os.mkdir(bindir)
+        tool = os.path.join(bindir, "my-tool")
+        with open(tool, "w") as f:
+            f.write('#!/bin/sh\nprintf "%s" "$TOK"\nexit 4\n')
+        os.chmod(tool, 0o700)
+        r = self.check(self.run_hr("-e", "TOK={{anthropic}}", "my-tool",
+                                   extra_env={"PATH": bindir + ":" + self.env.get("PATH", "/usr/bin:/bin")}), 4)
+        self.assertEqual(r.stdout, ANTHROPIC.encode())
+
+
+# --- not found, not executable --------------------------------------------
+
+class TestExecFailures(HiveRunTest):
+
+    def assert_exec_error(self, r, code, name):
+        lines = self.assert_error(r, code, name)
+        self.assertEqual(len([ln for ln in lines if ln.startswith("hive-run: ")]), 1, lines)
+        self.assertTrue(self.hints(r), "no hint: %r" % r.stderr)
+        self.assertEqual(r.stdout, b"")
+
+    def test_not_found(self):
+        for cmd in ["no-such-cmd-xyz", "./missing", os.path.join(self.work, "nope", "x")]:
+            with self.subTest(cmd=cmd):
+                r = self.run_hr("-e", "A={{brave_search}}", "--", cmd, "arg")
+                self.assert_exec_error(r, 127, cmd)
+
+    def test_not_executable_file(self):
+        self.write("script.sh", "#!/bin/sh\necho ran\n", mode=0o600)
+        for cmd in ["./script.sh", os.path.join(self.work, "script.sh")]:
+            with self.subTest(cmd=cmd):
+                r = self.run_hr("-e", "A={{brave_search}}", "--", cmd)
+                self.assert_exec_error(r, 126, cmd)
+
+    def test_not_executable_in_path(self):
+        bindir = os.path.join(self.work, "bin")
+        os.mkdir(bindir)
+        tool = os.path.join(bindir, "noexec-tool")
+        with open(tool, "w") as f:
+            f.write("#!/bin/sh\necho ran\n")
+        os.chmod(tool, 0o600)
+        r = self.run_hr("noexec-tool", extra_env={"PATH": bindir + ":/usr/bin:/bin"})
+        self.assert_exec_error(r, 126, "noexec-tool")
+
+    def test_directory(self):
+        os.mkdir(os.path.join(self.work, "adir"))
+        for cmd in ["./adir", self.work]:
+            with self.subTest(cmd=cmd):
+                r = self.run_hr("--", cmd)
+                self.assert_exec_error(r, 126, cmd)
+
+
+# --- hive-run's own failures -----------------------------------------------
+
+class TestFailures(HiveRunTest):
+
+    def assert_fails(self, args, message, exact=False, env=None, extra_env=None):
+        cmd, marker = self.marker()
+        r = self.run_hr(*args, "--", *cmd, env=env, extra_env=extra_env)
+        lines = self.assert_error(r, 125, message, exact=exact)
+        self.assertFalse(os.path.exists(marker), "the program ran")
+        self.assertEqual(r.stdout, b"")
+        return r, lines
+
+    def test_missing_credential(self):
+        self.assert_fails(["-e", "A={{brave_search}}", "-e", "B=x{{nope}}y"], "Credential 'nope' not found")
+
+    def test_missing_key(self):
+        self.assert_fails(["-e", "A={{brave_search.nokey}}"],
+                          "Key 'nokey' not found in credential 'brave_search'")
+
+    def test_missing_in_env_file_usage_and_inherited(self):
+        path = self.write("m.env", "A={{nope_file}}\n")
+        self.assert_fails(["--env-file", path], "Credential 'nope_file' not found")
+        self.run_cred("usage", "add", "nope_usage", "--env", "B={{nope_usage.k}}")
+        self.assert_fails(["--usage", "nope_usage"], "Credential 'nope_usage' not found")
+        self.assert_fails([], "Credential 'nope_inh' not found", extra_env={"C": "{{nope_inh}}"})
+
+    def test_no_key(self):
+        os.remove(self.key_path)
+        r, lines = self.assert_fails(["-e", "A={{brave_search}}"], "key")
+        self.assertTrue(self.hints(r), r.stderr)
+
+    def test_wrong_key(self):
+        other = Fernet.generate_key().decode()
+        self.assert_fails(["-e", "A={{brave_search}}"], "brave_search",
+                          extra_env={"HIVE_CREDENTIAL_KEY": other})
+
+    def test_env_key_used(self):
+        os.remove(self.key_path)
+        env = self.child_env("-e", "A={{brave_search}}", extra_env={"HIVE_CREDENTIAL_KEY": self.key})
+        self.assertEqual(env[b"A"], BRAVE.encode())
+        self.assertNotIn(b"HIVE_CREDENTIAL_KEY", env)
+
+    def test_e_without_equals(self):
+        self.assert_fails(["-e", "NOEQUALS"], "NOEQUALS")
+
+    def test_e_empty_name(self):
+        self.assert_fails(["-e", "={{brave_search}}"], "")
+
+    def test_option_needs_value(self):
+        r = self.run_hr("-e")
+        self.assert_error(r, 125, "-e")
+
+    def test_no_command(self):
+        for args in [[], ["--"], ["-e", "A={{brave_search}}"], ["-e", "A=1", "--"]]:
+            with self.subTest(args=args):
+                r = self.run_hr(*args)
+                self.assert_error(r, 125, "no command")
+                self.assertEqual(r.stdout, b"")
+
+    def test_unknown_option(self):
+        for opt in ["--bogus", "-x", "--bogus=1"]:
+            with self.subTest(opt=opt):
+                cmd, marker = self.marker()
+                r = self.run_hr(opt, "--", *cmd)
+                self.assert_error(r, 125, "unknown option")
+                self.assertIn(opt.split("=")[0].encode(), r.stderr)
+                self.assertFalse(os.path.exists(marker))
+
+    def test_json_without_dry_run(self):
+        self.assert_fails(["--json", "-e", "A={{brave_search}}"], "--json")
+
+
+# --- refused names ----------------------------------------------------------
+
+class TestUnsafeNames(HiveRunTest):
+
+    def test_each_refused(self):
+        for name in UNSAFE_NAMES + ["LD_AUDIT", "DYLD_LIBRARY_PATH"]:
+            with self.subTest(name=name):
+                cmd, marker = self.marker()
+                r = self.run_hr("-e", name + "={{brave_search}}", "--", *cmd)
+                self.assert_error(r, 125, name)
+                self.assertTrue(any("--allow-unsafe-env " + name in h for h in self.hints(r)), r.stderr)
+                self.assertFalse(os.path.exists(marker))
+
+    def test_refused_from_env_file_and_usage(self):
+        path = self.write("u.env", "A=1\nLD_PRELOAD={{brave_search}}\n")
+        r = self.run_hr("--env-file", path, "--", "true")
+        self.assert_error(r, 125, "LD_PRELOAD")
+        self.assertTrue(any("--allow-unsafe-env LD_PRELOAD" in h for h in self.hints(r)), r.stderr)
+        self.run_cred("usage", "add", "brave_search", "--env", "NODE_OPTIONS={{brave_search}}")
+        r = self.run_hr("--usage", "brave_search", "--", "true")
+        self.assert_error(r, 125, "NODE_OPTIONS")
+        self.assertTrue(any("--allow-unsafe-env NODE_OPTIONS" in h for h in self.hints(r)), r.stderr)
+
+    def test_allowed(self):
+        r = self.shell("--allow-unsafe-env", "NODE_OPTIONS", "-e", "NODE_OPTIONS=--title={{brave_search}}",
+                       script='printf %s "$NODE_OPTIONS"')
+        self.assertEqual(r.stdout, ("--title=" + BRAVE).encode())
+        self.assertEqual(r.stderr, b"")
+        r = self.shell("-e", "PYTHONSTARTUP=/nonexistent/{{anthropic}}", "--allow-unsafe-env", "PYTHONSTARTUP",
+                       "--allow-unsafe-env", "GIT_SSH_COMMAND", "-e", "GIT_SSH_COMMAND=ssh",
+                       script='printf "%s|%s" "$PYTHONSTARTUP" "$GIT_SSH_COMMAND"')
+        self.assertEqual(r.stdout, ("/nonexistent/%s|ssh" % ANTHROPIC).encode())
+
+    def test_allowing_one_does_not_allow_another(self):
+        r = self.run_hr("--allow-unsafe-env", "NODE_OPTIONS", "-e", "NODE_OPTIONS=x", "-e", "PERL5OPT=y",
+                        "--", "true")
+        self.assert_error(r, 125, "PERL5OPT")
+        r = self.run_hr("--allow-unsafe-env", "LD_", "-e", "LD_PRELOAD=/nonexistent.so", "--", "true")
+        self.assert_error(r, 125, "LD_PRELOAD")
+
+    def test_safe_lookalikes_pass(self):
+        r = self.shell("-e", "MY_LD_PRELOAD=1", "-e", "ENVIRONMENT=2", "-e", "NODE_OPTIONS_X=3",
+                       script='printf "%s%s%s" "$MY_LD_PRELOAD" "$ENVIRONMENT" "$NODE_OPTIONS_X"')
+        self.assertEqual(r.stdout, b"123")
+
+
+# --- sizes --------------------------------------------------------------------
+
+class TestSizes(HiveRunTest):
+
+    def test_value_over_kernel_string_limit(self):
+        big = "".join(chr(0x41 + i % 26) for i in range(200000))
+        self.write_cred("big", {"api_key": big})
+        cmd, marker = self.marker()
+        r = self.run_hr("-e", "BIG={{big}}", "--", *cmd)
+        lines = self.assert_error(r, 125, "BIG")
+        self.assertIn("limit", lines[0])
+        self.assertNotIn("E2BIG", lines[0])
+        self.assert_secret_free(r.stderr, big[:64])
+        self.assertFalse(os.path.exists(marker))
+
+    def test_large_value_under_limit_passes(self):
+        value = "".join(chr(0x61 + i % 26) for i in range(100000))
+        self.write_cred("large", {"api_key": value})
+        r = self.shell("-e", "LARGE={{large}}", script='printf %s "$LARGE"')
+        self.assertEqual(r.stdout, value.encode())
+
+    def test_total_over_arg_max(self):
+        arg_max = os.sysconf("SC_ARG_MAX")
+        if arg_max <= 0 or arg_max > 64 * 1024 * 1024:
+            self.skipTest("ARG_MAX is %d" % arg_max)
+        value = "".join(chr(0x30 + i % 10) for i in range(100000))
+        self.write_cred("hundredk", {"api_key": value})
+        n = arg_max // 100000 + 2
+        args = []
+        for i in range(n):
+            args += ["-e", "V%d={{hundredk}}" % i]
+        cmd, marker = self.marker()
+        r = self.run_hr(*args, "--", *cmd)
+        self.assert_error(r, 125, "ARG_MAX")
+        self.assert_secret_free(r.stderr, value[:64])
+        self.assertFalse(os.path.exists(marker))
+
+
+# --- expiry -------------------------------------------------------------------
+
+class TestExpiry(HiveRunTest):
+
+    def test_expired_auto_refresh_without_provider(self):
+        for tmpl in ["{{github_oauth.access_token}}", "{{github_oauth}}"]:
+            with self.subTest(tmpl=tmpl):
+                cmd, marker = self.marker()
+                r = self.run_hr("-e", "GH=" + tmpl, "--", *cmd)
+                lines = self.assert_error(r, 125, "access_token")
+                err = [ln for ln in lines if ln.startswith("hive-run: error: ")][0]
+                self.assertIn("github_oauth", err)
+                self.assertIn("2026-03-01T13:00:00", err)
+                self.assertTrue(any(ln.startswith("hive-run: warning: ") for ln in lines), lines)
+                self.assertFalse(os.path.exists(marker))
+
+    def test_expired_bearer(self):
+        r = self.run_hr("-e", "JWT={{internal_jwt}}", "--", "true")
+        lines = self.assert_error(r, 125, "internal_jwt")
+        err = [ln for ln in lines if ln.startswith("hive-run: error: ")][0]
+        self.assertIn("access_token", err)
+        self.assertIn("2026-03-01T11:00:00", err)
+
+    def test_allow_expired(self):
+        r, out = self.child("--allow-expired", "-e", "GH={{github_oauth}}", "-e", "JWT={{internal_jwt}}")
+        self.assertEqual(out["env"][b"GH"], GITHUB_ACCESS.encode())
+        self.assertEqual(out["env"][b"JWT"], JWT.encode())
+        lines = self.lines(r.stderr)
+        warnings = [ln for ln in lines if ln.startswith("hive-run: warning: ")]
+        self.assertTrue(any("github_oauth" in w and "expired" in w for w in warnings), lines)
+        self.assertTrue(any("internal_jwt" in w and "expired" in w for w in warnings), lines)
+        for ln in lines:
+            self.assertTrue(ln.startswith("hive-run: warning: ") or ln.startswith("hint: "), ln)
+        self.assert_secret_free(r.stderr)
+
+    def test_no_refresh_expired(self):
+        cmd, marker = self.marker()
+        r = self.run_hr("--no-refresh", "-e", "GH={{github_oauth.access_token}}", "--", *cmd)
+        lines = self.assert_error(r, 125, "github_oauth")
+        self.assertIn("2026-03-01T13:00:00", "\n".join(lines))
+        self.assertFalse(os.path.exists(marker))
+
+
+# --- dry run ------------------------------------------------------------------
+
+class TestDryRun(HiveRunTest):
+
+    def setUp(self):
+        super().setUp()
+        self.run_cred("usage", "add", "anthropic", "--env", "U={{anthropic}}")
+        self.envfile = self.write("d.env", "F=pre-{{smtp_login.password}}\n")
+        self.parent = dict(self.env, I="{{aden_api_key}}", HIVE_CREDENTIAL_KEY=self.key)
+
+    def opts(self):
+        return ["-e", "A={{brave_search}}", "--env-file", self.envfile, "--usage", "anthropic",
+                "--allow-expired", "-e", "J=x {{internal_jwt.access_token}}"]
+
+    def test_text(self):
+        cmd, marker = self.marker()
+        r = self.check(self.run_hr("--dry-run", *self.opts(), "--", *cmd, env=self.parent), 0)
+        self.assertFalse(os.path.exists(marker), "the program ran")
+        self.assert_secret_free(r.stdout + r.stderr)
+        out = r.stdout.decode("utf-8")
+        for name, tmpl in [("A", "{{brave_search}}"), ("F", "pre-{{smtp_login.password}}"),
+                           ("U", "{{anthropic}}"), ("I", "{{aden_api_key}}"),
+                           ("J", "x {{internal_jwt.access_token}}")]:
+            self.assertIn(name + "=", out)
+            self.assertIn(tmpl, out)
+        self.assertIn("2026-03-01T11:00:00", out)
+
+    def test_json(self):
+        cmd, marker = self.marker()
+        r = self.check(self.run_hr("--dry-run", "--json", *self.opts(), "--", *cmd, env=self.parent), 0)
+        self.assertFalse(os.path.exists(marker), "the program ran")
+        self.assert_secret_free(r.stdout + r.stderr)
+        doc = json.loads(r.stdout)
+        byname = {v["name"]: v for v in doc["variables"]}
+        self.assertEqual(set(byname), {"A", "F", "U", "I", "J"})
+        want = {
+            "A": ("flag", "{{brave_search}}", [("brave_search", "api_key", None)]),
+            "F": ("env-file", "pre-{{smtp_login.password}}", [("smtp_login", "password", None)]),
+            "U": ("usage", "{{anthropic}}", [("anthropic", "api_key", None)]),
+            "I": ("inherited", "{{aden_api_key}}", [("aden_api_key", "api_key", None)]),
+            "J": ("flag", "x {{internal_jwt.access_token}}",
+                  [("internal_jwt", "access_token", "2026-03-01T11:00:00Z")]),
+        }
+        for name, (source, tmpl, refs) in want.items():
+            v = byname[name]
+            self.assertEqual(v["source"], source, name)
+            self.assertEqual(v["template"], tmpl, name)
+            self.assertEqual([(x["credential"], x["key"], x["expires_at"]) for x in v["references"]], refs)
+        self.assertEqual(doc["command"], cmd)
+
+    def test_dry_run_missing_credential(self):
+        cmd, marker = self.marker()
+        r = self.run_hr("--dry-run", "-e", "A={{nope}}", "--", *cmd)
+        self.assert_error(r, 125, "Credential 'nope' not found")
+        self.assertFalse(os.path.exists(marker))
+        r = self.run_hr("--dry-run", "--json", "-e", "A={{nope}}", "--", *cmd)
+        self.assert_error(r, 125, "Credential 'nope' not found")
+
+    def test_dry_run_expired_without_allow(self):
+        r = self.run_hr("--dry-run", "-e", "J={{internal_jwt}}", "--", "true")
+        self.assert_error(r, 125, "internal_jwt")
+
+
+# --- launch cost: only the referenced credential is read -------------------
+
+class TestLaunchCost(HiveRunTest):
+
+    def test_only_referenced_file_opened(self):
+        strace = shutil.which("strace")
+        if strace is None:
+            self.skipTest("strace not installed")
+        probe = subprocess.run([strace, "-f", "-o", os.devnull, "/bin/true"], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, timeout=TIMEOUT)
+        if probe.returncode != 0:
+            self.skipTest("strace cannot trace here (ptrace not permitted?)")
+        for i in range(300):
+            self.write_cred("c%d" % i, {"api_key": "value-of-c%d" % i})
+        self.run_cred("list")   # bring the index up to date, as a user's store is
+        trace = os.path.join(self.tmp, "trace.txt")
+        r = subprocess.run([strace, "-f", "-qq", "-e", "trace=open,openat,openat2", "-o", trace,
+                            HIVE_RUN, "-e", "X={{c1.api_key}}", "--", "/bin/true"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=self.env, timeout=TIMEOUT,
+                           cwd=self.work)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with open(trace, encoding="utf-8", errors="replace") as f:
+            text = f.read()
+        opened = [ln for ln in text.splitlines() if "open" in ln]
+        paths = [m.group(1) for m in (re.search(r'open(?:at2?)?\((?:[^,]*, )?"([^"]*)"', ln) for ln in opened) if m]
+        encs = [os.path.basename(p) for p in paths if p.endswith(".enc")]
+        self.assertEqual(encs and set(encs), {"c1.enc"}, "want only c1.enc opened: %r" % encs)
+        self.assertFalse([ln for ln in opened if "index.json" in ln], "the index was opened")
+        self.assertFalse([ln for ln in opened if "libcurl" in ln], "libcurl was loaded")
+
+
+def main():
+    for what, path in [("hive-run", HIVE_RUN), ("hive-cred", HIVE_CRED)]:
+        if not os.access(path, os.X_OK):
+            sys.exit("%s not found at %s (set %s)" % (what, path, what.upper().replace("-", "_")))
+    if not os.path.isfile(os.path.join(FIXTURE, "fixture-expected.json")):
+        sys.exit("fixture not found at %s (set HIVE_FIXTURE)" % FIXTURE)
+    unittest.main()
+
+
+if __name__ == "__main__":
+    main()
