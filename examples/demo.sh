@@ -6,6 +6,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 build=${1:-$here/../build}
 cred="$build/launcher/hive-cred"
+run="$build/launcher/hive-run"
 
 HIVE_HOME=$(mktemp -d "${TMPDIR:-/tmp}/hive-demo.XXXXXX")
 export HIVE_HOME
@@ -41,6 +42,16 @@ say hive-cred get smtp password
 
 say hive-cred exists nope
 "$cred" exists nope || echo "(exit $?)"
+
+say "hive-run -e BRAVE_API_KEY='{{brave_search}}' -e GH_TOKEN='{{github_oauth.access_token}}' -- sh -c '...'"
+"$run" -e BRAVE_API_KEY='{{brave_search}}' -e GH_TOKEN='{{github_oauth.access_token}}' -- \
+  sh -c 'echo "the program got BRAVE_API_KEY (${#BRAVE_API_KEY} chars) and GH_TOKEN=$GH_TOKEN"'
+
+say "hive-run --dry-run -e BRAVE_API_KEY='{{brave_search}}' -- curl https://api.search.brave.com"
+"$run" --dry-run -e BRAVE_API_KEY='{{brave_search}}' -- curl https://api.search.brave.com
+
+say "hive-run -e X='{{missing}}' -- true"
+"$run" -e X='{{missing}}' -- true || echo "(exit $?)"
 
 say "ls -l \$HIVE_HOME/credentials/credentials"
 ls -l "$HIVE_HOME/credentials/credentials"
