@@ -83,6 +83,10 @@ int cli_exit_code(hive_rc rc)
     case HIVE_ERR_BAD_KEY: return EXIT_KEY;
     case HIVE_ERR_DECRYPT:
     case HIVE_ERR_FORMAT: return EXIT_DECRYPT;
+    case HIVE_ERR_UNSUPPORTED:
+    case HIVE_ERR_NETWORK:
+    case HIVE_ERR_REFRESH:
+    case HIVE_ERR_REAUTH: return EXIT_REFRESH;
     default: return EXIT_STORE;
     }
 }
@@ -112,6 +116,12 @@ int cli_fail(hive_rc rc)
     case HIVE_ERR_PERM:
         if (strstr(msg, "key file") != NULL && strstr(msg, "mode") != NULL)
             cli_hint("chmod 600 the key file");
+        break;
+    case HIVE_ERR_REAUTH:
+        cli_hint("authorize again with the provider and save the new tokens (hive-cred add)");
+        break;
+    case HIVE_ERR_NETWORK:
+        cli_hint("the token endpoint did not answer; check the network and the provider's token_url");
         break;
     case HIVE_ERR_CONFLICT:
         cli_hint("Hive stores '/', '\\' and '..' in ids as '_'; choose another id");

@@ -786,8 +786,6 @@ static int cmd_refresh(const opts *o, const char *id)
         printf("refreshed %s%s%s\n", id, t.form != HIVE_TIME_NONE ? "; expires " : "", when);
     } else {
         ex = cli_fail(rc);
-        if (rc == HIVE_ERR_UNSUPPORTED)
-            ex = EXIT_REFRESH;
     }
     hive_cred_free(&c);
     hive_store_free(&st);

@@ -86,8 +86,28 @@ static void comp_destroy(hive_storage *s)
     free(c);
 }
 
+static hive_rc comp_lock(hive_storage *s, const char *id, int *handle)
+{
+    composite *c = (composite *)s;
+
+    if (c->all[0]->ops->lock == NULL) {
+        *handle = -1;
+        return HIVE_OK;
+    }
+    return c->all[0]->ops->lock(c->all[0], id, handle);
+}
+
+static void comp_unlock(hive_storage *s, int handle)
+{
+    composite *c = (composite *)s;
+
+    if (c->all[0]->ops->unlock != NULL)
+        c->all[0]->ops->unlock(c->all[0], handle);
+}
+
 static const hive_storage_ops comp_ops = {
     "composite", comp_load, comp_save, comp_delete, comp_exists, comp_list, comp_destroy,
+    comp_lock, comp_unlock,
 };
 
 hive_rc hive_composite_storage_new(hive_storage **out, hive_storage *primary,

@@ -70,6 +70,12 @@ static hive_rc env_load(hive_storage *s, hive_cred **out, const char *id)
     rc = hive_cred_new(&c, id, "api_key");
     if (rc == HIVE_OK)
         rc = hive_cred_set_key(c, "api_key", v, len, NULL);
+    if (rc == HIVE_OK) {
+        char var[512], desc[600];
+        hive_env_storage_variable(var, sizeof(var), s, id);
+        snprintf(desc, sizeof(desc), "Loaded from %s", var);
+        rc = hive_cred_set_description(c, desc);
+    }
     if (rc != HIVE_OK) {
         hive_cred_free(&c);
         return rc;
@@ -133,7 +139,7 @@ static void env_destroy(hive_storage *s)
 }
 
 static const hive_storage_ops env_ops = {
-    "env", env_load, env_save, env_delete, env_exists, env_list, env_destroy,
+    "env", env_load, env_save, env_delete, env_exists, env_list, env_destroy, NULL, NULL,
 };
 
 hive_rc hive_env_storage_open(hive_storage **out, const char *const *mapping, const char *dotenv)

@@ -30,6 +30,9 @@ const char *hive_strerror(hive_rc rc)
     case HIVE_ERR_CONFLICT: return "credential id conflict";
     case HIVE_ERR_RANDOM: return "no randomness available";
     case HIVE_ERR_UNSUPPORTED: return "not supported";
+    case HIVE_ERR_NETWORK: return "network error";
+    case HIVE_ERR_REFRESH: return "refresh failed";
+    case HIVE_ERR_REAUTH: return "re-authorization required";
     }
     return "unknown error";
 }

@@ -1222,8 +1222,56 @@ static void file_destroy(hive_storage *s)
     free(fs);
 }
 
+/*
+ * The refresh lock of one credential: flock on <dir>/.refresh/<stem>.lock.
+ * Separate from the store lock, which writers hold only for a moment: a
+ * refresh holds its lock across a network round trip.
+ */
+static hive_rc file_lock(hive_storage *s, const char *id, int *handle)
+{
+    file_storage *fs = (file_storage *)s;
+    char name[HIVE_ID_MAX + 16];
+    int base = -1;
+    int dir = -1;
+    int fd;
+    hive_rc rc = hive_file_stem(name, sizeof(name) - 8, id);
+
+    if (rc != HIVE_OK)
+        return rc;
+    strcat(name, ".lock");
+    rc = open_base(fs, &base, false);
+    if (rc == HIVE_OK)
+        rc = open_sub(fs, base, ".refresh", &dir, true);
+    close_fd(&base);
+    if (rc != HIVE_OK)
+        return rc;
+    fd = openat(dir, name, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+    close_fd(&dir);
+    if (fd < 0)
+        return io_fail(errno, "cannot open the refresh lock", name);
+    while (flock(fd, LOCK_EX) != 0) {
+        if (errno != EINTR) {
+            int e = errno;
+            close(fd);
+            return hive__fail(HIVE_ERR_LOCK, "cannot lock credential '%s' for refresh: %s", id, strerror(e));
+        }
+    }
+    *handle = fd;
+    return HIVE_OK;
+}
+
+static void file_unlock(hive_storage *s, int handle)
+{
+    (void)s;
+    if (handle >= 0) {
+        flock(handle, LOCK_UN);
+        close(handle);
+    }
+}
+
 static const hive_storage_ops file_ops = {
     "file", file_load, file_save, file_delete, file_exists, file_list, file_destroy,
+    file_lock, file_unlock,
 };
 
 static char *home_dir(void)

@@ -40,6 +40,10 @@ typedef struct hive_storage_ops {
     hive_rc (*exists)(hive_storage *s, const char *id, bool *found);
     hive_rc (*list)(hive_storage *s, hive_strlist *out);
     void (*destroy)(hive_storage *s);
+    /* Optional: an exclusive lock on id across processes (and machines, for
+     * a shared storage), held while a refresh runs. */
+    hive_rc (*lock)(hive_storage *s, const char *id, int *handle);
+    void (*unlock)(hive_storage *s, int handle);
 } hive_storage_ops;
 
 struct hive_storage {

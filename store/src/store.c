@@ -71,6 +71,15 @@ static hive_rc add_builtin(hive_store *s, const char *id, bool (*handles)(const 
     return hive_store_add_provider(s, p);
 }
 
+/* Whether provider i is replaced by a later one with the same id. */
+static bool shadowed(const hive_store *s, size_t i)
+{
+    for (size_t j = i + 1; j < s->nproviders; j++)
+        if (strcmp(s->providers[j]->id, s->providers[i]->id) == 0)
+            return true;
+    return false;
+}
+
 hive_rc hive_store_add_provider(hive_store *s, hive_provider *p)
 {
     hive_provider **grown;
@@ -88,23 +97,31 @@ hive_rc hive_store_add_provider(hive_store *s, hive_provider *p)
     return HIVE_OK;
 }
 
+/*
+ * The provider of cred: (1) the provider registered under its provider_id
+ * (the last one, so a user's provider replaces a built-in one); (2) the
+ * first user-registered provider that handles its type; (3) when
+ * provider_id names no registered provider, the built-in OAuth2 provider,
+ * for which provider_id names the provider's credential; (4) the first
+ * built-in provider that handles its type.
+ */
 hive_provider *hive_store_provider_for(hive_store *s, const hive_cred *cred)
 {
     const char *pid = hive_cred_provider_id(cred);
     hive_cred_type t = hive_cred_get_type(cred);
 
-    /* The last registered with that id wins, so a user's provider can
-     * replace a built-in one. */
     for (size_t i = s->nproviders; pid != NULL && i-- > 0;)
         if (strcmp(s->providers[i]->id, pid) == 0)
             return s->providers[i];
-    for (size_t i = 0; i < s->nproviders; i++) {
-        bool shadowed = false;
-        for (size_t j = i + 1; j < s->nproviders && !shadowed; j++)
-            shadowed = strcmp(s->providers[j]->id, s->providers[i]->id) == 0;
-        if (!shadowed && s->providers[i]->handles != NULL && s->providers[i]->handles(s->providers[i], t))
+    for (size_t i = s->nbuiltin; i < s->nproviders; i++)
+        if (s->providers[i]->handles != NULL && s->providers[i]->handles(s->providers[i], t))
             return s->providers[i];
-    }
+    for (size_t i = 0; pid != NULL && i < s->nbuiltin; i++)
+        if (strcmp(s->providers[i]->id, HIVE_OAUTH2_PROVIDER) == 0 && !shadowed(s, i))
+            return s->providers[i];
+    for (size_t i = 0; i < s->nbuiltin; i++)
+        if (!shadowed(s, i) && s->providers[i]->handles != NULL && s->providers[i]->handles(s->providers[i], t))
+            return s->providers[i];
     return NULL;
 }
 
@@ -139,6 +156,9 @@ hive_rc hive_store_new(hive_store **out, hive_storage *storage, const hive_store
     rc = add_builtin(s, "static", static_handles, NULL);
     if (rc == HIVE_OK)
         rc = add_builtin(s, "bearer_token", bearer_handles, bearer_refresh);
+    if (rc == HIVE_OK)
+        rc = hive__add_oauth2_provider(s);
+    s->nbuiltin = s->nproviders;
     if (rc != HIVE_OK) {
         hive_store_free(&s);
         return rc;
@@ -288,12 +308,20 @@ static void remember(hive_store *s, const hive_cred *cred)
 
 bool hive_cred_needs_refresh(const hive_cred *cred, int margin, hive_time now)
 {
+    hive_time refreshed = hive_cred_time(cred, "last_refreshed");
+
     if (!hive_cred_auto_refresh(cred))
         return false;
     for (size_t i = 0; i < hive_cred_key_count(cred); i++) {
         hive_time t = hive_cred_key_expires(cred, hive_cred_key_name(cred, i));
-        if (t.form != HIVE_TIME_NONE &&
-            (t.sec - margin < now.sec || (t.sec - margin == now.sec && t.usec <= now.usec)))
+        int m = margin;
+        if (t.form == HIVE_TIME_NONE)
+            continue;
+        /* A short-lived token is due after two thirds of its life, not
+         * margin seconds before its end: else it would always be due. */
+        if (refreshed.form != HIVE_TIME_NONE && t.sec > refreshed.sec && (t.sec - refreshed.sec) / 3 < m)
+            m = (int)((t.sec - refreshed.sec) / 3);
+        if (t.sec - m < now.sec || (t.sec - m == now.sec && t.usec <= now.usec))
             return true;
     }
     return false;
@@ -312,43 +340,70 @@ static hive_rc load(hive_store *s, hive_cred **out, const char *id)
     return rc;
 }
 
-/* Run cred's provider on a copy and save the result. */
-static hive_rc run_refresh(hive_store *s, hive_cred **cred)
+/*
+ * Refresh *cred through its provider, single-flight: take the storage's
+ * lock for the id, read the credential again, and refresh only if it is
+ * still due (unless forced) - another process may just have done it. The
+ * result is saved before it is used; on failure nothing is written.
+ */
+static hive_rc run_refresh(hive_store *s, hive_cred **cred, bool force)
 {
     hive_provider *p = hive_store_provider_for(s, *cred);
-    const char *id = hive_cred_id(*cred);
-    hive_cred *copy = NULL;
+    const hive_storage_ops *ops = s->storage->ops;
+    char *id = hive__strdup(hive_cred_id(*cred));
+    hive_cred *fresh = NULL;
     hive_time now;
+    int lock = -1;
     hive_rc rc;
 
-    if (p == NULL)
-        return hive__fail(HIVE_ERR_UNSUPPORTED, "No provider can refresh credential '%s' (provider_id %s%s%s)",
-                          id, hive_cred_provider_id(*cred) ? "'" : "",
-                          hive_cred_provider_id(*cred) ? hive_cred_provider_id(*cred) : "null",
-                          hive_cred_provider_id(*cred) ? "'" : "");
-    if (p->refresh == NULL)
-        return hive__fail(HIVE_ERR_UNSUPPORTED, "Credential '%s' is handled by the '%s' provider, "
-                          "which never refreshes", id, p->id);
-    rc = hive_cred_clone(&copy, *cred);
+    if (id == NULL)
+        return hive__fail(HIVE_ERR_NOMEM, "out of memory");
+    if (p == NULL) {
+        rc = hive__fail(HIVE_ERR_UNSUPPORTED, "No provider can refresh credential '%s'", id);
+        goto out;
+    }
+    if (p->refresh == NULL) {
+        rc = hive__fail(HIVE_ERR_UNSUPPORTED, "Credential '%s' is handled by the '%s' provider, "
+                        "which never refreshes", id, p->id);
+        goto out;
+    }
+    if (ops->lock != NULL && (rc = ops->lock(s->storage, id, &lock)) != HIVE_OK)
+        goto out;
+    rc = hive_storage_load(s->storage, &fresh, id);
     if (rc != HIVE_OK)
-        return rc;
-    rc = p->refresh(p, s, copy);
+        goto out;
+    if (!force && !hive_cred_needs_refresh(fresh, s->margin, hive_time_now())) {
+        /* refreshed by someone else while we waited for the lock */
+        remember(s, fresh);
+        goto done;
+    }
+    p = hive_store_provider_for(s, fresh);
+    if (p == NULL || p->refresh == NULL) {
+        rc = hive__fail(HIVE_ERR_UNSUPPORTED, "No provider can refresh credential '%s'", id);
+        goto out;
+    }
+    rc = p->refresh(p, s, fresh);
     if (rc == HIVE_OK) {
         now = hive_time_now();
-        rc = hive_cred_set_time(copy, "last_refreshed", &now);
+        rc = hive_cred_set_time(fresh, "last_refreshed", &now);
+        if (rc == HIVE_OK)
+            rc = hive_cred_set_time(fresh, "updated_at", &now);
     }
     if (rc == HIVE_OK)
-        rc = hive_cred_set_time(copy, "updated_at", &now);
-    if (rc == HIVE_OK)
-        rc = hive_storage_save(s->storage, copy);
-    if (rc != HIVE_OK) {
-        hive_cred_free(&copy);
-        return rc;
-    }
-    remember(s, copy);
+        rc = hive_storage_save(s->storage, fresh);
+    if (rc != HIVE_OK)
+        goto out;
+    remember(s, fresh);
+done:
     hive_cred_free(cred);
-    *cred = copy;
-    return HIVE_OK;
+    *cred = fresh;
+    fresh = NULL;
+out:
+    if (ops->unlock != NULL && lock >= 0)
+        ops->unlock(s->storage, lock);
+    hive_cred_free(&fresh);
+    free(id);
+    return rc;
 }
 
 /* A static provider's credentials are never due: nothing to try or say. */
@@ -403,7 +458,7 @@ hive_rc hive_store_get_credential(hive_store *s, hive_cred **out, const char *id
         if (f != NULL) {
             rc = hive__fail(f->rc, "%s", f->message);
         } else {
-            rc = run_refresh(s, &c);
+            rc = run_refresh(s, &c, false);
             if (rc != HIVE_OK)
                 note_failure(s, id, rc);
         }
@@ -430,7 +485,7 @@ hive_rc hive_store_refresh(hive_store *s, hive_cred **out, const char *id)
     hive_store_invalidate(s, id);
     rc = hive_storage_load(s->storage, &c, id);
     if (rc == HIVE_OK)
-        rc = run_refresh(s, &c);
+        rc = run_refresh(s, &c, true);
     if (rc != HIVE_OK) {
         hive_cred_free(&c);
         return rc;
@@ -526,13 +581,19 @@ bool hive_store_is_available(hive_store *s, const char *id)
         hive_time now = hive_time_now();
         hive_provider *p = hive_store_provider_for(s, c);
         ok = exp.form == HIVE_TIME_NONE || hive_time_cmp(&exp, &now) > 0 ||
-             (hive_cred_auto_refresh(c) && hive__provider_can_refresh(p));
+             (hive_cred_auto_refresh(c) && hive__provider_can_refresh(s, p, c));
     }
     hive_cred_free(&c);
     return ok;
 }
 
-bool hive__provider_can_refresh(const hive_provider *p)
+bool hive__provider_can_refresh(hive_store *s, const hive_provider *p, const hive_cred *cred)
 {
-    return p != NULL && p->refresh != NULL && p->refresh != bearer_refresh;
+    if (p == NULL || p->refresh == NULL || p->refresh == bearer_refresh)
+        return false;
+    if (p->can_refresh != NULL && !p->can_refresh((hive_provider *)p, s, cred)) {
+        hive__clear_error();
+        return false;
+    }
+    return true;
 }

@@ -21,6 +21,7 @@ struct hive_store {
     size_t ncache;
     hive_provider **providers;
     size_t nproviders;
+    size_t nbuiltin;         /* providers[0..nbuiltin) are the built-in ones */
     char *usage_file;
     hive_json *usage;        /* id -> spec, loaded on first use */
     bool usage_loaded;
@@ -38,8 +39,11 @@ struct hive_store {
 void hive__store_warn(hive_store *s, const char *fmt, ...) HIVE_PRINTF(2, 3);
 /* A copy of key's value (NULL: the default key), with Hive's messages. */
 hive_rc hive__cred_value(char **value, size_t *len, const hive_cred *c, const char *key);
-/* Whether p can produce a new token (not static, not a bearer token). */
-bool hive__provider_can_refresh(const hive_provider *p);
+/* Whether p can produce a new token for cred (not static, not a bearer
+ * token, and configured: see hive_provider.can_refresh). */
+bool hive__provider_can_refresh(hive_store *s, const hive_provider *p, const hive_cred *cred);
+/* Register the OAuth2 provider (oauth2.c). */
+hive_rc hive__add_oauth2_provider(hive_store *s);
 /* Render every string of an object of templates. */
 hive_rc hive__resolve_object(hive_store *s, hive_json **out, const hive_json *in, unsigned flags);
 

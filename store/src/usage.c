@@ -322,7 +322,7 @@ hive_rc hive_store_validate_credential(hive_store *s, hive_strlist *problems, co
         char when[HIVE_TIME_TEXT];
         if (t.form == HIVE_TIME_NONE || hive_time_cmp(&t, &now) > 0)
             continue;
-        if (hive_cred_auto_refresh(c) && hive__provider_can_refresh(p))
+        if (hive_cred_auto_refresh(c) && hive__provider_can_refresh(s, p, c))
             continue;   /* expired, but it will be refreshed on use */
         hive_time_format(when, &t, true);
         if (hive_cred_get_type(c) == HIVE_TYPE_BEARER_TOKEN)
@@ -332,6 +332,9 @@ hive_rc hive_store_validate_credential(hive_store *s, hive_strlist *problems, co
         else if (!hive_cred_auto_refresh(c))
             rc = add_problem(problems, "Key '%s' of credential '%s' expired at %s and auto_refresh is off",
                              name, id, when);
+        else if (p != NULL && p->can_refresh != NULL && !p->can_refresh(p, s, c))
+            rc = add_problem(problems, "Key '%s' of credential '%s' expired at %s and cannot be refreshed: %s",
+                             name, id, when, hive_last_error());
         else
             rc = add_problem(problems, "Key '%s' of credential '%s' expired at %s and no provider can "
                              "refresh it", name, id, when);

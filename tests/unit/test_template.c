@@ -799,7 +799,7 @@ Test(validate, credential_flags_expired_tokens_that_cannot_be_refreshed)
 {
     hive_store *s = testing_store();
     hive_time past = now_plus(-3600);
-    hive_provider refresher = {"oauth2", refresher_handles, refresher_refresh, NULL, NULL};
+    hive_provider refresher = {.id = "oauth2", .handles = refresher_handles, .refresh = refresher_refresh};
     hive_cred *c = NULL;
 
     cr_assert_eq(hive_store_add_provider(s, &refresher), HIVE_OK);

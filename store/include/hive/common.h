@@ -40,7 +40,10 @@ typedef enum hive_rc {
     HIVE_ERR_LOCK = 14,          /* could not take the store lock */
     HIVE_ERR_CONFLICT = 15,      /* id collides with another credential */
     HIVE_ERR_RANDOM = 16,        /* no randomness available */
-    HIVE_ERR_UNSUPPORTED = 17    /* not possible with this storage */
+    HIVE_ERR_UNSUPPORTED = 17,   /* not possible here (read-only, no provider, no libcurl) */
+    HIVE_ERR_NETWORK = 18,       /* no answer: connection refused, time-out, TLS failure */
+    HIVE_ERR_REFRESH = 19,       /* the provider refused or failed a refresh */
+    HIVE_ERR_REAUTH = 20         /* the refresh token is invalid or revoked: re-authorize */
 } hive_rc;
 
 /* A static, generic description of rc. Never NULL. */

@@ -93,23 +93,43 @@ struct hive_provider {
     hive_rc (*refresh)(hive_provider *p, hive_store *store, hive_cred *cred);
     void (*destroy)(hive_provider *p);
     void *ctx;
+    /* Optional: whether refresh could work for cred (configured, has what
+     * it needs), without contacting anyone; false sets the detail message. */
+    bool (*can_refresh)(hive_provider *p, hive_store *store, const hive_cred *cred);
 };
+
+/* The built-in OAuth2 provider's id. A credential whose provider_id names
+ * no registered provider is refreshed by it, with provider_id naming the
+ * custom credential that holds token_url, client_id, client_secret and
+ * optionally scope, auth_method, ca_file and timeout. */
+#define HIVE_OAUTH2_PROVIDER "oauth2"
 
 /*
  * Register p (the store owns it from now on). A credential is handled by
- * the provider whose id is its provider_id, else by the first registered
- * provider that handles its type. Built in: "static" (api_key, basic_auth,
- * custom; never refreshes) and "bearer_token" (cannot be refreshed).
+ * the provider whose id is its provider_id, else by the first provider
+ * registered by the caller that handles its type, else (provider_id set
+ * but unknown) by the OAuth2 provider, else by a built-in one for its type. Built in: "static" (api_key, basic_auth,
+ * custom; never refreshes), "bearer_token" (cannot be refreshed) and
+ * "oauth2" (refresh_token and client_credentials grants).
  */
 HIVE_EXPORT hive_rc hive_store_add_provider(hive_store *s, hive_provider *p);
 HIVE_EXPORT hive_provider *hive_store_provider_for(hive_store *s, const hive_cred *cred);
 
 /* Whether cred should be refreshed at time now: auto_refresh is on and a
- * key expires within margin seconds. */
+ * key expires within margin seconds, or, for a token whose whole life
+ * (from last_refreshed to its expiry) is shorter than three margins,
+ * within the last third of its life. */
 HIVE_EXPORT bool hive_cred_needs_refresh(const hive_cred *cred, int margin, hive_time now);
 
-/* Refresh id through its provider now, whether or not it is due, and save
- * it. *out (may be NULL) gets the refreshed credential. */
+/*
+ * Refresh id through its provider now, whether or not it is due, and save
+ * it. *out (may be NULL) gets the refreshed credential.
+ *
+ * Every refresh is single-flight: the storage's lock for id is taken, the
+ * credential is read again, and (unless forced) refreshed only if still
+ * due; the new tokens are saved atomically before they are used. With
+ * refresh-token rotation, parallel launches cause one token request.
+ */
 HIVE_EXPORT hive_rc hive_store_refresh(hive_store *s, hive_cred **out, const char *id);
 
 /* --- templates --------------------------------------------------------- */

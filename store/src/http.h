@@ -1,0 +1,46 @@
+/*
+ * http.h - one HTTPS POST, with libcurl loaded only when it is first
+ * needed (dlopen), so that launches that need no network never pay for
+ * libcurl's dependency tree.
+ */
+#ifndef HIVE_HTTP_H
+#define HIVE_HTTP_H
+
+#include "internal.h"
+
+typedef struct hive_http_request {
+    const char *url;
+    const char *body;              /* form-encoded; secret: wiped by the caller */
+    size_t body_len;
+    const char *const *headers;    /* "Name: value", NULL-terminated; may hold secrets */
+    const char *ca_file;           /* NULL: the system's CA bundle */
+    long connect_timeout_ms;
+    long timeout_ms;
+} hive_http_request;
+
+typedef struct hive_http_response {
+    long status;
+    char *body;                    /* NUL-terminated; wiped by hive__http_response_free */
+    size_t len;
+    char content_type[128];
+} hive_http_response;
+
+#define HIVE_HTTP_MAX_BODY (1024u * 1024)
+
+/*
+ * POST. HIVE_ERR_NETWORK when no HTTP answer came (connection refused,
+ * time-out, TLS failure); any HTTP status is HIVE_OK with rs->status set.
+ * TLS certificates are always verified; plain http is refused unless the
+ * host is a loopback address.
+ */
+hive_rc hive__http_post(const hive_http_request *rq, hive_http_response *rs);
+void hive__http_response_free(hive_http_response *rs);
+
+/* Whether url is https, or http to a loopback host. */
+bool hive__url_allowed(const char *url);
+
+/* application/x-www-form-urlencoded encoding of s into b. */
+struct hive_buf;
+void hive__form_encode(struct hive_buf *b, const char *s, size_t len);
+
+#endif

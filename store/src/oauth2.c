@@ -1,0 +1,436 @@
+/*
+ * oauth2.c - the OAuth2 provider: refresh_token and client_credentials
+ * grants against a token endpoint (RFC 6749 sections 4.4 and 6).
+ *
+ * The provider is itself a credential of type custom, named by the token
+ * credential's provider_id, holding token_url, client_id, client_secret
+ * and optionally scope, auth_method (client_secret_post, the default, or
+ * client_secret_basic), ca_file and timeout (seconds). So the client
+ * secret is encrypted like every other secret.
+ */
+#include "buf.h"
+#include "http.h"
+#include "store_int.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define ATTEMPTS 3
+#define DEFAULT_TIMEOUT_S 15
+#define CONNECT_TIMEOUT_S 5
+
+typedef struct config {
+    char *token_url;
+    char *client_id;
+    char *client_secret;
+    char *scope;
+    char *ca_file;
+    bool basic;
+    long timeout_ms;
+} config;
+
+static void config_free(config *c)
+{
+    hive_free_str(c->token_url);
+    hive_free_str(c->client_id);
+    hive_free_str(c->client_secret);
+    hive_free_str(c->scope);
+    hive_free_str(c->ca_file);
+    memset(c, 0, sizeof(*c));
+}
+
+static char *opt_key(const hive_cred *c, const char *name)
+{
+    size_t len;
+    const char *v = hive_cred_get_key(c, name, &len);
+
+    return v && len > 0 ? hive__strndup(v, len) : NULL;
+}
+
+static hive_rc load_config(hive_store *store, const hive_cred *cred, config *cfg)
+{
+    const char *id = hive_cred_id(cred);
+    const char *pid = hive_cred_provider_id(cred);
+    hive_cred *pc = NULL;
+    char *method = NULL;
+    char *timeout = NULL;
+    hive_rc rc;
+
+    memset(cfg, 0, sizeof(*cfg));
+    if (pid == NULL)
+        return hive__fail(HIVE_ERR_REFRESH, "Failed to refresh credential '%s': it has no provider_id "
+                          "naming its OAuth2 provider credential", id);
+    rc = hive_store_get_credential(store, &pc, pid, 0);
+    if (rc == HIVE_ERR_NOT_FOUND)
+        return hive__fail(HIVE_ERR_REFRESH, "Failed to refresh credential '%s': its provider '%s' is not "
+                          "in the store (a custom credential with token_url, client_id, client_secret)",
+                          id, pid);
+    if (rc != HIVE_OK)
+        return hive__fail_prefix(HIVE_ERR_REFRESH, "Failed to refresh credential '%s'", id);
+    cfg->token_url = opt_key(pc, "token_url");
+    cfg->client_id = opt_key(pc, "client_id");
+    cfg->client_secret = opt_key(pc, "client_secret");
+    cfg->scope = opt_key(pc, "scope");
+    cfg->ca_file = opt_key(pc, "ca_file");
+    method = opt_key(pc, "auth_method");
+    timeout = opt_key(pc, "timeout");
+    hive_cred_free(&pc);
+    if (cfg->token_url == NULL || cfg->client_id == NULL) {
+        rc = hive__fail(HIVE_ERR_REFRESH, "Failed to refresh credential '%s': provider '%s' lacks %s", id,
+                        pid, cfg->token_url == NULL ? "token_url" : "client_id");
+    } else if (method != NULL && strcmp(method, "client_secret_basic") != 0 &&
+               strcmp(method, "client_secret_post") != 0) {
+        rc = hive__fail(HIVE_ERR_REFRESH, "Failed to refresh credential '%s': provider '%s' has auth_method "
+                        "'%.64s' (expected client_secret_post or client_secret_basic)", id, pid, method);
+    } else if (!hive__url_allowed(cfg->token_url)) {
+        rc = hive__fail(HIVE_ERR_REFRESH, "Failed to refresh credential '%s': provider '%s' has a token_url "
+                        "that is not https (plain http is allowed to loopback addresses only)", id, pid);
+    } else {
+        cfg->basic = method != NULL && strcmp(method, "client_secret_basic") == 0;
+        cfg->timeout_ms = DEFAULT_TIMEOUT_S * 1000L;
+        if (timeout != NULL) {
+            char *end;
+            double t = strtod(timeout, &end);
+            if (*end != '\0' || t <= 0 || t > 600)
+                rc = hive__fail(HIVE_ERR_REFRESH, "Failed to refresh credential '%s': provider '%s' has a "
+                                "timeout that is not a number of seconds (0 to 600)", id, pid);
+            else
+                cfg->timeout_ms = (long)(t * 1000);
+        }
+    }
+    free(method);
+    free(timeout);
+    if (rc != HIVE_OK)
+        config_free(cfg);
+    return rc;
+}
+
+/* --- the request --------------------------------------------------------- */
+
+static void add_field(hive_buf *b, const char *name, const char *value)
+{
+    if (b->len > 0)
+        hive__buf_putc(b, '&');
+    hive__buf_puts(b, name);
+    hive__buf_putc(b, '=');
+    hive__form_encode(b, value, strlen(value));
+}
+
+/* Authorization: Basic base64(form(id) ":" form(secret)) - RFC 6749 2.3.1 */
+static char *basic_header(const config *cfg)
+{
+    hive_buf pair = {0};
+    hive_buf h = {0};
+    char *out = NULL;
+    size_t len = 0;
+    char *enc;
+
+    hive__form_encode(&pair, cfg->client_id, strlen(cfg->client_id));
+    hive__buf_putc(&pair, ':');
+    if (cfg->client_secret)
+        hive__form_encode(&pair, cfg->client_secret, strlen(cfg->client_secret));
+    if (pair.failed || pair.data == NULL) {
+        hive__buf_free(&pair);
+        return NULL;
+    }
+    enc = malloc(hive__b64_encoded_len(pair.len) + 1);
+    if (enc != NULL) {
+        size_t n = hive__b64url_encode(enc, (const uint8_t *)pair.data, pair.len);
+        /* standard alphabet for HTTP Basic */
+        for (size_t i = 0; i < n; i++)
+            enc[i] = enc[i] == '-' ? '+' : enc[i] == '_' ? '/' : enc[i];
+        hive__buf_puts(&h, "Authorization: Basic ");
+        hive__buf_append(&h, enc, n);
+        hive_free_secret(enc, n + 1);
+        if (hive__buf_finish(&h, &out, &len) != HIVE_OK)
+            out = NULL;
+    }
+    hive__buf_free(&pair);
+    hive__buf_free(&h);
+    return out;
+}
+
+static void pause_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+/* --- the response ------------------------------------------------------------ */
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+static char *form_decode(const char *s, size_t len)
+{
+    char *out = malloc(len + 1);
+    size_t o = 0;
+
+    if (out == NULL)
+        return NULL;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] == '+') {
+            out[o++] = ' ';
+        } else if (s[i] == '%' && i + 2 < len && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
+            out[o++] = (char)(hexval(s[i + 1]) << 4 | hexval(s[i + 2]));
+            i += 2;
+        } else {
+            out[o++] = s[i];
+        }
+    }
+    out[o] = '\0';
+    return out;
+}
+
+/* The body as an object: JSON, or application/x-www-form-urlencoded (as
+ * GitHub answers without an Accept header). NULL when it is neither. */
+static hive_json *parse_body(const hive_http_response *rs)
+{
+    hive_json *obj = NULL;
+    const char *p = rs->body;
+    size_t len = rs->len;
+
+    while (len > 0 && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t')) {
+        p++;
+        len--;
+    }
+    if (len > 0 && *p == '{') {
+        if (hive_json_parse(&obj, p, len) != HIVE_OK || hive_json_typeof(obj) != HIVE_JSON_OBJECT) {
+            hive_json_free(&obj);
+            hive__clear_error();
+        }
+        return obj;
+    }
+    if (len == 0 || memchr(p, '=', len) == NULL || memchr(p, '<', len) != NULL)
+        return NULL;
+    obj = hive_json_new(HIVE_JSON_OBJECT);
+    for (const char *q = p; obj != NULL && q < p + len;) {
+        const char *amp = memchr(q, '&', (size_t)(p + len - q));
+        const char *end = amp ? amp : p + len;
+        const char *eq = memchr(q, '=', (size_t)(end - q));
+        if (eq != NULL && eq > q) {
+            char *k = form_decode(q, (size_t)(eq - q));
+            char *v = form_decode(eq + 1, (size_t)(end - eq - 1));
+            if (k != NULL && v != NULL && strlen(k) > 0)
+                hive_json_set(obj, k, hive_json_new_string(v, strlen(v)));
+            free(k);
+            hive_free_str(v);
+        }
+        q = end + 1;
+    }
+    return obj;
+}
+
+static const char *field(const hive_json *obj, const char *name)
+{
+    const hive_json *v = hive_json_get(obj, name);
+
+    return hive_json_typeof(v) == HIVE_JSON_STRING ? hive_json_string(v, NULL) : NULL;
+}
+
+/* expires_in as a number or a string of digits; -1 when absent or bad. */
+static long long expires_in(const hive_json *obj)
+{
+    const hive_json *v = hive_json_get(obj, "expires_in");
+    const char *s;
+    char *end;
+    long long n;
+
+    if (hive_json_typeof(v) != HIVE_JSON_NUMBER && hive_json_typeof(v) != HIVE_JSON_STRING)
+        return -1;
+    s = hive_json_string(v, NULL);
+    errno = 0;
+    n = strtoll(s, &end, 10);
+    if (errno != 0 || end == s || (*end != '\0' && *end != '.') || n < 0 || n > 100LL * 365 * 86400)
+        return -1;
+    return n;
+}
+
+/* Write the new tokens into cred as Hive does: the access token with its
+ * new expiry, and the refresh token when the server rotated it. Other keys
+ * (scope, ...) stay as they were. */
+static hive_rc apply_tokens(hive_cred *cred, const hive_json *obj)
+{
+    static const char *const extras[] = {"refresh_token"};
+    const char *access = field(obj, "access_token");
+    long long ttl = expires_in(obj);
+    hive_time exp = hive_time_now();
+    hive_rc rc;
+
+    exp.usec = 0;
+    if (ttl >= 0)
+        exp.sec += ttl;
+    else
+        exp.form = HIVE_TIME_NONE;
+    rc = hive_cred_set_key(cred, "access_token", access, strlen(access), &exp);
+    for (size_t i = 0; rc == HIVE_OK && i < sizeof(extras) / sizeof(extras[0]); i++) {
+        const char *v = field(obj, extras[i]);
+        if (v != NULL && *v != '\0') {
+            hive_time keep = hive_cred_key_expires(cred, extras[i]);
+            rc = hive_cred_set_key(cred, extras[i], v, strlen(v), &keep);
+        }
+    }
+    return rc;
+}
+
+static hive_rc answer_error(const char *id, bool refresh_grant, long status, const hive_json *obj)
+{
+    const char *err = field(obj, "error");
+    const char *desc = field(obj, "error_description");
+
+    if (refresh_grant && err != NULL && strcmp(err, "invalid_grant") == 0)
+        return hive__fail(HIVE_ERR_REAUTH, "Refresh token for '%s' is invalid or revoked. "
+                          "Re-authorization required.", id);
+    if (err != NULL)
+        return hive__fail(HIVE_ERR_REFRESH, "Failed to refresh credential '%s': HTTP %ld: %.100s%s%.200s",
+                          id, status, err, desc ? ": " : "", desc ? desc : "");
+    return hive__fail(HIVE_ERR_REFRESH, "Failed to refresh credential '%s': HTTP %ld from the token endpoint",
+                      id, status);
+}
+
+static hive_rc oauth2_refresh(hive_provider *p, hive_store *store, hive_cred *cred)
+{
+    const char *id = hive_cred_id(cred);
+    const char *refresh = hive_cred_get_key(cred, "refresh_token", NULL);
+    bool refresh_grant = refresh != NULL && *refresh != '\0';
+    config cfg;
+    hive_buf body = {0};
+    char *body_text = NULL;
+    size_t body_len = 0;
+    char *auth = NULL;
+    const char *headers[3] = {"Accept: application/json", NULL, NULL};
+    hive_http_request rq;
+    hive_http_response rs = {0};
+    hive_json *obj = NULL;
+    hive_rc rc;
+
+    (void)p;
+    rc = load_config(store, cred, &cfg);
+    if (rc != HIVE_OK)
+        return rc;
+    if (refresh_grant) {
+        add_field(&body, "grant_type", "refresh_token");
+        add_field(&body, "refresh_token", refresh);
+    } else {
+        add_field(&body, "grant_type", "client_credentials");
+        if (cfg.scope != NULL)
+            add_field(&body, "scope", cfg.scope);
+    }
+    if (cfg.basic) {
+        auth = basic_header(&cfg);
+        headers[1] = auth;
+        if (auth == NULL)
+            rc = hive__fail(HIVE_ERR_NOMEM, "out of memory");
+    } else {
+        add_field(&body, "client_id", cfg.client_id);
+        if (cfg.client_secret != NULL)
+            add_field(&body, "client_secret", cfg.client_secret);
+    }
+    if (rc == HIVE_OK)
+        rc = hive__buf_finish(&body, &body_text, &body_len);
+    if (rc != HIVE_OK)
+        goto out;
+
+    memset(&rq, 0, sizeof(rq));
+    rq.url = cfg.token_url;
+    rq.body = body_text;
+    rq.body_len = body_len;
+    rq.headers = headers;
+    rq.ca_file = cfg.ca_file;
+    rq.connect_timeout_ms = CONNECT_TIMEOUT_S * 1000L < cfg.timeout_ms ? CONNECT_TIMEOUT_S * 1000L : cfg.timeout_ms;
+    rq.timeout_ms = cfg.timeout_ms;
+    /* Retry what may be passing (no answer, 5xx), never a 4xx: a refused
+     * refresh token must not be tried again. */
+    for (int attempt = 1;; attempt++) {
+        hive__http_response_free(&rs);
+        rc = hive__http_post(&rq, &rs);
+        if (rc == HIVE_OK && rs.status < 500)
+            break;
+        if (attempt == ATTEMPTS || (rc != HIVE_OK && rc != HIVE_ERR_NETWORK))
+            break;
+        pause_ms(250L << (attempt - 1));
+    }
+    if (rc == HIVE_ERR_NETWORK || rc == HIVE_ERR_TOO_LARGE || rc == HIVE_ERR_INVALID) {
+        rc = hive__fail_prefix(rc == HIVE_ERR_NETWORK ? HIVE_ERR_NETWORK : HIVE_ERR_REFRESH,
+                               "Failed to refresh credential '%s'", id);
+        goto out;
+    }
+    if (rc != HIVE_OK) {
+        rc = hive__fail_prefix(HIVE_ERR_REFRESH, "Failed to refresh credential '%s'", id);
+        goto out;
+    }
+    obj = parse_body(&rs);
+    if (rs.status < 200 || rs.status >= 300) {
+        rc = answer_error(id, refresh_grant, rs.status, obj);
+        goto out;
+    }
+    if (obj == NULL) {
+        rc = hive__fail(HIVE_ERR_REFRESH, "Failed to refresh credential '%s': the token endpoint's answer "
+                        "(HTTP %ld, %s) is neither JSON nor form data", id, rs.status,
+                        *rs.content_type ? rs.content_type : "no content type");
+        goto out;
+    }
+    if (field(obj, "access_token") == NULL || *field(obj, "access_token") == '\0') {
+        rc = field(obj, "error") ? answer_error(id, refresh_grant, rs.status, obj)
+                                 : hive__fail(HIVE_ERR_REFRESH, "Failed to refresh credential '%s': the "
+                                              "token endpoint answered without an access_token", id);
+        goto out;
+    }
+    rc = apply_tokens(cred, obj);
+out:
+    hive_json_free(&obj);
+    hive__http_response_free(&rs);
+    hive__buf_free(&body);
+    hive_free_secret(body_text, body_len + 1);
+    hive_free_str(auth);
+    config_free(&cfg);
+    return rc;
+}
+
+static bool oauth2_can_refresh(hive_provider *p, hive_store *store, const hive_cred *cred)
+{
+    config cfg;
+
+    (void)p;
+    if (load_config(store, cred, &cfg) != HIVE_OK)
+        return false;
+    config_free(&cfg);
+    return true;
+}
+
+static bool oauth2_handles(const hive_provider *p, hive_cred_type t)
+{
+    (void)p;
+    return t == HIVE_TYPE_OAUTH2;
+}
+
+static void oauth2_destroy(hive_provider *p)
+{
+    free(p);
+}
+
+hive_rc hive__add_oauth2_provider(hive_store *s)
+{
+    hive_provider *p = calloc(1, sizeof(*p));
+
+    if (p == NULL)
+        return hive__fail(HIVE_ERR_NOMEM, "out of memory");
+    p->id = HIVE_OAUTH2_PROVIDER;
+    p->handles = oauth2_handles;
+    p->refresh = oauth2_refresh;
+    p->can_refresh = oauth2_can_refresh;
+    p->destroy = oauth2_destroy;
+    return hive_store_add_provider(s, p);
+}
