@@ -8,6 +8,8 @@
  * status are its own.
  */
 #include "cli.h"
+#include "fresh.h"
+#include "../preload/snapshot.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -41,6 +43,11 @@ static const char usage_text[] =
     "      --allow-unsafe-env NAME\n"
     "                            allow setting NAME although its value would be run\n"
     "                            as code (LD_*, BASH_ENV, NODE_OPTIONS, ...)\n"
+    "      --fresh               keep the values fresh for the program's whole life:\n"
+    "                            its getenv() answers from a snapshot that a refresher\n"
+    "                            process renews ahead of expiry (libhive-preload.so)\n"
+    "      --allow-launch-values with --fresh, run a program the preload cannot reach\n"
+    "                            (static, set-ID, Go) with launch-time values\n"
     "      --dry-run             list what would be set (values masked); run nothing\n"
     "      --json                with --dry-run: machine-readable\n"
     "      --store DIR           the store directory (default $HIVE_HOME/credentials)\n"
@@ -82,6 +89,9 @@ typedef struct run {
     bool allow_expired;
     bool dry_run;
     bool json;
+    bool fresh;
+    bool allow_launch_values;
+    int margin;
     const char *unsafe_ok[MAX_LIST];
     size_t n_unsafe_ok;
     var *vars;
@@ -525,6 +535,154 @@ static int exec_program(char **argv, char **envp)
     return EXIT_NOEXEC;
 }
 
+/* The file exec_program would run, for inspection; false when not found. */
+static bool find_program(const char *file, char **envp, char *out, size_t size)
+{
+    const char *path;
+
+    if (strchr(file, '/') != NULL) {
+        snprintf(out, size, "%s", file);
+        return access(out, F_OK) == 0;
+    }
+    path = env_value(envp, "PATH");
+    if (path == NULL)
+        path = "/usr/local/bin:/bin:/usr/bin";
+    for (const char *p = path;; p++) {
+        const char *colon = strchr(p, ':');
+        size_t dl = colon ? (size_t)(colon - p) : strlen(p);
+        int w = dl == 0 ? snprintf(out, size, "%s", file) : snprintf(out, size, "%.*s/%s", (int)dl, p, file);
+        if (w > 0 && (size_t)w < size && access(out, X_OK) == 0)
+            return true;
+        if (colon == NULL)
+            return false;
+        p = colon;
+    }
+}
+
+/* Where libhive-preload.so is: $HIVE_PRELOAD, else beside an installed
+ * hive-run, else in the build tree, else where it is installed. */
+static bool preload_path(char *out, size_t size)
+{
+    const char *env = getenv("HIVE_PRELOAD");
+    char exe[PATH_MAX];
+    ssize_t n;
+
+    if (env != NULL && *env != '\0') {
+        snprintf(out, size, "%s", env);
+        return access(out, R_OK) == 0;
+    }
+    n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    if (n > 0) {
+        char *slash;
+        exe[n] = '\0';
+        slash = strrchr(exe, '/');
+        if (slash != NULL) {
+            *slash = '\0';
+            int n2 = snprintf(out, size, "%s/../%s/hive/libhive-preload.so", exe, HIVE_LIBDIR_REL);
+            if (n2 > 0 && (size_t)n2 < size && access(out, R_OK) == 0)
+                return true;
+        }
+    }
+    snprintf(out, size, "%s", HIVE_PRELOAD_BUILD_PATH);
+    if (access(out, R_OK) == 0)
+        return true;
+    snprintf(out, size, "%s", HIVE_PRELOAD_INSTALL_PATH);
+    return access(out, R_OK) == 0;
+}
+
+/* Append "NAME=value" to envp (which has room), replacing NAME. */
+static char **env_put(char **envp, const char *name, const char *value)
+{
+    size_t n = env_count(envp);
+    size_t nl = strlen(name);
+    char *entry = malloc(nl + 1 + strlen(value) + 1);
+    char **grown;
+
+    if (entry == NULL)
+        return NULL;
+    sprintf(entry, "%s=%s", name, value);
+    for (size_t i = 0; i < n; i++) {
+        if (strncmp(envp[i], name, nl) == 0 && envp[i][nl] == '=') {
+            envp[i] = entry;
+            return envp;
+        }
+    }
+    grown = realloc(envp, (n + 2) * sizeof(char *));
+    if (grown == NULL)
+        return NULL;
+    grown[n] = entry;
+    grown[n + 1] = NULL;
+    return grown;
+}
+
+/*
+ * --fresh: check that the preload can reach the program, make the
+ * snapshot, start the refresher, and add LD_PRELOAD (appended to one
+ * already set) and HIVE_SNAPSHOT_FD to the program's environment.
+ */
+static int setup_fresh(run *r, char ***envp, char **argv)
+{
+    char prog[PATH_MAX];
+    char lib[PATH_MAX];
+    const char *why;
+    fresh_var fv[HIVE_SNAP_MAX_VARS];
+    char fdtext[16];
+    const char *old;
+    char *preload;
+    int fd;
+
+    if (r->nvars == 0) {
+        cli_warn("--fresh: no variables to keep fresh");
+        return 0;
+    }
+    if (r->nvars > HIVE_SNAP_MAX_VARS) {
+        fail_msg("--fresh keeps at most %d variables fresh, not %zu", HIVE_SNAP_MAX_VARS, r->nvars);
+        return EXIT_FAIL;
+    }
+    why = find_program(argv[0], *envp, prog, sizeof(prog)) ? fresh_unreachable(prog, 0) : NULL;
+    if (why != NULL) {
+        if (!r->allow_launch_values) {
+            fail_msg("--fresh cannot reach this program: %s", why);
+            cli_hint("it would only ever see the launch-time values; pass --allow-launch-values "
+                     "to run it so anyway, or run it without --fresh");
+            return EXIT_FAIL;
+        }
+        cli_warn("--fresh cannot reach this program (%s); it runs with launch-time values", why);
+        return 0;
+    }
+    if (!preload_path(lib, sizeof(lib))) {
+        fail_msg("--fresh: libhive-preload.so not found (looked for %s)", lib);
+        cli_hint("set HIVE_PRELOAD to its path");
+        return EXIT_FAIL;
+    }
+    for (size_t i = 0; i < r->nvars; i++) {
+        fv[i].name = r->vars[i].name;
+        fv[i].tmpl = r->vars[i].tmpl;
+        fv[i].value = r->vars[i].value;
+        fv[i].len = r->vars[i].value_len;
+    }
+    fd = fresh_create(fv, r->nvars);
+    if (fd < 0) {
+        fail_msg("--fresh: cannot create the snapshot: %s", strerror(errno));
+        return EXIT_FAIL;
+    }
+    if (fresh_start_refresher(r->store_dir, fv, r->nvars, r->margin, fd) != 0) {
+        fail_msg("--fresh: cannot start the refresher: %s", strerror(errno));
+        return EXIT_FAIL;
+    }
+    snprintf(fdtext, sizeof(fdtext), "%d", fd);
+    old = env_value(*envp, "LD_PRELOAD");
+    preload = malloc((old ? strlen(old) : 0) + 1 + strlen(lib) + 1);
+    if (preload != NULL)
+        sprintf(preload, "%s%s%s", old && *old ? old : "", old && *old ? ":" : "", lib);
+    if (preload == NULL || (*envp = env_put(*envp, HIVE_SNAP_ENV, fdtext)) == NULL ||
+        (*envp = env_put(*envp, "LD_PRELOAD", preload)) == NULL) {
+        fail_msg("out of memory");
+        return EXIT_FAIL;
+    }
+    return 0;
+}
+
 /* --- dry run ---------------------------------------------------------------- */
 
 static hive_json *refs_json(hive_store *st, const char *tmpl, unsigned flags)
@@ -633,7 +791,7 @@ static int dry_run(const run *r, hive_store *st, char **argv)
 /* --- main -------------------------------------------------------------------- */
 
 enum { OPT_STORE = 1000, OPT_ENV_FILE, OPT_USAGE, OPT_NO_REFRESH, OPT_ALLOW_EXPIRED, OPT_UNSAFE,
-       OPT_DRY_RUN, OPT_JSON, OPT_VERSION };
+       OPT_DRY_RUN, OPT_JSON, OPT_VERSION, OPT_FRESH, OPT_LAUNCH_VALUES };
 
 static const struct option long_opts[] = {
     {"env", required_argument, NULL, 'e'},
@@ -643,6 +801,8 @@ static const struct option long_opts[] = {
     {"allow-expired", no_argument, NULL, OPT_ALLOW_EXPIRED},
     {"allow-unsafe-env", required_argument, NULL, OPT_UNSAFE},
     {"dry-run", no_argument, NULL, OPT_DRY_RUN},
+    {"fresh", no_argument, NULL, OPT_FRESH},
+    {"allow-launch-values", no_argument, NULL, OPT_LAUNCH_VALUES},
     {"json", no_argument, NULL, OPT_JSON},
     {"store", required_argument, NULL, OPT_STORE},
     {"help", no_argument, NULL, 'h'},
@@ -655,6 +815,10 @@ static void print_warning(void *ctx, const char *msg)
     (void)ctx;
     cli_warn("%s", msg);
 }
+
+/* The environment handed to execve: kept reachable for the leak checker
+ * on the failure path, where the process exits right after. */
+static char **kept_envp;
 
 typedef struct source_opt {
     int kind;
@@ -709,6 +873,8 @@ int main(int argc, char **argv)
             r.unsafe_ok[r.n_unsafe_ok++] = optarg;
             break;
         case OPT_DRY_RUN: r.dry_run = true; break;
+        case OPT_FRESH: r.fresh = true; break;
+        case OPT_LAUNCH_VALUES: r.allow_launch_values = true; break;
         case OPT_JSON: r.json = true; break;
         case 'h':
             fputs(usage_text, stdout);
@@ -745,6 +911,7 @@ int main(int argc, char **argv)
     }
 
     so.warn = print_warning;
+    r.margin = HIVE_DEFAULT_REFRESH_MARGIN;
     {
         hive_rc rc = hive_store_open(&st, r.store_dir, &so);
         if (rc != HIVE_OK) {
@@ -789,22 +956,26 @@ int main(int argc, char **argv)
         free_vars(&r);
         return EXIT_FAIL;
     }
+    kept_envp = envp;
     ex = check_total_size(argv + optind, envp);
     if (ex != 0) {
-        for (size_t i = env_count(envp) - r.nvars; envp[i] != NULL; i++)
-            hive_free_str(envp[i]);
-        free(envp);
         free_vars(&r);
         return ex;
     }
+    if (r.fresh) {
+        ex = setup_fresh(&r, &envp, argv + optind);
+        if (ex != 0) {
+            free_vars(&r);
+            return ex;
+        }
+    }
+    kept_envp = envp;
     if (core_ok)
         setrlimit(RLIMIT_CORE, &core_saved);
     fflush(NULL);
     ex = exec_program(argv + optind, envp);
-    /* still here: the exec failed; the last nvars entries are ours */
-    for (size_t i = env_count(envp) - r.nvars; envp[i] != NULL; i++)
-        hive_free_str(envp[i]);
-    free(envp);
+    /* still here: the exec failed, and hive-run exits; the environment
+     * (reachable through kept_envp) goes with the process */
     free_vars(&r);
     return ex;
 }

@@ -306,25 +306,35 @@ static void remember(hive_store *s, const hive_cred *cred)
 
 /* --- reading ------------------------------------------------------------- */
 
-bool hive_cred_needs_refresh(const hive_cred *cred, int margin, hive_time now)
+bool hive_cred_refresh_due(const hive_cred *cred, int margin, hive_time *due)
 {
     hive_time refreshed = hive_cred_time(cred, "last_refreshed");
+    bool any = false;
 
     if (!hive_cred_auto_refresh(cred))
         return false;
     for (size_t i = 0; i < hive_cred_key_count(cred); i++) {
         hive_time t = hive_cred_key_expires(cred, hive_cred_key_name(cred, i));
-        int m = margin;
+        int64_t m = margin < 0 ? 0 : margin;
         if (t.form == HIVE_TIME_NONE)
             continue;
         /* A short-lived token is due after two thirds of its life, not
          * margin seconds before its end: else it would always be due. */
         if (refreshed.form != HIVE_TIME_NONE && t.sec > refreshed.sec && (t.sec - refreshed.sec) / 3 < m)
-            m = (int)((t.sec - refreshed.sec) / 3);
-        if (t.sec - m < now.sec || (t.sec - m == now.sec && t.usec <= now.usec))
-            return true;
+            m = (t.sec - refreshed.sec) / 3;
+        t.sec -= m;
+        if (!any || hive_time_cmp(&t, due) < 0)
+            *due = t;
+        any = true;
     }
-    return false;
+    return any;
+}
+
+bool hive_cred_needs_refresh(const hive_cred *cred, int margin, hive_time now)
+{
+    hive_time due;
+
+    return hive_cred_refresh_due(cred, margin, &due) && hive_time_cmp(&due, &now) <= 0;
 }
 
 static hive_rc load(hive_store *s, hive_cred **out, const char *id)

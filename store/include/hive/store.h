@@ -121,6 +121,10 @@ HIVE_EXPORT hive_provider *hive_store_provider_for(hive_store *s, const hive_cre
  * within the last third of its life. */
 HIVE_EXPORT bool hive_cred_needs_refresh(const hive_cred *cred, int margin, hive_time now);
 
+/* When cred next becomes due for refresh by that rule: false when it never
+ * does (auto_refresh off, or no key expires). */
+HIVE_EXPORT bool hive_cred_refresh_due(const hive_cred *cred, int margin, hive_time *due);
+
 /*
  * Refresh id through its provider now, whether or not it is due, and save
  * it. *out (may be NULL) gets the refreshed credential.
