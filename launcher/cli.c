@@ -86,6 +86,11 @@ int cli_exit_code(hive_rc rc)
     case HIVE_ERR_UNSUPPORTED:
     case HIVE_ERR_NETWORK:
     case HIVE_ERR_REFRESH:
+    case HIVE_ERR_REFRESH:
+        if (strstr(msg, "TLS certificate") != NULL)
+            cli_hint("put the PEM of the CA that signed the server's certificate in the provider "
+                     "credential's ca_file key");
+        break;
     case HIVE_ERR_REAUTH: return EXIT_REFRESH;
     default: return EXIT_STORE;
     }
@@ -116,6 +121,11 @@ int cli_fail(hive_rc rc)
     case HIVE_ERR_PERM:
         if (strstr(msg, "key file") != NULL && strstr(msg, "mode") != NULL)
             cli_hint("chmod 600 the key file");
+        break;
+    case HIVE_ERR_REFRESH:
+        if (strstr(msg, "TLS certificate") != NULL)
+            cli_hint("put the PEM of the CA that signed the server's certificate in the provider "
+                     "credential's ca_file key");
         break;
     case HIVE_ERR_REAUTH:
         cli_hint("authorize again with the provider and save the new tokens (hive-cred add)");

@@ -31,18 +31,30 @@ static const char *snap_base;
 /* first bytes of the managed names: a quick no for everything else */
 static uint64_t first_chars[4];
 
-/* getenv over environ, as libc does it. */
-static char *env_lookup(const char *name)
+/* getenv over environ, as libc does it: the first two bytes compared at
+ * once, the rest only on a match. */
+static inline __attribute__((always_inline)) char *env_lookup(const char *name)
 {
     size_t len;
     char **ep = environ;
+    unsigned head;
 
-    if (ep == NULL || name == NULL || name[0] == '\0')
+    if (__builtin_expect(ep == NULL || name == NULL || name[0] == '\0', 0))
         return NULL;
-    len = strlen(name);
-    for (; *ep != NULL; ep++)
-        if ((*ep)[0] == name[0] && strncmp(*ep, name, len) == 0 && (*ep)[len] == '=')
-            return *ep + len + 1;
+    if (name[1] == '\0') {
+        for (; *ep != NULL; ep++)
+            if ((*ep)[0] == name[0] && (*ep)[1] == '=')
+                return *ep + 2;
+        return NULL;
+    }
+    len = strlen(name) - 2;
+    head = (unsigned char)name[0] | (unsigned)(unsigned char)name[1] << 8;
+    name += 2;
+    for (; *ep != NULL; ep++) {
+        const unsigned char *e = (const unsigned char *)*ep;
+        if ((e[0] | (unsigned)e[1] << 8) == head && strncmp(*ep + 2, name, len) == 0 && (*ep)[len + 2] == '=')
+            return *ep + len + 3;
+    }
     return NULL;
 }
 
@@ -103,11 +115,11 @@ __attribute__((constructor)) static void preload_init(void)
     init();
 }
 
-static char *lookup(const char *name)
+static inline __attribute__((always_inline)) char *lookup(const char *name)
 {
     int st = atomic_load_explicit(&state, memory_order_acquire);
 
-    if (st == UNINIT) {
+    if (__builtin_expect(st == UNINIT, 0)) {
         init();
         st = atomic_load_explicit(&state, memory_order_acquire);
     }

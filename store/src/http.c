@@ -223,6 +223,11 @@ hive_rc hive__http_post(const hive_http_request *rq, hive_http_response *rs)
     if (cc != CURLE_OK) {
         if (sink.too_big)
             rc = hive__fail(HIVE_ERR_TOO_LARGE, "the answer is larger than %u bytes", HIVE_HTTP_MAX_BODY);
+        else if (cc == CURLE_PEER_FAILED_VERIFICATION || cc == CURLE_SSL_CACERT_BADFILE ||
+                 cc == CURLE_SSL_CERTPROBLEM || cc == CURLE_SSL_ISSUER_ERROR)
+            /* an answer we refuse: trying again will not change it */
+            rc = hive__fail(HIVE_ERR_PERM, "TLS certificate not trusted: %s",
+                            *errbuf ? errbuf : api.easy_strerror(cc));
         else
             rc = hive__fail(HIVE_ERR_NETWORK, "%s", *errbuf ? errbuf : api.easy_strerror(cc));
         goto out;

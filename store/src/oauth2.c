@@ -362,7 +362,7 @@ static hive_rc oauth2_refresh(hive_provider *p, hive_store *store, hive_cred *cr
             break;
         pause_ms(250L << (attempt - 1));
     }
-    if (rc == HIVE_ERR_NETWORK || rc == HIVE_ERR_TOO_LARGE || rc == HIVE_ERR_INVALID) {
+    if (rc == HIVE_ERR_NETWORK || rc == HIVE_ERR_TOO_LARGE || rc == HIVE_ERR_INVALID || rc == HIVE_ERR_PERM) {
         rc = hive__fail_prefix(rc == HIVE_ERR_NETWORK ? HIVE_ERR_NETWORK : HIVE_ERR_REFRESH,
                                "Failed to refresh credential '%s'", id);
         goto out;
