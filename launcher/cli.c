@@ -86,11 +86,6 @@ int cli_exit_code(hive_rc rc)
     case HIVE_ERR_UNSUPPORTED:
     case HIVE_ERR_NETWORK:
     case HIVE_ERR_REFRESH:
-    case HIVE_ERR_REFRESH:
-        if (strstr(msg, "TLS certificate") != NULL)
-            cli_hint("put the PEM of the CA that signed the server's certificate in the provider "
-                     "credential's ca_file key");
-        break;
     case HIVE_ERR_REAUTH: return EXIT_REFRESH;
     default: return EXIT_STORE;
     }

@@ -40,6 +40,9 @@ static const char usage_text[] =
     "                           error) and usage specs; print each problem\n"
     "  refresh ID               refresh ID through its provider now\n"
     "  accounts PROVIDER        aliases and identities of PROVIDER's accounts\n"
+    "  rotate-key               re-encrypt everything under a new key, crash-safe: the\n"
+    "                           new key comes from HIVE_NEW_CREDENTIAL_KEY or is made;\n"
+    "                           if killed, run it again to finish\n"
     "  usage add ID [OPTIONS]   register how a tool uses credential ID:\n"
     "      --key K              a required key (repeatable)\n"
     "      --header N=TEMPLATE  --param N=TEMPLATE  --body N=TEMPLATE\n"
@@ -912,6 +915,56 @@ static int cmd_usage(const opts *o, char **args, int nargs)
     return ex;
 }
 
+static void show_progress(void *ctx, size_t done, size_t total)
+{
+    (void)ctx;
+    if (done == total || done % 25 == 0) {
+        fprintf(stderr, "\rre-encrypting: %zu/%zu", done, total);
+        if (done == total)
+            fputc('\n', stderr);
+        fflush(stderr);
+    }
+}
+
+static int cmd_rotate_key(const opts *o)
+{
+    hive_storage *s = NULL;
+    hive_rotation res = {0};
+    const char *next = getenv(HIVE_ENV_NEW_KEY);
+    hive_rc rc;
+    int ex = open_storage(o, &s);
+
+    if (ex != 0)
+        return ex;
+    rc = hive_file_storage_rotate_key(s, next && *next ? next : NULL,
+                                      isatty(STDERR_FILENO) ? show_progress : NULL, NULL, &res);
+    if (rc != HIVE_OK) {
+        char msg[1024];
+        snprintf(msg, sizeof(msg), "%s", hive_last_error());
+        ex = cli_fail(rc);
+        if (rc == HIVE_ERR_INVALID && strstr(msg, HIVE_ENV_NEW_KEY) != NULL)
+            cli_hint("HIVE_NEW_CREDENTIAL_KEY=$(hive-cred keygen) hive-cred rotate-key, then put that "
+                     "key in HIVE_CREDENTIAL_KEY");
+        hive_storage_free(&s);
+        return ex;
+    }
+    printf("re-encrypted %zu of %zu credential(s)", res.rotated, res.total);
+    if (res.already)
+        printf(" (%zu done by an earlier, interrupted run)", res.already);
+    printf("\n");
+    if (res.unreadable)
+        cli_warn("%zu credential file(s) could be read with neither key and were left as they were",
+                 res.unreadable);
+    if (res.key_file)
+        printf("key:   %s (the new key; back it up: the old one no longer opens anything)\n",
+               hive_file_storage_key_file(s));
+    else
+        printf("key:   now set HIVE_CREDENTIAL_KEY to the value of HIVE_NEW_CREDENTIAL_KEY, wherever it is "
+               "kept (secrets manager, CI settings), and unset HIVE_NEW_CREDENTIAL_KEY\n");
+    hive_storage_free(&s);
+    return res.unreadable ? EXIT_DECRYPT : 0;
+}
+
 /* --- main ------------------------------------------------------------- */
 
 enum {
@@ -1048,6 +1101,8 @@ int main(int argc, char **argv)
                                                                           : cmd_validate(&o, nargs ? args[0] : NULL);
     if (strcmp(cmd, "refresh") == 0)
         return (ex = want_operands(cmd, nargs, 1, 1, "one operand")) ? ex : cmd_refresh(&o, args[0]);
+    if (strcmp(cmd, "rotate-key") == 0)
+        return (ex = want_operands(cmd, nargs, 0, 0, "no operands")) ? ex : cmd_rotate_key(&o);
     if (strcmp(cmd, "accounts") == 0)
         return (ex = want_operands(cmd, nargs, 1, 1, "one operand")) ? ex : cmd_accounts(&o, args[0]);
     if (strcmp(cmd, "usage") == 0)

@@ -37,6 +37,12 @@ typedef struct file_storage {
     const char *key_source; /* set once the key is loaded */
     bool have_key;
     uint8_t key[HIVE_FERNET_KEY_BYTES];
+    /* A key rotation in progress (secrets/credential_key.new, or
+     * HIVE_NEW_CREDENTIAL_KEY for a key kept in the environment): files may
+     * be under either key; new writes use this one. */
+    bool have_next;
+    uint8_t next[HIVE_FERNET_KEY_BYTES];
+    char *next_file;
 } file_storage;
 
 typedef enum index_state {
@@ -410,7 +416,9 @@ static void trim(const char **s, size_t *len)
         (*len)--;
 }
 
-static hive_rc read_key_file(file_storage *fs)
+/* Read a key file into key. HIVE_ERR_NO_KEY when it does not exist. Like
+ * ssh with a private key, refuse one that group or others can access. */
+static hive_rc read_key_file(const char *path, uint8_t key[HIVE_FERNET_KEY_BYTES])
 {
     struct stat st;
     char buf[512];
@@ -418,36 +426,34 @@ static hive_rc read_key_file(file_storage *fs)
     const char *p = buf;
     size_t len;
     hive_rc rc;
-    int fd = open(fs->key_file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 
     if (fd < 0) {
         if (errno == ENOENT)
             return hive__fail(HIVE_ERR_NO_KEY, "No encryption key: " HIVE_ENV_KEY
-                              " is not set and %s does not exist", fs->key_file);
-        return io_fail(errno, "cannot open key file", fs->key_file);
+                              " is not set and %s does not exist", path);
+        return io_fail(errno, "cannot open key file", path);
     }
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         close(fd);
-        return hive__fail(HIVE_ERR_PERM, "key file %s is not a regular file", fs->key_file);
+        return hive__fail(HIVE_ERR_PERM, "key file %s is not a regular file", path);
     }
     if ((st.st_mode & 077) != 0) {
         close(fd);
         return hive__fail(HIVE_ERR_PERM, "key file %s is accessible by group or others "
-                          "(mode %04o); it must be 0600", fs->key_file,
-                          (unsigned)(st.st_mode & 07777));
+                          "(mode %04o); it must be 0600", path, (unsigned)(st.st_mode & 07777));
     }
     n = read(fd, buf, sizeof(buf));
     close(fd);
     if (n < 0)
-        return io_fail(errno, "cannot read key file", fs->key_file);
+        return io_fail(errno, "cannot read key file", path);
     len = (size_t)n;
     trim(&p, &len);
-    rc = hive_fernet_key_decode(fs->key, p, len);
+    rc = hive_fernet_key_decode(key, p, len);
     hive_memzero(buf, sizeof(buf));
     if (rc != HIVE_OK)
         return hive__fail(HIVE_ERR_BAD_KEY, "key file %s does not hold a Fernet key "
-                          "(urlsafe base64 of 32 bytes)", fs->key_file);
-    fs->key_source = fs->key_file;
+                          "(urlsafe base64 of 32 bytes)", path);
     return HIVE_OK;
 }
 
@@ -471,12 +477,45 @@ static hive_rc load_key(file_storage *fs)
                               "(urlsafe base64 of 32 bytes)");
         fs->key_source = HIVE_ENV_KEY;
     } else {
-        rc = read_key_file(fs);
+        rc = read_key_file(fs->key_file, fs->key);
         if (rc != HIVE_OK)
             return rc;
+        fs->key_source = fs->key_file;
     }
     fs->have_key = true;
+    /* a rotation left half done: the key it was moving to */
+    fs->have_next = false;
+    if (fs->key_source == fs->key_file) {
+        rc = read_key_file(fs->next_file, fs->next);
+        if (rc == HIVE_OK)
+            fs->have_next = true;
+        else if (rc != HIVE_ERR_NO_KEY)
+            return rc;
+    } else if ((env = getenv(HIVE_ENV_NEW_KEY)) != NULL && *env != '\0') {
+        if (hive_fernet_key_decode(fs->next, env, strlen(env)) != HIVE_OK)
+            return hive__fail(HIVE_ERR_BAD_KEY, HIVE_ENV_NEW_KEY " is not a Fernet key "
+                              "(urlsafe base64 of 32 bytes)");
+        fs->have_next = true;
+    }
+    hive__clear_error();
     return HIVE_OK;
+}
+
+/* Under the store lock: read the key files again, since a rotation in
+ * another process may have switched them. */
+static hive_rc reload_key(file_storage *fs)
+{
+    if (fs->have_key && fs->key_source == fs->key_file) {
+        fs->have_key = false;
+        fs->have_next = false;
+    }
+    return load_key(fs);
+}
+
+/* The key new tokens are written with. */
+static const uint8_t *write_key(const file_storage *fs)
+{
+    return fs->have_next ? fs->next : fs->key;
 }
 
 const char *hive_file_storage_dir(const hive_storage *s)
@@ -519,6 +558,10 @@ static hive_rc read_cred_at(file_storage *fs, int credfd, const char *name, hive
             rc = hive__fail(HIVE_ERR_DECRYPT, "file is empty");
         else
             rc = hive_fernet_decrypt(&plain, &plain_len, token, token_len, fs->key);
+        /* mid-rotation, a file may already be under the new key */
+        if (rc == HIVE_ERR_DECRYPT && fs->have_next && token_len > 0 &&
+            hive_fernet_decrypt(&plain, &plain_len, token, token_len, fs->next) == HIVE_OK)
+            rc = HIVE_OK;
     }
     hive_free_secret(token, token_len + 1);
     if (rc != HIVE_OK)
@@ -927,12 +970,9 @@ static hive_rc file_save(hive_storage *s, const hive_cred *cred)
     if (rc == HIVE_OK)
         rc = enc_name(name, sizeof(name), id);
     if (rc == HIVE_OK)
-        rc = load_key(fs);
+        rc = load_key(fs);   /* fail early, before creating anything */
     if (rc == HIVE_OK)
         rc = hive_cred_emit(&plain, &plain_len, cred);
-    if (rc == HIVE_OK)
-        rc = hive_fernet_encrypt(&token, &token_len, plain, plain_len, fs->key);
-    hive_free_secret(plain, plain_len + 1);
     if (rc == HIVE_OK)
         rc = index_entry(&entry, cred);
     if (rc != HIVE_OK)
@@ -941,6 +981,15 @@ static hive_rc file_save(hive_storage *s, const hive_cred *cred)
     rc = lock_all(fs, &l, true);
     if (rc != HIVE_OK)
         goto out;
+    /* encrypt under the lock, with the key as it is now: a rotation that
+     * ran while we waited must not be undone by this write */
+    rc = reload_key(fs);
+    if (rc == HIVE_OK)
+        rc = hive_fernet_encrypt(&token, &token_len, plain, plain_len, write_key(fs));
+    if (rc != HIVE_OK) {
+        unlock_all(&l);
+        goto out;
+    }
     /* Hive's id-to-file mapping is lossy ("a/b" and "a_b" share a file):
      * never let one credential overwrite another. */
     if (regular_at(l.cred, name)) {
@@ -969,6 +1018,7 @@ static hive_rc file_save(hive_storage *s, const hive_cred *cred)
     }
     unlock_all(&l);
 out:
+    hive_free_secret(plain, plain_len + 1);
     hive_json_free(&idx);
     hive_json_free(&entry);
     free(token);
@@ -1216,6 +1266,8 @@ static void file_destroy(hive_storage *s)
     file_storage *fs = (file_storage *)s;
 
     hive_memzero(fs->key, sizeof(fs->key));
+    hive_memzero(fs->next, sizeof(fs->next));
+    free(fs->next_file);
     hive_free_str(fs->explicit_key);
     free(fs->dir);
     free(fs->key_file);
@@ -1350,7 +1402,10 @@ hive_rc hive_file_storage_open(hive_storage **out, const hive_file_options *opts
     free(home);
     if (opts->key != NULL)
         fs->explicit_key = hive__strdup(opts->key);
-    if (fs->dir == NULL || fs->key_file == NULL || (opts->key != NULL && fs->explicit_key == NULL)) {
+    if (fs->key_file != NULL)
+        fs->next_file = hive__aprintf("%s.new", fs->key_file);
+    if (fs->dir == NULL || fs->key_file == NULL || fs->next_file == NULL ||
+        (opts->key != NULL && fs->explicit_key == NULL)) {
         file_destroy(&fs->base);
         return hive__fail(HIVE_ERR_NOMEM, "out of memory");
     }
@@ -1454,6 +1509,194 @@ hive_rc hive_file_storage_init(hive_storage *s, bool *created_key)
             rc = load_key(fs);
         }
     }
+    return rc;
+}
+
+/* --- key rotation ------------------------------------------------------- */
+
+/* Write key text to path without replacing an existing file: temp file,
+ * fsync, link() into place, fsync the directory. */
+static hive_rc write_key_file(const char *path, const char *key_text)
+{
+    char *dir = hive__strdup(path);
+    char *slash = dir ? strrchr(dir, '/') : NULL;
+    char tmp[64];
+    uint8_t rnd[8];
+    int dfd = -1;
+    int fd;
+    hive_rc rc;
+
+    if (slash == NULL) {
+        free(dir);
+        return hive__fail(HIVE_ERR_NOMEM, "out of memory");
+    }
+    *slash = '\0';
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+        rc = io_fail(errno, "cannot create directory", dir);
+        goto out;
+    }
+    dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (dfd < 0) {
+        rc = io_fail(errno, "cannot open directory", dir);
+        goto out;
+    }
+    rc = hive__random(rnd, sizeof(rnd));
+    if (rc != HIVE_OK)
+        goto out;
+    snprintf(tmp, sizeof(tmp), TMP_PREFIX "key-%02x%02x%02x%02x%02x%02x%02x%02x",
+             rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
+    fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        rc = io_fail(errno, "cannot create a key file in", dir);
+        goto out;
+    }
+    rc = write_all(fd, key_text, strlen(key_text));
+    if (rc == HIVE_OK && fsync(fd) != 0)
+        rc = hive__fail(HIVE_ERR_IO, "fsync failed: %s", strerror(errno));
+    close(fd);
+    if (rc == HIVE_OK && linkat(dfd, tmp, dfd, slash + 1, 0) != 0)
+        rc = errno == EEXIST ? hive__fail(HIVE_ERR_CONFLICT, "%s exists already", path)
+                             : io_fail(errno, "cannot create key file", path);
+    unlinkat(dfd, tmp, 0);
+    if (rc == HIVE_OK && fsync(dfd) != 0)
+        rc = hive__fail(HIVE_ERR_IO, "fsync of directory failed: %s", strerror(errno));
+out:
+    if (dfd >= 0)
+        close(dfd);
+    free(dir);
+    return rc;
+}
+
+/* Re-encrypt one file under the new key, if it is not already. */
+static hive_rc rotate_file(file_storage *fs, int credfd, const char *name, hive_rotation *res)
+{
+    char *token = NULL;
+    size_t token_len = 0;
+    uint8_t *plain = NULL;
+    size_t plain_len = 0;
+    char *again = NULL;
+    size_t again_len = 0;
+    hive_rc rc = read_at(credfd, name, "credential file", &token, &token_len);
+
+    if (rc == HIVE_ERR_NOT_FOUND)
+        return HIVE_OK;   /* deleted meanwhile */
+    if (rc != HIVE_OK)
+        return rc;
+    if (token_len > 0 && hive_fernet_decrypt(&plain, &plain_len, token, token_len, fs->next) == HIVE_OK) {
+        res->already++;
+    } else if (token_len > 0 && hive_fernet_decrypt(&plain, &plain_len, token, token_len, fs->key) == HIVE_OK) {
+        rc = hive_fernet_encrypt(&again, &again_len, plain, plain_len, fs->next);
+        if (rc == HIVE_OK)
+            rc = atomic_write_at(credfd, name, again, again_len);
+        if (rc == HIVE_OK)
+            res->rotated++;
+    } else {
+        res->unreadable++;
+    }
+    hive__clear_error();
+    hive_free_secret(token, token_len + 1);
+    hive_free_secret(plain, plain_len + 1);
+    free(again);
+    return rc;
+}
+
+hive_rc hive_file_storage_rotate_key(hive_storage *s, const char *new_key,
+                                     void (*progress)(void *ctx, size_t done, size_t total), void *ctx,
+                                     hive_rotation *out)
+{
+    file_storage *fs = (file_storage *)s;
+    hive_rotation res = {0};
+    hive_strlist files = {0};
+    char text[HIVE_FERNET_KEY_TEXT + 1];
+    locked l;
+    hive_rc rc;
+
+    if (s == NULL || s->ops != &file_ops)
+        return hive__fail(HIVE_ERR_UNSUPPORTED, "not a file storage");
+    hive__clear_error();
+    rc = lock_all(fs, &l, false);
+    if (rc != HIVE_OK)
+        return rc;
+    rc = reload_key(fs);
+    if (rc != HIVE_OK)
+        goto out;
+    res.key_file = fs->key_source == fs->key_file;
+    if (res.key_file && !fs->have_next) {
+        /* 1. the new key goes to disk before any file uses it */
+        const char *given = new_key ? new_key : getenv(HIVE_ENV_NEW_KEY);
+        if (given != NULL && *given != '\0') {
+            uint8_t check[HIVE_FERNET_KEY_BYTES];
+            rc = hive_fernet_key_decode(check, given, strlen(given));
+            hive_memzero(check, sizeof(check));
+            if (rc != HIVE_OK) {
+                rc = hive__fail(HIVE_ERR_BAD_KEY, "the new key is not a Fernet key");
+                goto out;
+            }
+            snprintf(text, sizeof(text), "%.44s", given);
+        } else if ((rc = hive_fernet_key_generate(text)) != HIVE_OK) {
+            goto out;
+        }
+        rc = write_key_file(fs->next_file, text);
+        hive_memzero(text, sizeof(text));
+        if (rc == HIVE_OK)
+            rc = read_key_file(fs->next_file, fs->next);
+        if (rc != HIVE_OK)
+            goto out;
+        fs->have_next = true;
+    } else if (!res.key_file && !fs->have_next) {
+        if (new_key == NULL) {
+            rc = hive__fail(HIVE_ERR_INVALID, "the key is in %s, not in a key file: give the new key in "
+                            HIVE_ENV_NEW_KEY, fs->key_source);
+            goto out;
+        }
+        if (hive_fernet_key_decode(fs->next, new_key, strlen(new_key)) != HIVE_OK) {
+            rc = hive__fail(HIVE_ERR_BAD_KEY, "the new key is not a Fernet key");
+            goto out;
+        }
+        fs->have_next = true;
+    }
+    if (hive_memeq(fs->key, fs->next, HIVE_FERNET_KEY_BYTES)) {
+        rc = hive__fail(HIVE_ERR_INVALID, "the new key is the current key");
+        goto out;
+    }
+    /* 2. every file, each replaced atomically */
+    rc = scan_enc(l.cred, &files);
+    res.total = files.count;
+    for (size_t i = 0; rc == HIVE_OK && i < files.count; i++) {
+        rc = rotate_file(fs, l.cred, files.items[i], &res);
+        if (progress != NULL)
+            progress(ctx, i + 1, files.count);
+    }
+    if (rc != HIVE_OK)
+        goto out;
+    /* 3. switch: the new key becomes the key */
+    if (res.key_file) {
+        char *dir = hive__strdup(fs->key_file);
+        char *slash = dir ? strrchr(dir, '/') : NULL;
+        int dfd;
+        if (slash == NULL) {
+            free(dir);
+            rc = hive__fail(HIVE_ERR_NOMEM, "out of memory");
+            goto out;
+        }
+        *slash = '\0';
+        dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0 || renameat(dfd, fs->next_file + (slash - dir) + 1, dfd, slash + 1) != 0 || fsync(dfd) != 0)
+            rc = io_fail(errno, "cannot switch to the new key file", fs->key_file);
+        if (dfd >= 0)
+            close(dfd);
+        free(dir);
+        if (rc != HIVE_OK)
+            goto out;
+    }
+    memcpy(fs->key, fs->next, HIVE_FERNET_KEY_BYTES);
+    hive_memzero(fs->next, sizeof(fs->next));
+    fs->have_next = false;
+    if (out != NULL)
+        *out = res;
+out:
+    hive_strlist_free(&files);
+    unlock_all(&l);
     return rc;
 }
 

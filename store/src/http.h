@@ -36,6 +36,11 @@ typedef struct hive_http_response {
 hive_rc hive__http_post(const hive_http_request *rq, hive_http_response *rs);
 void hive__http_response_free(hive_http_response *rs);
 
+/* A token endpoint's answer as an object: JSON, or form-encoded; NULL when
+ * it is neither (oauth2.c). */
+struct hive_json;
+struct hive_json *hive__oauth2_parse_body(const hive_http_response *rs);
+
 /* Whether url is https, or http to a loopback host. */
 bool hive__url_allowed(const char *url);
 

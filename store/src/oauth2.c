@@ -196,7 +196,7 @@ static char *form_decode(const char *s, size_t len)
 
 /* The body as an object: JSON, or application/x-www-form-urlencoded (as
  * GitHub answers without an Accept header). NULL when it is neither. */
-static hive_json *parse_body(const hive_http_response *rs)
+hive_json *hive__oauth2_parse_body(const hive_http_response *rs)
 {
     hive_json *obj = NULL;
     const char *p = rs->body;
@@ -371,7 +371,7 @@ static hive_rc oauth2_refresh(hive_provider *p, hive_store *store, hive_cred *cr
         rc = hive__fail_prefix(HIVE_ERR_REFRESH, "Failed to refresh credential '%s'", id);
         goto out;
     }
-    obj = parse_body(&rs);
+    obj = hive__oauth2_parse_body(&rs);
     if (rs.status < 200 || rs.status >= 300) {
         rc = answer_error(id, refresh_grant, rs.status, obj);
         goto out;

@@ -47,6 +47,7 @@ HIVE_EXPORT void hive_storage_free(hive_storage **s);
 
 #define HIVE_ENV_HOME "HIVE_HOME"
 #define HIVE_ENV_KEY "HIVE_CREDENTIAL_KEY"
+#define HIVE_ENV_NEW_KEY "HIVE_NEW_CREDENTIAL_KEY"
 /* Longest credential id the file storage accepts (bytes). */
 #define HIVE_ID_MAX 250
 
@@ -87,6 +88,32 @@ HIVE_EXPORT const char *hive_file_storage_key_source(hive_storage *s);
  * from the files when missing, damaged or incomplete. *out is the caller's.
  */
 HIVE_EXPORT hive_rc hive_file_storage_index(hive_storage *s, hive_json **out);
+
+typedef struct hive_rotation {
+    size_t total;         /* credential files */
+    size_t rotated;       /* re-encrypted by this run */
+    size_t already;       /* found under the new key (an earlier, killed run) */
+    size_t unreadable;    /* readable with neither key: left as they were */
+    bool key_file;        /* the new key went into the key file (else: the caller must
+                           * move HIVE_NEW_CREDENTIAL_KEY into HIVE_CREDENTIAL_KEY) */
+} hive_rotation;
+
+/*
+ * Re-encrypt every credential under a new key, crash-safe:
+ *  1. the new key is written to <key file>.new (fsync) - or, for a key kept
+ *     in the environment, taken from new_key / HIVE_NEW_CREDENTIAL_KEY, which
+ *     is then required;
+ *  2. each file is re-encrypted and atomically replaced; readers accept
+ *     either key meanwhile, and writers use the new one;
+ *  3. the key file is switched by rename.
+ * A kill at any instant leaves every credential readable with the old key
+ * or the new one; running it again resumes with the same new key. new_key:
+ * NULL to generate one (key file) or use HIVE_NEW_CREDENTIAL_KEY. progress
+ * (may be NULL) is called as files are done.
+ */
+HIVE_EXPORT hive_rc hive_file_storage_rotate_key(hive_storage *s, const char *new_key,
+                                                 void (*progress)(void *ctx, size_t done, size_t total),
+                                                 void *ctx, hive_rotation *out);
 
 /* The file stem Hive uses for id: '/', '\\' and ".." become '_'. Returns
  * HIVE_ERR_BAD_ID for an id no file can hold. buf holds HIVE_ID_MAX + 1. */
