@@ -1,0 +1,664 @@
+#!/usr/bin/env python3
+"""OAuth2 refresh, tested against a real authorization server.
+
+Run:  python3 tests/oauth/test_oauth.py [unittest options]
+
+Needs `node` (18 or newer) and the server's packages (`npm ci --prefix
+tests/oauth`); without them every test is skipped, and when run as a
+script it exits with status 77 (ctest's SKIP_RETURN_CODE) saying why.
+
+Environment:
+  HIVE_RUN   path of the hive-run binary  (default: <repo>/build/launcher/hive-run)
+  HIVE_CRED  path of the hive-cred binary (default: <repo>/build/launcher/hive-cred)
+
+One server process (tests/oauth/server.js: oidc-provider plus a server of
+broken token endpoints, see tests/oauth/README.md) serves the whole run;
+its counters are reset before each test. Every test has its own
+HIVE_HOME and freshly minted refresh tokens, and reads what hive stored
+by decrypting the .enc files with Fernet. Standard library plus
+`cryptography`.
+"""
+
+import http.client
+import http.server
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+import urllib.error
+import urllib.parse
+import urllib.request
+from datetime import datetime, timezone
+from pathlib import Path
+
+from cryptography.fernet import Fernet
+
+REPO = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+HIVE_RUN = os.path.abspath(os.environ.get("HIVE_RUN") or REPO / "build" / "launcher" / "hive-run")
+HIVE_CRED = os.path.abspath(os.environ.get("HIVE_CRED") or REPO / "build" / "launcher" / "hive-cred")
+SERVER_JS = HERE / "server.js"
+NODE_MODULES = HERE / "node_modules"
+
+TIMEOUT = 60          # per hive command
+ACCESS_TTL = 60       # the server's access token lifetime
+SKIP_CODE = 77
+
+POST_ID, POST_SECRET = "hive-post", "post-secret-123"
+BASIC_ID, BASIC_SECRET = "hive-basic", "b@sic:s3cr3t/+%&="
+BASIC_HEADER = "Basic aGl2ZS1iYXNpYzpiJTQwc2ljJTNBczNjcjN0JTJGJTJCJTI1JTI2JTNE"
+INVALID_GRANT_MSG = "Refresh token for '%s' is invalid or revoked. Re-authorization required."
+EXIT_REFRESH = 7
+EXIT_FAIL = 125
+
+PROXY_VARS = ["http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "all_proxy",
+              "no_proxy", "NO_PROXY"]
+
+SERVER = {}           # the port file's contents
+_proc = None
+_tmp = None
+_log = None
+
+
+def missing_prerequisite():
+    """Why the tests cannot run, or None."""
+    if shutil.which("node") is None:
+        return "node is not on PATH (scripts/setup installs nodejs)"
+    if not (NODE_MODULES / "oidc-provider").is_dir():
+        return "%s is missing: run 'npm ci --prefix tests/oauth'" % NODE_MODULES
+    return None
+
+
+def server_log():
+    try:
+        with open(_log, encoding="utf-8", errors="replace") as f:
+            return f.read()[-4000:]
+    except (OSError, TypeError):
+        return ""
+
+
+def setUpModule():
+    global _proc, _tmp, _log
+    why = missing_prerequisite()
+    if why:
+        raise unittest.SkipTest(why)
+    for what, path in [("hive-run", HIVE_RUN), ("hive-cred", HIVE_CRED)]:
+        if not os.access(path, os.X_OK):
+            raise RuntimeError("%s not found at %s (set %s)" % (what, path, what.upper().replace("-", "_")))
+    _tmp = tempfile.mkdtemp(prefix="hive-oauth-test-")
+    port_file = os.path.join(_tmp, "ports.json")
+    _log = os.path.join(_tmp, "server.log")
+    with open(_log, "wb") as log:
+        _proc = subprocess.Popen(["node", str(SERVER_JS), "--port-file", port_file,
+                                  "--access-ttl", str(ACCESS_TTL)],
+                                 stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while not os.path.exists(port_file):
+            if _proc.poll() is not None:
+                raise RuntimeError("the OAuth2 test server exited with %s:\n%s"
+                                   % (_proc.returncode, server_log()))
+            if time.monotonic() > deadline:
+                raise RuntimeError("the OAuth2 test server did not start in 60 s:\n%s" % server_log())
+            time.sleep(0.05)
+        with open(port_file, encoding="utf-8") as f:
+            SERVER.update(json.load(f))
+    except BaseException:
+        tearDownModule()    # not called when setUpModule fails
+        raise
+
+
+def tearDownModule():
+    if _proc is not None:
+        _proc.terminate()
+        try:
+            _proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            _proc.kill()
+            _proc.wait()
+        if _proc.stdin:
+            _proc.stdin.close()
+    if _tmp:
+        shutil.rmtree(_tmp, ignore_errors=True)
+
+
+# --- talking to the server ---------------------------------------------------
+
+def request(method, port, path, form=None):
+    """(status, parsed JSON body) of a request to 127.0.0.1:port."""
+    data = urllib.parse.urlencode(form).encode() if form is not None else (b"" if method == "POST" else None)
+    rq = urllib.request.Request("http://127.0.0.1:%d%s" % (port, path), data=data, method=method)
+    if form is not None:
+        rq.add_header("Content-Type", "application/x-www-form-urlencoded")
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(rq, timeout=30) as r:
+            return r.status, json.loads(r.read() or b"null")
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"null")
+
+
+def admin(method, path):
+    status, body = request(method, SERVER["http"], path)
+    if status != 200:
+        raise AssertionError("%s %s: HTTP %d %r" % (method, path, status, body))
+    return body
+
+
+def mint(client=POST_ID):
+    return admin("POST", "/test/mint?client=" + client)["refresh_token"]
+
+
+def stats():
+    return admin("GET", "/test/stats")
+
+
+def fail_stats():
+    status, body = request("GET", SERVER["fail"], "/test/stats")
+    assert status == 200, body
+    return body["by_path"]
+
+
+def token_url(scheme="http", path=None):
+    port = SERVER["https"] if scheme == "https" else SERVER["http"]
+    return "%s://127.0.0.1:%d%s" % (scheme, port, path or SERVER["token_path"])
+
+
+def fail_url(path):
+    return "http://127.0.0.1:%d%s" % (SERVER["fail"], path)
+
+
+def closed_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def epoch(text):
+    """Seconds since the epoch of a stored ISO 8601 time."""
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"
+    return datetime.fromisoformat(text).timestamp()
+
+
+class OAuthTest(unittest.TestCase):
+    """A fresh HIVE_HOME per test; the server's counters reset."""
+
+    maxDiff = None
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="hive-oauth-")
+        self.addCleanup(shutil.rmtree, self.tmp, ignore_errors=True)
+        self.home = os.path.join(self.tmp, "home")
+        self.store = os.path.join(self.home, "credentials")
+        self.env = dict(os.environ)
+        for name in ["HIVE_CREDENTIAL_KEY", "HIVE_NEW_CREDENTIAL_KEY"] + PROXY_VARS:
+            self.env.pop(name, None)
+        self.env["HIVE_HOME"] = self.home
+        self.env["LC_ALL"] = "C"
+        self.check(self.cred("init"), 0)
+        with open(os.path.join(self.home, "secrets", "credential_key"), "rb") as f:
+            self.fernet = Fernet(f.read().strip())
+        admin("POST", "/test/reset")
+        status, _ = request("POST", SERVER["fail"], "/test/reset")
+        self.assertEqual(status, 200)
+
+    # --- helpers -------------------------------------------------------
+
+    def cred(self, *args, stdin=b"", env=None):
+        if isinstance(stdin, str):
+            stdin = stdin.encode("utf-8")
+        return subprocess.run([HIVE_CRED, *args], input=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              env=env or self.env, timeout=TIMEOUT, cwd=self.tmp)
+
+    def hive_run(self, *args):
+        return subprocess.run([HIVE_RUN, *args], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, env=self.env, timeout=TIMEOUT, cwd=self.tmp)
+
+    def check(self, r, code, what=""):
+        self.assertEqual(r.returncode, code,
+                         "%s: exit %d, expected %d\nstdout: %r\nstderr: %r"
+                         % (what or " ".join(map(str, r.args[1:]))[:300], r.returncode, code,
+                            r.stdout[:2000], r.stderr[:3000]))
+        return r
+
+    def add_provider(self, pid="idp", url=None, client_id=POST_ID, secret=POST_SECRET, **extra):
+        keys = {"token_url": url or token_url(), "client_id": client_id, "client_secret": secret}
+        keys.update(extra)
+        text = "".join("%s=%s\n" % kv for kv in keys.items())
+        self.check(self.cred("add", pid, "--type", "custom", stdin=text), 0)
+
+    def add_token(self, cid="tok", refresh=None, access="old", expires="+10s", provider="idp"):
+        text = "access_token=%s\n" % access
+        if refresh is not None:
+            text += "refresh_token=%s\n" % refresh
+        self.check(self.cred("add", cid, "--type", "oauth2", "--provider-id", provider, "--auto-refresh",
+                             "--expires", "access_token=" + expires, stdin=text), 0)
+
+    def stored(self, cid="tok"):
+        """The credential as stored: the decrypted JSON of its .enc file."""
+        with open(os.path.join(self.store, "credentials", cid + ".enc"), "rb") as f:
+            return json.loads(self.fernet.decrypt(f.read().strip()))
+
+    def value(self, cred, key):
+        k = cred["keys"].get(key)
+        return None if k is None else k["value"]
+
+    def snapshot(self):
+        """Every file of the store but the lock files: path -> bytes."""
+        out = {}
+        for root, dirs, files in os.walk(self.store):
+            dirs[:] = [d for d in dirs if not d.startswith(".")]
+            for f in files:
+                if f.startswith("."):
+                    continue
+                p = os.path.join(root, f)
+                with open(p, "rb") as fh:
+                    out[os.path.relpath(p, self.store)] = fh.read()
+        return out
+
+    def refresh(self, cid="tok", env=None):
+        """hive-cred refresh: (result, seconds it took, time before, time after)."""
+        t0 = time.time()
+        r = self.cred("refresh", cid, env=env)
+        t1 = time.time()
+        return r, t1 - t0, t0, t1
+
+    def assert_expires_about(self, cred, ttl, t0, t1, key="access_token", slack=3):
+        exp = cred["keys"][key]["expires_at"]
+        self.assertIsNotNone(exp, "%s has no expiry" % key)
+        self.assertTrue(int(t0) + ttl - slack <= epoch(exp) <= t1 + ttl + slack,
+                        "%s expires at %s, expected about now+%d (now=%s)"
+                        % (key, exp, ttl, datetime.fromtimestamp(t1, timezone.utc).isoformat()))
+
+    def assert_refreshed_at(self, cred, t0, t1):
+        for field in ("last_refreshed", "updated_at"):
+            self.assertIsNotNone(cred[field], field)
+            self.assertTrue(t0 - 2 <= epoch(cred[field]) <= t1 + 2, "%s = %s" % (field, cred[field]))
+
+    def assert_refresh_fails(self, r, cid="tok"):
+        self.check(r, EXIT_REFRESH)
+        self.assertIn(("Failed to refresh credential '%s'" % cid).encode(), r.stderr)
+
+    def assert_invalid_grant(self, rt, client=POST_ID, secret=POST_SECRET):
+        status, body = request("POST", SERVER["http"], SERVER["token_path"],
+                            {"grant_type": "refresh_token", "refresh_token": rt,
+                             "client_id": client, "client_secret": secret})
+        self.assertEqual((status, body.get("error")), (400, "invalid_grant"), body)
+
+    def stderr_lines(self, r):
+        """stderr lines without the program's 'NAME: error: ' prefix."""
+        return [re.sub(r"^hive-[a-z]+: (error|warning): ", "", ln)
+                for ln in r.stderr.decode("utf-8", "replace").splitlines()]
+
+    # --- 1, 2, 4: the refresh grant ---------------------------------------
+
+    def check_rotation(self, client=POST_ID, secret=POST_SECRET, **provider):
+        rt0 = mint(client)
+        self.add_provider(client_id=client, secret=secret, **provider)
+        self.add_token(refresh=rt0)
+        r, _, t0, t1 = self.refresh()
+        self.check(r, 0)
+        self.assertTrue(r.stdout.startswith(b"refreshed tok; expires "), r.stdout)
+        c = self.stored()
+        at1, rt1 = self.value(c, "access_token"), self.value(c, "refresh_token")
+        self.assertNotIn(at1, (None, "", "old"))
+        self.assertNotIn(rt1, (None, "", rt0), "the rotated refresh token was not stored")
+        self.assert_expires_about(c, ACCESS_TTL, t0, t1)
+        self.assert_refreshed_at(c, t0, t1)
+        self.assertEqual(c["provider_id"], "idp")
+        self.assertTrue(c["auto_refresh"])
+        self.assertEqual(self.check(self.cred("get", "tok", "access_token"), 0).stdout, at1.encode() + b"\n")
+        s = stats()
+        self.assertEqual(s["token_requests"], 1, s)
+        self.assertEqual(s["by_grant"], {"refresh_token": 1}, s)
+        self.assertEqual(s["by_client"], {client: 1}, s)
+
+        # the new refresh token works (and rotates again) ...
+        r, _, t0, t1 = self.refresh()
+        self.check(r, 0, "refresh with the rotated refresh token")
+        c = self.stored()
+        self.assertNotIn(self.value(c, "refresh_token"), (rt0, rt1))
+        self.assertNotIn(self.value(c, "access_token"), ("old", at1))
+        self.assert_expires_about(c, ACCESS_TTL, t0, t1)
+        s = stats()
+        self.assertEqual(s["token_requests"], 2, s)
+        # ... and the first one is dead. (Last: presenting a rotated-away
+        # refresh token makes the server revoke the whole grant.)
+        self.assert_invalid_grant(rt0, client, secret)
+        return s
+
+    def test_refresh_rotation_http(self):
+        s = self.check_rotation()
+        self.assertEqual(s["by_auth"].get("client_secret_post"), 2, s)
+
+    def test_refresh_rotation_https(self):
+        s = self.check_rotation(url=token_url("https"), ca_file=SERVER["ca_file"])
+        self.assertEqual(s["by_auth"].get("client_secret_post"), 2, s)
+
+    def test_https_without_ca_file_fails(self):
+        rt = mint()
+        self.add_provider(url=token_url("https"))
+        self.add_token(refresh=rt)
+        before = self.snapshot()
+        r, _, _, _ = self.refresh()
+        self.assert_refresh_fails(r)
+        self.assertRegex(r.stderr.decode("utf-8", "replace"), re.compile(r"certificate|SSL|TLS", re.I))
+        self.assertEqual(self.snapshot(), before, "a failed refresh changed the store")
+        self.assertEqual(stats()["token_requests"], 0, "a request got through an unverified TLS connection")
+
+    def test_refresh_client_secret_basic(self):
+        s = self.check_rotation(client=BASIC_ID, secret=BASIC_SECRET, auth_method="client_secret_basic")
+        self.assertEqual(s["by_auth"], {"client_secret_basic": 2}, s)
+
+    # --- 3: client_credentials ----------------------------------------------
+
+    def test_client_credentials_post_and_basic(self):
+        self.add_provider("idp-post", scope="api:read")
+        self.add_provider("idp-basic", client_id=BASIC_ID, secret=BASIC_SECRET, scope="api:read",
+                          auth_method="client_secret_basic")
+        self.add_token("cc-post", provider="idp-post")
+        self.add_token("cc-basic", provider="idp-basic")
+        for cid in ("cc-post", "cc-basic"):
+            r, _, t0, t1 = self.refresh(cid)
+            self.check(r, 0)
+            c = self.stored(cid)
+            self.assertNotIn(self.value(c, "access_token"), (None, "", "old"))
+            self.assertNotIn("refresh_token", c["keys"], "client_credentials gives no refresh token")
+            self.assert_expires_about(c, ACCESS_TTL, t0, t1)
+            self.assert_refreshed_at(c, t0, t1)
+        self.assertNotEqual(self.value(self.stored("cc-post"), "access_token"),
+                            self.value(self.stored("cc-basic"), "access_token"))
+        s = stats()
+        self.assertEqual(s["token_requests"], 2, s)
+        self.assertEqual(s["by_grant"], {"client_credentials": 2}, s)
+        self.assertEqual(s["by_client"], {POST_ID: 1, BASIC_ID: 1}, s)
+        self.assertEqual(s["by_auth"], {"client_secret_post": 1, "client_secret_basic": 1}, s)
+
+    # --- 5, 6, 7: failures that change nothing -----------------------------
+
+    def test_revoked_refresh_token(self):
+        rt = mint()
+        admin("POST", "/test/revoke?token=" + rt)
+        self.add_provider()
+        self.add_token(refresh=rt)
+        before = self.snapshot()
+        r, _, _, _ = self.refresh()
+        self.check(r, EXIT_REFRESH)
+        self.assertIn(INVALID_GRANT_MSG % "tok", self.stderr_lines(r), r.stderr)
+        self.assertEqual(self.snapshot(), before, "a failed refresh changed the store")
+        self.assertEqual(stats()["token_requests"], 1, "a 400 was retried")
+
+    def test_wrong_client_secret(self):
+        rt = mint()
+        self.add_provider(secret="not-the-secret")
+        self.add_token(refresh=rt)
+        before = self.snapshot()
+        r, _, _, _ = self.refresh()
+        self.check(r, EXIT_REFRESH)
+        self.assertIn(b"Failed to refresh credential 'tok': HTTP 401: invalid_client", r.stderr)
+        self.assertEqual(self.snapshot(), before, "a failed refresh changed the store")
+        s = stats()
+        self.assertEqual(s["token_requests"], 1, "a 4xx was retried: %r" % s)
+        # the refresh token was not spent: with the right secret it works
+        status, body = request("POST", SERVER["http"], SERVER["token_path"],
+                            {"grant_type": "refresh_token", "refresh_token": rt,
+                             "client_id": POST_ID, "client_secret": POST_SECRET})
+        self.assertEqual(status, 200, body)
+
+    def test_server_down(self):
+        self.add_provider(url="http://127.0.0.1:%d/token" % closed_port())
+        self.add_token(refresh=mint())
+        before = self.snapshot()
+        r, took, _, _ = self.refresh()
+        self.assert_refresh_fails(r)
+        self.assertGreaterEqual(took, 0.7, "3 attempts with 250 ms + 500 ms of backoff took %.2f s" % took)
+        self.assertEqual(self.snapshot(), before, "a failed refresh changed the store")
+
+    # --- 8: broken token endpoints ------------------------------------------
+
+    def fail_refresh(self, path, refresh="rt-for-the-fail-server", **provider):
+        self.add_provider(url=fail_url(path), **provider)
+        self.add_token(refresh=refresh)
+        before = self.snapshot()
+        r, took, t0, t1 = self.refresh()
+        return r, took, t0, t1, before
+
+    def test_fail_500_bounded_retries(self):
+        r, took, _, _, before = self.fail_refresh("/500")
+        self.assert_refresh_fails(r)
+        self.assertIn(b"HTTP 500", r.stderr)
+        self.assertEqual(fail_stats(), {"/500": 3}, "want exactly 3 attempts")
+        self.assertGreaterEqual(took, 0.7, "backoff 250 ms + 500 ms")
+        self.assertEqual(self.snapshot(), before)
+
+    def test_fail_401_not_retried(self):
+        r, _, _, _, before = self.fail_refresh("/400-invalid-client")
+        self.assert_refresh_fails(r)
+        self.assertIn(b"HTTP 401: invalid_client", r.stderr)
+        self.assertEqual(fail_stats(), {"/400-invalid-client": 1})
+        self.assertEqual(self.snapshot(), before)
+
+    def test_fail_503_then_success(self):
+        r, _, t0, t1, _ = self.fail_refresh("/503")
+        self.check(r, 0)
+        self.assertEqual(fail_stats(), {"/503": 2})
+        c = self.stored()
+        self.assertTrue(self.value(c, "access_token").startswith("fail-access-"), c)
+        self.assertEqual(self.value(c, "refresh_token"), "fail-refresh-503")
+        self.assert_expires_about(c, 3600, t0, t1)
+
+    def test_fail_hang_times_out(self):
+        r, took, _, _, before = self.fail_refresh("/hang", timeout="1")
+        self.assert_refresh_fails(r)
+        self.assertRegex(r.stderr.decode("utf-8", "replace"), re.compile(r"time[ d-]*out", re.I))
+        self.assertLess(took, 15, "timeout=1 but the refresh took %.1f s" % took)
+        self.assertEqual(fail_stats(), {"/hang": 3}, "a time-out is retried: 3 attempts")
+        self.assertEqual(self.snapshot(), before)
+
+    def test_fail_garbage(self):
+        r, _, _, _, before = self.fail_refresh("/garbage")
+        self.assert_refresh_fails(r)
+        self.assertIn(b"neither JSON nor form", r.stderr)
+        self.assertEqual(fail_stats(), {"/garbage": 1})
+        self.assertEqual(self.snapshot(), before)
+
+    def test_fail_form_answer(self):
+        r, _, t0, t1, _ = self.fail_refresh("/form")
+        self.check(r, 0)
+        c = self.stored()
+        self.assertEqual(self.value(c, "access_token"), "form-access-1")
+        self.assertEqual(self.value(c, "refresh_token"), "form-refresh-2")
+        self.assert_expires_about(c, 3600, t0, t1)
+
+    def test_fail_string_expires_in(self):
+        r, _, t0, t1, _ = self.fail_refresh("/string-expires")
+        self.check(r, 0)
+        c = self.stored()
+        self.assertEqual(self.value(c, "access_token"), "str-access")
+        self.assert_expires_about(c, 120, t0, t1)
+        self.assertEqual(self.value(c, "refresh_token"), "rt-for-the-fail-server", "kept when not rotated")
+
+    def capture_echo(self, cid="tok"):
+        """Refresh cid through a relay to the fail server's /echo; return the
+        'seen' part of the answer (hive itself keeps only the tokens). The
+        relay passes the request on byte for byte (method, body, and the
+        Content-Type, Authorization and Accept headers) and the answer back."""
+        captured = []
+
+        class Relay(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                headers = {k: self.headers[k] for k in ("Content-Type", "Authorization", "Accept")
+                           if self.headers[k] is not None}
+                conn = http.client.HTTPConnection("127.0.0.1", SERVER["fail"], timeout=30)
+                conn.request(self.command, self.path, body=body, headers=headers)
+                answer = conn.getresponse()
+                data = answer.read()
+                conn.close()
+                captured.append(json.loads(data)["seen"])
+                self.send_response(answer.status)
+                self.send_header("Content-Type", answer.getheader("Content-Type"))
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        relay = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Relay)
+        thread = threading.Thread(target=relay.serve_forever, daemon=True)
+        thread.start()
+        try:
+            self.add_provider(url="http://127.0.0.1:%d/echo" % relay.server_address[1], **self.echo_provider)
+            r, _, t0, t1 = self.refresh(cid)
+        finally:
+            relay.shutdown()
+            relay.server_close()
+            thread.join()
+        self.check(r, 0)
+        self.assertEqual(len(captured), 1, "want one request: %r" % captured)
+        c = self.stored(cid)
+        self.assertEqual(self.value(c, "access_token"), "echo")
+        self.assert_expires_about(c, 3600, t0, t1)
+        self.assertEqual(fail_stats(), {"/echo": 1})
+        return captured[0]
+
+    def test_echo_client_secret_post(self):
+        # a secret with every character form encoding must escape
+        self.echo_provider = dict(client_id=BASIC_ID, secret=BASIC_SECRET)
+        self.add_token(refresh="rt/with+odd=chars&")
+        seen = self.capture_echo()
+        self.assertEqual(seen["method"], "POST")
+        self.assertEqual(seen["path"], "/echo")
+        self.assertTrue((seen["content_type"] or "").startswith("application/x-www-form-urlencoded"), seen)
+        self.assertIsNone(seen["authorization"], seen)
+        self.assertEqual(seen["form"], {"grant_type": "refresh_token", "refresh_token": "rt/with+odd=chars&",
+                                        "client_id": BASIC_ID, "client_secret": BASIC_SECRET}, seen)
+
+    def test_echo_client_secret_basic(self):
+        self.echo_provider = dict(client_id=BASIC_ID, secret=BASIC_SECRET, auth_method="client_secret_basic")
+        rt = mint(BASIC_ID)
+        self.add_token(refresh=rt)
+        seen = self.capture_echo()
+        self.assertTrue((seen["content_type"] or "").startswith("application/x-www-form-urlencoded"), seen)
+        self.assertEqual(seen["authorization"], BASIC_HEADER)
+        self.assertEqual(seen["form"].get("grant_type"), "refresh_token", seen)
+        self.assertEqual(seen["form"].get("refresh_token"), rt, seen)
+        self.assertNotIn("client_secret", seen["form"], "the secret went in the body too")
+
+    def test_echo_client_credentials_scope(self):
+        self.echo_provider = dict(scope="api:read api:write")
+        self.add_token()
+        seen = self.capture_echo()
+        self.assertEqual(seen["form"], {"grant_type": "client_credentials", "scope": "api:read api:write",
+                                        "client_id": POST_ID, "client_secret": POST_SECRET}, seen)
+
+    # --- 9, 10: hive-run ---------------------------------------------------------
+
+    def test_parallel_launches_one_request(self):
+        self.add_provider()
+        self.add_token(refresh=mint(), expires="2020-01-01T00:00:00Z")
+        cmd = [HIVE_RUN, "-e", "T={{tok.access_token}}", "--", "sh", "-c", 'printf %s "$T"']
+        procs = [subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  env=self.env, cwd=self.tmp) for _ in range(20)]
+        results = []
+        for p in procs:
+            out, err = p.communicate(timeout=TIMEOUT)
+            results.append((p.returncode, out, err))
+        for rc, out, err in results:
+            self.assertEqual(rc, 0, "hive-run failed: %r" % err)
+        values = {out for _, out, _ in results}
+        self.assertEqual(len(values), 1, "the programs got different tokens: %r" % values)
+        value = values.pop().decode()
+        self.assertNotIn(value, ("", "old"))
+        c = self.stored()
+        self.assertEqual(self.value(c, "access_token"), value)
+        s = stats()
+        self.assertEqual(s["token_requests"], 1, "20 launches caused %d token requests" % s["token_requests"])
+        self.assertTrue(os.path.isfile(os.path.join(self.store, ".refresh", "tok.lock")), "no refresh lock file")
+        # the stored refresh token survived (a second refresh with a spent
+        # token would have made the server revoke the grant)
+        r, _, _, _ = self.refresh()
+        self.check(r, 0, "refresh with the stored refresh token after the launches")
+        self.assertEqual(stats()["token_requests"], 2)
+
+    def test_run_not_due_no_request(self):
+        self.add_provider()
+        self.add_token(refresh=mint(), expires="+3600s")
+        r = self.check(self.hive_run("-e", "T={{tok.access_token}}", "--", "sh", "-c", 'printf %s "$T"'), 0)
+        self.assertEqual(r.stdout, b"old")
+        self.assertEqual(stats()["token_requests"], 0)
+        # a fresh 60 s token is due only in the last third of its life
+        self.check(self.refresh()[0], 0)
+        new = self.value(self.stored(), "access_token")
+        r = self.check(self.hive_run("-e", "T={{tok.access_token}}", "--", "sh", "-c", 'printf %s "$T"'), 0)
+        self.assertEqual(r.stdout, new.encode())
+        self.assertEqual(stats()["token_requests"], 1, "a just-refreshed token was refreshed again")
+
+    def test_run_no_refresh_expired(self):
+        self.add_provider()
+        self.add_token(refresh=mint(), expires="2020-01-01T00:00:00Z")
+        before = self.snapshot()
+        r = self.check(self.hive_run("--no-refresh", "-e", "T={{tok.access_token}}", "--", "true"), EXIT_FAIL)
+        self.assertEqual(stats()["token_requests"], 0)
+        self.assertEqual(self.snapshot(), before)
+
+    def test_run_failed_refresh(self):
+        rt = mint()
+        admin("POST", "/test/revoke?token=" + rt)
+        self.add_provider()
+        # due (inside the 300 s margin) but not expired: a warning, the old value
+        self.add_token(refresh=rt, expires="+100s")
+        r = self.check(self.hive_run("-e", "T={{tok.access_token}}", "--", "sh", "-c", 'printf %s "$T"'), 0)
+        self.assertEqual(r.stdout, b"old")
+        self.assertIn((INVALID_GRANT_MSG % "tok").encode(), r.stderr)
+        # expired: hive-run fails before running the program
+        self.add_token(refresh=rt, expires="2020-01-01T00:00:00Z")
+        r = self.check(self.hive_run("-e", "T={{tok.access_token}}", "--", "sh", "-c", "echo ran"), EXIT_FAIL)
+        self.assertNotIn(b"ran", r.stdout)
+        self.assertEqual(stats()["token_requests"], 2)
+
+    # --- 11: plain http only to loopback ---------------------------------------
+
+    def test_plain_http_non_loopback_refused(self):
+        # Any network attempt would go through this proxy, the fail server,
+        # which counts it.
+        env = dict(self.env, http_proxy=fail_url(""), HTTPS_PROXY=fail_url(""), ALL_PROXY=fail_url(""))
+        for url in ["http://example.com/token", "http://127.0.0.1@example.com/token",
+                    "http://10.255.255.1/token"]:
+            with self.subTest(url=url):
+                self.add_provider(url=url)
+                self.add_token(refresh=mint())
+                before = self.snapshot()
+                r, took, _, _ = self.refresh(env=env)
+                self.assert_refresh_fails(r)
+                self.assertIn(b"https", r.stderr)
+                self.assertLess(took, 3, "looks like a network attempt")
+                self.assertEqual(fail_stats(), {}, "a request went out")
+                self.assertEqual(self.snapshot(), before)
+        self.assertEqual(stats()["token_requests"], 0)
+
+
+def main():
+    why = missing_prerequisite()
+    if why:
+        print("test_oauth: SKIPPED: %s" % why, file=sys.stderr)
+        sys.exit(SKIP_CODE)
+    for what, path in [("hive-run", HIVE_RUN), ("hive-cred", HIVE_CRED)]:
+        if not os.access(path, os.X_OK):
+            sys.exit("%s not found at %s (set %s)" % (what, path, what.upper().replace("-", "_")))
+    unittest.main()
+
+
+if __name__ == "__main__":
+    main()
