@@ -115,12 +115,15 @@ static int usage_error(const char *fmt, ...)
     return EXIT_USAGE;
 }
 
+static void print_warning(void *ctx, const char *msg);
+
 static int open_storage(const opts *o, hive_storage **s)
 {
     hive_file_options fo = {0};
     hive_rc rc;
 
     fo.dir = o->store;
+    fo.warn = print_warning;
     rc = hive_file_storage_open(s, &fo);
     return rc == HIVE_OK ? 0 : cli_fail(rc);
 }

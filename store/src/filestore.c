@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -43,7 +44,23 @@ typedef struct file_storage {
     bool have_next;
     uint8_t next[HIVE_FERNET_KEY_BYTES];
     char *next_file;
+    void (*warn)(void *ctx, const char *message);
+    void *warn_ctx;
+    bool warned;
 } file_storage;
+
+/* Say once that a store file or directory is open to group or others. */
+static void check_mode(file_storage *fs, const struct stat *st, const char *what, const char *name)
+{
+    char msg[600];
+
+    if (fs->warn == NULL || fs->warned || (st->st_mode & 077) == 0)
+        return;
+    fs->warned = true;
+    snprintf(msg, sizeof(msg), "%s %s/%s is accessible by group or others (mode %04o); chmod %s it",
+             what, fs->dir, name, (unsigned)(st->st_mode & 07777), S_ISDIR(st->st_mode) ? "700" : "600");
+    fs->warn(fs->warn_ctx, msg);
+}
 
 typedef enum index_state {
     INDEX_OK,        /* schema 2.0, well formed */
@@ -543,6 +560,7 @@ const char *hive_file_storage_key_source(hive_storage *s)
  * the bare cause; callers add "Failed to decrypt credential 'ID'". */
 static hive_rc read_cred_at(file_storage *fs, int credfd, const char *name, hive_cred **out)
 {
+    struct stat st;
     char *token = NULL;
     size_t token_len = 0;
     uint8_t *plain = NULL;
@@ -552,6 +570,14 @@ static hive_rc read_cred_at(file_storage *fs, int credfd, const char *name, hive
     rc = read_at(credfd, name, "credential file", &token, &token_len);
     if (rc != HIVE_OK)
         return rc;
+    if (fs->warn != NULL && !fs->warned) {
+        char rel[HIVE_ID_MAX + 32];
+        snprintf(rel, sizeof(rel), CRED_DIR "/%s", name);
+        if (fstatat(credfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+            check_mode(fs, &st, "credential file", rel);
+        if (fstat(credfd, &st) == 0)
+            check_mode(fs, &st, "directory", CRED_DIR);
+    }
     rc = load_key(fs);
     if (rc == HIVE_OK) {
         if (token_len == 0)
@@ -1267,6 +1293,7 @@ static void file_destroy(hive_storage *s)
 
     hive_memzero(fs->key, sizeof(fs->key));
     hive_memzero(fs->next, sizeof(fs->next));
+    munlock(fs, sizeof(*fs));
     free(fs->next_file);
     hive_free_str(fs->explicit_key);
     free(fs->dir);
@@ -1371,6 +1398,10 @@ hive_rc hive_file_storage_open(hive_storage **out, const hive_file_options *opts
     if (opts == NULL)
         opts = &none;
     fs->base.ops = &file_ops;
+    fs->warn = opts->warn;
+    fs->warn_ctx = opts->warn_ctx;
+    /* the keys live in this allocation: keep it out of swap and dumps */
+    hive__protect(fs, sizeof(*fs));
     if (opts->dir != NULL && *opts->dir != '\0') {
         fs->dir = absolute(opts->dir);
     } else {

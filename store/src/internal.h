@@ -28,6 +28,10 @@ size_t hive__b64url_encode(char *out, const uint8_t *in, size_t len);
  */
 hive_rc hive__b64_decode_lenient(uint8_t *out, size_t *out_len, const char *in, size_t len);
 
+/* Keep the pages holding p..p+n in RAM (no swap) and out of core dumps,
+ * where the system allows. */
+void hive__protect(void *p, size_t n);
+
 /* Fill buf with n random bytes from the kernel. */
 hive_rc hive__random(void *buf, size_t n);
 

@@ -8,7 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/random.h>
+#include <unistd.h>
 
 #include <mbedtls/platform_util.h>
 
@@ -42,6 +44,21 @@ void hive_free_secret(void *p, size_t n)
         return;
     hive_memzero(p, n);
     free(p);
+}
+
+void hive__protect(void *p, size_t n)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    uintptr_t start;
+    uintptr_t end;
+
+    if (p == NULL || n == 0 || page <= 0)
+        return;
+    start = (uintptr_t)p & ~((uintptr_t)page - 1);
+    end = ((uintptr_t)p + n + (uintptr_t)page - 1) & ~((uintptr_t)page - 1);
+    /* best effort: RLIMIT_MEMLOCK may say no */
+    (void)mlock((void *)start, end - start);
+    (void)madvise((void *)start, end - start, MADV_DONTDUMP);
 }
 
 hive_rc hive__random(void *buf, size_t n)

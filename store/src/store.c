@@ -174,6 +174,10 @@ hive_rc hive_store_open(hive_store **out, const char *dir, const hive_store_opti
     hive_rc rc;
 
     fo.dir = dir;
+    if (opts != NULL) {
+        fo.warn = opts->warn;
+        fo.warn_ctx = opts->warn_ctx;
+    }
     rc = hive_file_storage_open(&storage, &fo);
     if (rc != HIVE_OK)
         return rc;

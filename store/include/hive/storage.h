@@ -59,6 +59,10 @@ typedef struct hive_file_options {
     /* The key file; NULL: secrets/credential_key beside dir (so
      * $HIVE_HOME/secrets/credential_key for the default dir). */
     const char *key_file;
+    /* Told (once per storage) about store files or directories that group
+     * or others can access. NULL: not told. */
+    void (*warn)(void *ctx, const char *message);
+    void *warn_ctx;
 } hive_file_options;
 
 /*
