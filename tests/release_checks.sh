@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# Checks that need the release build (not the sanitizer one):
+#  1. a core image of hive-cred taken at its exit holds neither the key nor
+#     the secrets it handled (gdb gcore, with MADV_DONTDUMP regions included
+#     so that what is checked is the wiping, not only the exclusion);
+#  2. hive-cred runs with core dumps off, and hive-run gives the program
+#     back its own core limit;
+#  3. valgrind memcheck finds nothing on a round of CLI commands.
+# Usage: tests/release_checks.sh BUILD_DIR
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+build=$(cd "$1" && pwd)
+cred="$build/launcher/hive-cred"
+run="$build/launcher/hive-run"
+shared=${HIVE_TEST_SHARED:-$here/../../shared}
+work=$(mktemp -d "${TMPDIR:-/tmp}/hive-release.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+export HIVE_HOME="$work/home"
+unset HIVE_CREDENTIAL_KEY
+cp -r "$shared/fixtures/hive-home" "$HIVE_HOME"
+chmod 700 "$HIVE_HOME" "$HIVE_HOME"/secrets "$HIVE_HOME"/credentials "$HIVE_HOME"/credentials/*
+chmod 600 "$HIVE_HOME/secrets/credential_key" "$HIVE_HOME"/credentials/credentials/* \
+          "$HIVE_HOME"/credentials/metadata/*
+fail=0
+
+echo "== core image at exit holds no key and no secret"
+if command -v gdb >/dev/null; then
+  for args in "get smtp_login password" "show --reveal github_oauth" "resolve {{anthropic}}"; do
+    rm -f "$work/core"
+    # shellcheck disable=SC2086
+    gdb -batch -nx -ex 'set confirm off' -ex 'set use-coredump-filter off' \
+        -ex 'set dump-excluded-mappings on' -ex 'catch syscall exit_group' -ex run \
+        -ex "gcore $work/core" -ex kill --args "$cred" $args >"$work/gdb.log" 2>&1 || true
+    [ -s "$work/core" ] || { echo "no core image made for: $args"; cat "$work/gdb.log"; fail=1; continue; }
+    python3 - "$work/core" "$HIVE_HOME/secrets/credential_key" "$args" <<'PY' || fail=1
+import base64, sys
+core = open(sys.argv[1], "rb").read()
+key = open(sys.argv[2], "rb").read().strip()
+raw = base64.urlsafe_b64decode(key)
+needles = {"the key (text)": key, "the key": raw, "its signing half": raw[:16],
+           "its encryption half": raw[16:], "smtp password": "p@ss w\u00f6rd \u2713 \U0001f511".encode(),
+           "github access token": b"gho_testAccessToken0123456789",
+           "github refresh token": b"ghr_testRefreshToken0123456789",
+           "anthropic key": b"sk-ant-test-0123456789"}
+found = [n for n, v in needles.items() if v in core]
+print(f"  hive-cred {sys.argv[3]}: {len(core)} bytes of core, found: {', '.join(found) or 'nothing'}")
+sys.exit(1 if found else 0)
+PY
+  done
+else
+  echo "  gdb not installed: skipped"
+fi
+
+echo "== core dumps off in hive-cred, the program's own limit under hive-run"
+limit=2048
+sleep_pid=""
+( printf 'api_key=x\n'; sleep 2 ) | "$cred" add slow_reader & sleep_pid=$!
+sleep 0.5
+pid=$(pgrep -n -f "$cred add slow_reader" || true)
+if [ -n "$pid" ] && grep -q "^Max core file size *0 " "/proc/$pid/limits"; then
+  echo "  hive-cred: core file size 0"
+else
+  echo "  hive-cred does not run with core dumps off (pid ${pid:-?})"; fail=1
+fi
+wait "$sleep_pid" || true
+child=$(ulimit -S -c "$limit" 2>/dev/null &&
+        "$run" -e X='{{anthropic}}' -- awk '/^Max core file size/ { print $5 }' /proc/self/limits || echo "cannot set")
+if [ "$child" = "$((limit * 1024))" ]; then echo "  hive-run: program keeps its core limit ($child bytes)"; else
+  echo "  hive-run changed the program's core limit: $child, not $((limit * 1024)) bytes"; fail=1; fi
+
+echo "== valgrind memcheck on CLI commands"
+if command -v valgrind >/dev/null; then
+  vg() {
+    if ! valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect \
+         --track-fds=no "$@" >/dev/null 2>"$work/vg.log"; then
+      if grep -q "ERROR SUMMARY\|==[0-9]*==" "$work/vg.log"; then
+        echo "  valgrind: errors in: ${*:2}"; cat "$work/vg.log"; fail=1; return
+      fi
+    fi
+    if grep -q "==[0-9]*== .*\(Invalid\|uninitialised\|definitely lost\)" "$work/vg.log"; then
+      echo "  valgrind: errors in: ${*:2}"; cat "$work/vg.log"; fail=1
+    fi
+  }
+  vg "$cred" list
+  vg "$cred" list --json
+  vg "$cred" get smtp_login password
+  vg "$cred" show --json --reveal github_oauth
+  vg "$cred" resolve 'Bearer {{github_oauth.access_token}} {{nope.x}}'
+  vg "$cred" validate
+  vg "$cred" accounts google
+  printf 'api_key=vg-value\n' | vg "$cred" add vg_cred --tag t --expires api_key=+1h
+  vg "$cred" usage add vg_cred --env VG='{{vg_cred}}'
+  vg "$cred" delete vg_cred
+  vg "$cred" get no_such_id
+  vg "$cred" rotate-key
+  vg "$cred" get anthropic
+  vg "$run" -e X='{{anthropic}}' --dry-run -- true
+  vg "$run" -e X='{{nope}}' -- true
+  rm -f "$HIVE_HOME/credentials/metadata/index.json"
+  vg "$cred" list
+  echo "  valgrind: done"
+else
+  echo "  valgrind not installed: skipped"
+fi
+exit $fail
