@@ -9,6 +9,7 @@
  */
 #include "cli.h"
 #include "fresh.h"
+#include "mask.h"
 #include "../preload/snapshot.h"
 
 #include <errno.h>
@@ -48,6 +49,10 @@ static const char usage_text[] =
     "                            process renews ahead of expiry (libhive-preload.so)\n"
     "      --allow-launch-values with --fresh, run a program the preload cannot reach\n"
     "                            (static, set-ID, Go) with launch-time values\n"
+    "      --mask                replace the secret values (and their base64, hex and\n"
+    "                            URL encodings) in the program's output by [masked];\n"
+    "                            on a terminal the program keeps a terminal of its own\n"
+    "      --mask-min N          mask values of at least N bytes (default 6, least 4)\n"
     "      --dry-run             list what would be set (values masked); run nothing\n"
     "      --json                with --dry-run: machine-readable\n"
     "      --store DIR           the store directory (default $HIVE_HOME/credentials)\n"
@@ -92,6 +97,8 @@ typedef struct run {
     bool fresh;
     bool allow_launch_values;
     int margin;
+    bool mask;
+    size_t mask_min;
     const char *unsafe_ok[MAX_LIST];
     size_t n_unsafe_ok;
     var *vars;
@@ -683,6 +690,12 @@ static int setup_fresh(run *r, char ***envp, char **argv)
     return 0;
 }
 
+/* In the --mask child: exec, or return the status to _exit with. */
+static int exec_child(char **argv, char **envp)
+{
+    return exec_program(argv, envp);
+}
+
 /* --- dry run ---------------------------------------------------------------- */
 
 static hive_json *refs_json(hive_store *st, const char *tmpl, unsigned flags)
@@ -791,7 +804,7 @@ static int dry_run(const run *r, hive_store *st, char **argv)
 /* --- main -------------------------------------------------------------------- */
 
 enum { OPT_STORE = 1000, OPT_ENV_FILE, OPT_USAGE, OPT_NO_REFRESH, OPT_ALLOW_EXPIRED, OPT_UNSAFE,
-       OPT_DRY_RUN, OPT_JSON, OPT_VERSION, OPT_FRESH, OPT_LAUNCH_VALUES };
+       OPT_DRY_RUN, OPT_JSON, OPT_VERSION, OPT_FRESH, OPT_LAUNCH_VALUES, OPT_MASK, OPT_MASK_MIN };
 
 static const struct option long_opts[] = {
     {"env", required_argument, NULL, 'e'},
@@ -802,6 +815,8 @@ static const struct option long_opts[] = {
     {"allow-unsafe-env", required_argument, NULL, OPT_UNSAFE},
     {"dry-run", no_argument, NULL, OPT_DRY_RUN},
     {"fresh", no_argument, NULL, OPT_FRESH},
+    {"mask", no_argument, NULL, OPT_MASK},
+    {"mask-min", required_argument, NULL, OPT_MASK_MIN},
     {"allow-launch-values", no_argument, NULL, OPT_LAUNCH_VALUES},
     {"json", no_argument, NULL, OPT_JSON},
     {"store", required_argument, NULL, OPT_STORE},
@@ -874,6 +889,17 @@ int main(int argc, char **argv)
             break;
         case OPT_DRY_RUN: r.dry_run = true; break;
         case OPT_FRESH: r.fresh = true; break;
+        case OPT_MASK: r.mask = true; break;
+        case OPT_MASK_MIN: {
+            char *end;
+            long v = strtol(optarg, &end, 10);
+            if (*end != '\0' || v < 4 || v > 4096) {
+                fail_msg("--mask-min wants a number of bytes from 4 to 4096, not '%.32s'", optarg);
+                return EXIT_FAIL;
+            }
+            r.mask_min = (size_t)v;
+            break;
+        }
         case OPT_LAUNCH_VALUES: r.allow_launch_values = true; break;
         case OPT_JSON: r.json = true; break;
         case 'h':
@@ -897,6 +923,11 @@ int main(int argc, char **argv)
         cli_hint("hive-run -e NAME='{{id.key}}' -- COMMAND [ARG...]");
         return EXIT_FAIL;
     }
+    if (r.mask && r.fresh) {
+        fail_msg("--mask and --fresh cannot be used together yet");
+        cli_hint("use --mask for logs and CI steps, --fresh for long-running programs");
+        return EXIT_FAIL;
+    }
     if (r.json && !r.dry_run) {
         fail_msg("--json goes with --dry-run");
         return EXIT_FAIL;
@@ -912,6 +943,8 @@ int main(int argc, char **argv)
 
     so.warn = print_warning;
     r.margin = HIVE_DEFAULT_REFRESH_MARGIN;
+    if (r.mask_min == 0)
+        r.mask_min = MASK_DEFAULT_MIN;
     {
         hive_rc rc = hive_store_open(&st, r.store_dir, &so);
         if (rc != HIVE_OK) {
@@ -943,6 +976,12 @@ int main(int argc, char **argv)
     }
     if (ex == 0)
         ex = render_all(&r, st);
+    if (ex == 0 && r.mask) {
+        for (size_t i = 0; i < r.nvars; i++)
+            if (r.vars[i].value_len > 0 && r.vars[i].value_len < r.mask_min)
+                cli_warn("--mask: %s is %zu bytes, under --mask-min %zu: it will not be masked",
+                         r.vars[i].name, r.vars[i].value_len, r.mask_min);
+    }
     if (ex == 0 && r.dry_run)
         ex = dry_run(&r, st, argv + optind);
     hive_store_free(&st);
@@ -970,6 +1009,26 @@ int main(int argc, char **argv)
         }
     }
     kept_envp = envp;
+    if (r.mask) {
+        /* hive-run stays, between the program and its output */
+        const char **vals = calloc(r.nvars + 1, sizeof(char *));
+        size_t *lens = calloc(r.nvars + 1, sizeof(size_t));
+        if (vals == NULL || lens == NULL) {
+            fail_msg("out of memory");
+            return EXIT_FAIL;
+        }
+        for (size_t i = 0; i < r.nvars; i++) {
+            vals[i] = r.vars[i].value;
+            lens[i] = r.vars[i].value_len;
+        }
+        if (core_ok)
+            setrlimit(RLIMIT_CORE, &core_saved);
+        ex = mask_run(argv + optind, envp, vals, lens, r.nvars, r.mask_min, exec_child);
+        free(vals);
+        free(lens);
+        free_vars(&r);
+        return ex;
+    }
     if (core_ok)
         setrlimit(RLIMIT_CORE, &core_saved);
     fflush(NULL);
