@@ -1448,62 +1448,22 @@ hive_rc hive_file_storage_open(hive_storage **out, const hive_file_options *opts
     return HIVE_OK;
 }
 
-/* Write a new key file: temporary file, fsync, then link() into place,
- * which fails rather than replace a key another process just wrote. */
+static hive_rc write_key_file(const char *path, const char *key_text);
+
+/* A new key file for init; one made meanwhile by another process wins. */
 static hive_rc create_key_file(file_storage *fs)
 {
     char key[HIVE_FERNET_KEY_TEXT + 1];
-    char tmp[64];
-    uint8_t rnd[8];
-    char *dir = hive__strdup(fs->key_file);
-    char *slash = dir ? strrchr(dir, '/') : NULL;
-    const char *base;
-    int dfd = -1;
-    int fd = -1;
-    hive_rc rc;
+    hive_rc rc = hive_fernet_key_generate(key);
 
-    if (slash == NULL) {
-        free(dir);
-        return hive__fail(HIVE_ERR_NOMEM, "out of memory");
+    if (rc == HIVE_OK) {
+        rc = write_key_file(fs->key_file, key);
+        if (rc == HIVE_ERR_CONFLICT) {
+            hive__clear_error();
+            rc = HIVE_OK;
+        }
     }
-    *slash = '\0';
-    base = slash + 1;
-    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
-        rc = io_fail(errno, "cannot create directory", dir);
-        goto out;
-    }
-    dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (dfd < 0) {
-        rc = io_fail(errno, "cannot open directory", dir);
-        goto out;
-    }
-    rc = hive__random(rnd, sizeof(rnd));
-    if (rc != HIVE_OK)
-        goto out;
-    snprintf(tmp, sizeof(tmp), TMP_PREFIX "key-%02x%02x%02x%02x%02x%02x%02x%02x",
-             rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
-    rc = hive_fernet_key_generate(key);
-    if (rc != HIVE_OK)
-        goto out;
-    fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        rc = io_fail(errno, "cannot create a key file in", dir);
-        goto out;
-    }
-    rc = write_all(fd, key, HIVE_FERNET_KEY_TEXT);
-    if (rc == HIVE_OK && fsync(fd) != 0)
-        rc = hive__fail(HIVE_ERR_IO, "fsync failed: %s", strerror(errno));
-    close(fd);
-    if (rc == HIVE_OK && linkat(dfd, tmp, dfd, base, 0) != 0 && errno != EEXIST)
-        rc = io_fail(errno, "cannot create key file", fs->key_file);
-    unlinkat(dfd, tmp, 0);
-    if (rc == HIVE_OK && fsync(dfd) != 0)
-        rc = hive__fail(HIVE_ERR_IO, "fsync of directory failed: %s", strerror(errno));
-out:
     hive_memzero(key, sizeof(key));
-    if (dfd >= 0)
-        close(dfd);
-    free(dir);
     return rc;
 }
 

@@ -61,6 +61,9 @@ void hive__strlist_sort_unique(hive_strlist *list);
 /* Atomically replace path with data (temp file, fsync, rename, fsync dir). */
 hive_rc hive__write_file_atomic(const char *path, const char *data, size_t len);
 
+/* The value of a hex digit, or -1. */
+int hive__hexval(char c);
+
 /* Checked string helpers. */
 char *hive__strdup(const char *s);
 char *hive__strndup(const char *s, size_t n);

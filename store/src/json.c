@@ -385,7 +385,7 @@ static void skip_ws(parser *ps)
 
 static hive_rc parse_value(parser *ps, hive_json **out);
 
-static int hexval(char c)
+int hive__hexval(char c)
 {
     if (c >= '0' && c <= '9')
         return c - '0';
@@ -403,7 +403,7 @@ static bool read_hex4(parser *ps, const char *at, unsigned *cp)
     if (ps->end - at < 4)
         return false;
     for (int i = 0; i < 4; i++) {
-        int h = hexval(at[i]);
+        int h = hive__hexval(at[i]);
         if (h < 0)
             return false;
         v = v << 4 | (unsigned)h;

@@ -162,17 +162,6 @@ static void pause_ms(long ms)
 
 /* --- the response ------------------------------------------------------------ */
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static char *form_decode(const char *s, size_t len)
 {
     char *out = malloc(len + 1);
@@ -183,8 +172,8 @@ static char *form_decode(const char *s, size_t len)
     for (size_t i = 0; i < len; i++) {
         if (s[i] == '+') {
             out[o++] = ' ';
-        } else if (s[i] == '%' && i + 2 < len && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
-            out[o++] = (char)(hexval(s[i + 1]) << 4 | hexval(s[i + 2]));
+        } else if (s[i] == '%' && i + 2 < len && hive__hexval(s[i + 1]) >= 0 && hive__hexval(s[i + 2]) >= 0) {
+            out[o++] = (char)(hive__hexval(s[i + 1]) << 4 | hive__hexval(s[i + 2]));
             i += 2;
         } else {
             out[o++] = s[i];
