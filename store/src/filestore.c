@@ -342,7 +342,7 @@ hive_rc hive__write_file_atomic(const char *path, const char *data, size_t len)
 }
 
 /* Under the lock every temporary file is an orphan of a killed writer. */
-static void remove_orphans(int dirfd)
+static void remove_orphans(int dirfd, const char *prefix)
 {
     int d = dup(dirfd);
     DIR *dir;
@@ -356,7 +356,7 @@ static void remove_orphans(int dirfd)
         return;
     }
     while ((e = readdir(dir)) != NULL)
-        if (strncmp(e->d_name, TMP_PREFIX, strlen(TMP_PREFIX)) == 0)
+        if (strncmp(e->d_name, prefix, strlen(prefix)) == 0)
             unlinkat(dirfd, e->d_name, 0);
     closedir(dir);
 }
@@ -973,8 +973,24 @@ static hive_rc lock_all(file_storage *fs, locked *l, bool create)
         unlock_all(l);
         return rc;
     }
-    remove_orphans(l->cred);
-    remove_orphans(l->meta);
+    remove_orphans(l->cred, TMP_PREFIX);
+    remove_orphans(l->meta, TMP_PREFIX);
+    {
+        /* and a key file half written by a killed init or rotation (which
+         * write it under this lock) */
+        char *dir = hive__strdup(fs->key_file);
+        char *slash = dir ? strrchr(dir, '/') : NULL;
+        if (slash != NULL) {
+            int dfd;
+            *slash = '\0';
+            dfd = open(*dir ? dir : "/", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            if (dfd >= 0) {
+                remove_orphans(dfd, TMP_PREFIX "key-");
+                close(dfd);
+            }
+        }
+        free(dir);
+    }
     return HIVE_OK;
 }
 
@@ -1489,17 +1505,19 @@ hive_rc hive_file_storage_init(hive_storage *s, bool *created_key)
         hive_json_free(&fresh);
     }
     hive_json_free(&doc);
-    unlock_all(&l);
-    if (rc != HIVE_OK)
-        return rc;
-    rc = load_key(fs);
-    if (rc == HIVE_ERR_NO_KEY) {
-        rc = create_key_file(fs);
-        if (rc == HIVE_OK) {
-            *created_key = true;
-            rc = load_key(fs);
+    /* the key file is made under the lock too: the lock's holders clean up
+     * the temporary key files of killed ones */
+    if (rc == HIVE_OK) {
+        rc = load_key(fs);
+        if (rc == HIVE_ERR_NO_KEY) {
+            rc = create_key_file(fs);
+            if (rc == HIVE_OK) {
+                *created_key = true;
+                rc = load_key(fs);
+            }
         }
     }
+    unlock_all(&l);
     return rc;
 }
 
@@ -1612,17 +1630,25 @@ hive_rc hive_file_storage_rotate_key(hive_storage *s, const char *new_key,
     if (rc != HIVE_OK)
         goto out;
     res.key_file = fs->key_source == fs->key_file;
+    if (res.key_file && fs->have_next && hive_memeq(fs->key, fs->next, HIVE_FERNET_KEY_BYTES)) {
+        /* a pending key that is the current key: nothing pending at all */
+        unlink(fs->next_file);
+        hive_memzero(fs->next, sizeof(fs->next));
+        fs->have_next = false;
+    }
     if (res.key_file && !fs->have_next) {
         /* 1. the new key goes to disk before any file uses it */
         const char *given = new_key ? new_key : getenv(HIVE_ENV_NEW_KEY);
         if (given != NULL && *given != '\0') {
             uint8_t check[HIVE_FERNET_KEY_BYTES];
             rc = hive_fernet_key_decode(check, given, strlen(given));
-            hive_memzero(check, sizeof(check));
-            if (rc != HIVE_OK) {
+            if (rc == HIVE_OK && hive_memeq(check, fs->key, HIVE_FERNET_KEY_BYTES))
+                rc = hive__fail(HIVE_ERR_INVALID, "the new key is the current key");
+            else if (rc != HIVE_OK)
                 rc = hive__fail(HIVE_ERR_BAD_KEY, "the new key is not a Fernet key");
+            hive_memzero(check, sizeof(check));
+            if (rc != HIVE_OK)
                 goto out;
-            }
             snprintf(text, sizeof(text), "%.44s", given);
         } else if ((rc = hive_fernet_key_generate(text)) != HIVE_OK) {
             goto out;

@@ -1,0 +1,38 @@
+/* Templates: references lie in order inside the text and are delimited by
+ * "{{" "}}"; rendering text without "{{" gives the text back. */
+#include "fuzz.h"
+
+#include <hive/hive.h>
+
+static const char *const table[][3] = {
+    {"brave_search", "api_key", "test-brave-key"},
+    {"github-oauth", "access_token", "gho_x{{brave_search}}"},
+    {NULL, NULL, NULL},
+};
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static hive_store *store;
+    hive_template_ref *refs = NULL;
+    size_t n = 0, len = 0, at = 0;
+    char *text = fuzz_cstr(data, size);
+    char *out = NULL;
+    hive_rc rc;
+
+    if (store == NULL)
+        FUZZ_CHECK(hive_store_for_testing(&store, table) == HIVE_OK);
+    FUZZ_CHECK(hive_template_refs(&refs, &n, text, size) == HIVE_OK);
+    for (size_t i = 0; i < n; at = refs[i++].end) {
+        FUZZ_CHECK(refs[i].start >= at && refs[i].end <= size && refs[i].start + 4 < refs[i].end);
+        FUZZ_CHECK(memcmp(text + refs[i].start, "{{", 2) == 0 && memcmp(text + refs[i].end - 2, "}}", 2) == 0);
+        FUZZ_CHECK(refs[i].id[0] != '\0' && (refs[i].key == NULL || refs[i].key[0] != '\0'));
+    }
+    hive_template_refs_free(refs, n);
+    rc = hive_store_resolve(store, &out, &len, text, 0);
+    if (strstr(text, "{{") == NULL)
+        FUZZ_CHECK(rc == HIVE_OK && len == strlen(text) && memcmp(out, text, len) == 0);
+    if (rc == HIVE_OK)
+        hive_free_secret(out, len + 1);
+    free(text);
+    return 0;
+}

@@ -1,0 +1,19 @@
+# The fuzz targets (tests/fuzz/fuzz_<name>.c), in every build without
+# libFuzzer: replay_<name> runs one over the files it is given, and the
+# test fuzz_regress runs each over its committed corpus and its findings.
+# With clang and -DHIVE_FUZZ=ON, tests/fuzz/CMakeLists.txt also builds them
+# as libFuzzer programs (scripts/fuzz runs those).
+set(HIVE_FUZZ_TARGETS fernet fernet_key json cred index template dotenv oauth2 datetime)
+set(HIVE_FUZZ_DIR ${CMAKE_CURRENT_LIST_DIR})
+
+set(hive_replays "")
+foreach(name ${HIVE_FUZZ_TARGETS})
+  add_executable(replay_${name} ${HIVE_FUZZ_DIR}/fuzz_${name}.c ${HIVE_FUZZ_DIR}/replay_main.c)
+  # oauth2 and fernet_key reach library-internal functions (hive__ tier).
+  target_include_directories(replay_${name} PRIVATE ${PROJECT_SOURCE_DIR}/store/src)
+  target_link_libraries(replay_${name} PRIVATE hive_static)
+  list(APPEND hive_replays $<TARGET_FILE:replay_${name}>)
+endforeach()
+
+add_test(NAME fuzz_regress COMMAND ${HIVE_FUZZ_DIR}/regress.sh ${HIVE_FUZZ_DIR} ${hive_replays})
+set_tests_properties(fuzz_regress PROPERTIES LABELS fuzz)
