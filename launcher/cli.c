@@ -83,8 +83,10 @@ int cli_exit_code(hive_rc rc)
     case HIVE_ERR_BAD_KEY: return EXIT_KEY;
     case HIVE_ERR_DECRYPT:
     case HIVE_ERR_FORMAT: return EXIT_DECRYPT;
-    case HIVE_ERR_UNSUPPORTED:
     case HIVE_ERR_NETWORK:
+        /* no answer: from a token endpoint a failed refresh, else the store */
+        return strncmp(hive_last_error(), "Failed to refresh", 17) == 0 ? EXIT_REFRESH : EXIT_STORE;
+    case HIVE_ERR_UNSUPPORTED:
     case HIVE_ERR_REFRESH:
     case HIVE_ERR_REAUTH: return EXIT_REFRESH;
     default: return EXIT_STORE;
@@ -126,7 +128,10 @@ int cli_fail(hive_rc rc)
         cli_hint("authorize again with the provider and save the new tokens (hive-cred add)");
         break;
     case HIVE_ERR_NETWORK:
-        cli_hint("the token endpoint did not answer; check the network and the provider's token_url");
+        if (strncmp(msg, "etcd", 4) == 0)
+            cli_hint("check that etcd is running and reachable at the --store URL");
+        else
+            cli_hint("the token endpoint did not answer; check the network and the provider's token_url");
         break;
     case HIVE_ERR_CONFLICT:
         cli_hint("Hive stores '/', '\\' and '..' in ids as '_'; choose another id");

@@ -40,6 +40,8 @@ static const char usage_text[] =
     "                           error) and usage specs; print each problem\n"
     "  refresh ID               refresh ID through its provider now\n"
     "  accounts PROVIDER        aliases and identities of PROVIDER's accounts\n"
+    "  copy SRC DST             copy every credential from one store to another (a\n"
+    "                           directory or an etcd:// URL each), keeping its values\n"
     "  rotate-key               re-encrypt everything under a new key, crash-safe: the\n"
     "                           new key comes from HIVE_NEW_CREDENTIAL_KEY or is made;\n"
     "                           if killed, run it again to finish\n"
@@ -53,6 +55,8 @@ static const char usage_text[] =
     "Options:\n"
     "  --store DIR   the store directory (default $HIVE_HOME/credentials); its key\n"
     "                file is DIR/../secrets/credential_key\n"
+    "  --store etcd://HOST:PORT[,HOST:PORT]/PREFIX   a store kept in etcd, shared by\n"
+    "                a fleet (user: etcd://USER@...; password in HIVE_ETCD_PASSWORD)\n"
     "  --json        machine-readable output (list, show)\n"
     "  -h, --help    this help;  --version  the version\n"
     "Options may come before or after operands; '--' ends them.\n"
@@ -122,9 +126,8 @@ static int open_storage(const opts *o, hive_storage **s)
     hive_file_options fo = {0};
     hive_rc rc;
 
-    fo.dir = o->store;
     fo.warn = print_warning;
-    rc = hive_file_storage_open(s, &fo);
+    rc = hive_storage_open(s, o->store, &fo);
     return rc == HIVE_OK ? 0 : cli_fail(rc);
 }
 
@@ -409,12 +412,18 @@ static int cmd_add(const opts *o, const char *id)
     }
     if ((ex = open_storage(o, &s)) != 0)
         goto out;
-    /* Replacing keeps the creation time. */
-    if (hive_storage_load(s, &old, id) == HIVE_OK) {
-        hive_time created = hive_cred_time(old, "created_at");
-        hive_cred_set_time(cred, "created_at", &created);
+    /* Replacing keeps the creation time; a shared store (etcd) refuses a
+     * write over a version we have not read: read again and retry. */
+    for (int attempt = 0;; attempt++) {
+        hive_cred_free(&old);
+        if (hive_storage_load(s, &old, id) == HIVE_OK) {
+            hive_time created = hive_cred_time(old, "created_at");
+            hive_cred_set_time(cred, "created_at", &created);
+        }
+        rc = hive_storage_save(s, cred);
+        if (rc != HIVE_ERR_CHANGED || attempt == 10)
+            break;
     }
-    rc = hive_storage_save(s, cred);
     if (rc != HIVE_OK)
         ex = cli_fail(rc);
 out:
@@ -918,6 +927,47 @@ static int cmd_usage(const opts *o, char **args, int nargs)
     return ex;
 }
 
+static int cmd_copy(const char *from, const char *to)
+{
+    hive_file_options fo = {0};
+    hive_storage *src = NULL;
+    hive_storage *dst = NULL;
+    hive_strlist ids = {0};
+    size_t copied = 0;
+    hive_rc rc;
+    int ex = 0;
+
+    fo.warn = print_warning;
+    rc = hive_storage_open(&src, from, &fo);
+    if (rc == HIVE_OK)
+        rc = hive_storage_open(&dst, to, &fo);
+    if (rc == HIVE_OK)
+        rc = hive_storage_list(src, &ids);
+    for (size_t i = 0; rc == HIVE_OK && i < ids.count; i++) {
+        hive_cred *c = NULL;
+        hive_rc r = hive_storage_load(src, &c, ids.items[i]);
+        if (r == HIVE_OK)
+            r = hive_storage_save(dst, c);
+        hive_cred_free(&c);
+        if (r == HIVE_OK) {
+            copied++;
+        } else if (r == HIVE_ERR_NOMEM || r == HIVE_ERR_NETWORK || r == HIVE_ERR_IO) {
+            rc = r;
+        } else {
+            cli_warn("%s: %s (not copied)", ids.items[i], hive_last_error());
+            ex = EXIT_DECRYPT;
+        }
+    }
+    if (rc != HIVE_OK)
+        ex = cli_fail(rc);
+    else
+        printf("copied %zu of %zu credential(s)\n", copied, ids.count);
+    hive_strlist_free(&ids);
+    hive_storage_free(&src);
+    hive_storage_free(&dst);
+    return ex;
+}
+
 static void show_progress(void *ctx, size_t done, size_t total)
 {
     (void)ctx;
@@ -1104,6 +1154,8 @@ int main(int argc, char **argv)
                                                                           : cmd_validate(&o, nargs ? args[0] : NULL);
     if (strcmp(cmd, "refresh") == 0)
         return (ex = want_operands(cmd, nargs, 1, 1, "one operand")) ? ex : cmd_refresh(&o, args[0]);
+    if (strcmp(cmd, "copy") == 0)
+        return (ex = want_operands(cmd, nargs, 2, 2, "SRC and DST")) ? ex : cmd_copy(args[0], args[1]);
     if (strcmp(cmd, "rotate-key") == 0)
         return (ex = want_operands(cmd, nargs, 0, 0, "no operands")) ? ex : cmd_rotate_key(&o);
     if (strcmp(cmd, "accounts") == 0)

@@ -33,6 +33,7 @@ const char *hive_strerror(hive_rc rc)
     case HIVE_ERR_NETWORK: return "network error";
     case HIVE_ERR_REFRESH: return "refresh failed";
     case HIVE_ERR_REAUTH: return "re-authorization required";
+    case HIVE_ERR_CHANGED: return "changed by another writer";
     }
     return "unknown error";
 }

@@ -1521,6 +1521,41 @@ hive_rc hive_file_storage_init(hive_storage *s, bool *created_key)
     return rc;
 }
 
+hive_rc hive__file_decrypt(hive_storage *local, const char *token, size_t len, hive_cred **out)
+{
+    file_storage *fs = (file_storage *)local;
+    uint8_t *plain = NULL;
+    size_t plain_len = 0;
+    hive_rc rc = load_key(fs);
+
+    if (rc != HIVE_OK)
+        return rc;
+    rc = hive_fernet_decrypt(&plain, &plain_len, token, len, fs->key);
+    if (rc == HIVE_ERR_DECRYPT && fs->have_next &&
+        hive_fernet_decrypt(&plain, &plain_len, token, len, fs->next) == HIVE_OK)
+        rc = HIVE_OK;
+    if (rc != HIVE_OK)
+        return rc;
+    rc = hive_cred_parse(out, (const char *)plain, plain_len);
+    hive_free_secret(plain, plain_len + 1);
+    return rc;
+}
+
+hive_rc hive__file_encrypt(hive_storage *local, const hive_cred *cred, char **token, size_t *len)
+{
+    file_storage *fs = (file_storage *)local;
+    char *plain = NULL;
+    size_t plain_len = 0;
+    hive_rc rc = load_key(fs);
+
+    if (rc == HIVE_OK)
+        rc = hive_cred_emit(&plain, &plain_len, cred);
+    if (rc == HIVE_OK)
+        rc = hive_fernet_encrypt(token, len, plain, plain_len, write_key(fs));
+    hive_free_secret(plain, plain_len + 1);
+    return rc;
+}
+
 /* --- key rotation ------------------------------------------------------- */
 
 /* Write key text to path without replacing an existing file: temp file,

@@ -54,6 +54,13 @@ struct hive_storage {
     const hive_storage_ops *ops;
 };
 
+/* A token decrypted and parsed with a file storage's key (either key in
+ * the middle of a rotation), and a credential encrypted with the key new
+ * writes use: for storages that keep Hive's tokens elsewhere (etcd). */
+hive_rc hive__file_decrypt(hive_storage *local, const char *token, size_t len, hive_cred **out);
+hive_rc hive__file_encrypt(hive_storage *local, const hive_cred *cred, char **token, size_t *len);
+bool hive__is_etcd_url(const char *spec);
+
 /* Sorted, deduplicated list helpers. */
 hive_rc hive__strlist_add(hive_strlist *list, const char *s);
 void hive__strlist_sort_unique(hive_strlist *list);

@@ -173,12 +173,11 @@ hive_rc hive_store_open(hive_store **out, const char *dir, const hive_store_opti
     hive_file_options fo = {0};
     hive_rc rc;
 
-    fo.dir = dir;
     if (opts != NULL) {
         fo.warn = opts->warn;
         fo.warn_ctx = opts->warn_ctx;
     }
-    rc = hive_file_storage_open(&storage, &fo);
+    rc = hive_storage_open(&storage, dir, &fo);
     if (rc != HIVE_OK)
         return rc;
     return hive_store_new(out, storage, opts);

@@ -43,7 +43,8 @@ typedef enum hive_rc {
     HIVE_ERR_UNSUPPORTED = 17,   /* not possible here (read-only, no provider, no libcurl) */
     HIVE_ERR_NETWORK = 18,       /* no answer: connection refused, time-out, TLS failure */
     HIVE_ERR_REFRESH = 19,       /* the provider refused or failed a refresh */
-    HIVE_ERR_REAUTH = 20         /* the refresh token is invalid or revoked: re-authorize */
+    HIVE_ERR_REAUTH = 20,        /* the refresh token is invalid or revoked: re-authorize */
+    HIVE_ERR_CHANGED = 21        /* changed by another writer since it was read: read it again */
 } hive_rc;
 
 /* A static, generic description of rc. Never NULL. */

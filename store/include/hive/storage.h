@@ -123,6 +123,26 @@ HIVE_EXPORT hive_rc hive_file_storage_rotate_key(hive_storage *s, const char *ne
  * HIVE_ERR_BAD_ID for an id no file can hold. buf holds HIVE_ID_MAX + 1. */
 HIVE_EXPORT hive_rc hive_file_stem(char *buf, size_t size, const char *id);
 
+/* --- etcd storage --------------------------------------------------------- */
+
+/*
+ * Credentials in etcd (v3 HTTP/JSON gateway):
+ *   etcd://[USER@]HOST:PORT[,HOST:PORT...]/PREFIX[?lock_ttl=S&timeout=S&ca_file=PATH]
+ *   etcds://...   over https (TLS certificates always verified)
+ * PREFIX/credentials/<id> holds the same Fernet token as a .enc file.
+ * Writes compare-and-swap on the revision last read; refreshes are locked
+ * fleet-wide with a lease (lock_ttl, default 60 s). The endpoints are
+ * tried in turn. The user's password comes from HIVE_ETCD_PASSWORD (never
+ * from the URL). A local file store, $HIVE_HOME/etcd-cache/..., caches
+ * every credential read or written, and serves reads when etcd is down.
+ * The key: opts->key, HIVE_CREDENTIAL_KEY, or $HIVE_HOME/secrets/credential_key.
+ */
+HIVE_EXPORT hive_rc hive_etcd_storage_open(hive_storage **out, const char *url, const hive_file_options *opts);
+
+/* A storage named by spec: an etcd:// URL, else a directory for the file
+ * storage (NULL: the default). opts->dir is ignored. */
+HIVE_EXPORT hive_rc hive_storage_open(hive_storage **out, const char *spec, const hive_file_options *opts);
+
 /* --- environment storage (read-only) ----------------------------------- */
 
 /*
