@@ -130,6 +130,8 @@ int cli_fail(hive_rc rc)
     case HIVE_ERR_NETWORK:
         if (strncmp(msg, "etcd", 4) == 0)
             cli_hint("check that etcd is running and reachable at the --store URL");
+        else if (strstr(msg, "Aden") != NULL)
+            cli_hint("the Aden server did not answer; the local copies stay usable");
         else
             cli_hint("the token endpoint did not answer; check the network and the provider's token_url");
         break;

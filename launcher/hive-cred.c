@@ -40,6 +40,8 @@ static const char usage_text[] =
     "                           error) and usage specs; print each problem\n"
     "  refresh ID               refresh ID through its provider now\n"
     "  accounts PROVIDER        aliases and identities of PROVIDER's accounts\n"
+    "  sync                     pull every active integration from the Aden platform\n"
+    "                           (ADEN_API_KEY or the stored aden_api_key; ADEN_API_URL)\n"
     "  copy SRC DST             copy every credential from one store to another (a\n"
     "                           directory or an etcd:// URL each), keeping its values\n"
     "  rotate-key               re-encrypt everything under a new key, crash-safe: the\n"
@@ -927,6 +929,31 @@ static int cmd_usage(const opts *o, char **args, int nargs)
     return ex;
 }
 
+static int cmd_sync(const opts *o)
+{
+    hive_store *st = NULL;
+    hive_aden_sync_result res;
+    hive_rc rc;
+    int ex = open_store(o, &st);
+
+    if (ex != 0)
+        return ex;
+    rc = hive_aden_sync(st, &res);
+    if (rc != HIVE_OK) {
+        ex = cli_fail(rc);
+    } else {
+        printf("synced %zu of %zu integration(s)", res.synced, res.listed);
+        if (res.skipped)
+            printf(", %zu not active", res.skipped);
+        if (res.failed)
+            printf(", %zu failed", res.failed);
+        printf("\n");
+        ex = res.failed ? EXIT_STORE : 0;
+    }
+    hive_store_free(&st);
+    return ex;
+}
+
 static int cmd_copy(const char *from, const char *to)
 {
     hive_file_options fo = {0};
@@ -1154,6 +1181,8 @@ int main(int argc, char **argv)
                                                                           : cmd_validate(&o, nargs ? args[0] : NULL);
     if (strcmp(cmd, "refresh") == 0)
         return (ex = want_operands(cmd, nargs, 1, 1, "one operand")) ? ex : cmd_refresh(&o, args[0]);
+    if (strcmp(cmd, "sync") == 0)
+        return (ex = want_operands(cmd, nargs, 0, 0, "no operands")) ? ex : cmd_sync(&o);
     if (strcmp(cmd, "copy") == 0)
         return (ex = want_operands(cmd, nargs, 2, 2, "SRC and DST")) ? ex : cmd_copy(args[0], args[1]);
     if (strcmp(cmd, "rotate-key") == 0)

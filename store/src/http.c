@@ -154,6 +154,13 @@ static size_t on_header(char *ptr, size_t size, size_t n, void *ctx)
     hive_http_response *rs = ctx;
     size_t len = size * n;
 
+    if (len > 12 && strncasecmp(ptr, "Retry-After:", 12) == 0) {
+        char tmp[32];
+        size_t k = len - 12 < sizeof(tmp) - 1 ? len - 12 : sizeof(tmp) - 1;
+        memcpy(tmp, ptr + 12, k);
+        tmp[k] = '\0';
+        rs->retry_after = strtol(tmp, NULL, 10);
+    }
     if (len > 13 && strncasecmp(ptr, "Content-Type:", 13) == 0) {
         const char *v = ptr + 13;
         size_t vl = len - 13;
@@ -181,6 +188,7 @@ hive_rc hive__http_post(const hive_http_request *rq, hive_http_response *rs)
     hive_rc rc = HIVE_OK;
 
     memset(rs, 0, sizeof(*rs));
+    rs->retry_after = -1;
     if (!hive__url_allowed(rq->url))
         return hive__fail(HIVE_ERR_INVALID, "refusing %s: only https, or plain http to a loopback "
                           "address, may carry credentials", strncasecmp(rq->url, "http://", 7) == 0
@@ -207,9 +215,13 @@ hive_rc hive__http_post(const hive_http_request *rq, hive_http_response *rs)
     api.easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
     if (rq->ca_file != NULL)
         api.easy_setopt(c, CURLOPT_CAINFO, rq->ca_file);
-    api.easy_setopt(c, CURLOPT_POST, 1L);
-    api.easy_setopt(c, CURLOPT_POSTFIELDS, rq->body);
-    api.easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)rq->body_len);
+    if (rq->method != NULL && strcmp(rq->method, "GET") == 0) {
+        api.easy_setopt(c, CURLOPT_HTTPGET, 1L);
+    } else {
+        api.easy_setopt(c, CURLOPT_POST, 1L);
+        api.easy_setopt(c, CURLOPT_POSTFIELDS, rq->body ? rq->body : "");
+        api.easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)rq->body_len);
+    }
     api.easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
     api.easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, rq->connect_timeout_ms);
     api.easy_setopt(c, CURLOPT_TIMEOUT_MS, rq->timeout_ms);

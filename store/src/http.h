@@ -9,6 +9,7 @@
 #include "internal.h"
 
 typedef struct hive_http_request {
+    const char *method;            /* NULL: POST */
     const char *url;
     const char *body;              /* form-encoded; secret: wiped by the caller */
     size_t body_len;
@@ -23,12 +24,13 @@ typedef struct hive_http_response {
     char *body;                    /* NUL-terminated; wiped by hive__http_response_free */
     size_t len;
     char content_type[128];
+    long retry_after;              /* seconds, from a Retry-After header; -1: none */
 } hive_http_response;
 
 #define HIVE_HTTP_MAX_BODY (1024u * 1024)
 
 /*
- * POST. HIVE_ERR_NETWORK when no HTTP answer came (connection refused,
+ * One request (POST unless rq->method says GET). HIVE_ERR_NETWORK when no HTTP answer came (connection refused,
  * time-out, TLS failure); any HTTP status is HIVE_OK with rs->status set.
  * TLS certificates are always verified; plain http is refused unless the
  * host is a loopback address.

@@ -158,6 +158,8 @@ hive_rc hive_store_new(hive_store **out, hive_storage *storage, const hive_store
         rc = add_builtin(s, "bearer_token", bearer_handles, bearer_refresh);
     if (rc == HIVE_OK)
         rc = hive__add_oauth2_provider(s);
+    if (rc == HIVE_OK)
+        rc = hive__add_aden_provider(s);
     s->nbuiltin = s->nproviders;
     if (rc != HIVE_OK) {
         hive_store_free(&s);

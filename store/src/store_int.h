@@ -42,6 +42,8 @@ hive_rc hive__cred_value(char **value, size_t *len, const hive_cred *c, const ch
 /* Whether p can produce a new token for cred (not static, not a bearer
  * token, and configured: see hive_provider.can_refresh). */
 bool hive__provider_can_refresh(hive_store *s, const hive_provider *p, const hive_cred *cred);
+/* Register the Aden provider (aden.c). */
+hive_rc hive__add_aden_provider(hive_store *s);
 /* Register the OAuth2 provider (oauth2.c). */
 hive_rc hive__add_oauth2_provider(hive_store *s);
 /* Render every string of an object of templates. */

@@ -223,6 +223,29 @@ HIVE_EXPORT hive_rc hive_store_list_accounts(hive_store *s, hive_json **out, con
 HIVE_EXPORT hive_rc hive_store_get_by_alias(hive_store *s, hive_cred **out, const char *provider,
                                             const char *alias);
 
+/* --- Aden sync --------------------------------------------------------- */
+
+/*
+ * The Aden platform's credential API (ADEN_API_URL, default
+ * https://api.adenhq.com; key ADEN_API_KEY or the stored credential
+ * aden_api_key). Credentials synced from it are oauth2 credentials with
+ * provider_id "aden_sync" (refreshed by asking Aden) and the keys Hive
+ * uses: access_token, _aden_managed, _integration_type, _alias,
+ * _identity_email, scope.
+ */
+typedef struct hive_aden_sync_result {
+    size_t listed;     /* integrations Aden listed */
+    size_t synced;     /* saved to the store */
+    size_t skipped;    /* not active */
+    size_t failed;     /* could not be fetched or saved (each warned about) */
+} hive_aden_sync_result;
+
+/* Pull every active integration into the store. */
+HIVE_EXPORT hive_rc hive_aden_sync(hive_store *s, hive_aden_sync_result *out);
+
+/* Ask Aden whether integration id is valid; why: its error or status. */
+HIVE_EXPORT hive_rc hive_aden_validate(hive_store *s, const char *id, bool *valid, char *why, size_t size);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,389 @@
+/*
+ * aden.c - the Aden platform's credential API, as the Python Hive uses it:
+ *
+ *   GET  /v1/credentials                 {"integrations": [{integration_id, provider,
+ *                                          alias, status, email, expires_at}]}
+ *   GET  /v1/credentials/{id}            {access_token, token_type, expires_at, provider,
+ *                                          alias, email, scopes, metadata}
+ *   POST /v1/credentials/{id}/refresh    the same, with a new token
+ *   GET  /v1/credentials/{id}/validate   {valid, status, expires_at, error}
+ *
+ * Bearer authentication with ADEN_API_KEY, or the stored credential
+ * aden_api_key. Connection errors and time-outs are retried (3 attempts,
+ * 1 s then 2 s apart); HTTP errors never. Synced credentials are saved with
+ * the keys Hive uses: access_token, _aden_managed, _integration_type,
+ * _alias, _identity_email, scope; provider_id "aden_sync", auto_refresh on.
+ */
+#include "buf.h"
+#include "http.h"
+#include "store_int.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define DEFAULT_URL "https://api.adenhq.com"
+#define ATTEMPTS 3
+
+typedef struct aden {
+    char *base;
+    char *api_key;
+    long timeout_ms;
+} aden;
+
+static void aden_free(aden *a)
+{
+    free(a->base);
+    hive_free_str(a->api_key);
+    memset(a, 0, sizeof(*a));
+}
+
+static hive_rc aden_open(hive_store *st, aden *a)
+{
+    const char *url = getenv("ADEN_API_URL");
+    const char *key = getenv("ADEN_API_KEY");
+    const char *t = getenv("ADEN_TIMEOUT");
+
+    memset(a, 0, sizeof(*a));
+    a->base = hive__strdup(url && *url ? url : DEFAULT_URL);
+    a->timeout_ms = t && atof(t) > 0 ? (long)(atof(t) * 1000) : 30000;
+    if (a->base == NULL)
+        return hive__fail(HIVE_ERR_NOMEM, "out of memory");
+    while (strlen(a->base) > 1 && a->base[strlen(a->base) - 1] == '/')
+        a->base[strlen(a->base) - 1] = '\0';
+    if (key != NULL && *key != '\0') {
+        a->api_key = hive__strdup(key);
+    } else {
+        char *v = NULL;
+        size_t len = 0;
+        if (hive_store_get_key(st, &v, &len, "aden_api_key", "api_key", 0) != HIVE_OK) {
+            aden_free(a);
+            return hive__fail(HIVE_ERR_NO_KEY, "no Aden API key: set ADEN_API_KEY or store it as the "
+                              "credential aden_api_key (key api_key)");
+        }
+        a->api_key = v;
+    }
+    return a->api_key ? HIVE_OK : hive__fail(HIVE_ERR_NOMEM, "out of memory");
+}
+
+static void pause_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+/* One call; *out: the answer's JSON object. The error cases of Hive's
+ * AdenCredentialClient, with its messages. */
+static hive_rc aden_call(const aden *a, const char *method, const char *path, hive_json **out)
+{
+    char url[2048];
+    char auth[1024];
+    const char *headers[5] = {auth, "Content-Type: application/json", "Accept: application/json",
+                              "User-Agent: hive-credential-store/1.0", NULL};
+    hive_http_request rq = {0};
+    hive_http_response rs = {0};
+    hive_json *obj = NULL;
+    hive_rc rc = HIVE_OK;
+
+    snprintf(url, sizeof(url), "%s%s", a->base, path);
+    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", a->api_key);
+    rq.method = method;
+    rq.url = url;
+    rq.body = "{}";
+    rq.body_len = strcmp(method, "POST") == 0 ? 2 : 0;
+    rq.headers = headers;
+    rq.connect_timeout_ms = a->timeout_ms < 5000 ? a->timeout_ms : 5000;
+    rq.timeout_ms = a->timeout_ms;
+    for (int attempt = 1;; attempt++) {
+        hive__http_response_free(&rs);
+        rc = hive__http_post(&rq, &rs);
+        if (rc != HIVE_ERR_NETWORK || attempt == ATTEMPTS)
+            break;
+        pause_ms(1000L << (attempt - 1));
+    }
+    hive_memzero(auth, sizeof(auth));
+    if (rc == HIVE_ERR_NETWORK) {
+        rc = hive__fail_prefix(HIVE_ERR_NETWORK, "Failed to connect to Aden server");
+        goto out;
+    }
+    if (rc != HIVE_OK)
+        goto out;
+    if (rs.len > 0 && hive_json_parse(&obj, rs.body, rs.len) != HIVE_OK) {
+        hive__clear_error();
+        obj = NULL;
+    }
+    if (rs.status == 401) {
+        rc = hive__fail(HIVE_ERR_PERM, "Agent API key is invalid or revoked");
+    } else if (rs.status == 403) {
+        const char *m = hive_json_string(hive_json_get(obj, "message"), NULL);
+        rc = hive__fail(HIVE_ERR_PERM, "%.300s", m ? m : "Forbidden");
+    } else if (rs.status == 404) {
+        rc = hive__fail(HIVE_ERR_NOT_FOUND, "Integration not found: %s", path);
+    } else if (rs.status == 429) {
+        rc = hive__fail(HIVE_ERR_REFRESH, "Rate limited by Aden server; retry after %ld s",
+                        rs.retry_after >= 0 ? rs.retry_after : 60);
+    } else if (rs.status == 400) {
+        const char *err = hive_json_string(hive_json_get(obj, "error"), NULL);
+        const char *m = hive_json_string(hive_json_get(obj, "message"), NULL);
+        if ((err && strcmp(err, "refresh_failed") == 0) || (m && strstr(m, "refresh"))) {
+            const char *reauth = hive_json_string(hive_json_get(obj, "reauthorization_url"), NULL);
+            rc = hive__fail(HIVE_ERR_REAUTH, "requires re-authorization. Visit: %.500s",
+                            reauth ? reauth : "your Aden dashboard");
+        } else {
+            rc = hive__fail(HIVE_ERR_INVALID, "Bad request: %.300s", m ? m : (err ? err : ""));
+        }
+    } else if (rs.status < 200 || rs.status >= 300) {
+        rc = hive__fail(HIVE_ERR_IO, "Aden server answered HTTP %ld", rs.status);
+    } else if (hive_json_typeof(obj) != HIVE_JSON_OBJECT) {
+        rc = hive__fail(HIVE_ERR_IO, "Aden server answered something that is not a JSON object");
+    } else {
+        *out = obj;
+        obj = NULL;
+    }
+out:
+    hive_json_free(&obj);
+    hive__http_response_free(&rs);
+    return rc;
+}
+
+static const char *jstr(const hive_json *o, const char *k)
+{
+    const hive_json *v = hive_json_get(o, k);
+
+    return hive_json_typeof(v) == HIVE_JSON_STRING ? hive_json_string(v, NULL) : NULL;
+}
+
+static hive_rc set_text(hive_cred *c, const char *key, const char *value, const hive_time *exp)
+{
+    return value ? hive_cred_set_key(c, key, value, strlen(value), exp) : HIVE_OK;
+}
+
+/* Put a token answer into cred (a new one when *cred is NULL). */
+static hive_rc apply(hive_cred **cred, const char *id, const hive_json *tok, const hive_json *listing)
+{
+    const char *access = jstr(tok, "access_token");
+    const char *exp_text = jstr(tok, "expires_at");
+    const char *provider = jstr(tok, "provider") ? jstr(tok, "provider") : jstr(listing, "provider");
+    const char *alias = jstr(tok, "alias") ? jstr(tok, "alias") : jstr(listing, "alias");
+    const char *email = jstr(tok, "email") ? jstr(tok, "email") : jstr(listing, "email");
+    const hive_json *scopes = hive_json_get(tok, "scopes");
+    hive_time exp = {0, 0, 0, HIVE_TIME_NONE};
+    hive_time now = hive_time_now();
+    hive_rc rc = HIVE_OK;
+
+    if (access == NULL || *access == '\0')
+        return hive__fail(HIVE_ERR_FORMAT, "Aden's answer for '%s' has no access_token", id);
+    if (exp_text != NULL && hive_time_parse(&exp, exp_text, strlen(exp_text)) != HIVE_OK) {
+        hive__clear_error();
+        exp.form = HIVE_TIME_NONE;
+    }
+    if (*cred == NULL) {
+        rc = hive_cred_new(cred, id, "oauth2");
+        if (rc == HIVE_OK)
+            rc = hive_cred_set_provider_id(*cred, "aden_sync");
+        if (rc == HIVE_OK)
+            rc = hive_cred_set_auto_refresh(*cred, true);
+    }
+    if (rc == HIVE_OK)
+        rc = hive_cred_set_key(*cred, "access_token", access, strlen(access), &exp);
+    if (rc == HIVE_OK)
+        rc = set_text(*cred, "_aden_managed", "true", NULL);
+    if (rc == HIVE_OK)
+        rc = set_text(*cred, "_integration_type", provider, NULL);
+    if (rc == HIVE_OK)
+        rc = set_text(*cred, "_alias", alias, NULL);
+    if (rc == HIVE_OK)
+        rc = set_text(*cred, "_identity_email", email, NULL);
+    if (rc == HIVE_OK && hive_json_typeof(scopes) == HIVE_JSON_ARRAY && hive_json_size(scopes) > 0) {
+        hive_buf b = {0};
+        char *joined = NULL;
+        size_t jl = 0;
+        for (size_t i = 0; i < hive_json_size(scopes); i++) {
+            const char *sc = hive_json_string(hive_json_at(scopes, i, NULL), NULL);
+            if (sc == NULL)
+                continue;
+            if (b.len > 0)
+                hive__buf_putc(&b, ' ');
+            hive__buf_puts(&b, sc);
+        }
+        rc = hive__buf_finish(&b, &joined, &jl);
+        if (rc == HIVE_OK)
+            rc = hive_cred_set_key(*cred, "scope", joined, jl, NULL);
+        free(joined);
+    }
+    if (rc == HIVE_OK)
+        rc = hive_cred_set_time(*cred, "last_refreshed", &now);
+    if (rc == HIVE_OK)
+        rc = hive_cred_set_time(*cred, "updated_at", &now);
+    return rc;
+}
+
+/* /v1/credentials/<id, percent-encoded><suffix> */
+static char *path_for(const char *id, const char *suffix)
+{
+    hive_buf b = {0};
+    char *out = NULL;
+    size_t len = 0;
+
+    hive__buf_puts(&b, "/v1/credentials/");
+    hive__form_encode(&b, id, strlen(id));
+    hive__buf_puts(&b, suffix);
+    if (hive__buf_finish(&b, &out, &len) != HIVE_OK)
+        return NULL;
+    return out;
+}
+
+hive_rc hive_aden_sync(hive_store *st, hive_aden_sync_result *res)
+{
+    aden a;
+    hive_json *list = NULL;
+    const hive_json *items;
+    hive_rc rc = aden_open(st, &a);
+
+    memset(res, 0, sizeof(*res));
+    if (rc != HIVE_OK)
+        return rc;
+    rc = aden_call(&a, "GET", "/v1/credentials", &list);
+    items = hive_json_get(list, "integrations");
+    for (size_t i = 0; rc == HIVE_OK && i < hive_json_size(items); i++) {
+        const hive_json *it = hive_json_at(items, i, NULL);
+        const char *id = jstr(it, "integration_id");
+        const char *status = jstr(it, "status");
+        hive_json *tok = NULL;
+        hive_cred *cred = NULL;
+        char *path;
+        hive_rc r;
+
+        res->listed++;
+        if (id == NULL || (status != NULL && strcmp(status, "active") != 0)) {
+            res->skipped++;
+            continue;
+        }
+        path = path_for(id, "");
+        r = path ? aden_call(&a, "GET", path, &tok) : HIVE_ERR_NOMEM;
+        free(path);
+        if (r == HIVE_OK) {
+            if (hive_store_get_credential(st, &cred, id, 0) != HIVE_OK)
+                hive__clear_error();
+            r = apply(&cred, id, tok, it);
+            if (r == HIVE_OK)
+                r = hive_store_save(st, cred);
+        }
+        hive_cred_free(&cred);
+        hive_json_free(&tok);
+        if (r == HIVE_OK) {
+            res->synced++;
+        } else if (r == HIVE_ERR_NETWORK || r == HIVE_ERR_PERM || r == HIVE_ERR_NOMEM) {
+            rc = r;   /* the server or the key is the problem: stop */
+        } else {
+            res->failed++;
+            hive__store_warn(st, "%s: %s", id, hive_last_error());
+            hive__clear_error();
+        }
+    }
+    hive_json_free(&list);
+    aden_free(&a);
+    return rc;
+}
+
+hive_rc hive_aden_validate(hive_store *st, const char *id, bool *valid, char *why, size_t size)
+{
+    aden a;
+    hive_json *ans = NULL;
+    char *path = NULL;
+    hive_rc rc = aden_open(st, &a);
+
+    if (rc == HIVE_OK) {
+        path = path_for(id, "/validate");
+        rc = path ? aden_call(&a, "GET", path, &ans) : hive__fail(HIVE_ERR_NOMEM, "out of memory");
+    }
+    if (rc == HIVE_OK) {
+        const char *err = jstr(ans, "error");
+        const char *status = jstr(ans, "status");
+        *valid = hive_json_typeof(hive_json_get(ans, "valid")) == HIVE_JSON_TRUE;
+        snprintf(why, size, "%s", err ? err : (status ? status : ""));
+    }
+    free(path);
+    hive_json_free(&ans);
+    aden_free(&a);
+    return rc;
+}
+
+/* The aden_sync provider: ask Aden for a new token. When Aden cannot be
+ * reached, a token that has not expired is kept (as Hive does). */
+static hive_rc aden_refresh(hive_provider *p, hive_store *st, hive_cred *cred)
+{
+    const char *id = hive_cred_id(cred);
+    aden a;
+    hive_json *tok = NULL;
+    char *path = NULL;
+    hive_rc rc;
+
+    (void)p;
+    rc = aden_open(st, &a);
+    if (rc == HIVE_OK) {
+        path = path_for(id, "/refresh");
+        rc = path ? aden_call(&a, "POST", path, &tok) : hive__fail(HIVE_ERR_NOMEM, "out of memory");
+    }
+    if (rc == HIVE_OK)
+        rc = apply(&cred, id, tok, NULL);
+    else if (rc == HIVE_ERR_REAUTH) {
+        char visit[600];
+        const char *v = strstr(hive_last_error(), "Visit: ");
+        snprintf(visit, sizeof(visit), "%s", v ? v : "Visit: your Aden dashboard");
+        rc = hive__fail(HIVE_ERR_REAUTH, "Integration '%s' requires re-authorization. %s", id, visit);
+    }
+    else if (rc == HIVE_ERR_NETWORK) {
+        hive_time exp = hive_cred_key_expires(cred, "access_token");
+        hive_time now = hive_time_now();
+        rc = exp.form != HIVE_TIME_NONE && hive_time_cmp(&exp, &now) <= 0
+                 ? hive__fail(HIVE_ERR_NETWORK, "Aden server unavailable and token expired for '%s'", id)
+                 : hive__fail_prefix(HIVE_ERR_NETWORK, "Failed to refresh credential '%s'", id);
+    } else
+        rc = hive__fail_prefix(rc, "Failed to refresh credential '%s'", id);
+    free(path);
+    hive_json_free(&tok);
+    aden_free(&a);
+    return rc;
+}
+
+/* Refreshable when there is an API key to ask Aden with. */
+static bool aden_can_refresh(hive_provider *p, hive_store *st, const hive_cred *cred)
+{
+    aden a;
+    hive_rc rc = aden_open(st, &a);
+
+    (void)p;
+    (void)cred;
+    aden_free(&a);
+    return rc == HIVE_OK;
+}
+
+static bool aden_handles(const hive_provider *p, hive_cred_type t)
+{
+    (void)p;
+    (void)t;
+    return false;   /* only by provider_id "aden_sync" */
+}
+
+static void aden_destroy(hive_provider *p)
+{
+    free(p);
+}
+
+hive_rc hive__add_aden_provider(hive_store *s)
+{
+    hive_provider *p = calloc(1, sizeof(*p));
+
+    if (p == NULL)
+        return hive__fail(HIVE_ERR_NOMEM, "out of memory");
+    p->id = "aden_sync";
+    p->handles = aden_handles;
+    p->refresh = aden_refresh;
+    p->can_refresh = aden_can_refresh;
+    p->destroy = aden_destroy;
+    return hive_store_add_provider(s, p);
+}
