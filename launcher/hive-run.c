@@ -99,6 +99,9 @@ typedef struct run {
     int margin;
     bool mask;
     size_t mask_min;
+    char **mask_vals;     /* every value to mask: whole variables and each credential key in them */
+    size_t *mask_lens;
+    size_t nmask;
     const char *unsafe_ok[MAX_LIST];
     size_t n_unsafe_ok;
     var *vars;
@@ -690,6 +693,60 @@ static int setup_fresh(run *r, char ***envp, char **argv)
     return 0;
 }
 
+static int add_mask_value(run *r, const char *v, size_t len)
+{
+    char **vals = realloc(r->mask_vals, (r->nmask + 1) * sizeof(char *));
+    size_t *lens;
+
+    if (vals == NULL)
+        return -1;
+    r->mask_vals = vals;
+    lens = realloc(r->mask_lens, (r->nmask + 1) * sizeof(size_t));
+    if (lens == NULL)
+        return -1;
+    r->mask_lens = lens;
+    r->mask_vals[r->nmask] = malloc(len + 1);
+    if (r->mask_vals[r->nmask] == NULL)
+        return -1;
+    memcpy(r->mask_vals[r->nmask], v, len);
+    r->mask_vals[r->nmask][len] = '\0';
+    r->mask_lens[r->nmask++] = len;
+    return 0;
+}
+
+/* --mask hides each variable's value and each credential value a template
+ * put into it: "Bearer {{tok}}" must not leak the token alone either. */
+static int collect_mask_values(run *r, hive_store *st)
+{
+    unsigned flags = r->no_refresh ? 0 : HIVE_GET_REFRESH;
+
+    for (size_t i = 0; i < r->nvars; i++) {
+        hive_template_ref *refs = NULL;
+        size_t n = 0;
+        if (add_mask_value(r, r->vars[i].value, r->vars[i].value_len) != 0)
+            goto nomem;
+        if (hive_template_refs(&refs, &n, r->vars[i].tmpl, strlen(r->vars[i].tmpl)) != HIVE_OK)
+            goto nomem;
+        for (size_t k = 0; k < n; k++) {
+            char *v = NULL;
+            size_t len = 0;
+            if (hive_store_get_key(st, &v, &len, refs[k].id, refs[k].key, flags) == HIVE_OK) {
+                int bad = add_mask_value(r, v, len);
+                hive_free_secret(v, len + 1);
+                if (bad) {
+                    hive_template_refs_free(refs, n);
+                    goto nomem;
+                }
+            }
+        }
+        hive_template_refs_free(refs, n);
+    }
+    return 0;
+nomem:
+    fail_msg("out of memory");
+    return EXIT_FAIL;
+}
+
 /* In the --mask child: exec, or return the status to _exit with. */
 static int exec_child(char **argv, char **envp)
 {
@@ -984,6 +1041,8 @@ int main(int argc, char **argv)
     }
     if (ex == 0 && r.dry_run)
         ex = dry_run(&r, st, argv + optind);
+    if (ex == 0 && r.mask && !r.dry_run)
+        ex = collect_mask_values(&r, st);
     hive_store_free(&st);
     if (ex != 0 || r.dry_run) {
         free_vars(&r);
@@ -1011,21 +1070,14 @@ int main(int argc, char **argv)
     kept_envp = envp;
     if (r.mask) {
         /* hive-run stays, between the program and its output */
-        const char **vals = calloc(r.nvars + 1, sizeof(char *));
-        size_t *lens = calloc(r.nvars + 1, sizeof(size_t));
-        if (vals == NULL || lens == NULL) {
-            fail_msg("out of memory");
-            return EXIT_FAIL;
-        }
-        for (size_t i = 0; i < r.nvars; i++) {
-            vals[i] = r.vars[i].value;
-            lens[i] = r.vars[i].value_len;
-        }
         if (core_ok)
             setrlimit(RLIMIT_CORE, &core_saved);
-        ex = mask_run(argv + optind, envp, vals, lens, r.nvars, r.mask_min, exec_child);
-        free(vals);
-        free(lens);
+        ex = mask_run(argv + optind, envp, (const char *const *)r.mask_vals, r.mask_lens, r.nmask,
+                      r.mask_min, exec_child);
+        for (size_t i = 0; i < r.nmask; i++)
+            hive_free_secret(r.mask_vals[i], r.mask_lens[i] + 1);
+        free(r.mask_vals);
+        free(r.mask_lens);
         free_vars(&r);
         return ex;
     }

@@ -143,6 +143,17 @@ static bool add_value(masker *m, const char *v, size_t len)
     char *buf = malloc(len * 3 + 8);
     bool ok = buf != NULL && add_pattern(m, v, len);
 
+    /* on a terminal, the program's "\n" comes out as "\r\n" (ONLCR) */
+    if (ok && memchr(v, '\n', len) != NULL) {
+        size_t o = 0;
+        for (size_t i = 0; i < len; i++) {
+            if (v[i] == '\n' && (i == 0 || v[i - 1] != '\r'))
+                buf[o++] = '\r';
+            buf[o++] = v[i];
+        }
+        ok = add_pattern(m, buf, o);
+    }
+
     for (int k = 0; ok && k < 4; k++) {
         size_t n = b64(buf, (const unsigned char *)v, len, k & 1, k & 2);
         ok = add_pattern(m, buf, n);
@@ -477,6 +488,8 @@ static bool pump(relay *r)
         if (n > 0) {
             mask_feed(&r->s, buf, (size_t)n);
             r->last_data = mono_ms();
+            if (r->s.fd < 0)
+                return false;   /* our reader went away: so does the program's */
             if ((size_t)n < sizeof(buf))
                 return true;
             continue;
@@ -652,7 +665,21 @@ int mask_run(char **argv, char **envp, const char *const *values, const size_t *
                     int st;
                     pid_t w = waitpid(child, &st, WNOHANG | WUNTRACED);
                     if (w == child && WIFSTOPPED(st)) {
-                        /* the program stopped (^Z): give the terminal back and stop too */
+                        /* the program stopped (^Z): pass on what it wrote first
+                         * (an editor restores the screen), give the terminal
+                         * back and stop too */
+                        /* a pty hands data over asynchronously: read until
+                         * 50 ms pass without any (2 s at most) */
+                        for (int64_t until = mono_ms() + 2000; mono_ms() < until;) {
+                            struct pollfd q[2] = {{rout.open ? rout.fd : -1, POLLIN, 0},
+                                                  {rerr.open ? rerr.fd : -1, POLLIN, 0}};
+                            if (poll(q, 2, 50) <= 0)
+                                break;
+                            if (rout.open && (q[0].revents & (POLLIN | POLLHUP)) && !(rout.open = pump(&rout)))
+                                close(rout.fd);
+                            if (rerr.open && (q[1].revents & (POLLIN | POLLHUP)) && !(rerr.open = pump(&rerr)))
+                                close(rerr.fd);
+                        }
                         if (raw)
                             tcsetattr(STDIN_FILENO, TCSANOW, &saved_tio);
                         raise(SIGSTOP);
@@ -694,14 +721,14 @@ int mask_run(char **argv, char **envp, const char *const *values, const size_t *
                 }
             }
         }
-        if (idx_out >= 0 && (pf[idx_out].revents & (POLLIN | POLLHUP | POLLERR)))
-            rout.open = pump(&rout);
-        if (idx_err >= 0 && (pf[idx_err].revents & (POLLIN | POLLHUP | POLLERR)))
-            rerr.open = pump(&rerr);
+        if (idx_out >= 0 && (pf[idx_out].revents & (POLLIN | POLLHUP | POLLERR)) && !(rout.open = pump(&rout)))
+            close(rout.fd);   /* the program's next write gets SIGPIPE (or SIGHUP on a pty) */
+        if (idx_err >= 0 && (pf[idx_err].revents & (POLLIN | POLLHUP | POLLERR)) && !(rerr.open = pump(&rerr)))
+            close(rerr.fd);
         if (idx_in >= 0 && (pf[idx_in].revents & (POLLIN | POLLHUP))) {
             char buf[4096];
             ssize_t k = read(STDIN_FILENO, buf, sizeof(buf));
-            if (k > 0) {
+            if (k > 0 && rout.open) {
                 ssize_t off = 0;
                 while (off < k) {
                     ssize_t w = write(out_master, buf + off, (size_t)(k - off));
