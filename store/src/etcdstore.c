@@ -1,7 +1,8 @@
 /*
  * etcdstore.c - credentials in etcd, through its v3 HTTP/JSON gateway.
  *
- *   etcd://[USER@]HOST:PORT[,HOST:PORT...]/PREFIX[?lock_ttl=S&timeout=S&ca_file=PATH]
+ *   etcd://[USER@]HOST:PORT[,HOST:PORT...]/PREFIX[?lock_ttl=S&timeout=S&ca_file=PATH
+ *                                               &cert_file=PATH&key_file=PATH]
  *   etcds://...   the same over https
  *
  * PREFIX/credentials/<id> holds the same Fernet token a .enc file holds.
@@ -38,6 +39,8 @@ typedef struct etcd_storage {
     bool tls;
     char *prefix;            /* without a trailing '/' */
     char *ca_file;
+    char *cert_file;
+    char *key_file;
     char *user;
     char *token;             /* etcd auth token, when user is set */
     long timeout_ms;
@@ -107,6 +110,8 @@ static hive_rc call(etcd_storage *es, const char *path, const hive_json *body, h
         rq.body_len = len;
         rq.headers = headers;
         rq.ca_file = es->ca_file;
+        rq.cert_file = es->cert_file;
+        rq.key_file = es->key_file;
         rq.connect_timeout_ms = es->timeout_ms < 2000 ? es->timeout_ms : 2000;
         rq.timeout_ms = es->timeout_ms;
         rc = hive__http_post(&rq, &rs);
@@ -586,6 +591,8 @@ static void etcd_destroy(hive_storage *s)
         free(es->revs[i].id);
     free(es->prefix);
     free(es->ca_file);
+    free(es->cert_file);
+    free(es->key_file);
     free(es->user);
     hive_free_str(es->token);
     hive_storage_free(&es->cache);
@@ -690,8 +697,13 @@ hive_rc hive_etcd_storage_open(hive_storage **out, const char *url, const hive_f
             es->timeout_ms = (long)(atof(opt + 8) * 1000);
         else if (strncmp(opt, "ca_file=", 8) == 0)
             es->ca_file = hive__strdup(opt + 8);
+        else if (strncmp(opt, "cert_file=", 10) == 0)
+            es->cert_file = hive__strdup(opt + 10);
+        else if (strncmp(opt, "key_file=", 9) == 0)
+            es->key_file = hive__strdup(opt + 9);
         else {
-            rc = hive__fail(HIVE_ERR_INVALID, "unknown etcd store option '%.64s' (lock_ttl, timeout, ca_file)", opt);
+            rc = hive__fail(HIVE_ERR_INVALID, "unknown etcd store option '%.64s' (lock_ttl, timeout, ca_file, "
+                            "cert_file, key_file)", opt);
             goto out;
         }
         o = amp ? amp + 1 : NULL;

@@ -215,6 +215,10 @@ hive_rc hive__http_post(const hive_http_request *rq, hive_http_response *rs)
     api.easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
     if (rq->ca_file != NULL)
         api.easy_setopt(c, CURLOPT_CAINFO, rq->ca_file);
+    if (rq->cert_file != NULL)
+        api.easy_setopt(c, CURLOPT_SSLCERT, rq->cert_file);
+    if (rq->key_file != NULL)
+        api.easy_setopt(c, CURLOPT_SSLKEY, rq->key_file);
     if (rq->method != NULL && strcmp(rq->method, "GET") == 0) {
         api.easy_setopt(c, CURLOPT_HTTPGET, 1L);
     } else {

@@ -15,6 +15,8 @@ typedef struct hive_http_request {
     size_t body_len;
     const char *const *headers;    /* "Name: value", NULL-terminated; may hold secrets */
     const char *ca_file;           /* NULL: the system's CA bundle */
+    const char *cert_file;         /* client certificate (PEM), or NULL */
+    const char *key_file;          /* its private key (PEM), or NULL */
     long connect_timeout_ms;
     long timeout_ms;
 } hive_http_request;

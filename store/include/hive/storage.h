@@ -127,8 +127,10 @@ HIVE_EXPORT hive_rc hive_file_stem(char *buf, size_t size, const char *id);
 
 /*
  * Credentials in etcd (v3 HTTP/JSON gateway):
- *   etcd://[USER@]HOST:PORT[,HOST:PORT...]/PREFIX[?lock_ttl=S&timeout=S&ca_file=PATH]
- *   etcds://...   over https (TLS certificates always verified)
+ *   etcd://[USER@]HOST:PORT[,HOST:PORT...]/PREFIX[?lock_ttl=S&timeout=S&ca_file=PATH
+ *                                               &cert_file=PATH&key_file=PATH]
+ *   etcds://...   over https (TLS certificates always verified; cert_file and
+ *                 key_file for etcd's client-certificate authentication)
  * PREFIX/credentials/<id> holds the same Fernet token as a .enc file.
  * Writes compare-and-swap on the revision last read; refreshes are locked
  * fleet-wide with a lease (lock_ttl, default 60 s). The endpoints are
