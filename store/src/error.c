@@ -48,22 +48,29 @@ void hive__clear_error(void)
     detail[0] = '\0';
 }
 
+HIVE_PRINTF(2, 0) static hive_rc vfail(hive_rc rc, const char *fmt, va_list ap)
+{
+    vsnprintf(detail, sizeof(detail), fmt, ap);
+    return rc;
+}
+
 hive_rc hive__fail(hive_rc rc, const char *fmt, ...)
 {
     va_list ap;
 
     va_start(ap, fmt);
-    vsnprintf(detail, sizeof(detail), fmt, ap);
+    rc = vfail(rc, fmt, ap);
     va_end(ap);
     return rc;
 }
 
+/* The same, for code outside the library (providers, storages). */
 hive_rc hive_fail(hive_rc rc, const char *fmt, ...)
 {
     va_list ap;
 
     va_start(ap, fmt);
-    vsnprintf(detail, sizeof(detail), fmt, ap);
+    rc = vfail(rc, fmt, ap);
     va_end(ap);
     return rc;
 }
