@@ -100,7 +100,10 @@ int cli_fail(hive_rc rc)
     cli_error("%s", msg);
     switch (rc) {
     case HIVE_ERR_NO_KEY:
-        cli_hint("run 'hive-cred init' to create a key file, or set HIVE_CREDENTIAL_KEY");
+        if (strstr(msg, "Aden API key") != NULL)
+            cli_hint("export ADEN_API_KEY=..., or: printf 'api_key=%%s\\n' \"$KEY\" | hive-cred add aden_api_key");
+        else
+            cli_hint("run 'hive-cred init' to create a key file, or set HIVE_CREDENTIAL_KEY");
         break;
     case HIVE_ERR_BAD_KEY:
         cli_hint("a key is 44 characters of urlsafe base64; 'hive-cred keygen' prints a new one");
@@ -131,7 +134,7 @@ int cli_fail(hive_rc rc)
         if (strncmp(msg, "etcd", 4) == 0)
             cli_hint("check that etcd is running and reachable at the --store URL");
         else if (strstr(msg, "Aden") != NULL)
-            cli_hint("the Aden server did not answer; the local copies stay usable");
+            cli_hint("the Aden server did not answer; credentials synced before stay usable until they expire");
         else
             cli_hint("the token endpoint did not answer; check the network and the provider's token_url");
         break;

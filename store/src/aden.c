@@ -60,7 +60,7 @@ static hive_rc aden_open(hive_store *st, aden *a)
         if (hive_store_get_key(st, &v, &len, "aden_api_key", "api_key", 0) != HIVE_OK) {
             aden_free(a);
             return hive__fail(HIVE_ERR_NO_KEY, "no Aden API key: set ADEN_API_KEY or store it as the "
-                              "credential aden_api_key (key api_key)");
+                              "credential aden_api_key (key api_key)");   /* the hint follows the text */
         }
         a->api_key = v;
     }
@@ -340,10 +340,12 @@ static hive_rc aden_refresh(hive_provider *p, hive_store *st, hive_cred *cred)
         hive_time exp = hive_cred_key_expires(cred, "access_token");
         hive_time now = hive_time_now();
         rc = exp.form != HIVE_TIME_NONE && hive_time_cmp(&exp, &now) <= 0
-                 ? hive__fail(HIVE_ERR_NETWORK, "Aden server unavailable and token expired for '%s'", id)
+                 ? hive__fail(HIVE_ERR_REFRESH, "Aden server unavailable and token expired for '%s'", id)
                  : hive__fail_prefix(HIVE_ERR_NETWORK, "Failed to refresh credential '%s'", id);
-    } else
-        rc = hive__fail_prefix(rc, "Failed to refresh credential '%s'", id);
+    } else if (rc != HIVE_ERR_NOMEM) {
+        /* whatever Aden said (400, 401, 403, 404, 429...), the refresh failed */
+        rc = hive__fail_prefix(HIVE_ERR_REFRESH, "Failed to refresh credential '%s'", id);
+    }
     free(path);
     hive_json_free(&tok);
     aden_free(&a);

@@ -439,17 +439,20 @@ static hive_rc etcd_save(hive_storage *s, const hive_cred *cred)
         }
         put_b64(put, "key", key, strlen(key));
         put_b64(put, "value", token, len);
-        rc = txn(es, key, rev, "request_put", put, &ok, NULL);
+        {
+            hive_json *answer = NULL;
+            rc = txn(es, key, rev, "request_put", put, &ok, &answer);
+            if (rc == HIVE_OK && ok) {
+                /* the transaction's revision is our write's mod_revision */
+                const char *r = hive_json_string(hive_json_get(hive_json_get(answer, "header"), "revision"), NULL);
+                if (r != NULL)
+                    note_rev(es, id, r);
+            }
+            hive_json_free(&answer);
+        }
         if (rc != HIVE_OK)
             break;
         if (ok) {
-            /* our write is the newest revision now; read it back lazily */
-            char latest[24];
-            char *cur = NULL;
-            size_t clen = 0;
-            if (fetch(es, id, &cur, &clen, latest) == HIVE_OK)
-                note_rev(es, id, latest);
-            hive_free_secret(cur, clen + 1);
             if (hive_storage_save(es->cache, cred) != HIVE_OK)
                 hive__clear_error();
             break;
@@ -505,13 +508,32 @@ static struct {
     bool used;
 } leases[MAX_LOCKS];
 
+/* A lease of lock_ttl seconds; its ID into out. */
+static hive_rc grant(etcd_storage *es, char *out, size_t size)
+{
+    hive_json *rq = obj();
+    hive_json *rs = NULL;
+    const char *lease;
+    hive_rc rc;
+
+    if (rq == NULL)
+        return hive__fail(HIVE_ERR_NOMEM, "out of memory");
+    hive_json_set(rq, "TTL", hive_json_new_int(es->lock_ttl));
+    rc = call(es, "/v3/lease/grant", rq, &rs);
+    lease = hive_json_string(hive_json_get(rs, "ID"), NULL);
+    if (rc == HIVE_OK && lease == NULL)
+        rc = hive__fail(HIVE_ERR_LOCK, "etcd granted no lease");
+    if (rc == HIVE_OK)
+        snprintf(out, size, "%s", lease);
+    hive_json_free(&rq);
+    hive_json_free(&rs);
+    return rc;
+}
+
 static hive_rc etcd_lock(hive_storage *s, const char *id, int *handle)
 {
     etcd_storage *es = (etcd_storage *)s;
     char *key = key_of(es, "locks", id);
-    hive_json *rq = obj();
-    hive_json *rs = NULL;
-    const char *lease;
     int slot = -1;
     time_t deadline = time(NULL) + 120;
     hive_rc rc;
@@ -519,20 +541,11 @@ static hive_rc etcd_lock(hive_storage *s, const char *id, int *handle)
     for (int i = 0; i < MAX_LOCKS && slot < 0; i++)
         if (!leases[i].used)
             slot = i;
-    if (key == NULL || rq == NULL || slot < 0) {
+    if (key == NULL || slot < 0) {
         free(key);
-        hive_json_free(&rq);
         return hive__fail(HIVE_ERR_NOMEM, "out of memory");
     }
-    hive_json_set(rq, "TTL", hive_json_new_int(es->lock_ttl));
-    rc = call(es, "/v3/lease/grant", rq, &rs);
-    hive_json_free(&rq);
-    lease = hive_json_string(hive_json_get(rs, "ID"), NULL);
-    if (rc == HIVE_OK && lease == NULL)
-        rc = hive__fail(HIVE_ERR_LOCK, "etcd granted no lease");
-    if (rc == HIVE_OK)
-        snprintf(leases[slot].lease, sizeof(leases[slot].lease), "%s", lease);
-    hive_json_free(&rs);
+    rc = grant(es, leases[slot].lease, sizeof(leases[slot].lease));
     while (rc == HIVE_OK) {
         hive_json *put = obj();
         bool ok = false;
@@ -540,6 +553,12 @@ static hive_rc etcd_lock(hive_storage *s, const char *id, int *handle)
         put_b64(put, "value", "hive", 4);
         put_str(put, "lease", leases[slot].lease);
         rc = txn(es, key, "0", "request_put", put, &ok, NULL);
+        if (rc != HIVE_OK && strstr(hive_last_error(), "lease not found") != NULL) {
+            /* our lease ran out while we waited: take a new one */
+            hive__clear_error();
+            rc = grant(es, leases[slot].lease, sizeof(leases[slot].lease));
+            continue;
+        }
         if (rc != HIVE_OK || ok)
             break;
         if (time(NULL) > deadline) {
@@ -667,8 +686,12 @@ hive_rc hive_etcd_storage_open(hive_storage **out, const char *url, const hive_f
         rc = hive__fail(HIVE_ERR_NOMEM, "out of memory");
         goto out;
     }
-    while (strlen(es->prefix) > 1 && es->prefix[strlen(es->prefix) - 1] == '/')
+    while (strlen(es->prefix) > 0 && es->prefix[strlen(es->prefix) - 1] == '/')
         es->prefix[strlen(es->prefix) - 1] = '\0';
+    if (es->prefix[0] == '\0') {
+        rc = hive__fail(HIVE_ERR_INVALID, "an etcd store is etcd://HOST:PORT[,HOST:PORT]/PREFIX");
+        goto out;
+    }
     {
         char *at = strchr(hosts, '@');
         char *h = hosts;

@@ -1,0 +1,931 @@
+#!/usr/bin/env python3
+"""The etcd store (--store etcd://...), tested against a real etcd.
+
+Run:  python3 tests/etcd/test_etcd.py [unittest options]
+
+Needs `etcd` and `etcdctl` (Debian's etcd-server and etcd-client, 3.4);
+without them every test is skipped, and when run as a script it exits
+with status 77 (ctest's SKIP_RETURN_CODE) saying why. The fleet-refresh
+test also needs the OAuth2 test server (node and `npm ci --prefix
+tests/oauth`) and is skipped alone without it.
+
+Environment:
+  HIVE_RUN      path of the hive-run binary  (default: <repo>/build/launcher/hive-run)
+  HIVE_CRED     path of the hive-cred binary (default: <repo>/build/launcher/hive-cred)
+  HIVE_FIXTURE  the fixture Hive home written by Python Hive
+                (default: <repo>/../shared/fixtures/hive-home)
+
+One single-member etcd on 127.0.0.1 (free ports) serves most tests; the
+failover test starts a three-member cluster, the offline test an etcd of
+its own that it stops. Every test has its own key PREFIX (/t-<test>),
+its own HIVE_CREDENTIAL_KEY shared by all its "machines", and one
+HIVE_HOME per machine (so one local etcd cache per machine). What etcd
+holds is read through its v3 JSON gateway and decrypted with Fernet.
+Standard library plus `cryptography`.
+"""
+
+import base64
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+import urllib.error
+import urllib.parse
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+from cryptography.fernet import Fernet
+
+REPO = Path(__file__).resolve().parents[2]
+HIVE_RUN = os.path.abspath(os.environ.get("HIVE_RUN") or REPO / "build" / "launcher" / "hive-run")
+HIVE_CRED = os.path.abspath(os.environ.get("HIVE_CRED") or REPO / "build" / "launcher" / "hive-cred")
+FIXTURE = os.path.abspath(os.environ.get("HIVE_FIXTURE") or REPO.parent / "shared" / "fixtures" / "hive-home")
+OAUTH_DIR = REPO / "tests" / "oauth"
+ETCD = shutil.which("etcd")
+ETCDCTL = shutil.which("etcdctl")
+
+TIMEOUT = 60          # per hive command
+SKIP_CODE = 77
+EXIT_NO, EXIT_USAGE, EXIT_NOT_FOUND, EXIT_KEY, EXIT_DECRYPT, EXIT_STORE = 1, 2, 3, 4, 5, 6
+EXIT_FAIL = 125       # hive-run failed before running the program
+
+PROXY_VARS = ["http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "all_proxy",
+              "no_proxy", "NO_PROXY"]
+HIVE_VARS = ["HIVE_HOME", "HIVE_CREDENTIAL_KEY", "HIVE_NEW_CREDENTIAL_KEY", "HIVE_ETCD_USER",
+             "HIVE_ETCD_PASSWORD"]
+
+MAIN = None           # the single-member etcd most tests share
+_tmp = None
+
+
+def missing_prerequisite():
+    """Why the tests cannot run, or None."""
+    if ETCD is None or ETCDCTL is None:
+        return "etcd or etcdctl is not on PATH (scripts/setup installs etcd-server and etcd-client)"
+    return None
+
+
+def free_ports(n):
+    """n distinct free TCP ports on 127.0.0.1 (bound to port 0 together, then released)."""
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def quiet_env():
+    """The environment for etcd and etcdctl: none of the caller's ETCD* settings, no proxy."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ETCD") and k not in PROXY_VARS}
+    env["ETCDCTL_API"] = "3"
+    return env
+
+
+# --- etcd processes -------------------------------------------------------------
+
+class Member:
+    """One etcd member on loopback; start() again restarts it on its data."""
+
+    def __init__(self, root, name, client_port, peer_port, cluster, token):
+        self.name = name
+        self.data = os.path.join(root, name + ".etcd")
+        self.log = os.path.join(root, name + ".log")
+        self.endpoint = "127.0.0.1:%d" % client_port
+        self.client_url = "http://" + self.endpoint
+        self.peer_url = "http://127.0.0.1:%d" % peer_port
+        self.cluster = cluster
+        self.token = token
+        self.proc = None
+
+    def start(self):
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(
+                [ETCD, "--name", self.name, "--data-dir", self.data,
+                 "--listen-client-urls", self.client_url, "--advertise-client-urls", self.client_url,
+                 "--listen-peer-urls", self.peer_url, "--initial-advertise-peer-urls", self.peer_url,
+                 "--initial-cluster", self.cluster, "--initial-cluster-token", self.token,
+                 "--initial-cluster-state", "new"],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=quiet_env())
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(sig)
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def log_tail(self):
+        try:
+            with open(self.log, encoding="utf-8", errors="replace") as f:
+                return f.read()[-3000:]
+        except OSError:
+            return ""
+
+    def healthy(self):
+        try:
+            with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(
+                    self.client_url + "/health", timeout=2) as r:
+                return json.loads(r.read()).get("health") == "true"
+        except (OSError, ValueError, urllib.error.URLError):
+            return False
+
+
+def start_cluster(root, size, token):
+    """size members forming one cluster, all healthy (a leader elected)."""
+    os.makedirs(root, exist_ok=True)
+    ports = free_ports(2 * size)
+    names = ["n%d" % i for i in range(size)]
+    cluster = ",".join("%s=http://127.0.0.1:%d" % (n, ports[2 * i + 1]) for i, n in enumerate(names))
+    members = [Member(root, n, ports[2 * i], ports[2 * i + 1], cluster, token) for i, n in enumerate(names)]
+    try:
+        for m in members:
+            m.start()
+        wait_healthy(members)
+    except BaseException:
+        for m in members:
+            m.stop(signal.SIGKILL)
+        raise
+    return members
+
+
+def wait_healthy(members, timeout=45):
+    deadline = time.monotonic() + timeout
+    for m in members:
+        while not m.healthy():
+            if not m.running():
+                raise RuntimeError("etcd member %s exited with %s:\n%s"
+                                   % (m.name, m.proc.returncode if m.proc else None, m.log_tail()))
+            if time.monotonic() > deadline:
+                raise RuntimeError("etcd member %s was not healthy in %d s:\n%s" % (m.name, timeout, m.log_tail()))
+            time.sleep(0.05)
+
+
+def setUpModule():
+    global MAIN, _tmp
+    why = missing_prerequisite()
+    if why:
+        raise unittest.SkipTest(why)
+    for what, path in [("hive-run", HIVE_RUN), ("hive-cred", HIVE_CRED)]:
+        if not os.access(path, os.X_OK):
+            raise RuntimeError("%s not found at %s (set %s)" % (what, path, what.upper().replace("-", "_")))
+    _tmp = tempfile.mkdtemp(prefix="hive-etcd-test-")
+    try:
+        MAIN = start_cluster(os.path.join(_tmp, "main"), 1, "hive-test-main")[0]
+    except BaseException:
+        tearDownModule()    # not called when setUpModule fails
+        raise
+
+
+def tearDownModule():
+    if MAIN is not None:
+        MAIN.stop()
+    if _tmp:
+        shutil.rmtree(_tmp, ignore_errors=True)
+
+
+# --- etcd's v3 JSON gateway, and etcdctl --------------------------------------------
+
+def b64(s):
+    return base64.b64encode(s.encode() if isinstance(s, str) else s).decode()
+
+
+def gateway(endpoint, path, body):
+    rq = urllib.request.Request("http://%s%s" % (endpoint, path), data=json.dumps(body).encode(), method="POST")
+    rq.add_header("Content-Type", "application/json")
+    with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(rq, timeout=10) as r:
+        return json.loads(r.read())
+
+
+def prefix_end(p):
+    b = p.encode()
+    return b[:-1] + bytes([b[-1] + 1])
+
+
+def etcd_get(endpoint, key, revision=None):
+    """{key, value (bytes), mod_revision, create_revision, version} or None."""
+    body = {"key": b64(key)}
+    if revision is not None:
+        body["revision"] = str(revision)
+    kvs = gateway(endpoint, "/v3/kv/range", body).get("kvs") or []
+    if not kvs:
+        return None
+    kv = kvs[0]
+    return {"key": base64.b64decode(kv["key"]).decode(), "value": base64.b64decode(kv.get("value", "")),
+            "mod_revision": int(kv["mod_revision"]), "create_revision": int(kv["create_revision"]),
+            "version": int(kv["version"])}
+
+
+def etcd_scan(endpoint, prefix):
+    """key -> value (bytes) of every key under prefix."""
+    ans = gateway(endpoint, "/v3/kv/range", {"key": b64(prefix), "range_end": b64(prefix_end(prefix))})
+    return {base64.b64decode(kv["key"]).decode(): base64.b64decode(kv.get("value", ""))
+            for kv in ans.get("kvs") or []}
+
+
+def etcdctl(endpoint, *args):
+    r = subprocess.run([ETCDCTL, "--endpoints=" + endpoint, *args], stdin=subprocess.DEVNULL,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=quiet_env(), timeout=30)
+    if r.returncode != 0:
+        raise AssertionError("etcdctl %s: exit %d: %r" % (" ".join(args), r.returncode, r.stderr))
+    return r.stdout.decode()
+
+
+def leader_of(members):
+    """The member that leads the cluster now."""
+    ids = {}
+    leader = None
+    for m in members:
+        st = gateway(m.endpoint, "/v3/maintenance/status", {})
+        ids[st["header"]["member_id"]] = m
+        leader = st["leader"]
+    return ids[leader]
+
+
+# --- token endpoints --------------------------------------------------------------
+
+class TokenStub:
+    """A token endpoint on 127.0.0.1 that answers every refresh with new
+    tokens (stub-access-N, stub-refresh-N), records when each request came,
+    and holds requests while `gate` is clear."""
+
+    def __init__(self):
+        self.requests = []           # (time.time(), form)
+        self.arrived = threading.Event()
+        self.gate = threading.Event()
+        self.gate.set()
+        stub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                form = dict(urllib.parse.parse_qsl(body.decode()))
+                stub.requests.append((time.time(), form))
+                n = len(stub.requests)
+                stub.arrived.set()
+                stub.gate.wait(30)
+                data = json.dumps({"access_token": "stub-access-%d" % n, "token_type": "Bearer",
+                                   "expires_in": 3600, "refresh_token": "stub-refresh-%d" % n}).encode()
+                try:
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except OSError:
+                    pass     # the client is gone
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = "http://127.0.0.1:%d/token" % self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.gate.set()
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join()
+
+
+class OAuthServer:
+    """tests/oauth/server.js, the real OAuth2 server (rotating refresh tokens)."""
+
+    POST_ID, POST_SECRET = "hive-post", "post-secret-123"
+
+    @staticmethod
+    def missing():
+        if shutil.which("node") is None:
+            return "node is not on PATH (scripts/setup installs nodejs)"
+        if not (OAUTH_DIR / "node_modules" / "oidc-provider").is_dir():
+            return "%s is missing: run 'npm ci --prefix tests/oauth'" % (OAUTH_DIR / "node_modules")
+        return None
+
+    def __init__(self, tmp, access_ttl=60):
+        port_file = os.path.join(tmp, "oauth-ports.json")
+        self.log = os.path.join(tmp, "oauth.log")
+        with open(self.log, "wb") as log:
+            self.proc = subprocess.Popen(["node", str(OAUTH_DIR / "server.js"), "--port-file", port_file,
+                                          "--access-ttl", str(access_ttl)],
+                                         stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT,
+                                         env=quiet_env())
+        deadline = time.monotonic() + 60
+        while not os.path.exists(port_file):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.close()
+                raise RuntimeError("the OAuth2 test server did not start:\n%s" % self.log_tail())
+            time.sleep(0.05)
+        with open(port_file, encoding="utf-8") as f:
+            self.ports = json.load(f)
+        self.token_url = "http://127.0.0.1:%d%s" % (self.ports["http"], self.ports["token_path"])
+
+    def log_tail(self):
+        try:
+            with open(self.log, encoding="utf-8", errors="replace") as f:
+                return f.read()[-3000:]
+        except OSError:
+            return ""
+
+    def admin(self, method, path):
+        rq = urllib.request.Request("http://127.0.0.1:%d%s" % (self.ports["http"], path),
+                                    data=b"" if method == "POST" else None, method=method)
+        with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(rq, timeout=30) as r:
+            return json.loads(r.read())
+
+    def mint(self):
+        return self.admin("POST", "/test/mint?client=" + self.POST_ID)["refresh_token"]
+
+    def stats(self):
+        return self.admin("GET", "/test/stats")
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc.stdin:
+            self.proc.stdin.close()
+
+
+# --- the tests ----------------------------------------------------------------------
+
+class EtcdTest(unittest.TestCase):
+    """PREFIX /t-<test>, one Fernet key for every machine of the test, a
+    HIVE_HOME per machine (self.env: machine m0)."""
+
+    maxDiff = None
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="hive-etcd-")
+        self.addCleanup(shutil.rmtree, self.tmp, ignore_errors=True)
+        self.key = Fernet.generate_key().decode()
+        self.fernet = Fernet(self.key)
+        self.prefix = "/t-" + self._testMethodName
+        self.ep = MAIN.endpoint
+        self.url = "etcd://%s%s" % (self.ep, self.prefix)
+        base = dict(os.environ)
+        for name in HIVE_VARS + PROXY_VARS:
+            base.pop(name, None)
+        base["LC_ALL"] = "C"
+        base["HIVE_CREDENTIAL_KEY"] = self.key
+        self.base_env = base
+        self.env = self.machine("m0")
+
+    # --- helpers -------------------------------------------------------
+
+    def machine(self, name, **extra):
+        """The environment of machine `name`: its own HIVE_HOME (and so its own cache)."""
+        env = dict(self.base_env, HIVE_HOME=os.path.join(self.tmp, name))
+        env.update(extra)
+        return env
+
+    def cred(self, *args, stdin=b"", env=None, url=None, store=True):
+        """hive-cred --store URL ARGS (store=False: no --store)."""
+        if isinstance(stdin, str):
+            stdin = stdin.encode("utf-8")
+        argv = [HIVE_CRED] + (["--store", url or self.url] if store else []) + list(args)
+        return subprocess.run(argv, input=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              env=env or self.env, timeout=TIMEOUT, cwd=self.tmp)
+
+    def hive_run(self, *args, env=None, url=None):
+        return subprocess.run([HIVE_RUN, "--store", url or self.url, *args], stdin=subprocess.DEVNULL,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env or self.env,
+                              timeout=TIMEOUT, cwd=self.tmp)
+
+    def check(self, r, code, what=""):
+        self.assertEqual(r.returncode, code,
+                         "%s: exit %d, expected %d\nstdout: %r\nstderr: %r"
+                         % (what or " ".join(map(str, r.args[1:]))[:300], r.returncode, code,
+                            r.stdout[:2000], r.stderr[:3000]))
+        return r
+
+    def add(self, cid, values, *opts, env=None, url=None):
+        text = "".join("%s=%s\n" % kv for kv in values.items())
+        return self.check(self.cred("add", cid, *opts, stdin=text, env=env, url=url), 0)
+
+    def add_provider(self, token_url, pid="idp", client_id="hive-post", secret="post-secret-123", **kw):
+        self.add(pid, {"token_url": token_url, "client_id": client_id, "client_secret": secret},
+                 "--type", "custom", **kw)
+
+    def add_token(self, cid="tok", refresh="rt0", access="old", expires="2020-01-01T00:00:00Z", **kw):
+        self.add(cid, {"access_token": access, "refresh_token": refresh}, "--type", "oauth2",
+                 "--provider-id", "idp", "--auto-refresh", "--expires", "access_token=" + expires, **kw)
+
+    def in_etcd(self, cid, endpoint=None, prefix=None):
+        """The credential etcd holds for cid, decrypted: (JSON, kv) or (None, None)."""
+        kv = etcd_get(endpoint or self.ep, "%s/credentials/%s" % (prefix or self.prefix, cid))
+        if kv is None:
+            return None, None
+        return json.loads(self.fernet.decrypt(kv["value"])), kv
+
+    def value_in_etcd(self, cid, key, **kw):
+        c, _ = self.in_etcd(cid, **kw)
+        self.assertIsNotNone(c, "etcd holds no credential '%s'" % cid)
+        return c["keys"][key]["value"]
+
+    def warnings(self, r):
+        return [ln for ln in r.stderr.decode("utf-8", "replace").splitlines() if ": warning: " in ln]
+
+    def assert_offline_warning(self, r):
+        w = self.warnings(r)
+        self.assertEqual(len(w), 1, "want one warning about etcd: %r" % r.stderr)
+        self.assertIn("etcd", w[0])
+        self.assertIn("cache", w[0])
+
+    # --- 1: the store over etcd ------------------------------------------------
+
+    def test_store_over_etcd(self):
+        self.add("svc/prod/api", {"api_key": "k-api-1", "extra": "x=1 2"}, "-d", "an id with slashes",
+                 "--tag", "prod")
+        self.add("smtp", {"username": "alice@example.com", "password": "p@ss w\u00f6rd \u2713"},
+                 "--type", "basic_auth")
+        # another machine (its own cache) reads all of it from etcd
+        other = self.machine("m1")
+        for cid, key, value in [("svc/prod/api", "api_key", "k-api-1"), ("svc/prod/api", "extra", "x=1 2"),
+                                ("smtp", "username", "alice@example.com"),
+                                ("smtp", "password", "p@ss w\u00f6rd \u2713")]:
+            with self.subTest(cid=cid, key=key):
+                r = self.check(self.cred("get", cid, key, env=other), 0)
+                self.assertEqual(r.stdout.decode("utf-8"), value + "\n")
+                self.assertEqual(r.stderr, b"")
+        self.assertEqual(self.check(self.cred("get", "svc/prod/api", env=other), 0).stdout, b"k-api-1\n")
+        self.assertEqual(self.check(self.cred("get", "smtp", env=other), 0).stdout, b"alice@example.com\n")
+        self.check(self.cred("get", "smtp", "nokey", env=other), EXIT_NOT_FOUND)
+        self.check(self.cred("get", "nothing", env=other), EXIT_NOT_FOUND)
+
+        r = self.check(self.cred("show", "svc/prod/api", env=other), 0)
+        out = r.stdout.decode()
+        self.assertRegex(out, r"(?m)^id +svc/prod/api$")
+        self.assertRegex(out, r"(?m)^type +api_key$")
+        self.assertRegex(out, r"(?m)^description +an id with slashes$")
+        self.assertRegex(out, r"(?m)^tags +prod$")
+        self.assertRegex(out, r"(?m)^  api_key +\*+$")
+        self.assertNotIn("k-api-1", out)
+        shown = json.loads(self.check(self.cred("show", "smtp", "--json", "--reveal", env=other), 0).stdout)
+        self.assertEqual(shown["keys"]["password"]["value"], "p@ss w\u00f6rd \u2713")
+        self.assertEqual(shown["credential_type"], "basic_auth")
+
+        self.assertEqual(self.check(self.cred("list", env=other), 0).stdout, b"smtp\nsvc/prod/api\n")
+        self.check(self.cred("exists", "svc/prod/api", env=other), 0)
+        self.check(self.cred("exists", "svc/prod", env=other), EXIT_NO)
+        self.check(self.cred("exists", "nothing", env=other), EXIT_NO)
+
+        r = self.check(self.cred("resolve", "user={{smtp}} pass={{smtp.password}}", env=other), 0)
+        self.assertEqual(r.stdout.decode("utf-8"), "user=alice@example.com pass=p@ss w\u00f6rd \u2713\n")
+        r = self.check(self.hive_run("-e", "X={{smtp.password}}", "--", "printenv", "X", env=other), 0)
+        self.assertEqual(r.stdout.decode("utf-8"), "p@ss w\u00f6rd \u2713\n")
+
+        # what etcd holds: one Fernet token per credential, nothing in the clear
+        held = etcd_scan(self.ep, self.prefix + "/")
+        self.assertEqual(sorted(held), [self.prefix + "/credentials/smtp", self.prefix + "/credentials/svc/prod/api"])
+        for k, v in held.items():
+            self.assertTrue(v.startswith(b"gAAAAA"), "%s: not a Fernet token: %r" % (k, v[:40]))
+            for secret in (b"k-api-1", b"alice@example.com", "p@ss w\u00f6rd".encode()):
+                self.assertNotIn(secret, v)
+        c, _ = self.in_etcd("svc/prod/api")
+        self.assertEqual(c["id"], "svc/prod/api")
+        self.assertEqual(c["credential_type"], "api_key")
+        self.assertEqual({k: v["value"] for k, v in c["keys"].items()}, {"api_key": "k-api-1", "extra": "x=1 2"})
+        self.assertEqual(c["description"], "an id with slashes")
+        self.assertEqual(c["tags"], ["prod"])
+        c, _ = self.in_etcd("smtp")
+        self.assertEqual(c["keys"]["password"]["value"], "p@ss w\u00f6rd \u2713")
+
+        # replacing keeps created_at; the new value reaches the other machine
+        created = self.in_etcd("smtp")[0]["created_at"]
+        self.add("smtp", {"username": "bob@example.com", "password": "new"}, "--type", "basic_auth")
+        self.assertEqual(self.in_etcd("smtp")[0]["created_at"], created)
+        self.assertEqual(self.check(self.cred("get", "smtp", "username", env=other), 0).stdout,
+                         b"bob@example.com\n")
+
+        # delete, from the other machine
+        self.check(self.cred("delete", "svc/prod/api", env=other), 0)
+        self.assertEqual(self.in_etcd("svc/prod/api"), (None, None))
+        self.check(self.cred("get", "svc/prod/api"), EXIT_NOT_FOUND)
+        self.check(self.cred("exists", "svc/prod/api"), EXIT_NO)
+        self.check(self.cred("delete", "svc/prod/api"), EXIT_NOT_FOUND)
+        self.assertEqual(self.check(self.cred("list"), 0).stdout, b"smtp\n")
+
+    def test_copy_fixture_round_trip(self):
+        with open(os.path.join(FIXTURE, "fixture-expected.json"), encoding="utf-8") as f:
+            expected = json.load(f)
+        src_home = os.path.join(self.tmp, "fixture")
+        shutil.copytree(FIXTURE, src_home)
+        os.remove(os.path.join(src_home, "fixture-expected.json"))
+        for root, dirs, files in os.walk(src_home):
+            os.chmod(root, 0o700)
+            for f in files:
+                os.chmod(os.path.join(root, f), 0o600)
+        fernet = Fernet(expected["key"])
+        env = self.machine("m0", HIVE_CREDENTIAL_KEY=expected["key"])
+        ids = sorted(c["id"] for c in expected["credentials"])
+        self.assertIn("brave_search/work", ids)     # an id with '/'
+
+        r = self.check(self.cred("copy", os.path.join(src_home, "credentials"), self.url, env=env, store=False), 0)
+        self.assertEqual(r.stdout, ("copied %d of %d credential(s)\n" % (len(ids), len(ids))).encode())
+        self.assertEqual(r.stderr, b"")
+        held = etcd_scan(self.ep, self.prefix + "/")
+        self.assertEqual(sorted(held), sorted("%s/credentials/%s" % (self.prefix, i) for i in ids))
+        for c in expected["credentials"]:
+            with self.subTest(id=c["id"], where="etcd"):
+                got = json.loads(fernet.decrypt(held["%s/credentials/%s" % (self.prefix, c["id"])]))
+                self.assertEqual(got, json.loads(c["plaintext_json"]))
+        self.assertEqual(self.check(self.cred("list", env=env), 0).stdout.decode().split("\n")[:-1], ids)
+
+        # and back, on another machine, into a new directory
+        back = os.path.join(self.tmp, "back", "credentials")
+        env2 = self.machine("m1", HIVE_CREDENTIAL_KEY=expected["key"])
+        r = self.check(self.cred("copy", self.url, back, env=env2, store=False), 0)
+        self.assertEqual(r.stdout, ("copied %d of %d credential(s)\n" % (len(ids), len(ids))).encode())
+        self.assertEqual(self.check(self.cred("list", env=env2, url=back), 0).stdout.decode().split("\n")[:-1], ids)
+        for c in expected["credentials"]:
+            with self.subTest(id=c["id"], where="copied back"):
+                with open(os.path.join(back, "credentials", os.path.basename(c["file"])), "rb") as f:
+                    got = json.loads(fernet.decrypt(f.read().strip()))
+                self.assertEqual(got, json.loads(c["plaintext_json"]))
+                for name, value in c["keys"].items():
+                    r = self.check(self.cred("get", c["id"], name, env=env2, url=back), 0)
+                    self.assertEqual(r.stdout.decode("utf-8"), value + "\n")
+
+    # --- 2: concurrent writers -----------------------------------------------------
+
+    def test_concurrent_writers(self):
+        rounds, writers = 20, 2
+        results = [[] for _ in range(writers)]
+
+        def writer(n):
+            env = self.machine("w%d" % n)
+            for i in range(rounds):
+                value = "w%d-%02d" % (n, i)
+                r = self.cred("add", "same", stdin="api_key=%s\n" % value, env=env)
+                results[n].append((value, r))
+
+        threads = [threading.Thread(target=writer, args=(n,)) for n in range(writers)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        written = set()
+        for n in range(writers):
+            for value, r in results[n]:
+                self.check(r, 0, "writer %d: add same (api_key=%s)" % (n, value))
+                written.add(value)
+        c, kv = self.in_etcd("same")
+        # each writer's adds are sequential: the last value stored is the last of one writer
+        self.assertIn(c["keys"]["api_key"]["value"], {"w%d-%02d" % (n, rounds - 1) for n in range(writers)})
+        # Every add that exited 0 is in etcd's history of the key, and every
+        # version there is one that was written (no compaction on this etcd).
+        history = {}
+        for rev in range(kv["create_revision"], kv["mod_revision"] + 1):
+            old = etcd_get(self.ep, "%s/credentials/same" % self.prefix, revision=rev)
+            if old is not None and old["mod_revision"] == rev:
+                history[rev] = json.loads(self.fernet.decrypt(old["value"]))
+        seen = {h["keys"]["api_key"]["value"] for h in history.values()}
+        self.assertEqual(seen, written, "writes that exited 0 but never reached etcd: %r; versions nobody wrote: %r"
+                         % (sorted(written - seen), sorted(seen - written)))
+        self.assertEqual(kv["version"], writers * rounds, "%d adds, %d versions" % (writers * rounds, kv["version"]))
+        # created_at is the first writer's, kept by every replacement (a read-modify-write)
+        first = history[kv["create_revision"]]["created_at"]
+        self.assertEqual({h["created_at"] for h in history.values()}, {first})
+
+    def test_read_modify_write_conflict(self):
+        """Machine A reads tok and refreshes it (a read-modify-write); while
+        its token request is held, machine B replaces tok. A's save must be
+        refused (compare-and-swap on the revision A read) and B's value kept."""
+        stub = TokenStub()
+        self.addCleanup(stub.close)
+        self.add_provider(stub.url)
+        self.add_token(refresh="rt-a", expires="+3600s")
+        _, kv_before = self.in_etcd("tok")
+        stub.gate.clear()
+        a = subprocess.Popen([HIVE_CRED, "--store", self.url, "refresh", "tok"], stdin=subprocess.DEVNULL,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=self.machine("a"), cwd=self.tmp)
+        try:
+            self.assertTrue(stub.arrived.wait(30), "A's token request never came")
+            self.add_token(access="from-b", refresh="rt-b", expires="+3600s", env=self.machine("b"))
+            _, kv_b = self.in_etcd("tok")
+            self.assertGreater(kv_b["mod_revision"], kv_before["mod_revision"])
+        finally:
+            stub.gate.set()
+            out, err = a.communicate(timeout=TIMEOUT)
+        r = subprocess.CompletedProcess(a.args, a.returncode, out, err)
+        self.check(r, EXIT_STORE, "A: refresh over B's write")
+        self.assertIn(b"changed", err)
+        self.assertIn(b"etcd", err)
+        c, kv = self.in_etcd("tok")
+        self.assertEqual(kv["mod_revision"], kv_b["mod_revision"], "A wrote over B")
+        self.assertEqual(c["keys"]["access_token"]["value"], "from-b")
+        self.assertEqual(c["keys"]["refresh_token"]["value"], "rt-b")
+        self.assertEqual(len(stub.requests), 1)
+        self.assertEqual(stub.requests[0][1].get("refresh_token"), "rt-a")
+
+    # --- 3: one refresh for the whole fleet -----------------------------------------
+
+    def test_fleet_refresh_one_token_request(self):
+        why = OAuthServer.missing()
+        if why:
+            self.skipTest(why)
+        server = OAuthServer(self.tmp, access_ttl=60)
+        self.addCleanup(server.close)
+        self.add_provider(server.token_url)
+        self.add_token(refresh=server.mint())
+        self.assertEqual(server.stats()["token_requests"], 0)
+        n = 20
+        procs = [subprocess.Popen([HIVE_RUN, "--store", self.url, "-e", "T={{tok.access_token}}", "--",
+                                   "printenv", "T"],
+                                  stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  env=self.machine("fleet%02d" % i), cwd=self.tmp) for i in range(n)]
+        results = []
+        for p in procs:
+            out, err = p.communicate(timeout=TIMEOUT * 2)
+            results.append((p.returncode, out, err))
+        for i, (rc, out, err) in enumerate(results):
+            self.assertEqual(rc, 0, "machine %d: hive-run exit %d: %r" % (i, rc, err))
+        values = {out for _, out, _ in results}
+        self.assertEqual(len(values), 1, "the machines got different tokens: %r" % values)
+        value = values.pop().decode().rstrip("\n")
+        self.assertNotIn(value, ("", "old"))
+        s = server.stats()
+        self.assertEqual(s["token_requests"], 1, "%d machines caused %d token requests: %r\n%s"
+                         % (n, s["token_requests"], s, server.log_tail()))
+        c, _ = self.in_etcd("tok")
+        self.assertEqual(c["keys"]["access_token"]["value"], value)
+        self.assertIsNotNone(c["last_refreshed"])
+        self.assertIsNone(etcd_get(self.ep, self.prefix + "/locks/tok"), "the refresh lock was left behind")
+        # the rotated refresh token that was stored still works (a second use
+        # of a spent one would have made the server revoke the grant)
+        self.check(self.cred("refresh", "tok", env=self.machine("fleet00")), 0,
+                   "refresh with the stored refresh token after the fleet")
+        self.assertEqual(server.stats()["token_requests"], 2)
+        self.assertNotEqual(self.value_in_etcd("tok", "access_token"), value)
+
+    # --- 4: a lock whose holder died ---------------------------------------------------
+
+    def dead_holder_lock(self, ttl=3):
+        """PREFIX/locks/tok on a lease of ttl s that nobody keeps alive; its grant time."""
+        t0 = time.time()
+        out = etcdctl(self.ep, "lease", "grant", str(ttl))
+        m = re.search(r"lease ([0-9a-f]+) granted", out)
+        self.assertIsNotNone(m, out)
+        etcdctl(self.ep, "put", "--lease=" + m.group(1), self.prefix + "/locks/tok", "dead-holder")
+        self.assertIsNotNone(etcd_get(self.ep, self.prefix + "/locks/tok"))
+        return t0
+
+    def lock_setup(self):
+        """A token stub, idp and an expired tok, and the URL with lock_ttl=3."""
+        stub = TokenStub()
+        self.addCleanup(stub.close)
+        url = self.url + "?lock_ttl=3"
+        self.add_provider(stub.url, url=url)
+        self.add_token(url=url)
+        return stub, url
+
+    def test_lock_released_when_holder_dies(self):
+        """A lock put with etcdctl on a lease nobody keeps alive: of 3 s (as
+        long as hive's own lock_ttl), and of 5 s (longer: hive waits longer
+        than its own lease lasts)."""
+        stub, url = self.lock_setup()
+        for ttl in (3, 5):
+            with self.subTest(dead_lease=ttl):
+                self.add_token(url=url)
+                stub.requests.clear()
+                t0 = self.dead_holder_lock(ttl)
+                r = self.cred("refresh", "tok", url=url)
+                t1 = time.time()
+                self.check(r, 0, "refresh %.1f s after a dead holder's lock on a %d s lease" % (t1 - t0, ttl))
+                self.assertEqual(len(stub.requests), 1)
+                self.assertGreaterEqual(stub.requests[0][0] - t0, ttl - 0.5,
+                                        "the token request came %.1f s after the lock was taken on a %d s lease"
+                                        % (stub.requests[0][0] - t0, ttl))
+                self.assertLessEqual(t1 - t0, ttl + 5, "the refresh took %.1f s after a %d s lease" % (t1 - t0, ttl))
+                self.assertEqual(self.value_in_etcd("tok", "access_token"), "stub-access-%d" % len(stub.requests))
+                self.assertIsNone(etcd_get(self.ep, self.prefix + "/locks/tok"), "hive left its lock behind")
+
+    def test_lock_released_when_hive_holder_killed(self):
+        """hive's own lease: a holder killed in the middle of its refresh."""
+        stub, url = self.lock_setup()
+        stub.gate.clear()
+        a = subprocess.Popen([HIVE_CRED, "--store", url, "refresh", "tok"], stdin=subprocess.DEVNULL,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=self.machine("a"),
+                             cwd=self.tmp)
+        try:
+            self.assertTrue(stub.arrived.wait(30), "the first holder's token request never came")
+            self.assertIsNotNone(etcd_get(self.ep, self.prefix + "/locks/tok"), "no lock while refreshing")
+            t0 = time.time()
+            a.kill()
+        finally:
+            a.wait()
+            stub.gate.set()
+        r = self.cred("refresh", "tok", url=url, env=self.machine("b"))
+        t1 = time.time()
+        self.check(r, 0, "refresh %.1f s after the holder was killed (3 s lease)" % (t1 - t0))
+        self.assertLessEqual(t1 - t0, 8, "the refresh took %.1f s after a 3 s lease" % (t1 - t0))
+        self.assertEqual(len(stub.requests), 2)
+        self.assertEqual(self.value_in_etcd("tok", "access_token"), "stub-access-2")
+        self.assertIsNone(etcd_get(self.ep, self.prefix + "/locks/tok"))
+
+    # --- 5: a three-member cluster loses a member -------------------------------------
+
+    def test_cluster_member_stopped(self):
+        members = start_cluster(os.path.join(self.tmp, "cluster"), 3, "hive-test-" + self._testMethodName)
+
+        def stop_all():
+            for m in members:
+                m.stop(signal.SIGKILL)
+        self.addCleanup(stop_all)
+        # the leader goes down; the URL lists it first, so hive tries it first
+        victim = leader_of(members)
+        order = [victim] + [m for m in members if m is not victim]
+        url = "etcd://%s%s" % (",".join(m.endpoint for m in order), self.prefix)
+        expected = {}
+        for i in range(5):
+            cid = "c%d" % i if i else "c/0"
+            expected[cid] = "before-%d" % i
+            self.add(cid, {"api_key": expected[cid]}, url=url)
+
+        victim.stop(signal.SIGTERM)
+        wait_healthy([m for m in members if m is not victim])
+        fresh = self.machine("after-stop")        # an empty cache: it reads etcd or nothing
+        for cid, value in expected.items():
+            r = self.check(self.cred("get", cid, env=fresh, url=url), 0)
+            self.assertEqual(r.stdout.decode(), value + "\n")
+            self.assertEqual(self.warnings(r), [], "served from the cache, not etcd")
+        expected["c1"] = "during-1"
+        self.add("c1", {"api_key": "during-1"}, url=url, env=fresh)
+        expected["new"] = "during-new"
+        self.add("new", {"api_key": "during-new"}, url=url, env=fresh)
+        self.check(self.cred("delete", "c2", env=fresh, url=url), 0)
+        del expected["c2"]
+        r = self.check(self.cred("list", env=fresh, url=url), 0)
+        self.assertEqual(r.stdout.decode().split("\n")[:-1], sorted(expected))
+        self.assertEqual(self.warnings(r), [])
+
+        # restart it: it catches up, and serves everything alone
+        victim.start()
+        wait_healthy(members)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            held = etcd_scan(victim.endpoint, self.prefix + "/credentials/")
+            if len(held) == len(expected) and self.prefix + "/credentials/c2" not in held:
+                break
+            time.sleep(0.2)
+        only = "etcd://%s%s" % (victim.endpoint, self.prefix)
+        again = self.machine("restarted")
+        self.assertEqual(self.check(self.cred("list", env=again, url=only), 0).stdout.decode().split("\n")[:-1],
+                         sorted(expected))
+        for cid, value in expected.items():
+            r = self.check(self.cred("get", cid, env=again, url=only), 0)
+            self.assertEqual(r.stdout.decode(), value + "\n")
+            self.assertEqual(self.value_in_etcd(cid, "api_key", endpoint=victim.endpoint), value)
+
+    # --- 6: etcd gone -------------------------------------------------------------------
+
+    def test_offline_falls_back_to_cache(self):
+        own = start_cluster(os.path.join(self.tmp, "own"), 1, "hive-test-" + self._testMethodName)[0]
+        self.addCleanup(own.stop, signal.SIGKILL)
+        url = "etcd://%s%s" % (own.endpoint, self.prefix)
+        writer = self.machine("writer")
+        self.add("a", {"api_key": "va", "extra": "ea"}, env=writer, url=url)
+        self.add("b/c", {"username": "ub", "password": "pb"}, "--type", "basic_auth", env=writer, url=url)
+        self.add("d", {"api_key": "vd"}, env=writer, url=url)
+        # machine h reads a and b/c while etcd is up: its cache holds them
+        h = self.machine("h")
+        self.assertEqual(self.check(self.cred("get", "a", env=h, url=url), 0).stdout, b"va\n")
+        self.assertEqual(self.check(self.cred("get", "b/c", "password", env=h, url=url), 0).stdout, b"pb\n")
+
+        own.stop(signal.SIGTERM)
+        r = self.check(self.cred("get", "a", env=h, url=url), 0)
+        self.assertEqual(r.stdout, b"va\n")
+        self.assert_offline_warning(r)
+        r = self.check(self.cred("get", "a", "extra", env=h, url=url), 0)
+        self.assertEqual(r.stdout, b"ea\n")
+        r = self.check(self.cred("get", "b/c", "password", env=h, url=url), 0)
+        self.assertEqual(r.stdout, b"pb\n")
+        self.assert_offline_warning(r)
+        r = self.check(self.cred("show", "b/c", env=h, url=url), 0)
+        self.assertRegex(r.stdout.decode(), r"(?m)^id +b/c$")
+        self.assert_offline_warning(r)
+        r = self.check(self.cred("list", env=h, url=url), 0)
+        self.assertEqual(r.stdout, b"a\nb/c\n")
+        self.assert_offline_warning(r)
+        r = self.check(self.cred("exists", "a", env=h, url=url), 0)
+        self.assert_offline_warning(r)
+        r = self.check(self.hive_run("-e", "X={{a.extra}}", "--", "printenv", "X", env=h, url=url), 0)
+        self.assertEqual(r.stdout, b"ea\n")
+        self.assert_offline_warning(r)
+        # d was never read on h: not in its cache
+        r = self.cred("get", "d", env=h, url=url)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn(b"etcd", r.stderr)
+
+        # writes need etcd
+        for args, stdin in [(("add", "a"), "api_key=offline\n"), (("add", "new"), "api_key=x\n"),
+                            (("delete", "a"), "")]:
+            with self.subTest(args=args):
+                r = self.check(self.cred(*args, stdin=stdin, env=h, url=url), EXIT_STORE)
+                err = r.stderr.decode()
+                self.assertRegex(err, r"(?m)^hive-cred: error: .*etcd.*unreachable")
+                self.assertRegex(err, r"(?m)^hint: .*etcd")
+        # and the failed writes changed nothing, here or in etcd
+        self.assertEqual(self.check(self.cred("get", "a", env=h, url=url), 0).stdout, b"va\n")
+        own.start()
+        wait_healthy([own])
+        self.assertEqual(self.value_in_etcd("a", "api_key", endpoint=own.endpoint), "va")
+        self.assertEqual(self.in_etcd("new", endpoint=own.endpoint), (None, None))
+        r = self.check(self.cred("get", "a", env=h, url=url), 0)
+        self.assertEqual(self.warnings(r), [])
+
+    def test_unanswering_etcd_times_out(self):
+        """A listener that never answers: timeout=1 bounds every call."""
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        s.listen(16)
+        self.addCleanup(s.close)
+        url = "etcd://127.0.0.1:%d%s?timeout=1" % (s.getsockname()[1], self.prefix)
+        t0 = time.monotonic()
+        r = self.cred("add", "x", stdin="api_key=v\n", url=url)
+        took = time.monotonic() - t0
+        self.check(r, EXIT_STORE)
+        self.assertIn(b"etcd", r.stderr)
+        self.assertLess(took, 10, "timeout=1, but the write took %.1f s" % took)
+        t0 = time.monotonic()
+        r = self.cred("get", "x", url=url)
+        took = time.monotonic() - t0
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn(b"etcd", r.stderr)
+        self.assertLess(took, 10, "timeout=1, but the read took %.1f s" % took)
+
+    # --- 7: bad URLs, wrong key ---------------------------------------------------------
+
+    def test_bad_urls(self):
+        ep = self.ep
+        for url, message in [
+                ("etcd://", "etcd://HOST:PORT"),
+                ("etcd://%s" % ep, "etcd://HOST:PORT"),
+                ("etcd://%s/" % ep, "PREFIX"),               # an empty prefix
+                ("etcd://%s?lock_ttl=3" % ep, "etcd://HOST:PORT"),
+                ("etcd://%s/p?colour=blue" % ep, "colour"),
+                ("etcd://%s/p?lock_ttl=3&bogus=1" % ep, "bogus"),
+                ("etcd://%s/p?lock_ttl=1" % ep, "lock_ttl"),
+        ]:
+            with self.subTest(url=url):
+                r = self.cred("list", url=url)
+                self.check(r, EXIT_USAGE)
+                self.assertRegex(r.stderr.decode(), r"(?m)^hive-cred: error: .*%s" % re.escape(message))
+                r = self.hive_run("-e", "X=1", "--", "true", url=url)
+                self.check(r, EXIT_FAIL)
+                self.assertRegex(r.stderr.decode(), r"(?m)^hive-run: error: .*%s" % re.escape(message))
+
+    def test_wrong_key(self):
+        self.add("s", {"api_key": "secret-v"})
+        other = self.machine("m1", HIVE_CREDENTIAL_KEY=Fernet.generate_key().decode())
+        r = self.check(self.cred("get", "s", env=other), EXIT_DECRYPT)
+        self.assertIn(b"decrypt", r.stderr)
+        self.assertNotIn(b"secret-v", r.stdout + r.stderr)
+        self.check(self.cred("resolve", "{{s}}", env=other), EXIT_DECRYPT)
+        r = self.check(self.hive_run("-e", "X={{s}}", "--", "printenv", "X", env=other), EXIT_FAIL)
+        self.assertNotIn(b"secret-v", r.stdout)
+        self.assertEqual(self.value_in_etcd("s", "api_key"), "secret-v")
+        nokey = dict(self.machine("m2"))
+        nokey.pop("HIVE_CREDENTIAL_KEY")
+        self.check(self.cred("get", "s", env=nokey), EXIT_KEY)
+
+
+def main():
+    why = missing_prerequisite()
+    if why:
+        print("test_etcd: SKIPPED: %s" % why, file=sys.stderr)
+        sys.exit(SKIP_CODE)
+    for what, path in [("hive-run", HIVE_RUN), ("hive-cred", HIVE_CRED)]:
+        if not os.access(path, os.X_OK):
+            sys.exit("%s not found at %s (set %s)" % (what, path, what.upper().replace("-", "_")))
+    unittest.main()
+
+
+if __name__ == "__main__":
+    main()
