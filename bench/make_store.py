@@ -9,6 +9,7 @@ import sys
 from cryptography.fernet import Fernet
 
 home, n = sys.argv[1], int(sys.argv[2])
+os.umask(0o077)   # a store's files are 0600, its directories 0700
 key = base64.urlsafe_b64encode(os.urandom(32))
 f = Fernet(key)
 creds = os.path.join(home, "credentials", "credentials")

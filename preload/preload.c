@@ -31,29 +31,26 @@ static const char *snap_base;
 /* first bytes of the managed names: a quick no for everything else */
 static uint64_t first_chars[4];
 
-/* getenv over environ, as libc does it: the first two bytes compared at
- * once, the rest only on a match. */
+/* getenv over environ, as libc does it, with no call out of this file:
+ * a call through the PLT (strlen, strncmp) costs as much as the lookup. */
 static inline __attribute__((always_inline)) char *env_lookup(const char *name)
 {
-    size_t len;
     char **ep = environ;
-    unsigned head;
+    size_t len = 0;
 
     if (__builtin_expect(ep == NULL || name == NULL || name[0] == '\0', 0))
         return NULL;
-    if (name[1] == '\0') {
-        for (; *ep != NULL; ep++)
-            if ((*ep)[0] == name[0] && (*ep)[1] == '=')
-                return *ep + 2;
-        return NULL;
-    }
-    len = strlen(name) - 2;
-    head = (unsigned char)name[0] | (unsigned)(unsigned char)name[1] << 8;
-    name += 2;
+    while (name[len] != '\0')
+        len++;
     for (; *ep != NULL; ep++) {
-        const unsigned char *e = (const unsigned char *)*ep;
-        if ((e[0] | (unsigned)e[1] << 8) == head && strncmp(*ep + 2, name, len) == 0 && (*ep)[len + 2] == '=')
-            return *ep + len + 3;
+        const char *e = *ep;
+        size_t i;
+        if (e[0] != name[0])
+            continue;
+        for (i = 1; i < len && e[i] == name[i]; i++)
+            ;
+        if (i == len && e[len] == '=')
+            return (char *)e + len + 1;
     }
     return NULL;
 }
