@@ -132,7 +132,8 @@ int cli_fail(hive_rc rc)
         break;
     case HIVE_ERR_NETWORK:
         if (strncmp(msg, "etcd", 4) == 0)
-            cli_hint("check that etcd is running and reachable at the --store URL");
+            cli_hint("check that etcd is running and reachable at the --store URL "
+                     "(etcds:// if it serves TLS; ?ca_file= for its CA)");
         else if (strstr(msg, "Aden") != NULL)
             cli_hint("the Aden server did not answer; credentials synced before stay usable until they expire");
         else

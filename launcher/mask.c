@@ -102,45 +102,13 @@ static bool add_pattern(masker *m, const char *s, size_t len)
     return true;
 }
 
-static size_t b64(char *out, const unsigned char *in, size_t len, bool url, bool pad)
-{
-    const char *a = url ? "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-                        : "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    size_t o = 0;
-    size_t i = 0;
-
-    for (; i + 3 <= len; i += 3) {
-        uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
-        out[o++] = a[v >> 18 & 63];
-        out[o++] = a[v >> 12 & 63];
-        out[o++] = a[v >> 6 & 63];
-        out[o++] = a[v & 63];
-    }
-    if (len - i == 1) {
-        uint32_t v = (uint32_t)in[i] << 16;
-        out[o++] = a[v >> 18 & 63];
-        out[o++] = a[v >> 12 & 63];
-        if (pad) {
-            out[o++] = '=';
-            out[o++] = '=';
-        }
-    } else if (len - i == 2) {
-        uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8;
-        out[o++] = a[v >> 18 & 63];
-        out[o++] = a[v >> 12 & 63];
-        out[o++] = a[v >> 6 & 63];
-        if (pad)
-            out[o++] = '=';
-    }
-    return o;
-}
-
 /* The value's encodings a program is likely to print. */
 static bool add_value(masker *m, const char *v, size_t len)
 {
     static const char hexl[] = "0123456789abcdef";
     static const char hexu[] = "0123456789ABCDEF";
-    char *buf = malloc(len * 3 + 8);
+    size_t cap = len * 3 + 8;   /* hex and URL encoding take the most */
+    char *buf = malloc(cap);
     bool ok = buf != NULL && add_pattern(m, v, len);
 
     /* on a terminal, the program's "\n" comes out as "\r\n" (ONLCR) */
@@ -155,7 +123,7 @@ static bool add_value(masker *m, const char *v, size_t len)
     }
 
     for (int k = 0; ok && k < 4; k++) {
-        size_t n = b64(buf, (const unsigned char *)v, len, k & 1, k & 2);
+        size_t n = hive_base64_encode(buf, v, len, (k & 1 ? HIVE_B64_URL : 0) | (k & 2 ? 0 : HIVE_B64_NOPAD));
         ok = add_pattern(m, buf, n);
     }
     for (int k = 0; ok && k < 2; k++) {
@@ -185,7 +153,7 @@ static bool add_value(masker *m, const char *v, size_t len)
         ok = add_pattern(m, buf, o);
     }
     if (buf != NULL)
-        hive_free_secret(buf, len * 3 + 8);
+        hive_free_secret(buf, cap);
     return ok;
 }
 

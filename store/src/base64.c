@@ -8,39 +8,52 @@
 
 static const char enc_url[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+static const char enc_std[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 size_t hive__b64_encoded_len(size_t len)
 {
     return (len + 2) / 3 * 4;
 }
 
-size_t hive__b64url_encode(char *out, const uint8_t *in, size_t len)
+size_t hive_base64_encode(char *out, const void *input, size_t len, unsigned flags)
 {
+    const uint8_t *in = input;
+    const char *a = (flags & HIVE_B64_URL) ? enc_url : enc_std;
+    bool pad = !(flags & HIVE_B64_NOPAD);
     size_t o = 0;
     size_t i = 0;
 
     for (; i + 3 <= len; i += 3) {
         uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
-        out[o++] = enc_url[v >> 18 & 63];
-        out[o++] = enc_url[v >> 12 & 63];
-        out[o++] = enc_url[v >> 6 & 63];
-        out[o++] = enc_url[v & 63];
+        out[o++] = a[v >> 18 & 63];
+        out[o++] = a[v >> 12 & 63];
+        out[o++] = a[v >> 6 & 63];
+        out[o++] = a[v & 63];
     }
     if (len - i == 1) {
         uint32_t v = (uint32_t)in[i] << 16;
-        out[o++] = enc_url[v >> 18 & 63];
-        out[o++] = enc_url[v >> 12 & 63];
-        out[o++] = '=';
-        out[o++] = '=';
+        out[o++] = a[v >> 18 & 63];
+        out[o++] = a[v >> 12 & 63];
+        if (pad) {
+            out[o++] = '=';
+            out[o++] = '=';
+        }
     } else if (len - i == 2) {
         uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8;
-        out[o++] = enc_url[v >> 18 & 63];
-        out[o++] = enc_url[v >> 12 & 63];
-        out[o++] = enc_url[v >> 6 & 63];
-        out[o++] = '=';
+        out[o++] = a[v >> 18 & 63];
+        out[o++] = a[v >> 12 & 63];
+        out[o++] = a[v >> 6 & 63];
+        if (pad)
+            out[o++] = '=';
     }
     out[o] = '\0';
     return o;
+}
+
+size_t hive__b64url_encode(char *out, const uint8_t *in, size_t len)
+{
+    return hive_base64_encode(out, in, len, HIVE_B64_URL);
 }
 
 /* Value of c in either alphabet (urlsafe_b64decode maps - and _ onto + and

@@ -7,7 +7,6 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #define MAX_DOTENV (4u * 1024 * 1024)
@@ -170,42 +169,16 @@ hive_rc hive_dotenv_parse(hive_json **out, const char *text, size_t len)
 
 hive_rc hive_dotenv_load(hive_json **out, const char *path)
 {
-    struct stat st;
-    char *buf;
-    size_t got = 0;
-    hive_rc rc;
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    char *buf = NULL;
+    size_t len = 0;
+    hive_rc rc = hive__read_at(AT_FDCWD, path, false, MAX_DOTENV, "dotenv file", &buf, &len);
 
-    if (fd < 0) {
-        if (errno == ENOENT)
-            return hive__fail(HIVE_ERR_NOT_FOUND, "%s does not exist", path);
-        return hive__fail(errno == EACCES ? HIVE_ERR_PERM : HIVE_ERR_IO, "cannot open %s: %s", path,
-                          strerror(errno));
-    }
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        return hive__fail(HIVE_ERR_INVALID, "%s is not a regular file", path);
-    }
-    if ((uint64_t)st.st_size > MAX_DOTENV) {
-        close(fd);
-        return hive__fail(HIVE_ERR_TOO_LARGE, "%s is larger than %u bytes", path, MAX_DOTENV);
-    }
-    buf = malloc((size_t)st.st_size + 1);
-    if (buf == NULL) {
-        close(fd);
-        return hive__fail(HIVE_ERR_NOMEM, "out of memory");
-    }
-    while (got < (size_t)st.st_size) {
-        ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        got += (size_t)n;
-    }
-    close(fd);
-    rc = hive_dotenv_parse(out, buf, got);
-    hive_free_secret(buf, (size_t)st.st_size + 1);
+    if (rc == HIVE_ERR_NOT_FOUND)
+        return hive__fail(HIVE_ERR_NOT_FOUND, "%s does not exist", path);
+    if (rc != HIVE_OK)
+        return rc;
+    rc = hive_dotenv_parse(out, buf, len);
+    hive_free_secret(buf, len + 1);
     if (rc != HIVE_OK && rc != HIVE_ERR_NOMEM)
         return hive__fail_prefix(rc, "%s", path);
     return rc;

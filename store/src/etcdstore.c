@@ -63,9 +63,7 @@ static char *b64std(const char *s, size_t len)
 
     if (out == NULL)
         return NULL;
-    hive__b64url_encode(out, (const uint8_t *)s, len);
-    for (char *p = out; *p; p++)
-        *p = *p == '-' ? '+' : *p == '_' ? '/' : *p;
+    hive_base64_encode(out, s, len, 0);
     return out;
 }
 
@@ -626,13 +624,16 @@ static const hive_storage_ops etcd_ops = {
 static hive_rc authenticate(etcd_storage *es)
 {
     const char *pw = getenv("HIVE_ETCD_PASSWORD");
-    hive_json *rq = obj();
+    hive_json *rq;
     hive_json *rs = NULL;
     const char *tok;
     hive_rc rc;
 
     if (pw == NULL)
         return hive__fail(HIVE_ERR_PERM, "etcd user '%s' given, but HIVE_ETCD_PASSWORD is not set", es->user);
+    rq = obj();
+    if (rq == NULL)
+        return hive__fail(HIVE_ERR_NOMEM, "out of memory");
     put_str(rq, "name", es->user);
     put_str(rq, "password", pw);
     rc = call(es, "/v3/auth/authenticate", rq, &rs);

@@ -217,14 +217,13 @@ static void close_fd(int *fd)
     *fd = -1;
 }
 
-/* Read a whole regular file under dirfd (no symlink). *data is
- * NUL-terminated; release with hive_free_secret(*data, *len + 1). */
-static hive_rc read_at(int dirfd, const char *name, const char *what, char **data, size_t *len)
+hive_rc hive__read_at(int dirfd, const char *name, bool nofollow, size_t max, const char *what,
+                      char **data, size_t *len)
 {
     struct stat st;
     char *buf = NULL;
     size_t got = 0;
-    int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+    int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NONBLOCK | (nofollow ? O_NOFOLLOW : 0));
 
     if (fd < 0) {
         if (errno == ENOENT)
@@ -235,9 +234,9 @@ static hive_rc read_at(int dirfd, const char *name, const char *what, char **dat
         close(fd);
         return hive__fail(HIVE_ERR_PERM, "%s %s is not a regular file", what, name);
     }
-    if ((uint64_t)st.st_size > MAX_FILE) {
+    if ((uint64_t)st.st_size > max) {
         close(fd);
-        return hive__fail(HIVE_ERR_TOO_LARGE, "%s %s is larger than %u bytes", what, name, MAX_FILE);
+        return hive__fail(HIVE_ERR_TOO_LARGE, "%s %s is larger than %zu bytes", what, name, max);
     }
     buf = malloc((size_t)st.st_size + 1);
     if (buf == NULL) {
@@ -263,6 +262,12 @@ static hive_rc read_at(int dirfd, const char *name, const char *what, char **dat
     *data = buf;
     *len = got;
     return HIVE_OK;
+}
+
+/* A file of the store: never through a symlink, at most MAX_FILE bytes. */
+static hive_rc read_at(int dirfd, const char *name, const char *what, char **data, size_t *len)
+{
+    return hive__read_at(dirfd, name, true, MAX_FILE, what, data, len);
 }
 
 static hive_rc write_all(int fd, const char *data, size_t len)

@@ -65,6 +65,15 @@ bool hive__is_etcd_url(const char *spec);
 hive_rc hive__strlist_add(hive_strlist *list, const char *s);
 void hive__strlist_sort_unique(hive_strlist *list);
 
+/*
+ * Read a whole regular file (name under dirfd, or AT_FDCWD) of at most max
+ * bytes. *data is NUL-terminated: release it with hive_free_secret(*data,
+ * *len + 1). HIVE_ERR_NOT_FOUND, with no message, when it does not exist;
+ * `what` names the file in other messages.
+ */
+hive_rc hive__read_at(int dirfd, const char *name, bool nofollow, size_t max, const char *what,
+                      char **data, size_t *len);
+
 /* Atomically replace path with data (temp file, fsync, rename, fsync dir). */
 hive_rc hive__write_file_atomic(const char *path, const char *data, size_t len);
 

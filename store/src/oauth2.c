@@ -137,10 +137,7 @@ static char *basic_header(const config *cfg)
     }
     enc = malloc(hive__b64_encoded_len(pair.len) + 1);
     if (enc != NULL) {
-        size_t n = hive__b64url_encode(enc, (const uint8_t *)pair.data, pair.len);
-        /* standard alphabet for HTTP Basic */
-        for (size_t i = 0; i < n; i++)
-            enc[i] = enc[i] == '-' ? '+' : enc[i] == '_' ? '/' : enc[i];
+        size_t n = hive_base64_encode(enc, pair.data, pair.len, 0);   /* standard alphabet for HTTP Basic */
         hive__buf_puts(&h, "Authorization: Basic ");
         hive__buf_append(&h, enc, n);
         hive_free_secret(enc, n + 1);

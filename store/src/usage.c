@@ -5,6 +5,7 @@
 #include "store_int.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,39 +82,6 @@ static hive_rc normalise_spec(hive_json **out, const hive_json *in, const char *
     return HIVE_OK;
 }
 
-static hive_rc read_file(const char *path, char **text, size_t *len)
-{
-    FILE *f = fopen(path, "rbe");
-    char *buf = NULL;
-    size_t cap = 0;
-    size_t n = 0;
-
-    if (f == NULL)
-        return errno == ENOENT ? HIVE_ERR_NOT_FOUND
-                               : hive__fail(HIVE_ERR_IO, "cannot read %s: %s", path, strerror(errno));
-    for (;;) {
-        size_t got;
-        if (n + 4096 + 1 > cap) {
-            char *g = realloc(buf, cap = cap ? cap * 2 : 8192);
-            if (g == NULL || cap > HIVE_JSON_MAX_INPUT) {
-                free(g ? g : buf);
-                fclose(f);
-                return hive__fail(HIVE_ERR_TOO_LARGE, "%s is too large", path);
-            }
-            buf = g;
-        }
-        got = fread(buf + n, 1, 4096, f);
-        n += got;
-        if (got < 4096)
-            break;
-    }
-    fclose(f);
-    buf[n] = '\0';
-    *text = buf;
-    *len = n;
-    return HIVE_OK;
-}
-
 /* Load the usage file once. A missing file is no specs; a damaged one is
  * an error (it is edited by hand: say so rather than lose it). */
 static hive_rc load_usage(hive_store *s)
@@ -130,7 +98,9 @@ static hive_rc load_usage(hive_store *s)
     specs_out = hive_json_new(HIVE_JSON_OBJECT);
     if (specs_out == NULL)
         return hive__fail(HIVE_ERR_NOMEM, "out of memory");
-    rc = s->usage_file ? read_file(s->usage_file, &text, &len) : HIVE_ERR_NOT_FOUND;
+    rc = s->usage_file ? hive__read_at(AT_FDCWD, s->usage_file, true, HIVE_JSON_MAX_INPUT, "usage file",
+                                       &text, &len)
+                       : HIVE_ERR_NOT_FOUND;
     if (rc == HIVE_ERR_NOT_FOUND) {
         rc = HIVE_OK;
         goto done;
@@ -138,7 +108,7 @@ static hive_rc load_usage(hive_store *s)
     if (rc != HIVE_OK)
         goto fail;
     rc = hive_json_parse(&doc, text, len);
-    free(text);
+    hive_free_secret(text, len + 1);
     if (rc != HIVE_OK) {
         rc = hive__fail_prefix(HIVE_ERR_FORMAT, "usage file %s", s->usage_file);
         goto fail;

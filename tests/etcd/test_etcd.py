@@ -17,7 +17,9 @@ Environment:
 
 One single-member etcd on 127.0.0.1 (free ports) serves most tests; the
 failover test starts a three-member cluster, the offline test an etcd of
-its own that it stops. Every test has its own key PREFIX (/t-<test>),
+its own that it stops, and EtcdSecurityTest one with TLS and client
+certificates (made with the `openssl` command; skipped alone without it)
+and one with user authentication. Every test has its own key PREFIX (/t-<test>),
 its own HIVE_CREDENTIAL_KEY shared by all its "machines", and one
 HIVE_HOME per machine (so one local etcd cache per machine). What etcd
 holds is read through its v3 JSON gateway and decrypted with Fernet.
@@ -31,6 +33,7 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -100,6 +103,8 @@ def quiet_env():
 class Member:
     """One etcd member on loopback; start() again restarts it on its data."""
 
+    extra_args = ()      # more etcd options (TlsMember: the TLS ones)
+
     def __init__(self, root, name, client_port, peer_port, cluster, token):
         self.name = name
         self.data = os.path.join(root, name + ".etcd")
@@ -118,7 +123,7 @@ class Member:
                  "--listen-client-urls", self.client_url, "--advertise-client-urls", self.client_url,
                  "--listen-peer-urls", self.peer_url, "--initial-advertise-peer-urls", self.peer_url,
                  "--initial-cluster", self.cluster, "--initial-cluster-token", self.token,
-                 "--initial-cluster-state", "new"],
+                 "--initial-cluster-state", "new", *self.extra_args],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=quiet_env())
 
     def stop(self, sig=signal.SIGTERM):
@@ -148,6 +153,62 @@ class Member:
                 return json.loads(r.read()).get("health") == "true"
         except (OSError, ValueError, urllib.error.URLError):
             return False
+
+
+class TlsMember(Member):
+    """A single member whose clients must speak TLS and show a certificate
+    signed by the test CA (--client-cert-auth); peers stay on http."""
+
+    def __init__(self, root, name, certs, token):
+        os.makedirs(root, exist_ok=True)
+        client_port, peer_port = free_ports(2)
+        super().__init__(root, name, client_port, peer_port, "%s=http://127.0.0.1:%d" % (name, peer_port), token)
+        self.client_url = "https://" + self.endpoint
+        self.extra_args = ("--cert-file", certs["server_cert"], "--key-file", certs["server_key"],
+                           "--client-cert-auth", "--trusted-ca-file", certs["ca"])
+        self.tls = ssl.create_default_context(cafile=certs["ca"])
+        self.tls.load_cert_chain(certs["client_cert"], certs["client_key"])
+
+    def healthy(self):
+        try:
+            with urllib.request.build_opener(urllib.request.ProxyHandler({}),
+                                             urllib.request.HTTPSHandler(context=self.tls)).open(
+                    self.client_url + "/health", timeout=2) as r:
+                return json.loads(r.read()).get("health") == "true"
+        except (OSError, ValueError, urllib.error.URLError):
+            return False
+
+
+def make_certs(d):
+    """With the openssl CLI, in d: a CA, a server certificate for IP
+    127.0.0.1 and a client certificate, both signed by the CA (ECDSA P-256).
+    The server certificate is also good for clientAuth: etcd's own HTTP
+    gateway presents it to etcd's gRPC server, which --client-cert-auth
+    checks. Paths by role."""
+    os.makedirs(d, exist_ok=True)
+    f = {"ca": "ca.pem", "ca_key": "ca.key", "server_cert": "server.pem", "server_key": "server.key",
+         "client_cert": "client.pem", "client_key": "client.key"}
+    f = {k: os.path.join(d, v) for k, v in f.items()}
+
+    def openssl(*args):
+        r = subprocess.run(["openssl", *args], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, cwd=d, timeout=30)
+        if r.returncode != 0:
+            raise AssertionError("openssl %s: exit %d: %r" % (" ".join(args), r.returncode, r.stderr))
+
+    ec = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes")
+    openssl("req", "-x509", *ec, "-keyout", f["ca_key"], "-out", f["ca"], "-days", "2",
+            "-subj", "/CN=hive-test-ca", "-addext", "basicConstraints=critical,CA:TRUE",
+            "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+    for who, ext in [("server", "serverAuth,clientAuth\nsubjectAltName=IP:127.0.0.1"), ("client", "clientAuth")]:
+        csr, extfile = os.path.join(d, who + ".csr"), os.path.join(d, who + ".ext")
+        with open(extfile, "w") as out:
+            out.write(("basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n"
+                       "extendedKeyUsage=%s\n") % ext)
+        openssl("req", "-new", *ec, "-keyout", f[who + "_key"], "-out", csr, "-subj", "/CN=hive-test-" + who)
+        openssl("x509", "-req", "-in", csr, "-CA", f["ca"], "-CAkey", f["ca_key"], "-CAcreateserial",
+                "-days", "2", "-out", f[who + "_cert"], "-extfile", extfile)
+    return f
 
 
 def start_cluster(root, size, token):
@@ -914,6 +975,149 @@ class EtcdTest(unittest.TestCase):
         nokey = dict(self.machine("m2"))
         nokey.pop("HIVE_CREDENTIAL_KEY")
         self.check(self.cred("get", "s", env=nokey), EXIT_KEY)
+
+
+class EtcdSecurityTest(unittest.TestCase):
+    """etcds:// with client certificates, and etcd's user authentication;
+    each test on an etcd of its own. EtcdTest's helpers (machines, hive-cred,
+    exit checks) are borrowed rather than inherited, so that its tests do not
+    run twice."""
+
+    maxDiff = None
+    setUp = EtcdTest.setUp
+    machine = EtcdTest.machine
+    cred = EtcdTest.cred
+    check = EtcdTest.check
+    add = EtcdTest.add
+    warnings = EtcdTest.warnings
+
+    def cached(self, env, cid):
+        """Files of the machine's local etcd caches named after cid."""
+        stem = cid.replace("/", "_") + ".enc"
+        root = os.path.join(env["HIVE_HOME"], "etcd-cache")
+        return [os.path.join(d, f) for d, _, files in os.walk(root) for f in files if f == stem]
+
+    def test_tls_client_certificates(self):
+        if shutil.which("openssl") is None:
+            self.skipTest("the openssl command is not on PATH")
+        certs = make_certs(os.path.join(self.tmp, "pki"))
+        own = TlsMember(os.path.join(self.tmp, "tls"), "n0", certs, "hive-test-" + self._testMethodName)
+        own.start()
+        self.addCleanup(own.stop, signal.SIGKILL)
+        wait_healthy([own])
+        base = "etcds://%s/pfx" % own.endpoint
+        url = "%s?ca_file=%s&cert_file=%s&key_file=%s" % (base, certs["ca"], certs["client_cert"],
+                                                          certs["client_key"])
+        tls_ctl = ("--cacert", certs["ca"], "--cert", certs["client_cert"], "--key", certs["client_key"])
+
+        def held():
+            out = etcdctl(own.client_url, *tls_ctl, "get", "--prefix", "--keys-only", "/pfx/")
+            return sorted(k for k in out.split("\n") if k)
+
+        self.add("svc/tls", {"api_key": "tls-v1"}, url=url)
+        self.add("plain", {"username": "u", "password": "tls-pw"}, "--type", "basic_auth", url=url)
+        other = self.machine("m1")
+        r = self.check(self.cred("get", "svc/tls", env=other, url=url), 0)
+        self.assertEqual(r.stdout, b"tls-v1\n")
+        self.assertEqual(r.stderr, b"")
+        r = self.check(self.cred("get", "plain", "password", env=other, url=url), 0)
+        self.assertEqual(r.stdout, b"tls-pw\n")
+        r = self.check(self.cred("list", env=other, url=url), 0)
+        self.assertEqual(r.stdout, b"plain\nsvc/tls\n")
+        self.assertEqual(r.stderr, b"")
+        self.assertEqual(held(), ["/pfx/credentials/plain", "/pfx/credentials/svc/tls"])
+        token = etcdctl(own.client_url, *tls_ctl, "get", "--print-value-only", "/pfx/credentials/svc/tls")
+        self.assertEqual(json.loads(self.fernet.decrypt(token.strip().encode()))["keys"]["api_key"]["value"],
+                         "tls-v1")
+
+        # the server's certificate checked against the system's CAs only: refused
+        no_ca = "%s?cert_file=%s&key_file=%s" % (base, certs["client_cert"], certs["client_key"])
+        for what, plain_url in [("no ca_file", no_ca), ("plain http to the TLS port", "etcd://%s/pfx" % own.endpoint)]:
+            with self.subTest(what):
+                env = self.machine("fresh-" + what.replace(" ", "-"))
+                r = self.check(self.cred("add", "nope", stdin="api_key=never\n", env=env, url=plain_url), EXIT_STORE)
+                err = r.stderr.decode()
+                if plain_url == no_ca:
+                    self.assertRegex(err, r"(?m)^hive-cred: error: .*certificate")
+                else:
+                    self.assertRegex(err, r"(?m)^hive-cred: error: .*etcd.*unreachable")
+                self.assertEqual(held(), ["/pfx/credentials/plain", "/pfx/credentials/svc/tls"], "written anyway")
+                self.assertEqual(self.cached(env, "nope"), [], "written to the local cache anyway")
+                r = self.cred("get", "svc/tls", env=env, url=plain_url)
+                self.assertNotEqual(r.returncode, 0, r)
+                self.assertNotIn(b"tls-v1", r.stdout)
+                if plain_url == no_ca:
+                    self.check(r, EXIT_STORE)
+                    self.assertRegex(r.stderr.decode(), r"(?m)^hive-cred: error: .*certificate")
+                else:
+                    self.assertRegex(r.stderr.decode(), r"(?m)^hive-cred: (error|warning): .*etcd.*unreachable")
+
+    def test_user_authentication(self):
+        own = start_cluster(os.path.join(self.tmp, "auth"), 1, "hive-test-" + self._testMethodName)[0]
+        self.addCleanup(own.stop, signal.SIGKILL)
+        ep = own.endpoint
+        for args in [("user", "add", "root:rootpw"), ("user", "add", "hiveuser:hivepw"), ("role", "add", "hive"),
+                     ("role", "grant-permission", "hive", "--prefix=true", "readwrite", "/h"),
+                     ("user", "grant-role", "hiveuser", "hive"), ("auth", "enable")]:
+            etcdctl(ep, *args)
+        root = ("--user", "root:rootpw")
+        url = "etcd://hiveuser@%s/h" % ep
+        env = self.machine("m0", HIVE_ETCD_PASSWORD="hivepw")
+        outputs = []
+
+        def cred(*args, **kw):
+            r = self.cred(*args, **kw)
+            outputs.append(r.stdout + r.stderr)
+            return r
+
+        self.check(cred("add", "a", stdin="api_key=auth-v1\n", env=env, url=url), 0)
+        self.check(cred("add", "b/c", "--type", "basic_auth", stdin="username=u\npassword=pb\n", env=env,
+                        url=url), 0)
+        other = self.machine("m1", HIVE_ETCD_PASSWORD="hivepw")
+        r = self.check(cred("get", "a", env=other, url=url), 0)
+        self.assertEqual(r.stdout, b"auth-v1\n")
+        self.assertEqual(r.stderr, b"")
+        self.assertEqual(self.check(cred("get", "b/c", "password", env=other, url=url), 0).stdout, b"pb\n")
+        r = self.check(cred("list", env=other, url=url), 0)
+        self.assertEqual(r.stdout, b"a\nb/c\n")
+        self.assertEqual(r.stderr, b"")
+        token = etcdctl(ep, *root, "get", "--print-value-only", "/h/credentials/a")
+        self.assertEqual(json.loads(self.fernet.decrypt(token.strip().encode()))["keys"]["api_key"]["value"],
+                         "auth-v1")
+
+        def held(prefix):
+            out = etcdctl(ep, *root, "get", "--prefix", "--keys-only", prefix)
+            return sorted(k for k in out.split("\n") if k)
+
+        # no password: refused before anything is read or written
+        nopw = self.machine("m0")
+        for args, stdin in [(("list",), ""), (("get", "a"), ""), (("add", "x"), "api_key=x\n")]:
+            with self.subTest("no HIVE_ETCD_PASSWORD", args=args):
+                r = self.check(cred(*args, stdin=stdin, env=nopw, url=url), EXIT_STORE)
+                self.assertRegex(r.stderr.decode(), r"(?m)^hive-cred: error: .*HIVE_ETCD_PASSWORD")
+                self.assertEqual(r.stdout, b"")
+        # a wrong password: refused too, and nothing served from machine m0's cache
+        wrong = self.machine("m0", HIVE_ETCD_PASSWORD="wrong-pw-4711")
+        for args, stdin in [(("get", "a"), ""), (("list",), ""), (("add", "x"), "api_key=x\n")]:
+            with self.subTest("wrong password", args=args):
+                r = self.check(cred(*args, stdin=stdin, env=wrong, url=url), EXIT_STORE)
+                self.assertRegex(r.stderr.decode(), r"(?m)^hive-cred: error: .*authentication failed")
+                self.assertEqual(r.stdout, b"")
+                self.assertNotIn(b"wrong-pw-4711", r.stderr)
+        self.assertEqual(held("/h/"), ["/h/credentials/a", "/h/credentials/b/c"])
+        # a prefix outside the user's role
+        out_url = "etcd://hiveuser@%s/other" % ep
+        for args, stdin in [(("add", "a"), "api_key=o\n"), (("get", "a"), ""), (("list",), "")]:
+            with self.subTest("outside the role", args=args):
+                r = self.check(cred(*args, stdin=stdin, env=env, url=out_url), EXIT_STORE)
+                self.assertRegex(r.stderr.decode(), r"(?m)^hive-cred: error: .*permission denied")
+                self.assertEqual(r.stdout, b"")
+        self.assertEqual(held("/other"), [])
+        self.assertEqual(self.cached(env, "x"), [])
+        # the password is only ever in the environment, never in what hive-cred says
+        for out in outputs:
+            self.assertNotIn(b"hivepw", out)
+            self.assertNotIn(b"rootpw", out)
 
 
 def main():

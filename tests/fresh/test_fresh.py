@@ -37,6 +37,7 @@ import re
 import shutil
 import signal
 import stat
+import struct
 import subprocess
 import sys
 import tempfile
@@ -287,6 +288,31 @@ def live_refreshers(marker):
         if s and s[0] == "hive-refresher" and s[1] != "Z" and marker.encode() in s[2]:
             out.append(int(d))
     return out
+
+
+def open_snapshot(pid):
+    """Our own descriptor of a program's snapshot memfd (HIVE_SNAPSHOT_FD in
+    its environment), through /proc: it stays readable after the program
+    has ended."""
+    with open("/proc/%d/environ" % pid, "rb") as f:
+        env = dict(kv.partition(b"=")[::2] for kv in f.read().split(b"\0") if kv)
+    return os.open("/proc/%d/fd/%d" % (pid, int(env[b"HIVE_SNAPSHOT_FD"])), os.O_RDONLY)
+
+
+def snapshot_value(fd, name):
+    """(generation, current value) of a variable in a snapshot
+    (preload/snapshot.h: magic, version, nvars, size, generation, used,
+    refresher_pid, then 64 slots of name[120] and offset)."""
+    head = os.pread(fd, 48, 0)
+    magic, _, nvars, _, generation = struct.unpack_from("<QIIQQ", head)
+    if magic != 0x31504E5345564948:
+        raise AssertionError("not a hive snapshot: %r" % head)
+    for i in range(nvars):
+        slot = os.pread(fd, 128, 48 + 128 * i)
+        if slot[:120].split(b"\0", 1)[0] == name.encode():
+            off = struct.unpack_from("<Q", slot, 120)[0]
+            return generation, os.pread(fd, 8192, off).split(b"\0", 1)[0].decode("utf-8", "replace")
+    raise AssertionError("%s is not in the snapshot" % name)
 
 
 def wait_no_refresher(marker, seconds=3.0):
@@ -548,6 +574,56 @@ class FreshTest(unittest.TestCase):
                 p.wait()
             p.stdout.close()
             p.stderr.close()
+
+    def test_d_last_values_kept_when_refresher_killed(self):
+        """The refresher dies (SIGKILL) after the program has seen 2 tokens:
+        the program runs on to its end and exits 0, and keeps reading the
+        last value published, intact; nothing is published after."""
+        home = Home()
+        marker = "rkill-" + os.path.basename(home.dir)
+        t0 = time.monotonic()
+        p = subprocess.Popen(home.argv(helper("token_reader"), "TOKEN", "8", "500", marker),
+                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             env=home.env, cwd=home.dir)
+        snap = None
+        try:
+            before = []
+            while len(before) < 2:
+                line = p.stdout.readline().decode()
+                self.assertTrue(line, "the program ended after %d token(s): %r" % (len(before), before))
+                before.append(line.rstrip("\n").partition(" ")[2])
+            snap = open_snapshot(p.pid)
+            refreshers = live_refreshers(marker)
+            self.assertEqual(len(refreshers), 1, "expected one hive-refresher, found %s" % refreshers)
+            os.kill(refreshers[0], signal.SIGKILL)
+            deadline = time.monotonic() + 10
+            while live_refreshers(marker):
+                self.assertLess(time.monotonic(), deadline, "hive-refresher survived SIGKILL")
+                time.sleep(0.02)
+            gen, published = snapshot_value(snap, "TOKEN")
+            self.assertIsNone(p.poll(), "the program ended with its refresher")
+            out, err = p.communicate(timeout=TIMEOUT)
+            elapsed = time.monotonic() - t0
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+            p.stdout.close()
+            p.stderr.close()
+            if snap is not None:
+                self.addCleanup(os.close, snap)
+        err = err.decode("utf-8", "replace")
+        tokens = before + [v for _, v in reader_lines(out.decode("utf-8", "replace"))]
+        ctx = "tokens seen: %s\npublished at the kill: %s\nstderr: %s" % (tokens, published, err[-3000:])
+        self.assertEqual(p.returncode, 0, ctx)
+        self.assertGreaterEqual(elapsed, 8, "the program did not run its 8 s: " + ctx)
+        self.assertNotIn("Sanitizer", err, ctx)
+        for v in tokens:
+            self.assertToken(v, "a value the program read (%s)" % ctx)
+        self.assertEqual(len(tokens), len(set(tokens)), "a value came back: " + ctx)
+        self.assertEqual(tokens[-1], published, "the program's last value is not the last one published: " + ctx)
+        self.assertEqual(snapshot_value(snap, "TOKEN"), (gen, published),
+                         "a value was published after the refresher was killed: " + ctx)
 
     def test_e_constructor_sees_snapshot(self):
         """A library constructor that calls getenv() before the preload's own

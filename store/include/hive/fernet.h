@@ -58,6 +58,12 @@ HIVE_EXPORT hive_rc hive_fernet_decrypt_ttl(uint8_t **msg, size_t *len,
                                             int64_t ttl, int64_t now,
                                             const uint8_t key[HIVE_FERNET_KEY_BYTES]);
 
+/* Base64 (RFC 4648) of len bytes into out, which holds 4 * ((len + 2) / 3)
+ * + 1 bytes; NUL-terminated; returns the length written. */
+#define HIVE_B64_URL 1u     /* the urlsafe alphabet (- _), as Fernet writes */
+#define HIVE_B64_NOPAD 2u   /* no '=' padding */
+HIVE_EXPORT size_t hive_base64_encode(char *out, const void *in, size_t len, unsigned flags);
+
 #ifdef __cplusplus
 }
 #endif
