@@ -593,6 +593,15 @@ static hive_rc read_cred_at(file_storage *fs, int credfd, const char *name, hive
         if (rc == HIVE_ERR_DECRYPT && fs->have_next && token_len > 0 &&
             hive_fernet_decrypt(&plain, &plain_len, token, token_len, fs->next) == HIVE_OK)
             rc = HIVE_OK;
+        /* a long-lived handle (the --fresh refresher) after another process
+         * rotated the key: read the key file again, once */
+        if (rc == HIVE_ERR_DECRYPT && fs->key_source == fs->key_file && token_len > 0 &&
+            reload_key(fs) == HIVE_OK) {
+            rc = hive_fernet_decrypt(&plain, &plain_len, token, token_len, fs->key);
+            if (rc == HIVE_ERR_DECRYPT && fs->have_next &&
+                hive_fernet_decrypt(&plain, &plain_len, token, token_len, fs->next) == HIVE_OK)
+                rc = HIVE_OK;
+        }
     }
     hive_free_secret(token, token_len + 1);
     if (rc != HIVE_OK)
@@ -1013,9 +1022,7 @@ static hive_rc file_save(hive_storage *s, const hive_cred *cred)
     locked l;
     hive_rc rc;
 
-    rc = check_new_id(id);
-    if (rc == HIVE_OK)
-        rc = enc_name(name, sizeof(name), id);
+    rc = enc_name(name, sizeof(name), id);
     if (rc == HIVE_OK)
         rc = load_key(fs);   /* fail early, before creating anything */
     if (rc == HIVE_OK)
@@ -1028,6 +1035,13 @@ static hive_rc file_save(hive_storage *s, const hive_cred *cred)
     rc = lock_all(fs, &l, true);
     if (rc != HIVE_OK)
         goto out;
+    /* A new id must be one we are willing to create; an existing one (a
+     * Python-written ".x", say) may be written again: refusing would lose
+     * a refresh that already happened. */
+    if (!regular_at(l.cred, name) && (rc = check_new_id(id)) != HIVE_OK) {
+        unlock_all(&l);
+        goto out;
+    }
     /* encrypt under the lock, with the key as it is now: a rotation that
      * ran while we waited must not be undone by this write */
     rc = reload_key(fs);
@@ -1686,17 +1700,20 @@ hive_rc hive_file_storage_rotate_key(hive_storage *s, const char *new_key,
                 rc = hive__fail(HIVE_ERR_INVALID, "the new key is the current key");
             else if (rc != HIVE_OK)
                 rc = hive__fail(HIVE_ERR_BAD_KEY, "the new key is not a Fernet key");
+            /* the key file gets the key in its canonical form, whatever
+             * stray characters the given text had */
+            if (rc == HIVE_OK)
+                hive__b64url_encode(text, check, HIVE_FERNET_KEY_BYTES);
             hive_memzero(check, sizeof(check));
             if (rc != HIVE_OK)
                 goto out;
-            snprintf(text, sizeof(text), "%.44s", given);
         } else if ((rc = hive_fernet_key_generate(text)) != HIVE_OK) {
             goto out;
         }
         rc = write_key_file(fs->next_file, text);
         hive_memzero(text, sizeof(text));
-        if (rc == HIVE_OK)
-            rc = read_key_file(fs->next_file, fs->next);
+        if (rc == HIVE_OK && (rc = read_key_file(fs->next_file, fs->next)) != HIVE_OK)
+            unlink(fs->next_file);   /* never leave a pending key that cannot be read */
         if (rc != HIVE_OK)
             goto out;
         fs->have_next = true;

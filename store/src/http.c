@@ -4,6 +4,7 @@
 #include "http.h"
 #include "buf.h"
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
 #include <dlfcn.h>
 #include <pthread.h>
@@ -102,12 +103,11 @@ bool hive__url_allowed(const char *url)
     h[n] = '\0';
     if (strcasecmp(h, "localhost") == 0)
         return true;
-    /* 127.0.0.0/8, dotted quad only */
+    /* 127.0.0.0/8, as a canonical dotted quad only: libcurl reads
+     * "0127.0.0.1" as octal, 87.0.0.1 */
     {
-        unsigned a, b, c, d;
-        char extra;
-        if (sscanf(h, "%u.%u.%u.%u%c", &a, &b, &c, &d, &extra) == 4 && a == 127 && b < 256 && c < 256 &&
-            d < 256)
+        struct in_addr a;
+        if (inet_pton(AF_INET, h, &a) == 1 && (ntohl(a.s_addr) >> 24) == 127)
             return true;
     }
     return false;
@@ -252,8 +252,12 @@ hive_rc hive__http_post(const hive_http_request *rq, hive_http_response *rs)
     rc = hive__buf_finish(&sink.buf, &rs->body, &rs->len);
 out:
     hive__buf_free(&sink.buf);
-    if (hdrs != NULL)
+    if (hdrs != NULL) {
+        /* the copies may hold a client secret or a token */
+        for (struct curl_slist *h = hdrs; h != NULL; h = h->next)
+            hive_memzero(h->data, strlen(h->data));
         api.slist_free_all(hdrs);
+    }
     api.easy_cleanup(c);
     return rc;
 }
