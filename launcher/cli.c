@@ -4,6 +4,7 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -226,6 +227,19 @@ int cli_prompt(const char *prompt, bool echo, char *buf, size_t size)
     struct termios old, quiet;
     bool restore = false;
     size_t n = 0;
+    bool eof = false;
+    sigset_t block, saved;
+
+    /* no ^C, ^Z or hang-up while echo is off: the terminal must get its
+     * echo back (they take effect once it has) */
+    sigemptyset(&block);
+    sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGTERM);
+    sigaddset(&block, SIGHUP);
+    sigaddset(&block, SIGTSTP);
+    sigaddset(&block, SIGQUIT);
+    if (!echo)
+        sigprocmask(SIG_BLOCK, &block, &saved);
 
     fputs(prompt, stderr);
     fflush(stderr);
@@ -239,8 +253,16 @@ int cli_prompt(const char *prompt, bool echo, char *buf, size_t size)
         ssize_t got = read(STDIN_FILENO, &c, 1);
         if (got < 0 && errno == EINTR)
             continue;
-        if (got <= 0 || c == '\n')
+        if (got <= 0) {
+            eof = n == 0;
             break;
+        }
+        if (c == '\n')
+            break;
+        if (c == 3 || c == 4) {   /* ^C, ^D with ISIG off would not arrive; raw bytes do */
+            eof = true;
+            break;
+        }
         if (n + 1 < size)
             buf[n++] = c;
     }
@@ -249,5 +271,7 @@ int cli_prompt(const char *prompt, bool echo, char *buf, size_t size)
         tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
         fputc('\n', stderr);
     }
-    return (int)n;
+    if (!echo)
+        sigprocmask(SIG_SETMASK, &saved, NULL);
+    return eof ? -1 : (int)n;
 }

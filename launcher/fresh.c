@@ -173,6 +173,7 @@ int fresh_create(const fresh_var *vars, size_t n)
         }
         strcpy(snap->vars[i].name, vars[i].name);
         publish(i, vars[i].value, vars[i].len);
+        snap->vars[i].launch = atomic_load(&snap->vars[i].offset);
     }
     snap->nvars = (uint32_t)n;
     return fd;

@@ -329,6 +329,11 @@ static int read_values_from_tty(hive_cred *cred, const char *type)
         else
             snprintf(prompt, sizeof(prompt), "Another key name (empty to finish): ");
         n = cli_prompt(prompt, true, name, sizeof(name));
+        if (n < 0) {
+            cli_error("input ended; nothing stored");
+            ex = EXIT_USAGE;
+            break;
+        }
         if (n == 0 && def == NULL)
             break;
         if (n == 0)
@@ -339,6 +344,11 @@ static int read_values_from_tty(hive_cred *cred, const char *type)
         }
         snprintf(prompt, sizeof(prompt), "Value for %s (not echoed): ", name);
         n = cli_prompt(prompt, false, value, sizeof(value));
+        if (n < 0) {
+            cli_error("input ended; nothing stored");
+            ex = EXIT_USAGE;
+            break;
+        }
         if (n == 0) {
             cli_error("empty value; nothing stored for %s", name);
             continue;

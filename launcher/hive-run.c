@@ -645,6 +645,17 @@ static int setup_fresh(run *r, char ***envp, char **argv)
         cli_warn("--fresh: no variables to keep fresh");
         return 0;
     }
+    {
+        /* the refresher must not become the program's child: as PID 1 or a
+         * subreaper it would inherit it, and a program waiting for all its
+         * children would wait for ever */
+        int sub = 0;
+        if (getpid() == 1 || (prctl(PR_GET_CHILD_SUBREAPER, &sub, 0, 0, 0) == 0 && sub)) {
+            fail_msg("--fresh cannot run a program as PID 1 or as a subreaper");
+            cli_hint("in a container, run it under an init (docker run --init, tini)");
+            return EXIT_FAIL;
+        }
+    }
     if (r->nvars > HIVE_SNAP_MAX_VARS) {
         fail_msg("--fresh keeps at most %d variables fresh, not %zu", HIVE_SNAP_MAX_VARS, r->nvars);
         return EXIT_FAIL;

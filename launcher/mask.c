@@ -475,7 +475,9 @@ int mask_run(char **argv, char **envp, const char *const *values, const size_t *
              size_t min_len, int (*exec_fn)(char **argv, char **envp))
 {
     bool tty_out = isatty(STDOUT_FILENO);
-    bool tty_in = tty_out && isatty(STDIN_FILENO);
+    /* stdin relayed only when we are the terminal's foreground job: a
+     * background job touching the terminal would be stopped (SIGTTOU) */
+    bool tty_in = tty_out && isatty(STDIN_FILENO) && tcgetpgrp(STDIN_FILENO) == getpgrp();
     bool tty_err = tty_out && isatty(STDERR_FILENO);
     int out_master = -1, out_slave = -1, err_master = -1, err_slave = -1;
     int out_pipe[2] = {-1, -1}, err_pipe[2] = {-1, -1};
@@ -507,14 +509,20 @@ int mask_run(char **argv, char **envp, const char *const *values, const size_t *
             masker_free(m);
             return 125;
         }
-    } else if (pipe(out_pipe) != 0) {
+        fcntl(out_master, F_SETFD, FD_CLOEXEC);
+        fcntl(out_slave, F_SETFD, FD_CLOEXEC);
+        if (tty_err) {
+            fcntl(err_master, F_SETFD, FD_CLOEXEC);
+            fcntl(err_slave, F_SETFD, FD_CLOEXEC);
+        }
+    } else if (pipe2(out_pipe, O_CLOEXEC) != 0) {
         cli_error("--mask: cannot make a pipe: %s", strerror(errno));
         masker_free(m);
         return 125;
     }
     if (!tty_out)
         fcntl(out_pipe[0], F_SETPIPE_SZ, 1 << 20);   /* fewer, larger reads; best effort */
-    if (!tty_err && pipe(err_pipe) != 0) {
+    if (!tty_err && pipe2(err_pipe, O_CLOEXEC) != 0) {
         cli_error("--mask: cannot make a pipe: %s", strerror(errno));
         masker_free(m);
         return 125;
@@ -557,9 +565,8 @@ int mask_run(char **argv, char **envp, const char *const *values, const size_t *
             dup2(out_pipe[1], STDOUT_FILENO);
             dup2(err_pipe[1], STDERR_FILENO);
         }
-        for (int fd = 3; fd < 64; fd++)
-            if (fd != STDIN_FILENO && fd != STDOUT_FILENO && fd != STDERR_FILENO)
-                close(fd);
+        /* our pipes and ptys are close-on-exec (dup2 onto 0-2 cleared it
+         * there); every other fd the caller passed on stays the program's */
         _exit(exec_fn(argv, envp));
     }
     /* parent */
@@ -671,6 +678,10 @@ int mask_run(char **argv, char **envp, const char *const *values, const size_t *
                 } else if (sig == SIGCONT) {
                     /* resumed by the shell */
                 } else if (!exited) {
+                    /* in pipe mode the program shares our process group: what
+                     * the terminal sent (^C, ^\, hang-up) reached it already */
+                    if (!from_user && !tty_out && (sig == SIGINT || sig == SIGQUIT || sig == SIGHUP))
+                        continue;
                     if (sig == SIGINT || sig == SIGTERM) {
                         int64_t t = mono_ms();
                         if (user_sigs > 0 && t - first_user_sig < 5000) {
@@ -680,10 +691,6 @@ int mask_run(char **argv, char **envp, const char *const *values, const size_t *
                         }
                         user_sigs = 1;
                         first_user_sig = t;
-                        /* ^C from our terminal already reached the program
-                         * (same process group): send only what a process sent */
-                        if (sig == SIGINT && !from_user && !tty_out)
-                            continue;
                     }
                     kill(child, sig);
                 }

@@ -55,6 +55,15 @@ static inline __attribute__((always_inline)) char *env_lookup(const char *name)
     return NULL;
 }
 
+static inline bool same(const char *a, const char *b)
+{
+    while (*a != '\0' && *a == *b) {
+        a++;
+        b++;
+    }
+    return *a == *b;
+}
+
 static int parse_fd(const char *s)
 {
     int fd = 0;
@@ -126,9 +135,16 @@ static inline __attribute__((always_inline)) char *lookup(const char *name)
             for (uint32_t i = 0; i < snap->nvars; i++) {
                 if (strncmp(snap->vars[i].name, name, HIVE_SNAP_NAME_MAX) == 0) {
                     uint64_t off = atomic_load_explicit(&snap->vars[i].offset, memory_order_acquire);
+                    uint64_t launch = snap->vars[i].launch;
+                    char *own = env_lookup(name);
+                    /* setenv, unsetenv, VAR=x cmd, env -u: the process's own
+                     * choice wins over the snapshot */
+                    if (own == NULL || launch < HIVE_SNAP_DATA || launch >= snap->size ||
+                        !same(own, snap_base + launch))
+                        return own;
                     if (off >= HIVE_SNAP_DATA && off < snap->size)
                         return (char *)(snap_base + off);
-                    break;
+                    return own;
                 }
             }
         }

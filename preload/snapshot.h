@@ -30,6 +30,10 @@
 struct hive_snap_var {
     char name[HIVE_SNAP_NAME_MAX];      /* written once, before the program starts */
     _Atomic uint64_t offset;            /* of the current value ("...\0"); 0: none */
+    uint64_t launch;                    /* of the launch value: while the process's own
+                                         * environment still holds it, the snapshot
+                                         * answers; once the process (or a parent)
+                                         * changed or removed it, the environment does */
 };
 
 struct hive_snap {
