@@ -281,20 +281,32 @@ static size_t match_at(const masker *m, const char *buf, size_t n, size_t i, boo
     return best;
 }
 
+/* Write buf[from..to), leaving out what the first `skip` bytes of buf
+ * already were (written before). */
+static void emit(mask_stream *s, const char *buf, size_t from, size_t to, size_t skip)
+{
+    if (from < skip)
+        from = skip;
+    if (to > from)
+        out(s, buf + from, to - from);
+}
+
 /*
- * Scan buf[0..n): write out what is settled, return how many bytes at the
- * end must be held (they may begin a secret that continues later).
- * Wu-Manber: windows of the shortest pattern's length move on by several
- * bytes at once where no pattern can start.
+ * Scan buf[0..n), whose first `skip` bytes were written already: write out
+ * what is settled, return how many bytes at the end must be held (they
+ * may begin a secret that continues later; s->nsent says how many of those
+ * were written already). Wu-Manber: windows of the shortest pattern's
+ * length move on by several bytes at once where no pattern can start.
  */
-static size_t scan(mask_stream *s, const char *buf, size_t n)
+static size_t scan(mask_stream *s, const char *buf, size_t n, size_t skip)
 {
     const masker *m = s->m;
     size_t last = 0;
     size_t i = 0;
 
+    s->nsent = 0;
     if (m == NULL || m->n == 0) {
-        out(s, buf, n);
+        emit(s, buf, 0, n, skip);
         return 0;
     }
     while (i + m->minlen <= n) {
@@ -308,12 +320,14 @@ static size_t scan(mask_stream *s, const char *buf, size_t n)
         }
         best = match_at(m, buf, n, i, &partial);
         if (partial) {
-            out(s, buf + last, i - last);
+            emit(s, buf, last, i, skip);
+            s->nsent = skip > i ? skip - i : 0;
             return n - i;
         }
         if (best > 0) {
-            out(s, buf + last, i - last);
-            out(s, MASK_MARKER, sizeof(MASK_MARKER) - 1);
+            emit(s, buf, last, i, skip);
+            if (i + best > skip)
+                out(s, MASK_MARKER, sizeof(MASK_MARKER) - 1);
             i += best;
             last = i;
             continue;
@@ -327,8 +341,9 @@ static size_t scan(mask_stream *s, const char *buf, size_t n)
         if (n - i >= 4) {
             size_t best = match_at(m, buf, n, i, &partial);
             if (best > 0 && !partial) {
-                out(s, buf + last, i - last);
-                out(s, MASK_MARKER, sizeof(MASK_MARKER) - 1);
+                emit(s, buf, last, i, skip);
+                if (i + best > skip)
+                    out(s, MASK_MARKER, sizeof(MASK_MARKER) - 1);
                 i += best - 1;
                 last = i + 1;
                 continue;
@@ -337,11 +352,12 @@ static size_t scan(mask_stream *s, const char *buf, size_t n)
             partial = short_prefix(m, buf + i, n - i);
         }
         if (partial) {
-            out(s, buf + last, i - last);
+            emit(s, buf, last, i, skip);
+            s->nsent = skip > i ? skip - i : 0;
             return n - i;
         }
     }
-    out(s, buf + last, n - last);
+    emit(s, buf, last, n, skip);
     return 0;
 }
 
@@ -350,14 +366,16 @@ void mask_feed(mask_stream *s, const char *data, size_t n)
     char *work;
     size_t total;
     size_t keep;
+    size_t skip = s->nsent;
 
     if (s->nheld == 0) {
-        keep = scan(s, data, n);
+        keep = scan(s, data, n, 0);
         if (keep > 0) {
             if (keep > s->cap) {
                 char *b = realloc(s->held, keep);
                 if (b == NULL) {
                     out(s, data + n - keep, keep);
+                    s->nsent = 0;
                     return;
                 }
                 s->held = b;
@@ -378,12 +396,13 @@ void mask_feed(mask_stream *s, const char *data, size_t n)
     memcpy(work, s->held, s->nheld);
     memcpy(work + s->nheld, data, n);
     s->nheld = 0;
-    keep = scan(s, work, total);
+    keep = scan(s, work, total, skip);
     if (keep > s->cap) {
         char *b = realloc(s->held, keep);
         if (b == NULL) {
-            out(s, work + total - keep, keep);
+            emit(s, work, total - keep, total, total - keep + s->nsent);
             keep = 0;
+            s->nsent = 0;
         } else {
             s->held = b;
             s->cap = keep;
@@ -398,12 +417,19 @@ void mask_feed(mask_stream *s, const char *data, size_t n)
 void mask_release(mask_stream *s, size_t below)
 {
     /* A held tail is never a whole secret (it would have been replaced),
-     * only the start of one: out it goes as it is. */
+     * only the start of one. On silence a short one goes out but stays as
+     * context (nsent); at the end everything goes. */
     if (s->nheld == 0 || (below > 0 && s->nheld >= below))
         return;
-    out(s, s->held, s->nheld);
+    if (s->nheld > s->nsent)
+        out(s, s->held + s->nsent, s->nheld - s->nsent);
+    if (below > 0) {
+        s->nsent = s->nheld;
+        return;
+    }
     hive_memzero(s->held, s->nheld);
     s->nheld = 0;
+    s->nsent = 0;
 }
 
 /* --- running the program --------------------------------------------------- */
@@ -601,7 +627,8 @@ int mask_run(char **argv, char **envp, const char *const *values, const size_t *
         int idx_in = -1, idx_out = -1, idx_err = -1;
 
         /* a short held tail goes out after a moment of silence */
-        if ((rout.s.nheld > 0 && rout.s.nheld < SHORT_TAIL) || (rerr.s.nheld > 0 && rerr.s.nheld < SHORT_TAIL))
+        if ((rout.s.nheld > rout.s.nsent && rout.s.nheld < SHORT_TAIL) ||
+            (rerr.s.nheld > rerr.s.nsent && rerr.s.nheld < SHORT_TAIL))
             timeout = SILENCE_MS;
         if (exited) {
             /* drain: what the program wrote before it ended; do not wait
@@ -718,9 +745,9 @@ int mask_run(char **argv, char **envp, const char *const *values, const size_t *
             }
         }
         now = mono_ms();
-        if (rout.s.nheld > 0 && now - rout.last_data >= SILENCE_MS)
+        if (rout.s.nheld > rout.s.nsent && now - rout.last_data >= SILENCE_MS)
             mask_release(&rout.s, SHORT_TAIL);
-        if (rerr.s.nheld > 0 && now - rerr.last_data >= SILENCE_MS)
+        if (rerr.s.nheld > rerr.s.nsent && now - rerr.last_data >= SILENCE_MS)
             mask_release(&rerr.s, SHORT_TAIL);
         if (!exited && !rout.open && !rerr.open) {
             /* both streams closed: wait for the program itself */

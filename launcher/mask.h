@@ -24,6 +24,9 @@ typedef struct mask_stream {
     masker *m;
     char *held;          /* bytes that may still be the start of a secret */
     size_t nheld;
+    size_t nsent;        /* how many of them were written already (released on
+                          * silence): kept as context, so that a secret printed
+                          * slowly is still masked from there on */
     size_t cap;
     int fd;              /* where the masked bytes go */
 } mask_stream;

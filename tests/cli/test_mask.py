@@ -371,6 +371,21 @@ class TestStreaming(MaskTest):
         want = b"".join(b"<" + M + b">\n" for f in forms for _ in range(4, len(f)))
         self.check(r, 0, want)
 
+    def test_secret_printed_one_byte_at_a_time(self):
+        # slower than the 15 ms silence: the first bytes go out (a short
+        # held tail is never delayed), the rest of the secret is masked
+        code = ("import os, sys, time\n"
+                "t = os.environ['T'].encode()\n"
+                "os.write(1, b'<')\n"
+                "for i in range(len(t)):\n"
+                "    os.write(1, t[i:i + 1]); time.sleep(0.03)\n"
+                "os.write(1, b'>\\n')\n")
+        r = self.run_mask([PY, "-c", code])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertNotIn(BRAVE.encode(), r.stdout)
+        self.assertTrue(r.stdout.startswith(b"<") and r.stdout.endswith(M + b">\n"), r.stdout)
+        self.assertLessEqual(len(r.stdout), len(b"<>\n") + 3 + len(M), r.stdout)
+
     def test_prefix_at_exit_not_held(self):
         for n, code in [(3, 0), (10, 0), (len(BRAVE) - 1, 0), (10, 3)]:
             with self.subTest(prefix=n, code=code):
