@@ -275,3 +275,17 @@ int cli_prompt(const char *prompt, bool echo, char *buf, size_t size)
         sigprocmask(SIG_SETMASK, &saved, NULL);
     return eof ? -1 : (int)n;
 }
+
+hive_rc cli_print_json(const hive_json *v)
+{
+    char *text = NULL;
+    size_t len = 0;
+    hive_rc rc = hive_json_emit(&text, &len, v, 2);
+
+    if (rc != HIVE_OK)
+        return rc;
+    fwrite(text, 1, len, stdout);
+    fputc('\n', stdout);
+    hive_free_secret(text, len + 1);   /* show --reveal prints secrets */
+    return HIVE_OK;
+}

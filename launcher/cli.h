@@ -29,6 +29,9 @@ void cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int cli_fail(hive_rc rc);
 int cli_exit_code(hive_rc rc);
 
+/* Print v as JSON (indent 2) and a newline on stdout. */
+hive_rc cli_print_json(const hive_json *v);
+
 /* No core dumps, no ptrace attach, umask 077. */
 void cli_harden(void);
 

@@ -510,8 +510,6 @@ static int show_json(const hive_cred *cred, bool reveal)
 {
     hive_json *doc = hive_json_clone(hive_cred_json(cred));
     hive_json *keys = hive_json_get(doc, "keys");
-    char *text = NULL;
-    size_t len = 0;
     hive_rc rc = doc ? HIVE_OK : HIVE_ERR_NOMEM;
 
     for (size_t i = 0; rc == HIVE_OK && !reveal && i < hive_json_size(keys); i++) {
@@ -521,14 +519,9 @@ static int show_json(const hive_cred *cred, bool reveal)
             rc = hive_json_set(k, "value", hive_json_new(HIVE_JSON_NULL));
     }
     if (rc == HIVE_OK)
-        rc = hive_json_emit(&text, &len, doc, 2);
+        rc = cli_print_json(doc);
     hive_json_free(&doc);
-    if (rc != HIVE_OK)
-        return cli_fail(rc);
-    fwrite(text, 1, len, stdout);
-    fputc('\n', stdout);
-    hive_free_secret(text, len + 1);
-    return 0;
+    return rc == HIVE_OK ? 0 : cli_fail(rc);
 }
 
 static int cmd_show(const opts *o, const char *id)
@@ -597,8 +590,6 @@ static int cmd_list(const opts *o)
     if (o->json) {
         hive_json *idx = NULL;
         hive_json *arr = hive_json_new(HIVE_JSON_ARRAY);
-        char *text = NULL;
-        size_t len = 0;
         hive_strlist ids = {0};
         rc = arr ? hive_storage_list(s, &ids) : HIVE_ERR_NOMEM;
         if (rc == HIVE_OK)
@@ -619,10 +610,7 @@ static int cmd_list(const opts *o)
                 hive_json_free(&entry);
         }
         if (rc == HIVE_OK)
-            rc = hive_json_emit(&text, &len, arr, 2);
-        if (rc == HIVE_OK)
-            printf("%s\n", text);
-        hive_free_secret(text, len + 1);
+            rc = cli_print_json(arr);
         hive_json_free(&arr);
         hive_json_free(&idx);
         hive_strlist_free(&ids);
@@ -773,15 +761,11 @@ static int cmd_validate(const opts *o, const char *id)
     }
     if (o->json) {
         hive_json *doc = hive_json_new(HIVE_JSON_OBJECT);
-        char *text = NULL;
-        size_t len = 0;
         hive_json_set(doc, "ok", hive_json_new(problems ? HIVE_JSON_FALSE : HIVE_JSON_TRUE));
         hive_json_set(doc, "credentials", jc);
         hive_json_set(doc, "usage", ju);
         jc = ju = NULL;
-        if (hive_json_emit(&text, &len, doc, 2) == HIVE_OK)
-            printf("%s\n", text);
-        free(text);
+        (void)cli_print_json(doc);
         hive_json_free(&doc);
     } else if (problems == 0) {
         printf("ok: %zu credential(s), %zu usage spec(s)\n", ids.count, specs.count);
@@ -832,11 +816,7 @@ static int cmd_accounts(const opts *o, const char *provider)
     if (rc != HIVE_OK) {
         ex = cli_fail(rc);
     } else if (o->json) {
-        char *text = NULL;
-        size_t len = 0;
-        if (hive_json_emit(&text, &len, acc, 2) == HIVE_OK)
-            printf("%s\n", text);
-        free(text);
+        (void)cli_print_json(acc);
     } else {
         for (size_t i = 0; i < hive_json_size(acc); i++) {
             const hive_json *a = hive_json_at(acc, i, NULL);
@@ -900,15 +880,12 @@ static int cmd_usage(const opts *o, char **args, int nargs)
         hive_strlist_free(&ids);
     } else if (strcmp(sub, "show") == 0) {
         const hive_json *spec = hive_store_get_usage(st, args[1]);
-        char *text = NULL;
-        size_t len = 0;
         hive_strlist none = {0};
         if (spec == NULL)
             rc = hive_store_validate_for_usage(st, &none, args[1]);   /* says why */
-        else if ((rc = hive_json_emit(&text, &len, spec, 2)) == HIVE_OK)
-            printf("%s\n", text);
+        else
+            rc = cli_print_json(spec);
         hive_strlist_free(&none);
-        free(text);
     } else if (strcmp(sub, "remove") == 0) {
         rc = hive_store_unregister_usage(st, args[1], true);
     } else {

@@ -837,11 +837,7 @@ static int dry_run(const run *r, hive_store *st, char **argv)
     hive_json_set(doc, "variables", vars);
     hive_json_set(doc, "removed", removed);
     if (r->json) {
-        char *text = NULL;
-        size_t len = 0;
-        if (hive_json_emit(&text, &len, doc, 2) == HIVE_OK)
-            printf("%s\n", text);
-        free(text);
+        (void)cli_print_json(doc);
     } else {
         printf("would run:");
         for (char **a = argv; *a != NULL; a++)
