@@ -53,6 +53,8 @@ HIVE_RUN = os.path.abspath(os.environ.get("HIVE_RUN") or REPO / "build" / "launc
 HIVE_CRED = os.path.abspath(os.environ.get("HIVE_CRED") or REPO / "build" / "launcher" / "hive-cred")
 FIXTURE = os.path.abspath(os.environ.get("HIVE_FIXTURE") or REPO.parent / "shared" / "fixtures" / "hive-home")
 OAUTH_DIR = REPO / "tests" / "oauth"
+sys.path.insert(0, str(OAUTH_DIR))
+from oauth_server import OAuthServer, missing as oauth_missing  # noqa: E402
 ETCD = shutil.which("etcd")
 ETCDCTL = shutil.which("etcdctl")
 
@@ -371,68 +373,6 @@ class TokenStub:
         self.thread.join()
 
 
-class OAuthServer:
-    """tests/oauth/server.js, the real OAuth2 server (rotating refresh tokens)."""
-
-    POST_ID, POST_SECRET = "hive-post", "post-secret-123"
-
-    @staticmethod
-    def missing():
-        if shutil.which("node") is None:
-            return "node is not on PATH (scripts/setup installs nodejs)"
-        if not (OAUTH_DIR / "node_modules" / "oidc-provider").is_dir():
-            return "%s is missing: run 'npm ci --prefix tests/oauth'" % (OAUTH_DIR / "node_modules")
-        return None
-
-    def __init__(self, tmp, access_ttl=60):
-        port_file = os.path.join(tmp, "oauth-ports.json")
-        self.log = os.path.join(tmp, "oauth.log")
-        with open(self.log, "wb") as log:
-            self.proc = subprocess.Popen(["node", str(OAUTH_DIR / "server.js"), "--port-file", port_file,
-                                          "--access-ttl", str(access_ttl)],
-                                         stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT,
-                                         env=quiet_env())
-        deadline = time.monotonic() + 60
-        while not os.path.exists(port_file):
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.close()
-                raise RuntimeError("the OAuth2 test server did not start:\n%s" % self.log_tail())
-            time.sleep(0.05)
-        with open(port_file, encoding="utf-8") as f:
-            self.ports = json.load(f)
-        self.token_url = "http://127.0.0.1:%d%s" % (self.ports["http"], self.ports["token_path"])
-
-    def log_tail(self):
-        try:
-            with open(self.log, encoding="utf-8", errors="replace") as f:
-                return f.read()[-3000:]
-        except OSError:
-            return ""
-
-    def admin(self, method, path):
-        rq = urllib.request.Request("http://127.0.0.1:%d%s" % (self.ports["http"], path),
-                                    data=b"" if method == "POST" else None, method=method)
-        with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(rq, timeout=30) as r:
-            return json.loads(r.read())
-
-    def mint(self):
-        return self.admin("POST", "/test/mint?client=" + self.POST_ID)["refresh_token"]
-
-    def stats(self):
-        return self.admin("GET", "/test/stats")
-
-    def close(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if self.proc.stdin:
-            self.proc.stdin.close()
-
-
 # --- the tests ----------------------------------------------------------------------
 
 class EtcdTest(unittest.TestCase):
@@ -708,7 +648,7 @@ class EtcdTest(unittest.TestCase):
     # --- 3: one refresh for the whole fleet -----------------------------------------
 
     def test_fleet_refresh_one_token_request(self):
-        why = OAuthServer.missing()
+        why = oauth_missing()
         if why:
             self.skipTest(why)
         server = OAuthServer(self.tmp, access_ttl=60)

@@ -55,8 +55,8 @@ HIVE_CRED = os.path.abspath(os.environ.get("HIVE_CRED") or REPO / "build" / "lau
 HIVE_PRELOAD = os.path.abspath(os.environ.get("HIVE_PRELOAD") or
                                REPO / "build" / "preload" / "libhive-preload.so")
 FRESH_BIN = os.path.abspath(os.environ.get("FRESH_BIN") or REPO / "build" / "tests" / "fresh")
-SERVER_JS = REPO / "tests" / "oauth" / "server.js"
-NODE_MODULES = REPO / "tests" / "oauth" / "node_modules"
+sys.path.insert(0, str(REPO / "tests" / "oauth"))
+import oauth_server  # noqa: E402  (tests/oauth/oauth_server.py)
 
 SKIP_CODE = 77
 EXIT_FAIL = 125
@@ -75,9 +75,8 @@ HELPERS = ["token_reader", "thread_reader", "fork_reader", "ctor_main", "libctor
            "static_prog", "fake_go", "libnoop_preload.so"]
 
 SERVER = {}
-_proc = None
+_server = None
 _tmp = None
-_log = None
 _pool = None
 JOBS = {}
 
@@ -88,11 +87,7 @@ def helper(name):
 
 def missing_prerequisite():
     """Why the tests cannot run at all, or None."""
-    if shutil.which("node") is None:
-        return "node is not on PATH (scripts/setup installs nodejs)"
-    if not (NODE_MODULES / "oidc-provider").is_dir():
-        return "%s is missing: run 'npm ci --prefix tests/oauth'" % NODE_MODULES
-    return None
+    return oauth_server.missing()
 
 
 def check_binaries():
@@ -105,36 +100,18 @@ def check_binaries():
 
 
 def server_log():
-    try:
-        with open(_log, encoding="utf-8", errors="replace") as f:
-            return f.read()[-4000:]
-    except (OSError, TypeError):
-        return ""
+    return _server.log_tail() if _server else ""
 
 
 def setUpModule():
-    global _proc, _tmp, _log, _pool
+    global _server, _tmp, _pool
     why = missing_prerequisite()
     if why:
         raise unittest.SkipTest(why)
     check_binaries()
     _tmp = tempfile.mkdtemp(prefix="hive-fresh-test-")
-    port_file = os.path.join(_tmp, "ports.json")
-    _log = os.path.join(_tmp, "server.log")
-    with open(_log, "wb") as log:
-        # stdin stays a pipe: the server exits when this process goes away
-        _proc = subprocess.Popen(["node", str(SERVER_JS), "--port-file", port_file,
-                                  "--access-ttl", str(ACCESS_TTL)],
-                                 stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 60
-    while not os.path.exists(port_file):
-        if _proc.poll() is not None:
-            raise RuntimeError("the OAuth2 test server exited with %s:\n%s" % (_proc.returncode, server_log()))
-        if time.monotonic() > deadline:
-            raise RuntimeError("the OAuth2 test server did not start in 60 s:\n%s" % server_log())
-        time.sleep(0.05)
-    with open(port_file, encoding="utf-8") as f:
-        SERVER.update(json.load(f))
+    _server = oauth_server.OAuthServer(_tmp, ACCESS_TTL)
+    SERVER.update(_server.ports)
     # the long runs, in parallel; the tests collect them
     _pool = concurrent.futures.ThreadPoolExecutor(max_workers=16)
     for name, fn in LONG_JOBS.items():
@@ -144,15 +121,8 @@ def setUpModule():
 def tearDownModule():
     if _pool is not None:
         _pool.shutdown(wait=True)
-    if _proc is not None:
-        _proc.terminate()
-        try:
-            _proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            _proc.kill()
-            _proc.wait()
-        if _proc.stdin:
-            _proc.stdin.close()
+    if _server is not None:
+        _server.close()
     if _tmp:
         shutil.rmtree(_tmp, ignore_errors=True)
 
@@ -161,16 +131,7 @@ def tearDownModule():
 
 def request(method, path, form=None):
     """(status, parsed JSON body) of a request to the server's http port."""
-    data = urllib.parse.urlencode(form).encode() if form is not None else (b"" if method == "POST" else None)
-    rq = urllib.request.Request("http://127.0.0.1:%d%s" % (SERVER["http"], path), data=data, method=method)
-    if form is not None:
-        rq.add_header("Content-Type", "application/x-www-form-urlencoded")
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    try:
-        with opener.open(rq, timeout=30) as r:
-            return r.status, json.loads(r.read() or b"null")
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read() or b"null")
+    return _server.request(method, path, form)
 
 
 def admin(method, path):

@@ -40,12 +40,13 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import oauth_server  # noqa: E402  (tests/oauth/oauth_server.py)
+
 REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 HIVE_RUN = os.path.abspath(os.environ.get("HIVE_RUN") or REPO / "build" / "launcher" / "hive-run")
 HIVE_CRED = os.path.abspath(os.environ.get("HIVE_CRED") or REPO / "build" / "launcher" / "hive-cred")
-SERVER_JS = HERE / "server.js"
-NODE_MODULES = HERE / "node_modules"
 
 TIMEOUT = 60          # per hive command
 ACCESS_TTL = 60       # the server's access token lifetime
@@ -62,30 +63,21 @@ PROXY_VARS = ["http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PRO
               "no_proxy", "NO_PROXY"]
 
 SERVER = {}           # the port file's contents
-_proc = None
+_server = None
 _tmp = None
-_log = None
 
 
 def missing_prerequisite():
     """Why the tests cannot run, or None."""
-    if shutil.which("node") is None:
-        return "node is not on PATH (scripts/setup installs nodejs)"
-    if not (NODE_MODULES / "oidc-provider").is_dir():
-        return "%s is missing: run 'npm ci --prefix tests/oauth'" % NODE_MODULES
-    return None
+    return oauth_server.missing()
 
 
 def server_log():
-    try:
-        with open(_log, encoding="utf-8", errors="replace") as f:
-            return f.read()[-4000:]
-    except (OSError, TypeError):
-        return ""
+    return _server.log_tail() if _server else ""
 
 
 def setUpModule():
-    global _proc, _tmp, _log
+    global _server, _tmp
     why = missing_prerequisite()
     if why:
         raise unittest.SkipTest(why)
@@ -93,38 +85,17 @@ def setUpModule():
         if not os.access(path, os.X_OK):
             raise RuntimeError("%s not found at %s (set %s)" % (what, path, what.upper().replace("-", "_")))
     _tmp = tempfile.mkdtemp(prefix="hive-oauth-test-")
-    port_file = os.path.join(_tmp, "ports.json")
-    _log = os.path.join(_tmp, "server.log")
-    with open(_log, "wb") as log:
-        _proc = subprocess.Popen(["node", str(SERVER_JS), "--port-file", port_file,
-                                  "--access-ttl", str(ACCESS_TTL)],
-                                 stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 60
-        while not os.path.exists(port_file):
-            if _proc.poll() is not None:
-                raise RuntimeError("the OAuth2 test server exited with %s:\n%s"
-                                   % (_proc.returncode, server_log()))
-            if time.monotonic() > deadline:
-                raise RuntimeError("the OAuth2 test server did not start in 60 s:\n%s" % server_log())
-            time.sleep(0.05)
-        with open(port_file, encoding="utf-8") as f:
-            SERVER.update(json.load(f))
+        _server = oauth_server.OAuthServer(_tmp, ACCESS_TTL)
+        SERVER.update(_server.ports)
     except BaseException:
         tearDownModule()    # not called when setUpModule fails
         raise
 
 
 def tearDownModule():
-    if _proc is not None:
-        _proc.terminate()
-        try:
-            _proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            _proc.kill()
-            _proc.wait()
-        if _proc.stdin:
-            _proc.stdin.close()
+    if _server is not None:
+        _server.close()
     if _tmp:
         shutil.rmtree(_tmp, ignore_errors=True)
 
@@ -133,16 +104,7 @@ def tearDownModule():
 
 def request(method, port, path, form=None):
     """(status, parsed JSON body) of a request to 127.0.0.1:port."""
-    data = urllib.parse.urlencode(form).encode() if form is not None else (b"" if method == "POST" else None)
-    rq = urllib.request.Request("http://127.0.0.1:%d%s" % (port, path), data=data, method=method)
-    if form is not None:
-        rq.add_header("Content-Type", "application/x-www-form-urlencoded")
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    try:
-        with opener.open(rq, timeout=30) as r:
-            return r.status, json.loads(r.read() or b"null")
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read() or b"null")
+    return _server.request(method, path, form, port=port)
 
 
 def admin(method, path):
