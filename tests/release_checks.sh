@@ -12,12 +12,12 @@ here=$(cd "$(dirname "$0")" && pwd)
 build=$(cd "$1" && pwd)
 cred="$build/launcher/hive-cred"
 run="$build/launcher/hive-run"
-shared=${HIVE_TEST_SHARED:-$here/../../shared}
+data=${HIVE_TEST_DATA:-$here/data}
 work=$(mktemp -d "${TMPDIR:-/tmp}/hive-release.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 export HIVE_HOME="$work/home"
 unset HIVE_CREDENTIAL_KEY
-cp -r "$shared/fixtures/hive-home" "$HIVE_HOME"
+cp -r "$data/fixtures/hive-home" "$HIVE_HOME"
 chmod 700 "$HIVE_HOME" "$HIVE_HOME"/secrets "$HIVE_HOME"/credentials "$HIVE_HOME"/credentials/*
 chmod 600 "$HIVE_HOME/secrets/credential_key" "$HIVE_HOME"/credentials/credentials/* \
           "$HIVE_HOME"/credentials/metadata/*

@@ -7,7 +7,7 @@ Environment:
   HIVE_CRED     path of the hive-cred binary
                 (default: <repo>/build/launcher/hive-cred)
   HIVE_FIXTURE  path of the fixture Hive home written by Python Hive
-                (default: <repo>/../shared/fixtures/hive-home)
+                (default: <repo>/tests/data/fixtures/hive-home)
 
 Standard library only, plus `cryptography` (for Fernet), which the Python
 Hive framework itself uses: what hive-cred writes must be readable with
@@ -31,7 +31,7 @@ from cryptography.fernet import Fernet
 
 REPO = Path(__file__).resolve().parents[2]
 HIVE_CRED = os.path.abspath(os.environ.get("HIVE_CRED") or REPO / "build" / "launcher" / "hive-cred")
-FIXTURE = os.path.abspath(os.environ.get("HIVE_FIXTURE") or REPO.parent / "shared" / "fixtures" / "hive-home")
+FIXTURE = os.path.abspath(os.environ.get("HIVE_FIXTURE") or REPO / "tests" / "data" / "fixtures" / "hive-home")
 
 TIMEOUT = 30
 

@@ -9,7 +9,7 @@ Environment:
   HIVE_CRED     path of the hive-cred binary
                 (default: <repo>/build/launcher/hive-cred)
   HIVE_FIXTURE  path of the fixture Hive home written by Python Hive
-                (default: <repo>/../shared/fixtures/hive-home)
+                (default: <repo>/tests/data/fixtures/hive-home)
 
 Standard library only, plus `cryptography` (for Fernet), to write stores
 the way Python Hive writes them. Every test spawns the real binaries in a
@@ -33,7 +33,7 @@ from cryptography.fernet import Fernet
 REPO = Path(__file__).resolve().parents[2]
 HIVE_RUN = os.path.abspath(os.environ.get("HIVE_RUN") or REPO / "build" / "launcher" / "hive-run")
 HIVE_CRED = os.path.abspath(os.environ.get("HIVE_CRED") or REPO / "build" / "launcher" / "hive-cred")
-FIXTURE = os.path.abspath(os.environ.get("HIVE_FIXTURE") or REPO.parent / "shared" / "fixtures" / "hive-home")
+FIXTURE = os.path.abspath(os.environ.get("HIVE_FIXTURE") or REPO / "tests" / "data" / "fixtures" / "hive-home")
 
 TIMEOUT = 30
 
@@ -723,11 +723,11 @@ class TestLaunchCost(HiveRunTest):
     def test_only_referenced_file_opened(self):
         strace = shutil.which("strace")
         if strace is None:
-            self.skipTest("strace not installed")
+            self.fail("cannot run: strace not installed (scripts/setup installs it)")
         probe = subprocess.run([strace, "-f", "-o", os.devnull, "/bin/true"], stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL, timeout=TIMEOUT)
         if probe.returncode != 0:
-            self.skipTest("strace cannot trace here (ptrace not permitted?)")
+            self.fail("cannot run: strace cannot trace here (ptrace not permitted?)")
         for i in range(300):
             self.write_cred("c%d" % i, {"api_key": "value-of-c%d" % i})
         self.run_cred("list")   # bring the index up to date, as a user's store is

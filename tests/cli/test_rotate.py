@@ -7,7 +7,7 @@ Environment:
   HIVE_CRED     path of the hive-cred binary
                 (default: <repo>/build/launcher/hive-cred)
   HIVE_FIXTURE  path of the fixture Hive home written by Python Hive
-                (default: <repo>/../shared/fixtures/hive-home)
+                (default: <repo>/tests/data/fixtures/hive-home)
 
 What is checked with Python alone (cryptography's Fernet): after a
 rotation every file opens with the new key and none with the old, every
@@ -38,7 +38,7 @@ from cryptography.fernet import Fernet, InvalidToken
 
 REPO = Path(__file__).resolve().parents[2]
 HIVE_CRED = os.path.abspath(os.environ.get("HIVE_CRED") or REPO / "build" / "launcher" / "hive-cred")
-FIXTURE = os.path.abspath(os.environ.get("HIVE_FIXTURE") or REPO.parent / "shared" / "fixtures" / "hive-home")
+FIXTURE = os.path.abspath(os.environ.get("HIVE_FIXTURE") or REPO / "tests" / "data" / "fixtures" / "hive-home")
 MAKE_STORE = REPO / "bench" / "make_store.py"
 
 TIMEOUT = 120

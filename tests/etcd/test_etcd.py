@@ -4,21 +4,21 @@
 Run:  python3 tests/etcd/test_etcd.py [unittest options]
 
 Needs `etcd` and `etcdctl` (Debian's etcd-server and etcd-client, 3.4);
-without them every test is skipped, and when run as a script it exits
-with status 77 (ctest's SKIP_RETURN_CODE) saying why. The fleet-refresh
-test also needs the OAuth2 test server (node and `npm ci --prefix
-tests/oauth`) and is skipped alone without it.
+without them the suite cannot run and fails saying why (scripts/setup
+installs them). The fleet-refresh test also needs the OAuth2 test server
+(node and `npm ci --prefix tests/oauth`, which scripts/test runs) and fails
+without it.
 
 Environment:
   HIVE_RUN      path of the hive-run binary  (default: <repo>/build/launcher/hive-run)
   HIVE_CRED     path of the hive-cred binary (default: <repo>/build/launcher/hive-cred)
   HIVE_FIXTURE  the fixture Hive home written by Python Hive
-                (default: <repo>/../shared/fixtures/hive-home)
+                (default: <repo>/tests/data/fixtures/hive-home)
 
 One single-member etcd on 127.0.0.1 (free ports) serves most tests; the
 failover test starts a three-member cluster, the offline test an etcd of
 its own that it stops, and EtcdSecurityTest one with TLS and client
-certificates (made with the `openssl` command; skipped alone without it)
+certificates (made with the `openssl` command, which scripts/setup installs)
 and one with user authentication. Every test has its own key PREFIX (/t-<test>),
 its own HIVE_CREDENTIAL_KEY shared by all its "machines", and one
 HIVE_HOME per machine (so one local etcd cache per machine). What etcd
@@ -51,7 +51,7 @@ from cryptography.fernet import Fernet
 REPO = Path(__file__).resolve().parents[2]
 HIVE_RUN = os.path.abspath(os.environ.get("HIVE_RUN") or REPO / "build" / "launcher" / "hive-run")
 HIVE_CRED = os.path.abspath(os.environ.get("HIVE_CRED") or REPO / "build" / "launcher" / "hive-cred")
-FIXTURE = os.path.abspath(os.environ.get("HIVE_FIXTURE") or REPO.parent / "shared" / "fixtures" / "hive-home")
+FIXTURE = os.path.abspath(os.environ.get("HIVE_FIXTURE") or REPO / "tests" / "data" / "fixtures" / "hive-home")
 OAUTH_DIR = REPO / "tests" / "oauth"
 sys.path.insert(0, str(OAUTH_DIR))
 from oauth_server import OAuthServer, missing as oauth_missing  # noqa: E402
@@ -59,7 +59,6 @@ ETCD = shutil.which("etcd")
 ETCDCTL = shutil.which("etcdctl")
 
 TIMEOUT = 60          # per hive command
-SKIP_CODE = 77
 EXIT_NO, EXIT_USAGE, EXIT_NOT_FOUND, EXIT_KEY, EXIT_DECRYPT, EXIT_STORE = 1, 2, 3, 4, 5, 6
 EXIT_FAIL = 125       # hive-run failed before running the program
 
@@ -247,7 +246,7 @@ def setUpModule():
     global MAIN, _tmp
     why = missing_prerequisite()
     if why:
-        raise unittest.SkipTest(why)
+        raise RuntimeError("cannot run: " + why)
     for what, path in [("hive-run", HIVE_RUN), ("hive-cred", HIVE_CRED)]:
         if not os.access(path, os.X_OK):
             raise RuntimeError("%s not found at %s (set %s)" % (what, path, what.upper().replace("-", "_")))
@@ -650,7 +649,7 @@ class EtcdTest(unittest.TestCase):
     def test_fleet_refresh_one_token_request(self):
         why = oauth_missing()
         if why:
-            self.skipTest(why)
+            self.fail("cannot run: " + why)
         server = OAuthServer(self.tmp, access_ttl=60)
         self.addCleanup(server.close)
         self.add_provider(server.token_url)
@@ -939,7 +938,7 @@ class EtcdSecurityTest(unittest.TestCase):
 
     def test_tls_client_certificates(self):
         if shutil.which("openssl") is None:
-            self.skipTest("the openssl command is not on PATH")
+            self.fail("cannot run: the openssl command is not on PATH (scripts/setup installs it)")
         certs = make_certs(os.path.join(self.tmp, "pki"))
         own = TlsMember(os.path.join(self.tmp, "tls"), "n0", certs, "hive-test-" + self._testMethodName)
         own.start()
@@ -1063,8 +1062,8 @@ class EtcdSecurityTest(unittest.TestCase):
 def main():
     why = missing_prerequisite()
     if why:
-        print("test_etcd: SKIPPED: %s" % why, file=sys.stderr)
-        sys.exit(SKIP_CODE)
+        print("test_etcd: CANNOT RUN: %s" % why, file=sys.stderr)
+        sys.exit(1)
     for what, path in [("hive-run", HIVE_RUN), ("hive-cred", HIVE_CRED)]:
         if not os.access(path, os.X_OK):
             sys.exit("%s not found at %s (set %s)" % (what, path, what.upper().replace("-", "_")))

@@ -6,8 +6,8 @@
 #include <hive/hive.h>
 
 static const char *const keys[] = {
-    "cw_0x689RpI-jtRR7oE8h_eQsKImvJapLeSbXpwF4e4=",   /* ../shared/vectors/fernet */
-    "CDYCcZR9HSFJhGdO3tDSUBI4JyY_S-KIB3oWzAKtsgI=",   /* ../shared/fixtures/hive-home */
+    "cw_0x689RpI-jtRR7oE8h_eQsKImvJapLeSbXpwF4e4=",   /* tests/data/vectors/fernet */
+    "CDYCcZR9HSFJhGdO3tDSUBI4JyY_S-KIB3oWzAKtsgI=",   /* tests/data/fixtures/hive-home */
 };
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

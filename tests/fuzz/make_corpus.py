@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
-"""Write the seed corpora tests/fuzz/corpus/<target>/ from the shared test
-material (../shared: the Fernet spec vectors, the public fixture store and
-its expected plaintexts) and a few hand-written samples. The output is
+"""Write the seed corpora tests/fuzz/corpus/<target>/ from the test data
+(tests/data: the Fernet spec vectors, the store written by the Python Hive
+and its expected plaintexts) and a few hand-written samples. The output is
 committed; run this again after changing it:
 
-    python3 tests/fuzz/make_corpus.py [SHARED_DIR]
+    python3 tests/fuzz/make_corpus.py [DATA_DIR]
 
 Every file is small and holds nothing secret beyond the public fixtures.
 Names are the SHA-1 of the content, as libFuzzer names what it adds.
@@ -16,10 +16,10 @@ import shutil
 import sys
 
 HERE = pathlib.Path(__file__).resolve().parent
-SHARED = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else HERE.parents[2] / "shared").resolve()
+DATA = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else HERE.parent / "data").resolve()
 CORPUS = HERE / "corpus"
-FIXTURE = SHARED / "fixtures" / "hive-home"
-VECTORS = SHARED / "vectors" / "fernet"
+FIXTURE = DATA / "fixtures" / "hive-home"
+VECTORS = DATA / "vectors" / "fernet"
 
 
 def load(path):

@@ -11,14 +11,14 @@ hive_rc hive__b64_decode_lenient(uint8_t *out, size_t *out_len, const char *in, 
 static void fixture_key(uint8_t key[32])
 {
     size_t len;
-    char *text = shared_file("fixtures/hive-home/secrets/credential_key", &len);
+    char *text = data_file("fixtures/hive-home/secrets/credential_key", &len);
     cr_assert_eq(hive_fernet_key_decode(key, text, len), HIVE_OK);
     free(text);
 }
 
 Test(cred, fixture_round_trips_byte_for_byte)
 {
-    hive_json *exp = shared_json("fixtures/hive-home/fixture-expected.json");
+    hive_json *exp = data_json("fixtures/hive-home/fixture-expected.json");
     const hive_json *creds = hive_json_get(exp, "credentials");
     uint8_t key[32];
 
@@ -36,7 +36,7 @@ Test(cred, fixture_round_trips_byte_for_byte)
         const hive_json *keys = hive_json_get(c, "keys");
 
         snprintf(path, sizeof(path), "fixtures/hive-home/%s", jstr(c, "file"));
-        token = shared_file(path, &tlen);
+        token = data_file(path, &tlen);
         cr_assert_eq(hive_fernet_decrypt(&plain, &plen, token, tlen, key), HIVE_OK);
         cr_assert_eq(plen, strlen(want));
         cr_assert_arr_eq(plain, want, plen);

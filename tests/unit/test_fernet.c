@@ -20,7 +20,7 @@ static int64_t time_of(const hive_json *v)
 
 Test(fernet, generate_vectors_byte_for_byte)
 {
-    hive_json *all = shared_json("vectors/fernet/generate.json");
+    hive_json *all = data_json("vectors/fernet/generate.json");
 
     cr_assert_gt(hive_json_size(all), 0);
     for (size_t i = 0; i < hive_json_size(all); i++) {
@@ -45,7 +45,7 @@ Test(fernet, generate_vectors_byte_for_byte)
 
 Test(fernet, verify_vectors_with_ttl)
 {
-    hive_json *all = shared_json("vectors/fernet/verify.json");
+    hive_json *all = data_json("vectors/fernet/verify.json");
 
     for (size_t i = 0; i < hive_json_size(all); i++) {
         const hive_json *v = hive_json_at(all, i, NULL);
@@ -67,7 +67,7 @@ Test(fernet, verify_vectors_with_ttl)
 
 Test(fernet, every_invalid_vector_is_rejected)
 {
-    hive_json *all = shared_json("vectors/fernet/invalid.json");
+    hive_json *all = data_json("vectors/fernet/invalid.json");
 
     cr_assert_geq(hive_json_size(all), 8);
     for (size_t i = 0; i < hive_json_size(all); i++) {
@@ -196,7 +196,7 @@ Test(fernet, rejects_tampering)
 Test(fernet, rejects_wrong_length_even_with_valid_mac)
 {
     /* Build raw bytes whose ciphertext is 15 bytes, with a correct HMAC. */
-    hive_json *all = shared_json("vectors/fernet/invalid.json");
+    hive_json *all = data_json("vectors/fernet/invalid.json");
     for (size_t i = 0; i < hive_json_size(all); i++) {
         const hive_json *v = hive_json_at(all, i, NULL);
         const char *token = jstr(v, "token");

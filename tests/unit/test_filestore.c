@@ -30,7 +30,7 @@ static void copy_fixture(void)
     char cmd[4096];
     make_home();
     snprintf(cmd, sizeof(cmd), "cp -r '%s/fixtures/hive-home/.' '%s/' && chmod 600 '%s/secrets/credential_key'",
-             shared_dir(), home, home);
+             data_dir(), home, home);
     cr_assert_eq(system(cmd), 0);
 }
 
@@ -301,7 +301,7 @@ Test(filestore, key_sources_and_their_errors)
 /* Rebuilding the index from the files gives exactly Hive's entries. */
 Test(filestore, rebuilt_index_matches_hive)
 {
-    hive_json *want = shared_json("fixtures/hive-home/credentials/metadata/index.json");
+    hive_json *want = data_json("fixtures/hive-home/credentials/metadata/index.json");
     const hive_json *want_creds = hive_json_get(want, "credentials");
     hive_storage *s;
     hive_strlist ids = {0};

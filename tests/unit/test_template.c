@@ -910,7 +910,7 @@ static hive_store *fixture_store(void)
     cr_assert_not_null(mkdtemp(home));
     snprintf(cmd, sizeof(cmd),
              "cp -r '%s/fixtures/hive-home/.' '%s/' && chmod -R u+w '%s' && chmod 600 '%s/secrets/credential_key'",
-             shared_dir(), home, home, home);
+             data_dir(), home, home, home);
     cr_assert_eq(system(cmd), 0);
     unsetenv("HIVE_CREDENTIAL_KEY");
     snprintf(dir, sizeof(dir), "%s/credentials", home);

@@ -10,11 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The project's shared/ directory (fixtures and vectors). */
-static inline const char *shared_dir(void)
+/* The test data directory, tests/data (fixtures and vectors). */
+static inline const char *data_dir(void)
 {
-    const char *env = getenv("HIVE_TEST_SHARED");
-    return env && *env ? env : HIVE_TEST_SHARED_DEFAULT;
+    const char *env = getenv("HIVE_TEST_DATA");
+    return env && *env ? env : HIVE_TEST_DATA_DEFAULT;
 }
 
 /* Read a whole file; the caller frees. */
@@ -38,17 +38,17 @@ static inline char *slurp(const char *path, size_t *len)
     return buf;
 }
 
-static inline char *shared_file(const char *rel, size_t *len)
+static inline char *data_file(const char *rel, size_t *len)
 {
     char path[4096];
-    snprintf(path, sizeof(path), "%s/%s", shared_dir(), rel);
+    snprintf(path, sizeof(path), "%s/%s", data_dir(), rel);
     return slurp(path, len);
 }
 
-static inline hive_json *shared_json(const char *rel)
+static inline hive_json *data_json(const char *rel)
 {
     size_t len;
-    char *text = shared_file(rel, &len);
+    char *text = data_file(rel, &len);
     hive_json *v = NULL;
     cr_assert_eq(hive_json_parse(&v, text, len), HIVE_OK, "%s: %s", rel, hive_last_error());
     free(text);
