@@ -48,7 +48,7 @@ sys.exit(1 if found else 0)
 PY
   done
 else
-  echo "  gdb not installed: skipped"
+  echo "  cannot run: gdb not installed (scripts/setup installs it)"; fail=1
 fi
 
 echo "== core dumps off in hive-cred, the program's own limit under hive-run"
@@ -100,6 +100,6 @@ if command -v valgrind >/dev/null; then
   vg "$cred" list
   echo "  valgrind: done"
 else
-  echo "  valgrind not installed: skipped"
+  echo "  cannot run: valgrind not installed (scripts/setup installs it)"; fail=1
 fi
 exit $fail
