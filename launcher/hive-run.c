@@ -257,13 +257,70 @@ static int collect_usage(run *r, hive_store *st, const char *id)
     return 0;
 }
 
+typedef struct env_file_ctx {
+    const char *path;
+    char why[400];        /* set when the lookup refused a name */
+} env_file_ctx;
+
+static void env_file_skipped(void *ctx, size_t line)
+{
+    const env_file_ctx *c = ctx;
+
+    cli_warn("--env-file %s: could not parse the statement starting at line %zu; it was skipped "
+             "(as python-dotenv does)", c->path, line);
+}
+
+/*
+ * ${NAME} in the file, NAME not set earlier in it: hive-run's environment,
+ * as python-dotenv reads os.environ. But never the store key, and never a
+ * value holding a template: an inherited value is not the file author's,
+ * and rendering it would let whoever sets it pull a secret (see
+ * collect_inherited).
+ */
+static hive_rc env_file_lookup(void *ctx, const char *name, size_t name_len, const char **value,
+                               size_t *value_len)
+{
+    env_file_ctx *c = ctx;
+    char buf[256];
+    const char *v;
+
+    *value = NULL;
+    if (name_len == 0 || name_len >= sizeof(buf) || memchr(name, '=', name_len) != NULL ||
+        memchr(name, '\0', name_len) != NULL)
+        return HIVE_OK;
+    memcpy(buf, name, name_len);
+    buf[name_len] = '\0';
+    if (is_stripped(buf, name_len)) {
+        snprintf(c->why, sizeof(c->why), "${%s} names the store key, which never reaches the program",
+                 buf);
+        return HIVE_ERR_INVALID;
+    }
+    v = getenv(buf);
+    if (v == NULL)
+        return HIVE_OK;
+    if (strstr(v, "{{") != NULL) {
+        snprintf(c->why, sizeof(c->why), "${%s} takes a value holding '{{' from the environment; "
+                 "templates are rendered only when the file itself holds them", buf);
+        return HIVE_ERR_INVALID;
+    }
+    *value = v;
+    *value_len = strlen(v);
+    return HIVE_OK;
+}
+
 static int collect_env_file(run *r, const char *path)
 {
+    env_file_ctx ctx = {.path = path};
+    hive_dotenv_options opts = {.size = sizeof(opts), .lookup = env_file_lookup,
+                                .skipped = env_file_skipped, .ctx = &ctx};
     hive_json *vals = NULL;
-    hive_rc rc = hive_dotenv_load(&vals, path);
+    hive_rc rc = hive_dotenv_load_with(&vals, path, &opts);
 
     if (rc != HIVE_OK) {
-        fail_msg("--env-file: %s", hive_last_error());
+        if (ctx.why[0] != '\0')
+            fail_msg("--env-file %s: %s", path, ctx.why);
+        else
+            fail_msg("--env-file: %s", hive_last_error());
         return EXIT_FAIL;
     }
     for (size_t i = 0; i < hive_json_size(vals); i++) {
@@ -272,6 +329,8 @@ static int collect_env_file(run *r, const char *path)
         size_t len;
         const char *s = hive_json_string(t, &len);
         int ex;
+        if (s == NULL)
+            continue;   /* "NAME" alone: python-dotenv's None, which sets nothing */
         if (strlen(s) != len) {
             fail_msg("--env-file %s: the value of %s holds a NUL byte", path, name);
             hive_json_free(&vals);

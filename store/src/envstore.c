@@ -5,13 +5,14 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 typedef struct env_storage {
     hive_storage base;
     char **mapping;      /* id, VAR, id, VAR, ..., NULL */
     char *dotenv;        /* path, or NULL for none */
-    hive_json *dotenv_vals;
-    bool dotenv_loaded;
+    void (*warn)(void *ctx, const char *message);
+    void *warn_ctx;
 } env_storage;
 
 void hive_env_storage_variable(char *buf, size_t size, const hive_storage *s, const char *id)
@@ -32,47 +33,84 @@ void hive_env_storage_variable(char *buf, size_t size, const hive_storage *s, co
         strcat(buf, "_API_KEY");
 }
 
-/* The value for id, or NULL when unset or empty (in both sources). */
-static const char *lookup(env_storage *e, const char *id, size_t *len)
+static void skipped_line(void *ctx, size_t line)
+{
+    const env_storage *e = ctx;
+    char msg[600];
+
+    if (e->warn == NULL)
+        return;
+    if (snprintf(msg, sizeof(msg), "%.400s: could not parse the statement starting at line %zu; "
+                 "it was skipped", e->dotenv, line) >= 0)
+        e->warn(e->warn_ctx, msg);
+}
+
+/*
+ * Hive's EnvVarStorage._read_env_value: the variable when it is set and
+ * not empty, else its value in the .env file, read again at each call (the
+ * file may change while a program runs). *val is NULL when neither has it
+ * (or the file says "NAME" with no value); else a copy for the caller
+ * (hive_free_secret(val, len + 1)). A file that exists but cannot be read
+ * is an error, as it is for Hive.
+ */
+static hive_rc read_value(env_storage *e, const char *id, char **val, size_t *len)
 {
     char var[512];
     const char *v;
+    hive_json *vals = NULL;
+    hive_rc rc;
+    hive_dotenv_options opts = {.size = sizeof(opts), .skipped = skipped_line, .ctx = e};
 
+    *val = NULL;
+    *len = 0;
     hive_env_storage_variable(var, sizeof(var), &e->base, id);
     v = getenv(var);
     if (v != NULL && *v != '\0') {
         *len = strlen(v);
-        return v;
+        *val = hive__strndup(v, *len);
+        return *val != NULL ? HIVE_OK : hive__fail(HIVE_ERR_NOMEM, "out of memory");
     }
-    if (e->dotenv != NULL && !e->dotenv_loaded) {
-        e->dotenv_loaded = true;
-        if (hive_dotenv_load(&e->dotenv_vals, e->dotenv) != HIVE_OK)
-            e->dotenv_vals = NULL;   /* a missing or broken .env is no source */
+    if (e->dotenv == NULL)
+        return HIVE_OK;
+    rc = hive_dotenv_load_with(&vals, e->dotenv, &opts);
+    if (rc == HIVE_ERR_NOT_FOUND) {
         hive__clear_error();
+        return HIVE_OK;
     }
-    v = hive_json_string(hive_json_get(e->dotenv_vals, var), len);
-    return v != NULL && *len > 0 ? v : NULL;
+    if (rc != HIVE_OK)
+        return rc;
+    v = hive_json_string(hive_json_get(vals, var), len);
+    if (v != NULL) {
+        *val = hive__strndup(v, *len);
+        if (*val == NULL)
+            rc = hive__fail(HIVE_ERR_NOMEM, "out of memory");
+    }
+    hive_json_free(&vals);
+    return rc;
 }
 
 static hive_rc env_load(hive_storage *s, hive_cred **out, const char *id)
 {
     env_storage *e = (env_storage *)s;
+    char var[512], desc[600];
+    char *v = NULL;
     size_t len = 0;
-    const char *v = lookup(e, id, &len);
     hive_cred *c = NULL;
-    hive_rc rc;
+    hive_rc rc = read_value(e, id, &v, &len);
 
-    if (v == NULL) {
-        char var[512];
-        hive_env_storage_variable(var, sizeof(var), s, id);
+    if (rc != HIVE_OK)
+        return rc;
+    hive_env_storage_variable(var, sizeof(var), s, id);
+    if (v == NULL || len == 0) {
+        if (v != NULL)
+            hive_free_secret(v, len + 1);
         return hive__fail(HIVE_ERR_NOT_FOUND, "Credential '%s' not found (%s is not set)", id, var);
     }
     rc = hive_cred_new(&c, id, "api_key");
     if (rc == HIVE_OK)
         rc = hive_cred_set_key(c, "api_key", v, len, NULL);
+    hive_free_secret(v, len + 1);
     if (rc == HIVE_OK) {
-        char var[512], desc[600];
-        hive_env_storage_variable(var, sizeof(var), s, id);
         snprintf(desc, sizeof(desc), "Loaded from %s", var);
         rc = hive_cred_set_description(c, desc);
     }
@@ -98,28 +136,34 @@ static hive_rc env_delete(hive_storage *s, const char *id)
                       "is read-only", id);
 }
 
+/* As Hive: a value that is set, even empty in the .env file, exists. */
 static hive_rc env_exists(hive_storage *s, const char *id, bool *found)
 {
-    size_t len;
+    char *v = NULL;
+    size_t len = 0;
+    hive_rc rc = read_value((env_storage *)s, id, &v, &len);
 
-    *found = lookup((env_storage *)s, id, &len) != NULL;
-    return HIVE_OK;
+    *found = v != NULL;
+    if (v != NULL)
+        hive_free_secret(v, len + 1);
+    return rc;
 }
 
 static hive_rc env_list(hive_storage *s, hive_strlist *out)
 {
     env_storage *e = (env_storage *)s;
     hive_strlist ids = {0};
+    hive_rc rc = HIVE_OK;
 
-    for (size_t i = 0; e->mapping != NULL && e->mapping[i] != NULL; i += 2) {
-        size_t len;
-        if (lookup(e, e->mapping[i], &len) != NULL) {
-            hive_rc rc = hive__strlist_add(&ids, e->mapping[i]);
-            if (rc != HIVE_OK) {
-                hive_strlist_free(&ids);
-                return rc;
-            }
-        }
+    for (size_t i = 0; rc == HIVE_OK && e->mapping != NULL && e->mapping[i] != NULL; i += 2) {
+        bool found = false;
+        rc = env_exists(s, e->mapping[i], &found);
+        if (rc == HIVE_OK && found)
+            rc = hive__strlist_add(&ids, e->mapping[i]);
+    }
+    if (rc != HIVE_OK) {
+        hive_strlist_free(&ids);
+        return rc;
     }
     hive__strlist_sort_unique(&ids);
     *out = ids;
@@ -134,7 +178,6 @@ static void env_destroy(hive_storage *s)
         free(e->mapping[i]);
     free(e->mapping);
     free(e->dotenv);
-    hive_json_free(&e->dotenv_vals);
     free(e);
 }
 
@@ -162,13 +205,36 @@ hive_rc hive_env_storage_open(hive_storage **out, const char *const *mapping, co
     for (size_t i = 0; i < n; i++)
         if ((e->mapping[i] = hive__strdup(mapping[i])) == NULL)
             goto nomem;
-    if (dotenv == NULL)
-        dotenv = ".env";
-    if (*dotenv != '\0' && (e->dotenv = hive__strdup(dotenv)) == NULL)
+    if (dotenv == NULL) {
+        /* Hive: Path.cwd() / ".env", fixed when the storage is made */
+        char *cwd = getcwd(NULL, 0);
+        if (cwd != NULL) {
+            size_t n_cwd = strlen(cwd);
+            e->dotenv = malloc(n_cwd + sizeof("/.env"));
+            if (e->dotenv != NULL)
+                memcpy(e->dotenv, cwd, n_cwd), memcpy(e->dotenv + n_cwd, "/.env", sizeof("/.env"));
+            free(cwd);
+            if (e->dotenv == NULL)
+                goto nomem;
+        } else if ((e->dotenv = hive__strdup(".env")) == NULL) {
+            goto nomem;
+        }
+    } else if (*dotenv != '\0' && (e->dotenv = hive__strdup(dotenv)) == NULL) {
         goto nomem;
+    }
     *out = &e->base;
     return HIVE_OK;
 nomem:
     env_destroy(&e->base);
     return hive__fail(HIVE_ERR_NOMEM, "out of memory");
+}
+
+void hive_env_storage_set_warn(hive_storage *s, void (*warn)(void *ctx, const char *message), void *ctx)
+{
+    env_storage *e = (env_storage *)s;
+
+    if (s == NULL || s->ops != &env_ops)
+        return;
+    e->warn = warn;
+    e->warn_ctx = ctx;
 }

@@ -28,6 +28,10 @@ size_t hive__b64url_encode(char *out, const uint8_t *in, size_t len);
  */
 hive_rc hive__b64_decode_lenient(uint8_t *out, size_t *out_len, const char *in, size_t len);
 
+/* OBJECT: append a member the caller knows is not there yet (no search,
+ * so building an object of n members is O(n)); takes val, also on failure. */
+hive_rc hive__json_add_member(hive_json *obj, const char *key, size_t key_len, hive_json *val);
+
 /* Keep the pages holding p..p+n in RAM (no swap) and out of core dumps,
  * where the system allows. */
 void hive__protect(void *p, size_t n);

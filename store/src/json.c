@@ -205,11 +205,30 @@ static bool reserve(hive_json *v, size_t n)
     return true;
 }
 
+/* Append a member the caller knows is new (no search): O(1). */
+hive_rc hive__json_add_member(hive_json *obj, const char *key, size_t key_len, hive_json *val)
+{
+    char *k;
+
+    if (val == NULL)
+        return hive__fail(HIVE_ERR_NOMEM, "out of memory");
+    k = hive__strndup(key, key_len);
+    if (k == NULL || !reserve(obj, obj->n + 1)) {
+        free(k);
+        hive_json_free(&val);
+        return hive__fail(HIVE_ERR_NOMEM, "out of memory");
+    }
+    obj->m[obj->n].key = k;
+    obj->m[obj->n].key_len = key_len;
+    obj->m[obj->n].val = val;
+    obj->n++;
+    return HIVE_OK;
+}
+
 hive_rc hive_json_set(hive_json *obj, const char *key, hive_json *val)
 {
     size_t key_len;
     member *m;
-    char *k;
 
     if (val == NULL)
         return hive__fail(HIVE_ERR_NOMEM, "out of memory");
@@ -224,17 +243,7 @@ hive_rc hive_json_set(hive_json *obj, const char *key, hive_json *val)
         m->val = val;
         return HIVE_OK;
     }
-    k = hive__strndup(key, key_len);
-    if (k == NULL || !reserve(obj, obj->n + 1)) {
-        free(k);
-        hive_json_free(&val);
-        return hive__fail(HIVE_ERR_NOMEM, "out of memory");
-    }
-    obj->m[obj->n].key = k;
-    obj->m[obj->n].key_len = key_len;
-    obj->m[obj->n].val = val;
-    obj->n++;
-    return HIVE_OK;
+    return hive__json_add_member(obj, key, key_len, val);
 }
 
 void hive_json_remove(hive_json *obj, const char *key)

@@ -264,21 +264,72 @@ class TestSources(HiveRunTest):
             TEMPLATED="user=%s;pw=%s" % (SMTP_USER, SMTP_PASS), SPACED=ADEN, EQUALS="a=b=c",
             MULTI="first\nsecond", EMPTY="", DUP="second"))
 
-    def test_env_file_bad_line(self):
+    def test_env_file_bad_statement_is_skipped_with_a_warning(self):
+        # python-dotenv skips the statement alone, warning with its line
         path = self.write("bad.env", "# ok\nA=1\nthis-is-not-a-line Zq9SECRETISH {{brave_search}}\nB=2\n")
-        cmd, marker = self.marker()
-        r = self.run_hr("--env-file", path, "--", *cmd)
-        self.assert_error(r, 125, "line 3")
+        r, out = self.child("--env-file", path)
+        self.assertEqual(out["env"][b"A"], b"1")
+        self.assertEqual(out["env"][b"B"], b"2")
+        lines = self.lines(r.stderr)
+        self.assertEqual(len(lines), 1, lines)
+        self.assertTrue(lines[0].startswith("hive-run: warning: --env-file %s: " % path), lines)
+        self.assertIn("line 3", lines[0])
         self.assertNotIn(b"Zq9SECRETISH", r.stderr, "the line's text is shown")
         self.assertNotIn(b"this-is-not-a-line", r.stderr)
-        self.assertFalse(os.path.exists(marker))
-        self.assertEqual(r.stdout, b"")
 
-    def test_env_file_unterminated_quote(self):
+    def test_env_file_unterminated_quote_skips_its_line(self):
         path = self.write("bad.env", "A=1\nB=\"Zq9SECRETISH\nC=3\n")
-        r = self.run_hr("--env-file", path, "--", "true")
-        self.assert_error(r, 125, "line 2")
+        r, out = self.child("--env-file", path)
+        self.assertNotIn(b"B", out["env"])
+        self.assertEqual(out["env"][b"C"], b"3")
+        self.assertIn(b"line 2", r.stderr)
         self.assertNotIn(b"Zq9SECRETISH", r.stderr)
+
+    def test_env_file_expands_variables_as_python_dotenv(self):
+        path = self.write("vars.env", "\n".join([
+            "PREFIX=Bearer",
+            "AUTH=${PREFIX} {{brave_search}}",
+            "FROM_ENV=${HIVE_TEST_REGION}-x",
+            "DEFAULTED=${HIVE_TEST_UNSET:-fallback}",
+            "SINGLE='${PREFIX}'",
+            "LITERAL=$PREFIX",
+            "",
+        ]))
+        env = self.child_env("--env-file", path, extra_env={"HIVE_TEST_REGION": "eu"})
+        self.assertEqual(env[b"AUTH"], ("Bearer " + BRAVE).encode())
+        self.assertEqual(env[b"FROM_ENV"], b"eu-x")
+        self.assertEqual(env[b"DEFAULTED"], b"fallback")
+        self.assertEqual(env[b"SINGLE"], b"Bearer")
+        self.assertEqual(env[b"LITERAL"], b"$PREFIX")
+
+    def test_env_file_never_expands_the_store_key(self):
+        path = self.write("key.env", "LEAK=${HIVE_CREDENTIAL_KEY}\n")
+        cmd, marker = self.marker()
+        r = self.run_hr("--env-file", path, "--", *cmd)
+        self.assert_error(r, 125, "HIVE_CREDENTIAL_KEY")
+        self.assertNotIn(self.key.encode(), r.stderr + r.stdout)
+        self.assertFalse(os.path.exists(marker))
+
+    def test_env_file_takes_no_template_from_the_environment(self):
+        # a CI variable someone else controls must not pull a secret into the program
+        path = self.write("ci.env", "TITLE=${HIVE_TEST_PR_TITLE}\n")
+        cmd, marker = self.marker()
+        r = self.run_hr("--env-file", path, "--", *cmd, extra_env={"HIVE_TEST_PR_TITLE": "x {{brave_search}}"})
+        self.assert_error(r, 125, "HIVE_TEST_PR_TITLE")
+        self.assertFalse(os.path.exists(marker))
+
+    def test_env_file_name_alone_sets_nothing(self):
+        path = self.write("alone.env", "LONELY\nA=${LONELY:-d}\n")
+        env = self.child_env("--env-file", path)
+        self.assertNotIn(b"LONELY", env)
+        self.assertEqual(env[b"A"], b"")
+
+    def test_env_file_not_utf8_fails(self):
+        path = os.path.join(self.work, "latin1.env")
+        with open(path, "wb") as f:
+            f.write(b"A=caf\xe9\n")
+        r = self.run_hr("--env-file", path, "--", "true")
+        self.assert_error(r, 125, "UTF-8")
 
     def test_env_file_missing(self):
         r = self.run_hr("--env-file", os.path.join(self.work, "nope.env"), "--", "true")

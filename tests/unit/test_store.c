@@ -1125,17 +1125,74 @@ Test(env_storage, empty_value_counts_as_missing)
     cr_expect_eq(hive_storage_load(st, &c, "blank"), HIVE_ERR_NOT_FOUND);
     cr_assert_eq(hive_storage_exists(st, "blank", &found), HIVE_OK);
     cr_expect_not(found);
+    /* Hive: an empty value in the file cannot be loaded, yet it exists
+     * (EnvVarStorage.exists is "_read_env_value(...) is not None") */
     cr_expect_eq(hive_storage_load(st, &c, "emptyfile"), HIVE_ERR_NOT_FOUND);
     cr_assert_eq(hive_storage_exists(st, "emptyfile", &found), HIVE_OK);
-    cr_expect_not(found);
+    cr_expect(found);
     cr_expect_eq(hive_storage_load(st, &c, "quotedempty"), HIVE_ERR_NOT_FOUND);
     cr_assert_eq(hive_storage_exists(st, "quotedempty", &found), HIVE_OK);
-    cr_expect_not(found);
+    cr_expect(found);
     /* an empty variable falls through to the file */
     expect_loaded(st, "fallback", "file-value");
     cr_assert_eq(hive_storage_list(st, &ids), HIVE_OK);
     cr_expect_eq(ids.count, 0);
     hive_strlist_free(&ids);
+    hive_storage_free(&st);
+    remove_tmp();
+}
+
+Test(env_storage, the_file_is_read_again_at_each_lookup_as_hive_does)
+{
+    hive_storage *st = NULL;
+    char path[300];
+
+    make_tmp();
+    snprintf(path, sizeof(path), "%s/.env", tmp);
+    unsetenv("HOTRELOAD_API_KEY");
+    write_text(path, "HOTRELOAD_API_KEY=first\n");
+    cr_assert_eq(hive_env_storage_open(&st, NULL, path), HIVE_OK);
+    expect_loaded(st, "hotreload", "first");
+    write_text(path, "HOTRELOAD_API_KEY=second\n");
+    expect_loaded(st, "hotreload", "second");
+    hive_storage_free(&st);
+    remove_tmp();
+}
+
+Test(env_storage, expands_variables_and_warns_about_skipped_statements)
+{
+    hive_storage *st = NULL;
+    char path[300];
+    warnings w = {0};
+
+    make_tmp();
+    snprintf(path, sizeof(path), "%s/.env", tmp);
+    unsetenv("EXPANDED_API_KEY");
+    setenv("HIVE_UNIT_PREFIX", "sk", 1);
+    write_text(path, "PART=123\nnot a statement\nEXPANDED_API_KEY=${HIVE_UNIT_PREFIX}-${PART}\n");
+    cr_assert_eq(hive_env_storage_open(&st, NULL, path), HIVE_OK);
+    hive_env_storage_set_warn(st, collect_warning, &w);
+    expect_loaded(st, "expanded", "sk-123");
+    cr_expect_eq(w.count, 1);
+    cr_expect_not_null(strstr(w.last, "line 2"), "%s", w.last);
+    cr_expect_null(strstr(w.last, "not a statement"), "the text itself is never in a message: %s", w.last);
+    hive_storage_free(&st);
+    remove_tmp();
+}
+
+Test(env_storage, a_file_that_is_not_utf8_is_an_error_not_a_missing_credential)
+{
+    hive_storage *st = NULL;
+    hive_cred *c = NULL;
+    char path[300];
+
+    make_tmp();
+    snprintf(path, sizeof(path), "%s/.env", tmp);
+    unsetenv("BROKEN_API_KEY");
+    write_text(path, "BROKEN_API_KEY=\xff\xfe\n");
+    cr_assert_eq(hive_env_storage_open(&st, NULL, path), HIVE_OK);
+    cr_expect_eq(hive_storage_load(st, &c, "broken"), HIVE_ERR_INVALID);
+    cr_expect_not_null(strstr(hive_last_error(), "UTF-8"), "%s", hive_last_error());
     hive_storage_free(&st);
     remove_tmp();
 }
@@ -1400,9 +1457,10 @@ Test(dotenv, single_quotes_are_literal)
 
 Test(dotenv, double_quotes_take_escapes)
 {
-    hive_json *o = parse_env("A=\"x\\ny\\tz\\r\\\\ \\\" \\' \\$HOME\"\nB=\"a # b\" # comment\n");
+    hive_json *o = parse_env("A=\"x\\ny\\tz\\r\\\\ \\\" \\' \\$HOME \\v\\q\"\nB=\"a # b\" # comment\n");
 
-    expect_env(o, "A", "x\ny\tz\r\\ \" ' $HOME");
+    /* python-dotenv's escapes: \\ \' \" \a \b \f \n \r \t \v; others stay as written */
+    expect_env(o, "A", "x\ny\tz\r\\ \" ' \\$HOME \v\\q");
     expect_env(o, "B", "a # b");
     hive_json_free(&o);
 }
@@ -1445,45 +1503,162 @@ Test(dotenv, empty_text_is_an_empty_object)
     hive_json_free(&o);
 }
 
-Test(dotenv, bad_line_names_its_number_not_its_text)
+/* python-dotenv skips a statement it cannot parse, warning with its line. */
+typedef struct skipped_lines {
+    size_t line[8];
+    size_t n;
+} skipped_lines;
+
+static void note_skipped(void *ctx, size_t line)
 {
-    const char *text = "A=1\n# comment\nthis-is-sekrit-text\nB=2\n";
+    skipped_lines *s = ctx;
+    if (s->n < 8)
+        s->line[s->n++] = line;
+}
+
+static hive_json *parse_env_skipping(const char *text, skipped_lines *s)
+{
+    hive_dotenv_options opts = {.size = sizeof(opts), .skipped = note_skipped, .ctx = s};
+    hive_json *obj = NULL;
+    cr_assert_eq(hive_dotenv_parse_with(&obj, text, strlen(text), &opts), HIVE_OK, "%s", hive_last_error());
+    return obj;
+}
+
+Test(dotenv, a_bad_statement_is_skipped_alone_with_its_line)
+{
+    skipped_lines s = {0};
+    hive_json *o = parse_env_skipping("A=1\n# comment\nthis is sekrit text\nB=2\n", &s);
+
+    expect_env(o, "A", "1");
+    expect_env(o, "B", "2");
+    cr_expect_eq(hive_json_size(o), 2);
+    cr_assert_eq(s.n, 1);
+    cr_expect_eq(s.line[0], 3);
+    hive_json_free(&o);
+}
+
+Test(dotenv, the_line_named_is_where_the_statement_began_as_python_dotenv_says)
+{
+    skipped_lines s = {0};
+    /* python-dotenv's statement takes in the blank lines before it */
+    hive_json *o = parse_env_skipping("A=\"one\ntwo\nthree\"\n\n\nbad line\nC=3\n", &s);
+
+    expect_env(o, "A", "one\ntwo\nthree");
+    expect_env(o, "C", "3");
+    cr_assert_eq(s.n, 1);
+    cr_expect_eq(s.line[0], 4);
+    hive_json_free(&o);
+}
+
+Test(dotenv, text_after_a_closing_quote_skips_the_statement)
+{
+    skipped_lines s = {0};
+    hive_json *o = parse_env_skipping("A='quoted' trailing-sekrit\nB=2\n", &s);
+
+    cr_expect_null(hive_json_get(o, "A"));
+    expect_env(o, "B", "2");
+    cr_assert_eq(s.n, 1);
+    cr_expect_eq(s.line[0], 1);
+    hive_json_free(&o);
+}
+
+Test(dotenv, an_unterminated_quote_skips_its_line)
+{
+    skipped_lines s = {0};
+    hive_json *o = parse_env_skipping("OK=1\nA=\"never closed sekrit\nB=2\n", &s);
+
+    expect_env(o, "OK", "1");
+    expect_env(o, "B", "2");
+    cr_expect_null(hive_json_get(o, "A"));
+    cr_assert_eq(s.n, 1);
+    cr_expect_eq(s.line[0], 2);
+    hive_json_free(&o);
+}
+
+Test(dotenv, a_name_alone_is_null)
+{
+    hive_json *o = parse_env("KEY\nA=${KEY:-default}\n");
+
+    cr_expect_eq(hive_json_typeof(hive_json_get(o, "KEY")), HIVE_JSON_NULL);
+    expect_env(o, "A", "");   /* None resolves to "", not to the default */
+    hive_json_free(&o);
+}
+
+static hive_rc fixed_lookup(void *ctx, const char *name, size_t name_len, const char **value, size_t *len)
+{
+    (void)ctx;
+    *value = NULL;
+    if (name_len == 3 && memcmp(name, "ENV", 3) == 0) {
+        *value = "from-env";
+        *len = 8;
+    }
+    if (name_len == 4 && memcmp(name, "FAIL", 4) == 0)
+        return HIVE_ERR_INVALID;
+    return HIVE_OK;
+}
+
+Test(dotenv, variables_expand_from_the_file_then_the_lookup)
+{
+    hive_dotenv_options opts = {.size = sizeof(opts), .lookup = fixed_lookup};
+    const char *text = "A=1\nB=${A}x\nC='${A}'\nD=\"${ENV}\"\nE=${NOPE:-dflt}\nF=${ENV:-no}\n"
+                       "ENV=file\nG=${ENV}\nH=$A ${A\n";
     hive_json *o = NULL;
 
-    cr_assert_eq(hive_dotenv_parse(&o, text, strlen(text)), HIVE_ERR_INVALID);
+    cr_assert_eq(hive_dotenv_parse_with(&o, text, strlen(text), &opts), HIVE_OK, "%s", hive_last_error());
+    expect_env(o, "B", "1x");
+    expect_env(o, "C", "1");          /* python-dotenv expands single-quoted values too */
+    expect_env(o, "D", "from-env");
+    expect_env(o, "E", "dflt");
+    expect_env(o, "F", "from-env");
+    expect_env(o, "G", "file");       /* the file's own value wins over the environment */
+    expect_env(o, "H", "$A ${A");
+    hive_json_free(&o);
+    opts.flags = HIVE_DOTENV_NO_INTERPOLATE;
+    cr_assert_eq(hive_dotenv_parse_with(&o, text, strlen(text), &opts), HIVE_OK);
+    expect_env(o, "B", "${A}x");
+    hive_json_free(&o);
+}
+
+Test(dotenv, a_failing_lookup_fails_the_parse)
+{
+    hive_dotenv_options opts = {.size = sizeof(opts), .lookup = fixed_lookup};
+    const char *text = "A=${FAIL}\n";
+    hive_json *o = NULL;
+
+    cr_expect_eq(hive_dotenv_parse_with(&o, text, strlen(text), &opts), HIVE_ERR_INVALID);
     cr_expect_null(o);
-    cr_expect_not_null(strstr(hive_last_error(), "line 3"), "%s", hive_last_error());
-    cr_expect_null(strstr(hive_last_error(), "sekrit"), "%s", hive_last_error());
 }
 
-Test(dotenv, line_numbers_count_lines_inside_quotes)
+Test(dotenv, expansion_that_doubles_each_line_is_bounded)
 {
-    const char *text = "A=\"one\ntwo\nthree\"\n1BAD=sekrit\n";
+    char *text = malloc(1 << 16);
+    size_t n = (size_t)sprintf(text, "A=%0512d\n", 0);
     hive_json *o = NULL;
 
-    cr_assert_eq(hive_dotenv_parse(&o, text, strlen(text)), HIVE_ERR_INVALID);
-    cr_expect_not_null(strstr(hive_last_error(), "line 4"), "%s", hive_last_error());
-    cr_expect_null(strstr(hive_last_error(), "sekrit"), "%s", hive_last_error());
+    for (int i = 0; i < 40; i++)
+        n += (size_t)sprintf(text + n, "A=${A}${A}\n");
+    cr_expect_eq(hive_dotenv_parse(&o, text, n), HIVE_ERR_TOO_LARGE);
+    cr_expect_null(o);
+    free(text);
 }
 
-Test(dotenv, text_after_a_closing_quote_is_an_error)
+Test(dotenv, not_utf8_fails_the_whole_file_naming_the_line)
 {
-    const char *text = "A='quoted' trailing-sekrit\n";
+    const char *text = "A=1\nB=\xff\n";
     hive_json *o = NULL;
 
-    cr_assert_eq(hive_dotenv_parse(&o, text, strlen(text)), HIVE_ERR_INVALID);
-    cr_expect_not_null(strstr(hive_last_error(), "line 1"), "%s", hive_last_error());
-    cr_expect_null(strstr(hive_last_error(), "sekrit"), "%s", hive_last_error());
-}
-
-Test(dotenv, unterminated_quote_is_an_error)
-{
-    const char *text = "OK=1\nA=\"never closed sekrit\nB=2\n";
-    hive_json *o = NULL;
-
-    cr_assert_eq(hive_dotenv_parse(&o, text, strlen(text)), HIVE_ERR_INVALID);
+    cr_expect_eq(hive_dotenv_parse(&o, text, strlen(text)), HIVE_ERR_INVALID);
     cr_expect_not_null(strstr(hive_last_error(), "line 2"), "%s", hive_last_error());
-    cr_expect_null(strstr(hive_last_error(), "sekrit"), "%s", hive_last_error());
+}
+
+Test(dotenv, carriage_returns_end_lines_as_in_python_text_mode)
+{
+    hive_json *o = parse_env("A=1\r\nB=\"x\r\ny\"\rC=3\r");
+
+    expect_env(o, "A", "1");
+    expect_env(o, "B", "x\ny");
+    expect_env(o, "C", "3");
+    hive_json_free(&o);
 }
 
 Test(dotenv, load_reads_a_file_and_reports_a_missing_one)

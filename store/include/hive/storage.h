@@ -151,13 +151,23 @@ HIVE_EXPORT hive_rc hive_storage_open(hive_storage **out, const char *spec, cons
  * Credentials from environment variables. mapping: NULL, or pairs
  * {id, VARIABLE, id, VARIABLE, ..., NULL}; an unmapped id reads
  * ID_API_KEY (upper-cased, '-' as '_'). dotenv: a .env file read as a
- * second source when a variable is not set (NULL: ".env" in the working
- * directory; "" for none). An empty value counts as missing. The
- * credential has type api_key and one key, api_key. Saving or deleting
- * fails with HIVE_ERR_READ_ONLY.
+ * second source when a variable is not set or empty (NULL: ".env" in the
+ * working directory at the time of the call; "" for none). As Hive's
+ * EnvVarStorage does, the file is read again at each lookup (so a running
+ * program sees it change), as python-dotenv reads it (hive/dotenv.h:
+ * ${VAR} expansion, unparsable statements skipped with a warning); a file
+ * that exists but cannot be read or is not UTF-8 is an error. An empty
+ * value cannot be loaded but exists (as in Hive). The credential has type
+ * api_key and one key, api_key. Saving or deleting fails with
+ * HIVE_ERR_READ_ONLY.
  */
 HIVE_EXPORT hive_rc hive_env_storage_open(hive_storage **out, const char *const *mapping,
                                           const char *dotenv);
+
+/* Where the environment storage s reports the .env statements it skipped
+ * (NULL: nowhere). Ignored for other storages. */
+HIVE_EXPORT void hive_env_storage_set_warn(hive_storage *s, void (*warn)(void *ctx, const char *message),
+                                           void *ctx);
 
 /* The variable an id reads (for messages): writes into buf. */
 HIVE_EXPORT void hive_env_storage_variable(char *buf, size_t size, const hive_storage *s, const char *id);
