@@ -1,9 +1,10 @@
 /*
  * cred.c - the credential object, kept as its normalised Hive document.
  */
-#include "internal.h"
+#include "buf.h"
 #include "utf8.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,6 +40,15 @@ hive_cred_type hive_cred_type_parse(const char *name)
 
 /* --- normalisation (what pydantic does on load) ------------------------ */
 
+/* One of CredentialType's values, exactly (pydantic's enum check). */
+static bool is_type_name(const hive_json *v)
+{
+    size_t len;
+    const char *s = hive_json_typeof(v) == HIVE_JSON_STRING ? hive_json_string(v, &len) : NULL;
+
+    return s != NULL && strlen(s) == len && hive_cred_type_parse(s) != HIVE_TYPE_UNKNOWN;
+}
+
 static bool is_field(const char *key, const char *const *fields, size_t n)
 {
     for (size_t i = 0; i < n; i++)
@@ -47,9 +57,21 @@ static bool is_field(const char *key, const char *const *fields, size_t n)
     return false;
 }
 
-static hive_rc bad_field(const char *what, const char *field, const char *want)
+/*
+ * A field Hive's pydantic model rejects, named as pydantic names it: its
+ * path in the document ("use_count", "keys.api_key.name", "tags.1").
+ */
+static hive_rc bad_field(const char *path, const char *want)
 {
-    return hive__fail(HIVE_ERR_FORMAT, "%s field '%s' must be %s", what, field, want);
+    return hive__fail(HIVE_ERR_FORMAT, "invalid credential: %.300s: %s", path, want);
+}
+
+/* "keys.<name>.<field>" for a key's field (the name cut for the message). */
+static const char *key_path(char *buf, size_t size, const char *key_name, const char *field)
+{
+    int n = snprintf(buf, size, "keys.%.200s%s%s", key_name, field ? "." : "", field ? field : "");
+
+    return n >= 0 ? buf : "keys";
 }
 
 static hive_json *time_json(const hive_time *t)
@@ -62,35 +84,32 @@ static hive_json *time_json(const hive_time *t)
     return hive_json_new_string(text, strlen(text));
 }
 
-/* A datetime field in any accepted form, rewritten as Hive writes it. */
-static hive_rc norm_time(hive_json **out, const hive_json *v, bool nullable, const char *field)
+/* A datetime field in any form pydantic accepts, rewritten as Hive writes it. */
+static hive_rc norm_time(hive_json **out, const hive_json *v, bool nullable, const char *path)
 {
     hive_time t;
-    hive_rc rc;
 
     switch (hive_json_typeof(v)) {
     case HIVE_JSON_NULL:
         if (!nullable)
-            return bad_field("credential", field, "a datetime");
+            return bad_field(path, "Input should be a valid datetime");
         *out = hive_json_new(HIVE_JSON_NULL);
         break;
     case HIVE_JSON_STRING: {
         size_t len;
         const char *s = hive_json_string(v, &len);
-        rc = hive_time_parse(&t, s, len);
-        if (rc != HIVE_OK)
-            return hive__fail(HIVE_ERR_FORMAT, "field '%s' is not a valid datetime", field);
+        if (hive_time_parse(&t, s, len) != HIVE_OK)
+            return bad_field(path, "Input should be a valid datetime");
         *out = time_json(&t);
         break;
     }
     case HIVE_JSON_NUMBER:
-        rc = hive_time_from_number(&t, hive_json_number(v));
-        if (rc != HIVE_OK)
-            return hive__fail(HIVE_ERR_FORMAT, "field '%s' is not a valid datetime", field);
+        if (hive_time_from_number(&t, hive_json_number(v)) != HIVE_OK)
+            return bad_field(path, "Input should be a valid datetime");
         *out = time_json(&t);
         break;
     default:
-        return bad_field("credential", field, nullable ? "a datetime or null" : "a datetime");
+        return bad_field(path, "Input should be a valid datetime");
     }
     return *out ? HIVE_OK : hive__fail(HIVE_ERR_NOMEM, "out of memory");
 }
@@ -130,36 +149,115 @@ static hive_rc norm_bool(hive_json **out, const hive_json *v, const char *field)
         break;
     }
     if (b < 0)
-        return bad_field("credential", field, "a boolean");
+        return bad_field(field, "Input should be a valid boolean");
     *out = hive_json_new(b ? HIVE_JSON_TRUE : HIVE_JSON_FALSE);
     return *out ? HIVE_OK : hive__fail(HIVE_ERR_NOMEM, "out of memory");
 }
 
-static hive_rc norm_int(hive_json **out, const hive_json *v, const char *field)
+/*
+ * pydantic's lax int from a string: Python whitespace around, a sign,
+ * digits with single underscores between them, then optionally '.' and
+ * zeros ("7.0"); any size. The canonical digits go to out.
+ */
+static bool str_int(hive_buf *out, const char *s, size_t n)
 {
-    if (hive_json_typeof(v) == HIVE_JSON_NUMBER) {
-        const char *text = hive_json_string(v, NULL);
-        double d = hive_json_number(v);
-        if (strpbrk(text, ".eEIN") == NULL) {
-            *out = hive_json_clone(v);
-        } else if (d == (double)(int64_t)d && d > -9.0e15 && d < 9.0e15) {
-            *out = hive_json_new_int((int64_t)d);
-        } else {
-            return bad_field("credential", field, "an integer");
+    size_t i = 0, l;
+    size_t start;
+    bool neg = false;
+
+    while (i < n && (l = hive__utf8_space(s + i, n - i)) > 0)
+        i += l;
+    for (size_t k = 1; k <= 3 && k <= n - i; k++) {
+        if (hive__utf8_space(s + n - k, k) == k) {
+            n -= k;
+            k = 0;   /* look again from the new end */
         }
-        return *out ? HIVE_OK : hive__fail(HIVE_ERR_NOMEM, "out of memory");
     }
-    return bad_field("credential", field, "an integer");
+    if (i < n && (s[i] == '+' || s[i] == '-'))
+        neg = s[i++] == '-';
+    start = i;
+    while (i < n && s[i] >= '0' && s[i] <= '9') {
+        i++;
+        if (i + 1 < n && s[i] == '_' && s[i + 1] >= '0' && s[i + 1] <= '9')
+            i++;
+    }
+    if (i == start)
+        return false;
+    if (i < n) {
+        size_t z = i + 1;
+        if (s[i] != '.' || z >= n)
+            return false;
+        while (z < n && s[z] == '0')
+            z++;
+        if (z != n)
+            return false;
+    }
+    while (start < i && (s[start] == '0' || s[start] == '_') && start + 1 < i)
+        start++;
+    if (neg && !(i - start == 1 && s[start] == '0'))
+        hive__buf_putc(out, '-');
+    for (size_t k = start; k < i; k++)
+        if (s[k] != '_')
+            hive__buf_putc(out, s[k]);
+    return true;
 }
 
-static hive_rc want_type(const hive_json *v, hive_json_type t, bool nullable, const char *what,
-                         const char *field, const char *desc)
+/* pydantic's lax int: integers, bools, floats without a fraction (in
+ * int64's range), numeric strings. */
+static hive_rc norm_int(hive_json **out, const hive_json *v, const char *field)
+{
+    switch (hive_json_typeof(v)) {
+    case HIVE_JSON_TRUE:
+    case HIVE_JSON_FALSE:
+        *out = hive_json_new_int(hive_json_typeof(v) == HIVE_JSON_TRUE);
+        break;
+    case HIVE_JSON_NUMBER: {
+        const char *text = hive_json_string(v, NULL);
+        double d = hive_json_number(v);
+        if (strpbrk(text, ".eEIN") == NULL)
+            *out = hive_json_clone(v);
+        else if (!isfinite(d))
+            return bad_field(field, "Input should be a finite number");
+        else if (d != trunc(d))
+            return bad_field(field, "Input should be a valid integer, got a number with a fractional part");
+        else if (d >= -9223372036854775808.0 && d < 9223372036854775808.0)
+            *out = hive_json_new_int((int64_t)d);
+        else
+            return bad_field(field, "Unable to parse input string as an integer, exceeded maximum size");
+        break;
+    }
+    case HIVE_JSON_STRING: {
+        size_t len;
+        const char *s = hive_json_string(v, &len);
+        hive_buf digits = {0};
+        char *text = NULL;
+        size_t tlen = 0;
+        hive_rc rc;
+        if (!str_int(&digits, s, len)) {
+            hive__buf_free(&digits);
+            return bad_field(field, "Input should be a valid integer, unable to parse string as an integer");
+        }
+        rc = hive__buf_finish(&digits, &text, &tlen);
+        if (rc != HIVE_OK)
+            return rc;
+        rc = hive_json_parse(out, text, tlen);   /* a number of any size, kept exact */
+        free(text);
+        return rc == HIVE_OK ? HIVE_OK : hive__fail(HIVE_ERR_NOMEM, "out of memory");
+    }
+    default:
+        return bad_field(field, "Input should be a valid integer");
+    }
+    return *out ? HIVE_OK : hive__fail(HIVE_ERR_NOMEM, "out of memory");
+}
+
+static hive_rc want_type(const hive_json *v, hive_json_type type, bool nullable, const char *path,
+                         const char *desc)
 {
     hive_json_type got = hive_json_typeof(v);
 
-    if (got == t || (nullable && got == HIVE_JSON_NULL))
+    if (got == type || (nullable && got == HIVE_JSON_NULL))
         return HIVE_OK;
-    return bad_field(what, field, desc);
+    return bad_field(path, desc);
 }
 
 /* Copy the members of src that are not among fields onto dst, in order. */
@@ -186,40 +284,42 @@ static hive_rc set_or_default(hive_json *dst, const char *k, hive_json *v)
     return hive_json_set(dst, k, v);
 }
 
+/* One key, as pydantic validates CredentialKey (name and value required). */
 static hive_rc norm_key(hive_json **out, const char *dict_name, const hive_json *in)
 {
+    char path[300];
     hive_json *k = NULL;
-    hive_json *v;
     hive_json *t = NULL;
     hive_rc rc;
     const hive_json *f;
 
     if (hive_json_typeof(in) != HIVE_JSON_OBJECT)
-        return hive__fail(HIVE_ERR_FORMAT, "key '%s' must be an object", dict_name);
+        return bad_field(key_path(path, sizeof(path), dict_name, NULL), "Input should be a valid dictionary");
     k = hive_json_new(HIVE_JSON_OBJECT);
     if (k == NULL)
         return hive__fail(HIVE_ERR_NOMEM, "out of memory");
 
     f = hive_json_get(in, "name");
-    if (f != NULL && (rc = want_type(f, HIVE_JSON_STRING, false, "key", "name", "a string")))
-        goto fail;
-    rc = set_or_default(k, "name", f ? hive_json_clone(f)
-                                     : hive_json_new_string(dict_name, strlen(dict_name)));
+    if (f == NULL)
+        rc = bad_field(key_path(path, sizeof(path), dict_name, "name"), "Field required");
+    else if ((rc = want_type(f, HIVE_JSON_STRING, false, key_path(path, sizeof(path), dict_name, "name"),
+                             "Input should be a valid string")) == HIVE_OK)
+        rc = set_or_default(k, "name", hive_json_clone(f));
     if (rc != HIVE_OK)
         goto fail;
 
     f = hive_json_get(in, "value");
-    if (f == NULL) {
-        rc = hive__fail(HIVE_ERR_FORMAT, "key '%s' has no value", dict_name);
-        goto fail;
-    }
-    if ((rc = want_type(f, HIVE_JSON_STRING, false, "key", "value", "a string")) != HIVE_OK ||
-        (rc = set_or_default(k, "value", hive_json_clone(f))) != HIVE_OK)
+    if (f == NULL)
+        rc = bad_field(key_path(path, sizeof(path), dict_name, "value"), "Field required");
+    else if ((rc = want_type(f, HIVE_JSON_STRING, false, key_path(path, sizeof(path), dict_name, "value"),
+                             "Input should be a valid string")) == HIVE_OK)
+        rc = set_or_default(k, "value", hive_json_clone(f));
+    if (rc != HIVE_OK)
         goto fail;
 
     f = hive_json_get(in, "expires_at");
     if (f != NULL) {
-        rc = norm_time(&t, f, true, "expires_at");
+        rc = norm_time(&t, f, true, key_path(path, sizeof(path), dict_name, "expires_at"));
         if (rc == HIVE_OK)
             rc = hive_json_set(k, "expires_at", t);
     } else {
@@ -229,15 +329,15 @@ static hive_rc norm_key(hive_json **out, const char *dict_name, const hive_json 
         goto fail;
 
     f = hive_json_get(in, "metadata");
-    if (f != NULL && (rc = want_type(f, HIVE_JSON_OBJECT, false, "key", "metadata", "an object")))
+    if (f != NULL && (rc = want_type(f, HIVE_JSON_OBJECT, false, key_path(path, sizeof(path), dict_name, "metadata"),
+                                     "Input should be a valid dictionary")) != HIVE_OK)
         goto fail;
     rc = set_or_default(k, "metadata", f ? hive_json_clone(f) : hive_json_new(HIVE_JSON_OBJECT));
     if (rc == HIVE_OK)
         rc = copy_extras(k, in, key_fields, 4);
     if (rc != HIVE_OK)
         goto fail;
-    v = k;
-    *out = v;
+    *out = k;
     return HIVE_OK;
 fail:
     hive_json_free(&k);
@@ -288,8 +388,10 @@ static hive_rc normalise(hive_json **out, const hive_json *in)
         if (strcmp(name, "id") == 0) {
             size_t len;
             const char *s = hive_json_string(f, &len);
-            if (hive_json_typeof(f) != HIVE_JSON_STRING) {
-                rc = hive__fail(HIVE_ERR_FORMAT, "credential has no string 'id'");
+            if (f == NULL) {
+                rc = bad_field("id", "Field required");
+            } else if (hive_json_typeof(f) != HIVE_JSON_STRING) {
+                rc = bad_field("id", "Input should be a valid string");
             } else if (strlen(s) != len || len == 0) {
                 rc = hive__fail(HIVE_ERR_FORMAT, "credential id is empty or holds a NUL byte");
             } else {
@@ -298,17 +400,20 @@ static hive_rc normalise(hive_json **out, const hive_json *in)
         } else if (strcmp(name, "credential_type") == 0) {
             if (f == NULL)
                 v = hive_json_new_string("api_key", 7);
-            else if ((rc = want_type(f, HIVE_JSON_STRING, false, "credential", name, "a string")) == HIVE_OK)
+            else if (!is_type_name(f))
+                rc = bad_field(name, "Input should be 'api_key', 'oauth2', 'basic_auth', 'bearer_token' "
+                               "or 'custom'");
+            else
                 v = hive_json_clone(f);
         } else if (strcmp(name, "keys") == 0) {
             if (f == NULL)
                 v = hive_json_new(HIVE_JSON_OBJECT);
-            else if ((rc = want_type(f, HIVE_JSON_OBJECT, false, "credential", name, "an object")) == HIVE_OK)
+            else if ((rc = want_type(f, HIVE_JSON_OBJECT, false, name, "Input should be a valid dictionary")) == HIVE_OK)
                 rc = norm_keys(&v, f);
         } else if (strcmp(name, "provider_id") == 0) {
             if (f == NULL)
                 v = hive_json_new(HIVE_JSON_NULL);
-            else if ((rc = want_type(f, HIVE_JSON_STRING, true, "credential", name, "a string or null")) == HIVE_OK)
+            else if ((rc = want_type(f, HIVE_JSON_STRING, true, name, "Input should be a valid string")) == HIVE_OK)
                 v = hive_json_clone(f);
         } else if (strcmp(name, "last_refreshed") == 0 || strcmp(name, "last_used") == 0) {
             if (f == NULL)
@@ -328,15 +433,19 @@ static hive_rc normalise(hive_json **out, const hive_json *in)
         } else if (strcmp(name, "description") == 0) {
             if (f == NULL)
                 v = hive_json_new_string("", 0);
-            else if ((rc = want_type(f, HIVE_JSON_STRING, false, "credential", name, "a string")) == HIVE_OK)
+            else if ((rc = want_type(f, HIVE_JSON_STRING, false, name, "Input should be a valid string")) == HIVE_OK)
                 v = hive_json_clone(f);
         } else if (strcmp(name, "tags") == 0) {
             if (f == NULL) {
                 v = hive_json_new(HIVE_JSON_ARRAY);
-            } else if ((rc = want_type(f, HIVE_JSON_ARRAY, false, "credential", name, "a list of strings")) == HIVE_OK) {
-                for (size_t t = 0; t < hive_json_size(f) && rc == HIVE_OK; t++)
-                    if (hive_json_typeof(hive_json_at(f, t, NULL)) != HIVE_JSON_STRING)
-                        rc = bad_field("credential", name, "a list of strings");
+            } else if ((rc = want_type(f, HIVE_JSON_ARRAY, false, name, "Input should be a valid list")) == HIVE_OK) {
+                for (size_t t = 0; t < hive_json_size(f) && rc == HIVE_OK; t++) {
+                    if (hive_json_typeof(hive_json_at(f, t, NULL)) != HIVE_JSON_STRING) {
+                        char path[40];
+                        snprintf(path, sizeof(path), "tags.%zu", t);
+                        rc = bad_field(path, "Input should be a valid string");
+                    }
+                }
                 if (rc == HIVE_OK)
                     v = hive_json_clone(f);
             }

@@ -185,9 +185,10 @@ hive_rc hive_time_parse(hive_time *out, const char *text, size_t len)
                 int oh, om = 0;
                 if (!digits(&p, end, 2, &oh))
                     return bad();
+                /* +HH:MM or +HHMM, as pydantic reads it: never +HH alone */
                 if (p < end && *p == ':')
                     p++;
-                if (p < end && !digits(&p, end, 2, &om))
+                if (!digits(&p, end, 2, &om))
                     return bad();
                 if (oh > 23 || om > 59)
                     return hive__fail(HIVE_ERR_INVALID, "invalid datetime: bad UTC offset");

@@ -32,21 +32,7 @@ typedef struct reader {
 /* The length of the Python whitespace character at i, or 0. */
 static size_t ws_len(const char *s, size_t n, size_t i)
 {
-    unsigned char c = (unsigned char)s[i];
-    uint32_t cp;
-    size_t len;
-
-    if (i >= n)
-        return 0;
-    if (c < 0x80)
-        return (c >= 0x09 && c <= 0x0d) || (c >= 0x1c && c <= 0x20) ? 1 : 0;
-    len = hive__utf8_decode(s + i, n - i, false, &cp);
-    if (len == 0)
-        return 0;
-    if (cp == 0x85 || cp == 0xa0 || cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200a) || cp == 0x2028 ||
-        cp == 0x2029 || cp == 0x202f || cp == 0x205f || cp == 0x3000)
-        return len;
-    return 0;
+    return i < n ? hive__utf8_space(s + i, n - i) : 0;
 }
 
 /* Whitespace other than a line end: [^\S\r\n]. */

@@ -89,3 +89,23 @@ size_t hive__utf8_encode(char out[4], uint32_t cp)
     out[3] = (char)(0x80 | (cp & 0x3F));
     return 4;
 }
+
+size_t hive__utf8_space(const char *s, size_t n)
+{
+    unsigned char c;
+    uint32_t cp;
+    size_t len;
+
+    if (n == 0)
+        return 0;
+    c = (unsigned char)s[0];
+    if (c < 0x80)
+        return (c >= 0x09 && c <= 0x0d) || (c >= 0x1c && c <= 0x20) ? 1 : 0;
+    len = hive__utf8_decode(s, n, false, &cp);
+    if (len == 0)
+        return 0;
+    if (cp == 0x85 || cp == 0xa0 || cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200a) || cp == 0x2028 ||
+        cp == 0x2029 || cp == 0x202f || cp == 0x205f || cp == 0x3000)
+        return len;
+    return 0;
+}
