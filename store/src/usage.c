@@ -3,6 +3,7 @@
  * validation, and accounts.
  */
 #include "store_int.h"
+#include "utf8.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -268,6 +269,48 @@ static hive_rc add_problem(hive_strlist *problems, const char *fmt, ...)
     return hive__strlist_add(problems, msg);
 }
 
+/* Python's value.strip() is empty. */
+static bool blank(const char *s, size_t n)
+{
+    for (size_t i = 0, l; i < n; i += l)
+        if ((l = hive__utf8_space(s + i, n - i)) == 0)
+            return false;
+    return true;
+}
+
+/*
+ * What the credential's provider in the Python Hive says in validate(),
+ * apart from expiry (checked below, more strictly than Hive): a static
+ * credential (api_key, basic_auth, custom) needs a key whose value is not
+ * blank; an oauth2 one an access_token; a bearer token an access_token or
+ * a token.
+ */
+static hive_rc provider_check(hive_strlist *problems, const hive_cred *c, const hive_provider *p)
+{
+    const char *id = hive_cred_id(c);
+    hive_cred_type type = hive_cred_get_type(c);
+
+    if (hive_cred_key_count(c) == 0)
+        return add_problem(problems, "Credential '%s' has no keys", id);
+    if ((p != NULL && strcmp(p->id, HIVE_OAUTH2_PROVIDER) == 0) || type == HIVE_TYPE_OAUTH2) {
+        if (hive_cred_get_key(c, "access_token", NULL) == NULL)
+            return add_problem(problems, "Credential '%s' has no access_token", id);
+    } else if (type == HIVE_TYPE_BEARER_TOKEN) {
+        if (hive_cred_get_key(c, "access_token", NULL) == NULL && hive_cred_get_key(c, "token", NULL) == NULL)
+            return add_problem(problems, "Credential '%s' has neither an access_token nor a token", id);
+    } else {
+        for (size_t i = 0; i < hive_cred_key_count(c); i++) {
+            size_t len = 0;
+            const char *v = hive_cred_get_key(c, hive_cred_key_name(c, i), &len);
+            if (v != NULL && !blank(v, len))
+                return HIVE_OK;
+        }
+        return add_problem(problems, "Credential '%s' has no key with a value (every value is empty or blank)",
+                           id);
+    }
+    return HIVE_OK;
+}
+
 hive_rc hive_store_validate_credential(hive_store *s, hive_strlist *problems, const char *id)
 {
     hive_cred *c = NULL;
@@ -282,10 +325,8 @@ hive_rc hive_store_validate_credential(hive_store *s, hive_strlist *problems, co
         hive__clear_error();
         return rc;
     }
-    rc = HIVE_OK;
-    if (hive_cred_key_count(c) == 0)
-        rc = add_problem(problems, "Credential '%s' has no keys", id);
     p = hive_store_provider_for(s, c);
+    rc = provider_check(problems, c, p);
     for (size_t i = 0; rc == HIVE_OK && i < hive_cred_key_count(c); i++) {
         const char *name = hive_cred_key_name(c, i);
         hive_time t = hive_cred_key_expires(c, name);
@@ -344,14 +385,23 @@ hive_rc hive_store_validate_for_usage(hive_store *s, hive_strlist *problems, con
             rc = add_problem(problems, "Missing required key '%s'", k);
     }
     hive_cred_free(&c);
+    /* Hive's own check ends here (its messages, in the spec's order,
+     * duplicates included); hive also renders the spec's templates, and
+     * says each distinct problem once, in the order found. */
     for (size_t m = 0; rc == HIVE_OK && m < 4; m++) {
         const hive_json *part = hive_json_get(spec, map_fields[m]);
-        for (size_t i = 0; rc == HIVE_OK && i < hive_json_size(part); i++)
-            rc = hive_store_check_template(s, problems, hive_json_string(hive_json_at(part, i, NULL), NULL));
-    }
-    if (rc == HIVE_OK) {
-        /* one message per problem, even when several templates share it */
-        hive__strlist_sort_unique(problems);
+        for (size_t i = 0; rc == HIVE_OK && i < hive_json_size(part); i++) {
+            hive_strlist found = {0};
+            rc = hive_store_check_template(s, &found, hive_json_string(hive_json_at(part, i, NULL), NULL));
+            for (size_t f = 0; rc == HIVE_OK && f < found.count; f++) {
+                bool seen = false;
+                for (size_t k = 0; k < problems->count && !seen; k++)
+                    seen = strcmp(problems->items[k], found.items[f]) == 0;
+                if (!seen)
+                    rc = hive__strlist_add(problems, found.items[f]);
+            }
+            hive_strlist_free(&found);
+        }
     }
     return rc;
 }

@@ -368,6 +368,36 @@ class TestValidate(HiveCredTest):
         self.assertIn(b"Key 'nokey' not found in credential 'brave_search'", r.stdout + r.stderr)
         self.assert_secret_free(r, "secret-brave")
 
+    def test_blank_values_and_missing_access_token_are_invalid_as_in_hive(self):
+        # Hive's StaticProvider wants a key whose value.strip() is not empty;
+        # its OAuth2 provider wants an access_token; its bearer provider an
+        # access_token or a token
+        self.init_store()
+        self.add("empty", "api_key=\n")
+        self.add("blank", {"api_key": " \t\u3000"})
+        self.add("one_good", {"api_key": " ", "other": "x"})
+        self.add("no_access", {"refresh_token": "rt"}, "--type", "oauth2")
+        self.add("tok_only", {"token": "t"}, "--type", "bearer_token")
+        self.add("neither", {"other": "t"}, "--type", "bearer_token")
+        r = self.check(self.run_cred("validate", "--json"), 1)
+        doc = json.loads(r.stdout)["credentials"]
+        self.assertEqual(set(doc), {"empty", "blank", "no_access", "neither"}, doc)
+        self.assertIn("no key with a value", doc["blank"][0])
+        self.assertIn("access_token", doc["no_access"][0])
+        for one in ("empty", "blank", "no_access", "neither"):
+            self.check(self.run_cred("validate", one), 1)
+        self.ok("validate", "one_good")
+        self.ok("validate", "tok_only")
+
+    def test_missing_required_keys_in_the_specs_order_with_duplicates(self):
+        self.init_store()
+        self.add("svc", {"api_key": "v"})
+        self.ok("usage", "add", "svc", "--key", "zeta", "--key", "alpha", "--key", "zeta", "--key", "api_key")
+        r = self.check(self.run_cred("validate", "--json"), 1)
+        self.assertEqual(json.loads(r.stdout)["usage"]["svc"],
+                         ["Missing required key 'zeta'", "Missing required key 'alpha'",
+                          "Missing required key 'zeta'"])
+
     def test_json(self):
         self.copy_fixture()
         self.ok("usage", "add", "ghost", "--key", "api_key")
