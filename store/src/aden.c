@@ -11,8 +11,8 @@
  * Bearer authentication with ADEN_API_KEY, or the stored credential
  * aden_api_key. Connection errors and time-outs are retried (3 attempts,
  * 1 s then 2 s apart); HTTP errors never. Synced credentials are saved with
- * the keys Hive uses: access_token, _aden_managed, _integration_type,
- * _alias, _identity_email, scope; provider_id "aden_sync", auto_refresh on.
+ * the keys Hive uses, in its order (see apply); provider_id "aden_sync",
+ * auto_refresh on.
  */
 #include "buf.h"
 #include "http.h"
@@ -161,26 +161,95 @@ static hive_rc set_text(hive_cred *c, const char *key, const char *value, const 
     return value ? hive_cred_set_key(c, key, value, strlen(value), exp) : HIVE_OK;
 }
 
-/* Put a token answer into cred (a new one when *cred is NULL). */
-static hive_rc apply(hive_cred **cred, const char *id, const hive_json *tok, const hive_json *listing)
+/* scope: the answer's scopes joined by spaces, when there are any. */
+static hive_rc set_scope(hive_cred *c, const char *id, const hive_json *scopes)
+{
+    hive_buf b = {0};
+    char *joined = NULL;
+    size_t jl = 0;
+    hive_rc rc;
+
+    if (hive_json_typeof(scopes) != HIVE_JSON_ARRAY || hive_json_size(scopes) == 0)
+        return HIVE_OK;
+    for (size_t i = 0; i < hive_json_size(scopes); i++) {
+        const char *sc = hive_json_typeof(hive_json_at(scopes, i, NULL)) == HIVE_JSON_STRING
+                             ? hive_json_string(hive_json_at(scopes, i, NULL), NULL) : NULL;
+        if (sc == NULL) {
+            hive__buf_free(&b);
+            return hive__fail(HIVE_ERR_FORMAT, "Aden's answer for '%s' has a scope that is not a string", id);
+        }
+        if (i > 0)
+            hive__buf_putc(&b, ' ');
+        hive__buf_puts(&b, sc);
+    }
+    rc = hive__buf_finish(&b, &joined, &jl);
+    if (rc == HIVE_OK)
+        rc = hive_cred_set_key(c, "scope", joined, jl, NULL);
+    free(joined);
+    return rc;
+}
+
+/*
+ * _identity_<k> for each non-empty string in the answer's metadata, or,
+ * when metadata is empty or absent, _identity_email from its email (Hive's
+ * AdenCredentialResponse.from_dict).
+ */
+static hive_rc set_identity(hive_cred *c, const char *id, const hive_json *tok)
+{
+    const hive_json *meta = hive_json_get(tok, "metadata");
+    const char *email = jstr(tok, "email");
+    hive_json_type t = hive_json_typeof(meta);
+    hive_rc rc = HIVE_OK;
+
+    if (meta != NULL && t != HIVE_JSON_NULL && t != HIVE_JSON_FALSE && hive_json_size(meta) > 0 &&
+        t != HIVE_JSON_OBJECT)
+        return hive__fail(HIVE_ERR_FORMAT, "Aden's answer for '%s' has metadata that is not an object", id);
+    if (t != HIVE_JSON_OBJECT || hive_json_size(meta) == 0)
+        return email != NULL && *email != '\0' ? set_text(c, "_identity_email", email, NULL) : HIVE_OK;
+    for (size_t i = 0; rc == HIVE_OK && i < hive_json_size(meta); i++) {
+        const char *k;
+        const hive_json *v = hive_json_at(meta, i, &k);
+        size_t len = 0;
+        const char *s = hive_json_typeof(v) == HIVE_JSON_STRING ? hive_json_string(v, &len) : NULL;
+        hive_buf name = {0};
+        char *key = NULL;
+        size_t klen = 0;
+        if (s == NULL || len == 0)
+            continue;
+        hive__buf_puts(&name, "_identity_");
+        hive__buf_puts(&name, k);
+        rc = hive__buf_finish(&name, &key, &klen);
+        if (rc == HIVE_OK)
+            rc = hive_cred_set_key(c, key, s, len, NULL);
+        free(key);
+    }
+    return rc;
+}
+
+/*
+ * Put a token answer into a credential with the keys Hive's
+ * AdenSyncProvider writes, in its order: a new credential when *cred is
+ * NULL (sync: access_token, _aden_managed, _integration_type, _alias,
+ * scope, _identity_*; last_refreshed left unset), else an update of *cred
+ * (refresh: access_token, scope, _aden_managed, _integration_type, _alias,
+ * _identity_*; last_refreshed now). _alias only when the alias is not
+ * empty; _integration_type always, empty when the answer names no provider.
+ */
+static hive_rc apply(hive_cred **cred, const char *id, const hive_json *tok)
 {
     const char *access = jstr(tok, "access_token");
     const char *exp_text = jstr(tok, "expires_at");
-    const char *provider = jstr(tok, "provider") ? jstr(tok, "provider") : jstr(listing, "provider");
-    const char *alias = jstr(tok, "alias") ? jstr(tok, "alias") : jstr(listing, "alias");
-    const char *email = jstr(tok, "email") ? jstr(tok, "email") : jstr(listing, "email");
-    const hive_json *scopes = hive_json_get(tok, "scopes");
+    const char *provider = jstr(tok, "provider");
+    const char *alias = jstr(tok, "alias");
     hive_time exp = {0, 0, 0, HIVE_TIME_NONE};
-    hive_time now = hive_time_now();
+    bool fresh = *cred == NULL;
     hive_rc rc = HIVE_OK;
 
     if (access == NULL || *access == '\0')
         return hive__fail(HIVE_ERR_FORMAT, "Aden's answer for '%s' has no access_token", id);
-    if (exp_text != NULL && hive_time_parse(&exp, exp_text, strlen(exp_text)) != HIVE_OK) {
-        hive__clear_error();
-        exp.form = HIVE_TIME_NONE;
-    }
-    if (*cred == NULL) {
+    if (exp_text != NULL && *exp_text != '\0' && hive_time_parse(&exp, exp_text, strlen(exp_text)) != HIVE_OK)
+        return hive__fail(HIVE_ERR_FORMAT, "Aden's answer for '%s' has an expires_at that is not a datetime", id);
+    if (fresh) {
         rc = hive_cred_new(cred, id, "oauth2");
         if (rc == HIVE_OK)
             rc = hive_cred_set_provider_id(*cred, "aden_sync");
@@ -189,35 +258,24 @@ static hive_rc apply(hive_cred **cred, const char *id, const hive_json *tok, con
     }
     if (rc == HIVE_OK)
         rc = hive_cred_set_key(*cred, "access_token", access, strlen(access), &exp);
+    if (rc == HIVE_OK && !fresh)
+        rc = set_scope(*cred, id, hive_json_get(tok, "scopes"));
     if (rc == HIVE_OK)
         rc = set_text(*cred, "_aden_managed", "true", NULL);
     if (rc == HIVE_OK)
-        rc = set_text(*cred, "_integration_type", provider, NULL);
-    if (rc == HIVE_OK)
+        rc = set_text(*cred, "_integration_type", provider ? provider : "", NULL);
+    if (rc == HIVE_OK && alias != NULL && *alias != '\0')
         rc = set_text(*cred, "_alias", alias, NULL);
+    if (rc == HIVE_OK && fresh)
+        rc = set_scope(*cred, id, hive_json_get(tok, "scopes"));
     if (rc == HIVE_OK)
-        rc = set_text(*cred, "_identity_email", email, NULL);
-    if (rc == HIVE_OK && hive_json_typeof(scopes) == HIVE_JSON_ARRAY && hive_json_size(scopes) > 0) {
-        hive_buf b = {0};
-        char *joined = NULL;
-        size_t jl = 0;
-        for (size_t i = 0; i < hive_json_size(scopes); i++) {
-            const char *sc = hive_json_string(hive_json_at(scopes, i, NULL), NULL);
-            if (sc == NULL)
-                continue;
-            if (b.len > 0)
-                hive__buf_putc(&b, ' ');
-            hive__buf_puts(&b, sc);
-        }
-        rc = hive__buf_finish(&b, &joined, &jl);
-        if (rc == HIVE_OK)
-            rc = hive_cred_set_key(*cred, "scope", joined, jl, NULL);
-        free(joined);
-    }
-    if (rc == HIVE_OK)
+        rc = set_identity(*cred, id, tok);
+    if (rc == HIVE_OK && !fresh) {
+        hive_time now = hive_time_now();
         rc = hive_cred_set_time(*cred, "last_refreshed", &now);
-    if (rc == HIVE_OK)
-        rc = hive_cred_set_time(*cred, "updated_at", &now);
+        if (rc == HIVE_OK)
+            rc = hive_cred_set_provider_id(*cred, "aden_sync");
+    }
     return rc;
 }
 
@@ -266,9 +324,19 @@ hive_rc hive_aden_sync(hive_store *st, hive_aden_sync_result *res)
         r = path ? aden_call(&a, "GET", path, &tok) : HIVE_ERR_NOMEM;
         free(path);
         if (r == HIVE_OK) {
-            if (hive_store_get_credential(st, &cred, id, 0) != HIVE_OK)
-                hive__clear_error();
-            r = apply(&cred, id, tok, it);
+            /* As Hive: a new credential from the answer replaces the local
+             * one; hive keeps only its creation time. */
+            hive_cred *old = NULL;
+            r = apply(&cred, id, tok);
+            if (r == HIVE_OK) {
+                if (hive_store_get_credential(st, &old, id, 0) == HIVE_OK) {
+                    hive_time created = hive_cred_time(old, "created_at");
+                    r = hive_cred_set_time(cred, "created_at", &created);
+                } else {
+                    hive__clear_error();
+                }
+            }
+            hive_cred_free(&old);
             if (r == HIVE_OK)
                 r = hive_store_save(st, cred);
         }
@@ -329,7 +397,7 @@ static hive_rc aden_refresh(hive_provider *p, hive_store *st, hive_cred *cred)
         rc = path ? aden_call(&a, "POST", path, &tok) : hive__fail(HIVE_ERR_NOMEM, "out of memory");
     }
     if (rc == HIVE_OK)
-        rc = apply(&cred, id, tok, NULL);
+        rc = apply(&cred, id, tok);
     else if (rc == HIVE_ERR_REAUTH) {
         char visit[600];
         const char *v = strstr(hive_last_error(), "Visit: ");

@@ -219,8 +219,11 @@ class AdenTest(unittest.TestCase):
     # --- sync -------------------------------------------------------------
 
     def test_sync_several(self):
+        # Hive takes identity from the answer's metadata (each non-empty
+        # string), and from its email only when metadata is empty
         SERVER.add("int-gh-work", "github", "work", email="dev@example.com", scopes=["repo", "read:org"],
-                   access_token="gho_work_token", metadata={"org": "acme"})
+                   access_token="gho_work_token",
+                   metadata={"workspace": "acme", "account_id": "A-42", "org": "x", "n": 5, "empty": ""})
         SERVER.add("int-gh-home", "github", "personal", email="me@example.org", scopes=["repo"],
                    access_token="gho_home_token", expires_in=7200)
         SERVER.add("int-off", "github", "old", email="old@example.com", status="revoked")
@@ -251,16 +254,22 @@ class AdenTest(unittest.TestCase):
                 self.assertEqual(c["credential_type"], "oauth2")
                 self.assertEqual(c["provider_id"], "aden_sync")
                 self.assertIs(c["auto_refresh"], True)
-                self.assertEqual(self.values(c), {
+                identity = ({"_identity_workspace": "acme", "_identity_account_id": "A-42", "_identity_org": "x"}
+                            if iid == "int-gh-work" else {"_identity_email": email})
+                self.assertEqual(self.values(c), dict({
                     "access_token": token, "_aden_managed": "true", "_integration_type": provider,
-                    "_alias": alias, "_identity_email": email, "scope": scope})
+                    "_alias": alias, "scope": scope}, **identity))
+                # Hive's order: scope before the identity keys
+                self.assertEqual(list(c["keys"]), ["access_token", "_aden_managed", "_integration_type",
+                                                   "_alias", "scope"] + list(identity))
                 self.assertEqual(epoch(c["keys"]["access_token"]["expires_at"]),
                                  epoch(SERVER.tokens[iid]["expires_at"]))
                 for k, v in c["keys"].items():
                     if k != "access_token":
                         self.assertIsNone(v["expires_at"], k)
-                for field in ("last_refreshed", "updated_at"):
-                    self.assertTrue(t0 - 2 <= epoch(c[field]) <= t1 + 2, "%s = %s" % (field, c[field]))
+                # a sync writes a new credential, as Hive's does: last_refreshed unset
+                self.assertIsNone(c["last_refreshed"])
+                self.assertTrue(t0 - 2 <= epoch(c["updated_at"]) <= t1 + 2, c["updated_at"])
                 # the default key is the token
                 got = self.check(self.cred("get", iid), 0).stdout
                 self.assertEqual(got, token.encode() + b"\n")
@@ -280,7 +289,7 @@ class AdenTest(unittest.TestCase):
         # accounts: alias and identity of each
         r = self.check(self.cred("accounts", "github"), 0)
         self.assertEqual(r.stdout.decode(), "int-gh-home\tpersonal\temail=me@example.org\n"
-                                            "int-gh-work\twork\temail=dev@example.com\n")
+                                            "int-gh-work\twork\tworkspace=acme account_id=A-42\n")
         r = self.check(self.cred("accounts", "slack"), 0)
         self.assertEqual(r.stdout.decode(), "int-slack\tteam\temail=bot@example.com\n")
         r = self.check(self.cred("accounts", "github", "--json"), 0)
@@ -288,8 +297,25 @@ class AdenTest(unittest.TestCase):
             {"id": "int-gh-home", "provider": "github", "alias": "personal",
              "identity": {"email": "me@example.org"}},
             {"id": "int-gh-work", "provider": "github", "alias": "work",
-             "identity": {"email": "dev@example.com"}}])
+             "identity": {"workspace": "acme", "account_id": "A-42"}}])
         self.assertEqual(self.check(self.cred("accounts", "hubspot"), 0).stdout, b"")
+
+    def test_sync_writes_what_hive_writes(self):
+        # no alias: no _alias key; no provider: an empty _integration_type;
+        # a sync replaces the local credential (Hive saves a new object),
+        # keeping only its creation time
+        first = self.sync_one("int-x", "", "", access_token="tok-x")
+        self.assertEqual(self.values(first), {"access_token": "tok-x", "_aden_managed": "true",
+                                              "_integration_type": ""})
+        self.rewrite("int-x", lambda c: c["keys"].update(local={"name": "local", "value": "mine",
+                                                                "expires_at": None, "metadata": {}}))
+        SERVER.add("int-x", "", "", access_token="tok-y", metadata={"email": "m@example.com"})
+        self.check(self.sync(), 0)
+        c = self.stored("int-x")
+        self.assertEqual(list(c["keys"]), ["access_token", "_aden_managed", "_integration_type",
+                                           "_identity_email"])
+        self.assertEqual(c["created_at"], first["created_at"])
+        self.assertIsNone(c["last_refreshed"])
 
     def test_sync_again_updates(self):
         first = self.sync_one("int-a", "github", "work", email="dev@example.com", access_token="tok-1")
