@@ -837,6 +837,15 @@ class TestUnsafeNames(HiveRunTest):
                                    "--", "sh", "-c", "true"), 0)
         self.assertEqual(r.stderr, b"", "the loader read a case variant")
 
+    def test_ifs_not_refused_shells_reset_it(self):
+        """IFS is not refused (README): the shells do not import it."""
+        for sh in ["bash", "dash"]:
+            with self.subTest(sh=sh):
+                path = shutil.which(sh)
+                self.assertIsNotNone(path, "cannot run: %s not installed" % sh)
+                r = self.check(self.run_hr("-e", "IFS=x", "--", path, "-c", 'printf %s "$IFS"'), 0)
+                self.assertEqual(r.stdout, b" \t\n")
+
     def test_refused_from_the_environment_when_rendered(self):
         r = self.run_hr("--render-env", "PS4", "--", "true", extra_env={"PS4": "$(touch x){{brave_search}}"})
         self.assert_error(r, 125, "refusing to set PS4")
