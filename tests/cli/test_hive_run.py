@@ -815,6 +815,22 @@ class TestUnsafeNames(HiveRunTest):
         r = self.check(self.run_hr("-e", "true=" + payload, "--", bash, "-c", "true"), 0)
         self.assertEqual(r.stdout, b"")
 
+    def test_shellopts_and_ps4(self):
+        """SHELLOPTS=xtrace with PS4='$(cmd)' runs cmd in any bash script
+        (as any user but root): each half is refused on its own."""
+        bash = shutil.which("bash")
+        self.assertIsNotNone(bash, "cannot run: bash not installed")
+        cmd, marker = self.marker()
+        ps4 = 'PS4=$(touch %s)' % marker
+        for args in [["-e", "SHELLOPTS=xtrace", "-e", ps4],
+                     ["--allow-unsafe-env", "SHELLOPTS", "-e", "SHELLOPTS=xtrace", "-e", ps4],
+                     ["--allow-unsafe-env", "PS4", "-e", "SHELLOPTS=xtrace", "-e", ps4],
+                     ["-e", "BASHOPTS=extdebug", "-e", ps4]]:
+            with self.subTest(args=args):
+                r = self.run_hr(*args, "--", bash, "-c", ":")
+                self.assert_error(r, 125, "refusing to set")
+                self.assertFalse(os.path.exists(marker))
+
     def test_case_variants_are_inert(self):
         """Names are matched exactly, as the loader and the shells take them:
         a case variant is accepted, and runs nothing."""
