@@ -1202,11 +1202,8 @@ int main(int argc, char **argv)
         case OPT_NO_REFRESH: r.no_refresh = true; break;
         case OPT_ALLOW_EXPIRED: r.allow_expired = true; break;
         case OPT_UNSAFE:
-            if (r.n_unsafe_ok == MAX_LIST) {
-                fail_msg("too many --allow-unsafe-env options");
+            if (add_name_opt(r.unsafe_ok, &r.n_unsafe_ok, "--allow-unsafe-env", optarg) != 0)
                 return EXIT_FAIL;
-            }
-            r.unsafe_ok[r.n_unsafe_ok++] = optarg;
             break;
         case OPT_RENDER_ENV:
             if (add_name_opt(r.render, &r.n_render, "--render-env", optarg) != 0)

@@ -788,6 +788,10 @@ class TestUnsafeNames(HiveRunTest):
         self.assert_error(r, 125, "PERL5OPT")
         r = self.run_hr("--allow-unsafe-env", "LD_", "-e", "LD_PRELOAD=/nonexistent.so", "--", "true")
         self.assert_error(r, 125, "LD_PRELOAD")
+        # a pattern is not a name: said at once, not silently matching nothing
+        r = self.run_hr("--allow-unsafe-env", "LD_*", "-e", "LD_PRELOAD=/nonexistent.so", "--", "true")
+        self.assert_error(r, 125, "invalid variable name 'LD_*' (--allow-unsafe-env)")
+        self.assertIn("patterns are not accepted", self.hints(r)[0])
 
     def test_safe_lookalikes_pass(self):
         r = self.shell("-e", "MY_LD_PRELOAD=1", "-e", "ENVIRONMENT=2", "-e", "NODE_OPTIONS_X=3",
