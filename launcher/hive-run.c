@@ -483,6 +483,17 @@ static bool was_warned(const char *msg)
     return false;
 }
 
+/* When hive-run started, less a second: a refresh stamped after it was
+ * made for this launch (or by another one at the same moment). */
+static hive_time started;
+
+static bool refreshed_since_start(const hive_cred *c)
+{
+    hive_time t = hive_cred_time(c, "last_refreshed");
+
+    return t.form != HIVE_TIME_NONE && hive_time_cmp(&t, &started) >= 0;
+}
+
 /* Why key of credential c (which has expired) was not renewed, and what
  * to do: said only from what is known here, so that the hint is true. */
 static void expired_hint(const run *r, hive_store *st, const hive_cred *c, const char *id, const char *key)
@@ -498,18 +509,19 @@ static void expired_hint(const run *r, hive_store *st, const hive_cred *c, const
                  "or pass --allow-expired", p->id, id);
     } else if (r->no_refresh) {
         cli_hint("--no-refresh is set; without it hive-run tries to refresh the token through its provider");
-    } else if (hive_store_get_credential(st, &again, id, HIVE_GET_REFRESH | HIVE_GET_STRICT) != HIVE_OK) {
-        /* the refresh failed: the store remembers why (and asks no one
-         * again), and said so in a warning the first time */
-        if (was_warned(hive_last_error()))
-            cli_hint("it could not be refreshed (see the warning above); save a new token with "
-                     "'hive-cred add %s', or pass --allow-expired", id);
-        else
-            cli_hint("it could not be refreshed (%s); save a new token with 'hive-cred add %s', or pass "
-                     "--allow-expired", hive_last_error(), id);
-    } else {
+    } else if (refreshed_since_start(c) ||
+               hive_store_get_credential(st, &again, id, HIVE_GET_REFRESH | HIVE_GET_STRICT) == HIVE_OK) {
+        /* refreshed in this launch (or just now, by the call above) */
         cli_hint("the credential was refreshed, but its key '%s' was not renewed; save a new value "
                  "with 'hive-cred add %s', or pass --allow-expired", key, id);
+    } else if (was_warned(hive_last_error())) {
+        /* the refresh failed: the store remembers why (and asks no one
+         * again), and said so in a warning the first time */
+        cli_hint("it could not be refreshed (see the warning above); save a new token with "
+                 "'hive-cred add %s', or pass --allow-expired", id);
+    } else {
+        cli_hint("it could not be refreshed (%s); save a new token with 'hive-cred add %s', or pass "
+                 "--allow-expired", hive_last_error(), id);
     }
     hive_cred_free(&again);
 }
@@ -1175,6 +1187,8 @@ int main(int argc, char **argv)
     int ex = 0;
 
     cli_prog = "hive-run";
+    started = hive_time_now();
+    started.sec -= 1;
     /* While secrets are in memory: no core dump, no ptrace attach. Both are
      * put back (or reset by execve) before the program runs: its limits
      * and umask are its own. */

@@ -25,7 +25,9 @@ import stat
 import subprocess
 import sys
 import tempfile
+import threading
 import unittest
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 from cryptography.fernet import Fernet
@@ -962,6 +964,48 @@ class TestExpiry(HiveRunTest):
         lines = self.assert_error(r, 125, "static_exp")
         self.assertFalse([ln for ln in lines if "warning" in ln], lines)
         self.assertIn("never refreshes", "\n".join(self.hints(r)))
+
+    def test_hint_when_the_refresh_did_not_renew_the_key(self):
+        """A refresh that worked but left the referenced key expired: no
+        warning to point at, and no second token request to find out."""
+        requests = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                requests.append(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+                body = json.dumps({"access_token": "new-access-0123456789", "token_type": "Bearer",
+                                   "expires_in": 3600}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        server = HTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        self.addCleanup(server.server_close)
+        self.addCleanup(server.shutdown)
+        for name in ["http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "all_proxy"]:
+            self.env.pop(name, None)
+        self.run_cred("add", "tiny_idp", "--type", "custom",
+                      stdin="token_url=http://127.0.0.1:%d/token\nclient_id=c1\nclient_secret=s1-secret\n"
+                      % server.server_address[1])
+        self.run_cred("add", "tok", "--type", "oauth2", "--provider-id", "tiny_idp", "--auto-refresh",
+                      "--expires", "access_token=2020-01-01T00:00:00Z", "--expires", "id_token=2020-01-01T00:00:00Z",
+                      stdin="access_token=old-access-0123\nrefresh_token=rt-0123456789\nid_token=idt-0123456789\n")
+        r = self.run_hr("-e", "T={{tok.id_token}}", "--", "true")
+        lines = self.assert_error(r, 125, "key 'id_token' of credential 'tok' expired")
+        self.assertFalse([ln for ln in lines if "warning" in ln], lines)
+        self.assertEqual(self.hints(r), ["hint: the credential was refreshed, but its key 'id_token' was not "
+                                         "renewed; save a new value with 'hive-cred add tok', or pass "
+                                         "--allow-expired"])
+        self.assertEqual(len(requests), 1, requests)
+        # the refresh itself happened and was saved
+        got = self.check(self.run_hr("-e", "A={{tok.access_token}}", "--", "sh", "-c", 'printf %s "$A"'), 0)
+        self.assertEqual(got.stdout, b"new-access-0123456789")
 
     def test_hint_without_refresh(self):
         for args, want in [(["--no-refresh", "-e", "GH={{github_oauth}}"], "--no-refresh is set"),
