@@ -72,7 +72,8 @@ static const char usage_text[] =
     "HIVE_CREDENTIAL_KEY is never passed on.\n"
     "\n"
     "Exit status: COMMAND's own; 125 hive-run failed before running it (bad\n"
-    "template, missing credential or key, expired token, refused name, size);\n"
+    "template, missing credential or key, expired token, invalid or refused\n"
+    "name, size);\n"
     "126 COMMAND found but not executable; 127 COMMAND not found.\n";
 
 /*
