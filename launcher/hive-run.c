@@ -73,8 +73,7 @@ static const char usage_text[] =
     "\n"
     "Exit status: COMMAND's own; 125 hive-run failed before running it (bad\n"
     "template, missing credential or key, expired token, invalid or refused\n"
-    "name, size);\n"
-    "126 COMMAND found but not executable; 127 COMMAND not found.\n";
+    "name, size); 126 COMMAND found but not executable; 127 COMMAND not found.\n";
 
 /*
  * Names whose value a program, its interpreter or its loader runs as code,
