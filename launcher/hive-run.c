@@ -39,6 +39,10 @@ static const char usage_text[] =
     "  -e, --env NAME=TEMPLATE   set NAME to TEMPLATE rendered ({{id}} or {{id.key}})\n"
     "      --env-file FILE       dotenv file whose values may hold templates\n"
     "      --usage ID            the env map of the usage spec ID\n"
+    "      --render-env NAME     render the template held by the inherited variable\n"
+    "                            NAME (only the variables named so are rendered)\n"
+    "  -i, --ignore-environment  start from an empty environment, as env -i\n"
+    "      --keep NAME           with -i: pass the inherited NAME through as it is\n"
     "      --no-refresh          never refresh an expiring token (no network)\n"
     "      --allow-expired       pass a token that has expired instead of failing\n"
     "      --allow-unsafe-env NAME\n"
@@ -58,22 +62,55 @@ static const char usage_text[] =
     "      --store DIR           the store directory (default $HIVE_HOME/credentials)\n"
     "  -h, --help                this help;  --version  the version\n"
     "\n"
-    "Sources, later ones overriding earlier ones: inherited variables whose\n"
-    "value holds a template, then --usage, then --env-file, then -e, each in\n"
-    "the order given. Templates in COMMAND's arguments are NOT rendered:\n"
-    "arguments are visible to every user in the process list.\n"
+    "Sources, later ones overriding earlier ones: the inherited variables named\n"
+    "by --render-env, then --usage, then --env-file, then -e, each in the order\n"
+    "given. Other inherited variables pass through as they are, templates and\n"
+    "all: whoever sets a variable (a branch name, a pull-request title) must not\n"
+    "be able to pull a secret into it. NAMEs are shell names: letters, digits\n"
+    "and '_', not starting with a digit. Templates in COMMAND's arguments are\n"
+    "NOT rendered: arguments are visible to every user in the process list.\n"
     "HIVE_CREDENTIAL_KEY is never passed on.\n"
     "\n"
     "Exit status: COMMAND's own; 125 hive-run failed before running it (bad\n"
-    "template, missing credential or key, expired token, refused name, size);\n"
-    "126 COMMAND found but not executable; 127 COMMAND not found.\n";
+    "template, missing credential or key, expired token, invalid or refused\n"
+    "name, size); 126 COMMAND found but not executable; 127 COMMAND not found.\n";
 
-/* Names whose value a program or its loader runs as code. */
+/*
+ * Names whose value a program, its interpreter or its loader runs as code,
+ * or loads code from (the README has the table and the reasons). Matched
+ * exactly: the loader and the shells take names case-sensitively, and a
+ * name outside the shell-name rule is refused before it gets here.
+ */
 static const char *const unsafe_exact[] = {
-    "BASH_ENV", "ENV", "PROMPT_COMMAND", "NODE_OPTIONS", "PYTHONPATH", "PYTHONSTARTUP",
-    "PERL5OPT", "RUBYOPT", "JAVA_TOOL_OPTIONS", "GIT_SSH_COMMAND",
+    /* the dynamic loader (besides LD_* and DYLD_*): iconv modules */
+    "GCONV_PATH",
+    /* shells: startup files, imported options, prompts expanded with $(...) */
+    "BASH_ENV", "ENV", "ZDOTDIR", "FPATH", "SHELLOPTS", "BASHOPTS", "BASH_LOADABLES_PATH",
+    "PROMPT_COMMAND", "PS0", "PS1", "PS2", "PS3", "PS4",
+    /* Python */
+    "PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "PYTHONINSPECT", "PYTHONBREAKPOINT",
+    "PYTHONUSERBASE", "PYTHONPYCACHEPREFIX", "PYTHONPLATLIBDIR", "PYTHONWARNINGS",
+    /* Perl, Ruby */
+    "PERL5OPT", "PERL5LIB", "PERLLIB", "PERL5DB", "RUBYOPT", "RUBYLIB",
+    /* Node */
+    "NODE_OPTIONS", "NODE_PATH", "NODE_REPL_EXTERNAL_MODULE",
+    /* Java */
+    "JAVA_TOOL_OPTIONS", "_JAVA_OPTIONS", "JDK_JAVA_OPTIONS", "CLASSPATH",
+    /* git: commands it runs, and where it reads config and hooks from */
+    "GIT_SSH", "GIT_SSH_COMMAND", "GIT_PROXY_COMMAND", "GIT_EXTERNAL_DIFF", "GIT_ASKPASS",
+    "GIT_EXEC_PATH", "GIT_EDITOR", "GIT_SEQUENCE_EDITOR", "GIT_PAGER", "GIT_DIR",
+    "GIT_TEMPLATE_DIR", "GIT_CONFIG",
+    /* a command line that programs run when they need an editor, pager,
+     * browser, shell or password prompt */
+    "EDITOR", "VISUAL", "PAGER", "MANPAGER", "LESSOPEN", "LESSCLOSE", "BROWSER", "SHELL",
+    "SSH_ASKPASS", "SUDO_ASKPASS",
 };
-static const char *const unsafe_prefix[] = {"LD_", "DYLD_"};
+static const char *const unsafe_prefix[] = {
+    "LD_", "DYLD_",      /* the dynamic loader (glibc; macOS) */
+    "BASH_FUNC_",        /* bash's exported functions (BASH_FUNC_name%%) */
+    "GIT_CONFIG_",       /* GIT_CONFIG_GLOBAL, _SYSTEM, _COUNT, _KEY_n, _VALUE_n, _PARAMETERS */
+    "LUA_INIT",          /* Lua runs its value (LUA_INIT, LUA_INIT_5_4) at startup */
+};
 /* Never passed to the program. */
 static const char *const stripped[] = {"HIVE_CREDENTIAL_KEY", "HIVE_NEW_CREDENTIAL_KEY"};
 
@@ -104,6 +141,11 @@ typedef struct run {
     size_t nmask;
     const char *unsafe_ok[MAX_LIST];
     size_t n_unsafe_ok;
+    const char *render[MAX_LIST];   /* --render-env: inherited names to render */
+    size_t n_render;
+    bool pristine;                  /* -i: start from an empty environment */
+    const char *keep[MAX_LIST];     /* --keep: inherited names passed on under -i */
+    size_t n_keep;
     var *vars;
     size_t nvars;
 } run;
@@ -133,29 +175,72 @@ static void free_vars(run *r)
     r->nvars = 0;
 }
 
+/* The POSIX shell-name rule (XBD 3.235): letters, digits and '_', not
+ * starting with a digit. Every shell can read such a name, and none of
+ * the tricks ('BASH_FUNC_f%%', 'LD_PRELOAD ', a look-alike '=') fits it. */
+static bool name_char(char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+}
+
 static bool valid_name(const char *name, size_t len)
 {
-    if (len == 0)
+    if (len == 0 || (name[0] >= '0' && name[0] <= '9'))
         return false;
     for (size_t i = 0; i < len; i++)
-        if (name[i] == '=' || name[i] == '\0')
+        if (!name_char(name[i]))
             return false;
     return true;
+}
+
+static bool name_is_unsafe(const char *name);
+
+#define NAME_RULE "a name is letters, digits and '_', not starting with a digit (the shell's rule)"
+
+/* Say why name (len bytes, from what) is not a variable name, and which
+ * name would be: the bad characters as '_', a leading digit behind '_'. */
+static void bad_name_msg(const char *name, size_t len, const char *what)
+{
+    char fixed[128];
+    size_t k = 0;
+
+    if (len > 100)
+        len = 100;
+    if (len > 0 && name[0] >= '0' && name[0] <= '9')
+        fixed[k++] = '_';
+    for (size_t i = 0; i < len; i++)
+        fixed[k++] = name_char(name[i]) ? name[i] : '_';
+    fixed[k] = '\0';
+    fail_msg("invalid variable name '%.*s' (%s): %s", (int)len, name, what, NAME_RULE);
+    if (len == 0)
+        cli_hint("give the variable a name: NAME=TEMPLATE");
+    else if (memchr(name, '*', len) != NULL || memchr(name, '?', len) != NULL || memchr(name, '[', len) != NULL)
+        cli_hint("patterns are not accepted: name each variable");
+    else if (name_is_unsafe(fixed))
+        cli_hint("and %s would be refused too: its value would be run as code", fixed);
+    else
+        cli_hint("a valid name would be %s", fixed);
+}
+
+static var *find_var(const run *r, const char *name, size_t name_len)
+{
+    for (size_t i = 0; i < r->nvars; i++)
+        if (strlen(r->vars[i].name) == name_len && memcmp(r->vars[i].name, name, name_len) == 0)
+            return &r->vars[i];
+    return NULL;
 }
 
 /* Add or replace NAME (a later source overrides an earlier one). */
 static int set_var(run *r, const char *name, size_t name_len, const char *tmpl, source_kind kind,
                    const char *source)
 {
-    var *v = NULL;
+    var *v;
 
     if (!valid_name(name, name_len)) {
-        fail_msg("invalid variable name '%.*s'", (int)name_len, name);
+        bad_name_msg(name, name_len, source);
         return EXIT_FAIL;
     }
-    for (size_t i = 0; i < r->nvars; i++)
-        if (strlen(r->vars[i].name) == name_len && memcmp(r->vars[i].name, name, name_len) == 0)
-            v = &r->vars[i];
+    v = find_var(r, name, name_len);
     if (v == NULL) {
         var *grown = realloc(r->vars, (r->nvars + 1) * sizeof(*grown));
         if (grown == NULL)
@@ -215,18 +300,106 @@ static bool is_stripped(const char *entry, size_t name_len)
 
 /* --- collecting the variables ------------------------------------------ */
 
+#define SOURCE_INHERITED "from the environment, --render-env"
+
+/* The inherited variables named by --render-env, in the order given. Only
+ * those: a template in any other inherited variable may have been put
+ * there by whoever controls its value (a branch name, a pull-request
+ * title in CI), and rendering it would hand them a secret. */
 static int collect_inherited(run *r)
 {
-    for (char **e = environ; *e != NULL; e++) {
-        const char *eq = strchr(*e, '=');
+    for (size_t i = 0; i < r->n_render; i++) {
+        const char *name = r->render[i];
+        const char *value = getenv(name);
         int ex;
-        if (eq == NULL || is_stripped(*e, (size_t)(eq - *e)) || !has_template(eq + 1))
-            continue;
-        ex = set_var(r, *e, (size_t)(eq - *e), eq + 1, SRC_INHERITED, "inherited");
+        if (value == NULL) {
+            fail_msg("--render-env %s: there is no %s in the environment", name, name);
+            cli_hint("export %s='{{id.key}}' before running hive-run, or set it with -e %s='{{id.key}}'",
+                     name, name);
+            return EXIT_FAIL;
+        }
+        ex = set_var(r, name, strlen(name), value, SRC_INHERITED, SOURCE_INHERITED);
         if (ex != 0)
             return ex;
     }
     return 0;
+}
+
+static bool in_list(const char *const *list, size_t n, const char *name, size_t name_len)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strlen(list[i]) == name_len && memcmp(list[i], name, name_len) == 0)
+            return true;
+    return false;
+}
+
+/* Whether the inherited entry e reaches the program as it is. */
+static bool passed_through(const run *r, const char *e, size_t name_len)
+{
+    if (is_stripped(e, name_len) || find_var(r, e, name_len) != NULL)
+        return false;
+    return !r->pristine || in_list(r->keep, r->n_keep, e, name_len);
+}
+
+/*
+ * Call found(ctx, entry, name_len) for each inherited variable that holds
+ * a template and reaches the program unrendered (not named by
+ * --render-env): what --dry-run and a hint tell the user about.
+ */
+static size_t each_unrendered(const run *r, void (*found)(void *ctx, const char *e, size_t name_len),
+                              void *ctx)
+{
+    size_t n = 0;
+
+    for (char **e = environ; *e != NULL; e++) {
+        const char *eq = strchr(*e, '=');
+        if (eq == NULL || strstr(eq + 1, "{{") == NULL || !passed_through(r, *e, (size_t)(eq - *e)) ||
+            !has_template(eq + 1))
+            continue;
+        if (found != NULL)
+            found(ctx, *e, (size_t)(eq - *e));
+        n++;
+    }
+    return n;
+}
+
+typedef struct name_text {
+    char text[512];
+    size_t len;
+    size_t shown;
+    size_t total;
+} name_text;
+
+static void add_name(void *ctx, const char *e, size_t name_len)
+{
+    name_text *t = ctx;
+    int w;
+
+    t->total++;
+    if (t->shown == 4 || name_len > 100)
+        return;
+    w = snprintf(t->text + t->len, sizeof(t->text) - t->len, "%s%.*s", t->shown ? ", " : "", (int)name_len, e);
+    if (w > 0 && (size_t)w < sizeof(t->text) - t->len) {
+        t->len += (size_t)w;
+        t->shown++;
+    }
+}
+
+/* A hint naming the inherited variables whose templates pass unrendered:
+ * someone who exported GH_TOKEN='{{github_oauth}}' learns why the program
+ * got the template, and how to have it rendered. */
+static void hint_unrendered(const run *r)
+{
+    name_text t = {.len = 0};
+
+    if (each_unrendered(r, add_name, &t) == 0)
+        return;
+    if (t.total == 1)
+        cli_hint("%s holds a template, passed as is: inherited variables are rendered only when "
+                 "named (--render-env %s)", t.text, t.text);
+    else
+        cli_hint("%s%s hold templates, passed as is: inherited variables are rendered only when "
+                 "named (--render-env NAME, once for each)", t.text, t.total > t.shown ? ", ..." : "");
 }
 
 static int collect_usage(run *r, hive_store *st, const char *id)
@@ -348,8 +521,73 @@ static int collect_env_file(run *r, const char *path)
 
 /* --- rendering ------------------------------------------------------------ */
 
-/* Fail on a referenced key that has expired (after any refresh). */
-static int check_expiry(run *r, hive_store *st, const var *v, unsigned flags)
+/* The store's warnings, as printed: a hint may point at one only if it
+ * was printed. Not secret (the store never puts a value in a message). */
+static char *warned[16];
+static size_t n_warned;
+
+static void print_warning(void *ctx, const char *msg)
+{
+    (void)ctx;
+    cli_warn("%s", msg);
+    if (n_warned < sizeof(warned) / sizeof(warned[0]) && (warned[n_warned] = strdup(msg)) != NULL)
+        n_warned++;
+}
+
+static bool was_warned(const char *msg)
+{
+    for (size_t i = 0; i < n_warned; i++)
+        if (strcmp(warned[i], msg) == 0)
+            return true;
+    return false;
+}
+
+/* When hive-run started, less a second: a refresh stamped after it was
+ * made for this launch (or by another one at the same moment). */
+static hive_time started;
+
+static bool refreshed_since_start(const hive_cred *c)
+{
+    hive_time t = hive_cred_time(c, "last_refreshed");
+
+    return t.form != HIVE_TIME_NONE && hive_time_cmp(&t, &started) >= 0;
+}
+
+/* Why key of credential c (which has expired) was not renewed, and what
+ * to do: said only from what is known here, so that the hint is true. */
+static void expired_hint(const run *r, hive_store *st, const hive_cred *c, const char *id, const char *key)
+{
+    const hive_provider *p = hive_store_provider_for(st, c);
+    hive_cred *again = NULL;
+
+    if (!hive_cred_auto_refresh(c)) {
+        cli_hint("the credential has auto_refresh off; save a new token with 'hive-cred add %s', "
+                 "or pass --allow-expired", id);
+    } else if (p != NULL && p->refresh == NULL) {
+        cli_hint("its provider '%s' never refreshes; save a new value with 'hive-cred add %s', "
+                 "or pass --allow-expired", p->id, id);
+    } else if (r->no_refresh) {
+        cli_hint("--no-refresh is set; without it hive-run tries to refresh the token through its provider");
+    } else if (refreshed_since_start(c) ||
+               hive_store_get_credential(st, &again, id, HIVE_GET_REFRESH | HIVE_GET_STRICT) == HIVE_OK) {
+        /* refreshed in this launch (or just now, by the call above) */
+        cli_hint("the credential was refreshed, but its key '%s' was not renewed; save a new value "
+                 "with 'hive-cred add %s', or pass --allow-expired", key, id);
+    } else if (was_warned(hive_last_error())) {
+        /* the refresh failed: the store remembers why (and asks no one
+         * again), and said so in a warning the first time */
+        cli_hint("it could not be refreshed (see the warning above); save a new token with "
+                 "'hive-cred add %s', or pass --allow-expired", id);
+    } else {
+        cli_hint("it could not be refreshed (%s); save a new token with 'hive-cred add %s', or pass "
+                 "--allow-expired", hive_last_error(), id);
+    }
+    hive_cred_free(&again);
+}
+
+/* Fail on a referenced key that has expired. Rendering came first and
+ * refreshed what could be; the credential is read as that left it. */
+static int check_expiry(run *r, hive_store *st, const var *v)
 {
     hive_template_ref *refs = NULL;
     size_t n = 0;
@@ -362,7 +600,7 @@ static int check_expiry(run *r, hive_store *st, const var *v, unsigned flags)
         hive_cred *c = NULL;
         const char *key;
         hive_time t;
-        if (hive_store_get_credential(st, &c, refs[i].id, flags) != HIVE_OK)
+        if (hive_store_get_credential(st, &c, refs[i].id, 0) != HIVE_OK)
             continue;
         key = refs[i].key ? refs[i].key : hive_cred_default_key(c);
         t = key ? hive_cred_key_expires(c, key) : (hive_time){0, 0, 0, HIVE_TIME_NONE};
@@ -374,14 +612,7 @@ static int check_expiry(run *r, hive_store *st, const var *v, unsigned flags)
                          v->name, key, refs[i].id, when);
             } else {
                 fail_msg("%s: key '%s' of credential '%s' expired at %s", v->name, key, refs[i].id, when);
-                if (r->no_refresh)
-                    cli_hint("--no-refresh is set; without it hive-run refreshes tokens that can be");
-                else if (!hive_cred_auto_refresh(c))
-                    cli_hint("the credential has auto_refresh off; save a new token with "
-                             "'hive-cred add %s', or pass --allow-expired", refs[i].id);
-                else
-                    cli_hint("it could not be refreshed (see the warning above); save a new token "
-                             "with 'hive-cred add %s', or pass --allow-expired", refs[i].id);
+                expired_hint(r, st, c, refs[i].id, key);
                 ex = EXIT_FAIL;
             }
         }
@@ -432,7 +663,7 @@ static int render_all(run *r, hive_store *st)
             cli_hint("pass large secrets in a file instead of the environment");
             return EXIT_FAIL;
         }
-        ex = check_expiry(r, st, v, flags);
+        ex = check_expiry(r, st, v);
         if (ex != 0)
             return ex;
     }
@@ -454,13 +685,7 @@ static char **build_env(const run *r)
         return NULL;
     for (char **e = environ; *e != NULL; e++) {
         const char *eq = strchr(*e, '=');
-        size_t nl = eq ? (size_t)(eq - *e) : strlen(*e);
-        bool replaced = false;
-        if (is_stripped(*e, nl))
-            continue;
-        for (size_t i = 0; i < r->nvars && !replaced; i++)
-            replaced = strlen(r->vars[i].name) == nl && memcmp(r->vars[i].name, *e, nl) == 0;
-        if (!replaced)
+        if (passed_through(r, *e, eq ? (size_t)(eq - *e) : strlen(*e)))
             envp[k++] = *e;
     }
     for (size_t i = 0; i < r->nvars; i++) {
@@ -867,6 +1092,11 @@ static const char *kind_name(source_kind k)
     return "?";
 }
 
+static void append_name(void *ctx, const char *e, size_t name_len)
+{
+    hive_json_append(ctx, hive_json_new_string(e, name_len));
+}
+
 static int dry_run(const run *r, hive_store *st, char **argv)
 {
     unsigned flags = r->no_refresh ? 0 : HIVE_GET_REFRESH;
@@ -874,6 +1104,8 @@ static int dry_run(const run *r, hive_store *st, char **argv)
     hive_json *vars = hive_json_new(HIVE_JSON_ARRAY);
     hive_json *cmd = hive_json_new(HIVE_JSON_ARRAY);
     hive_json *removed = hive_json_new(HIVE_JSON_ARRAY);
+    hive_json *unrendered = hive_json_new(HIVE_JSON_ARRAY);
+    hive_json *kept = hive_json_new(HIVE_JSON_ARRAY);
 
     for (char **a = argv; *a != NULL; a++)
         hive_json_append(cmd, hive_json_new_string(*a, strlen(*a)));
@@ -895,6 +1127,15 @@ static int dry_run(const run *r, hive_store *st, char **argv)
     hive_json_set(doc, "command", cmd);
     hive_json_set(doc, "variables", vars);
     hive_json_set(doc, "removed", removed);
+    /* -i: nothing inherited but the --keep names that exist */
+    hive_json_set(doc, "environment", r->pristine ? hive_json_new_string("empty", 5)
+                                                  : hive_json_new_string("inherited", 9));
+    for (size_t i = 0; i < r->n_keep; i++)
+        if (getenv(r->keep[i]) != NULL && passed_through(r, r->keep[i], strlen(r->keep[i])))
+            hive_json_append(kept, hive_json_new_string(r->keep[i], strlen(r->keep[i])));
+    hive_json_set(doc, "kept", kept);
+    (void)each_unrendered(r, append_name, unrendered);
+    hive_json_set(doc, "not_rendered", unrendered);
     if (r->json) {
         (void)cli_print_json(doc);
     } else {
@@ -919,6 +1160,17 @@ static int dry_run(const run *r, hive_store *st, char **argv)
         }
         for (size_t i = 0; i < hive_json_size(removed); i++)
             printf("  unset %s\n", hive_json_string(hive_json_at(removed, i, NULL), NULL));
+        if (r->pristine) {
+            printf("  environment: empty (-i)");
+            for (size_t i = 0; i < hive_json_size(kept); i++)
+                printf("%s%s", i ? ", " : "; kept: ", hive_json_string(hive_json_at(kept, i, NULL), NULL));
+            printf("\n");
+        }
+        for (size_t i = 0; i < hive_json_size(unrendered); i++) {
+            const char *name = hive_json_string(hive_json_at(unrendered, i, NULL), NULL);
+            printf("  %s: holds a template, passed as is (inherited; --render-env %s renders it)\n",
+                   name, name);
+        }
     }
     hive_json_free(&doc);
     return fflush(stdout) == 0 ? 0 : EXIT_FAIL;
@@ -927,7 +1179,8 @@ static int dry_run(const run *r, hive_store *st, char **argv)
 /* --- main -------------------------------------------------------------------- */
 
 enum { OPT_STORE = 1000, OPT_ENV_FILE, OPT_USAGE, OPT_NO_REFRESH, OPT_ALLOW_EXPIRED, OPT_UNSAFE,
-       OPT_DRY_RUN, OPT_JSON, OPT_VERSION, OPT_FRESH, OPT_LAUNCH_VALUES, OPT_MASK, OPT_MASK_MIN };
+       OPT_DRY_RUN, OPT_JSON, OPT_VERSION, OPT_FRESH, OPT_LAUNCH_VALUES, OPT_MASK, OPT_MASK_MIN,
+       OPT_RENDER_ENV, OPT_KEEP };
 
 static const struct option long_opts[] = {
     {"env", required_argument, NULL, 'e'},
@@ -936,6 +1189,9 @@ static const struct option long_opts[] = {
     {"no-refresh", no_argument, NULL, OPT_NO_REFRESH},
     {"allow-expired", no_argument, NULL, OPT_ALLOW_EXPIRED},
     {"allow-unsafe-env", required_argument, NULL, OPT_UNSAFE},
+    {"render-env", required_argument, NULL, OPT_RENDER_ENV},
+    {"ignore-environment", no_argument, NULL, 'i'},
+    {"keep", required_argument, NULL, OPT_KEEP},
     {"dry-run", no_argument, NULL, OPT_DRY_RUN},
     {"fresh", no_argument, NULL, OPT_FRESH},
     {"mask", no_argument, NULL, OPT_MASK},
@@ -948,12 +1204,6 @@ static const struct option long_opts[] = {
     {NULL, 0, NULL, 0},
 };
 
-static void print_warning(void *ctx, const char *msg)
-{
-    (void)ctx;
-    cli_warn("%s", msg);
-}
-
 /* The environment handed to execve: kept reachable for the leak checker
  * on the failure path, where the process exits right after. */
 static char **kept_envp;
@@ -962,6 +1212,25 @@ typedef struct source_opt {
     int kind;
     const char *arg;
 } source_opt;
+
+/* Add the NAME of option opt to list: a variable name, one a time. */
+static int add_name_opt(const char **list, size_t *n, const char *opt, const char *name)
+{
+    if (!valid_name(name, strlen(name))) {
+        bad_name_msg(name, strlen(name), opt);
+        return EXIT_FAIL;
+    }
+    if (is_stripped(name, strlen(name))) {
+        fail_msg("%s %s: %s is never passed to the program", opt, name, name);
+        return EXIT_FAIL;
+    }
+    if (*n == MAX_LIST) {
+        fail_msg("too many %s options", opt);
+        return EXIT_FAIL;
+    }
+    list[(*n)++] = name;
+    return 0;
+}
 
 int main(int argc, char **argv)
 {
@@ -977,6 +1246,8 @@ int main(int argc, char **argv)
     int ex = 0;
 
     cli_prog = "hive-run";
+    started = hive_time_now();
+    started.sec -= 1;
     /* While secrets are in memory: no core dump, no ptrace attach. Both are
      * put back (or reset by execve) before the program runs: its limits
      * and umask are its own. */
@@ -988,7 +1259,7 @@ int main(int argc, char **argv)
     prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "+:e:h", long_opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+:e:hi", long_opts, NULL)) != -1) {
         switch (c) {
         case 'e':
         case OPT_ENV_FILE:
@@ -1004,12 +1275,18 @@ int main(int argc, char **argv)
         case OPT_NO_REFRESH: r.no_refresh = true; break;
         case OPT_ALLOW_EXPIRED: r.allow_expired = true; break;
         case OPT_UNSAFE:
-            if (r.n_unsafe_ok == MAX_LIST) {
-                fail_msg("too many --allow-unsafe-env options");
+            if (add_name_opt(r.unsafe_ok, &r.n_unsafe_ok, "--allow-unsafe-env", optarg) != 0)
                 return EXIT_FAIL;
-            }
-            r.unsafe_ok[r.n_unsafe_ok++] = optarg;
             break;
+        case OPT_RENDER_ENV:
+            if (add_name_opt(r.render, &r.n_render, "--render-env", optarg) != 0)
+                return EXIT_FAIL;
+            break;
+        case OPT_KEEP:
+            if (add_name_opt(r.keep, &r.n_keep, "--keep", optarg) != 0)
+                return EXIT_FAIL;
+            break;
+        case 'i': r.pristine = true; break;
         case OPT_DRY_RUN: r.dry_run = true; break;
         case OPT_FRESH: r.fresh = true; break;
         case OPT_MASK: r.mask = true; break;
@@ -1053,6 +1330,11 @@ int main(int argc, char **argv)
     }
     if (r.json && !r.dry_run) {
         fail_msg("--json goes with --dry-run");
+        return EXIT_FAIL;
+    }
+    if (r.n_keep > 0 && !r.pristine) {
+        fail_msg("--keep goes with -i (--ignore-environment)");
+        cli_hint("without -i every inherited variable is passed on already");
         return EXIT_FAIL;
     }
     for (int i = optind + 1; i < argc; i++) {
@@ -1107,6 +1389,8 @@ int main(int argc, char **argv)
     }
     if (ex == 0 && r.dry_run)
         ex = dry_run(&r, st, argv + optind);
+    else if (ex == 0)
+        hint_unrendered(&r);
     if (ex == 0 && r.mask && !r.dry_run)
         ex = collect_mask_values(&r, st);
     hive_store_free(&st);

@@ -96,6 +96,8 @@ if command -v valgrind >/dev/null; then
   vg "$cred" get anthropic
   vg "$run" -e X='{{anthropic}}' --dry-run -- true
   vg "$run" -e X='{{nope}}' -- true
+  R='{{anthropic}}' U='{{nope}}' vg "$run" -i --keep HOME --keep U --render-env R --dry-run --json -- true
+  U='{{anthropic}}' vg "$run" -e X='{{github_oauth}}' -- true
   rm -f "$HIVE_HOME/credentials/metadata/index.json"
   vg "$cred" list
   echo "  valgrind: done"

@@ -25,7 +25,9 @@ import stat
 import subprocess
 import sys
 import tempfile
+import threading
 import unittest
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 from cryptography.fernet import Fernet
@@ -46,9 +48,22 @@ ENV_CHILD = [
     "    'env': {k.hex(): v.hex() for k, v in os.environb.items()}}))\n",
 ]
 
-UNSAFE_NAMES = ["LD_PRELOAD", "LD_LIBRARY_PATH", "DYLD_INSERT_LIBRARIES", "BASH_ENV", "ENV",
-                "PROMPT_COMMAND", "NODE_OPTIONS", "PYTHONPATH", "PYTHONSTARTUP", "PERL5OPT",
-                "RUBYOPT", "JAVA_TOOL_OPTIONS", "GIT_SSH_COMMAND"]
+# every refused name of the README's table, and members of each refused prefix
+UNSAFE_NAMES = [
+    "LD_PRELOAD", "LD_LIBRARY_PATH", "LD_AUDIT", "DYLD_INSERT_LIBRARIES", "GCONV_PATH",
+    "BASH_ENV", "ENV", "ZDOTDIR", "FPATH", "SHELLOPTS", "BASHOPTS", "BASH_LOADABLES_PATH",
+    "BASH_FUNC_true", "BASH_FUNC_x", "PROMPT_COMMAND", "PS0", "PS1", "PS2", "PS3", "PS4",
+    "PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "PYTHONINSPECT", "PYTHONBREAKPOINT", "PYTHONUSERBASE",
+    "PYTHONPYCACHEPREFIX", "PYTHONPLATLIBDIR", "PYTHONWARNINGS",
+    "PERL5OPT", "PERL5LIB", "PERLLIB", "PERL5DB", "RUBYOPT", "RUBYLIB", "LUA_INIT", "LUA_INIT_5_4",
+    "NODE_OPTIONS", "NODE_PATH", "NODE_REPL_EXTERNAL_MODULE",
+    "JAVA_TOOL_OPTIONS", "_JAVA_OPTIONS", "JDK_JAVA_OPTIONS", "CLASSPATH",
+    "GIT_SSH", "GIT_SSH_COMMAND", "GIT_PROXY_COMMAND", "GIT_EXTERNAL_DIFF", "GIT_ASKPASS", "GIT_EXEC_PATH",
+    "GIT_EDITOR", "GIT_SEQUENCE_EDITOR", "GIT_PAGER", "GIT_DIR", "GIT_TEMPLATE_DIR", "GIT_CONFIG",
+    "GIT_CONFIG_GLOBAL", "GIT_CONFIG_SYSTEM", "GIT_CONFIG_COUNT", "GIT_CONFIG_KEY_0", "GIT_CONFIG_VALUE_0",
+    "GIT_CONFIG_PARAMETERS",
+    "EDITOR", "VISUAL", "PAGER", "MANPAGER", "LESSOPEN", "LESSCLOSE", "BROWSER", "SHELL",
+    "SSH_ASKPASS", "SUDO_ASKPASS"]
 
 # fixture values
 BRAVE = "BSA-test-0123456789abcdef"
@@ -350,9 +365,10 @@ class TestSources(HiveRunTest):
     def test_inherited_templates(self):
         extra = {"MYTOKEN": "{{brave_search}}", "MYHEADER": "Bearer {{anthropic.api_key}}",
                  "PLAINVAR": "no template", "NOTATEMPLATE": "{{ brave_search }} {{x.y.z}} {{",
-                 "BRACES": "{}{{}}"}
+                 "BRACES": "{}{{}}", "RENDERED_PLAIN": "no template either"}
         env = dict(self.env, **extra)
-        got = self.child_env(env=env)
+        got = self.child_env("--render-env", "MYTOKEN", "--render-env", "MYHEADER",
+                             "--render-env", "RENDERED_PLAIN", env=env)
         self.assertEqual(got, self.expect_env(env, MYTOKEN=BRAVE, MYHEADER="Bearer " + ANTHROPIC))
 
     def test_precedence(self):
@@ -363,6 +379,7 @@ class TestSources(HiveRunTest):
                       Z="inh-{{smtp_login.username}}", W="inh-{{smtp_login.username}}")
         want = self.expect_env(parent, X="flag-" + BRAVE, Y="file-" + ANTHROPIC, Z="usage-" + ADEN,
                                W="inh-" + SMTP_USER)
+        render = ["--render-env", "X", "--render-env", "Y", "--render-env", "Z", "--render-env", "W"]
         orders = [
             ["-e", "X=flag-{{brave_search}}", "--env-file", envfile, "--usage", "aden_api_key"],
             ["--usage", "aden_api_key", "--env-file", envfile, "-e", "X=flag-{{brave_search}}"],
@@ -370,7 +387,8 @@ class TestSources(HiveRunTest):
         ]
         for opts in orders:
             with self.subTest(opts=opts):
-                self.assertEqual(self.child_env(*opts, env=parent), want)
+                self.assertEqual(self.child_env(*opts, *render, env=parent), want)
+                self.assertEqual(self.child_env(*render, *opts, env=parent), want)
 
     def test_same_kind_in_order_given(self):
         self.run_cred("usage", "add", "brave_search", "--env", "U={{brave_search}}")
@@ -381,6 +399,210 @@ class TestSources(HiveRunTest):
                              "--env-file", f1)
         self.assertEqual(env[b"U"], ANTHROPIC.encode())
         self.assertEqual(env[b"F"], b"one")
+
+
+# --- inherited variables: rendered only when named; -i and --keep ----------
+
+class TestInherited(HiveRunTest):
+    """Issue 12 item 10, issue 16 item 4: a template in an inherited
+    variable is rendered only when the user names the variable."""
+
+    def test_ci_variables_are_not_rendered(self):
+        # in CI whoever opens a pull request controls its title and branch name
+        ci = {"GITHUB_HEAD_REF": "{{github_oauth}}", "PR_TITLE": "fix: leak {{brave_search.api_key}} please",
+              "PLAIN": "x"}
+        parent = dict(self.env, **ci)
+        r, out = self.child("-e", "A={{anthropic}}", env=parent)
+        self.assertEqual(out["env"], self.expect_env(parent, A=ANTHROPIC))
+        self.assertEqual(out["env"][b"PR_TITLE"], ci["PR_TITLE"].encode())
+        self.assert_secret_free(r.stdout.replace(ANTHROPIC.encode(), b"") + r.stderr)
+        # one hint, naming both, saying how to render one
+        self.assertEqual(self.lines(r.stderr), self.hints(r), r.stderr)
+        self.assertEqual(len(self.hints(r)), 1, r.stderr)
+        hint = self.hints(r)[0]
+        for name in ["GITHUB_HEAD_REF", "PR_TITLE", "--render-env"]:
+            self.assertIn(name, hint)
+        self.assertNotIn("PLAIN", hint)
+        self.assertNotIn("{{", hint, "the hint shows a value")
+
+    def test_hint_for_one_names_the_option(self):
+        r, out = self.child(extra_env={"GH_TOKEN": "{{github_oauth}}"})
+        self.assertEqual(out["env"][b"GH_TOKEN"], b"{{github_oauth}}")
+        self.assertEqual(self.hints(r), ["hint: GH_TOKEN holds a template, passed as is: inherited variables "
+                                         "are rendered only when named (--render-env GH_TOKEN)"])
+
+    def test_hint_lists_a_few(self):
+        extra = {"T%d" % i: "{{brave_search}}" for i in range(7)}
+        r, out = self.child(extra_env=extra)
+        hints = self.hints(r)
+        self.assertEqual(len(hints), 1, r.stderr)
+        self.assertIn(", ...", hints[0])
+        self.assertLess(len(hints[0]), 300)
+
+    def test_no_hint_when_overridden_or_rendered(self):
+        r, out = self.child("-e", "GH_TOKEN={{brave_search}}", "--render-env", "OTHER",
+                            extra_env={"GH_TOKEN": "{{github_oauth}}", "OTHER": "{{anthropic}}"})
+        self.assertEqual(out["env"][b"GH_TOKEN"], BRAVE.encode())
+        self.assertEqual(out["env"][b"OTHER"], ANTHROPIC.encode())
+        self.assertEqual(r.stderr, b"")
+
+    def test_render_env_only_the_named(self):
+        parent = dict(self.env, A="{{brave_search}}", B="{{anthropic}}")
+        r, out = self.child("--render-env", "B", env=parent)
+        self.assertEqual(out["env"], self.expect_env(parent, B=ANTHROPIC))
+        self.assertEqual(len(self.hints(r)), 1, r.stderr)
+        self.assertIn("--render-env A", self.hints(r)[0])
+
+    def test_render_env_missing_variable(self):
+        cmd, marker = self.marker()
+        r = self.run_hr("--render-env", "GH_TOKEN", "--", *cmd)
+        self.assert_error(r, 125, "--render-env GH_TOKEN: there is no GH_TOKEN in the environment")
+        self.assertTrue(self.hints(r))
+        self.assertFalse(os.path.exists(marker))
+
+    def test_render_env_takes_names_not_patterns(self):
+        for bad in ["GH_*", "*", "GH_?", "[A-Z]*", "A B", "1A", "", "A=B", "BASH_FUNC_f%%"]:
+            with self.subTest(bad=bad):
+                cmd, marker = self.marker()
+                r = self.run_hr("--render-env", bad, "--", *cmd, extra_env={"GH_TOKEN": "{{brave_search}}"})
+                lines = self.assert_error(r, 125, "invalid variable name")
+                self.assertIn("--render-env", lines[0])
+                self.assertIn("letters, digits and '_'", lines[0])
+                self.assertTrue(self.hints(r))
+                if "*" in bad or "?" in bad:
+                    self.assertIn("patterns are not accepted", self.hints(r)[0])
+                self.assertFalse(os.path.exists(marker))
+
+    def test_render_env_failure_names_the_variable_and_its_origin(self):
+        r = self.run_hr("--render-env", "DEPLOY_TOKEN", "--", "true", extra_env={"DEPLOY_TOKEN": "{{nope}}"})
+        lines = self.assert_error(r, 125, "DEPLOY_TOKEN (from the environment, --render-env): "
+                                          "Credential 'nope' not found", exact=True)
+        self.assertTrue(self.hints(r))
+
+    def test_render_env_refused_name(self):
+        r = self.run_hr("--render-env", "NODE_OPTIONS", "--", "true",
+                        extra_env={"NODE_OPTIONS": "--require={{brave_search}}"})
+        self.assert_error(r, 125, "refusing to set NODE_OPTIONS (from the environment, --render-env)")
+        # not named: not hive-run's to set, passed as it is
+        r, out = self.child(extra_env={"NODE_OPTIONS": "--title={{brave_search}}"})
+        self.assertEqual(out["env"][b"NODE_OPTIONS"], b"--title={{brave_search}}")
+
+    def test_render_env_key_refused(self):
+        for opt in ["--render-env", "--keep"]:
+            with self.subTest(opt=opt):
+                r = self.run_hr("-i", opt, "HIVE_CREDENTIAL_KEY", "--", "true",
+                                extra_env={"HIVE_CREDENTIAL_KEY": self.key})
+                self.assert_error(r, 125, "HIVE_CREDENTIAL_KEY is never passed to the program")
+
+    def bare_env(self, *args, env):
+        """The environment exactly as execve gave it (env -0: no runtime
+        adds its own variables, as Python does with LC_CTYPE)."""
+        r = self.check(self.run_hr(*args, "--", "env", "-0", env=env), 0)
+        return r, dict(e.split(b"=", 1) for e in r.stdout.split(b"\0") if e)
+
+    def test_ignore_environment(self):
+        parent = dict(self.env, SOMETHING="x", TOKEN_T="{{brave_search}}", HIVE_CREDENTIAL_KEY=self.key)
+        for opt in ["-i", "--ignore-environment"]:
+            with self.subTest(opt=opt):
+                r, env = self.bare_env(opt, "-e", "A={{brave_search}}", "--env-file",
+                                       self.write("i.env", "F=1\n"), env=parent)
+                self.assertEqual(env, {b"A": BRAVE.encode(), b"F": b"1"})
+                self.assertEqual(r.stderr, b"")
+
+    def test_ignore_environment_keep(self):
+        parent = dict(self.env, KEEP_ME="kept", DROP_ME="dropped", T="{{anthropic}}", U="{{brave_search}}")
+        r, env = self.bare_env("-i", "--keep", "KEEP_ME", "--keep", "ABSENT", "--keep", "U", "--render-env", "T",
+                               "-e", "A=1", env=parent)
+        self.assertEqual(env, {b"KEEP_ME": b"kept", b"T": ANTHROPIC.encode(), b"A": b"1",
+                               b"U": b"{{brave_search}}"})
+        self.assertEqual(len(self.hints(r)), 1, r.stderr)   # U: kept, holds a template, not rendered
+        self.assertIn("--render-env U", self.hints(r)[0])
+        # not kept: not passed, so nothing to say
+        r, env = self.bare_env("-i", "-e", "A=1", env=parent)
+        self.assertEqual(env, {b"A": b"1"})
+        self.assertEqual(r.stderr, b"")
+
+    def test_ignore_environment_finds_the_program(self):
+        # no PATH in the program's environment: the default path, as env -i does
+        r = self.check(self.run_hr("-i", "-e", "X={{anthropic}}", "--", "sh", "-c", 'printf %s "$X"'), 0)
+        self.assertEqual(r.stdout, ANTHROPIC.encode())
+
+    def test_keep_needs_i(self):
+        cmd, marker = self.marker()
+        r = self.run_hr("--keep", "HOME", "--", *cmd)
+        self.assert_error(r, 125, "--keep goes with -i")
+        self.assertFalse(os.path.exists(marker))
+        r = self.run_hr("-i", "--keep", "A*", "--", "true")
+        self.assert_error(r, 125, "invalid variable name 'A*' (--keep)")
+
+    def test_dry_run_says_what_is_not_rendered(self):
+        parent = dict(self.env, PR_TITLE="x {{brave_search}}", R="{{anthropic}}", HIVE_CREDENTIAL_KEY=self.key)
+        cmd, marker = self.marker()
+        r = self.check(self.run_hr("--dry-run", "--render-env", "R", "--", *cmd, env=parent), 0)
+        self.assertFalse(os.path.exists(marker))
+        out = r.stdout.decode()
+        self.assertIn("PR_TITLE: holds a template, passed as is (inherited; --render-env PR_TITLE renders it)", out)
+        self.assertIn("R=******** (inherited from the environment, --render-env)", out)
+        self.assertEqual(r.stderr, b"")
+        self.assert_secret_free(r.stdout)
+        r = self.check(self.run_hr("--dry-run", "--json", "--render-env", "R", "--", *cmd, env=parent), 0)
+        doc = json.loads(r.stdout)
+        self.assertEqual(doc["not_rendered"], ["PR_TITLE"])
+        self.assertEqual(doc["environment"], "inherited")
+        self.assertEqual(doc["kept"], [])
+        self.assertEqual([(v["name"], v["source"]) for v in doc["variables"]], [("R", "inherited")])
+        r = self.check(self.run_hr("--dry-run", "--json", "-i", "--keep", "HOME", "--keep", "NOPE_X",
+                                   "--keep", "PR_TITLE", "--", *cmd, env=parent), 0)
+        doc = json.loads(r.stdout)
+        self.assertEqual(doc["environment"], "empty")
+        self.assertEqual(doc["kept"], ["HOME", "PR_TITLE"])
+        self.assertEqual(doc["not_rendered"], ["PR_TITLE"])
+        r = self.check(self.run_hr("--dry-run", "-i", "--keep", "HOME", "--", *cmd, env=parent), 0)
+        self.assertIn("environment: empty (-i); kept: HOME", r.stdout.decode())
+
+
+# --- variable names ------------------------------------------------------------
+
+class TestNames(HiveRunTest):
+    """Issue 16 item 7: names follow the shell's rule, from every source."""
+
+    def test_invalid_names_from_e(self):
+        for name, better in [("BAD NAME", "BAD_NAME"), ("1X", "_1X"), ("A-B", "A_B"), ("A.B", "A_B"),
+                             (" LD_PRELOAD", None), ("LD_PRELOAD ", None), ("LD_PRELOAD\t", None),
+                             ("LD_PRELOAD\uff1dx", None), ("caf\u00e9", None), ("X\x1b[31m", None)]:
+            with self.subTest(name=name):
+                cmd, marker = self.marker()
+                if os.path.exists(marker):
+                    os.remove(marker)   # left by a name that failed this test
+                r = self.run_hr("-e", name + "={{brave_search}}", "--", *cmd)
+                lines = self.assert_error(r, 125, "invalid variable name")
+                self.assertIn("letters, digits and '_', not starting with a digit", lines[0])
+                self.assertNotIn("\x1b", r.stderr.decode("utf-8", "replace"))
+                hints = self.hints(r)
+                self.assertEqual(len(hints), 1, r.stderr)
+                if better:
+                    self.assertEqual(hints[0], "hint: a valid name would be " + better)
+                self.assertFalse(os.path.exists(marker))
+
+    def test_valid_names_pass(self):
+        env = self.child_env("-e", "_=1", "-e", "_1=2", "-e", "a=3", "-e", "Z9_z=4", "-e", "X=a=b")
+        for k, v in [(b"_1", b"2"), (b"a", b"3"), (b"Z9_z", b"4"), (b"X", b"a=b")]:
+            self.assertEqual(env[k], v)
+
+    def test_invalid_names_from_env_file_and_usage(self):
+        path = self.write("dots.env", "OK=1\nspring.password={{brave_search}}\n")
+        r = self.run_hr("--env-file", path, "--", "true")
+        self.assert_error(r, 125, "invalid variable name 'spring.password' (%s)" % path)
+        usage = os.path.join(self.store, "usage.json")
+        self.run_cred("usage", "add", "brave_search", "--env", "GOOD={{brave_search}}")
+        with open(usage, encoding="utf-8") as f:
+            doc = json.load(f)
+        doc["specs"]["brave_search"]["env"]["BASH_FUNC_true%%"] = "() { echo PWNED; }"
+        with open(usage, "w", encoding="utf-8") as f:
+            json.dump(doc, f)
+        r = self.run_hr("--usage", "brave_search", "--", "bash", "-c", "true")
+        self.assert_error(r, 125, "invalid variable name 'BASH_FUNC_true%%' (usage brave_search)")
+        self.assertNotIn(b"PWNED", r.stdout)
 
 
 # --- the child's environment, argv, PID and exit status --------------------
@@ -529,7 +751,8 @@ class TestFailures(HiveRunTest):
         self.assert_fails(["--env-file", path], "Credential 'nope_file' not found")
         self.run_cred("usage", "add", "nope_usage", "--env", "B={{nope_usage.k}}")
         self.assert_fails(["--usage", "nope_usage"], "Credential 'nope_usage' not found")
-        self.assert_fails([], "Credential 'nope_inh' not found", extra_env={"C": "{{nope_inh}}"})
+        self.assert_fails(["--render-env", "C"], "C (from the environment, --render-env): Credential 'nope_inh' "
+                          "not found", extra_env={"C": "{{nope_inh}}"})
 
     def test_no_key(self):
         os.remove(self.key_path)
@@ -582,9 +805,11 @@ class TestFailures(HiveRunTest):
 class TestUnsafeNames(HiveRunTest):
 
     def test_each_refused(self):
-        for name in UNSAFE_NAMES + ["LD_AUDIT", "DYLD_LIBRARY_PATH"]:
+        for name in UNSAFE_NAMES + ["DYLD_LIBRARY_PATH", "LD_PRELOAD_EXTRA", "GIT_CONFIG_KEY_12"]:
             with self.subTest(name=name):
                 cmd, marker = self.marker()
+                if os.path.exists(marker):
+                    os.remove(marker)   # left by a name that failed this test
                 r = self.run_hr("-e", name + "={{brave_search}}", "--", *cmd)
                 self.assert_error(r, 125, name)
                 self.assertTrue(any("--allow-unsafe-env " + name in h for h in self.hints(r)), r.stderr)
@@ -616,11 +841,87 @@ class TestUnsafeNames(HiveRunTest):
         self.assert_error(r, 125, "PERL5OPT")
         r = self.run_hr("--allow-unsafe-env", "LD_", "-e", "LD_PRELOAD=/nonexistent.so", "--", "true")
         self.assert_error(r, 125, "LD_PRELOAD")
+        # a pattern is not a name: said at once, not silently matching nothing
+        r = self.run_hr("--allow-unsafe-env", "LD_*", "-e", "LD_PRELOAD=/nonexistent.so", "--", "true")
+        self.assert_error(r, 125, "invalid variable name 'LD_*' (--allow-unsafe-env)")
+        self.assertIn("patterns are not accepted", self.hints(r)[0])
 
     def test_safe_lookalikes_pass(self):
         r = self.shell("-e", "MY_LD_PRELOAD=1", "-e", "ENVIRONMENT=2", "-e", "NODE_OPTIONS_X=3",
                        script='printf "%s%s%s" "$MY_LD_PRELOAD" "$ENVIRONMENT" "$NODE_OPTIONS_X"')
         self.assertEqual(r.stdout, b"123")
+
+    def test_bash_function_cannot_be_set(self):
+        """BASH_FUNC_true%%='() { echo PWNED; }' makes bash run it for 'true'."""
+        bash = shutil.which("bash")
+        self.assertIsNotNone(bash, "cannot run: bash not installed")
+        payload = "() { echo PWNED; }"
+        # the attack is real: bash imports the function
+        r = subprocess.run([bash, "-c", "true"], env=dict(self.env, **{"BASH_FUNC_true%%": payload}),
+                           stdout=subprocess.PIPE, timeout=TIMEOUT)
+        self.assertEqual(r.stdout, b"PWNED\n")
+        path = self.write("f.env", "BASH_FUNC_true%%=" + payload + "\n")
+        for args in [["-e", "BASH_FUNC_true%%=" + payload], ["-e", "BASH_FUNC_true()=" + payload],
+                     ["-e", "BASH_FUNC_true=" + payload], ["--env-file", path],
+                     ["--allow-unsafe-env", "BASH_FUNC_true%%", "-e", "BASH_FUNC_true%%=" + payload]]:
+            with self.subTest(args=args):
+                r = self.run_hr(*args, "--", bash, "-c", "true")
+                self.assertEqual(r.returncode, 125, r.stderr)
+                self.assertNotIn(b"PWNED", r.stdout)
+        # a function body under an ordinary name is inert in a patched bash
+        r = self.check(self.run_hr("-e", "true=" + payload, "--", bash, "-c", "true"), 0)
+        self.assertEqual(r.stdout, b"")
+
+    def test_shellopts_and_ps4(self):
+        """SHELLOPTS=xtrace with PS4='$(cmd)' runs cmd in any bash script
+        (as any user but root): each half is refused on its own."""
+        bash = shutil.which("bash")
+        self.assertIsNotNone(bash, "cannot run: bash not installed")
+        cmd, marker = self.marker()
+        ps4 = 'PS4=$(touch %s)' % marker
+        for args in [["-e", "SHELLOPTS=xtrace", "-e", ps4],
+                     ["--allow-unsafe-env", "SHELLOPTS", "-e", "SHELLOPTS=xtrace", "-e", ps4],
+                     ["--allow-unsafe-env", "PS4", "-e", "SHELLOPTS=xtrace", "-e", ps4],
+                     ["-e", "BASHOPTS=extdebug", "-e", ps4]]:
+            with self.subTest(args=args):
+                r = self.run_hr(*args, "--", bash, "-c", ":")
+                self.assert_error(r, 125, "refusing to set")
+                self.assertFalse(os.path.exists(marker))
+
+    def test_case_variants_are_inert(self):
+        """Names are matched exactly, as the loader and the shells take them:
+        a case variant is accepted, and runs nothing."""
+        bash = shutil.which("bash")
+        self.assertIsNotNone(bash, "cannot run: bash not installed")
+        cmd, marker = self.marker()
+        script = self.write("startup.sh", 'touch "%s"\n' % marker)
+        # BASH_ENV itself would run the script (allowed explicitly here) ...
+        self.check(self.run_hr("--allow-unsafe-env", "BASH_ENV", "-e", "BASH_ENV=" + script, "--",
+                               bash, "-c", "true"), 0)
+        self.assertTrue(os.path.exists(marker), "BASH_ENV did not run: the test proves nothing")
+        os.remove(marker)
+        # ... its case variants do not
+        for name in ["bash_env", "Bash_Env", "BASH_env"]:
+            with self.subTest(name=name):
+                r = self.check(self.run_hr("-e", name + "=" + script, "--", bash, "-c", "true"), 0)
+                self.assertEqual(r.stderr, b"")
+                self.assertFalse(os.path.exists(marker), name + " ran the script")
+        r = self.check(self.run_hr("-e", "ld_preload=/nonexistent/lib.so", "-e", "Ld_Preload=/nonexistent/lib.so",
+                                   "--", "sh", "-c", "true"), 0)
+        self.assertEqual(r.stderr, b"", "the loader read a case variant")
+
+    def test_ifs_not_refused_shells_reset_it(self):
+        """IFS is not refused (README): the shells do not import it."""
+        for sh in ["bash", "dash"]:
+            with self.subTest(sh=sh):
+                path = shutil.which(sh)
+                self.assertIsNotNone(path, "cannot run: %s not installed" % sh)
+                r = self.check(self.run_hr("-e", "IFS=x", "--", path, "-c", 'printf %s "$IFS"'), 0)
+                self.assertEqual(r.stdout, b" \t\n")
+
+    def test_refused_from_the_environment_when_rendered(self):
+        r = self.run_hr("--render-env", "PS4", "--", "true", extra_env={"PS4": "$(touch x){{brave_search}}"})
+        self.assert_error(r, 125, "refusing to set PS4")
 
 
 # --- sizes --------------------------------------------------------------------
@@ -696,6 +997,77 @@ class TestExpiry(HiveRunTest):
             self.assertTrue(ln.startswith("hive-run: warning: ") or ln.startswith("hint: "), ln)
         self.assert_secret_free(r.stderr)
 
+    def test_hint_points_at_a_warning_only_when_there_is_one(self):
+        """Issue 12 item 15: 'see the warning above' only under a warning."""
+        # a refresh was tried and failed: the store's warning is above the hint
+        r = self.run_hr("-e", "GH={{github_oauth}}", "--", "true")
+        lines = self.assert_error(r, 125, "github_oauth")
+        warn = [i for i, ln in enumerate(lines) if ln.startswith("hive-run: warning: ")]
+        hint = [i for i, ln in enumerate(lines) if "see the warning above" in ln]
+        self.assertEqual(len(warn), 1, lines)
+        self.assertEqual(len(hint), 1, lines)
+        self.assertLess(warn[0], hint[0])
+        self.assertIn("github_oauth", lines[warn[0]])
+        # auto_refresh on, but its provider never refreshes: nothing was tried, no warning
+        self.run_cred("add", "static_exp", "--auto-refresh", "--expires", "api_key=2020-01-01T00:00:00Z",
+                      stdin="api_key=static-value-0123\n")
+        r = self.run_hr("-e", "S={{static_exp}}", "--", "true")
+        lines = self.assert_error(r, 125, "static_exp")
+        self.assertFalse([ln for ln in lines if "warning" in ln], lines)
+        self.assertIn("never refreshes", "\n".join(self.hints(r)))
+
+    def test_hint_when_the_refresh_did_not_renew_the_key(self):
+        """A refresh that worked but left the referenced key expired: no
+        warning to point at, and no second token request to find out."""
+        requests = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                requests.append(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+                body = json.dumps({"access_token": "new-access-0123456789", "token_type": "Bearer",
+                                   "expires_in": 3600}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        server = HTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        self.addCleanup(server.server_close)
+        self.addCleanup(server.shutdown)
+        for name in ["http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "all_proxy"]:
+            self.env.pop(name, None)
+        self.run_cred("add", "tiny_idp", "--type", "custom",
+                      stdin="token_url=http://127.0.0.1:%d/token\nclient_id=c1\nclient_secret=s1-secret\n"
+                      % server.server_address[1])
+        self.run_cred("add", "tok", "--type", "oauth2", "--provider-id", "tiny_idp", "--auto-refresh",
+                      "--expires", "access_token=2020-01-01T00:00:00Z", "--expires", "id_token=2020-01-01T00:00:00Z",
+                      stdin="access_token=old-access-0123\nrefresh_token=rt-0123456789\nid_token=idt-0123456789\n")
+        r = self.run_hr("-e", "T={{tok.id_token}}", "--", "true")
+        lines = self.assert_error(r, 125, "key 'id_token' of credential 'tok' expired")
+        self.assertFalse([ln for ln in lines if "warning" in ln], lines)
+        self.assertEqual(self.hints(r), ["hint: the credential was refreshed, but its key 'id_token' was not "
+                                         "renewed; save a new value with 'hive-cred add tok', or pass "
+                                         "--allow-expired"])
+        self.assertEqual(len(requests), 1, requests)
+        # the refresh itself happened and was saved
+        got = self.check(self.run_hr("-e", "A={{tok.access_token}}", "--", "sh", "-c", 'printf %s "$A"'), 0)
+        self.assertEqual(got.stdout, b"new-access-0123456789")
+
+    def test_hint_without_refresh(self):
+        for args, want in [(["--no-refresh", "-e", "GH={{github_oauth}}"], "--no-refresh is set"),
+                           (["-e", "J={{internal_jwt}}"], "auto_refresh off")]:
+            with self.subTest(args=args):
+                r = self.run_hr(*args, "--", "true")
+                lines = self.assert_error(r, 125, "expired")
+                self.assertFalse([ln for ln in lines if "warning" in ln], lines)
+                self.assertEqual(len(self.hints(r)), 1, lines)
+                self.assertIn(want, self.hints(r)[0])
+
     def test_no_refresh_expired(self):
         cmd, marker = self.marker()
         r = self.run_hr("--no-refresh", "-e", "GH={{github_oauth.access_token}}", "--", *cmd)
@@ -715,7 +1087,7 @@ class TestDryRun(HiveRunTest):
         self.parent = dict(self.env, I="{{aden_api_key}}", HIVE_CREDENTIAL_KEY=self.key)
 
     def opts(self):
-        return ["-e", "A={{brave_search}}", "--env-file", self.envfile, "--usage", "anthropic",
+        return ["--render-env", "I", "-e", "A={{brave_search}}", "--env-file", self.envfile, "--usage", "anthropic",
                 "--allow-expired", "-e", "J=x {{internal_jwt.access_token}}"]
 
     def test_text(self):
