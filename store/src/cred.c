@@ -49,10 +49,10 @@ static bool is_type_name(const hive_json *v)
     return s != NULL && strlen(s) == len && hive_cred_type_parse(s) != HIVE_TYPE_UNKNOWN;
 }
 
-static bool is_field(const char *key, const char *const *fields, size_t n)
+static bool is_field(const char *key, size_t key_len, const char *const *fields, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        if (strcmp(key, fields[i]) == 0)
+        if (strlen(fields[i]) == key_len && memcmp(key, fields[i], key_len) == 0)
             return true;
     return false;
 }
@@ -265,12 +265,13 @@ static hive_rc copy_extras(hive_json *dst, const hive_json *src, const char *con
 {
     for (size_t i = 0; i < hive_json_size(src); i++) {
         const char *k;
-        hive_json *v = hive_json_at(src, i, &k);
+        size_t klen;
+        hive_json *v = hive_json_member(src, i, &k, &klen);
         hive_rc rc;
 
-        if (is_field(k, fields, n))
+        if (is_field(k, klen, fields, n))
             continue;
-        rc = hive_json_set(dst, k, hive_json_clone(v));
+        rc = hive_json_set_member(dst, k, klen, hive_json_clone(v));
         if (rc != HIVE_OK)
             return rc;
     }
@@ -353,11 +354,12 @@ static hive_rc norm_keys(hive_json **out, const hive_json *in)
         return hive__fail(HIVE_ERR_NOMEM, "out of memory");
     for (size_t i = 0; i < hive_json_size(in) && rc == HIVE_OK; i++) {
         const char *name;
-        hive_json *kv = hive_json_at(in, i, &name);
+        size_t name_len;
+        hive_json *kv = hive_json_member(in, i, &name, &name_len);
         hive_json *nk = NULL;
         rc = norm_key(&nk, name, kv);
         if (rc == HIVE_OK)
-            rc = hive_json_set(keys, name, nk);
+            rc = hive_json_set_member(keys, name, name_len, nk);
     }
     if (rc != HIVE_OK) {
         hive_json_free(&keys);

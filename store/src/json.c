@@ -163,10 +163,17 @@ size_t hive_json_size(const hive_json *v)
 
 hive_json *hive_json_at(const hive_json *v, size_t i, const char **key)
 {
+    return hive_json_member(v, i, key, NULL);
+}
+
+hive_json *hive_json_member(const hive_json *v, size_t i, const char **key, size_t *key_len)
+{
     if (i >= hive_json_size(v))
         return NULL;
     if (key != NULL)
         *key = v->m[i].key;
+    if (key_len != NULL)
+        *key_len = v->m[i].key_len;
     return v->m[i].val;
 }
 
@@ -182,7 +189,12 @@ static member *find(const hive_json *obj, const char *key, size_t key_len)
 
 hive_json *hive_json_get(const hive_json *obj, const char *key)
 {
-    member *m = find(obj, key, strlen(key));
+    return key != NULL ? hive_json_get_member(obj, key, strlen(key)) : NULL;
+}
+
+hive_json *hive_json_get_member(const hive_json *obj, const char *key, size_t key_len)
+{
+    member *m = find(obj, key, key_len);
 
     return m ? m->val : NULL;
 }
@@ -227,7 +239,11 @@ hive_rc hive__json_add_member(hive_json *obj, const char *key, size_t key_len, h
 
 hive_rc hive_json_set(hive_json *obj, const char *key, hive_json *val)
 {
-    size_t key_len;
+    return hive_json_set_member(obj, key, key != NULL ? strlen(key) : 0, val);
+}
+
+hive_rc hive_json_set_member(hive_json *obj, const char *key, size_t key_len, hive_json *val)
+{
     member *m;
 
     if (val == NULL)
@@ -236,7 +252,6 @@ hive_rc hive_json_set(hive_json *obj, const char *key, hive_json *val)
         hive_json_free(&val);
         return hive__fail(HIVE_ERR_INVALID, "cannot set a member of a non-object");
     }
-    key_len = strlen(key);
     m = find(obj, key, key_len);
     if (m != NULL) {
         hive_json_free(&m->val);

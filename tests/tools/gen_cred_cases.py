@@ -140,6 +140,11 @@ CASES = [
     {"credential_type": "api_key", **T}, dict(doc(), id=5), dict(doc(), id=None),
     # extra top-level fields are kept, in order
     doc(name="extra", zzz=[1, 2], aaa={"x": 1}),
+    # member names are counted strings: a NUL inside one neither cuts it nor merges it with another
+    doc(keys={"a\u0000b": key(name="a\u0000b"), "a": key(value="w", name="a")},
+        **{"x\u0000y": 1, "x": 2}),
+    doc(keys={"k": key(metadata={"m\u0000n": "1", "m": "2"}, **{"e\u0000f": 3})}),
+    doc(keys={"id\u0000": key(name="id\u0000")}, **{"id\u0000x": "not the id"}),
 ]
 
 

@@ -64,8 +64,14 @@ HIVE_EXPORT size_t hive_json_size(const hive_json *v);
 /* ARRAY or OBJECT: item i (and, for an object, its key in *key). */
 HIVE_EXPORT hive_json *hive_json_at(const hive_json *v, size_t i, const char **key);
 
+/* ARRAY or OBJECT: as hive_json_at, with the length of the key: member
+ * names are counted strings and may hold NUL, as in Python. */
+HIVE_EXPORT hive_json *hive_json_member(const hive_json *v, size_t i, const char **key, size_t *key_len);
+
 /* OBJECT: the member named key, or NULL. */
 HIVE_EXPORT hive_json *hive_json_get(const hive_json *obj, const char *key);
+/* OBJECT: the member whose name is the key_len bytes at key, or NULL. */
+HIVE_EXPORT hive_json *hive_json_get_member(const hive_json *obj, const char *key, size_t key_len);
 
 /* Constructors; each returns NULL when out of memory. */
 HIVE_EXPORT hive_json *hive_json_new(hive_json_type type);
@@ -78,6 +84,8 @@ HIVE_EXPORT hive_json *hive_json_clone(const hive_json *v);
  * existing member keeps its position, as in a Python dict.
  */
 HIVE_EXPORT hive_rc hive_json_set(hive_json *obj, const char *key, hive_json *val);
+/* OBJECT: hive_json_set with a counted name (which may hold NUL). */
+HIVE_EXPORT hive_rc hive_json_set_member(hive_json *obj, const char *key, size_t key_len, hive_json *val);
 
 /* OBJECT: remove key if present (wiping it). */
 HIVE_EXPORT void hive_json_remove(hive_json *obj, const char *key);
