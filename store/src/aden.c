@@ -44,10 +44,11 @@ static hive_rc aden_open(hive_store *st, aden *a)
     const char *url = getenv("ADEN_API_URL");
     const char *key = getenv("ADEN_API_KEY");
     const char *t = getenv("ADEN_TIMEOUT");
+    double sec = 0;
 
     memset(a, 0, sizeof(*a));
     a->base = hive__strdup(url && *url ? url : DEFAULT_URL);
-    a->timeout_ms = t && atof(t) > 0 ? (long)(atof(t) * 1000) : 30000;
+    a->timeout_ms = t && hive__parse_seconds(&sec, t, 3600) && sec > 0 ? (long)(sec * 1000) : 30000;
     if (a->base == NULL)
         return hive__fail(HIVE_ERR_NOMEM, "out of memory");
     while (strlen(a->base) > 1 && a->base[strlen(a->base) - 1] == '/')

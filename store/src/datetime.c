@@ -142,7 +142,7 @@ hive_rc hive_time_parse(hive_time *out, const char *text, size_t len)
         char buf[72];
         memcpy(buf, text, len);
         buf[len] = '\0';
-        return hive_time_from_number(out, strtod(buf, NULL));
+        return hive_time_from_number(out, hive__strtod(buf, NULL));
     }
     if (!digits(&p, end, 4, &y) || p >= end || *p++ != '-' || !digits(&p, end, 2, &mo) ||
         p >= end || *p++ != '-' || !digits(&p, end, 2, &d))
@@ -204,6 +204,20 @@ hive_rc hive_time_parse(hive_time *out, const char *text, size_t len)
     out->offset = offset;
     out->form = form;
     return HIVE_OK;
+}
+
+bool hive__parse_seconds(double *out, const char *text, double max)
+{
+    char *end;
+    double v;
+
+    if (text == NULL || *text == '\0')
+        return false;
+    v = hive__strtod(text, &end);
+    if (*end != '\0' || !(v >= 0 && v <= max))
+        return false;
+    *out = v;
+    return true;
 }
 
 hive_time hive_time_now(void)

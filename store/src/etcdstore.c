@@ -715,10 +715,11 @@ hive_rc hive_etcd_storage_open(hive_storage **out, const char *url, const hive_f
         size_t n = amp ? (size_t)(amp - o) : strlen(o);
         char opt[512];
         snprintf(opt, sizeof(opt), "%.*s", (int)n, o);
+        double sec = 0;
         if (strncmp(opt, "lock_ttl=", 9) == 0)
-            es->lock_ttl = atol(opt + 9);
+            es->lock_ttl = hive__parse_seconds(&sec, opt + 9, 86400) ? (long)sec : 0;
         else if (strncmp(opt, "timeout=", 8) == 0)
-            es->timeout_ms = (long)(atof(opt + 8) * 1000);
+            es->timeout_ms = hive__parse_seconds(&sec, opt + 8, 86400) ? (long)(sec * 1000) : 0;
         else if (strncmp(opt, "ca_file=", 8) == 0)
             es->ca_file = hive__strdup(opt + 8);
         else if (strncmp(opt, "cert_file=", 10) == 0)
@@ -733,7 +734,7 @@ hive_rc hive_etcd_storage_open(hive_storage **out, const char *url, const hive_f
         o = amp ? amp + 1 : NULL;
     }
     if (es->lock_ttl < 2 || es->timeout_ms < 100) {
-        rc = hive__fail(HIVE_ERR_INVALID, "etcd store: lock_ttl must be at least 2 s and timeout 0.1 s");
+        rc = hive__fail(HIVE_ERR_INVALID, "etcd store: lock_ttl must be 2 to 86400 s and timeout 0.1 to 86400 s");
         goto out;
     }
     /* the local cache: $HIVE_HOME/etcd-cache/<hosts+prefix>/credentials */

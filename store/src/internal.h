@@ -77,6 +77,13 @@ hive_rc hive__read_at(int dirfd, const char *name, bool nofollow, size_t max, co
 /* Atomically replace path with data (temp file, fsync, rename, fsync dir). */
 hive_rc hive__write_file_atomic(const char *path, const char *data, size_t len);
 
+/* strtod in the C locale ('.' is the decimal point), whatever the
+ * program's locale. */
+double hive__strtod(const char *s, char **end);
+/* Whether text is all a number of seconds from 0 to max (a setting: '.'
+ * as the decimal point in every locale); it into *out if so. */
+bool hive__parse_seconds(double *out, const char *text, double max);
+
 /* The value of a hex digit, or -1. */
 int hive__hexval(char c);
 
