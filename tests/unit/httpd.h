@@ -21,6 +21,9 @@ typedef struct httpd {
     int fd;
     int port;
     const char *response;      /* the whole answer, status line to body */
+    /* or, when set, the answer to this request */
+    const char *(*respond)(struct httpd *h, const char *request);
+    void *ctx;
     atomic_int connections;
     char request[16384];       /* the last request, NUL-terminated */
     pthread_t thread;
@@ -66,15 +69,19 @@ static inline void *httpd_run(void *arg)
         }
         atomic_fetch_add(&h->connections, 1);
         httpd_read_request(h, c);
-        if (write(c, h->response, strlen(h->response)) < 0)
-            perror("httpd write");
+        {
+            const char *answer = h->respond ? h->respond(h, h->request) : h->response;
+            if (write(c, answer, strlen(answer)) < 0)
+                perror("httpd write");
+        }
         close(c);
     }
     return NULL;
 }
 
 /* Listen on 127.0.0.1 (a free port) and serve in a thread. */
-static inline void httpd_start(httpd *h, const char *response)
+static inline void httpd_start_with(httpd *h, const char *response,
+                                    const char *(*respond)(struct httpd *, const char *), void *ctx)
 {
     struct sockaddr_in a = {0};
     socklen_t al = sizeof(a);
@@ -82,6 +89,8 @@ static inline void httpd_start(httpd *h, const char *response)
 
     memset(h, 0, sizeof(*h));
     h->response = response;
+    h->respond = respond;
+    h->ctx = ctx;
     h->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     cr_assert_geq(h->fd, 0);
     setsockopt(h->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
@@ -92,6 +101,11 @@ static inline void httpd_start(httpd *h, const char *response)
     cr_assert_eq(getsockname(h->fd, (struct sockaddr *)&a, &al), 0);
     h->port = ntohs(a.sin_port);
     cr_assert_eq(pthread_create(&h->thread, NULL, httpd_run, h), 0);
+}
+
+static inline void httpd_start(httpd *h, const char *response)
+{
+    httpd_start_with(h, response, NULL, NULL);
 }
 
 static inline void httpd_stop(httpd *h)
