@@ -67,21 +67,30 @@ static void teardown(void)
 
 TestSuite(etcdstore, .init = setup, .fini = teardown);
 
+/* Serve g on a free port and open an etcd storage on it (user@ when given). */
+static hive_storage *open_on(httpd *server, gateway *g, const char *user)
+{
+    hive_storage *s = NULL;
+    char url[128];
+
+    httpd_start_with(server, NULL, gateway_respond, g);
+    snprintf(url, sizeof(url), "etcd://%s%s127.0.0.1:%d/p", user ? user : "", user ? "@" : "", server->port);
+    cr_assert_eq(hive_etcd_storage_open(&s, url, NULL), HIVE_OK, "%s", hive_last_error());
+    return s;
+}
+
 Test(etcdstore, a_long_auth_token_is_sent_whole)
 {
     static gateway g;
     httpd server;
-    hive_storage *s = NULL;
-    char url[128];
+    hive_storage *s;
     bool found = true;
 
     /* a JWT signed with a large RSA key runs past a kilobyte */
     memset(g.token, 'j', sizeof(g.token) - 5);
     memcpy(g.token + sizeof(g.token) - 5, ".end", 5);
-    httpd_start_with(&server, NULL, gateway_respond, &g);
     setenv("HIVE_ETCD_PASSWORD", "pw", 1);
-    snprintf(url, sizeof(url), "etcd://hiveuser@127.0.0.1:%d/p", server.port);
-    cr_assert_eq(hive_etcd_storage_open(&s, url, NULL), HIVE_OK, "%s", hive_last_error());
+    s = open_on(&server, &g, "hiveuser");
     cr_assert_eq(hive_storage_exists(s, "x", &found), HIVE_OK, "%s", hive_last_error());
     cr_expect_not(found);
     cr_expect_eq(strlen(g.seen_auth), strlen(g.token), "the token was cut to %zu bytes", strlen(g.seen_auth));
@@ -105,16 +114,13 @@ Test(etcdstore, a_revision_that_is_not_a_number_is_refused)
 {
     static gateway g;
     httpd server;
-    hive_storage *s = NULL;
-    char url[128];
+    hive_storage *s;
     bool found = false;
 
     /* "dG9rZW4=" is base64 for "token"; 25 digits cannot be an int64 */
     g.range_answer = "{\"header\": {\"revision\": \"5\"}, \"kvs\": [{\"key\": \"eA==\", \"value\": \"dG9rZW4=\", "
                      "\"mod_revision\": \"1234567890123456789012345\"}]}";
-    httpd_start_with(&server, NULL, gateway_respond, &g);
-    snprintf(url, sizeof(url), "etcd://127.0.0.1:%d/p", server.port);
-    cr_assert_eq(hive_etcd_storage_open(&s, url, NULL), HIVE_OK, "%s", hive_last_error());
+    s = open_on(&server, &g, NULL);
     cr_expect_eq(hive_storage_exists(s, "x", &found), HIVE_ERR_IO);
     cr_expect_str_eq(hive_last_error(), "etcd answered a mod_revision for 'x' that is not a number");
     hive_storage_free(&s);
