@@ -774,12 +774,13 @@ hive_rc hive_etcd_storage_open(hive_storage **out, const char *url, const hive_f
         goto out;
     }
     /* the local cache: $HIVE_HOME/etcd-cache/<hosts+prefix>/credentials */
+    home = hive__home_dir();
+    if (home == NULL) {
+        rc = hive__fail(HIVE_ERR_INVALID, "cannot find the home directory for the etcd cache: set " HIVE_ENV_HOME);
+        goto out;
+    }
     {
-        const char *hh = getenv(HIVE_ENV_HOME);
-        const char *uh = getenv("HOME");
-        char *name;
-        home = hh && *hh ? hive__strdup(hh) : hive__aprintf("%s/.hive", uh ? uh : "/tmp");
-        name = home ? hive__aprintf("%s%s", es->endpoints[0], es->prefix) : NULL;
+        char *name = hive__aprintf("%s%s", es->endpoints[0], es->prefix);
         for (char *c = name; c && *c; c++)
             if (*c == '/' || *c == ':' || *c == '.')
                 *c = '_';

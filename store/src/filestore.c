@@ -1388,7 +1388,10 @@ static const hive_storage_ops file_ops = {
     file_lock, file_unlock,
 };
 
-static char *home_dir(void)
+/* The one HIVE_HOME resolver (file and etcd storages): $HIVE_HOME, else
+ * $HOME/.hive, else the password database's home/.hive; NULL when none is
+ * known: never a shared default such as /tmp. */
+char *hive__home_dir(void)
 {
     const char *home = getenv(HIVE_ENV_HOME);
     const char *user_home;
@@ -1398,7 +1401,7 @@ static char *home_dir(void)
     user_home = getenv("HOME");
     if (user_home == NULL || *user_home == '\0') {
         struct passwd *pw = getpwuid(geteuid());
-        user_home = pw ? pw->pw_dir : NULL;
+        user_home = pw && pw->pw_dir && *pw->pw_dir ? pw->pw_dir : NULL;
     }
     return user_home ? hive__aprintf("%s/.hive", user_home) : NULL;
 }
@@ -1440,7 +1443,7 @@ hive_rc hive_file_storage_open(hive_storage **out, const hive_file_options *opts
     if (opts->dir != NULL && *opts->dir != '\0') {
         fs->dir = absolute(opts->dir);
     } else {
-        home = home_dir();
+        home = hive__home_dir();
         if (home == NULL) {
             free(fs);
             return hive__fail(HIVE_ERR_INVALID, "cannot find the home directory: set " HIVE_ENV_HOME);

@@ -60,6 +60,9 @@ struct hive_storage {
 hive_rc hive__file_decrypt(hive_storage *local, const char *token, size_t len, hive_cred **out);
 hive_rc hive__file_encrypt(hive_storage *local, const hive_cred *cred, char **token, size_t *len);
 bool hive__is_etcd_url(const char *spec);
+/* $HIVE_HOME, else $HOME/.hive, else the password database's home/.hive;
+ * NULL when no home is known (the caller says "set HIVE_HOME"). Free it. */
+char *hive__home_dir(void);
 
 /* Sorted, deduplicated list helpers. */
 hive_rc hive__strlist_add(hive_strlist *list, const char *s);
