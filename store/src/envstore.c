@@ -14,33 +14,46 @@ typedef struct env_storage {
     bool dotenv_loaded;
 } env_storage;
 
+/* The variable id reads, whole (a name cut short would be another
+ * variable's); NULL when out of memory. Free it. */
+static char *variable(const env_storage *e, const char *id)
+{
+    char *var;
+
+    for (size_t i = 0; e->mapping != NULL && e->mapping[i] != NULL; i += 2)
+        if (strcmp(e->mapping[i], id) == 0)
+            return hive__strdup(e->mapping[i + 1]);
+    var = hive__aprintf("%s_API_KEY", id);
+    for (char *p = var; p != NULL && *p != '\0'; p++)
+        *p = *p == '-' ? '_' : (*p >= 'a' && *p <= 'z') ? (char)(*p - 32) : *p;
+    return var;
+}
+
+/* Empty when the name does not fit buf: never a part of it. */
 void hive_env_storage_variable(char *buf, size_t size, const hive_storage *s, const char *id)
 {
-    const env_storage *e = (const env_storage *)s;
-    size_t o = 0;
+    char *var = variable((const env_storage *)s, id);
 
-    for (size_t i = 0; e->mapping != NULL && e->mapping[i] != NULL; i += 2) {
-        if (strcmp(e->mapping[i], id) == 0) {
-            snprintf(buf, size, "%s", e->mapping[i + 1]);
-            return;
-        }
-    }
-    for (const char *p = id; *p && o + 1 < size; p++)
-        buf[o++] = *p == '-' ? '_' : (*p >= 'a' && *p <= 'z') ? (char)(*p - 32) : *p;
-    buf[o] = '\0';
-    if (o + sizeof("_API_KEY") <= size)
-        strcat(buf, "_API_KEY");
+    if (size == 0)
+        goto out;
+    buf[0] = '\0';
+    if (var != NULL && strlen(var) < size)
+        memcpy(buf, var, strlen(var) + 1);
+out:
+    free(var);
 }
 
 /* The value for id, or NULL when unset or empty (in both sources). */
 static const char *lookup(env_storage *e, const char *id, size_t *len)
 {
-    char var[512];
+    char *var = variable(e, id);
     const char *v;
 
-    hive_env_storage_variable(var, sizeof(var), &e->base, id);
+    if (var == NULL)
+        return NULL;
     v = getenv(var);
     if (v != NULL && *v != '\0') {
+        free(var);
         *len = strlen(v);
         return v;
     }
@@ -51,6 +64,7 @@ static const char *lookup(env_storage *e, const char *id, size_t *len)
         hive__clear_error();
     }
     v = hive_json_string(hive_json_get(e->dotenv_vals, var), len);
+    free(var);
     return v != NULL && *len > 0 ? v : NULL;
 }
 
@@ -63,18 +77,21 @@ static hive_rc env_load(hive_storage *s, hive_cred **out, const char *id)
     hive_rc rc;
 
     if (v == NULL) {
-        char var[512];
-        hive_env_storage_variable(var, sizeof(var), s, id);
-        return hive__fail(HIVE_ERR_NOT_FOUND, "Credential '%s' not found (%s is not set)", id, var);
+        char *var = variable(e, id);
+        rc = hive__fail(HIVE_ERR_NOT_FOUND, "Credential '%s' not found (%s is not set)", id,
+                        var ? var : "its variable");
+        free(var);
+        return rc;
     }
     rc = hive_cred_new(&c, id, "api_key");
     if (rc == HIVE_OK)
         rc = hive_cred_set_key(c, "api_key", v, len, NULL);
     if (rc == HIVE_OK) {
-        char var[512], desc[600];
-        hive_env_storage_variable(var, sizeof(var), s, id);
-        snprintf(desc, sizeof(desc), "Loaded from %s", var);
-        rc = hive_cred_set_description(c, desc);
+        char *var = variable(e, id);
+        char *desc = var ? hive__aprintf("Loaded from %s", var) : NULL;
+        rc = desc ? hive_cred_set_description(c, desc) : hive__fail(HIVE_ERR_NOMEM, "out of memory");
+        free(desc);
+        free(var);
     }
     if (rc != HIVE_OK) {
         hive_cred_free(&c);
