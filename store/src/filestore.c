@@ -52,14 +52,17 @@ typedef struct file_storage {
 /* Say once that a store file or directory is open to group or others. */
 static void check_mode(file_storage *fs, const struct stat *st, const char *what, const char *name)
 {
-    char msg[600];
+    char *msg;
 
     if (fs->warn == NULL || fs->warned || (st->st_mode & 077) == 0)
         return;
     fs->warned = true;
-    snprintf(msg, sizeof(msg), "%s %s/%s is accessible by group or others (mode %04o); chmod %s it",
-             what, fs->dir, name, (unsigned)(st->st_mode & 07777), S_ISDIR(st->st_mode) ? "700" : "600");
-    fs->warn(fs->warn_ctx, msg);
+    /* the whole path, however long the store directory's */
+    msg = hive__aprintf("%s %s/%s is accessible by group or others (mode %04o); chmod %s it",
+                        what, fs->dir, name, (unsigned)(st->st_mode & 07777), S_ISDIR(st->st_mode) ? "700" : "600");
+    if (msg != NULL)
+        fs->warn(fs->warn_ctx, msg);
+    free(msg);
 }
 
 typedef enum index_state {
