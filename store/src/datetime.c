@@ -241,7 +241,11 @@ void hive_time_format(char buf[HIVE_TIME_TEXT], const hive_time *t, bool zulu)
     int y, m, d;
     int n;
 
-    if (t == NULL || t->form == HIVE_TIME_NONE) {
+    /* Outside what Python's datetime holds (years 1..9999, offsets under a
+     * day, 0..999999 us) is no datetime: nothing, rather than text cut to
+     * fit. Inside, the longest text is 32 bytes: it always fits. */
+    if (t == NULL || t->form == HIVE_TIME_NONE || t->sec < MIN_SEC - 86400 || t->sec > MAX_SEC + 86400 ||
+        t->usec < 0 || t->usec > 999999 || t->offset <= -86400 || t->offset >= 86400) {
         buf[0] = '\0';
         return;
     }
