@@ -28,6 +28,7 @@ Test(http, url_allowed_reads_the_host_as_libcurl_does)
         {"http://user:pw@127.0.0.1/t", true},
         {"http://evil.example@127.0.0.1/t", true},
         {"http://127.0.0.1?x", true},
+        {"http://evil.example\\@127.0.0.1/t", true},   /* libcurl: userinfo, host 127.0.0.1 */
         /* not loopback as libcurl reads them, or not one meaning */
         {"http://auth.example.com/token", false},
         {"http://0127.0.0.1/t", false},        /* octal: 87.0.0.1 */
@@ -45,6 +46,9 @@ Test(http, url_allowed_reads_the_host_as_libcurl_does)
         {"http://127.0.0.1@evil.example/", false},
         {"http://127.0.0.1:80@evil.example/", false},
         {"http://127.0.0.1%40@evil.example/", false},
+        {"http://127.0.0.1\\@evil.example/", false},
+        {"http://127.0.0.1;@evil.example/", false},
+        {"http://127.0.0.1%09@evil.example/", false},
         {"http://evil.example#@127.0.0.1/", false},
         {"http://evil.example?@127.0.0.1/", false},
         {"http://evil.example/@127.0.0.1/", false},
