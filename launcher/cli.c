@@ -29,14 +29,22 @@ static void put_escaped(const char *text)
     }
 }
 
+/* The whole message, never cut; NULL when out of memory. Free it. */
+static char *vformat(const char *fmt, va_list ap)
+{
+    char *msg = NULL;
+
+    return vasprintf(&msg, fmt, ap) < 0 ? NULL : msg;
+}
+
 static void vmsg(const char *kind, const char *fmt, va_list ap)
 {
-    char msg[2048];
+    char *msg = vformat(fmt, ap);
 
-    vsnprintf(msg, sizeof(msg), fmt, ap);
     fprintf(stderr, "%s: %s: ", cli_prog, kind);
-    put_escaped(msg);
+    put_escaped(msg ? msg : "(out of memory formatting the message)");
     fputc('\n', stderr);
+    free(msg);
 }
 
 void cli_error(const char *fmt, ...)
@@ -61,14 +69,15 @@ void cli_hint(const char *fmt, ...)
 {
     va_list ap;
 
-    char msg[2048];
+    char *msg;
 
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    msg = vformat(fmt, ap);
     va_end(ap);
     fputs("hint: ", stderr);
-    put_escaped(msg);
+    put_escaped(msg ? msg : "(out of memory formatting the hint)");
     fputc('\n', stderr);
+    free(msg);
 }
 
 int cli_exit_code(hive_rc rc)

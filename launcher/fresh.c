@@ -9,6 +9,7 @@
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -59,7 +60,8 @@ static bool has_section(int fd, const Elf64_Ehdr *eh, const char *const *names)
 const char *fresh_unreachable(const char *path, int depth)
 {
     static const char *const go_sections[] = {".go.buildinfo", ".note.go.buildid", ".gopclntab", NULL};
-    static char why[512];
+    /* stat() succeeded, so path is shorter than PATH_MAX: it fits */
+    static char why[PATH_MAX + 128];
     struct stat st;
     unsigned char head[256];
     Elf64_Ehdr eh;

@@ -110,13 +110,14 @@ __attribute__((format(printf, 1, 2)))
 static int usage_error(const char *fmt, ...)
 {
     va_list ap;
-
-    char msg[256];
+    char *msg = NULL;
 
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    if (vasprintf(&msg, fmt, ap) < 0)
+        msg = NULL;
     va_end(ap);
-    cli_error("%s", msg);
+    cli_error("%s", msg ? msg : "(out of memory formatting the message)");
+    free(msg);
     cli_hint("'hive-cred --help' lists the commands and options");
     return EXIT_USAGE;
 }

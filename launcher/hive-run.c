@@ -153,13 +153,15 @@ typedef struct run {
 static void fail_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void fail_msg(const char *fmt, ...)
 {
-    char msg[2048];
+    char *msg = NULL;
     va_list ap;
 
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    if (vasprintf(&msg, fmt, ap) < 0)
+        msg = NULL;
     va_end(ap);
-    cli_error("%s", msg);
+    cli_error("%s", msg ? msg : "(out of memory formatting the message)");
+    free(msg);
 }
 
 static void free_vars(run *r)
@@ -406,7 +408,8 @@ static int collect_usage(run *r, hive_store *st, const char *id)
 {
     const hive_json *spec = hive_store_get_usage(st, id);
     const hive_json *env;
-    char source[300];
+    char *source = NULL;
+    int ex = 0;
 
     if (spec == NULL) {
         fail_msg("No usage spec registered for '%s'", id);
@@ -419,15 +422,17 @@ static int collect_usage(run *r, hive_store *st, const char *id)
         cli_hint("add one: hive-cred usage add %s --env NAME='{{%s.KEY}}'", id, id);
         return EXIT_FAIL;
     }
-    snprintf(source, sizeof(source), "usage %s", id);
-    for (size_t i = 0; i < hive_json_size(env); i++) {
+    if (asprintf(&source, "usage %s", id) < 0) {
+        fail_msg("out of memory");
+        return EXIT_FAIL;
+    }
+    for (size_t i = 0; ex == 0 && i < hive_json_size(env); i++) {
         const char *name;
         const hive_json *t = hive_json_at(env, i, &name);
-        int ex = set_var(r, name, strlen(name), hive_json_string(t, NULL), SRC_USAGE, source);
-        if (ex != 0)
-            return ex;
+        ex = set_var(r, name, strlen(name), hive_json_string(t, NULL), SRC_USAGE, source);
     }
-    return 0;
+    free(source);
+    return ex;
 }
 
 typedef struct env_file_ctx {
@@ -835,8 +840,9 @@ static bool find_program(const char *file, char **envp, char *out, size_t size)
     const char *path;
 
     if (strchr(file, '/') != NULL) {
-        snprintf(out, size, "%s", file);
-        return access(out, F_OK) == 0;
+        /* a path cut short would name another file */
+        int w = snprintf(out, size, "%s", file);
+        return w > 0 && (size_t)w < size && access(out, F_OK) == 0;
     }
     path = env_value(envp, "PATH");
     if (path == NULL)
@@ -862,8 +868,9 @@ static bool preload_path(char *out, size_t size)
     ssize_t n;
 
     if (env != NULL && *env != '\0') {
-        snprintf(out, size, "%s", env);
-        return access(out, R_OK) == 0;
+        /* a path cut short would name another library */
+        int w = snprintf(out, size, "%s", env);
+        return w > 0 && (size_t)w < size && access(out, R_OK) == 0;
     }
     n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
     if (n > 0) {
@@ -877,11 +884,11 @@ static bool preload_path(char *out, size_t size)
                 return true;
         }
     }
-    snprintf(out, size, "%s", HIVE_PRELOAD_BUILD_PATH);
-    if (access(out, R_OK) == 0)
+    n = snprintf(out, size, "%s", HIVE_PRELOAD_BUILD_PATH);
+    if (n > 0 && (size_t)n < size && access(out, R_OK) == 0)
         return true;
-    snprintf(out, size, "%s", HIVE_PRELOAD_INSTALL_PATH);
-    return access(out, R_OK) == 0;
+    n = snprintf(out, size, "%s", HIVE_PRELOAD_INSTALL_PATH);
+    return n > 0 && (size_t)n < size && access(out, R_OK) == 0;
 }
 
 /* Append "NAME=value" to envp (which has room), replacing NAME. */

@@ -25,6 +25,7 @@
 
 #define DEFAULT_URL "https://api.adenhq.com"
 #define ATTEMPTS 3
+#define MAX_KEY 16384   /* an API key longer than this is not one */
 
 typedef struct aden {
     char *base;
@@ -44,10 +45,11 @@ static hive_rc aden_open(hive_store *st, aden *a)
     const char *url = getenv("ADEN_API_URL");
     const char *key = getenv("ADEN_API_KEY");
     const char *t = getenv("ADEN_TIMEOUT");
+    double sec = 0;
 
     memset(a, 0, sizeof(*a));
     a->base = hive__strdup(url && *url ? url : DEFAULT_URL);
-    a->timeout_ms = t && atof(t) > 0 ? (long)(atof(t) * 1000) : 30000;
+    a->timeout_ms = t && hive__parse_seconds(&sec, t, 3600) && sec > 0 ? (long)(sec * 1000) : 30000;
     if (a->base == NULL)
         return hive__fail(HIVE_ERR_NOMEM, "out of memory");
     while (strlen(a->base) > 1 && a->base[strlen(a->base) - 1] == '/')
@@ -64,7 +66,15 @@ static hive_rc aden_open(hive_store *st, aden *a)
         }
         a->api_key = v;
     }
-    return a->api_key ? HIVE_OK : hive__fail(HIVE_ERR_NOMEM, "out of memory");
+    if (a->api_key == NULL) {
+        aden_free(a);
+        return hive__fail(HIVE_ERR_NOMEM, "out of memory");
+    }
+    if (strlen(a->api_key) > MAX_KEY) {
+        aden_free(a);
+        return hive__fail(HIVE_ERR_TOO_LARGE, "the Aden API key is longer than %d bytes", MAX_KEY);
+    }
+    return HIVE_OK;
 }
 
 static void pause_ms(long ms)
@@ -79,8 +89,9 @@ static void pause_ms(long ms)
  * AdenCredentialClient, with its messages. */
 static hive_rc aden_call(const aden *a, const char *method, const char *path, hive_json **out)
 {
-    char url[2048];
-    char auth[1024];
+    /* both as long as they are: a key cut short is a wrong key */
+    char *url = hive__aprintf("%s%s", a->base, path);
+    char *auth = hive__aprintf("Authorization: Bearer %s", a->api_key);
     const char *headers[5] = {auth, "Content-Type: application/json", "Accept: application/json",
                               "User-Agent: hive-credential-store/1.0", NULL};
     hive_http_request rq = {0};
@@ -88,8 +99,11 @@ static hive_rc aden_call(const aden *a, const char *method, const char *path, hi
     hive_json *obj = NULL;
     hive_rc rc = HIVE_OK;
 
-    snprintf(url, sizeof(url), "%s%s", a->base, path);
-    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", a->api_key);
+    if (url == NULL || auth == NULL) {
+        free(url);
+        hive_free_str(auth);
+        return hive__fail(HIVE_ERR_NOMEM, "out of memory");
+    }
     rq.method = method;
     rq.url = url;
     rq.body = "{}";
@@ -104,7 +118,8 @@ static hive_rc aden_call(const aden *a, const char *method, const char *path, hi
             break;
         pause_ms(1000L << (attempt - 1));
     }
-    hive_memzero(auth, sizeof(auth));
+    hive_free_str(auth);
+    free(url);
     if (rc == HIVE_ERR_NETWORK) {
         rc = hive__fail_prefix(HIVE_ERR_NETWORK, "Failed to connect to Aden server");
         goto out;
@@ -399,10 +414,12 @@ static hive_rc aden_refresh(hive_provider *p, hive_store *st, hive_cred *cred)
     if (rc == HIVE_OK)
         rc = apply(&cred, id, tok);
     else if (rc == HIVE_ERR_REAUTH) {
-        char visit[600];
+        /* the URL Aden sent, whole: hive__fail is about to reuse its buffer */
         const char *v = strstr(hive_last_error(), "Visit: ");
-        snprintf(visit, sizeof(visit), "%s", v ? v : "Visit: your Aden dashboard");
-        rc = hive__fail(HIVE_ERR_REAUTH, "Integration '%s' requires re-authorization. %s", id, visit);
+        char *visit = hive__strdup(v ? v : "Visit: your Aden dashboard");
+        rc = visit ? hive__fail(HIVE_ERR_REAUTH, "Integration '%s' requires re-authorization. %s", id, visit)
+                   : hive__fail(HIVE_ERR_NOMEM, "out of memory");
+        free(visit);
     }
     else if (rc == HIVE_ERR_NETWORK) {
         hive_time exp = hive_cred_key_expires(cred, "access_token");

@@ -142,7 +142,7 @@ hive_rc hive_time_parse(hive_time *out, const char *text, size_t len)
         char buf[72];
         memcpy(buf, text, len);
         buf[len] = '\0';
-        return hive_time_from_number(out, strtod(buf, NULL));
+        return hive_time_from_number(out, hive__strtod(buf, NULL));
     }
     if (!digits(&p, end, 4, &y) || p >= end || *p++ != '-' || !digits(&p, end, 2, &mo) ||
         p >= end || *p++ != '-' || !digits(&p, end, 2, &d))
@@ -207,6 +207,20 @@ hive_rc hive_time_parse(hive_time *out, const char *text, size_t len)
     return HIVE_OK;
 }
 
+bool hive__parse_seconds(double *out, const char *text, double max)
+{
+    char *end;
+    double v;
+
+    if (text == NULL || *text == '\0')
+        return false;
+    v = hive__strtod(text, &end);
+    if (*end != '\0' || !(v >= 0 && v <= max))
+        return false;
+    *out = v;
+    return true;
+}
+
 hive_time hive_time_now(void)
 {
     struct timespec ts;
@@ -228,7 +242,11 @@ void hive_time_format(char buf[HIVE_TIME_TEXT], const hive_time *t, bool zulu)
     int y, m, d;
     int n;
 
-    if (t == NULL || t->form == HIVE_TIME_NONE) {
+    /* Outside what Python's datetime holds (years 1..9999, offsets under a
+     * day, 0..999999 us) is no datetime: nothing, rather than text cut to
+     * fit. Inside, the longest text is 32 bytes: it always fits. */
+    if (t == NULL || t->form == HIVE_TIME_NONE || t->sec < MIN_SEC - 86400 || t->sec > MAX_SEC + 86400 ||
+        t->usec < 0 || t->usec > 999999 || t->offset <= -86400 || t->offset >= 86400) {
         buf[0] = '\0';
         return;
     }

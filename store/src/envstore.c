@@ -15,22 +15,33 @@ typedef struct env_storage {
     void *warn_ctx;
 } env_storage;
 
+/* The variable id reads, whole (a name cut short would be another
+ * variable's); NULL when out of memory. Free it. */
+static char *variable(const env_storage *e, const char *id)
+{
+    char *var;
+
+    for (size_t i = 0; e->mapping != NULL && e->mapping[i] != NULL; i += 2)
+        if (strcmp(e->mapping[i], id) == 0)
+            return hive__strdup(e->mapping[i + 1]);
+    var = hive__aprintf("%s_API_KEY", id);
+    for (char *p = var; p != NULL && *p != '\0'; p++)
+        *p = *p == '-' ? '_' : (*p >= 'a' && *p <= 'z') ? (char)(*p - 32) : *p;
+    return var;
+}
+
+/* Empty when the name does not fit buf: never a part of it. */
 void hive_env_storage_variable(char *buf, size_t size, const hive_storage *s, const char *id)
 {
-    const env_storage *e = (const env_storage *)s;
-    size_t o = 0;
+    char *var = variable((const env_storage *)s, id);
 
-    for (size_t i = 0; e->mapping != NULL && e->mapping[i] != NULL; i += 2) {
-        if (strcmp(e->mapping[i], id) == 0) {
-            snprintf(buf, size, "%s", e->mapping[i + 1]);
-            return;
-        }
-    }
-    for (const char *p = id; *p && o + 1 < size; p++)
-        buf[o++] = *p == '-' ? '_' : (*p >= 'a' && *p <= 'z') ? (char)(*p - 32) : *p;
-    buf[o] = '\0';
-    if (o + sizeof("_API_KEY") <= size)
-        strcat(buf, "_API_KEY");
+    if (size == 0)
+        goto out;
+    buf[0] = '\0';
+    if (var != NULL && strlen(var) < size)
+        memcpy(buf, var, strlen(var) + 1);
+out:
+    free(var);
 }
 
 static void skipped_line(void *ctx, size_t line)
@@ -55,7 +66,7 @@ static void skipped_line(void *ctx, size_t line)
  */
 static hive_rc read_value(env_storage *e, const char *id, char **val, size_t *len)
 {
-    char var[512];
+    char *var = variable(e, id);
     const char *v;
     hive_json *vals = NULL;
     hive_rc rc;
@@ -63,57 +74,60 @@ static hive_rc read_value(env_storage *e, const char *id, char **val, size_t *le
 
     *val = NULL;
     *len = 0;
-    hive_env_storage_variable(var, sizeof(var), &e->base, id);
+    if (var == NULL)
+        return hive__fail(HIVE_ERR_NOMEM, "out of memory");
     v = getenv(var);
     if (v != NULL && *v != '\0') {
+        free(var);
         *len = strlen(v);
         *val = hive__strndup(v, *len);
         return *val != NULL ? HIVE_OK : hive__fail(HIVE_ERR_NOMEM, "out of memory");
     }
-    if (e->dotenv == NULL)
-        return HIVE_OK;
-    rc = hive_dotenv_load_with(&vals, e->dotenv, &opts);
+    rc = e->dotenv != NULL ? hive_dotenv_load_with(&vals, e->dotenv, &opts) : HIVE_ERR_NOT_FOUND;
     if (rc == HIVE_ERR_NOT_FOUND) {
         hive__clear_error();
-        return HIVE_OK;
-    }
-    if (rc != HIVE_OK)
-        return rc;
-    v = hive_json_string(hive_json_get(vals, var), len);
-    if (v != NULL) {
-        *val = hive__strndup(v, *len);
-        if (*val == NULL)
+        rc = HIVE_OK;
+    } else if (rc == HIVE_OK) {
+        v = hive_json_string(hive_json_get(vals, var), len);
+        if (v != NULL && (*val = hive__strndup(v, *len)) == NULL)
             rc = hive__fail(HIVE_ERR_NOMEM, "out of memory");
     }
     hive_json_free(&vals);
+    free(var);
     return rc;
 }
 
 static hive_rc env_load(hive_storage *s, hive_cred **out, const char *id)
 {
     env_storage *e = (env_storage *)s;
-    char var[512], desc[600];
     char *v = NULL;
+    char *var = NULL;
+    char *desc = NULL;
     size_t len = 0;
     hive_cred *c = NULL;
     hive_rc rc = read_value(e, id, &v, &len);
 
     if (rc != HIVE_OK)
         return rc;
-    hive_env_storage_variable(var, sizeof(var), s, id);
+    var = variable(e, id);
     if (v == NULL || len == 0) {
         if (v != NULL)
             hive_free_secret(v, len + 1);
-        return hive__fail(HIVE_ERR_NOT_FOUND, "Credential '%s' not found (%s is not set)", id, var);
+        rc = hive__fail(HIVE_ERR_NOT_FOUND, "Credential '%s' not found (%s is not set)", id,
+                        var ? var : "its variable");
+        free(var);
+        return rc;
     }
     rc = hive_cred_new(&c, id, "api_key");
     if (rc == HIVE_OK)
         rc = hive_cred_set_key(c, "api_key", v, len, NULL);
     hive_free_secret(v, len + 1);
     if (rc == HIVE_OK) {
-        snprintf(desc, sizeof(desc), "Loaded from %s", var);
-        rc = hive_cred_set_description(c, desc);
+        desc = var ? hive__aprintf("Loaded from %s", var) : NULL;
+        rc = desc ? hive_cred_set_description(c, desc) : hive__fail(HIVE_ERR_NOMEM, "out of memory");
     }
+    free(desc);
+    free(var);
     if (rc != HIVE_OK) {
         hive_cred_free(&c);
         return rc;

@@ -48,10 +48,26 @@ void hive__clear_error(void)
     detail[0] = '\0';
 }
 
-HIVE_PRINTF(2, 0) static hive_rc vfail(hive_rc rc, const char *fmt, va_list ap)
+/* A message that filled all of buf (size bytes) was cut: end it on a whole
+ * UTF-8 character with "..." so that the cut shows. */
+static void mark_cut(char *buf, size_t size)
 {
-    vsnprintf(detail, sizeof(detail), fmt, ap);
-    return rc;
+    size_t n = size - 4;
+
+    while (n > 0 && ((unsigned char)buf[n] & 0xC0) == 0x80)
+        n--;
+    memcpy(buf + n, "...", 4);
+}
+
+/* vsnprintf into buf, cut visibly when it does not fit. */
+HIVE_PRINTF(3, 0) static void format(char *buf, size_t size, const char *fmt, va_list ap)
+{
+    int n = vsnprintf(buf, size, fmt, ap);
+
+    if (n < 0)
+        snprintf(buf, size, "(the error message could not be formatted)");
+    else if ((size_t)n >= size)
+        mark_cut(buf, size);
 }
 
 hive_rc hive__fail(hive_rc rc, const char *fmt, ...)
@@ -59,7 +75,7 @@ hive_rc hive__fail(hive_rc rc, const char *fmt, ...)
     va_list ap;
 
     va_start(ap, fmt);
-    rc = vfail(rc, fmt, ap);
+    format(detail, sizeof(detail), fmt, ap);
     va_end(ap);
     return rc;
 }
@@ -70,7 +86,7 @@ hive_rc hive_fail(hive_rc rc, const char *fmt, ...)
     va_list ap;
 
     va_start(ap, fmt);
-    rc = vfail(rc, fmt, ap);
+    format(detail, sizeof(detail), fmt, ap);
     va_end(ap);
     return rc;
 }
@@ -81,23 +97,13 @@ hive_rc hive__fail_prefix(hive_rc rc, const char *fmt, ...)
     char prefix[512];
     va_list ap;
 
-    memcpy(old, detail[0] ? detail : hive_strerror(rc), sizeof(old));
-    old[sizeof(old) - 1] = '\0';
+    /* the old message, or the generic text: a short literal, copied up to
+     * its end and no further */
+    snprintf(old, sizeof(old), "%s", detail[0] ? detail : hive_strerror(rc));
     va_start(ap, fmt);
-    vsnprintf(prefix, sizeof(prefix), fmt, ap);
+    format(prefix, sizeof(prefix), fmt, ap);
     va_end(ap);
-    {
-        /* "<prefix>: <old>", cut to fit */
-        size_t p = strlen(prefix);
-        size_t o = strlen(old);
-        if (p > sizeof(detail) - 3)
-            p = sizeof(detail) - 3;
-        memcpy(detail, prefix, p);
-        memcpy(detail + p, ": ", 2);
-        if (o > sizeof(detail) - p - 3)
-            o = sizeof(detail) - p - 3;
-        memcpy(detail + p + 2, old, o);
-        detail[p + 2 + o] = '\0';
-    }
+    /* "<prefix>: <old>", the end of old cut to fit */
+    hive__fail(rc, "%s: %s", prefix, old);
     return rc;
 }

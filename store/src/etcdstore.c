@@ -25,6 +25,7 @@
 
 #define MAX_ENDPOINTS 8
 #define MAX_REVS 64
+#define MAX_TOKEN 65536   /* an etcd auth token (a JWT) longer than this is not one */
 
 typedef struct rev_entry {
     char *id;
@@ -86,23 +87,31 @@ static hive_rc call(etcd_storage *es, const char *path, const hive_json *body, h
 {
     char *text = NULL;
     size_t len = 0;
-    char auth[600];
+    char *auth = NULL;
     const char *headers[3] = {"Content-Type: application/json", NULL, NULL};
     hive_rc rc = hive_json_emit(&text, &len, body, -1);
 
     if (rc != HIVE_OK)
         return rc;
     if (es->token != NULL) {
-        snprintf(auth, sizeof(auth), "Authorization: %s", es->token);
+        /* as long as the token is (a JWT runs to kilobytes); wiped below */
+        auth = hive__aprintf("Authorization: %s", es->token);
+        if (auth == NULL) {
+            hive_free_secret(text, len + 1);
+            return hive__fail(HIVE_ERR_NOMEM, "out of memory");
+        }
         headers[1] = auth;
     }
     rc = HIVE_ERR_NETWORK;
     for (size_t k = 0; k < es->nendpoints && rc == HIVE_ERR_NETWORK; k++) {
         size_t i = (es->good + k) % es->nendpoints;
-        char url[1024];
+        char *url = hive__aprintf("%s://%s%s", es->tls ? "https" : "http", es->endpoints[i], path);
         hive_http_request rq = {0};
         hive_http_response rs = {0};
-        snprintf(url, sizeof(url), "%s://%s%s", es->tls ? "https" : "http", es->endpoints[i], path);
+        if (url == NULL) {
+            rc = hive__fail(HIVE_ERR_NOMEM, "out of memory");
+            break;
+        }
         rq.url = url;
         rq.body = text;
         rq.body_len = len;
@@ -133,10 +142,12 @@ static hive_rc call(etcd_storage *es, const char *path, const hive_json *body, h
             }
         }
         hive__http_response_free(&rs);
+        free(url);
     }
     if (rc == HIVE_ERR_NETWORK)
         rc = hive__fail_prefix(HIVE_ERR_NETWORK, "etcd at %s is unreachable", es->endpoints[0]);
     hive_free_secret(text, len + 1);
+    hive_free_str(auth);
     return rc;
 }
 
@@ -178,6 +189,16 @@ static char *prefix_end(const char *p)
 
 /* --- revisions read ------------------------------------------------------- */
 
+/* A revision or lease ID as etcd prints it: an int64 in decimal. It fits
+ * the 24 bytes kept for it, or it is not one. */
+static bool is_int64_text(const char *s)
+{
+    size_t n = s != NULL ? strspn(s, "0123456789") : 0;
+
+    return n > 0 && n <= 19 && s[n] == '\0';
+}
+
+/* rev: "0" or is_int64_text, so it fits */
 static void note_rev(etcd_storage *es, const char *id, const char *rev)
 {
     rev_entry *e = NULL;
@@ -237,9 +258,15 @@ static hive_rc fetch(etcd_storage *es, const char *id, char **token, size_t *len
         const char *v = hive_json_string(hive_json_get(kv, "value"), NULL);
         const char *r = hive_json_string(hive_json_get(kv, "mod_revision"), NULL);
         *token = v ? unb64(v, len) : NULL;
-        snprintf(rev, 24, "%s", r ? r : "0");
-        if (*token == NULL)
+        if (*token == NULL) {
             rc = hive__fail(HIVE_ERR_IO, "etcd holds something that is not base64 for '%s'", id);
+        } else if (r != NULL && !is_int64_text(r)) {
+            hive_free_secret(*token, *len + 1);
+            *token = NULL;
+            rc = hive__fail(HIVE_ERR_IO, "etcd answered a mod_revision for '%s' that is not a number", id);
+        } else {
+            memcpy(rev, r ? r : "0", strlen(r ? r : "0") + 1);
+        }
     }
     hive_json_free(&rs);
     return rc;
@@ -443,7 +470,7 @@ static hive_rc etcd_save(hive_storage *s, const hive_cred *cred)
             if (rc == HIVE_OK && ok) {
                 /* the transaction's revision is our write's mod_revision */
                 const char *r = hive_json_string(hive_json_get(hive_json_get(answer, "header"), "revision"), NULL);
-                if (r != NULL)
+                if (is_int64_text(r))
                     note_rev(es, id, r);
             }
             hive_json_free(&answer);
@@ -519,10 +546,12 @@ static hive_rc grant(etcd_storage *es, char *out, size_t size)
     hive_json_set(rq, "TTL", hive_json_new_int(es->lock_ttl));
     rc = call(es, "/v3/lease/grant", rq, &rs);
     lease = hive_json_string(hive_json_get(rs, "ID"), NULL);
-    if (rc == HIVE_OK && lease == NULL)
+    if (rc == HIVE_OK && !is_int64_text(lease))
         rc = hive__fail(HIVE_ERR_LOCK, "etcd granted no lease");
+    if (rc == HIVE_OK && strlen(lease) >= size)
+        rc = hive__fail(HIVE_ERR_LOCK, "etcd granted a lease ID longer than %zu bytes", size - 1);
     if (rc == HIVE_OK)
-        snprintf(out, size, "%s", lease);
+        memcpy(out, lease, strlen(lease) + 1);
     hive_json_free(&rq);
     hive_json_free(&rs);
     return rc;
@@ -641,6 +670,8 @@ static hive_rc authenticate(etcd_storage *es)
     tok = hive_json_string(hive_json_get(rs, "token"), NULL);
     if (rc == HIVE_OK && tok == NULL)
         rc = hive__fail(HIVE_ERR_PERM, "etcd did not authenticate user '%s'", es->user);
+    if (rc == HIVE_OK && strlen(tok) > MAX_TOKEN)
+        rc = hive__fail(HIVE_ERR_PERM, "etcd answered an auth token longer than %d bytes", MAX_TOKEN);
     if (rc == HIVE_OK && (es->token = hive__strdup(tok)) == NULL)
         rc = hive__fail(HIVE_ERR_NOMEM, "out of memory");
     hive_json_free(&rs);
@@ -713,12 +744,16 @@ hive_rc hive_etcd_storage_open(hive_storage **out, const char *url, const hive_f
     for (const char *o = q ? q + 1 : NULL; o != NULL && *o;) {
         const char *amp = strchr(o, '&');
         size_t n = amp ? (size_t)(amp - o) : strlen(o);
-        char opt[512];
-        snprintf(opt, sizeof(opt), "%.*s", (int)n, o);
+        char *opt = hive__strndup(o, n);   /* whole: a path is as long as it is */
+        double sec = 0;
+        if (opt == NULL) {
+            rc = hive__fail(HIVE_ERR_NOMEM, "out of memory");
+            goto out;
+        }
         if (strncmp(opt, "lock_ttl=", 9) == 0)
-            es->lock_ttl = atol(opt + 9);
+            es->lock_ttl = hive__parse_seconds(&sec, opt + 9, 86400) ? (long)sec : 0;
         else if (strncmp(opt, "timeout=", 8) == 0)
-            es->timeout_ms = (long)(atof(opt + 8) * 1000);
+            es->timeout_ms = hive__parse_seconds(&sec, opt + 8, 86400) ? (long)(sec * 1000) : 0;
         else if (strncmp(opt, "ca_file=", 8) == 0)
             es->ca_file = hive__strdup(opt + 8);
         else if (strncmp(opt, "cert_file=", 10) == 0)
@@ -728,21 +763,24 @@ hive_rc hive_etcd_storage_open(hive_storage **out, const char *url, const hive_f
         else {
             rc = hive__fail(HIVE_ERR_INVALID, "unknown etcd store option '%.64s' (lock_ttl, timeout, ca_file, "
                             "cert_file, key_file)", opt);
+            free(opt);
             goto out;
         }
+        free(opt);
         o = amp ? amp + 1 : NULL;
     }
     if (es->lock_ttl < 2 || es->timeout_ms < 100) {
-        rc = hive__fail(HIVE_ERR_INVALID, "etcd store: lock_ttl must be at least 2 s and timeout 0.1 s");
+        rc = hive__fail(HIVE_ERR_INVALID, "etcd store: lock_ttl must be 2 to 86400 s and timeout 0.1 to 86400 s");
         goto out;
     }
     /* the local cache: $HIVE_HOME/etcd-cache/<hosts+prefix>/credentials */
+    home = hive__home_dir();
+    if (home == NULL) {
+        rc = hive__fail(HIVE_ERR_INVALID, "cannot find the home directory for the etcd cache: set " HIVE_ENV_HOME);
+        goto out;
+    }
     {
-        const char *hh = getenv(HIVE_ENV_HOME);
-        const char *uh = getenv("HOME");
-        char *name;
-        home = hh && *hh ? hive__strdup(hh) : hive__aprintf("%s/.hive", uh ? uh : "/tmp");
-        name = home ? hive__aprintf("%s%s", es->endpoints[0], es->prefix) : NULL;
+        char *name = hive__aprintf("%s%s", es->endpoints[0], es->prefix);
         for (char *c = name; c && *c; c++)
             if (*c == '/' || *c == ':' || *c == '.')
                 *c = '_';

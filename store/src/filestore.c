@@ -52,14 +52,17 @@ typedef struct file_storage {
 /* Say once that a store file or directory is open to group or others. */
 static void check_mode(file_storage *fs, const struct stat *st, const char *what, const char *name)
 {
-    char msg[600];
+    char *msg;
 
     if (fs->warn == NULL || fs->warned || (st->st_mode & 077) == 0)
         return;
     fs->warned = true;
-    snprintf(msg, sizeof(msg), "%s %s/%s is accessible by group or others (mode %04o); chmod %s it",
-             what, fs->dir, name, (unsigned)(st->st_mode & 07777), S_ISDIR(st->st_mode) ? "700" : "600");
-    fs->warn(fs->warn_ctx, msg);
+    /* the whole path, however long the store directory's */
+    msg = hive__aprintf("%s %s/%s is accessible by group or others (mode %04o); chmod %s it",
+                        what, fs->dir, name, (unsigned)(st->st_mode & 07777), S_ISDIR(st->st_mode) ? "700" : "600");
+    if (msg != NULL)
+        fs->warn(fs->warn_ctx, msg);
+    free(msg);
 }
 
 typedef enum index_state {
@@ -1388,7 +1391,10 @@ static const hive_storage_ops file_ops = {
     file_lock, file_unlock,
 };
 
-static char *home_dir(void)
+/* The one HIVE_HOME resolver (file and etcd storages): $HIVE_HOME, else
+ * $HOME/.hive, else the password database's home/.hive; NULL when none is
+ * known: never a shared default such as /tmp. */
+char *hive__home_dir(void)
 {
     const char *home = getenv(HIVE_ENV_HOME);
     const char *user_home;
@@ -1398,7 +1404,7 @@ static char *home_dir(void)
     user_home = getenv("HOME");
     if (user_home == NULL || *user_home == '\0') {
         struct passwd *pw = getpwuid(geteuid());
-        user_home = pw ? pw->pw_dir : NULL;
+        user_home = pw && pw->pw_dir && *pw->pw_dir ? pw->pw_dir : NULL;
     }
     return user_home ? hive__aprintf("%s/.hive", user_home) : NULL;
 }
@@ -1440,7 +1446,7 @@ hive_rc hive_file_storage_open(hive_storage **out, const hive_file_options *opts
     if (opts->dir != NULL && *opts->dir != '\0') {
         fs->dir = absolute(opts->dir);
     } else {
-        home = home_dir();
+        home = hive__home_dir();
         if (home == NULL) {
             free(fs);
             return hive__fail(HIVE_ERR_INVALID, "cannot find the home directory: set " HIVE_ENV_HOME);

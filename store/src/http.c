@@ -10,7 +10,6 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 static struct curl_api {
     CURL *(*easy_init)(void);
@@ -22,21 +21,57 @@ static struct curl_api {
     struct curl_slist *(*slist_append)(struct curl_slist *, const char *);
     void (*slist_free_all)(struct curl_slist *);
     CURLcode (*global_init)(long);
+    curl_version_info_data *(*version_info)(CURLversion);
     bool loaded;
     char error[256];
 } api;
 
 static pthread_once_t api_once = PTHREAD_ONCE_INIT;
+static const char *library_path;   /* NULL: the system's libcurl */
+
+/* 7.85.0: CURLOPT_PROTOCOLS_STR, which keeps a request to http and https */
+#define CURL_MIN_VERSION 0x075500
+#define CURL_MIN_TEXT "7.85.0"
+
+void hive__http_use_library(const char *path)
+{
+    library_path = path;
+}
+
+/* What this libcurl must offer, checked once when it is loaded. */
+static bool curl_usable(void)
+{
+    const curl_version_info_data *v = api.version_info(CURLVERSION_NOW);
+
+    if (v == NULL) {
+        snprintf(api.error, sizeof(api.error), "libcurl does not say its version");
+        return false;
+    }
+    if (v->version_num < CURL_MIN_VERSION) {
+        snprintf(api.error, sizeof(api.error), "libcurl %.32s is too old: hive needs libcurl "
+                 CURL_MIN_TEXT " or newer (CURLOPT_PROTOCOLS_STR)", v->version ? v->version : "?");
+        return false;
+    }
+    if (!(v->features & CURL_VERSION_SSL)) {
+        snprintf(api.error, sizeof(api.error), "libcurl %.32s was built without TLS: hive needs https",
+                 v->version ? v->version : "?");
+        return false;
+    }
+    return true;
+}
 
 static void load_curl(void)
 {
     static const char *const names[] = {"libcurl.so.4", "libcurl.so", "libcurl-gnutls.so.4"};
     void *h = NULL;
 
-    for (size_t i = 0; h == NULL && i < sizeof(names) / sizeof(names[0]); i++)
+    if (library_path != NULL)
+        h = dlopen(library_path, RTLD_NOW | RTLD_LOCAL);
+    for (size_t i = 0; library_path == NULL && h == NULL && i < sizeof(names) / sizeof(names[0]); i++)
         h = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
     if (h == NULL) {
-        snprintf(api.error, sizeof(api.error), "cannot load libcurl (%s)", dlerror());
+        /* dlerror's text names a file, never a secret; cut, it is still clear */
+        snprintf(api.error, sizeof(api.error), "cannot load libcurl (%.200s)", dlerror());
         return;
     }
 #define SYM(field, name)                                                   \
@@ -56,7 +91,10 @@ static void load_curl(void)
     SYM(slist_append, "curl_slist_append");
     SYM(slist_free_all, "curl_slist_free_all");
     SYM(global_init, "curl_global_init");
+    SYM(version_info, "curl_version_info");
 #undef SYM
+    if (!curl_usable())
+        return;
     if (api.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         snprintf(api.error, sizeof(api.error), "libcurl failed to initialise");
         return;
@@ -64,7 +102,26 @@ static void load_curl(void)
     api.loaded = true;
 }
 
-bool hive__url_allowed(const char *url)
+/* ASCII-only, whatever the locale (Turkish folds 'I' elsewhere). */
+static bool ascii_prefix(const char *s, const char *lower_prefix)
+{
+    for (; *lower_prefix != '\0'; s++, lower_prefix++) {
+        char c = *s >= 'A' && *s <= 'Z' ? (char)(*s - 'A' + 'a') : *s;
+        if (c != *lower_prefix)
+            return false;
+    }
+    return true;
+}
+
+/*
+ * Whether the host of an http(s) URL is a loopback address, as libcurl will
+ * read it: the host is what follows the last '@' of the authority. Only
+ * spellings with one meaning count: "localhost", a canonical dotted quad in
+ * 127.0.0.0/8 (libcurl reads "0127.0.0.1" as octal, 87.0.0.1), "[::1]".
+ * Anything else (127.1, 0x7f.1, a trailing dot, [::ffff:127.0.0.1]) is
+ * taken as not loopback: refused, never wrongly trusted.
+ */
+static bool url_is_loopback(const char *url)
 {
     const char *host;
     const char *end;
@@ -72,11 +129,12 @@ bool hive__url_allowed(const char *url)
     size_t n;
     char h[256];
 
-    if (strncasecmp(url, "https://", 8) == 0)
-        return true;
-    if (strncasecmp(url, "http://", 7) != 0)
+    if (ascii_prefix(url, "https://"))
+        host = url + 8;
+    else if (ascii_prefix(url, "http://"))
+        host = url + 7;
+    else
         return false;
-    host = url + 7;
     end = host + strcspn(host, "/?#");
     /* userinfo is not the host: http://127.0.0.1@evil/ goes to evil */
     for (at = end; at > host && at[-1] != '@'; at--)
@@ -85,14 +143,10 @@ bool hive__url_allowed(const char *url)
         host = at;
     if (*host == '[') {
         const char *close = memchr(host, ']', (size_t)(end - host));
-        if (close == NULL)
+        if (close == NULL || (close + 1 != end && close[1] != ':'))
             return false;
         n = (size_t)(close - host - 1);
-        if (n >= sizeof(h))
-            return false;
-        memcpy(h, host + 1, n);
-        h[n] = '\0';
-        return strcmp(h, "::1") == 0;
+        return n == 3 && memcmp(host + 1, "::1", 3) == 0;
     }
     n = strcspn(host, ":/?#");
     if (host + n > end)
@@ -101,16 +155,17 @@ bool hive__url_allowed(const char *url)
         return false;
     memcpy(h, host, n);
     h[n] = '\0';
-    if (strcasecmp(h, "localhost") == 0)
+    if (n == 9 && ascii_prefix(h, "localhost"))
         return true;
-    /* 127.0.0.0/8, as a canonical dotted quad only: libcurl reads
-     * "0127.0.0.1" as octal, 87.0.0.1 */
     {
         struct in_addr a;
-        if (inet_pton(AF_INET, h, &a) == 1 && (ntohl(a.s_addr) >> 24) == 127)
-            return true;
+        return inet_pton(AF_INET, h, &a) == 1 && (ntohl(a.s_addr) >> 24) == 127;
     }
-    return false;
+}
+
+bool hive__url_allowed(const char *url)
+{
+    return ascii_prefix(url, "https://") || (ascii_prefix(url, "http://") && url_is_loopback(url));
 }
 
 void hive__form_encode(hive_buf *b, const char *s, size_t len)
@@ -154,14 +209,14 @@ static size_t on_header(char *ptr, size_t size, size_t n, void *ctx)
     hive_http_response *rs = ctx;
     size_t len = size * n;
 
-    if (len > 12 && strncasecmp(ptr, "Retry-After:", 12) == 0) {
+    if (len > 12 && ascii_prefix(ptr, "retry-after:")) {
         char tmp[32];
         size_t k = len - 12 < sizeof(tmp) - 1 ? len - 12 : sizeof(tmp) - 1;
         memcpy(tmp, ptr + 12, k);
         tmp[k] = '\0';
         rs->retry_after = strtol(tmp, NULL, 10);
     }
-    if (len > 13 && strncasecmp(ptr, "Content-Type:", 13) == 0) {
+    if (len > 13 && ascii_prefix(ptr, "content-type:")) {
         const char *v = ptr + 13;
         size_t vl = len - 13;
         while (vl > 0 && (*v == ' ' || *v == '\t')) {
@@ -191,7 +246,7 @@ hive_rc hive__http_post(const hive_http_request *rq, hive_http_response *rs)
     rs->retry_after = -1;
     if (!hive__url_allowed(rq->url))
         return hive__fail(HIVE_ERR_INVALID, "refusing %s: only https, or plain http to a loopback "
-                          "address, may carry credentials", strncasecmp(rq->url, "http://", 7) == 0
+                          "address, may carry credentials", ascii_prefix(rq->url, "http://")
                           ? "plain http to a non-loopback host" : "a URL that is not http(s)");
     pthread_once(&api_once, load_curl);
     if (!api.loaded)
@@ -207,34 +262,50 @@ hive_rc hive__http_post(const hive_http_request *rq, hive_http_response *rs)
         }
         hdrs = n;
     }
-    api.easy_setopt(c, CURLOPT_URL, rq->url);
-    api.easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-    api.easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
-    api.easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    api.easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
-    api.easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
+    /* Every option is checked: a libcurl that ignored one of the security
+     * options (protocols, redirects, TLS verification, proxy) must not send. */
+#define SET(opt, val)                                                                       \
+    do {                                                                                    \
+        if ((cc = api.easy_setopt(c, opt, val)) != CURLE_OK) {                               \
+            rc = hive__fail(HIVE_ERR_UNSUPPORTED, "libcurl refused " #opt ": %s; nothing was sent", \
+                            api.easy_strerror(cc));                                         \
+            goto out;                                                                       \
+        }                                                                                   \
+    } while (0)
+    SET(CURLOPT_URL, rq->url);
+    SET(CURLOPT_PROTOCOLS_STR, "http,https");
+    SET(CURLOPT_FOLLOWLOCATION, 0L);
+    SET(CURLOPT_NOSIGNAL, 1L);
+    SET(CURLOPT_SSL_VERIFYPEER, 1L);
+    SET(CURLOPT_SSL_VERIFYHOST, 2L);
+    /* libcurl honours http_proxy and friends: a request to this machine
+     * goes straight there, never through a proxy elsewhere (plain http to
+     * loopback would hand it the secrets) */
+    if (url_is_loopback(rq->url))
+        SET(CURLOPT_PROXY, "");
     if (rq->ca_file != NULL)
-        api.easy_setopt(c, CURLOPT_CAINFO, rq->ca_file);
+        SET(CURLOPT_CAINFO, rq->ca_file);
     if (rq->cert_file != NULL)
-        api.easy_setopt(c, CURLOPT_SSLCERT, rq->cert_file);
+        SET(CURLOPT_SSLCERT, rq->cert_file);
     if (rq->key_file != NULL)
-        api.easy_setopt(c, CURLOPT_SSLKEY, rq->key_file);
+        SET(CURLOPT_SSLKEY, rq->key_file);
     if (rq->method != NULL && strcmp(rq->method, "GET") == 0) {
-        api.easy_setopt(c, CURLOPT_HTTPGET, 1L);
+        SET(CURLOPT_HTTPGET, 1L);
     } else {
-        api.easy_setopt(c, CURLOPT_POST, 1L);
-        api.easy_setopt(c, CURLOPT_POSTFIELDS, rq->body ? rq->body : "");
-        api.easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)rq->body_len);
+        SET(CURLOPT_POST, 1L);
+        SET(CURLOPT_POSTFIELDS, rq->body ? rq->body : "");
+        SET(CURLOPT_POSTFIELDSIZE, (long)rq->body_len);
     }
-    api.easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
-    api.easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, rq->connect_timeout_ms);
-    api.easy_setopt(c, CURLOPT_TIMEOUT_MS, rq->timeout_ms);
-    api.easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-    api.easy_setopt(c, CURLOPT_WRITEDATA, &sink);
-    api.easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-    api.easy_setopt(c, CURLOPT_HEADERDATA, rs);
-    api.easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
-    api.easy_setopt(c, CURLOPT_USERAGENT, "hive/" HIVE_VERSION);
+    SET(CURLOPT_HTTPHEADER, hdrs);
+    SET(CURLOPT_CONNECTTIMEOUT_MS, rq->connect_timeout_ms);
+    SET(CURLOPT_TIMEOUT_MS, rq->timeout_ms);
+    SET(CURLOPT_WRITEFUNCTION, on_data);
+    SET(CURLOPT_WRITEDATA, &sink);
+    SET(CURLOPT_HEADERFUNCTION, on_header);
+    SET(CURLOPT_HEADERDATA, rs);
+    SET(CURLOPT_ERRORBUFFER, errbuf);
+    SET(CURLOPT_USERAGENT, "hive/" HIVE_VERSION);
+#undef SET
     cc = api.easy_perform(c);
     if (cc != CURLE_OK) {
         if (sink.too_big)
@@ -248,7 +319,10 @@ hive_rc hive__http_post(const hive_http_request *rq, hive_http_response *rs)
             rc = hive__fail(HIVE_ERR_NETWORK, "%s", *errbuf ? errbuf : api.easy_strerror(cc));
         goto out;
     }
-    api.easy_getinfo(c, CURLINFO_RESPONSE_CODE, &rs->status);
+    if (api.easy_getinfo(c, CURLINFO_RESPONSE_CODE, &rs->status) != CURLE_OK) {
+        rc = hive__fail(HIVE_ERR_NETWORK, "libcurl gave no HTTP status");
+        goto out;
+    }
     rc = hive__buf_finish(&sink.buf, &rs->body, &rs->len);
 out:
     hive__buf_free(&sink.buf);

@@ -35,7 +35,9 @@ typedef struct hive_http_response {
  * One request (POST unless rq->method says GET). HIVE_ERR_NETWORK when no HTTP answer came (connection refused,
  * time-out, TLS failure); any HTTP status is HIVE_OK with rs->status set.
  * TLS certificates are always verified; plain http is refused unless the
- * host is a loopback address.
+ * host is a loopback address; a loopback address is never reached through
+ * a proxy. libcurl 7.85.0 or newer with TLS: HIVE_ERR_UNSUPPORTED, saying
+ * why, otherwise.
  */
 hive_rc hive__http_post(const hive_http_request *rq, hive_http_response *rs);
 void hive__http_response_free(hive_http_response *rs);
@@ -45,8 +47,14 @@ void hive__http_response_free(hive_http_response *rs);
 struct hive_json;
 struct hive_json *hive__oauth2_parse_body(const hive_http_response *rs);
 
-/* Whether url is https, or http to a loopback host. */
+/* Whether url is https, or http to a loopback host ("localhost", a dotted
+ * quad in 127.0.0.0/8, "[::1]"). A request to a loopback host never goes
+ * through a proxy. */
 bool hive__url_allowed(const char *url);
+
+/* Tests: load this file instead of the system's libcurl (before the first
+ * request of the process). */
+void hive__http_use_library(const char *path);
 
 /* application/x-www-form-urlencoded encoding of s into b. */
 struct hive_buf;

@@ -64,6 +64,9 @@ struct hive_storage {
 hive_rc hive__file_decrypt(hive_storage *local, const char *token, size_t len, hive_cred **out);
 hive_rc hive__file_encrypt(hive_storage *local, const hive_cred *cred, char **token, size_t *len);
 bool hive__is_etcd_url(const char *spec);
+/* $HIVE_HOME, else $HOME/.hive, else the password database's home/.hive;
+ * NULL when no home is known (the caller says "set HIVE_HOME"). Free it. */
+char *hive__home_dir(void);
 
 /* Sorted, deduplicated list helpers. */
 hive_rc hive__strlist_add(hive_strlist *list, const char *s);
@@ -80,6 +83,13 @@ hive_rc hive__read_at(int dirfd, const char *name, bool nofollow, size_t max, co
 
 /* Atomically replace path with data (temp file, fsync, rename, fsync dir). */
 hive_rc hive__write_file_atomic(const char *path, const char *data, size_t len);
+
+/* strtod in the C locale ('.' is the decimal point), whatever the
+ * program's locale. */
+double hive__strtod(const char *s, char **end);
+/* Whether text is all a number of seconds from 0 to max (a setting: '.'
+ * as the decimal point in every locale); it into *out if so. */
+bool hive__parse_seconds(double *out, const char *text, double max);
 
 /* The value of a hex digit, or -1. */
 int hive__hexval(char c);

@@ -10,7 +10,10 @@
 #include "utf8.h"
 
 #include <errno.h>
+#include <locale.h>
 #include <math.h>
+#include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -294,6 +297,53 @@ hive_rc hive_json_append(hive_json *arr, hive_json *val)
     return HIVE_OK;
 }
 
+/* --- numbers in the C locale ------------------------------------------ */
+
+/*
+ * JSON, Python's repr() and every number in a URL or a setting use '.' as
+ * the decimal point, whatever locale the program linking libhive chose
+ * (setlocale(LC_ALL, "de_DE.UTF-8") makes strtod stop at the '.' of "1.5").
+ * A "C" locale object read per call, never the global locale: thread-safe,
+ * and the caller's locale is left alone.
+ */
+static locale_t c_locale;
+static pthread_once_t c_locale_once = PTHREAD_ONCE_INIT;
+
+static void make_c_locale(void)
+{
+    /* glibc and musl hand out a static object for "C": this cannot fail */
+    c_locale = newlocale(LC_ALL_MASK, "C", (locale_t)0);
+}
+
+static locale_t numeric_locale(void)
+{
+    pthread_once(&c_locale_once, make_c_locale);
+    return c_locale;
+}
+
+double hive__strtod(const char *s, char **end)
+{
+    locale_t c = numeric_locale();
+
+    return c != (locale_t)0 ? strtod_l(s, end, c) : strtod(s, end);
+}
+
+/* snprintf with '.' as the decimal point. */
+HIVE_PRINTF(3, 4) static int snprintf_c(char *buf, size_t size, const char *fmt, ...)
+{
+    locale_t c = numeric_locale();
+    locale_t old = c != (locale_t)0 ? uselocale(c) : (locale_t)0;
+    va_list ap;
+    int n;
+
+    va_start(ap, fmt);
+    n = vsnprintf(buf, size, fmt, ap);
+    va_end(ap);
+    if (old != (locale_t)0)
+        uselocale(old);
+    return n;
+}
+
 /* --- numbers as Python prints them ------------------------------------ */
 
 /*
@@ -322,8 +372,8 @@ static void float_repr(char out[40], double d)
         return;
     }
     for (int p = 1; p <= 17; p++) {
-        snprintf(tmp, sizeof(tmp), "%.*e", p - 1, d);
-        if (strtod(tmp, NULL) == d)
+        snprintf_c(tmp, sizeof(tmp), "%.*e", p - 1, d);
+        if (hive__strtod(tmp, NULL) == d)
             break;
     }
     /* tmp is [-]d[.ddd]e[+-]XX */
@@ -576,7 +626,7 @@ static hive_rc parse_number(parser *ps, hive_json **out)
         free(lex);
         return hive__fail(HIVE_ERR_NOMEM, "out of memory");
     }
-    v->num = strtod(lex, NULL);
+    v->num = hive__strtod(lex, NULL);
     if (is_float) {
         float_repr(text, v->num);
         free(lex);

@@ -92,7 +92,7 @@ static hive_rc load_config(hive_store *store, const hive_cred *cred, config *cfg
         cfg->timeout_ms = DEFAULT_TIMEOUT_S * 1000L;
         if (timeout != NULL) {
             char *end;
-            double t = strtod(timeout, &end);
+            double t = hive__strtod(timeout, &end);
             if (*end != '\0' || t <= 0 || t > 600)
                 rc = hive__fail(HIVE_ERR_REFRESH, "Failed to refresh credential '%s': provider '%s' has a "
                                 "timeout that is not a number of seconds (0 to 600)", id, pid);

@@ -19,15 +19,18 @@ static int64_t mono_now(void)
 
 void hive__store_warn(hive_store *s, const char *fmt, ...)
 {
-    char msg[1024];
+    char *msg = NULL;
     va_list ap;
 
     if (s->warn == NULL)
         return;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    if (vasprintf(&msg, fmt, ap) < 0)
+        msg = NULL;   /* the whole warning or, out of memory, none */
     va_end(ap);
-    s->warn(s->warn_ctx, msg);
+    if (msg != NULL)
+        s->warn(s->warn_ctx, msg);
+    free(msg);
 }
 
 /* --- built-in providers ------------------------------------------------ */

@@ -260,13 +260,19 @@ hive_rc hive_store_resolve_for_usage(hive_store *s, hive_json **out, const char 
 static hive_rc add_problem(hive_strlist *problems, const char *fmt, ...) HIVE_PRINTF(2, 3);
 static hive_rc add_problem(hive_strlist *problems, const char *fmt, ...)
 {
-    char msg[1024];
+    char *msg = NULL;
     va_list ap;
+    hive_rc rc;
 
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    if (vasprintf(&msg, fmt, ap) < 0)
+        msg = NULL;
     va_end(ap);
-    return hive__strlist_add(problems, msg);
+    if (msg == NULL)
+        return hive__fail(HIVE_ERR_NOMEM, "out of memory");
+    rc = hive__strlist_add(problems, msg);
+    free(msg);
+    return rc;
 }
 
 /* Python's value.strip() is empty. */

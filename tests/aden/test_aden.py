@@ -49,6 +49,7 @@ KEY = "aden-agent-key-0123456789"
 USER_AGENT = "hive-credential-store/1.0"
 EXPIRED = "2020-01-01T00:00:00Z"
 
+EXIT_USAGE = 2
 EXIT_NOT_FOUND = 3
 EXIT_KEY = 4
 EXIT_STORE = 6
@@ -362,6 +363,22 @@ class AdenTest(unittest.TestCase):
         self.check(self.cred("add", "aden_api_key", stdin="api_key=stored-but-wrong\n"), 0)
         self.check(self.sync(), 0)
         self.assert_api_requests(SERVER.requests())
+
+    def test_long_key_is_sent_whole(self):
+        # an API key of a few KiB (a JWT, say) reaches Aden whole, never cut
+        long_key = "k" * 4000 + "-end"
+        SERVER.api_key = long_key
+        self.addCleanup(setattr, SERVER, "api_key", KEY)
+        SERVER.add("int-a", "github", "work")
+        r = self.check(self.sync(env=self.env_with(ADEN_API_KEY=long_key)), 0)
+        self.assertEqual(r.stdout, b"synced 1 of 1 integration(s)\n")
+        for rq in SERVER.requests():
+            self.assertEqual(rq["headers"].get("authorization"), "Bearer " + long_key)
+        # a key past any sane size is refused before anything is sent
+        SERVER.clear_log()
+        r = self.check(self.sync(env=self.env_with(ADEN_API_KEY="k" * 20000)), EXIT_USAGE)
+        self.assertIn("the Aden API key is longer than 16384 bytes", self.errors(r)[0])
+        self.assertEqual(SERVER.requests(), [])
 
     def test_no_key(self):
         SERVER.add("int-a", "github", "work")

@@ -57,3 +57,31 @@ Test(datetime, rejects_what_is_not_a_datetime)
         cr_expect_neq(hive_time_parse(&t, bad[i], strlen(bad[i])), HIVE_OK, "%s", bad[i]);
     }
 }
+
+Test(datetime, format_writes_nothing_for_what_is_no_datetime)
+{
+    /* out of the documented ranges: no text, never text cut to fit (or
+     * written past the buffer) */
+    static const hive_time bad[] = {
+        {0, -2147483647 - 1, 0, HIVE_TIME_UTC},
+        {0, 1000000, 0, HIVE_TIME_UTC},
+        {0, 0, 2147483647, HIVE_TIME_OFFSET},
+        {INT64_MAX, 999999, 86399, HIVE_TIME_OFFSET},
+        {INT64_MIN, 0, 0, HIVE_TIME_NAIVE},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char buf[HIVE_TIME_TEXT];
+        memset(buf, 'x', sizeof(buf));
+        hive_time_format(buf, &bad[i], true);
+        cr_expect_str_eq(buf, "", "case %zu", i);
+    }
+}
+
+Test(datetime, format_of_the_extremes_fits)
+{
+    hive_time t = {253402300799LL, 999999, -86340, HIVE_TIME_OFFSET};
+    char buf[HIVE_TIME_TEXT];
+
+    hive_time_format(buf, &t, true);
+    cr_expect_str_eq(buf, "9999-12-31T00:00:59.999999-23:59");
+}

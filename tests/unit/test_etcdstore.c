@@ -1,0 +1,128 @@
+/*
+ * The etcd storage against a stand-in for etcd's HTTP gateway (httpd.h):
+ * what it sends and what it accepts, without an etcd. tests/etcd runs the
+ * real thing.
+ */
+#include "testutil.h"
+#include "httpd.h"
+
+#include <stdarg.h>
+
+typedef struct gateway {
+    char token[4000];           /* what /v3/auth/authenticate hands out */
+    char seen_auth[8192];       /* the Authorization header of the last other call */
+    const char *range_answer;   /* the JSON body of /v3/kv/range */
+    char answer[16384];
+} gateway;
+
+static const char *json_answer(gateway *g, const char *fmt, ...)
+{
+    char body[8192];
+    va_list ap;
+    int n;
+
+    va_start(ap, fmt);
+    n = vsnprintf(body, sizeof(body), fmt, ap);
+    va_end(ap);
+    cr_assert(n > 0 && (size_t)n < sizeof(body));
+    return httpd_json(g->answer, sizeof(g->answer), body);
+}
+
+static const char *gateway_respond(httpd *h, const char *request)
+{
+    gateway *g = h->ctx;
+    const char *auth = strcasestr(request, "\r\nAuthorization: ");
+
+    if (strncmp(request, "POST /v3/auth/authenticate ", 27) == 0)
+        return json_answer(g, "{\"header\": {\"revision\": \"1\"}, \"token\": \"%s\"}", g->token);
+    g->seen_auth[0] = '\0';
+    if (auth != NULL) {
+        size_t n = strcspn(auth + 17, "\r\n");
+        cr_assert_lt(n, sizeof(g->seen_auth));
+        memcpy(g->seen_auth, auth + 17, n);
+        g->seen_auth[n] = '\0';
+    }
+    return json_answer(g, "%s", g->range_answer ? g->range_answer : "{\"header\": {\"revision\": \"5\"}}");
+}
+
+static char home[] = "/tmp/hive-etcd-unit-XXXXXX";
+
+static void setup(void)
+{
+    cr_assert_not_null(mkdtemp(home));
+    setenv("HIVE_HOME", home, 1);
+    setenv("HIVE_CREDENTIAL_KEY", "", 1);
+    unsetenv("HIVE_ETCD_USER");
+    unsetenv("http_proxy");
+}
+
+static void teardown(void)
+{
+    char cmd[64];
+
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", home);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", home);
+}
+
+TestSuite(etcdstore, .init = setup, .fini = teardown);
+
+/* Serve g on a free port and open an etcd storage on it (user@ when given). */
+static hive_storage *open_on(httpd *server, gateway *g, const char *user)
+{
+    hive_storage *s = NULL;
+    char url[128];
+
+    httpd_start_with(server, NULL, gateway_respond, g);
+    snprintf(url, sizeof(url), "etcd://%s%s127.0.0.1:%d/p", user ? user : "", user ? "@" : "", server->port);
+    cr_assert_eq(hive_etcd_storage_open(&s, url, NULL), HIVE_OK, "%s", hive_last_error());
+    return s;
+}
+
+Test(etcdstore, a_long_auth_token_is_sent_whole)
+{
+    static gateway g;
+    httpd server;
+    hive_storage *s;
+    bool found = true;
+
+    /* a JWT signed with a large RSA key runs past a kilobyte */
+    memset(g.token, 'j', sizeof(g.token) - 5);
+    memcpy(g.token + sizeof(g.token) - 5, ".end", 5);
+    setenv("HIVE_ETCD_PASSWORD", "pw", 1);
+    s = open_on(&server, &g, "hiveuser");
+    cr_assert_eq(hive_storage_exists(s, "x", &found), HIVE_OK, "%s", hive_last_error());
+    cr_expect_not(found);
+    cr_expect_eq(strlen(g.seen_auth), strlen(g.token), "the token was cut to %zu bytes", strlen(g.seen_auth));
+    cr_expect_str_eq(g.seen_auth, g.token);
+    hive_storage_free(&s);
+    httpd_stop(&server);
+}
+
+Test(etcdstore, an_option_longer_than_512_bytes_is_read_whole)
+{
+    char url[1024];
+    hive_storage *s = NULL;
+
+    /* 600 zeros then a 5: five seconds, unless it is cut to zeros */
+    snprintf(url, sizeof(url), "etcd://127.0.0.1:9/p?timeout=%0600d5", 0);
+    cr_assert_eq(hive_etcd_storage_open(&s, url, NULL), HIVE_OK, "%s", hive_last_error());
+    hive_storage_free(&s);
+}
+
+Test(etcdstore, a_revision_that_is_not_a_number_is_refused)
+{
+    static gateway g;
+    httpd server;
+    hive_storage *s;
+    bool found = false;
+
+    /* "dG9rZW4=" is base64 for "token"; 25 digits cannot be an int64 */
+    g.range_answer = "{\"header\": {\"revision\": \"5\"}, \"kvs\": [{\"key\": \"eA==\", \"value\": \"dG9rZW4=\", "
+                     "\"mod_revision\": \"1234567890123456789012345\"}]}";
+    s = open_on(&server, &g, NULL);
+    cr_expect_eq(hive_storage_exists(s, "x", &found), HIVE_ERR_IO);
+    cr_expect_str_eq(hive_last_error(), "etcd answered a mod_revision for 'x' that is not a number");
+    hive_storage_free(&s);
+    httpd_stop(&server);
+}
