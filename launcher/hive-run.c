@@ -627,6 +627,27 @@ static int check_expiry(run *r, hive_store *st, const var *v)
     return ex;
 }
 
+/*
+ * A value holding "{{" that is not a template is a typo ({{ id }},
+ * {{id}, {{id.}}): an error naming the variable, where it came from and
+ * the column, never text handed to the program.
+ */
+static int check_templates(const run *r)
+{
+    for (size_t i = 0; i < r->nvars; i++) {
+        const var *v = &r->vars[i];
+        if (hive_template_check(v->tmpl, strlen(v->tmpl), NULL) != HIVE_OK) {
+            fail_msg("%s (%s): %s", v->name, v->source, hive_last_error());
+            cli_hint("a template is {{id}}, {{id.key}} or {{provider/alias.key}}: letters, digits, '_' "
+                     "and '-', no spaces");
+            cli_hint("text that must hold '{{' as it is can come from the environment instead: "
+                     "hive-run renders only what -e, --env-file, --usage and --render-env give it");
+            return EXIT_FAIL;
+        }
+    }
+    return 0;
+}
+
 static int render_all(run *r, hive_store *st)
 {
     unsigned flags = r->no_refresh ? 0 : HIVE_GET_REFRESH;
@@ -1386,6 +1407,8 @@ int main(int argc, char **argv)
             }
         }
     }
+    if (ex == 0)
+        ex = check_templates(&r);
     if (ex == 0)
         ex = render_all(&r, st);
     if (ex == 0 && r.mask) {

@@ -13,33 +13,102 @@ static bool part_char(char c)
            c == '_' || c == '-';
 }
 
-/* A reference at text[i], or false. */
-static bool match_at(const char *text, size_t len, size_t i, size_t *id_end, size_t *key_start,
-                     size_t *key_end, size_t *end)
+/* [A-Za-z0-9_-]+ from p: its end, or p when there is none. */
+static size_t part(const char *text, size_t len, size_t p)
+{
+    while (p < len && part_char(text[p]))
+        p++;
+    return p;
+}
+
+/*
+ * A reference at text[i]: {{id}}, {{id.key}}, where id is Hive's
+ * [A-Za-z0-9_-]+ or, for a local account Hive stores as "provider/alias",
+ * two such parts around one '/'. Else false, and *why (when asked) says
+ * what is wrong and *at where.
+ */
+static bool parse_at(const char *text, size_t len, size_t i, size_t *id_end, size_t *key_start,
+                     size_t *key_end, size_t *end, const char **why, size_t *at)
 {
     size_t p = i + 2;
+    size_t q;
+    const char *w = NULL;
 
     if (i + 2 > len || text[i] != '{' || text[i + 1] != '{')
         return false;
-    while (p < len && part_char(text[p]))
-        p++;
-    if (p == i + 2)
-        return false;
+    q = part(text, len, p);
+    if (q == p) {
+        w = p < len && (text[p] == ' ' || text[p] == '\t') ? "a space inside '{{ }}'"
+            : p < len && text[p] == '}' ? "an empty '{{}}'" : p >= len ? "'{{' at the end, with no id"
+            : "an id must start here (letters, digits, '_' and '-')";
+        goto bad;
+    }
+    p = q;
+    if (p < len && text[p] == '/') {
+        q = part(text, len, p + 1);
+        if (q == p + 1) {
+            p++;
+            w = "an alias must follow '/' ({{provider/alias}})";
+            goto bad;
+        }
+        p = q;
+    }
     *id_end = p;
     *key_start = *key_end = 0;
     if (p < len && text[p] == '.') {
-        size_t k = ++p;
-        while (p < len && part_char(text[p]))
+        q = part(text, len, p + 1);
+        if (q == p + 1) {
             p++;
-        if (p == k)
-            return false;
-        *key_start = k;
-        *key_end = p;
+            w = "a key must follow '.' ({{id.key}})";
+            goto bad;
+        }
+        *key_start = p + 1;
+        *key_end = p = q;
     }
-    if (p + 2 > len || text[p] != '}' || text[p + 1] != '}')
-        return false;
+    if (p + 2 > len || text[p] != '}' || text[p + 1] != '}') {
+        w = p >= len ? "no closing '}}'"
+            : text[p] == ' ' || text[p] == '\t' ? "a space inside '{{ }}'"
+            : text[p] == '}' ? "a single '}' closes nothing: '}}' closes a template"
+            : "this character cannot be part of a template (ids and keys: letters, digits, '_' and '-')";
+        goto bad;
+    }
     *end = p + 2;
     return true;
+bad:
+    if (why != NULL) {
+        *why = w;
+        *at = p;
+    }
+    return false;
+}
+
+static bool match_at(const char *text, size_t len, size_t i, size_t *id_end, size_t *key_start,
+                     size_t *key_end, size_t *end)
+{
+    return parse_at(text, len, i, id_end, key_start, key_end, end, NULL, NULL);
+}
+
+hive_rc hive_template_check(const char *text, size_t len, size_t *column)
+{
+    for (size_t i = 0; i + 1 < len; i++) {
+        size_t id_end, ks, ke, end, at = 0, col = 1;
+        const char *why = NULL;
+        if (text[i] != '{' || text[i + 1] != '{')
+            continue;
+        if (parse_at(text, len, i, &id_end, &ks, &ke, &end, &why, &at)) {
+            i = end - 1;
+            continue;
+        }
+        if (i + 2 < len && text[i + 2] == '{')
+            continue;   /* of a run of braces, the last two open the template: "{{{a}}}" */
+        /* the column of the '{{', in characters (UTF-8 lead bytes) */
+        for (size_t k = 0; k < i; k++)
+            col += ((unsigned char)text[k] & 0xC0) != 0x80;
+        if (column != NULL)
+            *column = col;
+        return hive__fail(HIVE_ERR_INVALID, "the '{{' at column %zu is not a template: %s", col, why);
+    }
+    return HIVE_OK;
 }
 
 void hive_template_refs_free(hive_template_ref *refs, size_t n)
@@ -161,7 +230,17 @@ hive_rc hive_store_check_template(hive_store *s, hive_strlist *problems, const c
 {
     hive_template_ref *refs = NULL;
     size_t n = 0;
-    hive_rc rc = hive_template_refs(&refs, &n, text, strlen(text));
+    hive_rc rc;
+
+    if (hive_template_check(text, strlen(text), NULL) != HIVE_OK) {
+        char *msg = hive__aprintf("Template '%.200s': %s", text, hive_last_error());
+        rc = msg ? hive__strlist_add(problems, msg) : hive__fail(HIVE_ERR_NOMEM, "out of memory");
+        free(msg);
+        hive__clear_error();
+        if (rc != HIVE_OK)
+            return rc;
+    }
+    rc = hive_template_refs(&refs, &n, text, strlen(text));
 
     for (size_t i = 0; rc == HIVE_OK && i < n; i++) {
         char *v = NULL;

@@ -213,7 +213,7 @@ class TestResolve(HiveCredTest):
     def test_literal_text_kept(self):
         for text in ["no templates here", "", "{{ a }}", "{{a.b.c}}", "{{}}", "{{ brave_search }}",
                      "{{brave_search.api_key.x}}", "{{brave_search.}}", "{{.api_key}}",
-                     "{{brave_search/work}}", "{{brave_search", "brave_search}}", "{brave_search}",
+                     "{{brave_search/}}", "{{brave_search", "brave_search}}", "{brave_search}",
                      "{{brave search}}", "{{a}b}}", "--looks-like-an-option"]:
             with self.subTest(text=text):
                 self.assert_resolves(text, text)
@@ -397,6 +397,15 @@ class TestValidate(HiveCredTest):
         self.assertEqual(json.loads(r.stdout)["usage"]["svc"],
                          ["Missing required key 'zeta'", "Missing required key 'alpha'",
                           "Missing required key 'zeta'"])
+
+    def test_malformed_template_in_a_spec_is_a_problem(self):
+        self.init_store()
+        self.add("svc", {"api_key": "v"})
+        self.ok("usage", "add", "svc", "--env", "S={{ svc }}", "--header", "H=Bearer {{svc}}")
+        r = self.check(self.run_cred("validate", "--json"), 1)
+        problems = json.loads(r.stdout)["usage"]["svc"]
+        self.assertEqual(problems, ["Template '{{ svc }}': the '{{' at column 1 is not a template: "
+                                    "a space inside '{{ }}'"])
 
     def test_json(self):
         self.copy_fixture()

@@ -231,12 +231,11 @@ class TestSources(HiveRunTest):
             "-e", "URL=https://x.test/?k={{anthropic.api_key}}&u={{smtp_login.username}}!",
             "-e", "PLAIN=no template here",
             "-e", "EMPTY=",
-            "-e", "LITERAL={{ brave_search }} {{a.b.c}}",
             "-e", "LONG_OPT={{aden_api_key}}")
         self.assertEqual(env, self.expect_env(
             None, DEFAULT=BRAVE, KEYED=SMTP_PASS,
             URL="https://x.test/?k=%s&u=%s!" % (ANTHROPIC, SMTP_USER),
-            PLAIN="no template here", EMPTY="", LITERAL="{{ brave_search }} {{a.b.c}}",
+            PLAIN="no template here", EMPTY="",
             LONG_OPT=ADEN))
 
     def test_env_long_option_and_equals_form(self):
@@ -606,6 +605,51 @@ class TestNames(HiveRunTest):
 
 
 # --- the child's environment, argv, PID and exit status --------------------
+
+class TestTemplateTypos(HiveRunTest):
+    """A value holding '{{' that is not a template is an error naming the
+    variable, its source and the column, never text given to the program."""
+
+    def test_typos_fail_naming_variable_source_and_column(self):
+        cases = [("{{ brave_search }}", "column 1", "space"), ("{{brave_search", "column 1", "no closing"),
+                 ("{{brave_search.}}", "column 1", "key must follow"),
+                 ("Bearer {{brave_search/}}", "column 8", "alias must follow"),
+                 ("x{{brave_search}", "column 2", "single '}'")]
+        for value, column, why in cases:
+            with self.subTest(value=value):
+                cmd, marker = self.marker()
+                r = self.run_hr("-e", "X=" + value, "--", *cmd)
+                lines = self.assert_error(r, 125, "X (-e)")
+                self.assertIn(column, lines[0])
+                self.assertIn(why, lines[0])
+                self.assertTrue(self.hints(r), lines)
+                self.assertFalse(os.path.exists(marker))
+
+    def test_typo_in_an_env_file_names_the_file(self):
+        path = self.write("typo.env", "GOOD={{brave_search}}\nBAD='{{ anthropic}}'\n")
+        r = self.run_hr("--env-file", path, "--", "true")
+        lines = self.assert_error(r, 125, "BAD (%s)" % path)
+        self.assertIn("column 1", lines[0])
+
+    def test_typo_in_a_usage_spec_names_the_spec(self):
+        self.run_cred("usage", "add", "brave_search", "--env", "B={{brave_search.}}")
+        r = self.run_hr("--usage", "brave_search", "--", "true")
+        self.assert_error(r, 125, "B (usage brave_search)")
+
+    def test_braces_that_hold_a_template_still_work(self):
+        env = self.child_env("-e", "J={\"k\": \"{{brave_search}}\"}", "-e", "T={{{brave_search}}}")
+        self.assertEqual(env[b"J"], ('{"k": "%s"}' % BRAVE).encode())
+        self.assertEqual(env[b"T"], ("{%s}" % BRAVE).encode())
+
+    def test_literal_braces_come_from_the_environment(self):
+        env = self.child_env(extra_env={"FMT": "{{.Names}}"})
+        self.assertEqual(env[b"FMT"], b"{{.Names}}")
+
+    def test_provider_slash_alias_names_a_local_account(self):
+        env = self.child_env("-e", "W={{brave_search/work}}", "-e", "A={{brave_search/work._alias}}")
+        self.assertEqual(env[b"W"], b"BSA-work-account-key")
+        self.assertEqual(env[b"A"], b"work")
+
 
 class TestChild(HiveRunTest):
 

@@ -174,7 +174,7 @@ Test(template_refs, malformed_references_stay_literal)
 {
     static const char *const literal[] = {
         "{{ a }}", "{{a.b.c}}", "{{}}", "{a}", "{{a}", "{{a.}}", "{{.a}}",
-        "{{a }}", "{{ a}}", "{{a.b }}", "{{a/b}}", "{{a..b}}", "{{a:b}}", "{{é}}", "}}a{{", "",
+        "{{a }}", "{{ a}}", "{{a.b }}", "{{a/}}", "{{/b}}", "{{a/b/c}}", "{{a..b}}", "{{a:b}}", "{{é}}", "}}a{{", "",
         "{ {a}}", "{{a} }",
     };
 
@@ -184,6 +184,53 @@ Test(template_refs, malformed_references_stay_literal)
         cr_expect_eq(n, 0, "\"%s\" gave %zu references", literal[i], n);
         hive_template_refs_free(refs, n);
     }
+}
+
+Test(template_refs, a_local_account_id_is_provider_slash_alias)
+{
+    hive_template_ref *refs;
+    size_t n = refs_of(&refs, "{{brave_search/work}} {{brave_search/work.api_key}}");
+
+    cr_assert_eq(n, 2);
+    expect_ref(&refs[0], "brave_search/work", NULL, 0, 21);
+    expect_ref(&refs[1], "brave_search/work", "api_key", 22, 51);
+    hive_template_refs_free(refs, n);
+}
+
+/* Every "{{" either opens a template or is reported, with its column. */
+Test(template_check, typos_are_reported_with_their_column_and_what_is_wrong)
+{
+    static const struct {
+        const char *text;
+        size_t column;
+        const char *why;
+    } bad[] = {
+        {"{{ brave_search }}", 1, "space"},
+        {"{{brave_search", 1, "no closing"},
+        {"{{brave_search.}}", 1, "key must follow"},
+        {"ab{{brave_search/}}", 3, "alias must follow"},
+        {"{{}}", 1, "empty"},
+        {"\xc3\xa9{{x", 2, "no closing"},
+        {"{{a.b.c}}", 1, "cannot be part"},
+        {"{{a b}}", 1, "space"},
+        {"ok {{a}} then {{b}", 15, "single '}'"},
+        {"}}a{{", 4, "at the end"},
+        {"{{a/b/c}}", 1, "cannot be part"},
+    };
+    static const char *const good[] = {
+        "plain", "{{a}}", "{{a.b}}", "{{a/b}}", "{{a/b.c}}", "x{{a}}y{{b.c}}", "{ {", "}}", "{x}",
+        "{{a}}}", "{{{a}}}", "{\"k\": {{a}}}", "",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        size_t col = 0;
+        cr_expect_eq(hive_template_check(bad[i].text, strlen(bad[i].text), &col), HIVE_ERR_INVALID, "%s",
+                     bad[i].text);
+        cr_expect_eq(col, bad[i].column, "%s: column %zu", bad[i].text, col);
+        cr_expect_not_null(strstr(hive_last_error(), bad[i].why), "%s: %s", bad[i].text, hive_last_error());
+    }
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+        cr_expect_eq(hive_template_check(good[i], strlen(good[i]), NULL), HIVE_OK, "%s: %s", good[i],
+                     hive_last_error());
 }
 
 Test(template_refs, triple_braces_give_one_reference_at_offset_1)
@@ -399,10 +446,12 @@ Test(resolve, check_template_collects_every_problem)
     cr_assert_eq(hive_store_check_template(s, &problems,
                                            "{{nope}} {{brave_search.secret}} {{brave_search}} {{other.x}} {{ lit }}"),
                  HIVE_OK);
-    cr_assert_eq(problems.count, 3);
-    cr_expect_str_eq(problems.items[0], "Credential 'nope' not found");
-    cr_expect_str_eq(problems.items[1], "Key 'secret' not found in credential 'brave_search'");
-    cr_expect_str_eq(problems.items[2], "Credential 'other' not found");
+    cr_assert_eq(problems.count, 4);
+    cr_expect_str_eq(problems.items[0], "Template '{{nope}} {{brave_search.secret}} {{brave_search}} {{other.x}} "
+                                        "{{ lit }}': the '{{' at column 63 is not a template: a space inside '{{ }}'");
+    cr_expect_str_eq(problems.items[1], "Credential 'nope' not found");
+    cr_expect_str_eq(problems.items[2], "Key 'secret' not found in credential 'brave_search'");
+    cr_expect_str_eq(problems.items[3], "Credential 'other' not found");
     hive_strlist_free(&problems);
 
     cr_assert_eq(hive_store_check_template(s, &problems, "{{brave_search}} {{github_oauth.refresh_token}}"), HIVE_OK);
@@ -1023,7 +1072,10 @@ Test(accounts, fixture_templates_resolve)
 {
     hive_store *s = fixture_store();
 
-    expect_resolved(s, "{{brave_search}}|{{brave_search/work}}", "BSA-test-0123456789abcdef|{{brave_search/work}}");
+    /* Hive's pattern has no '/': hive's {{provider/alias}} reaches the
+     * local account Hive stores as "brave_search/work" */
+    expect_resolved(s, "{{brave_search}}|{{brave_search/work}}|{{brave_search/work._alias}}",
+                    "BSA-test-0123456789abcdef|BSA-work-account-key|work");
     expect_resolved(s, "{{smtp_login.username}}:{{github_oauth.scope}}", "alice@example.com:repo user");
     hive_store_free(&s);
     remove_home();

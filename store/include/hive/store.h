@@ -139,9 +139,12 @@ HIVE_EXPORT hive_rc hive_store_refresh(hive_store *s, hive_cred **out, const cha
 /* --- templates --------------------------------------------------------- */
 
 /*
- * {{id}} and {{id.key}} with id and key of [A-Za-z0-9_-]+, found in one
- * left-to-right pass; anything else stays literal; substituted text is
- * never scanned again. {{id}} means the default key.
+ * {{id}} and {{id.key}} with id and key of [A-Za-z0-9_-]+ (Hive's
+ * pattern), found in one left-to-right pass; anything else stays literal;
+ * substituted text is never scanned again. {{id}} means the default key.
+ * hive adds one form Hive's pattern lacks: an id "provider/alias" (two
+ * parts around one '/'), the ids Hive gives local accounts, as in
+ * {{brave_search/work.api_key}}; Hive leaves such text as it is.
  */
 typedef struct hive_template_ref {
     char *id;
@@ -153,6 +156,15 @@ typedef struct hive_template_ref {
 /* The references in text, in order. Free with hive_template_refs_free. */
 HIVE_EXPORT hive_rc hive_template_refs(hive_template_ref **refs, size_t *n, const char *text, size_t len);
 HIVE_EXPORT void hive_template_refs_free(hive_template_ref *refs, size_t n);
+
+/*
+ * HIVE_OK when every "{{" in text starts a template; else HIVE_ERR_INVALID,
+ * *column (when not NULL) the 1-based column, in characters, of the first
+ * "{{" that does not, and a message saying what is wrong ("a space inside
+ * '{{ }}'", "no closing '}}'", ...). For tools that want a typo to be an
+ * error rather than text passed on (hive-run, validate).
+ */
+HIVE_EXPORT hive_rc hive_template_check(const char *text, size_t len, size_t *column);
 
 /* Render text. *out: release with hive_free_secret(*out, *len + 1). */
 HIVE_EXPORT hive_rc hive_store_resolve(hive_store *s, char **out, size_t *len, const char *text,
