@@ -848,10 +848,18 @@ static hive_rc rebuild_entries(file_storage *fs, int credfd, const hive_json *ol
             ;
         if (f == files.count || covered[f])
             continue;   /* its file is gone: a stale entry */
+        /* the id inside the file decides: an entry for another id that
+         * maps to the same file is stale */
+        if (read_cred_at(fs, credfd, name, &cred) == HIVE_OK) {
+            if (strcmp(hive_cred_id(cred), id) != 0) {
+                hive_cred_free(&cred);
+                continue;
+            }
+            if (refresh_all)
+                rc = index_entry(&fresh, cred);
+        }
+        hive__clear_error();
         covered[f] = true;
-        if (refresh_all && read_cred_at(fs, credfd, name, &cred) == HIVE_OK &&
-            strcmp(hive_cred_id(cred), id) == 0)
-            rc = index_entry(&fresh, cred);
         hive_cred_free(&cred);
         if (rc == HIVE_OK)
             rc = hive_json_set(creds, id, fresh ? fresh : hive_json_clone(entry));
@@ -910,6 +918,30 @@ static hive_rc write_index(file_storage *fs, int metafd, hive_json *doc)
     return HIVE_OK;
 }
 
+/* Remove the entries of creds whose file is id's (but id's own when
+ * keep_id). */
+static hive_rc drop_entries_for_file(hive_json *creds, const char *id, bool keep_id)
+{
+    char name[HIVE_ID_MAX + 16];
+    char other[HIVE_ID_MAX + 16];
+    hive_rc rc = enc_name(name, sizeof(name), id);
+
+    for (size_t i = hive_json_size(creds); rc == HIVE_OK && i-- > 0;) {
+        const char *k;
+        char *copy;
+        hive_json_at(creds, i, &k);
+        if ((keep_id && strcmp(k, id) == 0) || enc_name(other, sizeof(other), k) != HIVE_OK ||
+            strcmp(other, name) != 0)
+            continue;
+        copy = hive__strdup(k);
+        if (copy == NULL)
+            return hive__fail(HIVE_ERR_NOMEM, "out of memory");
+        hive_json_remove(creds, copy);
+        free(copy);
+    }
+    return rc;
+}
+
 /*
  * With the lock held: read the index, rebuild it if it is missing, damaged
  * or of an old schema (which needs the key), apply one change, write it.
@@ -940,11 +972,14 @@ static hive_rc update_index(file_storage *fs, int credfd, int metafd, const char
             goto out;
     }
     creds = hive_json_get(doc, "credentials");
-    if (put != NULL) {
+    /* One entry per file: an entry for id replaces every other entry that
+     * names id's file (stale ones, from a file removed or written by hand),
+     * and a file removed takes all of them with it. */
+    if (id != NULL)
+        rc = drop_entries_for_file(creds, id, put != NULL);
+    if (rc == HIVE_OK && put != NULL) {
         rc = hive_json_set(creds, id, put);
         put = NULL;
-    } else if (id != NULL) {
-        hive_json_remove(creds, id);
     }
     if (rc == HIVE_OK)
         rc = write_index(fs, metafd, doc);
@@ -1008,6 +1043,51 @@ static hive_rc lock_all(file_storage *fs, locked *l, bool create)
     return HIVE_OK;
 }
 
+/*
+ * Whether file `name` holds credential id. The id inside the file decides
+ * (the index may be stale: a file removed by hand and its name reused by
+ * another id); *holder gets the credential read, when it is another's, to
+ * repair the index with. Only a file that cannot be read (damaged, or no
+ * key) is judged by the index, and taken to be id's when the index names
+ * no other owner, so that it can be deleted.
+ */
+static bool file_holds(file_storage *fs, int credfd, const hive_json *idx_creds, const char *name,
+                       const char *id, hive_cred **holder)
+{
+    const char *owner;
+    hive_cred *cred = NULL;
+    bool holds = true;
+
+    if (read_cred_at(fs, credfd, name, &cred) == HIVE_OK) {
+        holds = strcmp(hive_cred_id(cred), id) == 0;
+        if (!holds && holder != NULL) {
+            *holder = cred;
+            cred = NULL;
+        }
+    } else if (hive_json_get(idx_creds, id) == NULL) {
+        owner = index_id_for(idx_creds, name);
+        holds = owner == NULL || strcmp(owner, id) == 0;
+    }
+    hive_cred_free(&cred);
+    hive__clear_error();
+    return holds;
+}
+
+/* Under the lock: the index entry of the credential that really holds a
+ * file some other id's entry claims. */
+static hive_rc repair_owner(file_storage *fs, const locked *l, const hive_cred *holder)
+{
+    hive_json *entry = NULL;
+    hive_rc rc;
+
+    if (holder == NULL)
+        return HIVE_OK;
+    rc = index_entry(&entry, holder);
+    if (rc == HIVE_OK)
+        rc = update_index(fs, l->cred, l->meta, hive_cred_id(holder), entry, false);
+    return rc;
+}
+
 static hive_rc file_save(hive_storage *s, const hive_cred *cred)
 {
     file_storage *fs = (file_storage *)s;
@@ -1054,19 +1134,18 @@ static hive_rc file_save(hive_storage *s, const hive_cred *cred)
     /* Hive's id-to-file mapping is lossy ("a/b" and "a_b" share a file):
      * never let one credential overwrite another. */
     if (regular_at(l.cred, name)) {
-        const char *owner = NULL;
-        if (read_index(l.meta, &idx) != INDEX_MISSING && idx != NULL)
-            owner = index_id_for(hive_json_get(idx, "credentials"), name);
-        if (owner == NULL) {
-            hive_cred *old = NULL;
-            if (read_cred_at(fs, l.cred, name, &old) == HIVE_OK && strcmp(hive_cred_id(old), id) != 0)
-                rc = hive__fail(HIVE_ERR_CONFLICT, "credential id '%s' maps to file %s, which holds "
-                                "credential '%s'", id, name, hive_cred_id(old));
-            hive_cred_free(&old);
-        } else if (strcmp(owner, id) != 0) {
+        hive_cred *holder = NULL;
+        (void)read_index(l.meta, &idx);
+        if (!file_holds(fs, l.cred, hive_json_get(idx, "credentials"), name, id, &holder)) {
+            const char *owner = holder ? hive_cred_id(holder)
+                                       : index_id_for(hive_json_get(idx, "credentials"), name);
+            char *who = hive__strdup(owner ? owner : "?");
+            (void)repair_owner(fs, &l, holder);
             rc = hive__fail(HIVE_ERR_CONFLICT, "credential id '%s' maps to file %s, which holds "
-                            "credential '%s'", id, name, owner);
+                            "credential '%s'", id, name, who ? who : "?");
+            free(who);
         }
+        hive_cred_free(&holder);
     }
     if (rc == HIVE_OK) {
         rc = atomic_write_at(l.cred, name, token, token_len);
@@ -1086,36 +1165,12 @@ out:
     return rc;
 }
 
-/*
- * Whether file `name` holds credential id, as far as can be told: the
- * index says which id owns each file; when it names none (a missing or
- * damaged index), the file itself is read. A file that cannot be read
- * (damaged, or no key) is taken to be id's, so that it can be deleted.
- */
-static bool file_holds(file_storage *fs, int credfd, const hive_json *idx_creds, const char *name,
-                       const char *id)
-{
-    const char *owner;
-    hive_cred *cred = NULL;
-    bool holds = true;
-
-    if (hive_json_get(idx_creds, id) != NULL)
-        return true;
-    owner = index_id_for(idx_creds, name);
-    if (owner != NULL)
-        return strcmp(owner, id) == 0;
-    if (read_cred_at(fs, credfd, name, &cred) == HIVE_OK)
-        holds = strcmp(hive_cred_id(cred), id) == 0;
-    hive_cred_free(&cred);
-    hive__clear_error();
-    return holds;
-}
-
 static hive_rc file_delete(hive_storage *s, const char *id)
 {
     file_storage *fs = (file_storage *)s;
     char name[HIVE_ID_MAX + 16];
     hive_json *idx = NULL;
+    hive_cred *holder = NULL;
     index_state st;
     locked l;
     hive_rc rc;
@@ -1129,7 +1184,14 @@ static hive_rc file_delete(hive_storage *s, const char *id)
     if (rc != HIVE_OK)
         return rc;
     st = read_index(l.meta, &idx);
-    if (!regular_at(l.cred, name) || !file_holds(fs, l.cred, hive_json_get(idx, "credentials"), name, id)) {
+    if (!regular_at(l.cred, name)) {
+        rc = hive__fail(HIVE_ERR_NOT_FOUND, "Credential '%s' not found", id);
+        goto out;
+    }
+    if (!file_holds(fs, l.cred, hive_json_get(idx, "credentials"), name, id, &holder)) {
+        /* another id's file: an entry for id is stale */
+        (void)repair_owner(fs, &l, holder);
+        hive_cred_free(&holder);
         rc = hive__fail(HIVE_ERR_NOT_FOUND, "Credential '%s' not found", id);
         goto out;
     }
@@ -1175,7 +1237,7 @@ static hive_rc file_exists(hive_storage *s, const char *id, bool *found)
     if (regular_at(credfd, name)) {
         if (open_sub(fs, base, META_DIR, &metafd, false) == HIVE_OK)
             (void)read_index(metafd, &idx);
-        *found = file_holds(fs, credfd, hive_json_get(idx, "credentials"), name, id);
+        *found = file_holds(fs, credfd, hive_json_get(idx, "credentials"), name, id, NULL);
     }
     hive_json_free(&idx);
     close_fd(&metafd);
@@ -1183,6 +1245,36 @@ static hive_rc file_exists(hive_storage *s, const char *id, bool *found)
     close_fd(&base);
     hive__clear_error();
     return HIVE_OK;
+}
+
+/* Whether the index entries creds and the files match one to one. */
+static hive_rc index_complete(const hive_json *creds, int credfd, const hive_strlist *files, bool *complete)
+{
+    hive_strlist names = {0};
+    hive_rc rc = HIVE_OK;
+    size_t f = 0;
+
+    *complete = true;
+    for (size_t i = 0; i < hive_json_size(creds) && rc == HIVE_OK; i++) {
+        const char *id;
+        char name[HIVE_ID_MAX + 16];
+        hive_json_at(creds, i, &id);
+        if (enc_name(name, sizeof(name), id) != HIVE_OK || !regular_at(credfd, name))
+            *complete = false;
+        else
+            rc = hive__strlist_add(&names, name);
+    }
+    if (rc == HIVE_OK && *complete) {
+        size_t n = names.count;
+        hive__strlist_sort_unique(&names);
+        /* two entries for one file, or a file no entry names */
+        if (names.count != n || names.count != files->count)
+            *complete = false;
+        for (f = 0; *complete && f < files->count; f++)
+            *complete = strcmp(files->items[f], names.items[f]) == 0;
+    }
+    hive_strlist_free(&names);
+    return rc;
 }
 
 /*
@@ -1223,15 +1315,11 @@ static hive_rc current_index(file_storage *fs, hive_json **out, hive_strlist *un
     rc = scan_enc(credfd, &files);
     if (rc != HIVE_OK)
         goto out;
-    /* Is every file explained by an entry, and every entry by a file? */
-    for (size_t f = 0; f < files.count && complete; f++)
-        complete = index_id_for(old, files.items[f]) != NULL;
-    for (size_t i = 0; i < hive_json_size(old) && complete; i++) {
-        const char *id;
-        char name[HIVE_ID_MAX + 16];
-        hive_json_at(old, i, &id);
-        complete = enc_name(name, sizeof(name), id) == HIVE_OK && regular_at(credfd, name);
-    }
+    /* Is every file explained by exactly one entry, and every entry by a
+     * file? */
+    rc = index_complete(old, credfd, &files, &complete);
+    if (rc != HIVE_OK)
+        goto out;
     if ((st == INDEX_OK && complete) || load_key(fs) != HIVE_OK) {
         /* Sound, or no key to repair it with: what the index knows. */
         hive__clear_error();

@@ -1204,6 +1204,61 @@ class TestCollision(HiveCredTest):
                 self.assert_get("a/b", None, "kept-" + how)
 
 
+    # Issue 12, item 4: an index entry left behind by a file removed by hand
+    # ("a/b" listed, its file a_b.enc now holding "a_b") must not let "a/b"
+    # delete or overwrite "a_b": the id inside the file decides.
+
+    def stale_entry_store(self, how):
+        if how == "by hand":
+            self.add("a/b", {"api_key": "gone"})
+            os.remove(self.enc_path("a/b"))
+            self.add("a_b", {"api_key": "kept"})
+        else:
+            # an index that lists "a/b" for a_b.enc, e.g. written by a tool
+            # that does not check: both entries, the stale one first
+            self.add("a_b", {"api_key": "kept"})
+            text, index = self.read_index()
+            entry = index["credentials"]["a_b"]
+            index["credentials"] = {"a/b": entry, "a_b": entry}
+            with open(self.index_path, "w") as f:
+                f.write(json.dumps(index, indent=2))
+
+    def test_stale_entry_cannot_delete_other_id(self):
+        for how in ("by hand", "stale index"):
+            with self.subTest(how=how):
+                self.stale_entry_store(how)
+                self.check(self.run_cred("exists", "a/b"), 1, "exists a/b")
+                r = self.run_cred("delete", "a/b")
+                self.assert_error(r, 3, "Credential 'a/b' not found", exact=True)
+                self.assert_get("a_b", None, "kept")
+                # the index was repaired: "a/b" is gone, "a_b" stays
+                text, index = self.read_index()
+                self.assertEqual(list(index["credentials"]), ["a_b"])
+                self.assertEqual(self.list_ids(), ["a_b"])
+                os.remove(self.enc_path("a_b"))
+                os.remove(self.index_path)
+
+    def test_stale_entry_cannot_overwrite_other_id(self):
+        for how in ("by hand", "stale index"):
+            with self.subTest(how=how):
+                self.stale_entry_store(how)
+                r = self.add("a/b", {"api_key": "intruder-secret"}, code=6)
+                self.assertIn(b"which holds credential 'a_b'", r.stderr)
+                self.assert_secret_free(r, "intruder-secret", "kept")
+                self.assert_get("a_b", None, "kept")
+                text, index = self.read_index()
+                self.assertEqual(list(index["credentials"]), ["a_b"])
+                self.assertEqual(self.list_ids(), ["a_b"])
+                os.remove(self.enc_path("a_b"))
+                os.remove(self.index_path)
+
+    def test_list_drops_second_entry_for_one_file(self):
+        self.stale_entry_store("stale index")
+        self.assertEqual(self.list_ids(), ["a_b"])
+        text, index = self.read_index()
+        self.assertEqual(list(index["credentials"]), ["a_b"])
+
+
 # --- 9. delete --------------------------------------------------------------
 
 class TestDelete(HiveCredTest):
