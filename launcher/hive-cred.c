@@ -1012,6 +1012,11 @@ static int cmd_rotate_key(const opts *o)
         if (rc == HIVE_ERR_INVALID && strstr(msg, HIVE_ENV_NEW_KEY) != NULL)
             cli_hint("HIVE_NEW_CREDENTIAL_KEY=$(hive-cred keygen) hive-cred rotate-key, then put that "
                      "key in HIVE_CREDENTIAL_KEY");
+        if (rc == HIVE_ERR_CONFLICT && strstr(msg, "rotation") != NULL) {
+            cli_hint("finish it with its own key first: env -u HIVE_NEW_CREDENTIAL_KEY hive-cred rotate-key");
+            cli_hint("then rotate to your key: HIVE_NEW_CREDENTIAL_KEY=... hive-cred rotate-key");
+            cli_hint("a fingerprint is printf %%s \"$KEY\" | sha256sum | cut -c1-8");
+        }
         hive_storage_free(&s);
         return ex;
     }

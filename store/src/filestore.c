@@ -9,6 +9,8 @@
  */
 #include "buf.h"
 
+#include <mbedtls/sha256.h>
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -1718,6 +1720,48 @@ out:
     return rc;
 }
 
+/* A short name for a key that gives nothing of it away: the first 8 hex
+ * digits of SHA-256 of its canonical text, as
+ * `printf %s "$KEY" | sha256sum | cut -c1-8` prints them. */
+static void key_fingerprint(char out[9], const uint8_t key[HIVE_FERNET_KEY_BYTES])
+{
+    char text[HIVE_FERNET_KEY_TEXT + 1];
+    uint8_t hash[32];
+
+    hive__b64url_encode(text, key, HIVE_FERNET_KEY_BYTES);
+    if (mbedtls_sha256_ret((const unsigned char *)text, strlen(text), hash, 0) != 0)
+        memset(hash, 0, sizeof(hash));
+    for (size_t i = 0; i < 4; i++)
+        snprintf(out + 2 * i, 3, "%02x", hash[i]);
+    hive_memzero(text, sizeof(text));
+    hive_memzero(hash, sizeof(hash));
+}
+
+/* A rotation is pending (killed half way): it can only be finished with
+ * its own key, since files may already be under it. A new key given now
+ * that is another one is refused, naming the pending one by its file and
+ * fingerprint, never by its text. */
+static hive_rc check_pending_key(const file_storage *fs, const char *given)
+{
+    uint8_t check[HIVE_FERNET_KEY_BYTES];
+    char have[9];
+    char want[9];
+    hive_rc rc = HIVE_OK;
+
+    if (given == NULL || *given == '\0')
+        return HIVE_OK;
+    if (hive_fernet_key_decode(check, given, strlen(given)) != HIVE_OK)
+        return hive__fail(HIVE_ERR_BAD_KEY, "the new key is not a Fernet key");
+    if (!hive_memeq(check, fs->next, HIVE_FERNET_KEY_BYTES)) {
+        key_fingerprint(have, fs->next);
+        key_fingerprint(want, check);
+        rc = hive__fail(HIVE_ERR_CONFLICT, "an interrupted rotation to another key is pending: key %s in %s; "
+                        HIVE_ENV_NEW_KEY " is key %s", have, fs->next_file, want);
+    }
+    hive_memzero(check, sizeof(check));
+    return rc;
+}
+
 /* Re-encrypt one file under the new key, if it is not already. */
 static hive_rc rotate_file(file_storage *fs, int credfd, const char *name, hive_rotation *res)
 {
@@ -1805,6 +1849,10 @@ hive_rc hive_file_storage_rotate_key(hive_storage *s, const char *new_key,
         if (rc != HIVE_OK)
             goto out;
         fs->have_next = true;
+    } else if (res.key_file) {
+        rc = check_pending_key(fs, new_key ? new_key : getenv(HIVE_ENV_NEW_KEY));
+        if (rc != HIVE_OK)
+            goto out;
     } else if (!res.key_file && !fs->have_next) {
         if (new_key == NULL) {
             rc = hive__fail(HIVE_ERR_INVALID, "the key is in %s, not in a key file: give the new key in "
