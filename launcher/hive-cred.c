@@ -73,7 +73,7 @@ static const char usage_text[] =
     "  3  credential or key not found\n"
     "  4  no encryption key, or the key is not a Fernet key\n"
     "  5  a credential could not be decrypted or parsed (wrong key, damaged file)\n"
-    "  6  store error: file system, permissions, lock, id conflict\n"
+    "  6  store error: file system, permissions, lock, id conflict, damaged usage.json\n"
     "  7  a refresh failed, or the credential cannot be refreshed\n";
 
 typedef struct opts {

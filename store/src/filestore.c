@@ -290,7 +290,8 @@ static hive_rc write_all(int fd, const char *data, size_t len)
  * Atomically replace dirfd/name with data: a 0600 temporary file created
  * with O_EXCL|O_NOFOLLOW, fsync, rename over name, fsync the directory.
  */
-static hive_rc atomic_write_at(int dirfd, const char *name, const char *data, size_t len)
+static hive_rc atomic_write_tmp_at(int dirfd, const char *prefix, const char *name, const char *data,
+                                  size_t len)
 {
     char tmp[64];
     uint8_t rnd[8];
@@ -300,8 +301,9 @@ static hive_rc atomic_write_at(int dirfd, const char *name, const char *data, si
     rc = hive__random(rnd, sizeof(rnd));
     if (rc != HIVE_OK)
         return rc;
-    snprintf(tmp, sizeof(tmp), TMP_PREFIX "%ld-%02x%02x%02x%02x%02x%02x%02x%02x", (long)getpid(),
-             rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
+    if (snprintf(tmp, sizeof(tmp), "%s%ld-%02x%02x%02x%02x%02x%02x%02x%02x", prefix, (long)getpid(),
+                 rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]) >= (int)sizeof(tmp))
+        return hive__fail(HIVE_ERR_INVALID, "temporary file prefix too long");
     fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0)
         return hive__fail(HIVE_ERR_IO, "cannot create a temporary file: %s", strerror(errno));
@@ -321,31 +323,52 @@ static hive_rc atomic_write_at(int dirfd, const char *name, const char *data, si
     return HIVE_OK;
 }
 
+static hive_rc atomic_write_at(int dirfd, const char *name, const char *data, size_t len)
+{
+    return atomic_write_tmp_at(dirfd, TMP_PREFIX, name, data, len);
+}
+
+/* The directory of path, opened, and path's last component. */
+static hive_rc open_parent(const char *path, int *dfd, const char **base)
+{
+    const char *slash = strrchr(path, '/');
+    char *dir;
+    int d;
+
+    if (slash == NULL) {
+        d = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    } else {
+        dir = hive__strndup(path, (size_t)(slash - path));
+        if (dir == NULL)
+            return hive__fail(HIVE_ERR_NOMEM, "out of memory");
+        d = open(*dir ? dir : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        free(dir);
+    }
+    if (d < 0)
+        return io_fail(errno, "cannot open the directory of", path);
+    *dfd = d;
+    *base = slash ? slash + 1 : path;
+    return HIVE_OK;
+}
+
+hive_rc hive__write_file_atomic_tmp(const char *path, const char *tmp_prefix, const char *data, size_t len)
+{
+    const char *base;
+    int dfd;
+    hive_rc rc = open_parent(path, &dfd, &base);
+
+    if (rc != HIVE_OK)
+        return rc;
+    rc = atomic_write_tmp_at(dfd, tmp_prefix, base, data, len);
+    close(dfd);
+    if (rc != HIVE_OK)
+        rc = hive__fail_prefix(rc, "cannot write %s", path);
+    return rc;
+}
+
 hive_rc hive__write_file_atomic(const char *path, const char *data, size_t len)
 {
-    char *dir = hive__strdup(path);
-    char *slash = dir ? strrchr(dir, '/') : NULL;
-    const char *base = path;
-    int dfd;
-    hive_rc rc;
-
-    if (dir == NULL)
-        return hive__fail(HIVE_ERR_NOMEM, "out of memory");
-    if (slash != NULL) {
-        *slash = '\0';
-        base = slash + 1;
-    }
-    dfd = open(slash == NULL ? "." : (*dir ? dir : "/"), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0) {
-        rc = io_fail(errno, "cannot open the directory of", path);
-    } else {
-        rc = atomic_write_at(dfd, base, data, len);
-        close(dfd);
-        if (rc != HIVE_OK)
-            rc = hive__fail_prefix(rc, "cannot write %s", path);
-    }
-    free(dir);
-    return rc;
+    return hive__write_file_atomic_tmp(path, TMP_PREFIX, data, len);
 }
 
 /* Under the lock every temporary file is an orphan of a killed writer. */
@@ -401,30 +424,57 @@ static hive_rc scan_enc(int dirfd, hive_strlist *out)
 
 /* --- the lock -------------------------------------------------------- */
 
-static hive_rc lock_store(file_storage *fs, int base, int *lockfd)
+/* An exclusive flock on dirfd/name (made 0600, never through a symlink);
+ * `where` names the directory in messages. */
+static hive_rc flock_at(int dirfd, const char *name, const char *where, int *lockfd)
 {
-    int fd = openat(base, LOCK_FILE, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+    int fd = openat(dirfd, name, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
 
     if (fd < 0)
-        return io_fail(errno, "cannot open lock file in", fs->dir);
+        return io_fail(errno, "cannot open lock file in", where);
     while (flock(fd, LOCK_EX) != 0) {
         if (errno != EINTR) {
             int e = errno;
             close(fd);
-            return hive__fail(HIVE_ERR_LOCK, "cannot lock %s: %s", fs->dir, strerror(e));
+            return hive__fail(HIVE_ERR_LOCK, "cannot lock %s/%s: %s", where, name, strerror(e));
         }
     }
     *lockfd = fd;
     return HIVE_OK;
 }
 
-static void unlock_store(int *lockfd)
+static hive_rc lock_store(file_storage *fs, int base, int *lockfd)
+{
+    return flock_at(base, LOCK_FILE, fs->dir, lockfd);
+}
+
+hive_rc hive__lock_beside(const char *path, const char *lock_name, const char *orphans, int *lockfd)
+{
+    const char *base;
+    int dfd;
+    hive_rc rc = open_parent(path, &dfd, &base);
+
+    if (rc != HIVE_OK)
+        return rc;
+    rc = flock_at(dfd, lock_name, path, lockfd);
+    if (rc == HIVE_OK)
+        remove_orphans(dfd, orphans);
+    close(dfd);
+    return rc;
+}
+
+void hive__unlock(int *lockfd)
 {
     if (*lockfd >= 0) {
         flock(*lockfd, LOCK_UN);
         close(*lockfd);
     }
     *lockfd = -1;
+}
+
+static void unlock_store(int *lockfd)
+{
+    hive__unlock(lockfd);
 }
 
 /* --- the key --------------------------------------------------------- */

@@ -76,6 +76,13 @@ hive_rc hive__read_at(int dirfd, const char *name, bool nofollow, size_t max, co
 
 /* Atomically replace path with data (temp file, fsync, rename, fsync dir). */
 hive_rc hive__write_file_atomic(const char *path, const char *data, size_t len);
+/* The same, the temporary file's name starting with tmp_prefix. */
+hive_rc hive__write_file_atomic_tmp(const char *path, const char *tmp_prefix, const char *data, size_t len);
+/* An exclusive flock on lock_name in path's directory; then, as the only
+ * holder, remove the files starting with orphans there (left by killed
+ * holders). Release with hive__unlock. */
+hive_rc hive__lock_beside(const char *path, const char *lock_name, const char *orphans, int *lockfd);
+void hive__unlock(int *lockfd);
 
 /* The value of a hex digit, or -1. */
 int hive__hexval(char c);

@@ -13,6 +13,13 @@
 
 /* --- the usage file ------------------------------------------------------ */
 
+/* Writers of the usage file take this lock, in the file's directory, then
+ * read the file again, change one spec and write it (a temporary file
+ * named USAGE_TMP..., renamed into place), so that parallel writers never
+ * lose a spec; the lock's holder removes what killed writers left. */
+#define USAGE_LOCK ".usage.lock"
+#define USAGE_TMP ".tmp-usage-"
+
 static const char *const map_fields[] = {"headers", "query_params", "body_fields", "env"};
 
 /* A spec in its canonical form: known fields in order with defaults, then
@@ -110,12 +117,12 @@ static hive_rc load_usage(hive_store *s)
     rc = hive_json_parse(&doc, text, len);
     hive_free_secret(text, len + 1);
     if (rc != HIVE_OK) {
-        rc = hive__fail_prefix(HIVE_ERR_FORMAT, "usage file %s", s->usage_file);
+        rc = hive__fail_prefix(HIVE_ERR_FORMAT, "usage file %s is damaged", s->usage_file);
         goto fail;
     }
     specs = hive_json_get(doc, "specs");
     if (hive_json_typeof(specs) != HIVE_JSON_OBJECT) {
-        rc = hive__fail(HIVE_ERR_FORMAT, "usage file %s: no \"specs\" object", s->usage_file);
+        rc = hive__fail(HIVE_ERR_FORMAT, "usage file %s is damaged: no \"specs\" object", s->usage_file);
         goto fail;
     }
     for (size_t i = 0; rc == HIVE_OK && i < hive_json_size(specs); i++) {
@@ -127,7 +134,7 @@ static hive_rc load_usage(hive_store *s)
             rc = hive_json_set(specs_out, hive_json_string(hive_json_get(spec, "credential_id"), NULL), spec);
     }
     if (rc != HIVE_OK) {
-        rc = hive__fail_prefix(HIVE_ERR_FORMAT, "usage file %s", s->usage_file);
+        rc = hive__fail_prefix(HIVE_ERR_FORMAT, "usage file %s is damaged", s->usage_file);
         goto fail;
     }
 done:
@@ -162,7 +169,7 @@ static hive_rc save_usage(hive_store *s)
     if (rc == HIVE_OK) {
         /* a trailing newline: the file is meant to be edited by hand */
         text[len] = '\n';
-        rc = hive__write_file_atomic(s->usage_file, text, len + 1);
+        rc = hive__write_file_atomic_tmp(s->usage_file, USAGE_TMP, text, len + 1);
         text[len] = '\0';
     }
     hive_json_free(&doc);
@@ -170,30 +177,62 @@ static hive_rc save_usage(hive_store *s)
     return rc;
 }
 
+/*
+ * Set id's spec to norm (taken; NULL: remove id's). persist: under the
+ * usage lock, read the file again (what other writers saved since this
+ * store read it is kept), change it and write it.
+ */
+static hive_rc change_usage(hive_store *s, const char *id, hive_json *norm, bool persist)
+{
+    int lockfd = -1;
+    hive_rc rc = HIVE_OK;
+
+    if (persist && s->usage_file == NULL)
+        rc = hive__fail(HIVE_ERR_UNSUPPORTED, "this store has no usage file");
+    if (rc == HIVE_OK && persist) {
+        rc = hive__lock_beside(s->usage_file, USAGE_LOCK, USAGE_TMP, &lockfd);
+        s->usage_loaded = false;
+    }
+    if (rc == HIVE_OK)
+        rc = load_usage(s);
+    if (rc == HIVE_OK && norm == NULL && hive_json_get(s->usage, id) == NULL)
+        rc = hive__fail(HIVE_ERR_NOT_FOUND, "No usage spec registered for '%s'", id);
+    if (rc == HIVE_OK && norm != NULL) {
+        rc = hive_json_set(s->usage, id, norm);
+        norm = NULL;
+    } else if (rc == HIVE_OK) {
+        hive_json_remove(s->usage, id);
+    }
+    if (rc == HIVE_OK && persist)
+        rc = save_usage(s);
+    if (rc != HIVE_OK && persist)
+        s->usage_loaded = false;   /* read the file again next time */
+    hive__unlock(&lockfd);
+    hive_json_free(&norm);
+    return rc;
+}
+
 hive_rc hive_store_register_usage(hive_store *s, const hive_json *spec, bool persist)
 {
     hive_json *norm = NULL;
-    hive_rc rc = load_usage(s);
+    char *id;
+    hive_rc rc = normalise_spec(&norm, spec, NULL);
 
-    if (rc == HIVE_OK)
-        rc = normalise_spec(&norm, spec, NULL);
-    if (rc == HIVE_OK)
-        rc = hive_json_set(s->usage, hive_json_string(hive_json_get(norm, "credential_id"), NULL), norm);
-    if (rc == HIVE_OK && persist)
-        rc = save_usage(s);
+    if (rc != HIVE_OK)
+        return rc;
+    id = hive__strdup(hive_json_string(hive_json_get(norm, "credential_id"), NULL));
+    if (id == NULL) {
+        hive_json_free(&norm);
+        return hive__fail(HIVE_ERR_NOMEM, "out of memory");
+    }
+    rc = change_usage(s, id, norm, persist);
+    free(id);
     return rc;
 }
 
 hive_rc hive_store_unregister_usage(hive_store *s, const char *id, bool persist)
 {
-    hive_rc rc = load_usage(s);
-
-    if (rc != HIVE_OK)
-        return rc;
-    if (hive_json_get(s->usage, id) == NULL)
-        return hive__fail(HIVE_ERR_NOT_FOUND, "No usage spec registered for '%s'", id);
-    hive_json_remove(s->usage, id);
-    return persist ? save_usage(s) : HIVE_OK;
+    return change_usage(s, id, NULL, persist);
 }
 
 const hive_json *hive_store_get_usage(hive_store *s, const char *id)
