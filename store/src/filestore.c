@@ -31,6 +31,16 @@
 #define TMP_PREFIX ".tmp-"
 #define ENC_SUFFIX ".enc"
 #define MAX_FILE (64u * 1024 * 1024)
+/* The index is a cache, parsed whole: a parsed JSON value costs about 150
+ * bytes, however small its text, so "[0,0,0,...]" would take 75 times its
+ * size. Hive writes the index with indent 2, 13 bytes or more per
+ * separator (, : [ {), about 370 bytes per credential. An index larger
+ * than INDEX_MAX (some 45,000 credentials), or with more than one
+ * separator per INDEX_BYTES_PER_SEP bytes, is not parsed: it is rebuilt
+ * from the files, as a damaged one is. Parsing then costs at most about
+ * 15 times the index's size. */
+#define INDEX_MAX (16u * 1024 * 1024)
+#define INDEX_BYTES_PER_SEP 10
 
 typedef struct file_storage {
     hive_storage base;
@@ -807,6 +817,28 @@ fail:
     return rc;
 }
 
+/* Whether text has more separators than an index Hive writes could. */
+static bool too_dense(const char *text, size_t len)
+{
+    size_t seps = 0;
+    bool in_string = false;
+
+    for (size_t i = 0; i < len; i++) {
+        char c = text[i];
+        if (in_string) {
+            if (c == '\\')
+                i++;
+            else if (c == '"')
+                in_string = false;
+        } else if (c == '"') {
+            in_string = true;
+        } else if (c == ',' || c == ':' || c == '[' || c == '{') {
+            seps++;
+        }
+    }
+    return seps > len / INDEX_BYTES_PER_SEP + 64;
+}
+
 /* Read the index. *out is set (the parsed document) for OK and OLD. */
 static index_state read_index(int metafd, hive_json **out)
 {
@@ -820,11 +852,15 @@ static index_state read_index(int metafd, hive_json **out)
     *out = NULL;
     if (metafd < 0)
         return INDEX_MISSING;
-    rc = read_at(metafd, INDEX_FILE, "index", &text, &len);
+    rc = hive__read_at(metafd, INDEX_FILE, true, INDEX_MAX, "index", &text, &len);
     if (rc == HIVE_ERR_NOT_FOUND)
         return INDEX_MISSING;
     if (rc != HIVE_OK)
         return INDEX_DAMAGED;
+    if (too_dense(text, len)) {
+        hive_free_secret(text, len + 1);
+        return INDEX_DAMAGED;
+    }
     rc = hive_json_parse(&doc, text, len);
     hive_free_secret(text, len + 1);
     if (rc != HIVE_OK)
@@ -1299,6 +1335,37 @@ static hive_rc file_exists(hive_storage *s, const char *id, bool *found)
     return HIVE_OK;
 }
 
+/* The sorted file names of the entries of creds. */
+static hive_rc entry_files(const hive_json *creds, hive_strlist *names)
+{
+    hive_rc rc = HIVE_OK;
+
+    for (size_t i = 0; i < hive_json_size(creds) && rc == HIVE_OK; i++) {
+        const char *id;
+        char name[HIVE_ID_MAX + 16];
+        hive_json_at(creds, i, &id);
+        if (enc_name(name, sizeof(name), id) == HIVE_OK)
+            rc = hive__strlist_add(names, name);
+    }
+    if (rc == HIVE_OK)
+        hive__strlist_sort_unique(names);
+    return rc;
+}
+
+/* Add to out the files (sorted) that no entry of creds names. */
+static hive_rc unexplained_files(const hive_json *creds, const hive_strlist *files, hive_strlist *out)
+{
+    hive_strlist names = {0};
+    hive_rc rc = entry_files(creds, &names);
+
+    for (size_t f = 0; f < files->count && rc == HIVE_OK; f++)
+        if (names.count == 0 ||
+            bsearch(&files->items[f], names.items, names.count, sizeof(char *), cmp_cstr) == NULL)
+            rc = hive__strlist_add(out, files->items[f]);
+    hive_strlist_free(&names);
+    return rc;
+}
+
 /* Whether the index entries creds and the files match one to one. */
 static hive_rc index_complete(const hive_json *creds, int credfd, const hive_strlist *files, bool *complete)
 {
@@ -1373,13 +1440,16 @@ static hive_rc current_index(file_storage *fs, hive_json **out, hive_strlist *un
     if (rc != HIVE_OK)
         goto out;
     if ((st == INDEX_OK && complete) || load_key(fs) != HIVE_OK) {
-        /* Sound, or no key to repair it with: what the index knows. */
+        /* Sound, or no key to repair it with: what the index knows (taken
+         * out of the document, not copied: it may be large). */
         hive__clear_error();
-        creds = old ? hive_json_clone(old) : hive_json_new(HIVE_JSON_OBJECT);
+        creds = old ? hive__json_detach(doc, "credentials") : hive_json_new(HIVE_JSON_OBJECT);
         if (creds == NULL)
             rc = hive__fail(HIVE_ERR_NOMEM, "out of memory");
     } else {
         rc = rebuild_entries(fs, credfd, old, st == INDEX_OLD, &creds);
+        /* done with the old index before the repair reads it again */
+        hive_json_free(&doc);
         /* Write the repair back, under the lock, when we can. */
         if (rc == HIVE_OK && metafd >= 0) {
             locked l;
@@ -1404,9 +1474,8 @@ static hive_rc current_index(file_storage *fs, hive_json **out, hive_strlist *un
             free(copy);
         }
     }
-    for (size_t f = 0; f < files.count && rc == HIVE_OK; f++)
-        if (unindexed != NULL && index_id_for(creds, files.items[f]) == NULL)
-            rc = hive__strlist_add(unindexed, files.items[f]);
+    if (rc == HIVE_OK && unindexed != NULL)
+        rc = unexplained_files(creds, &files, unindexed);
     if (rc == HIVE_OK) {
         *out = creds;
         creds = NULL;

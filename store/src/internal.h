@@ -84,6 +84,10 @@ hive_rc hive__write_file_atomic_tmp(const char *path, const char *tmp_prefix, co
 hive_rc hive__lock_beside(const char *path, const char *lock_name, const char *orphans, int *lockfd);
 void hive__unlock(int *lockfd);
 
+/* Take key's value out of obj (the caller owns it), without a copy; NULL
+ * when obj has no such key. */
+hive_json *hive__json_detach(hive_json *obj, const char *key);
+
 /* The value of a hex digit, or -1. */
 int hive__hexval(char c);
 

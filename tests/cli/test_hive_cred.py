@@ -989,6 +989,61 @@ class TestIndexRobustness(HiveCredTest):
         for cred_id, entry in self.fixture_index["credentials"].items():
             self.assertEqual(index["credentials"][cred_id], entry, cred_id)
 
+    # Issue 12, item 14: an index of tiny values ("[0,0,...]") made `list`
+    # parse it into ~75 times its size (32 MiB took 4 GB). Now an index
+    # larger than 16 MiB, or denser than any index Hive writes, is rebuilt
+    # from the files without being parsed.
+
+    def peak_rss_of(self, *args):
+        """Run hive-cred; (result, its peak resident set in bytes)."""
+        p = subprocess.Popen([HIVE_CRED, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             env=self.env, cwd=self.tmp)
+        out, err = p.stdout.read(), p.stderr.read()
+        _, status, usage = os.wait4(p.pid, 0)
+        p.returncode = os.waitstatus_to_exitcode(status)
+        p.stdout.close()
+        p.stderr.close()
+        return subprocess.CompletedProcess(p.args, p.returncode, out, err), usage.ru_maxrss * 1024
+
+    def write_dense_index(self, size, element):
+        # in pieces: a child's peak RSS counts the parent's pages at fork
+        n = (size - 200) // (len(element) + 1)
+        piece = ",".join([element] * 4096)
+        with open(self.index_path, "w") as f:
+            f.write('{"version": "2.0", "credentials": {"brave_search": {"tags": [%s' % element)
+            for _ in range((n - 1) // 4096):
+                f.write("," + piece)
+            f.write("]}}}")
+            return f.tell()
+
+    def test_index_of_tiny_values_bounded(self):
+        mib = 1024 * 1024
+        for size in (32 * mib, 15 * mib):
+            with self.subTest(size=size):
+                n = self.write_dense_index(size, "0")
+                r, rss = self.peak_rss_of("list")
+                self.check(r, 0)
+                self.assertEqual(r.stdout.decode().splitlines(), self.ids)
+                # the text once, plus the sanitizers' and the program's own
+                self.assertLess(rss, 2 * n + 96 * mib, "peak RSS %d MiB for a %d MiB index"
+                                % (rss // mib, n // mib))
+                self.assert_index_rebuilt()
+
+    def test_real_index_of_10000_parsed(self):
+        # a store Hive wrote, 10,000 credentials: its index (3.6 MB) is
+        # read as it is, neither refused nor rebuilt
+        shutil.rmtree(self.home)
+        subprocess.run([sys.executable, str(REPO / "bench" / "make_store.py"), self.home, "10000"],
+                       check=True, timeout=120)
+        os.utime(self.index_path, (1, 1))
+        text, index = self.read_index()
+        self.assertGreater(len(text), 3 * 1024 * 1024)
+        r, rss = self.peak_rss_of("list")
+        self.check(r, 0)
+        self.assertEqual(r.stdout.decode().splitlines(), bsorted(index["credentials"]))
+        self.assertEqual(os.stat(self.index_path).st_mtime, 1, "a sound index was rewritten")
+        self.assertEqual(self.read_index()[0], text)
+
     def test_index_missing(self):
         os.remove(self.index_path)
         self.assertEqual(self.list_ids(), self.ids)
