@@ -301,7 +301,7 @@ static hive_rc write_all(int fd, const char *data, size_t len)
  * with O_EXCL|O_NOFOLLOW, fsync, rename over name, fsync the directory.
  */
 static hive_rc atomic_write_tmp_at(int dirfd, const char *prefix, const char *name, const char *data,
-                                  size_t len)
+                                  size_t len, bool *placed)
 {
     char tmp[64];
     uint8_t rnd[8];
@@ -328,6 +328,9 @@ static hive_rc atomic_write_tmp_at(int dirfd, const char *prefix, const char *na
         unlinkat(dirfd, tmp, 0);
         return rc;
     }
+    /* from here on the new content is in place, whatever happens */
+    if (placed != NULL)
+        *placed = true;
     if (fsync(dirfd) != 0)
         return hive__fail(HIVE_ERR_IO, "fsync of directory failed: %s", strerror(errno));
     return HIVE_OK;
@@ -335,7 +338,7 @@ static hive_rc atomic_write_tmp_at(int dirfd, const char *prefix, const char *na
 
 static hive_rc atomic_write_at(int dirfd, const char *name, const char *data, size_t len)
 {
-    return atomic_write_tmp_at(dirfd, TMP_PREFIX, name, data, len);
+    return atomic_write_tmp_at(dirfd, TMP_PREFIX, name, data, len, NULL);
 }
 
 /* The directory of path, opened, and path's last component. */
@@ -369,7 +372,7 @@ hive_rc hive__write_file_atomic_tmp(const char *path, const char *tmp_prefix, co
 
     if (rc != HIVE_OK)
         return rc;
-    rc = atomic_write_tmp_at(dfd, tmp_prefix, base, data, len);
+    rc = atomic_write_tmp_at(dfd, tmp_prefix, base, data, len, NULL);
     close(dfd);
     if (rc != HIVE_OK)
         rc = hive__fail_prefix(rc, "cannot write %s", path);
@@ -1131,6 +1134,24 @@ static hive_rc lock_all(file_storage *fs, locked *l, bool create)
     return HIVE_OK;
 }
 
+/* The credential's file changed (done: "saved", "deleted") but the index
+ * could not follow (a full disk): say exactly that, as a warning. */
+static void index_not_updated(file_storage *fs, const char *id, const char *done)
+{
+    char msg[2048];
+
+    if (fs->warn != NULL) {
+        snprintf(msg, sizeof(msg), "credential '%s' %s, but the index %s/" META_DIR "/" INDEX_FILE
+                 " was not updated: %s; the index is a cache: %s", id, done, fs->dir, hive_last_error(),
+                 strcmp(done, "deleted") == 0
+                     ? "'hive-cred list' drops the entry"
+                     : "'hive-cred list' adds an entry it lacks; an old one is corrected when the "
+                       "credential is saved again or the index is removed");
+        fs->warn(fs->warn_ctx, msg);
+    }
+    hive__clear_error();
+}
+
 /*
  * Whether file `name` holds credential id. The id inside the file decides
  * (the index may be stale: a file removed by hand and its name reused by
@@ -1236,12 +1257,29 @@ static hive_rc file_save(hive_storage *s, const hive_cred *cred)
         hive_cred_free(&holder);
     }
     if (rc == HIVE_OK) {
-        rc = atomic_write_at(l.cred, name, token, token_len);
-        if (rc != HIVE_OK)
+        bool placed = false;
+        rc = atomic_write_tmp_at(l.cred, TMP_PREFIX, name, token, token_len, &placed);
+        if (rc != HIVE_OK && placed) {
+            /* the new file is in place, but its directory entry may not be
+             * on disk: the index follows what is in place, and the caller
+             * hears exactly that */
+            char *why = hive__strdup(hive_last_error());
+            hive_rc irc = update_index(fs, l.cred, l.meta, id, entry, false);
+            entry = NULL;
+            if (irc != HIVE_OK)
+                index_not_updated(fs, id, "saved");
+            rc = hive__fail(rc, "credential '%s' was saved, but may not survive a crash: %s", id,
+                            why ? why : "fsync of directory failed");
+            free(why);
+        } else if (rc != HIVE_OK) {
             rc = hive__fail_prefix(rc, "cannot save credential '%s'", id);
+        }
     }
     if (rc == HIVE_OK) {
-        rc = update_index(fs, l.cred, l.meta, id, entry, false);
+        /* the credential is saved: an index that cannot follow (a full
+         * disk) is a warning, not a failure of the save */
+        if (update_index(fs, l.cred, l.meta, id, entry, false) != HIVE_OK)
+            index_not_updated(fs, id, "saved");
         entry = NULL;
     }
     unlock_all(&l);
@@ -1292,11 +1330,11 @@ static hive_rc file_delete(hive_storage *s, const char *id)
         goto out;
     }
     /* An index we could only rebuild with the key stays for a later
-     * rebuild when there is no key: deleting needs no secret. */
-    if (st == INDEX_OK || load_key(fs) == HIVE_OK)
-        rc = update_index(fs, l.cred, l.meta, id, NULL, false);
-    else
-        hive__clear_error();
+     * rebuild when there is no key: deleting needs no secret. The file is
+     * gone: an index that cannot follow is a warning. */
+    if ((st == INDEX_OK || load_key(fs) == HIVE_OK) && update_index(fs, l.cred, l.meta, id, NULL, false) != HIVE_OK)
+        index_not_updated(fs, id, "deleted");
+    hive__clear_error();
 out:
     hive_json_free(&idx);
     unlock_all(&l);

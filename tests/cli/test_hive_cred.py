@@ -1349,6 +1349,78 @@ class TestDelete(HiveCredTest):
         self.assertNotIn("anthropic", self.list_ids())
 
 
+
+# --- a full disk ------------------------------------------------------------
+
+class TestFullDisk(HiveCredTest):
+    """Issue 12, item 15: with the disk full after the credential's file
+    went into place, the index could not be written and hive-cred said the
+    save failed. Files larger than a limit fail to write (RLIMIT_FSIZE,
+    SIGXFSZ ignored: EFBIG), as on a full disk: the credential (under 1 KiB)
+    fits, the index of 30 credentials (about 12 KiB) does not."""
+
+    LIMIT = 4096
+
+    def setUp(self):
+        super().setUp()
+        self.init_store()
+        for i in range(30):
+            self.add("c%02d" % i, {"api_key": "value-%02d" % i})
+        self.assertGreater(os.path.getsize(self.index_path), 2 * self.LIMIT)
+
+    def run_limited(self, *args, stdin=b""):
+        import resource
+        import signal
+
+        def limit():
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+            resource.setrlimit(resource.RLIMIT_FSIZE, (self.LIMIT, self.LIMIT))
+        return subprocess.run([HIVE_CRED, *args], input=stdin, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, env=self.env, timeout=TIMEOUT, cwd=self.tmp,
+                              preexec_fn=limit)
+
+    def assert_saved_warning(self, r, what, cred_id):
+        self.check(r, 0)
+        err = r.stderr.decode()
+        self.assertTrue(err.startswith("hive-cred: warning: credential '%s' %s, but the index %s was not "
+                                       "updated: " % (cred_id, what, self.index_path)), err)
+        self.assertIn("File too large", err)
+        self.assertEqual([n for n in os.listdir(self.mdir) if n.startswith(".tmp-")], [])
+
+    def test_add_saved_index_not_updated(self):
+        before = self.read_index()[0]
+        r = self.run_limited("add", "new_one", stdin=b"api_key=new-secret-value\n")
+        self.assert_saved_warning(r, "saved", "new_one")
+        self.assert_secret_free(r, "new-secret-value")
+        self.assertEqual(self.read_index()[0], before)
+        self.assert_get("new_one", None, "new-secret-value")
+        # the index is a cache: list finds the file and repairs it
+        self.assertIn("new_one", self.list_ids())
+        self.assertIn("new_one", self.read_index()[1]["credentials"])
+
+    def test_replace_saved_index_not_updated(self):
+        r = self.run_limited("add", "c03", stdin=b"api_key=replaced\n")
+        self.assert_saved_warning(r, "saved", "c03")
+        self.assert_get("c03", None, "replaced")
+
+    def test_delete_done_index_not_updated(self):
+        r = self.run_limited("delete", "c05")
+        self.assert_saved_warning(r, "deleted", "c05")
+        self.assertFalse(os.path.exists(self.enc_path("c05")))
+        self.assertNotIn("c05", self.list_ids())
+        self.assertNotIn("c05", self.read_index()[1]["credentials"])
+
+    def test_credential_not_saved(self):
+        # a credential too large for the disk: nothing changes, exit 6
+        big = "x" * (2 * self.LIMIT)
+        r = self.run_limited("add", "c07", stdin=("api_key=%s\n" % big).encode())
+        self.check(r, 6)
+        err = r.stderr.decode()
+        self.assertTrue(err.startswith("hive-cred: error: cannot save credential 'c07': "), err)
+        self.assertIn("File too large", err)
+        self.assert_get("c07", None, "value-07")
+        self.assertEqual([n for n in os.listdir(self.cdir) if n.startswith(".tmp-")], [])
+
 # --- 10. show ---------------------------------------------------------------
 
 class TestShow(HiveCredTest):
