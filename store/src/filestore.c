@@ -58,20 +58,43 @@ typedef struct file_storage {
     char *next_file;
     void (*warn)(void *ctx, const char *message);
     void *warn_ctx;
-    bool warned;
+    unsigned warned;        /* WARN_* said already */
+    bool key_failed;        /* the last read_cred_at failed on the key, not the file */
 } file_storage;
 
-/* Say once that a store file or directory is open to group or others. */
-static void check_mode(file_storage *fs, const struct stat *st, const char *what, const char *name)
-{
-    char msg[600];
+/* What has been found open to group or others: each is said once. */
+enum {
+    WARN_STORE_DIR = 1,     /* the store directory */
+    WARN_CRED_DIR = 2,      /* its credentials/ */
+    WARN_CRED_FILE = 4,     /* a credential file (the first one found) */
+    WARN_SECRETS_DIR = 8    /* the key file's directory */
+};
 
-    if (fs->warn == NULL || fs->warned || (st->st_mode & 077) == 0)
+/* Say once (per `which`) that a store file or directory at path is open
+ * to group or others, and the chmod that closes it. Writable is worse:
+ * whoever can write a directory can replace the files in it, the key
+ * among them. */
+static void check_mode(file_storage *fs, unsigned which, const struct stat *st, const char *what,
+                       const char *path)
+{
+    char msg[PATH_MAX * 2 + 200];
+    bool dir = S_ISDIR(st->st_mode);
+
+    if (fs->warn == NULL || (fs->warned & which) != 0 || (st->st_mode & 077) == 0)
         return;
-    fs->warned = true;
-    snprintf(msg, sizeof(msg), "%s %s/%s is accessible by group or others (mode %04o); chmod %s it",
-             what, fs->dir, name, (unsigned)(st->st_mode & 07777), S_ISDIR(st->st_mode) ? "700" : "600");
+    fs->warned |= which;
+    snprintf(msg, sizeof(msg), "%s %s is %s by group or others (mode %04o)%s; chmod %s %s", what, path,
+             (st->st_mode & 022) ? "writable" : "readable", (unsigned)(st->st_mode & 07777),
+             (st->st_mode & 022) && dir ? ": they can replace the files in it" : "", dir ? "700" : "600", path);
     fs->warn(fs->warn_ctx, msg);
+}
+
+static void check_path_mode(file_storage *fs, unsigned which, const char *what, const char *path)
+{
+    struct stat st;
+
+    if (fs->warn != NULL && (fs->warned & which) == 0 && stat(path, &st) == 0)
+        check_mode(fs, which, &st, what, path);
 }
 
 typedef enum index_state {
@@ -193,6 +216,11 @@ static hive_rc open_base(file_storage *fs, int *fd, bool create)
         if (errno == ENOENT)
             return hive__fail(HIVE_ERR_NOT_FOUND, "store directory %s does not exist", fs->dir);
         return io_fail(errno, "cannot open store directory", fs->dir);
+    }
+    if (fs->warn != NULL && (fs->warned & WARN_STORE_DIR) == 0) {
+        struct stat st;
+        if (fstat(d, &st) == 0)
+            check_mode(fs, WARN_STORE_DIR, &st, "store directory", fs->dir);
     }
     *fd = d;
     return HIVE_OK;
@@ -527,8 +555,9 @@ static hive_rc read_key_file(const char *path, uint8_t key[HIVE_FERNET_KEY_BYTES
     }
     if ((st.st_mode & 077) != 0) {
         close(fd);
-        return hive__fail(HIVE_ERR_PERM, "key file %s is accessible by group or others "
-                          "(mode %04o); it must be 0600", path, (unsigned)(st.st_mode & 07777));
+        return hive__fail(HIVE_ERR_PERM, "key file %s is %s by group or others (mode %04o); it must "
+                          "be 0600: chmod 600 %s", path, (st.st_mode & 022) ? "writable" : "readable",
+                          (unsigned)(st.st_mode & 07777), path);
     }
     n = read(fd, buf, sizeof(buf));
     close(fd);
@@ -568,6 +597,15 @@ static hive_rc load_key(file_storage *fs)
         if (rc != HIVE_OK)
             return rc;
         fs->key_source = fs->key_file;
+        if (fs->warn != NULL && (fs->warned & WARN_SECRETS_DIR) == 0) {
+            char *dir = hive__strdup(fs->key_file);
+            char *slash = dir ? strrchr(dir, '/') : NULL;
+            if (slash != NULL && slash != dir) {
+                *slash = '\0';
+                check_path_mode(fs, WARN_SECRETS_DIR, "key directory", dir);
+            }
+            free(dir);
+        }
     }
     fs->have_key = true;
     /* a rotation left half done: the key it was moving to */
@@ -637,18 +675,21 @@ static hive_rc read_cred_at(file_storage *fs, int credfd, const char *name, hive
     size_t plain_len = 0;
     hive_rc rc;
 
+    fs->key_failed = false;
     rc = read_at(credfd, name, "credential file", &token, &token_len);
     if (rc != HIVE_OK)
         return rc;
-    if (fs->warn != NULL && !fs->warned) {
-        char rel[HIVE_ID_MAX + 32];
-        snprintf(rel, sizeof(rel), CRED_DIR "/%s", name);
+    if (fs->warn != NULL && (fs->warned & (WARN_CRED_FILE | WARN_CRED_DIR)) != (WARN_CRED_FILE | WARN_CRED_DIR)) {
+        char path[PATH_MAX];
+        snprintf(path, sizeof(path), "%s/" CRED_DIR "/%s", fs->dir, name);
         if (fstatat(credfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
-            check_mode(fs, &st, "credential file", rel);
+            check_mode(fs, WARN_CRED_FILE, &st, "credential file", path);
+        snprintf(path, sizeof(path), "%s/" CRED_DIR, fs->dir);
         if (fstat(credfd, &st) == 0)
-            check_mode(fs, &st, "directory", CRED_DIR);
+            check_mode(fs, WARN_CRED_DIR, &st, "directory", path);
     }
     rc = load_key(fs);
+    fs->key_failed = rc != HIVE_OK;
     if (rc == HIVE_OK) {
         if (token_len == 0)
             rc = hive__fail(HIVE_ERR_DECRYPT, "file is empty");
@@ -700,6 +741,8 @@ static hive_rc file_load(hive_storage *s, hive_cred **out, const char *id)
     close_fd(&credfd);
     if (rc == HIVE_ERR_NOT_FOUND)
         return hive__fail(HIVE_ERR_NOT_FOUND, "Credential '%s' not found", id);
+    if (rc != HIVE_OK && fs->key_failed)
+        return rc;   /* the key's problem, said as it is */
     if (rc == HIVE_ERR_DECRYPT || rc == HIVE_ERR_FORMAT || rc == HIVE_ERR_TOO_LARGE ||
         rc == HIVE_ERR_PERM || rc == HIVE_ERR_IO)
         return hive__fail_prefix(rc, "Failed to decrypt credential '%s'", id);

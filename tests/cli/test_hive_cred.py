@@ -895,6 +895,50 @@ class TestKeys(HiveCredTest):
         os.chmod(self.key_path, 0o400)
         self.assert_get("brave_search", None, "BSA-test-0123456789abcdef")
 
+    def test_key_file_writable(self):
+        # group- or world-writable, even if not readable: refused, naming
+        # the file and the chmod that fixes it
+        for m in (0o620, 0o602, 0o666):
+            with self.subTest(mode=oct(m)):
+                os.chmod(self.key_path, m)
+                r = self.get("brave_search")
+                self.assert_error(r, 6, "key file %s is writable by group or others (mode %04o); it must be "
+                                  "0600: chmod 600 %s" % (self.key_path, m, self.key_path), exact=True)
+        os.chmod(self.key_path, 0o600)
+
+    def test_open_directories_warned_once_each(self):
+        # Issue 12, item 15: a store or secrets/ directory of mode 0777 was
+        # not warned about: anyone could replace the key or a credential.
+        home_store = os.path.dirname(self.cdir)
+        sdir = os.path.dirname(self.key_path)
+        self.add("second", {"api_key": "two"})
+        cases = [
+            ({home_store: 0o777}, ["store directory %s is writable by group or others (mode 0777): they can "
+                                   "replace the files in it; chmod 700 %s" % (home_store, home_store)]),
+            ({sdir: 0o777}, ["key directory %s is writable by group or others (mode 0777): they can "
+                             "replace the files in it; chmod 700 %s" % (sdir, sdir)]),
+            ({self.cdir: 0o755}, ["directory %s is readable by group or others (mode 0755); chmod 700 %s"
+                                  % (self.cdir, self.cdir)]),
+            ({home_store: 0o757, sdir: 0o770},
+             ["store directory %s is writable by group or others (mode 0757): they can replace the files "
+              "in it; chmod 700 %s" % (home_store, home_store),
+              "key directory %s is writable by group or others (mode 0770): they can replace the files "
+              "in it; chmod 700 %s" % (sdir, sdir)]),
+        ]
+        for modes, warnings in cases:
+            with self.subTest(modes=modes):
+                for path, m in modes.items():
+                    os.chmod(path, m)
+                # two credentials read: still one warning per directory
+                r = self.check(self.run_cred("resolve", "{{brave_search}} {{second}}"), 0)
+                self.assertEqual(r.stdout, b"BSA-test-0123456789abcdef two\n")
+                lines = r.stderr.decode().splitlines()
+                self.assertEqual(sorted(lines), sorted("hive-cred: warning: " + w for w in warnings))
+                for path in modes:
+                    os.chmod(path, 0o700)
+        r = self.check(self.run_cred("resolve", "{{brave_search}} {{second}}"), 0)
+        self.assertEqual(r.stderr, b"")
+
     def test_key_file_garbage(self):
         with open(self.key_path, "w") as f:
             f.write("not a fernet key at all")
