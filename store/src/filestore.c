@@ -1369,7 +1369,8 @@ static hive_rc file_delete(hive_storage *s, const char *id)
         goto out;
     }
     if (fsync(l.cred) != 0) {
-        rc = hive__fail(HIVE_ERR_IO, "fsync of directory failed: %s", strerror(errno));
+        rc = hive__fail(HIVE_ERR_IO, "credential '%s' was deleted, but the deletion may not survive a "
+                        "crash: fsync of directory failed: %s", id, strerror(errno));
         goto out;
     }
     /* An index we could only rebuild with the key stays for a later
