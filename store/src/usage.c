@@ -177,6 +177,18 @@ static hive_rc save_usage(hive_store *s)
     return rc;
 }
 
+/* Whether the usage file is the file store's own, in its directory: then
+ * nothing else writes temporary files there, and those of writers killed
+ * before the lock existed (".tmp-PID-...") are removed too. */
+static bool in_store_dir(const hive_store *s)
+{
+    const char *dir = hive_file_storage_dir(s->storage);
+    size_t n = dir ? strlen(dir) : 0;
+
+    return dir != NULL && strncmp(s->usage_file, dir, n) == 0 && s->usage_file[n] == '/' &&
+           strchr(s->usage_file + n + 1, '/') == NULL;
+}
+
 /*
  * Set id's spec to norm (taken; NULL: remove id's). persist: under the
  * usage lock, read the file again (what other writers saved since this
@@ -190,7 +202,7 @@ static hive_rc change_usage(hive_store *s, const char *id, hive_json *norm, bool
     if (persist && s->usage_file == NULL)
         rc = hive__fail(HIVE_ERR_UNSUPPORTED, "this store has no usage file");
     if (rc == HIVE_OK && persist) {
-        rc = hive__lock_beside(s->usage_file, USAGE_LOCK, USAGE_TMP, &lockfd);
+        rc = hive__lock_beside(s->usage_file, USAGE_LOCK, in_store_dir(s) ? ".tmp-" : USAGE_TMP, &lockfd);
         s->usage_loaded = false;
     }
     if (rc == HIVE_OK)

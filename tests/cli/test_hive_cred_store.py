@@ -641,14 +641,18 @@ class TestUsage(HiveCredTest):
         # what a writer killed between creating its temporary file and the
         # rename leaves: removed by the next writer, under the lock
         self.ok("usage", "add", "brave_search")
-        left = os.path.join(self.store, ".tmp-usage-4242-0011223344556677")
-        with open(os.open(left, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as f:
-            f.write('{"version": "1.0", "specs": {}}')
+        # and what writers killed before there was a lock left
+        leftovers = [os.path.join(self.store, n) for n in (".tmp-usage-4242-0011223344556677",
+                                                            ".tmp-4243-8899aabbccddeeff")]
+        for left in leftovers:
+            with open(os.open(left, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as f:
+                f.write('{"version": "1.0", "specs": {}}')
         p = subprocess.Popen([HIVE_CRED, "usage", "add", "anthropic"], stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, env=self.env, cwd=self.tmp)
         p.communicate(timeout=TIMEOUT)
         self.assertEqual(p.returncode, 0)
-        self.assertFalse(os.path.exists(left), "a killed writer's temporary file was left")
+        for left in leftovers:
+            self.assertFalse(os.path.exists(left), "a killed writer's temporary file was left")
         text, doc = self.read_usage()
         self.assertEqual(sorted(doc["specs"]), ["anthropic", "brave_search"])
 
