@@ -1302,7 +1302,6 @@ class TestCollision(HiveCredTest):
                 self.assertTrue(os.path.exists(self.enc_path("a/b")), "delete a_b removed a/b")
                 self.assert_get("a/b", None, "kept-" + how)
 
-
     # Issue 12, item 4: an index entry left behind by a file removed by hand
     # ("a/b" listed, its file a_b.enc now holding "a_b") must not let "a/b"
     # delete or overwrite "a_b": the id inside the file decides.
@@ -1322,6 +1321,15 @@ class TestCollision(HiveCredTest):
             with open(self.index_path, "w") as f:
                 f.write(json.dumps(index, indent=2))
 
+    def assert_only_a_b(self):
+        """a_b intact, the only entry of the repaired index; then clean."""
+        self.assert_get("a_b", None, "kept")
+        text, index = self.read_index()
+        self.assertEqual(list(index["credentials"]), ["a_b"])
+        self.assertEqual(self.list_ids(), ["a_b"])
+        os.remove(self.enc_path("a_b"))
+        os.remove(self.index_path)
+
     def test_stale_entry_cannot_delete_other_id(self):
         for how in ("by hand", "stale index"):
             with self.subTest(how=how):
@@ -1329,13 +1337,7 @@ class TestCollision(HiveCredTest):
                 self.check(self.run_cred("exists", "a/b"), 1, "exists a/b")
                 r = self.run_cred("delete", "a/b")
                 self.assert_error(r, 3, "Credential 'a/b' not found", exact=True)
-                self.assert_get("a_b", None, "kept")
-                # the index was repaired: "a/b" is gone, "a_b" stays
-                text, index = self.read_index()
-                self.assertEqual(list(index["credentials"]), ["a_b"])
-                self.assertEqual(self.list_ids(), ["a_b"])
-                os.remove(self.enc_path("a_b"))
-                os.remove(self.index_path)
+                self.assert_only_a_b()
 
     def test_stale_entry_cannot_overwrite_other_id(self):
         for how in ("by hand", "stale index"):
@@ -1344,12 +1346,7 @@ class TestCollision(HiveCredTest):
                 r = self.add("a/b", {"api_key": "intruder-secret"}, code=6)
                 self.assertIn(b"which holds credential 'a_b'", r.stderr)
                 self.assert_secret_free(r, "intruder-secret", "kept")
-                self.assert_get("a_b", None, "kept")
-                text, index = self.read_index()
-                self.assertEqual(list(index["credentials"]), ["a_b"])
-                self.assertEqual(self.list_ids(), ["a_b"])
-                os.remove(self.enc_path("a_b"))
-                os.remove(self.index_path)
+                self.assert_only_a_b()
 
     def test_list_drops_second_entry_for_one_file(self):
         self.stale_entry_store("stale index")
