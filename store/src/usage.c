@@ -19,6 +19,10 @@
  * lose a spec; the lock's holder removes what killed writers left. */
 #define USAGE_LOCK ".usage.lock"
 #define USAGE_TMP ".tmp-usage-"
+/* A usage file holds templates only, some 400 bytes a spec: 1 MiB is room
+ * for 2,500 specs. Parsed JSON costs about 150 bytes a value, so a cap
+ * bounds the memory that a file of tiny values ("[0,0,0,...]") takes. */
+#define USAGE_MAX (1024u * 1024)
 
 static const char *const map_fields[] = {"headers", "query_params", "body_fields", "env"};
 
@@ -105,12 +109,17 @@ static hive_rc load_usage(hive_store *s)
     specs_out = hive_json_new(HIVE_JSON_OBJECT);
     if (specs_out == NULL)
         return hive__fail(HIVE_ERR_NOMEM, "out of memory");
-    rc = s->usage_file ? hive__read_at(AT_FDCWD, s->usage_file, true, HIVE_JSON_MAX_INPUT, "usage file",
+    rc = s->usage_file ? hive__read_at(AT_FDCWD, s->usage_file, true, USAGE_MAX, "usage file",
                                        &text, &len)
                        : HIVE_ERR_NOT_FOUND;
     if (rc == HIVE_ERR_NOT_FOUND) {
         rc = HIVE_OK;
         goto done;
+    }
+    if (rc == HIVE_ERR_TOO_LARGE) {
+        rc = hive__fail(HIVE_ERR_FORMAT, "usage file %s is larger than %u bytes, more than a usage file "
+                        "of templates needs", s->usage_file, USAGE_MAX);
+        goto fail;
     }
     if (rc != HIVE_OK)
         goto fail;

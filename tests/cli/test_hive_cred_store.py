@@ -606,6 +606,34 @@ class TestUsage(HiveCredTest):
                     # never overwritten: it is edited by hand
                     self.assertEqual(self.read_bytes(self.usage_path), damaged.encode())
 
+    def test_file_too_large(self):
+        # Issue 12, item 14: a usage.json of tiny values ("[0,0,...]") was
+        # parsed into ~60 times its size (32 MiB: 2 GB). Over 1 MiB it is
+        # refused as a store error, without being parsed.
+        n = 32 * 1024 * 1024 // 2
+        piece = ",".join(["0"] * 4096)
+        with open(self.usage_path, "w") as f:
+            f.write('{"specs": {}, "x": [0')
+            for _ in range(n // 4096):
+                f.write("," + piece)
+            f.write("]}")
+        p = subprocess.Popen([HIVE_CRED, "usage", "list"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             env=self.env, cwd=self.tmp)
+        out, err = p.stdout.read(), p.stderr.read()
+        _, status, usage = os.wait4(p.pid, 0)
+        p.stdout.close()
+        p.stderr.close()
+        r = subprocess.CompletedProcess(p.args, os.waitstatus_to_exitcode(status), out, err)
+        self.assert_error(r, 6, "usage file %s is larger than 1048576 bytes" % self.usage_path)
+        self.assertLess(usage.ru_maxrss * 1024, 96 * 1024 * 1024)
+        # 2,000 specs as usage add writes them fit
+        specs = {"tool%04d" % i: spec("tool%04d" % i, env={"T_%04d" % i: "{{tool%04d.api_key}}" % i})
+                 for i in range(2000)}
+        self.write_usage(json.dumps({"version": "1.0", "specs": specs}, indent=2) + "\n")
+        self.assertGreater(os.path.getsize(self.usage_path), 512 * 1024)
+        r = self.ok("usage", "list")
+        self.assertEqual(self.out_lines(r), sorted(specs))
+
     def test_damaged_file_under_hive_run(self):
         # hive-run --usage said "No usage spec registered" for a spec that
         # is there, in a file that is damaged
