@@ -974,12 +974,15 @@ static hive_rc rebuild_entries(file_storage *fs, int credfd, const hive_json *ol
         char name[HIVE_ID_MAX + 16];
         hive_json *fresh = NULL;
         hive_cred *cred = NULL;
+        const char *key = name;
+        char **hit;
         size_t f;
 
         if (enc_name(name, sizeof(name), id) != HIVE_OK)
             continue;
-        for (f = 0; f < files.count && strcmp(files.items[f], name) != 0; f++)
-            ;
+        /* files is sorted (scan_enc) */
+        hit = files.count ? bsearch(&key, files.items, files.count, sizeof(char *), cmp_cstr) : NULL;
+        f = hit ? (size_t)(hit - files.items) : files.count;
         if (f == files.count || covered[f])
             continue;   /* its file is gone: a stale entry */
         /* the id inside the file decides: an entry for another id that
