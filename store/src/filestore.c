@@ -1204,7 +1204,7 @@ static void index_not_updated(file_storage *fs, const char *id, const char *done
  * another id); *holder gets the credential read, when it is another's, to
  * repair the index with. Only a file that cannot be read (damaged, or no
  * key) is judged by the index, and taken to be id's when the index names
- * no other owner, so that it can be deleted.
+ * no owner or id alone, so that it can be deleted.
  */
 static bool file_holds(file_storage *fs, int credfd, const hive_json *idx_creds, const char *name,
                        const char *id, hive_cred **holder)
@@ -1219,9 +1219,20 @@ static bool file_holds(file_storage *fs, int credfd, const hive_json *idx_creds,
             *holder = cred;
             cred = NULL;
         }
-    } else if (hive_json_get(idx_creds, id) == NULL) {
-        owner = index_id_for(idx_creds, name);
-        holds = owner == NULL || strcmp(owner, id) == 0;
+    } else {
+        /* unreadable: id's if the index gives the file to id alone, or to
+         * nobody; two entries for one file cannot tell whose it is */
+        size_t claims = 0;
+        bool mine = false;
+        char other[HIVE_ID_MAX + 16];
+        for (size_t i = 0; i < hive_json_size(idx_creds); i++) {
+            hive_json_at(idx_creds, i, &owner);
+            if (enc_name(other, sizeof(other), owner) == HIVE_OK && strcmp(other, name) == 0) {
+                claims++;
+                mine = mine || strcmp(owner, id) == 0;
+            }
+        }
+        holds = claims == 0 || (mine && claims == 1);
     }
     hive_cred_free(&cred);
     hive__clear_error();

@@ -1348,6 +1348,16 @@ class TestCollision(HiveCredTest):
                 self.assert_secret_free(r, "intruder-secret", "kept")
                 self.assert_only_a_b()
 
+    def test_stale_entry_without_key(self):
+        # no key to read the file with: an index giving one file to two ids
+        # cannot say whose it is, so neither is deleted
+        self.stale_entry_store("stale index")
+        os.remove(self.key_path)
+        for cred_id in ("a/b", "a_b"):
+            r = self.run_cred("delete", cred_id)
+            self.assert_error(r, 3, "Credential '%s' not found" % cred_id, exact=True)
+            self.assertTrue(os.path.exists(self.enc_path("a_b")))
+
     def test_list_drops_second_entry_for_one_file(self):
         self.stale_entry_store("stale index")
         self.assertEqual(self.list_ids(), ["a_b"])
