@@ -579,6 +579,35 @@ out:
     return ex;
 }
 
+/* An index entry by id: the index is looked up once per id listed. */
+typedef struct id_meta {
+    const char *id;
+    const hive_json *meta;
+} id_meta;
+
+static int cmp_id_meta(const void *a, const void *b)
+{
+    return strcmp(((const id_meta *)a)->id, ((const id_meta *)b)->id);
+}
+
+/* The entries of idx sorted by id (free()); NULL when idx is empty or on
+ * no memory (then nothing is found). */
+static id_meta *sorted_entries(const hive_json *idx, size_t *n)
+{
+    id_meta *v;
+
+    *n = hive_json_size(idx);
+    v = *n ? calloc(*n, sizeof(*v)) : NULL;
+    if (v == NULL) {
+        *n = 0;
+        return NULL;
+    }
+    for (size_t i = 0; i < *n; i++)
+        v[i].meta = hive_json_at(idx, i, &v[i].id);
+    qsort(v, *n, sizeof(*v), cmp_id_meta);
+    return v;
+}
+
 static int cmd_list(const opts *o)
 {
     hive_storage *s = NULL;
@@ -591,12 +620,21 @@ static int cmd_list(const opts *o)
         hive_json *idx = NULL;
         hive_json *arr = hive_json_new(HIVE_JSON_ARRAY);
         hive_strlist ids = {0};
+        id_meta *by_id = NULL;
+        size_t n_by_id = 0;
         rc = arr ? hive_storage_list(s, &ids) : HIVE_ERR_NOMEM;
         if (rc == HIVE_OK)
             rc = hive_file_storage_index(s, &idx);
+        if (rc == HIVE_OK) {
+            by_id = sorted_entries(idx, &n_by_id);
+            if (by_id == NULL && n_by_id != hive_json_size(idx))
+                rc = HIVE_ERR_NOMEM;
+        }
         for (size_t i = 0; rc == HIVE_OK && i < ids.count; i++) {
             hive_json *entry = hive_json_new(HIVE_JSON_OBJECT);
-            const hive_json *meta = hive_json_get(idx, ids.items[i]);
+            id_meta want = {ids.items[i], NULL};
+            const id_meta *hit = n_by_id ? bsearch(&want, by_id, n_by_id, sizeof(want), cmp_id_meta) : NULL;
+            const hive_json *meta = hit ? hit->meta : NULL;
             rc = entry ? hive_json_set(entry, "id", hive_json_new_string(ids.items[i], strlen(ids.items[i])))
                        : HIVE_ERR_NOMEM;
             for (size_t k = 0; rc == HIVE_OK && k < hive_json_size(meta); k++) {
@@ -611,6 +649,7 @@ static int cmd_list(const opts *o)
         }
         if (rc == HIVE_OK)
             rc = cli_print_json(arr);
+        free(by_id);
         hive_json_free(&arr);
         hive_json_free(&idx);
         hive_strlist_free(&ids);
