@@ -91,8 +91,10 @@ int cli_exit_code(hive_rc rc)
     case HIVE_ERR_KEY_NOT_FOUND: return EXIT_NOT_FOUND;
     case HIVE_ERR_NO_KEY:
     case HIVE_ERR_BAD_KEY: return EXIT_KEY;
-    case HIVE_ERR_DECRYPT:
-    case HIVE_ERR_FORMAT: return EXIT_DECRYPT;
+    case HIVE_ERR_DECRYPT: return EXIT_DECRYPT;
+    case HIVE_ERR_FORMAT:
+        /* a damaged usage file is the store's, not a credential's */
+        return strncmp(hive_last_error(), "usage file", 10) == 0 ? EXIT_STORE : EXIT_DECRYPT;
     case HIVE_ERR_NETWORK:
         /* no answer: from a token endpoint a failed refresh, else the store */
         return strncmp(hive_last_error(), "Failed to refresh", 17) == 0 ? EXIT_REFRESH : EXIT_STORE;
@@ -150,7 +152,12 @@ int cli_fail(hive_rc rc)
             cli_hint("the token endpoint did not answer; check the network and the provider's token_url");
         break;
     case HIVE_ERR_CONFLICT:
-        cli_hint("Hive stores '/', '\\' and '..' in ids as '_'; choose another id");
+        if (strstr(msg, "maps to file") != NULL)
+            cli_hint("Hive stores '/', '\\' and '..' in ids as '_'; choose another id");
+        break;
+    case HIVE_ERR_FORMAT:
+        if (strncmp(msg, "usage file", 10) == 0)
+            cli_hint("fix the JSON by hand, or move the file away to start with no usage specs");
         break;
     default:
         break;

@@ -73,7 +73,7 @@ static const char usage_text[] =
     "  3  credential or key not found\n"
     "  4  no encryption key, or the key is not a Fernet key\n"
     "  5  a credential could not be decrypted or parsed (wrong key, damaged file)\n"
-    "  6  store error: file system, permissions, lock, id conflict\n"
+    "  6  store error: file system, permissions, lock, id conflict, damaged usage.json\n"
     "  7  a refresh failed, or the credential cannot be refreshed\n";
 
 typedef struct opts {
@@ -580,6 +580,35 @@ out:
     return ex;
 }
 
+/* An index entry by id: the index is looked up once per id listed. */
+typedef struct id_meta {
+    const char *id;
+    const hive_json *meta;
+} id_meta;
+
+static int cmp_id_meta(const void *a, const void *b)
+{
+    return strcmp(((const id_meta *)a)->id, ((const id_meta *)b)->id);
+}
+
+/* The entries of idx sorted by id (free()); NULL when idx is empty or on
+ * no memory (then nothing is found). */
+static id_meta *sorted_entries(const hive_json *idx, size_t *n)
+{
+    id_meta *v;
+
+    *n = hive_json_size(idx);
+    v = *n ? calloc(*n, sizeof(*v)) : NULL;
+    if (v == NULL) {
+        *n = 0;
+        return NULL;
+    }
+    for (size_t i = 0; i < *n; i++)
+        v[i].meta = hive_json_at(idx, i, &v[i].id);
+    qsort(v, *n, sizeof(*v), cmp_id_meta);
+    return v;
+}
+
 static int cmd_list(const opts *o)
 {
     hive_storage *s = NULL;
@@ -592,12 +621,21 @@ static int cmd_list(const opts *o)
         hive_json *idx = NULL;
         hive_json *arr = hive_json_new(HIVE_JSON_ARRAY);
         hive_strlist ids = {0};
+        id_meta *by_id = NULL;
+        size_t n_by_id = 0;
         rc = arr ? hive_storage_list(s, &ids) : HIVE_ERR_NOMEM;
         if (rc == HIVE_OK)
             rc = hive_file_storage_index(s, &idx);
+        if (rc == HIVE_OK) {
+            by_id = sorted_entries(idx, &n_by_id);
+            if (by_id == NULL && n_by_id != hive_json_size(idx))
+                rc = HIVE_ERR_NOMEM;
+        }
         for (size_t i = 0; rc == HIVE_OK && i < ids.count; i++) {
             hive_json *entry = hive_json_new(HIVE_JSON_OBJECT);
-            const hive_json *meta = hive_json_get(idx, ids.items[i]);
+            id_meta want = {ids.items[i], NULL};
+            const id_meta *hit = n_by_id ? bsearch(&want, by_id, n_by_id, sizeof(want), cmp_id_meta) : NULL;
+            const hive_json *meta = hit ? hit->meta : NULL;
             rc = entry ? hive_json_set(entry, "id", hive_json_new_string(ids.items[i], strlen(ids.items[i])))
                        : HIVE_ERR_NOMEM;
             for (size_t k = 0; rc == HIVE_OK && k < hive_json_size(meta); k++) {
@@ -612,6 +650,7 @@ static int cmd_list(const opts *o)
         }
         if (rc == HIVE_OK)
             rc = cli_print_json(arr);
+        free(by_id);
         hive_json_free(&arr);
         hive_json_free(&idx);
         hive_strlist_free(&ids);
@@ -1013,6 +1052,11 @@ static int cmd_rotate_key(const opts *o)
         if (rc == HIVE_ERR_INVALID && strstr(msg, HIVE_ENV_NEW_KEY) != NULL)
             cli_hint("HIVE_NEW_CREDENTIAL_KEY=$(hive-cred keygen) hive-cred rotate-key, then put that "
                      "key in HIVE_CREDENTIAL_KEY");
+        if (rc == HIVE_ERR_CONFLICT && strstr(msg, "rotation") != NULL) {
+            cli_hint("finish it with its own key first: env -u HIVE_NEW_CREDENTIAL_KEY hive-cred rotate-key");
+            cli_hint("then rotate to your key: HIVE_NEW_CREDENTIAL_KEY=... hive-cred rotate-key");
+            cli_hint("a fingerprint is printf %%s \"$KEY\" | sha256sum | cut -c1-8");
+        }
         hive_storage_free(&s);
         return ex;
     }

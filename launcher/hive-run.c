@@ -412,6 +412,13 @@ static int collect_usage(run *r, hive_store *st, const char *id)
     int ex = 0;
 
     if (spec == NULL) {
+        hive_strlist ids = {0};
+        hive_rc rc = hive_store_list_usage(st, &ids);   /* a damaged file says so */
+        hive_strlist_free(&ids);
+        if (rc != HIVE_OK) {
+            fail_msg("%s", hive_last_error());
+            return EXIT_FAIL;
+        }
         fail_msg("No usage spec registered for '%s'", id);
         cli_hint("'hive-cred usage list' shows the registered specs");
         return EXIT_FAIL;

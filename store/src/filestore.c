@@ -9,6 +9,8 @@
  */
 #include "buf.h"
 
+#include <mbedtls/sha256.h>
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -29,6 +31,16 @@
 #define TMP_PREFIX ".tmp-"
 #define ENC_SUFFIX ".enc"
 #define MAX_FILE (64u * 1024 * 1024)
+/* The index is a cache, parsed whole: a parsed JSON value costs about 150
+ * bytes, however small its text, so "[0,0,0,...]" would take 75 times its
+ * size. Hive writes the index with indent 2, 13 bytes or more per
+ * separator (, : [ {), about 370 bytes per credential. An index larger
+ * than INDEX_MAX (some 45,000 credentials), or with more than one
+ * separator per INDEX_BYTES_PER_SEP bytes, is not parsed: it is rebuilt
+ * from the files, as a damaged one is. Parsing then costs at most about
+ * 15 times the index's size. */
+#define INDEX_MAX (16u * 1024 * 1024)
+#define INDEX_BYTES_PER_SEP 10
 
 typedef struct file_storage {
     hive_storage base;
@@ -46,23 +58,47 @@ typedef struct file_storage {
     char *next_file;
     void (*warn)(void *ctx, const char *message);
     void *warn_ctx;
-    bool warned;
+    unsigned warned;        /* WARN_* said already */
+    bool key_failed;        /* the last read_cred_at failed on the key, not the file */
 } file_storage;
 
-/* Say once that a store file or directory is open to group or others. */
-static void check_mode(file_storage *fs, const struct stat *st, const char *what, const char *name)
+/* What has been found open to group or others: each is said once. */
+enum {
+    WARN_STORE_DIR = 1,     /* the store directory */
+    WARN_CRED_DIR = 2,      /* its credentials/ */
+    WARN_CRED_FILE = 4,     /* a credential file (the first one found) */
+    WARN_SECRETS_DIR = 8    /* the key file's directory */
+};
+
+/* Say once (per `which`) that a store file or directory at path is open
+ * to group or others, and the chmod that closes it. Writable is worse:
+ * whoever can write a directory can replace the files in it, the key
+ * among them. */
+static void check_mode(file_storage *fs, unsigned which, const struct stat *st, const char *what,
+                       const char *path)
 {
     char *msg;
+    bool dir = S_ISDIR(st->st_mode);
 
-    if (fs->warn == NULL || fs->warned || (st->st_mode & 077) == 0)
+    if (fs->warn == NULL || (fs->warned & which) != 0 || (st->st_mode & 077) == 0)
         return;
-    fs->warned = true;
+    fs->warned |= which;
     /* the whole path, however long the store directory's */
-    msg = hive__aprintf("%s %s/%s is accessible by group or others (mode %04o); chmod %s it",
-                        what, fs->dir, name, (unsigned)(st->st_mode & 07777), S_ISDIR(st->st_mode) ? "700" : "600");
+    msg = hive__aprintf("%s %s is %s by group or others (mode %04o)%s; chmod %s %s", what, path,
+                        (st->st_mode & 022) ? "writable" : "readable", (unsigned)(st->st_mode & 07777),
+                        (st->st_mode & 022) && dir ? ": they can replace the files in it" : "",
+                        dir ? "700" : "600", path);
     if (msg != NULL)
         fs->warn(fs->warn_ctx, msg);
     free(msg);
+}
+
+static void check_path_mode(file_storage *fs, unsigned which, const char *what, const char *path)
+{
+    struct stat st;
+
+    if (fs->warn != NULL && (fs->warned & which) == 0 && stat(path, &st) == 0)
+        check_mode(fs, which, &st, what, path);
 }
 
 typedef enum index_state {
@@ -185,6 +221,11 @@ static hive_rc open_base(file_storage *fs, int *fd, bool create)
             return hive__fail(HIVE_ERR_NOT_FOUND, "store directory %s does not exist", fs->dir);
         return io_fail(errno, "cannot open store directory", fs->dir);
     }
+    if (fs->warn != NULL && (fs->warned & WARN_STORE_DIR) == 0) {
+        struct stat st;
+        if (fstat(d, &st) == 0)
+            check_mode(fs, WARN_STORE_DIR, &st, "store directory", fs->dir);
+    }
     *fd = d;
     return HIVE_OK;
 }
@@ -291,7 +332,8 @@ static hive_rc write_all(int fd, const char *data, size_t len)
  * Atomically replace dirfd/name with data: a 0600 temporary file created
  * with O_EXCL|O_NOFOLLOW, fsync, rename over name, fsync the directory.
  */
-static hive_rc atomic_write_at(int dirfd, const char *name, const char *data, size_t len)
+static hive_rc atomic_write_tmp_at(int dirfd, const char *prefix, const char *name, const char *data,
+                                  size_t len, bool *placed)
 {
     char tmp[64];
     uint8_t rnd[8];
@@ -301,8 +343,9 @@ static hive_rc atomic_write_at(int dirfd, const char *name, const char *data, si
     rc = hive__random(rnd, sizeof(rnd));
     if (rc != HIVE_OK)
         return rc;
-    snprintf(tmp, sizeof(tmp), TMP_PREFIX "%ld-%02x%02x%02x%02x%02x%02x%02x%02x", (long)getpid(),
-             rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
+    if (snprintf(tmp, sizeof(tmp), "%s%ld-%02x%02x%02x%02x%02x%02x%02x%02x", prefix, (long)getpid(),
+                 rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]) >= (int)sizeof(tmp))
+        return hive__fail(HIVE_ERR_INVALID, "temporary file prefix too long");
     fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0)
         return hive__fail(HIVE_ERR_IO, "cannot create a temporary file: %s", strerror(errno));
@@ -317,36 +360,60 @@ static hive_rc atomic_write_at(int dirfd, const char *name, const char *data, si
         unlinkat(dirfd, tmp, 0);
         return rc;
     }
+    /* from here on the new content is in place, whatever happens */
+    if (placed != NULL)
+        *placed = true;
     if (fsync(dirfd) != 0)
         return hive__fail(HIVE_ERR_IO, "fsync of directory failed: %s", strerror(errno));
     return HIVE_OK;
 }
 
+static hive_rc atomic_write_at(int dirfd, const char *name, const char *data, size_t len)
+{
+    return atomic_write_tmp_at(dirfd, TMP_PREFIX, name, data, len, NULL);
+}
+
+/* The directory of path, opened, and path's last component. */
+static hive_rc open_parent(const char *path, int *dfd, const char **base)
+{
+    const char *slash = strrchr(path, '/');
+    char *dir;
+    int d;
+
+    if (slash == NULL) {
+        d = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    } else {
+        dir = hive__strndup(path, (size_t)(slash - path));
+        if (dir == NULL)
+            return hive__fail(HIVE_ERR_NOMEM, "out of memory");
+        d = open(*dir ? dir : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        free(dir);
+    }
+    if (d < 0)
+        return io_fail(errno, "cannot open the directory of", path);
+    *dfd = d;
+    *base = slash ? slash + 1 : path;
+    return HIVE_OK;
+}
+
+hive_rc hive__write_file_atomic_tmp(const char *path, const char *tmp_prefix, const char *data, size_t len)
+{
+    const char *base;
+    int dfd;
+    hive_rc rc = open_parent(path, &dfd, &base);
+
+    if (rc != HIVE_OK)
+        return rc;
+    rc = atomic_write_tmp_at(dfd, tmp_prefix, base, data, len, NULL);
+    close(dfd);
+    if (rc != HIVE_OK)
+        rc = hive__fail_prefix(rc, "cannot write %s", path);
+    return rc;
+}
+
 hive_rc hive__write_file_atomic(const char *path, const char *data, size_t len)
 {
-    char *dir = hive__strdup(path);
-    char *slash = dir ? strrchr(dir, '/') : NULL;
-    const char *base = path;
-    int dfd;
-    hive_rc rc;
-
-    if (dir == NULL)
-        return hive__fail(HIVE_ERR_NOMEM, "out of memory");
-    if (slash != NULL) {
-        *slash = '\0';
-        base = slash + 1;
-    }
-    dfd = open(slash == NULL ? "." : (*dir ? dir : "/"), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0) {
-        rc = io_fail(errno, "cannot open the directory of", path);
-    } else {
-        rc = atomic_write_at(dfd, base, data, len);
-        close(dfd);
-        if (rc != HIVE_OK)
-            rc = hive__fail_prefix(rc, "cannot write %s", path);
-    }
-    free(dir);
-    return rc;
+    return hive__write_file_atomic_tmp(path, TMP_PREFIX, data, len);
 }
 
 /* Under the lock every temporary file is an orphan of a killed writer. */
@@ -402,30 +469,57 @@ static hive_rc scan_enc(int dirfd, hive_strlist *out)
 
 /* --- the lock -------------------------------------------------------- */
 
-static hive_rc lock_store(file_storage *fs, int base, int *lockfd)
+/* An exclusive flock on dirfd/name (made 0600, never through a symlink);
+ * `where` names the directory in messages. */
+static hive_rc flock_at(int dirfd, const char *name, const char *where, int *lockfd)
 {
-    int fd = openat(base, LOCK_FILE, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+    int fd = openat(dirfd, name, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
 
     if (fd < 0)
-        return io_fail(errno, "cannot open lock file in", fs->dir);
+        return io_fail(errno, "cannot open lock file in", where);
     while (flock(fd, LOCK_EX) != 0) {
         if (errno != EINTR) {
             int e = errno;
             close(fd);
-            return hive__fail(HIVE_ERR_LOCK, "cannot lock %s: %s", fs->dir, strerror(e));
+            return hive__fail(HIVE_ERR_LOCK, "cannot lock %s/%s: %s", where, name, strerror(e));
         }
     }
     *lockfd = fd;
     return HIVE_OK;
 }
 
-static void unlock_store(int *lockfd)
+static hive_rc lock_store(file_storage *fs, int base, int *lockfd)
+{
+    return flock_at(base, LOCK_FILE, fs->dir, lockfd);
+}
+
+hive_rc hive__lock_beside(const char *path, const char *lock_name, const char *orphans, int *lockfd)
+{
+    const char *base;
+    int dfd;
+    hive_rc rc = open_parent(path, &dfd, &base);
+
+    if (rc != HIVE_OK)
+        return rc;
+    rc = flock_at(dfd, lock_name, path, lockfd);
+    if (rc == HIVE_OK)
+        remove_orphans(dfd, orphans);
+    close(dfd);
+    return rc;
+}
+
+void hive__unlock(int *lockfd)
 {
     if (*lockfd >= 0) {
         flock(*lockfd, LOCK_UN);
         close(*lockfd);
     }
     *lockfd = -1;
+}
+
+static void unlock_store(int *lockfd)
+{
+    hive__unlock(lockfd);
 }
 
 /* --- the key --------------------------------------------------------- */
@@ -465,8 +559,9 @@ static hive_rc read_key_file(const char *path, uint8_t key[HIVE_FERNET_KEY_BYTES
     }
     if ((st.st_mode & 077) != 0) {
         close(fd);
-        return hive__fail(HIVE_ERR_PERM, "key file %s is accessible by group or others "
-                          "(mode %04o); it must be 0600", path, (unsigned)(st.st_mode & 07777));
+        return hive__fail(HIVE_ERR_PERM, "key file %s is %s by group or others (mode %04o); it must "
+                          "be 0600: chmod 600 %s", path, (st.st_mode & 022) ? "writable" : "readable",
+                          (unsigned)(st.st_mode & 07777), path);
     }
     n = read(fd, buf, sizeof(buf));
     close(fd);
@@ -506,6 +601,15 @@ static hive_rc load_key(file_storage *fs)
         if (rc != HIVE_OK)
             return rc;
         fs->key_source = fs->key_file;
+        if (fs->warn != NULL && (fs->warned & WARN_SECRETS_DIR) == 0) {
+            char *dir = hive__strdup(fs->key_file);
+            char *slash = dir ? strrchr(dir, '/') : NULL;
+            if (slash != NULL && slash != dir) {
+                *slash = '\0';
+                check_path_mode(fs, WARN_SECRETS_DIR, "key directory", dir);
+            }
+            free(dir);
+        }
     }
     fs->have_key = true;
     /* a rotation left half done: the key it was moving to */
@@ -575,18 +679,21 @@ static hive_rc read_cred_at(file_storage *fs, int credfd, const char *name, hive
     size_t plain_len = 0;
     hive_rc rc;
 
+    fs->key_failed = false;
     rc = read_at(credfd, name, "credential file", &token, &token_len);
     if (rc != HIVE_OK)
         return rc;
-    if (fs->warn != NULL && !fs->warned) {
-        char rel[HIVE_ID_MAX + 32];
-        snprintf(rel, sizeof(rel), CRED_DIR "/%s", name);
+    if (fs->warn != NULL && (fs->warned & (WARN_CRED_FILE | WARN_CRED_DIR)) != (WARN_CRED_FILE | WARN_CRED_DIR)) {
+        char path[PATH_MAX];
+        snprintf(path, sizeof(path), "%s/" CRED_DIR "/%s", fs->dir, name);
         if (fstatat(credfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
-            check_mode(fs, &st, "credential file", rel);
+            check_mode(fs, WARN_CRED_FILE, &st, "credential file", path);
+        snprintf(path, sizeof(path), "%s/" CRED_DIR, fs->dir);
         if (fstat(credfd, &st) == 0)
-            check_mode(fs, &st, "directory", CRED_DIR);
+            check_mode(fs, WARN_CRED_DIR, &st, "directory", path);
     }
     rc = load_key(fs);
+    fs->key_failed = rc != HIVE_OK;
     if (rc == HIVE_OK) {
         if (token_len == 0)
             rc = hive__fail(HIVE_ERR_DECRYPT, "file is empty");
@@ -638,6 +745,8 @@ static hive_rc file_load(hive_storage *s, hive_cred **out, const char *id)
     close_fd(&credfd);
     if (rc == HIVE_ERR_NOT_FOUND)
         return hive__fail(HIVE_ERR_NOT_FOUND, "Credential '%s' not found", id);
+    if (rc != HIVE_OK && fs->key_failed)
+        return rc;   /* the key's problem, said as it is */
     if (rc == HIVE_ERR_DECRYPT || rc == HIVE_ERR_FORMAT || rc == HIVE_ERR_TOO_LARGE ||
         rc == HIVE_ERR_PERM || rc == HIVE_ERR_IO)
         return hive__fail_prefix(rc, "Failed to decrypt credential '%s'", id);
@@ -758,6 +867,28 @@ fail:
     return rc;
 }
 
+/* Whether text has more separators than an index Hive writes could. */
+static bool too_dense(const char *text, size_t len)
+{
+    size_t seps = 0;
+    bool in_string = false;
+
+    for (size_t i = 0; i < len; i++) {
+        char c = text[i];
+        if (in_string) {
+            if (c == '\\')
+                i++;
+            else if (c == '"')
+                in_string = false;
+        } else if (c == '"') {
+            in_string = true;
+        } else if (c == ',' || c == ':' || c == '[' || c == '{') {
+            seps++;
+        }
+    }
+    return seps > len / INDEX_BYTES_PER_SEP + 64;
+}
+
 /* Read the index. *out is set (the parsed document) for OK and OLD. */
 static index_state read_index(int metafd, hive_json **out)
 {
@@ -771,11 +902,15 @@ static index_state read_index(int metafd, hive_json **out)
     *out = NULL;
     if (metafd < 0)
         return INDEX_MISSING;
-    rc = read_at(metafd, INDEX_FILE, "index", &text, &len);
+    rc = hive__read_at(metafd, INDEX_FILE, true, INDEX_MAX, "index", &text, &len);
     if (rc == HIVE_ERR_NOT_FOUND)
         return INDEX_MISSING;
     if (rc != HIVE_OK)
         return INDEX_DAMAGED;
+    if (too_dense(text, len)) {
+        hive_free_secret(text, len + 1);
+        return INDEX_DAMAGED;
+    }
     rc = hive_json_parse(&doc, text, len);
     hive_free_secret(text, len + 1);
     if (rc != HIVE_OK)
@@ -843,18 +978,29 @@ static hive_rc rebuild_entries(file_storage *fs, int credfd, const hive_json *ol
         char name[HIVE_ID_MAX + 16];
         hive_json *fresh = NULL;
         hive_cred *cred = NULL;
+        const char *key = name;
+        char **hit;
         size_t f;
 
         if (enc_name(name, sizeof(name), id) != HIVE_OK)
             continue;
-        for (f = 0; f < files.count && strcmp(files.items[f], name) != 0; f++)
-            ;
+        /* files is sorted (scan_enc) */
+        hit = files.count ? bsearch(&key, files.items, files.count, sizeof(char *), cmp_cstr) : NULL;
+        f = hit ? (size_t)(hit - files.items) : files.count;
         if (f == files.count || covered[f])
             continue;   /* its file is gone: a stale entry */
+        /* the id inside the file decides: an entry for another id that
+         * maps to the same file is stale */
+        if (read_cred_at(fs, credfd, name, &cred) == HIVE_OK) {
+            if (strcmp(hive_cred_id(cred), id) != 0) {
+                hive_cred_free(&cred);
+                continue;
+            }
+            if (refresh_all)
+                rc = index_entry(&fresh, cred);
+        }
+        hive__clear_error();
         covered[f] = true;
-        if (refresh_all && read_cred_at(fs, credfd, name, &cred) == HIVE_OK &&
-            strcmp(hive_cred_id(cred), id) == 0)
-            rc = index_entry(&fresh, cred);
         hive_cred_free(&cred);
         if (rc == HIVE_OK)
             rc = hive_json_set(creds, id, fresh ? fresh : hive_json_clone(entry));
@@ -913,6 +1059,30 @@ static hive_rc write_index(file_storage *fs, int metafd, hive_json *doc)
     return HIVE_OK;
 }
 
+/* Remove the entries of creds whose file is id's (but id's own when
+ * keep_id). */
+static hive_rc drop_entries_for_file(hive_json *creds, const char *id, bool keep_id)
+{
+    char name[HIVE_ID_MAX + 16];
+    char other[HIVE_ID_MAX + 16];
+    hive_rc rc = enc_name(name, sizeof(name), id);
+
+    for (size_t i = hive_json_size(creds); rc == HIVE_OK && i-- > 0;) {
+        const char *k;
+        char *copy;
+        hive_json_at(creds, i, &k);
+        if ((keep_id && strcmp(k, id) == 0) || enc_name(other, sizeof(other), k) != HIVE_OK ||
+            strcmp(other, name) != 0)
+            continue;
+        copy = hive__strdup(k);
+        if (copy == NULL)
+            return hive__fail(HIVE_ERR_NOMEM, "out of memory");
+        hive_json_remove(creds, copy);
+        free(copy);
+    }
+    return rc;
+}
+
 /*
  * With the lock held: read the index, rebuild it if it is missing, damaged
  * or of an old schema (which needs the key), apply one change, write it.
@@ -943,11 +1113,14 @@ static hive_rc update_index(file_storage *fs, int credfd, int metafd, const char
             goto out;
     }
     creds = hive_json_get(doc, "credentials");
-    if (put != NULL) {
+    /* One entry per file: an entry for id replaces every other entry that
+     * names id's file (stale ones, from a file removed or written by hand),
+     * and a file removed takes all of them with it. */
+    if (id != NULL)
+        rc = drop_entries_for_file(creds, id, put != NULL);
+    if (rc == HIVE_OK && put != NULL) {
         rc = hive_json_set(creds, id, put);
         put = NULL;
-    } else if (id != NULL) {
-        hive_json_remove(creds, id);
     }
     if (rc == HIVE_OK)
         rc = write_index(fs, metafd, doc);
@@ -1011,6 +1184,80 @@ static hive_rc lock_all(file_storage *fs, locked *l, bool create)
     return HIVE_OK;
 }
 
+/* The credential's file changed (done: "saved", "deleted") but the index
+ * could not follow (a full disk): say exactly that, as a warning. */
+static void index_not_updated(file_storage *fs, const char *id, const char *done)
+{
+    char msg[2048];
+
+    if (fs->warn != NULL) {
+        snprintf(msg, sizeof(msg), "credential '%s' %s, but the index %s/" META_DIR "/" INDEX_FILE
+                 " was not updated: %s; the index is a cache: %s", id, done, fs->dir, hive_last_error(),
+                 strcmp(done, "deleted") == 0
+                     ? "'hive-cred list' drops the entry"
+                     : "'hive-cred list' adds an entry it lacks; an old one is corrected when the "
+                       "credential is saved again or the index is removed");
+        fs->warn(fs->warn_ctx, msg);
+    }
+    hive__clear_error();
+}
+
+/*
+ * Whether file `name` holds credential id. The id inside the file decides
+ * (the index may be stale: a file removed by hand and its name reused by
+ * another id); *holder gets the credential read, when it is another's, to
+ * repair the index with. Only a file that cannot be read (damaged, or no
+ * key) is judged by the index, and taken to be id's when the index names
+ * no owner or id alone, so that it can be deleted.
+ */
+static bool file_holds(file_storage *fs, int credfd, const hive_json *idx_creds, const char *name,
+                       const char *id, hive_cred **holder)
+{
+    const char *owner;
+    hive_cred *cred = NULL;
+    bool holds = true;
+
+    if (read_cred_at(fs, credfd, name, &cred) == HIVE_OK) {
+        holds = strcmp(hive_cred_id(cred), id) == 0;
+        if (!holds && holder != NULL) {
+            *holder = cred;
+            cred = NULL;
+        }
+    } else {
+        /* unreadable: id's if the index gives the file to id alone, or to
+         * nobody; two entries for one file cannot tell whose it is */
+        size_t claims = 0;
+        bool mine = false;
+        char other[HIVE_ID_MAX + 16];
+        for (size_t i = 0; i < hive_json_size(idx_creds); i++) {
+            hive_json_at(idx_creds, i, &owner);
+            if (enc_name(other, sizeof(other), owner) == HIVE_OK && strcmp(other, name) == 0) {
+                claims++;
+                mine = mine || strcmp(owner, id) == 0;
+            }
+        }
+        holds = claims == 0 || (mine && claims == 1);
+    }
+    hive_cred_free(&cred);
+    hive__clear_error();
+    return holds;
+}
+
+/* Under the lock: the index entry of the credential that really holds a
+ * file some other id's entry claims. */
+static hive_rc repair_owner(file_storage *fs, const locked *l, const hive_cred *holder)
+{
+    hive_json *entry = NULL;
+    hive_rc rc;
+
+    if (holder == NULL)
+        return HIVE_OK;
+    rc = index_entry(&entry, holder);
+    if (rc == HIVE_OK)
+        rc = update_index(fs, l->cred, l->meta, hive_cred_id(holder), entry, false);
+    return rc;
+}
+
 static hive_rc file_save(hive_storage *s, const hive_cred *cred)
 {
     file_storage *fs = (file_storage *)s;
@@ -1057,27 +1304,43 @@ static hive_rc file_save(hive_storage *s, const hive_cred *cred)
     /* Hive's id-to-file mapping is lossy ("a/b" and "a_b" share a file):
      * never let one credential overwrite another. */
     if (regular_at(l.cred, name)) {
-        const char *owner = NULL;
-        if (read_index(l.meta, &idx) != INDEX_MISSING && idx != NULL)
-            owner = index_id_for(hive_json_get(idx, "credentials"), name);
-        if (owner == NULL) {
-            hive_cred *old = NULL;
-            if (read_cred_at(fs, l.cred, name, &old) == HIVE_OK && strcmp(hive_cred_id(old), id) != 0)
-                rc = hive__fail(HIVE_ERR_CONFLICT, "credential id '%s' maps to file %s, which holds "
-                                "credential '%s'", id, name, hive_cred_id(old));
-            hive_cred_free(&old);
-        } else if (strcmp(owner, id) != 0) {
+        hive_cred *holder = NULL;
+        (void)read_index(l.meta, &idx);
+        if (!file_holds(fs, l.cred, hive_json_get(idx, "credentials"), name, id, &holder)) {
+            const char *owner = holder ? hive_cred_id(holder)
+                                       : index_id_for(hive_json_get(idx, "credentials"), name);
+            char *who = hive__strdup(owner ? owner : "?");
+            (void)repair_owner(fs, &l, holder);
             rc = hive__fail(HIVE_ERR_CONFLICT, "credential id '%s' maps to file %s, which holds "
-                            "credential '%s'", id, name, owner);
+                            "credential '%s'", id, name, who ? who : "?");
+            free(who);
+        }
+        hive_cred_free(&holder);
+    }
+    if (rc == HIVE_OK) {
+        bool placed = false;
+        rc = atomic_write_tmp_at(l.cred, TMP_PREFIX, name, token, token_len, &placed);
+        if (rc != HIVE_OK && placed) {
+            /* the new file is in place, but its directory entry may not be
+             * on disk: the index follows what is in place, and the caller
+             * hears exactly that */
+            char *why = hive__strdup(hive_last_error());
+            hive_rc irc = update_index(fs, l.cred, l.meta, id, entry, false);
+            entry = NULL;
+            if (irc != HIVE_OK)
+                index_not_updated(fs, id, "saved");
+            rc = hive__fail(rc, "credential '%s' was saved, but may not survive a crash: %s", id,
+                            why ? why : "fsync of directory failed");
+            free(why);
+        } else if (rc != HIVE_OK) {
+            rc = hive__fail_prefix(rc, "cannot save credential '%s'", id);
         }
     }
     if (rc == HIVE_OK) {
-        rc = atomic_write_at(l.cred, name, token, token_len);
-        if (rc != HIVE_OK)
-            rc = hive__fail_prefix(rc, "cannot save credential '%s'", id);
-    }
-    if (rc == HIVE_OK) {
-        rc = update_index(fs, l.cred, l.meta, id, entry, false);
+        /* the credential is saved: an index that cannot follow (a full
+         * disk) is a warning, not a failure of the save */
+        if (update_index(fs, l.cred, l.meta, id, entry, false) != HIVE_OK)
+            index_not_updated(fs, id, "saved");
         entry = NULL;
     }
     unlock_all(&l);
@@ -1089,36 +1352,12 @@ out:
     return rc;
 }
 
-/*
- * Whether file `name` holds credential id, as far as can be told: the
- * index says which id owns each file; when it names none (a missing or
- * damaged index), the file itself is read. A file that cannot be read
- * (damaged, or no key) is taken to be id's, so that it can be deleted.
- */
-static bool file_holds(file_storage *fs, int credfd, const hive_json *idx_creds, const char *name,
-                       const char *id)
-{
-    const char *owner;
-    hive_cred *cred = NULL;
-    bool holds = true;
-
-    if (hive_json_get(idx_creds, id) != NULL)
-        return true;
-    owner = index_id_for(idx_creds, name);
-    if (owner != NULL)
-        return strcmp(owner, id) == 0;
-    if (read_cred_at(fs, credfd, name, &cred) == HIVE_OK)
-        holds = strcmp(hive_cred_id(cred), id) == 0;
-    hive_cred_free(&cred);
-    hive__clear_error();
-    return holds;
-}
-
 static hive_rc file_delete(hive_storage *s, const char *id)
 {
     file_storage *fs = (file_storage *)s;
     char name[HIVE_ID_MAX + 16];
     hive_json *idx = NULL;
+    hive_cred *holder = NULL;
     index_state st;
     locked l;
     hive_rc rc;
@@ -1132,7 +1371,14 @@ static hive_rc file_delete(hive_storage *s, const char *id)
     if (rc != HIVE_OK)
         return rc;
     st = read_index(l.meta, &idx);
-    if (!regular_at(l.cred, name) || !file_holds(fs, l.cred, hive_json_get(idx, "credentials"), name, id)) {
+    if (!regular_at(l.cred, name)) {
+        rc = hive__fail(HIVE_ERR_NOT_FOUND, "Credential '%s' not found", id);
+        goto out;
+    }
+    if (!file_holds(fs, l.cred, hive_json_get(idx, "credentials"), name, id, &holder)) {
+        /* another id's file: an entry for id is stale */
+        (void)repair_owner(fs, &l, holder);
+        hive_cred_free(&holder);
         rc = hive__fail(HIVE_ERR_NOT_FOUND, "Credential '%s' not found", id);
         goto out;
     }
@@ -1141,15 +1387,16 @@ static hive_rc file_delete(hive_storage *s, const char *id)
         goto out;
     }
     if (fsync(l.cred) != 0) {
-        rc = hive__fail(HIVE_ERR_IO, "fsync of directory failed: %s", strerror(errno));
+        rc = hive__fail(HIVE_ERR_IO, "credential '%s' was deleted, but the deletion may not survive a "
+                        "crash: fsync of directory failed: %s", id, strerror(errno));
         goto out;
     }
     /* An index we could only rebuild with the key stays for a later
-     * rebuild when there is no key: deleting needs no secret. */
-    if (st == INDEX_OK || load_key(fs) == HIVE_OK)
-        rc = update_index(fs, l.cred, l.meta, id, NULL, false);
-    else
-        hive__clear_error();
+     * rebuild when there is no key: deleting needs no secret. The file is
+     * gone: an index that cannot follow is a warning. */
+    if ((st == INDEX_OK || load_key(fs) == HIVE_OK) && update_index(fs, l.cred, l.meta, id, NULL, false) != HIVE_OK)
+        index_not_updated(fs, id, "deleted");
+    hive__clear_error();
 out:
     hive_json_free(&idx);
     unlock_all(&l);
@@ -1178,7 +1425,7 @@ static hive_rc file_exists(hive_storage *s, const char *id, bool *found)
     if (regular_at(credfd, name)) {
         if (open_sub(fs, base, META_DIR, &metafd, false) == HIVE_OK)
             (void)read_index(metafd, &idx);
-        *found = file_holds(fs, credfd, hive_json_get(idx, "credentials"), name, id);
+        *found = file_holds(fs, credfd, hive_json_get(idx, "credentials"), name, id, NULL);
     }
     hive_json_free(&idx);
     close_fd(&metafd);
@@ -1186,6 +1433,67 @@ static hive_rc file_exists(hive_storage *s, const char *id, bool *found)
     close_fd(&base);
     hive__clear_error();
     return HIVE_OK;
+}
+
+/* The sorted file names of the entries of creds. */
+static hive_rc entry_files(const hive_json *creds, hive_strlist *names)
+{
+    hive_rc rc = HIVE_OK;
+
+    for (size_t i = 0; i < hive_json_size(creds) && rc == HIVE_OK; i++) {
+        const char *id;
+        char name[HIVE_ID_MAX + 16];
+        hive_json_at(creds, i, &id);
+        if (enc_name(name, sizeof(name), id) == HIVE_OK)
+            rc = hive__strlist_add(names, name);
+    }
+    if (rc == HIVE_OK)
+        hive__strlist_sort_unique(names);
+    return rc;
+}
+
+/* Add to out the files (sorted) that no entry of creds names. */
+static hive_rc unexplained_files(const hive_json *creds, const hive_strlist *files, hive_strlist *out)
+{
+    hive_strlist names = {0};
+    hive_rc rc = entry_files(creds, &names);
+
+    for (size_t f = 0; f < files->count && rc == HIVE_OK; f++)
+        if (names.count == 0 ||
+            bsearch(&files->items[f], names.items, names.count, sizeof(char *), cmp_cstr) == NULL)
+            rc = hive__strlist_add(out, files->items[f]);
+    hive_strlist_free(&names);
+    return rc;
+}
+
+/* Whether the index entries creds and the files match one to one. */
+static hive_rc index_complete(const hive_json *creds, int credfd, const hive_strlist *files, bool *complete)
+{
+    hive_strlist names = {0};
+    hive_rc rc = HIVE_OK;
+    size_t f = 0;
+
+    *complete = true;
+    for (size_t i = 0; i < hive_json_size(creds) && rc == HIVE_OK; i++) {
+        const char *id;
+        char name[HIVE_ID_MAX + 16];
+        hive_json_at(creds, i, &id);
+        if (enc_name(name, sizeof(name), id) != HIVE_OK || !regular_at(credfd, name))
+            *complete = false;
+        else
+            rc = hive__strlist_add(&names, name);
+    }
+    if (rc == HIVE_OK && *complete) {
+        size_t n = names.count;
+        hive__strlist_sort_unique(&names);
+        /* two entries for one file, or a file no entry names */
+        if (names.count != n || names.count != files->count)
+            *complete = false;
+        for (f = 0; *complete && f < files->count; f++)
+            *complete = strcmp(files->items[f], names.items[f]) == 0;
+    }
+    hive_strlist_free(&names);
+    return rc;
 }
 
 /*
@@ -1226,23 +1534,22 @@ static hive_rc current_index(file_storage *fs, hive_json **out, hive_strlist *un
     rc = scan_enc(credfd, &files);
     if (rc != HIVE_OK)
         goto out;
-    /* Is every file explained by an entry, and every entry by a file? */
-    for (size_t f = 0; f < files.count && complete; f++)
-        complete = index_id_for(old, files.items[f]) != NULL;
-    for (size_t i = 0; i < hive_json_size(old) && complete; i++) {
-        const char *id;
-        char name[HIVE_ID_MAX + 16];
-        hive_json_at(old, i, &id);
-        complete = enc_name(name, sizeof(name), id) == HIVE_OK && regular_at(credfd, name);
-    }
+    /* Is every file explained by exactly one entry, and every entry by a
+     * file? */
+    rc = index_complete(old, credfd, &files, &complete);
+    if (rc != HIVE_OK)
+        goto out;
     if ((st == INDEX_OK && complete) || load_key(fs) != HIVE_OK) {
-        /* Sound, or no key to repair it with: what the index knows. */
+        /* Sound, or no key to repair it with: what the index knows (taken
+         * out of the document, not copied: it may be large). */
         hive__clear_error();
-        creds = old ? hive_json_clone(old) : hive_json_new(HIVE_JSON_OBJECT);
+        creds = old ? hive__json_detach(doc, "credentials") : hive_json_new(HIVE_JSON_OBJECT);
         if (creds == NULL)
             rc = hive__fail(HIVE_ERR_NOMEM, "out of memory");
     } else {
         rc = rebuild_entries(fs, credfd, old, st == INDEX_OLD, &creds);
+        /* done with the old index before the repair reads it again */
+        hive_json_free(&doc);
         /* Write the repair back, under the lock, when we can. */
         if (rc == HIVE_OK && metafd >= 0) {
             locked l;
@@ -1267,9 +1574,8 @@ static hive_rc current_index(file_storage *fs, hive_json **out, hive_strlist *un
             free(copy);
         }
     }
-    for (size_t f = 0; f < files.count && rc == HIVE_OK; f++)
-        if (unindexed != NULL && index_id_for(creds, files.items[f]) == NULL)
-            rc = hive__strlist_add(unindexed, files.items[f]);
+    if (rc == HIVE_OK && unindexed != NULL)
+        rc = unexplained_files(creds, &files, unindexed);
     if (rc == HIVE_OK) {
         *out = creds;
         creds = NULL;
@@ -1636,6 +1942,48 @@ out:
     return rc;
 }
 
+/* A short name for a key that gives nothing of it away: the first 8 hex
+ * digits of SHA-256 of its canonical text, as
+ * `printf %s "$KEY" | sha256sum | cut -c1-8` prints them. */
+static void key_fingerprint(char out[9], const uint8_t key[HIVE_FERNET_KEY_BYTES])
+{
+    char text[HIVE_FERNET_KEY_TEXT + 1];
+    uint8_t hash[32];
+
+    hive__b64url_encode(text, key, HIVE_FERNET_KEY_BYTES);
+    if (mbedtls_sha256_ret((const unsigned char *)text, strlen(text), hash, 0) != 0)
+        memset(hash, 0, sizeof(hash));
+    for (size_t i = 0; i < 4; i++)
+        snprintf(out + 2 * i, 3, "%02x", hash[i]);
+    hive_memzero(text, sizeof(text));
+    hive_memzero(hash, sizeof(hash));
+}
+
+/* A rotation is pending (killed half way): it can only be finished with
+ * its own key, since files may already be under it. A new key given now
+ * that is another one is refused, naming the pending one by its file and
+ * fingerprint, never by its text. */
+static hive_rc check_pending_key(const file_storage *fs, const char *given)
+{
+    uint8_t check[HIVE_FERNET_KEY_BYTES];
+    char have[9];
+    char want[9];
+    hive_rc rc = HIVE_OK;
+
+    if (given == NULL || *given == '\0')
+        return HIVE_OK;
+    if (hive_fernet_key_decode(check, given, strlen(given)) != HIVE_OK)
+        return hive__fail(HIVE_ERR_BAD_KEY, "the new key is not a Fernet key");
+    if (!hive_memeq(check, fs->next, HIVE_FERNET_KEY_BYTES)) {
+        key_fingerprint(have, fs->next);
+        key_fingerprint(want, check);
+        rc = hive__fail(HIVE_ERR_CONFLICT, "an interrupted rotation to another key is pending: key %s in %s; "
+                        HIVE_ENV_NEW_KEY " is key %s", have, fs->next_file, want);
+    }
+    hive_memzero(check, sizeof(check));
+    return rc;
+}
+
 /* Re-encrypt one file under the new key, if it is not already. */
 static hive_rc rotate_file(file_storage *fs, int credfd, const char *name, hive_rotation *res)
 {
@@ -1723,6 +2071,10 @@ hive_rc hive_file_storage_rotate_key(hive_storage *s, const char *new_key,
         if (rc != HIVE_OK)
             goto out;
         fs->have_next = true;
+    } else if (res.key_file) {
+        rc = check_pending_key(fs, new_key ? new_key : getenv(HIVE_ENV_NEW_KEY));
+        if (rc != HIVE_OK)
+            goto out;
     } else if (!res.key_file && !fs->have_next) {
         if (new_key == NULL) {
             rc = hive__fail(HIVE_ERR_INVALID, "the key is in %s, not in a key file: give the new key in "

@@ -83,6 +83,17 @@ hive_rc hive__read_at(int dirfd, const char *name, bool nofollow, size_t max, co
 
 /* Atomically replace path with data (temp file, fsync, rename, fsync dir). */
 hive_rc hive__write_file_atomic(const char *path, const char *data, size_t len);
+/* The same, the temporary file's name starting with tmp_prefix. */
+hive_rc hive__write_file_atomic_tmp(const char *path, const char *tmp_prefix, const char *data, size_t len);
+/* An exclusive flock on lock_name in path's directory; then, as the only
+ * holder, remove the files starting with orphans there (left by killed
+ * holders). Release with hive__unlock. */
+hive_rc hive__lock_beside(const char *path, const char *lock_name, const char *orphans, int *lockfd);
+void hive__unlock(int *lockfd);
+
+/* Take key's value out of obj (the caller owns it), without a copy; NULL
+ * when obj has no such key. */
+hive_json *hive__json_detach(hive_json *obj, const char *key);
 
 /* strtod in the C locale ('.' is the decimal point), whatever the
  * program's locale. */

@@ -278,6 +278,22 @@ void hive_json_remove(hive_json *obj, const char *key)
     obj->n--;
 }
 
+hive_json *hive__json_detach(hive_json *obj, const char *key)
+{
+    member *m = find(obj, key, strlen(key));
+    hive_json *val;
+    size_t i;
+
+    if (m == NULL)
+        return NULL;
+    i = (size_t)(m - obj->m);
+    val = m->val;
+    hive_free_secret(m->key, m->key_len);
+    memmove(&obj->m[i], &obj->m[i + 1], (obj->n - i - 1) * sizeof(member));
+    obj->n--;
+    return val;
+}
+
 hive_rc hive_json_append(hive_json *arr, hive_json *val)
 {
     if (val == NULL)

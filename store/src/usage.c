@@ -14,6 +14,17 @@
 
 /* --- the usage file ------------------------------------------------------ */
 
+/* Writers of the usage file take this lock, in the file's directory, then
+ * read the file again, change one spec and write it (a temporary file
+ * named USAGE_TMP..., renamed into place), so that parallel writers never
+ * lose a spec; the lock's holder removes what killed writers left. */
+#define USAGE_LOCK ".usage.lock"
+#define USAGE_TMP ".tmp-usage-"
+/* A usage file holds templates only, some 400 bytes a spec: 1 MiB is room
+ * for 2,500 specs. Parsed JSON costs about 150 bytes a value, so a cap
+ * bounds the memory that a file of tiny values ("[0,0,0,...]") takes. */
+#define USAGE_MAX (1024u * 1024)
+
 static const char *const map_fields[] = {"headers", "query_params", "body_fields", "env"};
 
 /* A spec in its canonical form: known fields in order with defaults, then
@@ -99,24 +110,29 @@ static hive_rc load_usage(hive_store *s)
     specs_out = hive_json_new(HIVE_JSON_OBJECT);
     if (specs_out == NULL)
         return hive__fail(HIVE_ERR_NOMEM, "out of memory");
-    rc = s->usage_file ? hive__read_at(AT_FDCWD, s->usage_file, true, HIVE_JSON_MAX_INPUT, "usage file",
+    rc = s->usage_file ? hive__read_at(AT_FDCWD, s->usage_file, true, USAGE_MAX, "usage file",
                                        &text, &len)
                        : HIVE_ERR_NOT_FOUND;
     if (rc == HIVE_ERR_NOT_FOUND) {
         rc = HIVE_OK;
         goto done;
     }
+    if (rc == HIVE_ERR_TOO_LARGE) {
+        rc = hive__fail(HIVE_ERR_FORMAT, "usage file %s is larger than %u bytes, more than a usage file "
+                        "of templates needs", s->usage_file, USAGE_MAX);
+        goto fail;
+    }
     if (rc != HIVE_OK)
         goto fail;
     rc = hive_json_parse(&doc, text, len);
     hive_free_secret(text, len + 1);
     if (rc != HIVE_OK) {
-        rc = hive__fail_prefix(HIVE_ERR_FORMAT, "usage file %s", s->usage_file);
+        rc = hive__fail_prefix(HIVE_ERR_FORMAT, "usage file %s is damaged", s->usage_file);
         goto fail;
     }
     specs = hive_json_get(doc, "specs");
     if (hive_json_typeof(specs) != HIVE_JSON_OBJECT) {
-        rc = hive__fail(HIVE_ERR_FORMAT, "usage file %s: no \"specs\" object", s->usage_file);
+        rc = hive__fail(HIVE_ERR_FORMAT, "usage file %s is damaged: no \"specs\" object", s->usage_file);
         goto fail;
     }
     for (size_t i = 0; rc == HIVE_OK && i < hive_json_size(specs); i++) {
@@ -128,7 +144,7 @@ static hive_rc load_usage(hive_store *s)
             rc = hive_json_set(specs_out, hive_json_string(hive_json_get(spec, "credential_id"), NULL), spec);
     }
     if (rc != HIVE_OK) {
-        rc = hive__fail_prefix(HIVE_ERR_FORMAT, "usage file %s", s->usage_file);
+        rc = hive__fail_prefix(HIVE_ERR_FORMAT, "usage file %s is damaged", s->usage_file);
         goto fail;
     }
 done:
@@ -163,7 +179,7 @@ static hive_rc save_usage(hive_store *s)
     if (rc == HIVE_OK) {
         /* a trailing newline: the file is meant to be edited by hand */
         text[len] = '\n';
-        rc = hive__write_file_atomic(s->usage_file, text, len + 1);
+        rc = hive__write_file_atomic_tmp(s->usage_file, USAGE_TMP, text, len + 1);
         text[len] = '\0';
     }
     hive_json_free(&doc);
@@ -171,30 +187,74 @@ static hive_rc save_usage(hive_store *s)
     return rc;
 }
 
+/* Whether the usage file is the file store's own, in its directory: then
+ * nothing else writes temporary files there, and those of writers killed
+ * before the lock existed (".tmp-PID-...") are removed too. */
+static bool in_store_dir(const hive_store *s)
+{
+    const char *dir = hive_file_storage_dir(s->storage);
+    size_t n = dir ? strlen(dir) : 0;
+
+    return dir != NULL && strncmp(s->usage_file, dir, n) == 0 && s->usage_file[n] == '/' &&
+           strchr(s->usage_file + n + 1, '/') == NULL;
+}
+
+/*
+ * Set id's spec to norm (taken; NULL: remove id's). persist: under the
+ * usage lock, read the file again (what other writers saved since this
+ * store read it is kept), change it and write it.
+ */
+static hive_rc change_usage(hive_store *s, const char *id, hive_json *norm, bool persist)
+{
+    int lockfd = -1;
+    hive_rc rc = HIVE_OK;
+
+    if (persist && s->usage_file == NULL)
+        rc = hive__fail(HIVE_ERR_UNSUPPORTED, "this store has no usage file");
+    if (rc == HIVE_OK && persist) {
+        rc = hive__lock_beside(s->usage_file, USAGE_LOCK, in_store_dir(s) ? ".tmp-" : USAGE_TMP, &lockfd);
+        s->usage_loaded = false;
+    }
+    if (rc == HIVE_OK)
+        rc = load_usage(s);
+    if (rc == HIVE_OK && norm == NULL && hive_json_get(s->usage, id) == NULL)
+        rc = hive__fail(HIVE_ERR_NOT_FOUND, "No usage spec registered for '%s'", id);
+    if (rc == HIVE_OK && norm != NULL) {
+        rc = hive_json_set(s->usage, id, norm);
+        norm = NULL;
+    } else if (rc == HIVE_OK) {
+        hive_json_remove(s->usage, id);
+    }
+    if (rc == HIVE_OK && persist)
+        rc = save_usage(s);
+    if (rc != HIVE_OK && persist)
+        s->usage_loaded = false;   /* read the file again next time */
+    hive__unlock(&lockfd);
+    hive_json_free(&norm);
+    return rc;
+}
+
 hive_rc hive_store_register_usage(hive_store *s, const hive_json *spec, bool persist)
 {
     hive_json *norm = NULL;
-    hive_rc rc = load_usage(s);
+    char *id;
+    hive_rc rc = normalise_spec(&norm, spec, NULL);
 
-    if (rc == HIVE_OK)
-        rc = normalise_spec(&norm, spec, NULL);
-    if (rc == HIVE_OK)
-        rc = hive_json_set(s->usage, hive_json_string(hive_json_get(norm, "credential_id"), NULL), norm);
-    if (rc == HIVE_OK && persist)
-        rc = save_usage(s);
+    if (rc != HIVE_OK)
+        return rc;
+    id = hive__strdup(hive_json_string(hive_json_get(norm, "credential_id"), NULL));
+    if (id == NULL) {
+        hive_json_free(&norm);
+        return hive__fail(HIVE_ERR_NOMEM, "out of memory");
+    }
+    rc = change_usage(s, id, norm, persist);
+    free(id);
     return rc;
 }
 
 hive_rc hive_store_unregister_usage(hive_store *s, const char *id, bool persist)
 {
-    hive_rc rc = load_usage(s);
-
-    if (rc != HIVE_OK)
-        return rc;
-    if (hive_json_get(s->usage, id) == NULL)
-        return hive__fail(HIVE_ERR_NOT_FOUND, "No usage spec registered for '%s'", id);
-    hive_json_remove(s->usage, id);
-    return persist ? save_usage(s) : HIVE_OK;
+    return change_usage(s, id, NULL, persist);
 }
 
 const hive_json *hive_store_get_usage(hive_store *s, const char *id)

@@ -895,6 +895,50 @@ class TestKeys(HiveCredTest):
         os.chmod(self.key_path, 0o400)
         self.assert_get("brave_search", None, "BSA-test-0123456789abcdef")
 
+    def test_key_file_writable(self):
+        # group- or world-writable, even if not readable: refused, naming
+        # the file and the chmod that fixes it
+        for m in (0o620, 0o602, 0o666):
+            with self.subTest(mode=oct(m)):
+                os.chmod(self.key_path, m)
+                r = self.get("brave_search")
+                self.assert_error(r, 6, "key file %s is writable by group or others (mode %04o); it must be "
+                                  "0600: chmod 600 %s" % (self.key_path, m, self.key_path), exact=True)
+        os.chmod(self.key_path, 0o600)
+
+    def test_open_directories_warned_once_each(self):
+        # Issue 12, item 15: a store or secrets/ directory of mode 0777 was
+        # not warned about: anyone could replace the key or a credential.
+        home_store = os.path.dirname(self.cdir)
+        sdir = os.path.dirname(self.key_path)
+        self.add("second", {"api_key": "two"})
+        cases = [
+            ({home_store: 0o777}, ["store directory %s is writable by group or others (mode 0777): they can "
+                                   "replace the files in it; chmod 700 %s" % (home_store, home_store)]),
+            ({sdir: 0o777}, ["key directory %s is writable by group or others (mode 0777): they can "
+                             "replace the files in it; chmod 700 %s" % (sdir, sdir)]),
+            ({self.cdir: 0o755}, ["directory %s is readable by group or others (mode 0755); chmod 700 %s"
+                                  % (self.cdir, self.cdir)]),
+            ({home_store: 0o757, sdir: 0o770},
+             ["store directory %s is writable by group or others (mode 0757): they can replace the files "
+              "in it; chmod 700 %s" % (home_store, home_store),
+              "key directory %s is writable by group or others (mode 0770): they can replace the files "
+              "in it; chmod 700 %s" % (sdir, sdir)]),
+        ]
+        for modes, warnings in cases:
+            with self.subTest(modes=modes):
+                for path, m in modes.items():
+                    os.chmod(path, m)
+                # two credentials read: still one warning per directory
+                r = self.check(self.run_cred("resolve", "{{brave_search}} {{second}}"), 0)
+                self.assertEqual(r.stdout, b"BSA-test-0123456789abcdef two\n")
+                lines = r.stderr.decode().splitlines()
+                self.assertEqual(sorted(lines), sorted("hive-cred: warning: " + w for w in warnings))
+                for path in modes:
+                    os.chmod(path, 0o700)
+        r = self.check(self.run_cred("resolve", "{{brave_search}} {{second}}"), 0)
+        self.assertEqual(r.stderr, b"")
+
     def test_key_file_garbage(self):
         with open(self.key_path, "w") as f:
             f.write("not a fernet key at all")
@@ -988,6 +1032,61 @@ class TestIndexRobustness(HiveCredTest):
         # rebuilt entries equal those Hive's own code wrote
         for cred_id, entry in self.fixture_index["credentials"].items():
             self.assertEqual(index["credentials"][cred_id], entry, cred_id)
+
+    # Issue 12, item 14: an index of tiny values ("[0,0,...]") made `list`
+    # parse it into ~75 times its size (32 MiB took 4 GB). Now an index
+    # larger than 16 MiB, or denser than any index Hive writes, is rebuilt
+    # from the files without being parsed.
+
+    def peak_rss_of(self, *args):
+        """Run hive-cred; (result, its peak resident set in bytes)."""
+        p = subprocess.Popen([HIVE_CRED, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             env=self.env, cwd=self.tmp)
+        out, err = p.stdout.read(), p.stderr.read()
+        _, status, usage = os.wait4(p.pid, 0)
+        p.returncode = os.waitstatus_to_exitcode(status)
+        p.stdout.close()
+        p.stderr.close()
+        return subprocess.CompletedProcess(p.args, p.returncode, out, err), usage.ru_maxrss * 1024
+
+    def write_dense_index(self, size, element):
+        # in pieces: a child's peak RSS counts the parent's pages at fork
+        n = (size - 200) // (len(element) + 1)
+        piece = ",".join([element] * 4096)
+        with open(self.index_path, "w") as f:
+            f.write('{"version": "2.0", "credentials": {"brave_search": {"tags": [%s' % element)
+            for _ in range((n - 1) // 4096):
+                f.write("," + piece)
+            f.write("]}}}")
+            return f.tell()
+
+    def test_index_of_tiny_values_bounded(self):
+        mib = 1024 * 1024
+        for size in (32 * mib, 15 * mib):
+            with self.subTest(size=size):
+                n = self.write_dense_index(size, "0")
+                r, rss = self.peak_rss_of("list")
+                self.check(r, 0)
+                self.assertEqual(r.stdout.decode().splitlines(), self.ids)
+                # the text once, plus the sanitizers' and the program's own
+                self.assertLess(rss, 2 * n + 96 * mib, "peak RSS %d MiB for a %d MiB index"
+                                % (rss // mib, n // mib))
+                self.assert_index_rebuilt()
+
+    def test_real_index_of_10000_parsed(self):
+        # a store Hive wrote, 10,000 credentials: its index (3.6 MB) is
+        # read as it is, neither refused nor rebuilt
+        shutil.rmtree(self.home)
+        subprocess.run([sys.executable, str(REPO / "bench" / "make_store.py"), self.home, "10000"],
+                       check=True, timeout=120)
+        os.utime(self.index_path, (1, 1))
+        text, index = self.read_index()
+        self.assertGreater(len(text), 3 * 1024 * 1024)
+        r, rss = self.peak_rss_of("list")
+        self.check(r, 0)
+        self.assertEqual(r.stdout.decode().splitlines(), bsorted(index["credentials"]))
+        self.assertEqual(os.stat(self.index_path).st_mtime, 1, "a sound index was rewritten")
+        self.assertEqual(self.read_index()[0], text)
 
     def test_index_missing(self):
         os.remove(self.index_path)
@@ -1203,6 +1302,68 @@ class TestCollision(HiveCredTest):
                 self.assertTrue(os.path.exists(self.enc_path("a/b")), "delete a_b removed a/b")
                 self.assert_get("a/b", None, "kept-" + how)
 
+    # Issue 12, item 4: an index entry left behind by a file removed by hand
+    # ("a/b" listed, its file a_b.enc now holding "a_b") must not let "a/b"
+    # delete or overwrite "a_b": the id inside the file decides.
+
+    def stale_entry_store(self, how):
+        if how == "by hand":
+            self.add("a/b", {"api_key": "gone"})
+            os.remove(self.enc_path("a/b"))
+            self.add("a_b", {"api_key": "kept"})
+        else:
+            # an index that lists "a/b" for a_b.enc, e.g. written by a tool
+            # that does not check: both entries, the stale one first
+            self.add("a_b", {"api_key": "kept"})
+            text, index = self.read_index()
+            entry = index["credentials"]["a_b"]
+            index["credentials"] = {"a/b": entry, "a_b": entry}
+            with open(self.index_path, "w") as f:
+                f.write(json.dumps(index, indent=2))
+
+    def assert_only_a_b(self):
+        """a_b intact, the only entry of the repaired index; then clean."""
+        self.assert_get("a_b", None, "kept")
+        text, index = self.read_index()
+        self.assertEqual(list(index["credentials"]), ["a_b"])
+        self.assertEqual(self.list_ids(), ["a_b"])
+        os.remove(self.enc_path("a_b"))
+        os.remove(self.index_path)
+
+    def test_stale_entry_cannot_delete_other_id(self):
+        for how in ("by hand", "stale index"):
+            with self.subTest(how=how):
+                self.stale_entry_store(how)
+                self.check(self.run_cred("exists", "a/b"), 1, "exists a/b")
+                r = self.run_cred("delete", "a/b")
+                self.assert_error(r, 3, "Credential 'a/b' not found", exact=True)
+                self.assert_only_a_b()
+
+    def test_stale_entry_cannot_overwrite_other_id(self):
+        for how in ("by hand", "stale index"):
+            with self.subTest(how=how):
+                self.stale_entry_store(how)
+                r = self.add("a/b", {"api_key": "intruder-secret"}, code=6)
+                self.assertIn(b"which holds credential 'a_b'", r.stderr)
+                self.assert_secret_free(r, "intruder-secret", "kept")
+                self.assert_only_a_b()
+
+    def test_stale_entry_without_key(self):
+        # no key to read the file with: an index giving one file to two ids
+        # cannot say whose it is, so neither is deleted
+        self.stale_entry_store("stale index")
+        os.remove(self.key_path)
+        for cred_id in ("a/b", "a_b"):
+            r = self.run_cred("delete", cred_id)
+            self.assert_error(r, 3, "Credential '%s' not found" % cred_id, exact=True)
+            self.assertTrue(os.path.exists(self.enc_path("a_b")))
+
+    def test_list_drops_second_entry_for_one_file(self):
+        self.stale_entry_store("stale index")
+        self.assertEqual(self.list_ids(), ["a_b"])
+        text, index = self.read_index()
+        self.assertEqual(list(index["credentials"]), ["a_b"])
+
 
 # --- 9. delete --------------------------------------------------------------
 
@@ -1238,6 +1399,78 @@ class TestDelete(HiveCredTest):
         self.ok("delete", "anthropic")
         self.assertNotIn("anthropic", self.list_ids())
 
+
+
+# --- a full disk ------------------------------------------------------------
+
+class TestFullDisk(HiveCredTest):
+    """Issue 12, item 15: with the disk full after the credential's file
+    went into place, the index could not be written and hive-cred said the
+    save failed. Files larger than a limit fail to write (RLIMIT_FSIZE,
+    SIGXFSZ ignored: EFBIG), as on a full disk: the credential (under 1 KiB)
+    fits, the index of 30 credentials (about 12 KiB) does not."""
+
+    LIMIT = 4096
+
+    def setUp(self):
+        super().setUp()
+        self.init_store()
+        for i in range(30):
+            self.add("c%02d" % i, {"api_key": "value-%02d" % i})
+        self.assertGreater(os.path.getsize(self.index_path), 2 * self.LIMIT)
+
+    def run_limited(self, *args, stdin=b""):
+        import resource
+        import signal
+
+        def limit():
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+            resource.setrlimit(resource.RLIMIT_FSIZE, (self.LIMIT, self.LIMIT))
+        return subprocess.run([HIVE_CRED, *args], input=stdin, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, env=self.env, timeout=TIMEOUT, cwd=self.tmp,
+                              preexec_fn=limit)
+
+    def assert_saved_warning(self, r, what, cred_id):
+        self.check(r, 0)
+        err = r.stderr.decode()
+        self.assertTrue(err.startswith("hive-cred: warning: credential '%s' %s, but the index %s was not "
+                                       "updated: " % (cred_id, what, self.index_path)), err)
+        self.assertIn("File too large", err)
+        self.assertEqual([n for n in os.listdir(self.mdir) if n.startswith(".tmp-")], [])
+
+    def test_add_saved_index_not_updated(self):
+        before = self.read_index()[0]
+        r = self.run_limited("add", "new_one", stdin=b"api_key=new-secret-value\n")
+        self.assert_saved_warning(r, "saved", "new_one")
+        self.assert_secret_free(r, "new-secret-value")
+        self.assertEqual(self.read_index()[0], before)
+        self.assert_get("new_one", None, "new-secret-value")
+        # the index is a cache: list finds the file and repairs it
+        self.assertIn("new_one", self.list_ids())
+        self.assertIn("new_one", self.read_index()[1]["credentials"])
+
+    def test_replace_saved_index_not_updated(self):
+        r = self.run_limited("add", "c03", stdin=b"api_key=replaced\n")
+        self.assert_saved_warning(r, "saved", "c03")
+        self.assert_get("c03", None, "replaced")
+
+    def test_delete_done_index_not_updated(self):
+        r = self.run_limited("delete", "c05")
+        self.assert_saved_warning(r, "deleted", "c05")
+        self.assertFalse(os.path.exists(self.enc_path("c05")))
+        self.assertNotIn("c05", self.list_ids())
+        self.assertNotIn("c05", self.read_index()[1]["credentials"])
+
+    def test_credential_not_saved(self):
+        # a credential too large for the disk: nothing changes, exit 6
+        big = "x" * (2 * self.LIMIT)
+        r = self.run_limited("add", "c07", stdin=("api_key=%s\n" % big).encode())
+        self.check(r, 6)
+        err = r.stderr.decode()
+        self.assertTrue(err.startswith("hive-cred: error: cannot save credential 'c07': "), err)
+        self.assertIn("File too large", err)
+        self.assert_get("c07", None, "value-07")
+        self.assertEqual([n for n in os.listdir(self.cdir) if n.startswith(".tmp-")], [])
 
 # --- 10. show ---------------------------------------------------------------
 

@@ -404,3 +404,78 @@ Test(filestore, init_creates_layout_and_key)
     hive_storage_free(&s);
     remove_home();
 }
+
+/* Issue 12, item 4: a/b's file removed by hand, its name reused by a_b: the
+ * index's stale entry for a/b must not let a/b delete or overwrite a_b. */
+Test(filestore, stale_index_entry_never_decides)
+{
+    hive_storage *s;
+    hive_cred *c = NULL;
+    hive_strlist ids = {0};
+    bool found = true;
+    char path[600];
+    char *v;
+
+    make_home();
+    s = open_store(key_text);
+    save(s, "a/b", "gone");
+    snprintf(path, sizeof(path), "%s/credentials/a_b.enc", dir);
+    cr_assert_eq(unlink(path), 0);
+    save(s, "a_b", "kept");
+    cr_assert_eq(hive_storage_exists(s, "a/b", &found), HIVE_OK);
+    cr_assert_not(found);
+    cr_assert_eq(hive_storage_delete(s, "a/b"), HIVE_ERR_NOT_FOUND);
+    cr_assert_eq(hive_cred_new(&c, "a/b", "api_key"), HIVE_OK);
+    cr_assert_eq(hive_cred_set_key(c, "api_key", "intruder", 8, NULL), HIVE_OK);
+    cr_assert_eq(hive_storage_save(s, c), HIVE_ERR_CONFLICT);
+    cr_assert_not_null(strstr(hive_last_error(), "which holds credential 'a_b'"), "%s", hive_last_error());
+    hive_cred_free(&c);
+    v = value_of(s, "a_b");
+    cr_assert_str_eq(v, "kept");
+    free(v);
+    cr_assert_eq(hive_storage_list(s, &ids), HIVE_OK);
+    cr_assert_eq(ids.count, 1);
+    cr_assert_str_eq(ids.items[0], "a_b");
+    hive_strlist_free(&ids);
+    hive_storage_free(&s);
+    remove_home();
+}
+
+static char warnings[4096];
+
+static void collect_warning(void *ctx, const char *msg)
+{
+    size_t n = strlen(warnings);
+    (void)ctx;
+    snprintf(warnings + n, sizeof(warnings) - n, "%s\n", msg);
+}
+
+/* Issue 12, item 15: a store directory of mode 0777 was not warned about. */
+Test(filestore, open_store_directory_warned_once)
+{
+    hive_storage *s = NULL;
+    hive_file_options o = {0};
+    char want[1200];
+    char *v;
+
+    make_home();
+    s = open_store(key_text);
+    save(s, "one", "v1");
+    save(s, "two", "v2");
+    hive_storage_free(&s);
+    cr_assert_eq(chmod(dir, 0777), 0);
+    warnings[0] = '\0';
+    o.dir = dir;
+    o.key = key_text;
+    o.warn = collect_warning;
+    cr_assert_eq(hive_file_storage_open(&s, &o), HIVE_OK);
+    v = value_of(s, "one");
+    free(v);
+    v = value_of(s, "two");
+    free(v);
+    snprintf(want, sizeof(want), "store directory %s is writable by group or others (mode 0777): they can "
+             "replace the files in it; chmod 700 %s\n", dir, dir);
+    cr_expect_str_eq(warnings, want);
+    hive_storage_free(&s);
+    remove_home();
+}
