@@ -788,6 +788,28 @@ static int cmp_cstr(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
+/* A key name, counted: it may hold NUL, as Python's str may. */
+typedef struct name_ref {
+    const char *s;
+    size_t len;
+} name_ref;
+
+/* Python's order of str: by code point, which UTF-8 bytes keep. */
+static int cmp_name(const void *a, const void *b)
+{
+    const name_ref *x = a, *y = b;
+    int c = memcmp(x->s, y->s, x->len < y->len ? x->len : y->len);
+
+    return c != 0 ? c : (x->len > y->len) - (x->len < y->len);
+}
+
+static bool hidden_name(const name_ref *n)
+{
+    return (n->len == 6 && memcmp(n->s, "_alias", 6) == 0) ||
+           (n->len == 17 && memcmp(n->s, "_integration_type", 17) == 0) ||
+           (n->len >= 10 && memcmp(n->s, "_identity_", 10) == 0);
+}
+
 /* The 2.0 index entry Hive writes for cred. */
 static hive_rc index_entry(hive_json **out, const hive_cred *cred)
 {
@@ -795,8 +817,9 @@ static hive_rc index_entry(hive_json **out, const hive_cred *cred)
     hive_json *e = hive_json_new(HIVE_JSON_OBJECT);
     hive_json *identity = hive_json_new(HIVE_JSON_OBJECT);
     hive_json *names = hive_json_new(HIVE_JSON_ARRAY);
-    size_t nkeys = hive_cred_key_count(cred);
-    const char **sorted = calloc(nkeys + 1, sizeof(char *));
+    const hive_json *keys = hive_json_get(hive_cred_json(cred), "keys");
+    size_t nkeys = hive_json_size(keys);
+    name_ref *sorted = calloc(nkeys + 1, sizeof(*sorted));
     size_t ns = 0;
     hive_time t;
     hive_rc rc = HIVE_OK;
@@ -812,14 +835,13 @@ static hive_rc index_entry(hive_json **out, const hive_cred *cred)
             rc = hive_json_set(identity, identity_fields[i], key_or_null(cred, k));
     }
     for (size_t i = 0; i < nkeys; i++) {
-        const char *n = hive_cred_key_name(cred, i);
-        if (strcmp(n, "_alias") != 0 && strcmp(n, "_integration_type") != 0 &&
-            strncmp(n, "_identity_", 10) != 0)
-            sorted[ns++] = n;
+        (void)hive_json_member(keys, i, &sorted[ns].s, &sorted[ns].len);
+        if (!hidden_name(&sorted[ns]))
+            ns++;
     }
-    qsort(sorted, ns, sizeof(char *), cmp_cstr);
+    qsort(sorted, ns, sizeof(*sorted), cmp_name);
     for (size_t i = 0; i < ns && rc == HIVE_OK; i++)
-        rc = hive_json_append(names, hive_json_new_string(sorted[i], strlen(sorted[i])));
+        rc = hive_json_append(names, hive_json_new_string(sorted[i].s, sorted[i].len));
     if (rc != HIVE_OK)
         goto fail;
 

@@ -479,3 +479,38 @@ Test(filestore, open_store_directory_warned_once)
     hive_storage_free(&s);
     remove_home();
 }
+
+/* Hive's index lists key names as Python sorts them: a name holding NUL
+ * is neither cut nor merged with the name before the NUL. */
+Test(filestore, index_key_names_are_counted_and_sorted_as_python_does)
+{
+    const char *doc = "{\"id\": \"n\", \"keys\": {"
+                      "\"b\": {\"name\": \"b\", \"value\": \"1\"}, "
+                      "\"a\\u0000b\": {\"name\": \"a\\u0000b\", \"value\": \"2\"}, "
+                      "\"a\": {\"name\": \"a\", \"value\": \"3\"}, "
+                      "\"_alias\": {\"name\": \"_alias\", \"value\": \"x\"}}}";
+    hive_storage *s;
+    hive_cred *c = NULL;
+    char path[600];
+    char *text;
+    hive_json *idx = NULL;
+    char *names = NULL;
+    size_t len = 0;
+
+    make_home();
+    s = open_store(key_text);
+    cr_assert_eq(hive_cred_parse(&c, doc, strlen(doc)), HIVE_OK, "%s", hive_last_error());
+    cr_assert_eq(hive_storage_save(s, c), HIVE_OK, "%s", hive_last_error());
+    hive_cred_free(&c);
+    snprintf(path, sizeof(path), "%s/metadata/index.json", dir);
+    text = slurp(path, &len);
+    cr_assert_eq(hive_json_parse(&idx, text, len), HIVE_OK);
+    cr_assert_eq(hive_json_emit(&names, &len, hive_json_get(hive_json_get(hive_json_get(idx, "credentials"), "n"),
+                                                            "key_names"), -1), HIVE_OK);
+    cr_expect_str_eq(names, "[\"a\", \"a\\u0000b\", \"b\"]");
+    free(names);
+    free(text);
+    hive_json_free(&idx);
+    hive_storage_free(&s);
+    remove_home();
+}
