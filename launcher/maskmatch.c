@@ -155,10 +155,24 @@ void masker_free(masker *m)
     free(m);
 }
 
+typedef struct keyed {
+    uint32_t hash;      /* of the pattern's first 4 bytes */
+    uint32_t index;
+} keyed;
+
+static int by_hash(const void *a, const void *b)
+{
+    const keyed *x = a, *y = b;
+
+    if (x->hash != y->hash)
+        return x->hash < y->hash ? -1 : 1;
+    return x->index < y->index ? -1 : x->index > y->index;
+}
+
 masker *masker_new(const char *const *values, const size_t *lens, size_t n, size_t min_len)
 {
     masker *m = calloc(1, sizeof(*m));
-    uint32_t *count = NULL;
+    keyed *keys = NULL;
 
     if (m == NULL)
         return NULL;
@@ -169,20 +183,28 @@ masker *masker_new(const char *const *values, const size_t *lens, size_t n, size
             goto fail;
     m->bucket_start = calloc(HASH_SIZE + 1, sizeof(uint32_t));
     m->order = calloc(m->n + 1, sizeof(uint32_t));
-    count = calloc(HASH_SIZE + 1, sizeof(uint32_t));
-    if (m->bucket_start == NULL || m->order == NULL || count == NULL)
+    keys = calloc(m->n + 1, sizeof(keyed));
+    if (m->bucket_start == NULL || m->order == NULL || keys == NULL)
         goto fail;
     for (size_t i = 0; i < m->n; i++) {
         const char *b = m->p[i].bytes;
-        uint32_t h = hash4(load4(b));
-        BIT_SET(m->bits4, h);
-        count[h]++;
+        keys[i].hash = hash4(load4(b));
+        keys[i].index = (uint32_t)i;
+        BIT_SET(m->bits4, keys[i].hash);
         BIT_SET(m->bits1, (unsigned char)b[0]);
         BIT_SET(m->bits2, (uint32_t)(unsigned char)b[0] | (uint32_t)(unsigned char)b[1] << 8);
         BIT_SET(m->bits3, hash3(b));
     }
-    for (uint32_t h = 0; h < HASH_SIZE; h++)
-        m->bucket_start[h + 1] = m->bucket_start[h] + count[h];
+    /* the patterns grouped by hash: bucket h is order[bucket_start[h] ..
+     * bucket_start[h + 1]); only the buckets of hashes in bits4 are read */
+    qsort(keys, m->n, sizeof(keyed), by_hash);
+    for (size_t k = 0; k < m->n; k++) {
+        uint32_t h = keys[k].hash;
+        m->order[k] = keys[k].index;
+        if (k == 0 || keys[k - 1].hash != h)
+            m->bucket_start[h] = (uint32_t)k;
+        m->bucket_start[h + 1] = (uint32_t)k + 1;
+    }
     /* Wu-Manber: a window of minlen bytes whose last 4 bytes occur in no
      * pattern's first minlen bytes can move on by more than one byte */
     m->minlen = SIZE_MAX;
@@ -204,15 +226,10 @@ masker *masker_new(const char *const *values, const size_t *lens, size_t n, size
             }
         }
     }
-    memset(count, 0, (HASH_SIZE + 1) * sizeof(uint32_t));
-    for (size_t i = 0; i < m->n; i++) {
-        uint32_t h = hash4(load4(m->p[i].bytes));
-        m->order[m->bucket_start[h] + count[h]++] = (uint32_t)i;
-    }
-    free(count);
+    free(keys);
     return m;
 fail:
-    free(count);
+    free(keys);
     masker_free(m);
     return NULL;
 }
@@ -446,8 +463,9 @@ void mask_finish(mask_stream *s)
     if (s->nheld > 0) {
         scan_pos pos = {s->nsent, s->covered, s->marked};
         size_t at = 0;
-        /* nothing can go on past the end: a tail that is a whole pattern
-         * (a secret that begins a longer one, unpadded base64) is one */
+        /* nothing can go on past the end: search the tail again for
+         * whole occurrences only (one inside what could have begun a
+         * longer one was not searched for when the tail was held) */
         scan(s, s->held, s->nheld, &at, s->nheld, &pos, true);
         advance(s, s->held, &pos, s->nheld);
     }
