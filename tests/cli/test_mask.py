@@ -18,7 +18,9 @@ URL encoding) replaced by [masked] on stdout and on stderr separately; a
 credential's value masked on its own inside a variable that holds more
 (a header, a URL); a secret written in pieces with pauses still masked;
 short values left alone (and warned about); values not injected left
-alone; nothing held back at exit; a prompt without newline not delayed;
+alone; overlapping secrets masked as one; nothing held back at exit, and
+a secret or unpadded base64 that could still begin a longer one masked
+when it ends the output; a prompt without newline not delayed;
 20 MB with secrets sprinkled masked exactly; a reader that goes away ends
 the program as it would without --mask. Exit statuses and signal deaths
 passed through; SIGINT, SIGTERM, SIGUSR1 and SIGHUP forwarded, a second
