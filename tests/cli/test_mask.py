@@ -18,7 +18,9 @@ URL encoding) replaced by [masked] on stdout and on stderr separately; a
 credential's value masked on its own inside a variable that holds more
 (a header, a URL); a secret written in pieces with pauses still masked;
 short values left alone (and warned about); values not injected left
-alone; nothing held back at exit; a prompt without newline not delayed;
+alone; overlapping secrets masked as one; nothing held back at exit, and
+a secret or unpadded base64 that could still begin a longer one masked
+when it ends the output; a prompt without newline not delayed;
 20 MB with secrets sprinkled masked exactly; a reader that goes away ends
 the program as it would without --mask. Exit statuses and signal deaths
 passed through; SIGINT, SIGTERM, SIGUSR1 and SIGHUP forwarded, a second
@@ -67,7 +69,9 @@ ENCY = "sk~>?test>>?~key"                # base64 holds '+' and '/', base64url '
 URLY = "a b/c+d=e?f"                     # 11 bytes: URL encoding changes it; base64 ends in '='
 SHORT = "short"                          # 5 bytes: under the default --mask-min 6
 OTHER = "unreferenced-value-777"         # stored, never injected
-CREDS = {"brave": BRAVE, "ency": ENCY, "urly": URLY, "tiny": SHORT, "other": OTHER}
+OV1, OV2, OV3 = "abcdef12", "ef12ghijklmn", "klmn-tail"   # each overlaps the next
+CREDS = {"brave": BRAVE, "ency": ENCY, "urly": URLY, "tiny": SHORT, "other": OTHER,
+         "ov1": OV1, "ov2": OV2, "ov3": OV3}
 
 # the injected variables of most tests
 VARS = ["-e", "T={{brave.api_key}}", "-e", "K={{ency.api_key}}", "-e", "U={{urly.api_key}}"]
@@ -304,6 +308,51 @@ class TestEncodings(MaskTest):
     def test_no_variables(self):
         r = self.sh('printf "%s\\n" "plain text"', vars=[])
         self.check(r, 0, b"plain text\n")
+
+
+class TestUnionAndEnd(MaskTest):
+    """Every byte of every occurrence is masked, however the secrets
+    overlap, and at the very end of the output too (security review,
+    item 3)."""
+
+    OVL = ["-e", "A={{ov1.api_key}}", "-e", "B={{ov2.api_key}}", "-e", "C={{ov3.api_key}}"]
+
+    def test_overlapping_secrets_masked_as_one(self):
+        r = self.sh('printf "x %s y\\n" "abcdef12ghijklmn"; printf "x %s y\\n" "abcdef12ghijklmn-tail"; '
+                    'printf "%s|%s\\n" "$A" "$B"; printf "(ef12ghijklmn-tail)\\n"',
+                    vars=self.OVL)
+        self.check(r, 0, b"x " + M + b" y\n" + b"x " + M + b" y\n" + M + b"|" + M + b"\n(" + M + b")\n")
+
+    def test_overlap_at_the_end_of_output(self):
+        r = self.sh('printf "x abcdef12ghijklmn"; printf "e abcdef12ghijklmn" >&2', vars=self.OVL)
+        self.check(r, 0, b"x " + M, b"e " + M)
+
+    def test_overlap_split_across_slow_writes(self):
+        r = self.sh("printf 'x abcdef'; sleep 0.1; printf '12ghij'; sleep 0.1; printf 'klmn y\\n'",
+                    vars=self.OVL)
+        self.check(r, 0, b"x " + M + b" y\n")
+
+    def test_secret_that_begins_another_ends_the_output(self):
+        # A is a proper prefix of B: when the output ends with A, A could
+        # still have been the start of B; at the end it is not, and A is a
+        # secret
+        vars = ["-e", "A={{brave.api_key}}", "-e", "B={{brave.api_key}}@host"]
+        for code in (0, 3):
+            with self.subTest(code=code):
+                r = self.sh('printf "out: %s" "$A"; printf "err: %s" "$A" >&2; exit ' + str(code), vars=vars)
+                self.check(r, code, b"out: " + M, b"err: " + M)
+        r = self.sh('printf "%s and %s" "$B" "$A"', vars=vars)
+        self.check(r, 0, M + b" and " + M)
+
+    def test_unpadded_base64_ends_the_output(self):
+        # base64 without padding is a proper prefix of the padded form
+        for value in (BRAVE, URLY):
+            for name in ("base64-nopad", "base64url-nopad"):
+                enc = encodings(value)[name]
+                with self.subTest(value=value, form=name):
+                    r = self.run_mask([PY, "-c", "import os, sys; os.write(1, b'b64: ' + bytes.fromhex(sys.argv[1]))",
+                                       enc.hex()])
+                    self.check(r, 0, b"b64: " + M)
 
 
 class TestShortValues(MaskTest):
@@ -702,6 +751,16 @@ class TestTerminal(MaskTest):
     def test_prefix_at_exit_on_terminal(self):
         self.start([PY, "-c", "import os; os.write(1, os.environ['T'][:10].encode())"])
         self.assertEqual(self.finish(), BRAVE[:10].encode())
+
+    def test_secret_that_begins_another_ends_the_output_on_terminal(self):
+        self.start(["sh", "-c", 'printf "%s" "$A"'],
+                   vars=["-e", "A={{brave.api_key}}", "-e", "B={{brave.api_key}}@host"])
+        self.assertEqual(self.finish(), M)
+
+    def test_overlapping_secrets_on_terminal(self):
+        self.start(["sh", "-c", 'printf "x abcdef12ghijklmn y\\n"; printf "x abcdef12ghijklmn"'],
+                   vars=TestUnionAndEnd.OVL)
+        self.assertEqual(self.finish(), b"x " + M + b" y\r\nx " + M)
 
     def test_window_size(self):
         self.start([PY, "-c",

@@ -54,6 +54,76 @@ INDEX_FUZZ_STORE = json.dumps({
         "team/slack": {"credential_type": "api_key", "key_names": ["value"]}},
     "version": "2.0", "store_path": "/tmp/x", "generated_at": "2026-03-01T12:00:00+00:00"}, indent=2)
 
+# fuzz_mask reads its input as a program (see fuzz_mask.c): a header,
+# the secrets, then ops that build the text, feed it and fall silent.
+MASK_SYMS = "ab12ef-\n =/+%"
+
+
+def mask_syms(text):
+    return bytes(MASK_SYMS.index(c) for c in text)
+
+
+def mask_seed(min_len, secrets, ops):
+    """secrets: ("new", text) | ("raw", bytes) | ("start", k, n, more)
+    | ("end", k, from, more); ops: (kind, args, feed_cut or None, silence)
+    with kind "text" (args: the text), "whole" (pattern index), "head"
+    (index, n) or "tail" (index, from)."""
+    out = bytearray([len(secrets) - 1, min_len - 4])
+    for sec in secrets:
+        if sec[0] == "new":
+            out += bytes([0, len(sec[1])]) + mask_syms(sec[1])
+        elif sec[0] == "raw":
+            out += bytes([3, len(sec[1])]) + sec[1]
+        else:
+            out += bytes([1 if sec[0] == "start" else 2, sec[1], sec[2], len(sec[3])]) + mask_syms(sec[3])
+    for kind, args, cut, silence in ops:
+        op = ["text", "whole", "head", "tail"].index(kind) | (4 if cut is not None else 0) | (8 if silence else 0)
+        if kind == "text":
+            out += bytes([op, len(args) - 1]) + mask_syms(args)
+        elif kind == "whole":
+            out += bytes([op, args])
+        else:
+            out += bytes([op, *args])
+        if cut is not None:
+            out.append(cut)
+    return bytes(out)
+
+
+def mask_seeds():
+    # patterns of a secret without '\n', in order: the value, base64 and
+    # base64url unpadded, then padded, hex, HEX, URL, URL (form)
+    prefix = [("new", "ab12ef"), ("start", 0, 6, "-1a")]
+    overlap = [("new", "abef12ab"), ("end", 0, 4, "ffee")]
+    chain = [("new", "abef12ab"), ("end", 0, 4, "ffee"), ("end", 1, 5, "fe12= ")]
+    return [
+        # a secret that begins another ends the text, whole or fed in pieces
+        mask_seed(6, prefix, [("text", "% ", None, False), ("whole", 0, None, False)]),
+        mask_seed(6, prefix, [("text", "% ", 1, False), ("head", (0, 3), 1, True), ("tail", (0, 3), None, False)]),
+        mask_seed(6, prefix, [("whole", 9, None, False), ("text", " ", None, False), ("whole", 0, 0, True)]),
+        # the text ends inside what could still be one secret, with another
+        # whole in it
+        mask_seed(6, [("new", "ab12ef-1a"), ("new", "12ef-1")], [("text", "% ", None, False), ("head", (0, 8), None, False)]),
+        mask_seed(6, [("new", "ab12ef-1a"), ("new", "12ef-1")], [("text", "% ", 1, True), ("head", (0, 8), 4, True)]),
+        # unpadded base64 (and base64url) of a short secret ends the text
+        mask_seed(4, [("new", "ab12e")], [("text", "% ", None, False), ("whole", 1, None, False)]),
+        mask_seed(4, [("new", "a/+=e")], [("text", "% ", 2, False), ("whole", 2, 3, False)]),
+        # overlapping secrets, and a chain of three, in one chunk and cut
+        mask_seed(6, overlap, [("text", "% ", None, False), ("whole", 0, None, False), ("text", "ffee %", None, False)]),
+        mask_seed(6, overlap, [("text", "% ", 0, False), ("whole", 0, 5, True), ("text", "ffee", 2, True)]),
+        mask_seed(4, chain, [("whole", 0, None, False), ("text", "ffeefe12", None, False), ("text", "= %", 0, False)]),
+        mask_seed(4, chain, [("whole", 9, None, False), ("tail", (18, 8), 3, False), ("whole", 18, None, False)]),
+        # a secret one byte at a time, silent after each: released under 4
+        # bytes, masked from its fourth
+        mask_seed(6, [("new", "ab12ef-1")], [("text", "=", 0, True)] + [("text", c, 0, True) for c in "ab12ef-1"]
+                  + [("text", "=", None, False)]),
+        # a value with a newline (its "\r\n" form) and one of any bytes (URL
+        # and hex forms), a long chunk after a held tail
+        mask_seed(6, [("new", "ab\n12ef"), ("raw", b"\x00\xf1 %+/=\xff")],
+                  [("whole", 1, None, False), ("head", (10, 9), 0, False), ("text", "ab" * 4, None, False)]
+                  + [("whole", i, None, False) for i in range(10, 19)] + [("head", (1, 7), 4, False)]),
+    ]
+
+
 SEEDS = {
     "fernet": lambda: [v["token"] for v in fernet_vectors()]
     + [p.read_text() for p in sorted((FIXTURE / "credentials" / "credentials").glob("*.enc"))][:3]
@@ -91,6 +161,7 @@ SEEDS = {
                        "error=bad_verification_code&error_description=The+code+passed+is+incorrect.",
                        "a=%zz&=x&b&c=%41%42%43&&d=1=2", "<html><body>502 Bad Gateway</body></html>",
                        '{"access_token": "x", "expires_in": "3600"}'],
+    "mask": mask_seeds,
     "datetime": lambda: ["2026-03-01T12:00:00Z", "2026-03-01T12:00:00+00:00", "2026-03-01T13:00:00.123456+02:00",
                          "2026-03-01 12:00", "2026-03-01", "1772366400", "1772366400123", "-1.5",
                          "2024-02-29T23:59:59-0530", "0001-01-01T00:00:00", "9999-12-31T23:59:59.999999Z",
