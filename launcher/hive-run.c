@@ -548,25 +548,9 @@ static int exec_program(char **argv, char **envp)
 /* The file exec_program would run, for inspection; false when not found. */
 static bool find_program(const char *file, char **envp, char *out, size_t size)
 {
-    const char *path;
+    const char *path = env_value(envp, "PATH");
 
-    if (strchr(file, '/') != NULL) {
-        snprintf(out, size, "%s", file);
-        return access(out, F_OK) == 0;
-    }
-    path = env_value(envp, "PATH");
-    if (path == NULL)
-        path = "/usr/local/bin:/bin:/usr/bin";
-    for (const char *p = path;; p++) {
-        const char *colon = strchr(p, ':');
-        size_t dl = colon ? (size_t)(colon - p) : strlen(p);
-        int w = dl == 0 ? snprintf(out, size, "%s", file) : snprintf(out, size, "%.*s/%s", (int)dl, p, file);
-        if (w > 0 && (size_t)w < size && access(out, X_OK) == 0)
-            return true;
-        if (colon == NULL)
-            return false;
-        p = colon;
-    }
+    return fresh_which(out, size, file, path != NULL ? path : "/usr/local/bin:/bin:/usr/bin");
 }
 
 /* Where libhive-preload.so is: $HIVE_PRELOAD, else beside an installed
@@ -640,6 +624,7 @@ static int setup_fresh(run *r, char ***envp, char **argv)
     const char *old;
     char *preload;
     int fd;
+    int ex;
 
     if (r->nvars == 0) {
         cli_warn("--fresh: no variables to keep fresh");
@@ -660,7 +645,9 @@ static int setup_fresh(run *r, char ***envp, char **argv)
         fail_msg("--fresh keeps at most %d variables fresh, not %zu", HIVE_SNAP_MAX_VARS, r->nvars);
         return EXIT_FAIL;
     }
-    why = find_program(argv[0], *envp, prog, sizeof(prog)) ? fresh_unreachable(prog, 0) : NULL;
+    why = find_program(argv[0], *envp, prog, sizeof(prog))
+              ? fresh_unreachable(prog, argv, env_value(*envp, "PATH"))
+              : NULL;
     if (why != NULL) {
         if (!r->allow_launch_values) {
             fail_msg("--fresh cannot reach this program: %s", why);
@@ -684,11 +671,13 @@ static int setup_fresh(run *r, char ***envp, char **argv)
     }
     fd = fresh_create(fv, r->nvars);
     if (fd < 0) {
-        fail_msg("--fresh: cannot create the snapshot: %s", strerror(errno));
-        return EXIT_FAIL;
-    }
-    if (fresh_start_refresher(r->store_dir, fv, r->nvars, r->margin, fd) != 0) {
-        fail_msg("--fresh: cannot start the refresher: %s", strerror(errno));
+        int e = errno;
+        fail_msg("--fresh: cannot create the snapshot: %s", strerror(e));
+        if (e == ENOSYS)
+            cli_hint("--fresh needs Linux 5.1 or later (memfd F_SEAL_FUTURE_WRITE), so that the program "
+                     "cannot write the values it is given");
+        else if (e == ENOENT)
+            cli_hint("--fresh needs /proc mounted");
         return EXIT_FAIL;
     }
     snprintf(fdtext, sizeof(fdtext), "%d", fd);
@@ -699,6 +688,16 @@ static int setup_fresh(run *r, char ***envp, char **argv)
     if (preload == NULL || (*envp = env_put(*envp, HIVE_SNAP_ENV, fdtext)) == NULL ||
         (*envp = env_put(*envp, "LD_PRELOAD", preload)) == NULL) {
         fail_msg("out of memory");
+        return EXIT_FAIL;
+    }
+    /* the size of what the program really gets, with what --fresh added */
+    ex = check_total_size(argv, *envp);
+    if (ex != 0) {
+        fresh_discard(fd);
+        return ex;
+    }
+    if (fresh_start_refresher(r->store_dir, fv, r->nvars, r->margin) != 0) {
+        fail_msg("--fresh: cannot start the refresher: %s", strerror(errno));
         return EXIT_FAIL;
     }
     return 0;

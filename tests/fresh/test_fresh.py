@@ -71,7 +71,7 @@ TOKEN_LEN = ("20", "200")
 PROXY_VARS = ["http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "all_proxy",
               "no_proxy", "NO_PROXY"]
 HELPERS = ["token_reader", "thread_reader", "fork_reader", "ctor_main", "libctor_lib.so", "probe",
-           "static_prog", "fake_go", "libnoop_preload.so"]
+           "static_prog", "fake_go", "libnoop_preload.so", "tamper"]
 
 SERVER = {}
 _server = None
@@ -259,16 +259,23 @@ def open_snapshot(pid):
     return os.open("/proc/%d/fd/%d" % (pid, int(env[b"HIVE_SNAPSHOT_FD"])), os.O_RDONLY)
 
 
+SNAP_MAGIC = 0x31504E5345564948
+SNAP_VERSION = 2
+SNAP_SLOTS = 64
+SNAP_SLOT = 136   # name[120], offset, launch
+SNAP_DATA = (48 + SNAP_SLOT * SNAP_SLOTS + 63) & ~63
+
+
 def snapshot_value(fd, name):
     """(generation, current value) of a variable in a snapshot
-    (preload/snapshot.h: magic, version, nvars, size, generation, used,
-    refresher_pid, then 64 slots of name[120] and offset)."""
+    (preload/snapshot.h: magic, version, nvars, size, generation, turns,
+    refresher_pid, then 64 slots of name[120], offset and launch)."""
     head = os.pread(fd, 48, 0)
     magic, _, nvars, _, generation = struct.unpack_from("<QIIQQ", head)
-    if magic != 0x31504E5345564948:
+    if magic != SNAP_MAGIC:
         raise AssertionError("not a hive snapshot: %r" % head)
-    for i in range(nvars):
-        slot = os.pread(fd, 128, 48 + 128 * i)
+    for i in range(min(nvars, SNAP_SLOTS)):
+        slot = os.pread(fd, SNAP_SLOT, 48 + SNAP_SLOT * i)
         if slot[:120].split(b"\0", 1)[0] == name.encode():
             off = struct.unpack_from("<Q", slot, 120)[0]
             return generation, os.pread(fd, 8192, off).split(b"\0", 1)[0].decode("utf-8", "replace")
@@ -724,6 +731,159 @@ class FreshTest(unittest.TestCase):
         self.assertEqual(m.group(1), m.group(2))
         self.assertEqual(lines[1], "HIVE_TEST_PLAIN getenv=plain value secure=plain value")
         self.assertEqual(lines[2], "HIVE_TEST_UNSET getenv=(null) secure=(null)")
+
+
+class SnapshotIntegrityTest(unittest.TestCase):
+    """The program and its children can only read the snapshot (issue 12,
+    item 1)."""
+
+    def test_program_cannot_write_the_snapshot(self):
+        home = Home()
+        # the attacker is a child of the program, as in the review
+        r = home.run("sh", "-c", '"$0" TOKEN; exit $?', helper("tamper"))
+        out = r.stdout.decode("utf-8", "replace")
+        ctx = "exit %d\nstdout:\n%s\nstderr: %s" % (r.returncode, out, r.stderr.decode("utf-8", "replace")[-2000:])
+        self.assertEqual(r.returncode, 0, ctx)
+        lines = out.splitlines()
+        attacks = [ln.split()[0] for ln in lines if not ln.startswith("value")]
+        for name in ["hijack-inherited", "hijack-reopened", "pwrite-inherited", "mmap-write-inherited", "mprotect-inherited", "proc-mem-inherited",
+                     "ftruncate-inherited", "reopen-rdwr", "pwrite-reopened", "mmap-write-reopened",
+                     "mprotect-reopened", "proc-mem-reopened", "fallocate-punch-reopened",
+                     "ftruncate-shrink-reopened", "ftruncate-grow-reopened", "add-seal-reopened",
+                     "refresher-mem", "refresher-fds"]:
+            # reopen-rdwr may succeed (Linux allows it): what it gives must write nothing
+            if name != "reopen-rdwr":
+                self.assertIn(name, attacks, ctx)
+        for ln in lines:
+            if ln.startswith("reopen-rdwr") or ln.startswith("value"):
+                continue
+            self.assertRegex(ln, r"^\S+ blocked ", ctx)
+        for check in ["value-after-inherited", "value-after-reopened", "value"]:
+            self.assertIn(check + " unchanged", lines, ctx)
+
+
+def craft_snapshot(size, slots, data, nvars=None, sealed=True):
+    """A memfd laid out as preload/snapshot.h says, with what a forger
+    chooses in it: slots [(name, offset, launch)], data {offset: bytes}.
+    Returns (fd, writable mmap of it)."""
+    import fcntl
+    import mmap
+    fd = os.memfd_create("crafted", os.MFD_ALLOW_SEALING)
+    os.ftruncate(fd, size)
+    m = mmap.mmap(fd, size)
+    struct.pack_into("<QIIQQQQ", m, 0, SNAP_MAGIC, SNAP_VERSION, len(slots) if nvars is None else nvars,
+                     size, 1, 0, 0)
+    for i, (name, off, launch) in enumerate(slots):
+        struct.pack_into("<120sQQ", m, 48 + SNAP_SLOT * i, name.encode(), off, launch)
+    for off, b in data.items():
+        m[off:off + len(b)] = b
+    if sealed:
+        fcntl.fcntl(fd, fcntl.F_ADD_SEALS, fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW)
+    return fd, m
+
+
+class CraftedSnapshotTest(unittest.TestCase):
+    """Whatever file is passed as HIVE_SNAPSHOT_FD, by anyone, the preload
+    reads nothing outside what it mapped and never faults (item 1)."""
+
+    LAUNCH = b"launch-value"
+
+    def env(self, fd, **extra):
+        env = base_env(LD_PRELOAD=HIVE_PRELOAD, HIVE_SNAPSHOT_FD=str(fd), TOKEN=self.LAUNCH.decode())
+        env.update(extra)
+        return env
+
+    def probe(self, fd, *names):
+        r = subprocess.run([helper("probe"), *names], env=self.env(fd), pass_fds=(fd,), stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, timeout=TIMEOUT)
+        self.assertEqual(r.returncode, 0, r)
+        return [ln.split(" ", 1)[1] for ln in r.stdout.decode("latin-1").splitlines()]
+
+    def reader_then(self, fd, change, name="TOKEN"):
+        """token_reader under the crafted snapshot; change() once it has
+        read once; (exit status, values it saw)."""
+        p = subprocess.Popen([helper("token_reader"), name, "1.5", "50"], env=self.env(fd), pass_fds=(fd,),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            first = p.stdout.readline().decode("latin-1")
+            change()
+            out, err = p.communicate(timeout=TIMEOUT)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+            p.stdout.close()
+            p.stderr.close()
+        return p.returncode, [v for _, v in reader_lines(first + out.decode("latin-1"))]
+
+    def test_a_well_formed_one_is_read(self):
+        """The crafted files below are read at all: a well-formed one answers."""
+        size = SNAP_DATA + 4096
+        fd, m = craft_snapshot(size, [("TOKEN", SNAP_DATA + 64, SNAP_DATA)],
+                               {SNAP_DATA: self.LAUNCH + b"\0", SNAP_DATA + 64: b"crafted-value\0"})
+        self.addCleanup(os.close, fd)
+        self.assertEqual(self.probe(fd, "TOKEN"), ["getenv=crafted-value secure=crafted-value"])
+
+    def test_b_value_running_to_the_end_of_the_file(self):
+        """A value with no NUL before the end of the file (a page boundary)
+        is returned ending there, not with what lies after the mapping."""
+        size = (SNAP_DATA + 4096 + 4095) & ~4095
+        fd, m = craft_snapshot(size, [("TOKEN", size - 16, SNAP_DATA)],
+                               {SNAP_DATA: self.LAUNCH + b"\0", size - 16: b"A" * 16})
+        self.addCleanup(os.close, fd)
+        self.assertEqual(self.probe(fd, "TOKEN"), ["getenv=%s secure=%s" % ("A" * 16, "A" * 16)])
+
+    def test_c_offsets_out_of_bounds(self):
+        size = SNAP_DATA + 4096
+        for off, launch in [(size, SNAP_DATA), (1 << 62, SNAP_DATA), (SNAP_DATA + 64, 1 << 62), (8, SNAP_DATA)]:
+            with self.subTest(offset=off, launch=launch):
+                fd, m = craft_snapshot(size, [("TOKEN", off, launch)], {SNAP_DATA: self.LAUNCH + b"\0"})
+                self.addCleanup(os.close, fd)
+                self.assertEqual(self.probe(fd, "TOKEN"), ["getenv=launch-value secure=launch-value"])
+
+    def test_d_bad_headers_are_ignored(self):
+        size = SNAP_DATA + 4096
+        for nvars, sealed in [(SNAP_SLOTS + 1, True), (1 << 31, True), (1, False)]:
+            with self.subTest(nvars=nvars, sealed=sealed):
+                fd, m = craft_snapshot(size, [("TOKEN", SNAP_DATA + 64, SNAP_DATA)],
+                                       {SNAP_DATA: self.LAUNCH + b"\0", SNAP_DATA + 64: b"crafted\0"},
+                                       nvars=nvars, sealed=sealed)
+                self.addCleanup(os.close, fd)
+                self.assertEqual(self.probe(fd, "TOKEN"), ["getenv=launch-value secure=launch-value"])
+
+    def test_e_truncated_under_the_reader(self):
+        """A file that can shrink would SIGBUS the reader: it is not used."""
+        size = SNAP_DATA + 8192
+        fd, m = craft_snapshot(size, [("TOKEN", SNAP_DATA + 4096, SNAP_DATA)],
+                               {SNAP_DATA: self.LAUNCH + b"\0", SNAP_DATA + 4096: b"crafted\0"}, sealed=False)
+        self.addCleanup(os.close, fd)
+        rc, values = self.reader_then(fd, lambda: os.ftruncate(fd, 4096))
+        self.assertEqual(rc, 0, "the reader died (%d) when the file shrank: %r" % (rc, values))
+        self.assertEqual(values, ["launch-value"])
+
+    def test_f_header_changed_under_the_reader(self):
+        """The size and the number of variables are read once: changing them
+        afterwards (the forger keeps a writable mapping) reaches nothing
+        outside the mapping."""
+        size = SNAP_DATA + 4096
+        for what in ["size", "nvars"]:
+            with self.subTest(what=what):
+                # for nvars: a managed-looking name that is not there, so the
+                # reader walks all the slots
+                name = "TOKEN" if what == "size" else "TOKEZ"
+                fd, m = craft_snapshot(size, [(name, SNAP_DATA + 64, SNAP_DATA)],
+                                       {SNAP_DATA: self.LAUNCH + b"\0", SNAP_DATA + 64: b"crafted\0"})
+                self.addCleanup(os.close, fd)
+
+                def change():
+                    if what == "size":
+                        struct.pack_into("<Q", m, 16, 1 << 50)
+                        struct.pack_into("<Q", m, 48 + 120, 1 << 45)
+                    else:
+                        struct.pack_into("<I", m, 12, 0xFFFFFFFF)
+                rc, values = self.reader_then(fd, change)
+                self.assertEqual(rc, 0, "the reader died (%d): %r" % (rc, values))
+                self.assertEqual(values, ["crafted", "launch-value"] if what == "size" else ["launch-value"])
 
 
 def main():
