@@ -681,6 +681,74 @@ class FreshTest(unittest.TestCase):
                 with self.subTest(prog="file capabilities"):
                     self.assert_refused(home, capped, "file capabilities")
 
+    def test_h_env_does_not_hide_a_static_program(self):
+        """#!/usr/bin/env X, #!/usr/bin/env -S X ..., and env X as the
+        command are judged by X, not by env (issue 12, item 13)."""
+        home = Home()
+        env_path = shutil.which("env")
+        self.assertIsNotNone(env_path, "env(1) is not on PATH")
+        env = dict(home.env, PATH=FRESH_BIN + os.pathsep + home.env.get("PATH", "/usr/bin:/bin"))
+        scripts = {
+            "env_plain": "#!%s static_prog\n" % env_path,
+            "env_split": "#!%s -S static_prog TOKEN\n" % env_path,
+            "env_split_opts": "#!%s -S -i PATH=%s static_prog\n" % (env_path, FRESH_BIN),
+        }
+        for name, text in scripts.items():
+            path = os.path.join(home.dir, name)
+            with open(path, "w") as f:
+                f.write(text)
+            os.chmod(path, 0o755)
+            with self.subTest(script=name):
+                r = self.check(home.run(path, env=env), EXIT_FAIL)
+                self.assertIn("statically linked", r.stderr.decode(), r)
+        for argv in [["env", "static_prog"], ["env", "-u", "HOME", "A=1", "static_prog", "TOKEN"],
+                     ["env", "-i", "PATH=" + FRESH_BIN, "static_prog"], [env_path, "--", helper("static_prog")]]:
+            with self.subTest(argv=argv):
+                r = self.check(home.run(*argv, env=env), EXIT_FAIL)
+                self.assertIn("statically linked", r.stderr.decode(), r)
+        # env running a dynamic program is fine, and it sees the snapshot
+        r = self.check(home.run("env", "A=1", "probe", "TOKEN", env=env), 0)
+        self.assertRegex(r.stdout.decode(), r"^TOKEN getenv=[A-Za-z0-9_-]{20,200} ")
+
+    def test_h_size_checked_with_what_fresh_adds(self):
+        """An environment just under ARG_MAX that --fresh's LD_PRELOAD and
+        HIVE_SNAPSHOT_FD push over is hive-run's own clear error (125), not
+        a failed exec (126) (issue 12, item 13)."""
+        home = Home()
+        arg_max = os.sysconf("SC_ARG_MAX")
+        argv = [HIVE_RUN, "--fresh", "-e", "TOKEN={{plain}}", "--", "true"]
+        env = {k: v for k, v in home.env.items() if k in ("PATH", "HIVE_HOME", "LC_ALL", "HIVE_PRELOAD",
+                                                          "ASAN_OPTIONS", "UBSAN_OPTIONS")}
+        added = len("HIVE_SNAPSHOT_FD=3") + 1 + len("LD_PRELOAD=" + HIVE_PRELOAD) + 1 + 2 * 8
+        target = arg_max - added // 2
+
+        def total(e, token_len):
+            # as hive-run counts: the program's argv and environment, with
+            # TOKEN (a value of token_len bytes) added
+            strings = sum(len(k) + len(v) + 2 for k, v in e.items()) + len("TOKEN=") + token_len + 1 + len("true") + 1
+            return strings + (len(e) + 1 + 1 + 2) * 8
+
+        # fill with the environment, and make up the rest with the secret,
+        # which is big in the program's environment only (hive-run's own
+        # must fit)
+        i = 0
+        while total(env, 0) + 100000 + 16 < target - 60000:
+            env["FILL%03d" % i] = "x" * 100000
+            i += 1
+        secret = "k" * (target - total(env, 0))
+        self.assertTrue(40000 < len(secret) < 120000, len(secret))
+        self.assertEqual(total(env, len(secret)), target)
+        home.cred("add", "plain", stdin="api_key=%s\n" % secret)
+        r = subprocess.run(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           timeout=TIMEOUT, cwd=home.dir)
+        self.check(r, EXIT_FAIL)
+        self.assertIn("ARG_MAX", r.stderr.decode())
+        self.assertNotIn(secret, r.stderr.decode())
+        # without --fresh the same environment runs
+        r = subprocess.run([a for a in argv if a != "--fresh"], env=env, stdin=subprocess.DEVNULL,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=TIMEOUT, cwd=home.dir)
+        self.check(r, 0)
+
     def test_h_allow_launch_values(self):
         home = Home()
         r = self.check(home.run(helper("static_prog"), "TOKEN", opts=["--allow-launch-values"]), 0)
