@@ -31,6 +31,7 @@ the environment at start and see only the launch-time value.
 """
 
 import concurrent.futures
+import http.server
 import json
 import os
 import re
@@ -41,6 +42,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 import urllib.error
@@ -257,6 +259,167 @@ def open_snapshot(pid):
     with open("/proc/%d/environ" % pid, "rb") as f:
         env = dict(kv.partition(b"=")[::2] for kv in f.read().split(b"\0") if kv)
     return os.open("/proc/%d/fd/%d" % (pid, int(env[b"HIVE_SNAPSHOT_FD"])), os.O_RDONLY)
+
+
+class ScriptedTokenServer:
+    """A token endpoint (on 127.0.0.1) whose answers a test chooses:
+    expires_in, a delay before answering, an error status. Every answer
+    rotates the refresh token; it remembers what it was sent and issued.
+    When a request arrives and flag is set, it creates that file first."""
+
+    def __init__(self, expires_in=3600, delay=0.0, delay_after=0, status=200, token_len=40, flag=None):
+        self.expires_in, self.delay, self.delay_after = expires_in, delay, delay_after
+        self.status, self.token_len, self.flag = status, token_len, flag
+        self.lock = threading.Lock()
+        self.requests = []      # (monotonic time, form)
+        self.issued = []        # (access token, refresh token)
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
+                form = dict(urllib.parse.parse_qsl(body))
+                with server.lock:
+                    server.requests.append((time.monotonic(), form))
+                    n = len(server.requests)
+                if server.flag and n > server.delay_after:
+                    open(server.flag, "w").close()
+                if n > server.delay_after:
+                    time.sleep(server.delay)
+                if server.status != 200:
+                    out, code = {"error": "server_error"}, server.status
+                else:
+                    with server.lock:
+                        k = len(server.issued) + 1
+                        access = ("at%d-" % k).ljust(server.token_len, "a")
+                        server.issued.append((access, "rt-%d" % k))
+                    out = {"access_token": access, "token_type": "Bearer", "expires_in": server.expires_in,
+                           "refresh_token": "rt-%d" % k}
+                    code = 200
+                data = json.dumps(out).encode()
+                try:
+                    self.send_response(code)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass   # the client gave up (the test says whether it should have)
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+        self.url = "http://127.0.0.1:%d/token" % self.httpd.server_address[1]
+
+    def count(self):
+        with self.lock:
+            return len(self.requests)
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+class ScriptedHome(Home):
+    """A Hive home whose token 'tok' (access token expiring at expires,
+    refresh token rt-0) is refreshed by a ScriptedTokenServer."""
+
+    def __init__(self, server, expires="2020-01-01T00:00:00Z"):
+        self.client = POST_ID
+        self.dir = tempfile.mkdtemp(prefix="home-", dir=_tmp)
+        self.env = base_env(HIVE_HOME=os.path.join(self.dir, "home"))
+        self.cred("init")
+        self.cred("add", "idp", "--type", "custom",
+                  stdin="token_url=%s\nclient_id=c\nclient_secret=s\ntimeout=30\n" % server.url)
+        self.cred("add", "tok", "--type", "oauth2", "--provider-id", "idp", "--auto-refresh",
+                  "--expires", "access_token=" + expires, stdin="access_token=old\nrefresh_token=rt-0\n")
+
+    def stored(self, key):
+        return self.cred("get", "tok", key).stdout.decode().strip()
+
+
+class RefresherTest(unittest.TestCase):
+    """The refresher never storms a token server, loses no rotated token
+    when the program ends, and never freezes silently (issue 12, items 2,
+    6, 7)."""
+
+    def server(self, **kw):
+        srv = ScriptedTokenServer(**kw)
+        self.addCleanup(srv.close)
+        return srv
+
+    def test_a_token_due_again_at_once_is_not_refreshed_in_a_loop(self):
+        """Tokens that expire as they are issued (expires_in 0): the store
+        finds the credential due right after each refresh. Over 6 s the
+        refresher asks at most once a second."""
+        srv = self.server(expires_in=0)
+        home = ScriptedHome(srv)
+        r = home.run("sleep", "6", opts=["--allow-expired"])
+        err = r.stderr.decode("utf-8", "replace")
+        self.assertEqual(r.returncode, 0, err[-3000:])
+        n = srv.count()
+        # one at launch, at most one a second after, and one for timing
+        self.assertLessEqual(n, 8, "%d token requests in 6 s: %s" % (n, [round(t, 2) for t, _ in srv.requests]))
+        self.assertGreaterEqual(n, 3, "the refresher did not refresh at all")
+
+    def test_b_failing_server_backs_off(self):
+        """A token server that answers 500: each attempt is the provider's
+        three tries; attempts back off (2, 4, 8 s...), and each failure is
+        said."""
+        srv = self.server(status=500)
+        home = ScriptedHome(srv, expires="+200s")   # due (margin 300 s), not expired
+        r = home.run("sleep", "9")
+        err = r.stderr.decode("utf-8", "replace")
+        self.assertEqual(r.returncode, 0, err[-3000:])
+        times = [t for t, _ in srv.requests]
+        attempts = 1 + sum(1 for a, b in zip(times, times[1:]) if b - a > 1.5)
+        # launch, then at 1, 3, 7 s at most
+        self.assertLessEqual(attempts, 4, "attempts at %s" % [round(t - times[0], 2) for t in times])
+        self.assertLessEqual(len(times), 4 * 3, "requests at %s" % [round(t - times[0], 2) for t in times])
+        self.assertIn("refresher:", err)
+        self.assertIn("next try in", err)
+
+    def test_c_refresh_in_flight_when_the_program_ends_is_saved(self):
+        """The program ends while the refresher waits for the token server
+        (which has rotated the refresh token by then): the refresher lets
+        the refresh finish and saves the new tokens."""
+        home_dir = tempfile.mkdtemp(prefix="flight-", dir=_tmp)
+        flag = os.path.join(home_dir, "arrived")
+        srv = self.server(expires_in=3, delay=2.5, delay_after=1, flag=flag)
+        home = ScriptedHome(srv)
+        marker = "flight-" + os.path.basename(home.dir)
+        r = home.run("sh", "-c", 'while [ ! -e "$0" ]; do sleep 0.05; done', flag, marker)
+        self.assertEqual(r.returncode, 0, r.stderr[-3000:])
+        self.assertEqual(wait_no_refresher(marker, 20.0), [], "the refresher is still running")
+        self.assertEqual(srv.count(), 2, srv.requests)
+        self.assertEqual(srv.requests[1][1].get("refresh_token"), "rt-1")
+        # the server has rotated rt-1 into rt-2: rt-2 must be in the store
+        self.assertEqual(home.stored("refresh_token"), "rt-2")
+        self.assertEqual(home.stored("access_token"), srv.issued[-1][0])
+
+    def test_d_small_snapshot_turns_over_and_says_so(self):
+        """A snapshot with room for four values (HIVE_TEST_SNAPSHOT_SIZE)
+        and 1000-byte tokens refreshed every second: the program keeps
+        getting new, whole tokens to the end, and the refresher warns that
+        the snapshot turns over too fast."""
+        srv = self.server(expires_in=1, token_len=1000)
+        home = ScriptedHome(srv)
+        env = dict(home.env, HIVE_TEST_SNAPSHOT_SIZE=str(SNAP_DATA + 1008 + 64 + 4 * 1008))
+        r = home.run(helper("token_reader"), "TOKEN", "9", "100", env=env)
+        err = r.stderr.decode("utf-8", "replace")
+        self.assertEqual(r.returncode, 0, err[-3000:])
+        values = [v for _, v in reader_lines(r.stdout.decode())]
+        issued = [a for a, _ in srv.issued]
+        for v in values:
+            self.assertIn(v, issued, "a torn or unknown value")
+        self.assertGreaterEqual(len(values), 6, "%d values in 9 s: %s" % (len(values), err[-2000:]))
+        # not frozen: one of the last values issued is what the program ends with
+        self.assertIn(values[-1], issued[-3:], "the program ended with an old value: %s" % err[-2000:])
+        self.assertIn("turned over", err)
 
 
 SNAP_MAGIC = 0x31504E5345564948
