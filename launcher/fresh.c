@@ -343,7 +343,7 @@ static uint64_t ring_alloc(uint64_t need)
             if (now_ms() - turn_started_ms < HIVE_SNAP_TURN_WARN * 1000)
                 cli_warn("refresher: the snapshot turned over in %lld s: values are refreshed faster than "
                          "it keeps them; a string getenv() returned more than that long ago may change "
-                         "under the program (%zu variables; HIVE_SNAP_SIZE is %llu bytes)",
+                         "under the program (%zu variables in %llu bytes)",
                          (long long)((now_ms() - turn_started_ms) / 1000), snap_nvars,
                          (unsigned long long)snap_size);
             turn_started_ms = now_ms();
