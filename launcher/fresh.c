@@ -305,6 +305,7 @@ static uint64_t ring_start;       /* refreshed values go in [ring_start, snap_si
 static uint64_t ring_next;        /* where the next one goes */
 static int64_t turn_started_ms;   /* when the ring last turned over (or started) */
 static uint64_t turns;
+static uint64_t generation;       /* values published */
 static uint64_t live_off[HIVE_SNAP_MAX_VARS];   /* each variable's current value */
 static uint64_t live_len[HIVE_SNAP_MAX_VARS];   /* its bytes with the NUL, rounded up to 8 */
 
@@ -378,30 +379,33 @@ static int publish(size_t i, const char *value, size_t len)
     live_off[i] = at;
     live_len[i] = need;
     atomic_store_explicit(&h->vars[i].offset, at, memory_order_release);
-    atomic_fetch_add_explicit(&h->generation, 1, memory_order_release);
+    atomic_store_explicit(&h->generation, ++generation, memory_order_release);
     return 0;
 }
 
 /* The snapshot's size: HIVE_SNAP_SIZE, or HIVE_TEST_SNAPSHOT_SIZE (tests
  * only: a small one fills in seconds). */
-static uint64_t snapshot_size(void)
+static uint64_t snapshot_size(bool *fixed)
 {
     const char *knob = getenv("HIVE_TEST_SNAPSHOT_SIZE");
     char *end = NULL;
     unsigned long long v;
 
+    *fixed = false;
     if (knob == NULL || *knob == '\0')
         return HIVE_SNAP_SIZE;
     v = strtoull(knob, &end, 10);
     if (*end != '\0' || v < HIVE_SNAP_DATA || v > HIVE_SNAP_SIZE)
         return HIVE_SNAP_SIZE;
+    *fixed = true;
     return round8(v);
 }
 
 int fresh_create(const fresh_var *vars, size_t n)
 {
     const unsigned seals = F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_FUTURE_WRITE | F_SEAL_SEAL;
-    uint64_t size = snapshot_size();
+    bool fixed;
+    uint64_t size = snapshot_size(&fixed);
     uint64_t at = HIVE_SNAP_DATA;
     struct hive_snap *h;
     char path[64];
@@ -421,10 +425,14 @@ int fresh_create(const fresh_var *vars, size_t n)
         }
         at += round8((uint64_t)vars[i].len + 1);
     }
-    /* the launch values, and room for a refreshed value of each */
+    /* the launch values, and room for a refreshed value of each (huge
+     * launch values, possible with a big stack limit, get room to turn) */
     if (at + (at - HIVE_SNAP_DATA) > size) {
-        errno = EFBIG;
-        return -1;
+        if (fixed) {
+            errno = EFBIG;
+            return -1;
+        }
+        size = (at + 3 * (at - HIVE_SNAP_DATA) + 4095) & ~(uint64_t)4095;
     }
     /* the writable descriptor is ours alone: close-on-exec, and closed
      * below once the snapshot is sealed (the mapping stays) */
@@ -671,6 +679,7 @@ static void refresher_loop(const char *store_dir, const fresh_var *vars, size_t 
     hive_store_options so = {0};
     hive_store *st = NULL;
     char **last = calloc(n, sizeof(char *));
+    bool *unresolved = calloc(n, sizeof(bool));
     watched *ws = NULL;
     size_t nw = 0;
     bool full_said = false;
@@ -678,7 +687,8 @@ static void refresher_loop(const char *store_dir, const fresh_var *vars, size_t 
     so.cache_ttl = -1;   /* always read what other processes wrote */
     so.refresh_margin = margin;
     so.warn = refresher_warn;
-    if (last == NULL || collect_watched(&ws, &nw, vars, n) != 0 || hive_store_open(&st, store_dir, &so) != HIVE_OK) {
+    if (last == NULL || unresolved == NULL || collect_watched(&ws, &nw, vars, n) != 0 ||
+        hive_store_open(&st, store_dir, &so) != HIVE_OK) {
         cli_warn("refresher: cannot open the store: %s; the program keeps its launch values",
                  hive_last_error());
         _exit(0);
@@ -700,8 +710,14 @@ static void refresher_loop(const char *store_dir, const fresh_var *vars, size_t 
         for (size_t i = 0; i < n; i++) {
             char *v = NULL;
             size_t len = 0;
-            if (hive_store_resolve(st, &v, &len, vars[i].tmpl, 0) != HIVE_OK)
+            if (hive_store_resolve(st, &v, &len, vars[i].tmpl, 0) != HIVE_OK) {
+                if (!unresolved[i])
+                    cli_warn("refresher: %s: %s; the program keeps the last value", vars[i].name,
+                             hive_last_error());
+                unresolved[i] = true;
                 continue;
+            }
+            unresolved[i] = false;
             if (strlen(v) == len && (last[i] == NULL || strcmp(last[i], v) != 0)) {
                 if (publish(i, v, len) == 0) {
                     hive_free_str(last[i]);

@@ -401,6 +401,29 @@ class RefresherTest(unittest.TestCase):
         self.assertEqual(home.stored("refresh_token"), "rt-2")
         self.assertEqual(home.stored("access_token"), srv.issued[-1][0])
 
+    def test_c_credential_gone_is_said(self):
+        """The credential is deleted while the program runs: the refresher
+        says so (once) and the program keeps the last value."""
+        srv = self.server(expires_in=1)
+        home = ScriptedHome(srv)
+        p = subprocess.Popen(home.argv(helper("token_reader"), "TOKEN", "4", "100"), stdin=subprocess.DEVNULL,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=home.env, cwd=home.dir)
+        try:
+            time.sleep(1.5)
+            home.cred("delete", "tok")
+            out, err = p.communicate(timeout=TIMEOUT)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+            p.stdout.close()
+            p.stderr.close()
+        err = err.decode("utf-8", "replace")
+        self.assertEqual(p.returncode, 0, err[-3000:])
+        self.assertEqual(err.count("refresher: TOKEN: Credential 'tok' not found"), 1, err[-3000:])
+        values = [v for _, v in reader_lines(out.decode())]
+        self.assertIn(values[-1], [a for a, _ in srv.issued])
+
     def test_d_small_snapshot_turns_over_and_says_so(self):
         """A snapshot with room for four values (HIVE_TEST_SNAPSHOT_SIZE)
         and 1000-byte tokens refreshed every second: the program keeps
