@@ -261,6 +261,28 @@ def open_snapshot(pid):
     return os.open("/proc/%d/fd/%d" % (pid, int(env[b"HIVE_SNAPSHOT_FD"])), os.O_RDONLY)
 
 
+def reap(p):
+    """Kill p if it still runs; close its pipes."""
+    if p.poll() is None:
+        p.kill()
+        p.wait()
+    p.stdout.close()
+    p.stderr.close()
+
+
+def run_during(argv, during, first_line=False, **kw):
+    """Run argv, calling during() while it runs (once it has printed a
+    line, with first_line); (exit status, stdout, stderr) as text."""
+    p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
+    try:
+        first = p.stdout.readline() if first_line else b""
+        during()
+        out, err = p.communicate(timeout=TIMEOUT)
+    finally:
+        reap(p)
+    return p.returncode, (first + out).decode("latin-1"), err.decode("utf-8", "replace")
+
+
 class ScriptedTokenServer:
     """A token endpoint (on 127.0.0.1) whose answers a test chooses:
     expires_in, a delay before answering, an error status. Every answer
@@ -406,22 +428,11 @@ class RefresherTest(unittest.TestCase):
         says so (once) and the program keeps the last value."""
         srv = self.server(expires_in=1)
         home = ScriptedHome(srv)
-        p = subprocess.Popen(home.argv(helper("token_reader"), "TOKEN", "4", "100"), stdin=subprocess.DEVNULL,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=home.env, cwd=home.dir)
-        try:
-            time.sleep(1.5)
-            home.cred("delete", "tok")
-            out, err = p.communicate(timeout=TIMEOUT)
-        finally:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-            p.stdout.close()
-            p.stderr.close()
-        err = err.decode("utf-8", "replace")
-        self.assertEqual(p.returncode, 0, err[-3000:])
+        rc, out, err = run_during(home.argv(helper("token_reader"), "TOKEN", "4", "100"),
+                                  lambda: (time.sleep(1.5), home.cred("delete", "tok")), env=home.env, cwd=home.dir)
+        self.assertEqual(rc, 0, err[-3000:])
         self.assertEqual(err.count("refresher: TOKEN: Credential 'tok' not found"), 1, err[-3000:])
-        values = [v for _, v in reader_lines(out.decode())]
+        values = [v for _, v in reader_lines(out)]
         self.assertIn(values[-1], [a for a, _ in srv.issued])
 
     def test_d_small_snapshot_turns_over_and_says_so(self):
@@ -722,11 +733,7 @@ class FreshTest(unittest.TestCase):
             left = wait_no_refresher(marker, 3.0)
             self.assertEqual(left, [], "hive-refresher %s still alive 3 s after SIGKILL of the program" % left)
         finally:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-            p.stdout.close()
-            p.stderr.close()
+            reap(p)
 
     def test_d_last_values_kept_when_refresher_killed(self):
         """The refresher dies (SIGKILL) after the program has seen 2 tokens:
@@ -758,11 +765,7 @@ class FreshTest(unittest.TestCase):
             out, err = p.communicate(timeout=TIMEOUT)
             elapsed = time.monotonic() - t0
         finally:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-            p.stdout.close()
-            p.stderr.close()
+            reap(p)
             if snap is not None:
                 self.addCleanup(os.close, snap)
         err = err.decode("utf-8", "replace")
@@ -1056,19 +1059,9 @@ class CraftedSnapshotTest(unittest.TestCase):
     def reader_then(self, fd, change, name="TOKEN"):
         """token_reader under the crafted snapshot; change() once it has
         read once; (exit status, values it saw)."""
-        p = subprocess.Popen([helper("token_reader"), name, "1.5", "50"], env=self.env(fd), pass_fds=(fd,),
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        try:
-            first = p.stdout.readline().decode("latin-1")
-            change()
-            out, err = p.communicate(timeout=TIMEOUT)
-        finally:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-            p.stdout.close()
-            p.stderr.close()
-        return p.returncode, [v for _, v in reader_lines(first + out.decode("latin-1"))]
+        rc, out, _ = run_during([helper("token_reader"), name, "1.5", "50"], change, first_line=True,
+                                env=self.env(fd), pass_fds=(fd,))
+        return rc, [v for _, v in reader_lines(out)]
 
     def test_a_well_formed_one_is_read(self):
         """The crafted files below are read at all: a well-formed one answers."""
