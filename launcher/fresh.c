@@ -304,6 +304,7 @@ static size_t snap_nvars;
 static uint64_t ring_start;       /* refreshed values go in [ring_start, snap_size) */
 static uint64_t ring_next;        /* where the next one goes */
 static int64_t turn_started_ms;   /* when the ring last turned over (or started) */
+static int64_t turn_warned_ms;    /* when that was last said to be too fast */
 static uint64_t turns;
 static uint64_t generation;       /* values published */
 static uint64_t live_off[HIVE_SNAP_MAX_VARS];   /* each variable's current value */
@@ -341,12 +342,16 @@ static uint64_t ring_alloc(uint64_t need)
             ring_next = ring_start;
             turns++;
             snap_head()->turns = turns;
-            if (now_ms() - turn_started_ms < HIVE_SNAP_TURN_WARN * 1000)
+            /* said at most every HIVE_SNAP_TURN_WARN seconds */
+            if (now_ms() - turn_started_ms < HIVE_SNAP_TURN_WARN * 1000 &&
+                (turn_warned_ms == 0 || now_ms() - turn_warned_ms >= HIVE_SNAP_TURN_WARN * 1000)) {
+                turn_warned_ms = now_ms();
                 cli_warn("refresher: the snapshot turned over in %lld s: values are refreshed faster than "
                          "it keeps them; a string getenv() returned more than that long ago may change "
                          "under the program (%zu variables in %llu bytes)",
                          (long long)((now_ms() - turn_started_ms) / 1000), snap_nvars,
                          (unsigned long long)snap_size);
+            }
             turn_started_ms = now_ms();
             if (ring_next + need > snap_size)
                 return 0;
