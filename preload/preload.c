@@ -122,10 +122,10 @@ static void init(void)
     if (!atomic_compare_exchange_strong(&state, &expected, BUSY))
         return;
     fd = parse_fd(env_lookup(HIVE_SNAP_ENV));
-    /* sealed against shrinking, or a truncation would SIGBUS every reader */
-    if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size < HIVE_SNAP_DATA ||
-        (uint64_t)st.st_size > (UINT64_C(1) << 40) || (seals = fcntl(fd, F_GET_SEALS)) < 0 ||
-        !(seals & F_SEAL_SHRINK)) {
+    /* sealed against shrinking, or a truncation would SIGBUS every reader;
+     * the seal first, then the size, which from then on cannot shrink */
+    if (fd < 0 || (seals = fcntl(fd, F_GET_SEALS)) < 0 || !(seals & F_SEAL_SHRINK) || fstat(fd, &st) != 0 ||
+        !S_ISREG(st.st_mode) || (uint64_t)st.st_size < HIVE_SNAP_DATA || (uint64_t)st.st_size > (UINT64_C(1) << 40)) {
         atomic_store(&state, ABSENT);
         return;
     }
