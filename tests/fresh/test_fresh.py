@@ -442,11 +442,19 @@ class RefresherTest(unittest.TestCase):
         the snapshot turns over too fast."""
         srv = self.server(expires_in=1, token_len=1000)
         home = ScriptedHome(srv)
-        env = dict(home.env, HIVE_TEST_SNAPSHOT_SIZE=str(SNAP_DATA + 1008 + 64 + 4 * 1008))
-        r = home.run(helper("token_reader"), "TOKEN", "9", "100", env=env)
+        # RT changes with every refresh too, STATIC never: the ring holds
+        # values of several variables, and a current one is never overwritten
+        env = dict(home.env, HIVE_TEST_SNAPSHOT_SIZE=str(SNAP_DATA + 1008 + 2 * 8 + 64 + 4 * 1008))
+        r = home.run("sh", "-c", '"$0" TOKEN 9 100 && "$1" RT STATIC', helper("token_reader"), helper("probe"),
+                     env=env, opts=["-e", "RT={{tok.refresh_token}}", "-e", "STATIC={{idp.client_id}}"])
         err = r.stderr.decode("utf-8", "replace")
         self.assertEqual(r.returncode, 0, err[-3000:])
-        values = [v for _, v in reader_lines(r.stdout.decode())]
+        lines = r.stdout.decode().splitlines()
+        self.assertEqual(lines[-1], "STATIC getenv=c secure=c")
+        rt = re.fullmatch(r"RT getenv=(\S+) secure=\S+", lines[-2])
+        self.assertTrue(rt, lines[-2:])
+        self.assertIn(rt.group(1), [t for _, t in srv.issued][-3:], "RT is not one of the last refresh tokens")
+        values = [v for _, v in reader_lines("\n".join(lines[:-2]))]
         issued = [a for a, _ in srv.issued]
         for v in values:
             self.assertIn(v, issued, "a torn or unknown value")
