@@ -317,6 +317,9 @@ static int check_expiry(run *r, hive_store *st, const var *v, unsigned flags)
                 fail_msg("%s: key '%s' of credential '%s' expired at %s", v->name, key, refs[i].id, when);
                 if (r->no_refresh)
                     cli_hint("--no-refresh is set; without it hive-run refreshes tokens that can be");
+                else if (strcmp(key, "access_token") != 0 && hive_cred_get_key(c, "access_token", NULL))
+                    cli_hint("a refresh renews only the access token, not '%s': save a new one with "
+                             "'hive-cred add %s', or pass --allow-expired", key, refs[i].id);
                 else if (!hive_cred_auto_refresh(c))
                     cli_hint("the credential has auto_refresh off; save a new token with "
                              "'hive-cred add %s', or pass --allow-expired", refs[i].id);

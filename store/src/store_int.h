@@ -27,13 +27,17 @@ struct hive_store {
     bool usage_loaded;
     void (*warn)(void *ctx, const char *message);
     void *warn_ctx;
-    /* refreshes that failed in this store's life: not tried again */
-    struct hive_failed_refresh {
+    /* Refreshes this store tried, kept as long as the credential's cached
+     * copy (one launch): a credential is refreshed at most once in that
+     * time, and a failure is replayed instead of tried again. */
+    struct hive_refresh_note {
         char *id;
-        char *message;
-        hive_rc rc;
-    } *failed;
-    size_t nfailed;
+        char *message;       /* the failure's message; NULL after a success */
+        hive_rc rc;          /* HIVE_OK: refreshed */
+    } *notes;
+    size_t nnotes;
+    /* The id whose refresh lock this store holds (a provider at work). */
+    const char *refreshing;
 };
 
 void hive__store_warn(hive_store *s, const char *fmt, ...) HIVE_PRINTF(2, 3);

@@ -187,7 +187,11 @@ async function main() {
 
   // ---- token endpoint counters ----
   let stats;
-  const resetStats = () => { stats = { token_requests: 0, by_grant: {}, by_client: {}, by_auth: {} }; };
+  let tokenDelayMs = 0; // POST /test/delay?ms=N holds every token request back that long
+  const resetStats = () => {
+    stats = { token_requests: 0, by_grant: {}, by_client: {}, by_auth: {} };
+    tokenDelayMs = 0;
+  };
   resetStats();
   const bump = (o, k) => { o[k] = (o[k] || 0) + 1; };
   function basicClientId(h) {
@@ -200,6 +204,7 @@ async function main() {
   provider.use(async (ctx, next) => {
     if (ctx.path === TOKEN_PATH && ctx.method === 'POST') {
       stats.token_requests += 1; // counted before the provider answers
+      if (tokenDelayMs > 0) await new Promise((resolve) => { setTimeout(resolve, tokenDelayMs); });
       try {
         await next();
       } finally {
@@ -237,6 +242,15 @@ async function main() {
     } else if (ctx.method === 'POST' && ctx.path === '/test/reset') {
       resetStats();
       ctx.body = { ok: true };
+    } else if (ctx.method === 'POST' && ctx.path === '/test/delay') {
+      const ms = Number(q.ms);
+      if (!(ms >= 0 && ms <= 120000)) {
+        ctx.status = 400;
+        ctx.body = { error: 'ms must be 0 to 120000' };
+        return undefined;
+      }
+      tokenDelayMs = ms;
+      ctx.body = { delay_ms: ms };
     } else if (ctx.method === 'POST' && ctx.path === '/test/mint') {
       const client = await provider.Client.find(String(q.client || ''));
       const scope = String(q.scope || 'openid offline_access api:read').split(' ').filter(Boolean);

@@ -589,6 +589,102 @@ class OAuthTest(unittest.TestCase):
         self.assertNotIn(b"ran", r.stdout)
         self.assertEqual(stats()["token_requests"], 2)
 
+    # --- issue 12: what is due, once per launch ------------------------------------
+
+    def add_oidc(self, cid="tok", access_expires="+3600s", provider="idp"):
+        """A credential as an OpenID Connect login leaves it: an access token,
+        and a refresh token and an id_token whose expiries have passed (a
+        refresh renews neither)."""
+        text = "access_token=old\nrefresh_token=%s\nid_token=old-id-token\n" % mint()
+        self.check(self.cred("add", cid, "--type", "oauth2", "--provider-id", provider, "--auto-refresh",
+                             "--expires", "access_token=" + access_expires,
+                             "--expires", "id_token=2020-01-01T00:00:00Z",
+                             "--expires", "refresh_token=2020-01-01T00:00:00Z", stdin=text), 0)
+
+    def test_run_fresh_access_token_with_expired_id_token_no_request(self):
+        # was: due after every refresh, so each launch refreshed twice
+        self.add_provider()
+        self.add_oidc()
+        for _ in range(3):
+            r = self.check(self.hive_run("-e", "T={{tok.access_token}}", "--", "sh", "-c", 'printf %s "$T"'), 0)
+            self.assertEqual(r.stdout, b"old")
+        self.assertEqual(stats()["token_requests"], 0)
+        # a template naming the expired id_token: no refresh (it would not
+        # renew it); the launch fails as for any expired key, saying why
+        r = self.check(self.hive_run("-e", "T={{tok.id_token}}", "--", "sh", "-c", "echo ran"), EXIT_FAIL)
+        self.assertNotIn(b"ran", r.stdout)
+        self.assertIn(b"key 'id_token' of credential 'tok' expired at 2020-01-01", r.stderr)
+        self.assertIn(b"a refresh renews only the access token", r.stderr)
+        r = self.check(self.hive_run("--allow-expired", "-e", "T={{tok.id_token}}", "--", "sh", "-c",
+                                     'printf %s "$T"'), 0)
+        self.assertEqual(r.stdout, b"old-id-token")
+        self.assertEqual(stats()["token_requests"], 0)
+
+    def test_run_refreshes_once_and_passes_on_the_stored_token(self):
+        # was: two token requests per launch, the program getting the first
+        # token while the store kept the second
+        self.add_provider()
+        self.add_oidc(access_expires="2020-01-01T00:00:00Z")
+        out = os.path.join(self.tmp, "out")
+        self.check(self.hive_run("--mask", "-e", "T={{tok.access_token}}", "-e", "U=Bearer {{tok}}", "--",
+                                 "sh", "-c", 'printf "%s\n%s" "$T" "$U" > "$0"', out), 0)
+        with open(out, encoding="utf-8") as f:
+            got = f.read().split("\n")
+        stored = self.value(self.stored(), "access_token")
+        self.assertNotIn(stored, ("", "old"))
+        self.assertEqual(got, [stored, "Bearer " + stored], "the program did not get the stored token")
+        self.assertEqual(stats()["token_requests"], 1)
+        # the next launch finds it fresh
+        r = self.check(self.hive_run("-e", "T={{tok.access_token}}", "--", "sh", "-c", 'printf %s "$T"'), 0)
+        self.assertEqual(r.stdout, stored.encode())
+        self.assertEqual(stats()["token_requests"], 1)
+        # and the stored refresh token is the live one
+        self.check(self.refresh()[0], 0)
+
+    # --- issue 12: a refresh against add and delete --------------------------------
+
+    def start_slow_refresh(self, cid="tok"):
+        """hive-cred refresh cid, held inside its token request by the server."""
+        admin("POST", "/test/delay?ms=3000")
+        p = subprocess.Popen([HIVE_CRED, "refresh", cid], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, env=self.env, cwd=self.tmp)
+        self.addCleanup(lambda: p.poll() is None and (p.kill(), p.communicate()))
+        deadline = time.monotonic() + TIMEOUT
+        while stats()["token_requests"] == 0:
+            if p.poll() is not None or time.monotonic() > deadline:
+                out, err = p.communicate(timeout=TIMEOUT)
+                self.fail("the refresh never reached the token endpoint: %r %r" % (out, err))
+            time.sleep(0.02)
+        return p
+
+    def test_add_during_a_refresh_is_kept(self):
+        self.add_provider()
+        self.add_token(refresh=mint(), expires="+3600s")
+        p = self.start_slow_refresh()
+        self.check(self.cred("add", "tok", "--type", "oauth2", "--provider-id", "idp", "--auto-refresh",
+                             "--expires", "access_token=+7200s",
+                             stdin="access_token=from-add\nrefresh_token=rt-from-add\n"), 0)
+        out, err = p.communicate(timeout=TIMEOUT)
+        self.assertEqual(p.returncode, 0, "the refresh: %r %r" % (out, err))
+        c = self.stored()
+        self.assertEqual((self.value(c, "access_token"), self.value(c, "refresh_token")),
+                         ("from-add", "rt-from-add"), "the refresh saved over what add saved")
+        r = self.check(self.hive_run("-e", "T={{tok.access_token}}", "--", "sh", "-c", 'printf %s "$T"'), 0)
+        self.assertEqual(r.stdout, b"from-add")
+        self.assertEqual(stats()["token_requests"], 1)
+
+    def test_delete_during_a_refresh_stays_deleted(self):
+        self.add_provider()
+        self.add_token(refresh=mint(), expires="+3600s")
+        p = self.start_slow_refresh()
+        self.check(self.cred("delete", "tok"), 0)
+        out, err = p.communicate(timeout=TIMEOUT)
+        self.assertEqual(p.returncode, 0, "the refresh: %r %r" % (out, err))
+        self.assertFalse(os.path.exists(os.path.join(self.store, "credentials", "tok.enc")),
+                         "the refresh brought a deleted credential back")
+        self.check(self.cred("get", "tok", "access_token"), 3)
+        self.assertNotIn("tok", self.check(self.cred("list"), 0).stdout.decode().split())
+
     # --- 11: plain http only to loopback ---------------------------------------
 
     def test_plain_http_non_loopback_refused(self):
