@@ -87,6 +87,12 @@ const json = (res, status, obj, headers = {}) => {
   res.end(JSON.stringify(obj));
 };
 
+// The "id:secret" of an HTTP Basic header, as sent (still form-encoded).
+function basicDecoded(h) {
+  const m = /^basic\s+(\S+)$/i.exec(h || '');
+  return m ? Buffer.from(m[1], 'base64').toString('utf8') : null;
+}
+
 // ---- the failure server -------------------------------------------------------
 function failServer() {
   let counts = {};
@@ -129,6 +135,17 @@ function failServer() {
               form: { ...querystring.parse(body) },
             },
           });
+        case '/reflect': {
+          // A careless server: its error_description quotes the request, secrets and all, with
+          // terminal control characters around them.
+          const form = querystring.parse(body);
+          return json(res, 400, {
+            error: 'invalid_request\u001b[31m',
+            error_description: `cannot use client ${form.client_id} secret ${form.client_secret} `
+              + `refresh ${form.refresh_token} body ${body} authorization ${req.headers.authorization} `
+              + `basic ${basicDecoded(req.headers.authorization)}\u001b[2J\r\nhive-cred: error: forged line`,
+          });
+        }
         case '/400-invalid-client':
           return json(res, 401, { error: 'invalid_client', error_description: 'client authentication failed' });
         default: return json(res, 404, { error: 'not_found', path: p });

@@ -685,6 +685,33 @@ class OAuthTest(unittest.TestCase):
         self.check(self.cred("get", "tok", "access_token"), 3)
         self.assertNotIn("tok", self.check(self.cred("list"), 0).stdout.decode().split())
 
+    # --- issue 12: what the server says is printed with the secrets taken out --------
+
+    def test_server_text_never_shows_what_the_request_carried(self):
+        rt = "rt/with+odd=chars&-" + os.urandom(8).hex()
+        form = urllib.parse.quote_plus
+        header = BASIC_HEADER.split()[1]
+        for method in ("client_secret_post", "client_secret_basic"):
+            with self.subTest(auth_method=method):
+                self.add_provider(url=fail_url("/reflect"), client_id=BASIC_ID, secret=BASIC_SECRET,
+                                  auth_method=method)
+                self.add_token(refresh=rt, expires="+100s")
+                r, _, _, _ = self.refresh()
+                self.assert_refresh_fails(r)
+                # launched: the failed refresh is a warning
+                w = self.check(self.hive_run("-e", "T={{tok.access_token}}", "--", "sh", "-c",
+                                             'printf %s "$T"'), 0)
+                self.assertEqual(w.stdout, b"old")
+                for out in (r.stderr, w.stderr):
+                    self.assertIn(b"Failed to refresh credential 'tok': HTTP 400: invalid_request", out)
+                    self.assertIn(b"cannot use client ", out)
+                    for secret in (BASIC_SECRET, form(BASIC_SECRET), rt, form(rt), header, "s3cr3t"):
+                        self.assertNotIn(secret.encode(), out, "%s on stderr" % secret)
+                    for bad in (b"\x1b", b"\\x1b", b"\r", b"\\x0d"):
+                        self.assertNotIn(bad, out)
+                    for line in out.decode("utf-8", "replace").splitlines():
+                        self.assertFalse(line.startswith("hive-cred: error: forged"), out)
+
     # --- 11: plain http only to loopback ---------------------------------------
 
     def test_plain_http_non_loopback_refused(self):
