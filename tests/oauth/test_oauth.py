@@ -10,6 +10,8 @@ and fails saying why.
 Environment:
   HIVE_RUN   path of the hive-run binary  (default: <repo>/build/launcher/hive-run)
   HIVE_CRED  path of the hive-cred binary (default: <repo>/build/launcher/hive-cred)
+  HIVE_PRELOAD  path of libhive-preload.so, for hive-run --fresh
+             (default: <repo>/build/preload/libhive-preload.so)
 
 One server process (tests/oauth/server.js: oidc-provider plus a server of
 broken token endpoints, see tests/oauth/README.md) serves the whole run;
@@ -47,6 +49,8 @@ REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 HIVE_RUN = os.path.abspath(os.environ.get("HIVE_RUN") or REPO / "build" / "launcher" / "hive-run")
 HIVE_CRED = os.path.abspath(os.environ.get("HIVE_CRED") or REPO / "build" / "launcher" / "hive-cred")
+HIVE_PRELOAD = os.path.abspath(os.environ.get("HIVE_PRELOAD") or
+                               REPO / "build" / "preload" / "libhive-preload.so")
 
 TIMEOUT = 60          # per hive command
 ACCESS_TTL = 60       # the server's access token lifetime
@@ -83,6 +87,8 @@ def setUpModule():
     for what, path in [("hive-run", HIVE_RUN), ("hive-cred", HIVE_CRED)]:
         if not os.access(path, os.X_OK):
             raise RuntimeError("%s not found at %s (set %s)" % (what, path, what.upper().replace("-", "_")))
+    if not os.path.isfile(HIVE_PRELOAD):
+        raise RuntimeError("libhive-preload.so not found at %s (set HIVE_PRELOAD)" % HIVE_PRELOAD)
     _tmp = tempfile.mkdtemp(prefix="hive-oauth-test-")
     try:
         _server = oauth_server.OAuthServer(_tmp, ACCESS_TTL)
@@ -638,8 +644,35 @@ class OAuthTest(unittest.TestCase):
         r = self.check(self.hive_run("-e", "T={{tok.access_token}}", "--", "sh", "-c", 'printf %s "$T"'), 0)
         self.assertEqual(r.stdout, stored.encode())
         self.assertEqual(stats()["token_requests"], 1)
-        # and the stored refresh token is the live one
-        self.check(self.refresh()[0], 0)
+        # and the stored refresh token is the live one; what hive-cred
+        # refresh reports is the access token's new expiry, not the
+        # id_token's old one
+        r, _, t0, t1 = self.refresh()
+        self.check(r, 0)
+        m = re.match(rb"refreshed tok; expires (\S+)\n$", r.stdout)
+        self.assertIsNotNone(m, r.stdout)
+        self.assertEqual(epoch(m.group(1).decode()), epoch(self.stored()["keys"]["access_token"]["expires_at"]))
+        self.assert_expires_about(self.stored(), ACCESS_TTL, t0, t1)
+
+    def test_fresh_refresher_no_storm(self):
+        # was: the --fresh refresher found the credential due after every
+        # refresh and made about 1,600 token requests in 3 seconds
+        env = dict(self.env, HIVE_PRELOAD=HIVE_PRELOAD)
+        # the hive-run under test may be an ASan build; the program inherits the preload
+        asan = env.get("ASAN_OPTIONS", "")
+        if "verify_asan_link_order" not in asan:
+            env["ASAN_OPTIONS"] = (asan + ":" if asan else "") + "verify_asan_link_order=0"
+        self.add_provider()
+        for access_expires, requests in (("+3600s", 0), ("2020-01-01T00:00:00Z", 1)):
+            with self.subTest(access_token=access_expires):
+                self.add_oidc(access_expires=access_expires)
+                admin("POST", "/test/reset")
+                r = subprocess.run([HIVE_RUN, "--fresh", "-e", "T={{tok.access_token}}", "--", "sleep", "3"],
+                                   stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   env=env, timeout=TIMEOUT, cwd=self.tmp)
+                self.check(r, 0)
+                self.assertEqual(stats()["token_requests"], requests,
+                                 "a 60 s access token beside an expired id_token, 3 s under --fresh")
 
     # --- issue 12: a refresh against add and delete --------------------------------
 
