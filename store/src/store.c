@@ -519,15 +519,23 @@ static const struct hive_refresh_note *noted(const hive_store *s, const char *id
     return NULL;
 }
 
-/* Remember a refresh tried and how it ended (best effort), so that one
- * launch resolving a credential several times refreshes it once, hands
- * out what the store kept, and asks a failing provider once and warns
- * once. */
-static void note_refresh(hive_store *s, const char *id, hive_rc rc)
+/*
+ * Remember a refresh tried and how it ended (best effort), so that one
+ * launch resolving a credential several times asks a failing provider
+ * once and warns once, and refreshes once even when what the refresh left
+ * (cred) is due at once (a token that expires as it comes, or another
+ * writer's). A credential that the refresh left not due needs no note: it
+ * is refreshed again when it becomes due again, as a long-lived handle
+ * needs.
+ */
+static void note_refresh(hive_store *s, const char *id, hive_rc rc, const hive_cred *cred)
 {
-    struct hive_refresh_note *grown = realloc(s->notes, (s->nnotes + 1) * sizeof(*grown));
+    struct hive_refresh_note *grown;
     struct hive_refresh_note *n;
 
+    if (rc == HIVE_OK && !hive_cred_needs_refresh(cred, s->margin, hive_time_now()))
+        return;
+    grown = realloc(s->notes, (s->nnotes + 1) * sizeof(*grown));
     if (grown == NULL)
         return;
     s->notes = grown;
@@ -560,7 +568,7 @@ hive_rc hive_store_get_credential(hive_store *s, hive_cred **out, const char *id
         bool warn = n == NULL;
         bool gone = false;
         if (n != NULL) {
-            /* tried in this launch: c is what it left in the store */
+            /* tried in this launch, and c is what it left (due at once) */
             rc = n->rc == HIVE_OK ? HIVE_OK : hive__fail(n->rc, "%s", n->message);
         } else {
             rc = run_refresh(s, &c, false, &gone);
@@ -569,7 +577,7 @@ hive_rc hive_store_get_credential(hive_store *s, hive_cred **out, const char *id
                 hive_cred_free(&c);
                 return rc;
             }
-            note_refresh(s, id, rc);
+            note_refresh(s, id, rc, c);
         }
         if (rc != HIVE_OK) {
             if (flags & HIVE_GET_STRICT) {
@@ -597,7 +605,7 @@ hive_rc hive_store_refresh(hive_store *s, hive_cred **out, const char *id)
     if (rc == HIVE_OK) {
         rc = run_refresh(s, &c, true, &gone);
         if (rc == HIVE_OK)
-            note_refresh(s, id, rc);
+            note_refresh(s, id, rc, c);
     }
     if (rc != HIVE_OK) {
         hive_cred_free(&c);

@@ -27,9 +27,9 @@ struct hive_store {
     bool usage_loaded;
     void (*warn)(void *ctx, const char *message);
     void *warn_ctx;
-    /* Refreshes this store tried, kept as long as the credential's cached
-     * copy (one launch): a credential is refreshed at most once in that
-     * time, and a failure is replayed instead of tried again. */
+    /* Refreshes this store tried that failed or left the credential due
+     * at once, kept as long as its cached copy (one launch): replayed
+     * instead of tried again. */
     struct hive_refresh_note {
         char *id;
         char *message;       /* the failure's message; NULL after a success */

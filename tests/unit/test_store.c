@@ -89,6 +89,7 @@ typedef struct test_provider {
     bool fail;
     bool numbered;          /* "refreshed-token-N" for the Nth refresh */
     bool expired;           /* the new access token is already expired */
+    int ttl;                /* else its life in seconds (0: an hour) */
     /* another writer at work while the token request is out */
     void (*meanwhile)(hive_store *store);
 } test_provider;
@@ -117,6 +118,8 @@ static hive_rc tp_refresh(hive_provider *p, hive_store *store, hive_cred *cred)
         tp->meanwhile(store);
     if (tp->expired)
         exp = now_plus(-1);
+    else if (tp->ttl > 0)
+        exp = now_plus(tp->ttl);
     if (tp->numbered) {
         char v[64];
         snprintf(v, sizeof(v), "refreshed-token-%d", tp->refreshes);
@@ -1047,6 +1050,24 @@ Test(refresh, a_launch_refreshes_a_credential_at_most_once)
     }
     cr_expect_eq(tp.refreshes, 1);
     expect_stored(hive_store_storage(s), "tok", "access_token", "refreshed-token-1");
+    hive_store_free(&s);
+}
+
+/* Once per launch is no once per handle: a long-lived handle refreshes a
+ * token again when it has become due again, cached or not. */
+Test(refresh, a_long_lived_handle_refreshes_again_when_due_again, .timeout = 20)
+{
+    test_provider tp;
+    hive_time past = now_plus(-60);
+    hive_store *s = refresh_store(&tp, NULL, true, &past);
+
+    tp.numbered = true;
+    tp.ttl = 2;   /* due after two thirds of its life */
+    expect_key(s, "tok", "access_token", HIVE_GET_REFRESH, "refreshed-token-1");
+    expect_key(s, "tok", "access_token", HIVE_GET_REFRESH, "refreshed-token-1");
+    sleep(2);
+    expect_key(s, "tok", "access_token", HIVE_GET_REFRESH | HIVE_GET_STRICT, "refreshed-token-2");
+    cr_expect_eq(tp.refreshes, 2);
     hive_store_free(&s);
 }
 

@@ -50,8 +50,8 @@ HIVE_EXPORT void hive_store_free(hive_store **store);
 HIVE_EXPORT hive_storage *hive_store_storage(hive_store *store);
 
 /* Flags for reading. */
-#define HIVE_GET_REFRESH 1u   /* refresh when due (hive_cred_needs_refresh), at most
-                               * once while the credential is cached */
+#define HIVE_GET_REFRESH 1u   /* refresh when due (hive_cred_needs_refresh); see
+                               * hive_store_refresh */
 #define HIVE_GET_STRICT  2u   /* ...and fail when that refresh fails, instead of
                                * warning and returning the stored credential */
 
@@ -142,9 +142,11 @@ HIVE_EXPORT bool hive_cred_refresh_due(const hive_cred *cred, int margin, hive_t
  * HIVE_ERR_CHANGED when another writer replaced the credential meanwhile
  * (what it wrote stays), HIVE_ERR_NOT_FOUND when it was deleted.
  *
- * A read with HIVE_GET_REFRESH refreshes a due credential the same way,
- * once per store handle while the credential is cached (a launch): later
- * reads get what the store kept, or the same failure.
+ * A read with HIVE_GET_REFRESH refreshes a due credential the same way.
+ * While the credential stays cached (a launch), a failed refresh is not
+ * tried again (later reads get the same failure), nor one that left the
+ * credential due at once (later reads get what the store kept); else the
+ * credential is refreshed again when it becomes due again.
  */
 HIVE_EXPORT hive_rc hive_store_refresh(hive_store *s, hive_cred **out, const char *id);
 
