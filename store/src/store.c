@@ -445,6 +445,7 @@ static hive_rc run_refresh(hive_store *s, hive_cred **cred, bool force, bool *go
     hive_cred *seen = NULL;
     hive_cred *fresh = NULL;
     hive_cred *result = NULL;
+    const char *outer = s->refreshing;
     hive_time now;
     int lock = -1;
     hive_rc rc;
@@ -497,7 +498,7 @@ done:
     hive_cred_free(cred);
     *cred = result;
 out:
-    s->refreshing = NULL;
+    s->refreshing = outer;
     rc = hive__storage_unlock(s->storage, lock, rc);
     hive_cred_free(&seen);
     hive_cred_free(&fresh);
@@ -655,11 +656,17 @@ hive_rc hive_store_get_key(hive_store *s, char **value, size_t *len, const char 
 
 /* --- writing ------------------------------------------------------------- */
 
+/* Whether this store holds id's refresh lock: a provider at work on id
+ * writing it (hive_storage_save and _delete would wait for that lock). */
+static bool holds_lock(const hive_store *s, const char *id)
+{
+    return s->refreshing != NULL && strcmp(s->refreshing, id) == 0;
+}
+
 hive_rc hive_store_save(hive_store *s, const hive_cred *cred)
 {
-    /* a provider saving the credential it refreshes: the lock is ours */
-    bool locked = s->refreshing != NULL && strcmp(s->refreshing, hive_cred_id(cred)) == 0;
-    hive_rc rc = locked ? s->storage->ops->save(s->storage, cred) : hive_storage_save(s->storage, cred);
+    hive_rc rc = holds_lock(s, hive_cred_id(cred)) ? s->storage->ops->save(s->storage, cred)
+                                                   : hive_storage_save(s->storage, cred);
 
     if (rc == HIVE_OK)
         remember(s, cred);
@@ -671,7 +678,7 @@ hive_rc hive_store_save(hive_store *s, const hive_cred *cred)
 hive_rc hive_store_delete(hive_store *s, const char *id)
 {
     hive_store_invalidate(s, id);
-    return hive_storage_delete(s->storage, id);
+    return holds_lock(s, id) ? s->storage->ops->del(s->storage, id) : hive_storage_delete(s->storage, id);
 }
 
 hive_rc hive_store_exists(hive_store *s, const char *id, bool *found)

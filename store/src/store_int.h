@@ -36,7 +36,8 @@ struct hive_store {
         hive_rc rc;          /* HIVE_OK: refreshed */
     } *notes;
     size_t nnotes;
-    /* The id whose refresh lock this store holds (a provider at work). */
+    /* The id whose refresh lock this store holds (a provider at work);
+     * its writes through the store must not wait for that lock. */
     const char *refreshing;
 };
 

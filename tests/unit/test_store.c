@@ -1676,3 +1676,44 @@ Test(dotenv, load_reads_a_file_and_reports_a_missing_one)
     cr_expect_eq(hive_dotenv_load(&o, path), HIVE_ERR_NOT_FOUND);
     remove_tmp();
 }
+
+/* --- refresh over a file storage ------------------------------------------ */
+
+static void save_through_the_store(hive_store *store)
+{
+    hive_time later = now_plus(7200);
+    hive_cred *c = oauth_cred("tok", true, &later);
+
+    cr_assert_eq(hive_cred_set_key(c, "access_token", "saved-by-provider", 17, &later), HIVE_OK);
+    cr_assert_eq(hive_store_save(store, c), HIVE_OK, "%s", hive_last_error());
+    hive_cred_free(&c);
+}
+
+/* Writes to a file storage wait for the credential's refresh lock; a
+ * provider writing the credential it refreshes through the store must not
+ * wait for the lock its own refresh holds. */
+Test(refresh, a_provider_writing_its_credential_does_not_wait_for_its_own_lock, .timeout = 20)
+{
+    hive_file_options o = {0};
+    hive_storage *fs = NULL;
+    hive_store *s = NULL;
+    test_provider tp;
+    hive_time past = now_plus(-60);
+    hive_cred *c = oauth_cred("tok", true, &past);
+
+    make_tmp();
+    o.dir = tmp;
+    o.key = "CDYCcZR9HSFJhGdO3tDSUBI4JyY_S-KIB3oWzAKtsgI=";
+    cr_assert_eq(hive_file_storage_open(&fs, &o), HIVE_OK, "%s", hive_last_error());
+    cr_assert_eq(hive_store_new(&s, fs, NULL), HIVE_OK, "%s", hive_last_error());
+    init_provider(&tp, "test-oauth", HIVE_TYPE_OAUTH2);
+    cr_assert_eq(hive_store_add_provider(s, &tp.base), HIVE_OK);
+    cr_assert_eq(hive_store_save(s, c), HIVE_OK, "%s", hive_last_error());
+    hive_cred_free(&c);
+    tp.meanwhile = save_through_the_store;
+    expect_key(s, "tok", "access_token", HIVE_GET_REFRESH | HIVE_GET_STRICT, "saved-by-provider");
+    expect_stored(hive_store_storage(s), "tok", "access_token", "saved-by-provider");
+    cr_expect_eq(tp.refreshes, 1);
+    hive_store_free(&s);
+    remove_tmp();
+}
