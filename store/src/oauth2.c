@@ -305,15 +305,7 @@ static void carried_free(carried *c)
     c->n = 0;
 }
 
-/*
- * text, from the token endpoint, fit for a message in out (size bytes):
- * each secret the request carried becomes [redacted] (matched without
- * regard to case, so a re-encoded %2f is caught too), every byte outside
- * printable ASCII becomes '?' (no terminal escapes, no forged lines), and
- * what does not fit is cut with "...". Secrets are taken out before the
- * cut, so no part of one is left at the end.
- */
-static void server_text(char *out, size_t size, const char *text, const carried *c)
+void hive__server_text(char *out, size_t size, const char *text, char *const *secrets, size_t nsecrets)
 {
     const char *end = text + strlen(text);
     const char *p = text;
@@ -321,9 +313,9 @@ static void server_text(char *out, size_t size, const char *text, const carried 
 
     while (p < end) {
         size_t skip = 0;
-        for (size_t i = 0; i < c->n; i++) {
-            size_t n = strlen(c->forms[i]);
-            if (n > skip && (size_t)(end - p) >= n && strncasecmp(p, c->forms[i], n) == 0)
+        for (size_t i = 0; i < nsecrets; i++) {
+            size_t n = secrets[i] != NULL ? strlen(secrets[i]) : 0;
+            if (n > skip && (size_t)(end - p) >= n && strncasecmp(p, secrets[i], n) == 0)
                 skip = n;
         }
         if (o + (skip > 0 ? 10 : 1) + 4 > size)
@@ -358,8 +350,8 @@ static hive_rc answer_error(const char *id, bool refresh_grant, long status, con
     if (err == NULL)
         return hive__fail(HIVE_ERR_REFRESH, "Failed to refresh credential '%s': HTTP %ld from the token "
                           "endpoint", id, status);
-    server_text(err_text, sizeof(err_text), err, c);
-    server_text(desc_text, sizeof(desc_text), desc ? desc : "", c);
+    hive__server_text(err_text, sizeof(err_text), err, c->forms, c->n);
+    hive__server_text(desc_text, sizeof(desc_text), desc ? desc : "", c->forms, c->n);
     return hive__fail(HIVE_ERR_REFRESH, "Failed to refresh credential '%s': HTTP %ld: %s%s%s", id, status,
                       err_text, desc ? ": " : "", desc_text);
 }
@@ -454,7 +446,8 @@ static hive_rc oauth2_refresh(hive_provider *p, hive_store *store, hive_cred *cr
         goto out;
     }
     if (obj == NULL) {
-        server_text(ctype, sizeof(ctype), *rs.content_type ? rs.content_type : "no content type", &secrets);
+        hive__server_text(ctype, sizeof(ctype), *rs.content_type ? rs.content_type : "no content type",
+                          secrets.forms, secrets.n);
         rc = hive__fail(HIVE_ERR_REFRESH, "Failed to refresh credential '%s': the token endpoint's answer "
                         "(HTTP %ld, %s) is neither JSON nor form data", id, rs.status, ctype);
         goto out;

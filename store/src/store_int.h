@@ -49,6 +49,15 @@ hive_rc hive__cred_value(char **value, size_t *len, const hive_cred *c, const ch
 bool hive__provider_can_refresh(hive_store *s, const hive_provider *p, const hive_cred *cred);
 /* Register the Aden provider (aden.c). */
 hive_rc hive__add_aden_provider(hive_store *s);
+/*
+ * text, from a server, fit for a message in out (size bytes): each of the
+ * secrets the request carried (in every form it carried them) becomes
+ * [redacted], matched without regard to case (a re-encoded %2f too);
+ * every byte outside printable ASCII becomes '?' (no terminal escapes, no
+ * forged lines); what does not fit is cut with "...". Secrets go before
+ * the cut, so no part of one is left. A server may quote the request.
+ */
+void hive__server_text(char *out, size_t size, const char *text, char *const *secrets, size_t nsecrets);
 /* Register the OAuth2 provider (oauth2.c). */
 hive_rc hive__add_oauth2_provider(hive_store *s);
 /* Render every string of an object of templates. */
