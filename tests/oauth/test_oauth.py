@@ -718,6 +718,33 @@ class OAuthTest(unittest.TestCase):
         self.check(self.cred("get", "tok", "access_token"), 3)
         self.assertNotIn("tok", self.check(self.cred("list"), 0).stdout.decode().split())
 
+    def test_writer_that_takes_no_lock_is_not_overwritten(self):
+        # Hive itself writes the .enc file without hive's lock: the refresh
+        # reads the credential again before saving and keeps what it finds
+        self.add_provider()
+        self.add_token(refresh=mint(), expires="+3600s")
+        path = os.path.join(self.store, "credentials", "tok.enc")
+        doc = self.stored()
+        doc["keys"]["access_token"]["value"] = "written-by-hive"
+        p = self.start_slow_refresh()
+        tmp = path + ".hive"
+        with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as f:
+            f.write(self.fernet.encrypt(json.dumps(doc).encode()))
+        os.rename(tmp, path)
+        out, err = p.communicate(timeout=TIMEOUT)
+        self.assertEqual(p.returncode, 6, "the refresh: %r %r" % (out, err))
+        self.assertIn(b"Credential 'tok' was changed by another writer while it was being refreshed", err)
+        self.assertEqual(self.value(self.stored(), "access_token"), "written-by-hive")
+        # and a file removed behind hive's back stays removed
+        self.add_token(refresh=mint(), expires="+3600s")
+        admin("POST", "/test/reset")
+        p = self.start_slow_refresh()
+        os.remove(path)
+        out, err = p.communicate(timeout=TIMEOUT)
+        self.assertEqual(p.returncode, 3, "the refresh: %r %r" % (out, err))
+        self.assertIn(b"Credential 'tok' was deleted while it was being refreshed", err)
+        self.assertFalse(os.path.exists(path), "the refresh brought a deleted credential back")
+
     # --- issue 12: what the server says is printed with the secrets taken out --------
 
     def test_server_text_never_shows_what_the_request_carried(self):
