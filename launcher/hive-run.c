@@ -580,6 +580,12 @@ static void expired_hint(const run *r, hive_store *st, const hive_cred *c, const
                  "or pass --allow-expired", p->id, id);
     } else if (r->no_refresh) {
         cli_hint("--no-refresh is set; without it hive-run tries to refresh the token through its provider");
+    } else if (!refreshed_since_start(c) && strcmp(key, "access_token") != 0 &&
+               hive_cred_get_key(c, "access_token", NULL) != NULL) {
+        /* what is due is the access token, and it is not: nothing else is
+         * ever renewed, so no refresh was tried */
+        cli_hint("a refresh renews only the access token, not '%s': save a new one with "
+                 "'hive-cred add %s', or pass --allow-expired", key, id);
     } else if (refreshed_since_start(c) ||
                hive_store_get_credential(st, &again, id, HIVE_GET_REFRESH | HIVE_GET_STRICT) == HIVE_OK) {
         /* refreshed in this launch (or just now, by the call above) */

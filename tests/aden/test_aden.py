@@ -489,6 +489,24 @@ class AdenTest(unittest.TestCase):
         self.assertEqual(self.errors(r), ["int-a: Bad request: bad id"])
         self.assertEqual(self.stored_ids(), ["int-b"])
 
+    def test_server_text_never_shows_the_api_key(self):
+        # a server quoting the request (its Authorization header) back
+        self.sync_one(expires_at=EXPIRED)
+        before = self.snapshot()
+        for status, body in [
+                (403, {"message": "key Bearer %s may not\u001b[2J\r\nhive-cred: error: forged" % KEY}),
+                (400, {"error": "invalid_request", "message": "bad key " + KEY.upper()}),
+                (400, {"error": "refresh_failed", "message": "no",
+                       "reauthorization_url": "https://app.adenhq.com/reauthorize?key=" + KEY})]:
+            with self.subTest(status=status, body=body):
+                SERVER.fail("/v1/credentials/int-a/refresh", status, body)
+                r = self.cred("refresh", "int-a")
+                self.assertNotEqual(r.returncode, 0)
+                self.assertIn(b"[redacted]", r.stderr)
+                for bad in (KEY.encode(), KEY.upper().encode(), b"\x1b", b"\\x1b", b"\r", b"\\x0d"):
+                    self.assertNotIn(bad, r.stderr)
+        self.assertEqual(self.snapshot(), before)
+
     # --- connection errors and time-outs: retried ------------------------------
 
     def test_connection_refused(self):

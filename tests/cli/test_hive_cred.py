@@ -688,6 +688,9 @@ class TestHostileIds(HiveCredTest):
         allowed = {os.path.join("credentials", "metadata", "index.json"),
                    os.path.join("credentials", ".lock")}
         allowed |= {os.path.join("credentials", "credentials", f) for f in ids.values()}
+        # each write takes the credential's refresh lock (it waits for a refresh under way)
+        allowed |= {os.path.join("credentials", ".refresh")}
+        allowed |= {os.path.join("credentials", ".refresh", f[:-len(".enc")] + ".lock") for f in ids.values()}
         self.assertLessEqual(changed, allowed)
         self.assertEqual({os.path.basename(p) for p in changed if p.endswith(".enc")},
                          set(ids.values()))
