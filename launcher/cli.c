@@ -29,7 +29,7 @@ static void put_escaped(const char *text)
     }
 }
 
-static void vmsg(const char *kind, const char *fmt, va_list ap)
+static void __attribute__((format(printf, 2, 0))) vmsg(const char *kind, const char *fmt, va_list ap)
 {
     char msg[2048];
 
