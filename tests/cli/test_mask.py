@@ -169,14 +169,7 @@ class MaskTest(unittest.TestCase):
         self.addCleanup(self.reap, p)
         return p
 
-    @staticmethod
-    def reap(p):
-        if p.poll() is None:
-            p.kill()
-        p.wait()
-        for f in (p.stdout, p.stderr):
-            if f is not None:
-                f.close()
+    reap = staticmethod(hivetest.reap)
 
     def read_until(self, fd, buf, want, timeout=10.0):
         """Read fd into buf (a bytearray) until want is in it; the time it arrived."""

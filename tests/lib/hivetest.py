@@ -148,6 +148,16 @@ def run(argv, env, stdin=b"", timeout=TIMEOUT, cwd=None, stdout=subprocess.PIPE,
                           timeout=timeout, cwd=cwd)
 
 
+def reap(p):
+    """Kill a subprocess.Popen if it still runs, wait for it, close its pipes."""
+    if p.poll() is None:
+        p.kill()
+    p.wait()
+    for f in (p.stdin, p.stdout, p.stderr):
+        if f is not None:
+            f.close()
+
+
 def missing_binaries(*names):
     """'X not found at P (set V)' for each of names (keys of BINARIES) that
     is not there."""
