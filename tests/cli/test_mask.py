@@ -171,7 +171,7 @@ class MaskTest(unittest.TestCase):
 
     reap = staticmethod(hivetest.reap)
 
-    def read_until(self, fd, buf, want, timeout=10.0):
+    def read_until(self, fd, buf, want, timeout=hivetest.scaled(10.0)):
         """Read fd into buf (a bytearray) until want is in it; the time it arrived."""
         deadline = time.monotonic() + timeout
         while want not in buf:
@@ -646,7 +646,7 @@ class TestTerminal(MaskTest):
                             start_new_session=True, preexec_fn=take_ctty if stdin_tty else None)
         return self.p
 
-    def until(self, want, timeout=10.0):
+    def until(self, want, timeout=hivetest.scaled(10.0)):
         return self.read_until(self.master, self.buf, want, timeout)
 
     def finish(self, code=0):

@@ -270,7 +270,7 @@ def snapshot_value(fd, name):
     raise AssertionError("%s is not in the snapshot" % name)
 
 
-def wait_no_refresher(marker, seconds=3.0):
+def wait_no_refresher(marker, seconds=hivetest.scaled(3.0)):
     """[] if every refresher of marker is gone within seconds, else those left."""
     deadline = time.monotonic() + seconds
     while True:
