@@ -17,6 +17,8 @@ static int64_t mono_now(void)
     return ts.tv_sec;
 }
 
+int64_t (*hive__store_clock)(void) = mono_now;
+
 void hive__store_warn(hive_store *s, const char *fmt, ...)
 {
     char *msg = NULL;
@@ -275,7 +277,7 @@ hive_storage *hive_store_storage(hive_store *s)
 
 static hive_cred *cached(hive_store *s, const char *id)
 {
-    int64_t now = mono_now();
+    int64_t now = hive__store_clock();
 
     for (size_t i = 0; i < s->ncache; i++) {
         if (strcmp(hive_cred_id(s->cache[i].cred), id) != 0)
@@ -304,7 +306,7 @@ static void remember(hive_store *s, const hive_cred *cred)
     }
     s->cache = grown;
     s->cache[s->ncache].cred = copy;
-    s->cache[s->ncache].loaded_at = mono_now();
+    s->cache[s->ncache].loaded_at = hive__store_clock();
     s->ncache++;
 }
 

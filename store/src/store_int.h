@@ -41,6 +41,10 @@ struct hive_store {
     const char *refreshing;
 };
 
+/* The cache's clock, in monotonic seconds (CLOCK_MONOTONIC); the tests
+ * replace it to step over a cache_ttl without sleeping. */
+extern int64_t (*hive__store_clock)(void);
+
 void hive__store_warn(hive_store *s, const char *fmt, ...) HIVE_PRINTF(2, 3);
 /* A copy of key's value (NULL: the default key), with Hive's messages. */
 hive_rc hive__cred_value(char **value, size_t *len, const hive_cred *c, const char *key);

@@ -52,17 +52,19 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
-HIVE_RUN = os.path.abspath(os.environ.get("HIVE_RUN") or REPO / "build" / "launcher" / "hive-run")
-HIVE_CRED = os.path.abspath(os.environ.get("HIVE_CRED") or REPO / "build" / "launcher" / "hive-cred")
-HIVE_PRELOAD = os.path.abspath(os.environ.get("HIVE_PRELOAD") or
-                               REPO / "build" / "preload" / "libhive-preload.so")
-FRESH_BIN = os.path.abspath(os.environ.get("FRESH_BIN") or REPO / "build" / "tests" / "fresh")
-sys.path.insert(0, str(REPO / "tests" / "oauth"))
-import oauth_server  # noqa: E402  (tests/oauth/oauth_server.py)
+sys.path.insert(0, str(REPO / "tests" / "lib"))
+import hivetest  # noqa: E402  (tests/lib/hivetest.py)
+
+HIVE_RUN = hivetest.HIVE_RUN
+HIVE_CRED = hivetest.HIVE_CRED
+HIVE_PRELOAD = hivetest.HIVE_PRELOAD
+FRESH_BIN = hivetest.path_from_env("FRESH_BIN", REPO / "build" / "tests" / "fresh")
 
 EXIT_FAIL = 125
+# not scaled by HIVE_TEST_TIME_SCALE: the tests' durations (15 s of
+# reading, 4.5 s before a constructor, 0.6 s of slack) are tied to it
 ACCESS_TTL = 3
-TIMEOUT = 60
+TIMEOUT = hivetest.scaled(60)
 POST_ID, POST_SECRET = "hive-post", "post-secret-123"
 BASIC_ID, BASIC_SECRET = "hive-basic", "b@sic:s3cr3t/+%&="
 SECRETS = {POST_ID: POST_SECRET, BASIC_ID: BASIC_SECRET}
@@ -70,8 +72,7 @@ SECRETS = {POST_ID: POST_SECRET, BASIC_ID: BASIC_SECRET}
 TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{20,200}\Z")
 TOKEN_LEN = ("20", "200")
 
-PROXY_VARS = ["http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "all_proxy",
-              "no_proxy", "NO_PROXY"]
+PROXY_VARS = hivetest.PROXY_VARS
 HELPERS = ["token_reader", "thread_reader", "fork_reader", "ctor_main", "libctor_lib.so", "probe",
            "static_prog", "fake_go", "libnoop_preload.so", "tamper"]
 
@@ -88,7 +89,7 @@ def helper(name):
 
 def missing_prerequisite():
     """Why the tests cannot run at all, or None."""
-    return oauth_server.missing()
+    return hivetest.missing_oauth_server()
 
 
 def check_binaries():
@@ -111,7 +112,7 @@ def setUpModule():
         raise RuntimeError("cannot run: " + why)
     check_binaries()
     _tmp = tempfile.mkdtemp(prefix="hive-fresh-test-")
-    _server = oauth_server.OAuthServer(_tmp, ACCESS_TTL)
+    _server = hivetest.start_oauth_server(_tmp, ACCESS_TTL)
     SERVER.update(_server.ports)
     # the long runs, in parallel; the tests collect them
     _pool = concurrent.futures.ThreadPoolExecutor(max_workers=16)
@@ -159,11 +160,7 @@ def introspect(token, client=POST_ID):
 # --- homes and programs ----------------------------------------------------------
 
 def base_env(**extra):
-    env = dict(os.environ)
-    for name in ["HIVE_CREDENTIAL_KEY", "HIVE_NEW_CREDENTIAL_KEY", "LD_PRELOAD", "HIVE_SNAPSHOT_FD",
-                 "LD_DEBUG"] + PROXY_VARS:
-        env.pop(name, None)
-    env["LC_ALL"] = "C"
+    env = hivetest.clean_env()
     env["HIVE_PRELOAD"] = HIVE_PRELOAD
     # the hive-run under test may be an ASan build, and the program it runs
     # inherits LD_PRELOAD
@@ -194,8 +191,7 @@ class Home:
                   stdin="access_token=old\nrefresh_token=%s\n" % rt)
 
     def cred(self, *args, stdin=""):
-        r = subprocess.run([HIVE_CRED, *args], input=stdin.encode(), stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, env=self.env, timeout=TIMEOUT, cwd=self.dir)
+        r = hivetest.run([HIVE_CRED, *args], self.env, stdin=stdin, timeout=TIMEOUT, cwd=self.dir)
         if r.returncode != 0:
             raise RuntimeError("hive-cred %s: exit %d: %r" % (" ".join(args), r.returncode, r.stderr))
         return r
@@ -204,8 +200,7 @@ class Home:
         return [HIVE_RUN, "--fresh", *opts, "-e", "TOKEN={{tok}}", "--", *prog]
 
     def run(self, *prog, opts=(), env=None, timeout=TIMEOUT):
-        return subprocess.run(self.argv(*prog, opts=opts), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, env=env or self.env, timeout=timeout, cwd=self.dir)
+        return hivetest.run(self.argv(*prog, opts=opts), env or self.env, timeout=timeout, cwd=self.dir)
 
 
 def distinct(values):
@@ -488,7 +483,7 @@ def snapshot_value(fd, name):
     raise AssertionError("%s is not in the snapshot" % name)
 
 
-def wait_no_refresher(marker, seconds=3.0):
+def wait_no_refresher(marker, seconds=hivetest.scaled(3.0)):
     """[] if every refresher of marker is gone within seconds, else those left."""
     deadline = time.monotonic() + seconds
     while True:
@@ -1143,15 +1138,16 @@ class CraftedSnapshotTest(unittest.TestCase):
 
 
 def main():
-    why = missing_prerequisite()
-    if why:
-        print("test_fresh: CANNOT RUN: %s" % why, file=sys.stderr)
-        sys.exit(1)
+    hivetest.main(binaries=["hive-run", "hive-cred", "libhive-preload.so"],
+                  prerequisite=lambda: missing_prerequisite() or fresh_helpers_missing())
+
+
+def fresh_helpers_missing():
     try:
         check_binaries()
     except RuntimeError as e:
-        sys.exit(str(e))
-    unittest.main()
+        return str(e)
+    return None
 
 
 if __name__ == "__main__":

@@ -47,13 +47,15 @@ import oauth_server  # noqa: E402  (tests/oauth/oauth_server.py)
 
 REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
-HIVE_RUN = os.path.abspath(os.environ.get("HIVE_RUN") or REPO / "build" / "launcher" / "hive-run")
-HIVE_CRED = os.path.abspath(os.environ.get("HIVE_CRED") or REPO / "build" / "launcher" / "hive-cred")
-HIVE_PRELOAD = os.path.abspath(os.environ.get("HIVE_PRELOAD") or
-                               REPO / "build" / "preload" / "libhive-preload.so")
+sys.path.insert(0, str(REPO / "tests" / "lib"))
+import hivetest  # noqa: E402  (tests/lib/hivetest.py)
 
-TIMEOUT = 60          # per hive command
-ACCESS_TTL = 60       # the server's access token lifetime
+HIVE_RUN = hivetest.HIVE_RUN
+HIVE_CRED = hivetest.HIVE_CRED
+HIVE_PRELOAD = hivetest.HIVE_PRELOAD
+
+TIMEOUT = hivetest.scaled(60)           # per hive command
+ACCESS_TTL = hivetest.scaled_int(60)    # the server's access token lifetime
 
 POST_ID, POST_SECRET = "hive-post", "post-secret-123"
 BASIC_ID, BASIC_SECRET = "hive-basic", "b@sic:s3cr3t/+%&="
@@ -62,8 +64,7 @@ INVALID_GRANT_MSG = "Refresh token for '%s' is invalid or revoked. Re-authorizat
 EXIT_REFRESH = 7
 EXIT_FAIL = 125
 
-PROXY_VARS = ["http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "all_proxy",
-              "no_proxy", "NO_PROXY"]
+PROXY_VARS = hivetest.PROXY_VARS
 
 SERVER = {}           # the port file's contents
 _server = None
@@ -72,7 +73,7 @@ _tmp = None
 
 def missing_prerequisite():
     """Why the tests cannot run, or None."""
-    return oauth_server.missing()
+    return hivetest.missing_oauth_server()
 
 
 def server_log():
@@ -91,7 +92,7 @@ def setUpModule():
         raise RuntimeError("libhive-preload.so not found at %s (set HIVE_PRELOAD)" % HIVE_PRELOAD)
     _tmp = tempfile.mkdtemp(prefix="hive-oauth-test-")
     try:
-        _server = oauth_server.OAuthServer(_tmp, ACCESS_TTL)
+        _server = hivetest.start_oauth_server(_tmp, ACCESS_TTL)
         SERVER.update(_server.ports)
     except BaseException:
         tearDownModule()    # not called when setUpModule fails
@@ -163,15 +164,10 @@ class OAuthTest(unittest.TestCase):
     maxDiff = None
 
     def setUp(self):
-        self.tmp = tempfile.mkdtemp(prefix="hive-oauth-")
-        self.addCleanup(shutil.rmtree, self.tmp, ignore_errors=True)
+        self.tmp = hivetest.temp_dir(self, "hive-oauth-")
         self.home = os.path.join(self.tmp, "home")
         self.store = os.path.join(self.home, "credentials")
-        self.env = dict(os.environ)
-        for name in ["HIVE_CREDENTIAL_KEY", "HIVE_NEW_CREDENTIAL_KEY"] + PROXY_VARS:
-            self.env.pop(name, None)
-        self.env["HIVE_HOME"] = self.home
-        self.env["LC_ALL"] = "C"
+        self.env = hivetest.clean_env(self.home)
         self.check(self.cred("init"), 0)
         with open(os.path.join(self.home, "secrets", "credential_key"), "rb") as f:
             self.fernet = Fernet(f.read().strip())
@@ -182,14 +178,10 @@ class OAuthTest(unittest.TestCase):
     # --- helpers -------------------------------------------------------
 
     def cred(self, *args, stdin=b"", env=None):
-        if isinstance(stdin, str):
-            stdin = stdin.encode("utf-8")
-        return subprocess.run([HIVE_CRED, *args], input=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              env=env or self.env, timeout=TIMEOUT, cwd=self.tmp)
+        return hivetest.run([HIVE_CRED, *args], env or self.env, stdin=stdin, timeout=TIMEOUT, cwd=self.tmp)
 
     def hive_run(self, *args):
-        return subprocess.run([HIVE_RUN, *args], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, env=self.env, timeout=TIMEOUT, cwd=self.tmp)
+        return hivetest.run([HIVE_RUN, *args], self.env, timeout=TIMEOUT, cwd=self.tmp)
 
     def check(self, r, code, what=""):
         self.assertEqual(r.returncode, code,
@@ -794,14 +786,7 @@ class OAuthTest(unittest.TestCase):
 
 
 def main():
-    why = missing_prerequisite()
-    if why:
-        print("test_oauth: CANNOT RUN: %s" % why, file=sys.stderr)
-        sys.exit(1)
-    for what, path in [("hive-run", HIVE_RUN), ("hive-cred", HIVE_CRED)]:
-        if not os.access(path, os.X_OK):
-            sys.exit("%s not found at %s (set %s)" % (what, path, what.upper().replace("-", "_")))
-    unittest.main()
+    hivetest.main(binaries=["hive-run", "hive-cred"], prerequisite=missing_prerequisite)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@
  * composite, and .env files.
  */
 #include "testutil.h"
+#include "store_int.h"   /* hive__store_clock */
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -467,19 +468,37 @@ Test(store, negative_cache_ttl_disables_the_cache)
     hive_store_free(&s);
 }
 
-Test(store, cache_entry_expires_after_the_ttl, .timeout = 10)
+/* The cache's clock (store_int.h), stepped by hand: no test sleeps for a
+ * cache_ttl to pass. */
+static int64_t test_now;
+
+static int64_t test_clock(void)
+{
+    return test_now;
+}
+
+Test(store, cache_entry_expires_after_the_ttl)
 {
     hive_store_options o = {0};
     hive_store *s;
 
-    o.cache_ttl = 1;
+    hive__store_clock = test_clock;
+    test_now = 1000;
+    o.cache_ttl = 60;
     s = memory_store(&o);
     put_api_key(hive_store_storage(s), "k", "one");
     expect_key(s, "k", "api_key", 0, "one");
     put_api_key(hive_store_storage(s), "k", "two");
     expect_key(s, "k", "api_key", 0, "one");
-    sleep(2);
+    test_now = 1059;                        /* 59 s later: still cached */
+    expect_key(s, "k", "api_key", 0, "one");
+    test_now = 1060;                        /* the ttl has passed */
     expect_key(s, "k", "api_key", 0, "two");
+    put_api_key(hive_store_storage(s), "k", "three");
+    test_now = 1119;                        /* cached again at 1060 */
+    expect_key(s, "k", "api_key", 0, "two");
+    test_now = 1120;
+    expect_key(s, "k", "api_key", 0, "three");
     hive_store_free(&s);
 }
 
