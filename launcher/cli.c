@@ -30,7 +30,7 @@ static void put_escaped(const char *text)
 }
 
 /* The whole message, never cut; NULL when out of memory. Free it. */
-static char *vformat(const char *fmt, va_list ap)
+static char *__attribute__((format(printf, 1, 0))) vformat(const char *fmt, va_list ap)
 {
     char *msg = NULL;
 
@@ -100,7 +100,8 @@ int cli_exit_code(hive_rc rc)
         return strncmp(hive_last_error(), "Failed to refresh", 17) == 0 ? EXIT_REFRESH : EXIT_STORE;
     case HIVE_ERR_UNSUPPORTED:
     case HIVE_ERR_REFRESH:
-    case HIVE_ERR_REAUTH: return EXIT_REFRESH;
+    case HIVE_ERR_REAUTH:
+    case HIVE_ERR_IN_DOUBT: return EXIT_REFRESH;
     default: return EXIT_STORE;
     }
 }
@@ -141,6 +142,11 @@ int cli_fail(hive_rc rc)
         break;
     case HIVE_ERR_REAUTH:
         cli_hint("authorize again with the provider and save the new tokens (hive-cred add)");
+        break;
+    case HIVE_ERR_IN_DOUBT:
+        cli_hint("authorize again with the provider and save the new tokens (hive-cred add)");
+        cli_hint("only if you know the server never received that request: "
+                 "hive-cred refresh --retry-in-doubt ID sends the token once more");
         break;
     case HIVE_ERR_NETWORK:
         if (strncmp(msg, "etcd", 4) == 0)

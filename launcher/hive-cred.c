@@ -38,7 +38,8 @@ static const char usage_text[] =
     "  resolve TEMPLATE         print TEMPLATE with {{id}} and {{id.key}} rendered\n"
     "  validate [ID]            check credentials (expired and not refreshable is an\n"
     "                           error) and usage specs; print each problem\n"
-    "  refresh ID               refresh ID through its provider now\n"
+    "  refresh ID [--retry-in-doubt]  refresh ID through its provider now; --retry-in-doubt\n"
+    "                           sends a refresh token marked in doubt once more\n"
     "  accounts PROVIDER        aliases and identities of PROVIDER's accounts\n"
     "  sync                     pull every active integration from the Aden platform\n"
     "                           (ADEN_API_KEY or the stored aden_api_key; ADEN_API_URL)\n"
@@ -104,6 +105,7 @@ typedef struct opts {
     const char *show_only;
     const char *usage_only;
     const char *description_opt;
+    bool retry_in_doubt;
 } opts;
 
 __attribute__((format(printf, 1, 2)))
@@ -829,7 +831,15 @@ static int cmd_refresh(const opts *o, const char *id)
 
     if (ex != 0)
         return ex;
-    rc = hive_store_refresh(st, &c, id);
+    rc = HIVE_OK;
+    if (o->retry_in_doubt) {
+        bool was = false;
+        rc = hive_store_clear_in_doubt(st, id, &was);
+        if (rc == HIVE_OK && !was)
+            cli_warn("the refresh token of '%s' was not in doubt; refreshing as usual", id);
+    }
+    if (rc == HIVE_OK)
+        rc = hive_store_refresh(st, &c, id);
     if (rc == HIVE_OK) {
         /* the access token is what a refresh renews (an id_token beside it
          * may have expired long ago) */
@@ -1084,7 +1094,7 @@ static int cmd_rotate_key(const opts *o)
 
 enum {
     OPT_STORE = 1000, OPT_JSON, OPT_REVEAL, OPT_PROVIDER, OPT_AUTO, OPT_EXPIRES, OPT_TAG,
-    OPT_VERSION, OPT_KEY, OPT_HEADER, OPT_PARAM, OPT_BODY, OPT_ENV, OPT_HELP_URL
+    OPT_VERSION, OPT_KEY, OPT_HEADER, OPT_PARAM, OPT_BODY, OPT_ENV, OPT_HELP_URL, OPT_RETRY_IN_DOUBT
 };
 
 static const struct option long_opts[] = {
@@ -1103,6 +1113,7 @@ static const struct option long_opts[] = {
     {"body", required_argument, NULL, OPT_BODY},
     {"env", required_argument, NULL, OPT_ENV},
     {"help-url", required_argument, NULL, OPT_HELP_URL},
+    {"retry-in-doubt", no_argument, NULL, OPT_RETRY_IN_DOUBT},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
@@ -1165,6 +1176,7 @@ int main(int argc, char **argv)
         LIST_OPT(OPT_ENV, env, n_env, "--env")
 #undef LIST_OPT
         case OPT_HELP_URL: o.help_url = optarg; o.usage_only = "--help-url"; break;
+        case OPT_RETRY_IN_DOUBT: o.retry_in_doubt = true; break;
         case 'h':
             fputs(usage_text, stdout);
             return 0;
@@ -1192,6 +1204,8 @@ int main(int argc, char **argv)
         return usage_error("option %s applies to 'usage add' only", o.usage_only);
     if (o.show_only != NULL && strcmp(cmd, "show") != 0)
         return usage_error("option %s applies to 'show' only", o.show_only);
+    if (o.retry_in_doubt && strcmp(cmd, "refresh") != 0)
+        return usage_error("option %s applies to 'refresh' only", "--retry-in-doubt");
 
     if (strcmp(cmd, "init") == 0)
         return (ex = want_operands(cmd, nargs, 0, 0, "no operands")) ? ex : cmd_init(&o);

@@ -727,6 +727,22 @@ hive_rc hive_cred_set_key(hive_cred *cred, const char *name, const char *value, 
     return hive_json_set(keys, name, k);
 }
 
+hive_rc hive__cred_key_meta_set(hive_cred *cred, const char *name, const char *field, hive_json *val)
+{
+    hive_json *meta = hive_json_get(hive_json_get(hive_json_get(cred->doc, "keys"), name), "metadata");
+
+    if (meta == NULL || hive_json_typeof(meta) != HIVE_JSON_OBJECT) {
+        hive_json_free(&val);
+        return hive__fail(HIVE_ERR_KEY_NOT_FOUND, "Key '%.100s' not found in credential '%.200s'", name,
+                          hive_cred_id(cred));
+    }
+    if (val == NULL) {
+        hive_json_remove(meta, field);
+        return HIVE_OK;
+    }
+    return hive_json_set(meta, field, val);
+}
+
 hive_rc hive_cred_set_key_expires(hive_cred *cred, const char *name, const hive_time *expires_at)
 {
     hive_json *k = hive_json_get(hive_json_get(cred->doc, "keys"), name);

@@ -34,6 +34,7 @@ const char *hive_strerror(hive_rc rc)
     case HIVE_ERR_REFRESH: return "refresh failed";
     case HIVE_ERR_REAUTH: return "re-authorization required";
     case HIVE_ERR_CHANGED: return "changed by another writer";
+    case HIVE_ERR_IN_DOUBT: return "refresh token in doubt";
     }
     return "unknown error";
 }

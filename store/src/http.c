@@ -307,6 +307,10 @@ hive_rc hive__http_post(const hive_http_request *rq, hive_http_response *rs)
     SET(CURLOPT_USERAGENT, "hive/" HIVE_VERSION);
 #undef SET
     cc = api.easy_perform(c);
+    {
+        long sent = 0;
+        rs->sent = api.easy_getinfo(c, CURLINFO_REQUEST_SIZE, &sent) != CURLE_OK || sent > 0;
+    }
     if (cc != CURLE_OK) {
         if (sink.too_big)
             rc = hive__fail(HIVE_ERR_TOO_LARGE, "the answer is larger than %u bytes", HIVE_HTTP_MAX_BODY);

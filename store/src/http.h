@@ -27,6 +27,8 @@ typedef struct hive_http_response {
     size_t len;
     char content_type[128];
     long retry_after;              /* seconds, from a Retry-After header; -1: none */
+    bool sent;                     /* request bytes went out (so the server may have acted on it),
+                                    * also when no answer came */
 } hive_http_response;
 
 #define HIVE_HTTP_MAX_BODY (1024u * 1024)

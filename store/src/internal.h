@@ -28,6 +28,12 @@ size_t hive__b64url_encode(char *out, const uint8_t *in, size_t len);
  */
 hive_rc hive__b64_decode_lenient(uint8_t *out, size_t *out_len, const char *in, size_t len);
 
+/* oauth2.c: take the in-doubt mark off cred's refresh token; *was: it had one. */
+hive_rc hive__oauth2_clear_in_doubt(hive_cred *cred, bool *was);
+
+/* Set field of key name's metadata to val (taken); val NULL removes it. */
+hive_rc hive__cred_key_meta_set(hive_cred *cred, const char *name, const char *field, hive_json *val);
+
 /* OBJECT: append a member the caller knows is not there yet (no search,
  * so building an object of n members is O(n)); takes val, also on failure. */
 hive_rc hive__json_add_member(hive_json *obj, const char *key, size_t key_len, hive_json *val);

@@ -248,6 +248,56 @@ static long long expires_in(const hive_json *obj)
 /* Write the new tokens into cred as Hive does: the access token with its
  * new expiry, and the refresh token when the server rotated it. Other keys
  * (scope, ...) stay as they were. */
+/* Where a refresh token that may have been spent is marked: a field of
+ * its key's metadata (Hive keeps metadata as it is), holding the time. */
+#define IN_DOUBT "refresh_in_doubt_since"
+
+/* Whether cred's refresh token is marked in doubt; *since: when. */
+static bool in_doubt(const hive_cred *cred, const char **since)
+{
+    const hive_json *v = hive_json_get(hive_cred_key_metadata(cred, "refresh_token"), IN_DOUBT);
+
+    *since = hive_json_typeof(v) == HIVE_JSON_STRING ? hive_json_string(v, NULL) : "an unknown time";
+    return v != NULL;
+}
+
+hive_rc hive__oauth2_clear_in_doubt(hive_cred *cred, bool *was)
+{
+    const char *since;
+
+    *was = hive_cred_get_key(cred, "refresh_token", NULL) != NULL && in_doubt(cred, &since);
+    return *was ? hive__cred_key_meta_set(cred, "refresh_token", IN_DOUBT, NULL) : HIVE_OK;
+}
+
+/*
+ * The request carrying the refresh token may have reached the server, and
+ * no usable answer came: a server that rotates refresh tokens may have
+ * spent it, and would take a second use as a replay and revoke the whole
+ * grant (for every machine sharing it). Mark the token in doubt on cred,
+ * which the store saves, so that no process anywhere sends it again, and
+ * say so. what: what happened.
+ */
+static hive_rc mark_in_doubt(hive_cred *cred, const char *id, const char *what)
+{
+    char when[HIVE_TIME_TEXT];
+    hive_time now = hive_time_now();
+    char *msg;
+    hive_rc rc;
+
+    hive_time_format(when, &now, true);
+    msg = hive__aprintf("Refresh token for '%s' may have been spent: %s. It will not be sent again (a server "
+                        "that rotates refresh tokens would take a second use as a replay and revoke the "
+                        "grant). Re-authorization required.", id, what);
+    rc = hive__cred_key_meta_set(cred, "refresh_token", IN_DOUBT, hive_json_new_string(when, strlen(when)));
+    if (rc != HIVE_OK || msg == NULL) {
+        free(msg);
+        return rc != HIVE_OK ? rc : hive__fail(HIVE_ERR_NOMEM, "out of memory");
+    }
+    rc = hive__fail(HIVE_ERR_IN_DOUBT, "%s", msg);
+    free(msg);
+    return rc;
+}
+
 static hive_rc apply_tokens(hive_cred *cred, const hive_json *obj)
 {
     static const char *const extras[] = {"refresh_token"};
@@ -268,6 +318,10 @@ static hive_rc apply_tokens(hive_cred *cred, const hive_json *obj)
             hive_time keep = hive_cred_key_expires(cred, extras[i]);
             rc = hive_cred_set_key(cred, extras[i], v, strlen(v), &keep);
         }
+    }
+    if (rc == HIVE_OK && hive_cred_get_key(cred, "refresh_token", NULL) != NULL) {
+        bool was;
+        rc = hive__oauth2_clear_in_doubt(cred, &was);   /* an answer came: whatever it holds is current */
     }
     return rc;
 }
@@ -375,6 +429,13 @@ static hive_rc oauth2_refresh(hive_provider *p, hive_store *store, hive_cred *cr
     hive_rc rc;
 
     (void)p;
+    if (refresh_grant) {
+        const char *since;
+        if (in_doubt(cred, &since))
+            return hive__fail(HIVE_ERR_IN_DOUBT, "Refresh token for '%s' may have been spent (a request "
+                              "carrying it got no usable answer, %s); it is not sent again. "
+                              "Re-authorization required.", id, since);
+    }
     rc = load_config(store, cred, &cfg);
     if (rc != HIVE_OK)
         return rc;
@@ -421,15 +482,31 @@ static hive_rc oauth2_refresh(hive_provider *p, hive_store *store, hive_cred *cr
     rq.connect_timeout_ms = CONNECT_TIMEOUT_S * 1000L < cfg.timeout_ms ? CONNECT_TIMEOUT_S * 1000L : cfg.timeout_ms;
     rq.timeout_ms = cfg.timeout_ms;
     /* Retry what may be passing (no answer, 5xx), never a 4xx: a refused
-     * refresh token must not be tried again. */
+     * refresh token must not be tried again. A refresh token is spent
+     * once: its request is repeated only when the failure proves it never
+     * left (no connection); anything else puts it in doubt. */
     for (int attempt = 1;; attempt++) {
         hive__http_response_free(&rs);
         rc = hive__http_post(&rq, &rs);
         if (rc == HIVE_OK && rs.status < 500)
             break;
+        if (refresh_grant && rs.sent)
+            break;
         if (attempt == ATTEMPTS || (rc != HIVE_OK && rc != HIVE_ERR_NETWORK))
             break;
         pause_ms(250L << (attempt - 1));
+    }
+    if (refresh_grant && rs.sent && (rc == HIVE_ERR_NETWORK || rc == HIVE_ERR_TOO_LARGE)) {
+        char what[400];
+        snprintf(what, sizeof(what), "the request was sent but no answer came (%.300s)", hive_last_error());
+        rc = mark_in_doubt(cred, id, what);
+        goto out;
+    }
+    if (refresh_grant && rc == HIVE_OK && rs.status >= 500) {
+        char what[100];
+        snprintf(what, sizeof(what), "the token endpoint answered HTTP %ld", rs.status);
+        rc = mark_in_doubt(cred, id, what);
+        goto out;
     }
     if (rc == HIVE_ERR_NETWORK || rc == HIVE_ERR_TOO_LARGE || rc == HIVE_ERR_INVALID || rc == HIVE_ERR_PERM) {
         rc = hive__fail_prefix(rc == HIVE_ERR_NETWORK ? HIVE_ERR_NETWORK : HIVE_ERR_REFRESH,
@@ -448,14 +525,26 @@ static hive_rc oauth2_refresh(hive_provider *p, hive_store *store, hive_cred *cr
     if (obj == NULL) {
         hive__server_text(ctype, sizeof(ctype), *rs.content_type ? rs.content_type : "no content type",
                           secrets.forms, secrets.n);
-        rc = hive__fail(HIVE_ERR_REFRESH, "Failed to refresh credential '%s': the token endpoint's answer "
-                        "(HTTP %ld, %s) is neither JSON nor form data", id, rs.status, ctype);
+        if (refresh_grant) {
+            /* a success we cannot read: the server may have rotated */
+            char what[200];
+            snprintf(what, sizeof(what), "the token endpoint's answer (HTTP %ld, %s) is neither JSON nor "
+                     "form data", rs.status, ctype);
+            rc = mark_in_doubt(cred, id, what);
+        } else {
+            rc = hive__fail(HIVE_ERR_REFRESH, "Failed to refresh credential '%s': the token endpoint's answer "
+                            "(HTTP %ld, %s) is neither JSON nor form data", id, rs.status, ctype);
+        }
         goto out;
     }
     if (field(obj, "access_token") == NULL || *field(obj, "access_token") == '\0') {
-        rc = field(obj, "error") ? answer_error(id, refresh_grant, rs.status, obj, &secrets)
-                                 : hive__fail(HIVE_ERR_REFRESH, "Failed to refresh credential '%s': the "
-                                              "token endpoint answered without an access_token", id);
+        if (field(obj, "error"))
+            rc = answer_error(id, refresh_grant, rs.status, obj, &secrets);
+        else if (refresh_grant)
+            rc = mark_in_doubt(cred, id, "the token endpoint answered without an access_token");
+        else
+            rc = hive__fail(HIVE_ERR_REFRESH, "Failed to refresh credential '%s': the token endpoint "
+                            "answered without an access_token", id);
         goto out;
     }
     rc = apply_tokens(cred, obj);
@@ -473,8 +562,14 @@ out:
 static bool oauth2_can_refresh(hive_provider *p, hive_store *store, const hive_cred *cred)
 {
     config cfg;
+    const char *since;
 
     (void)p;
+    if (hive_cred_get_key(cred, "refresh_token", NULL) != NULL && in_doubt(cred, &since)) {
+        hive__fail(HIVE_ERR_IN_DOUBT, "its refresh token may have been spent (in doubt since %s); "
+                   "re-authorization required", since);
+        return false;
+    }
     if (load_config(store, cred, &cfg) != HIVE_OK)
         return false;
     config_free(&cfg);

@@ -489,6 +489,20 @@ static hive_rc run_refresh(hive_store *s, hive_cred **cred, bool force, bool *go
     rc = hive_cred_clone(&fresh, seen);
     if (rc == HIVE_OK)
         rc = p->refresh(p, s, fresh);
+    if (rc == HIVE_ERR_IN_DOUBT) {
+        /* the provider marked a one-time token that may have been spent:
+         * save the mark (still under the lock), so that no process sends
+         * it again, and report the refresh's own message */
+        char *why = hive__strdup(hive_last_error());
+        hive_cred *kept = NULL;
+        hive_rc saved = same_cred(fresh, seen) ? HIVE_OK : save_unless_changed(s, &kept, gone, fresh, seen, true);
+        hive_cred_free(&kept);
+        rc = hive__fail(HIVE_ERR_IN_DOUBT, "%s%s%s", why ? why : "refresh token in doubt",
+                        saved == HIVE_OK ? "" : " The mark could not be saved: ",
+                        saved == HIVE_OK ? "" : hive_last_error());
+        free(why);
+        goto out;
+    }
     if (rc == HIVE_OK) {
         now = hive_time_now();
         rc = hive_cred_set_time(fresh, "last_refreshed", &now);
@@ -597,6 +611,24 @@ hive_rc hive_store_get_credential(hive_store *s, hive_cred **out, const char *id
     }
     *out = c;
     return HIVE_OK;
+}
+
+hive_rc hive_store_clear_in_doubt(hive_store *s, const char *id, bool *was)
+{
+    hive_cred *c = NULL;
+    hive_rc rc;
+
+    hive__clear_error();
+    *was = false;
+    hive_store_invalidate(s, id);
+    rc = hive_storage_load(s->storage, &c, id);
+    if (rc == HIVE_OK)
+        rc = hive__oauth2_clear_in_doubt(c, was);
+    if (rc == HIVE_OK && *was)
+        rc = hive_storage_save(s->storage, c);
+    hive_cred_free(&c);
+    hive_store_invalidate(s, id);
+    return rc;
 }
 
 hive_rc hive_store_refresh(hive_store *s, hive_cred **out, const char *id)

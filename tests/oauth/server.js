@@ -205,9 +205,14 @@ async function main() {
   // ---- token endpoint counters ----
   let stats;
   let tokenDelayMs = 0; // POST /test/delay?ms=N holds every token request back that long
+  // POST /test/delay?ms=N&after=1 lets the provider answer (and rotate the
+  // refresh token) at once, then holds the answer back that long: a client
+  // that gives up meanwhile never learns the new token.
+  let answerDelayMs = 0;
   const resetStats = () => {
     stats = { token_requests: 0, by_grant: {}, by_client: {}, by_auth: {} };
     tokenDelayMs = 0;
+    answerDelayMs = 0;
   };
   resetStats();
   const bump = (o, k) => { o[k] = (o[k] || 0) + 1; };
@@ -224,6 +229,7 @@ async function main() {
       if (tokenDelayMs > 0) await new Promise((resolve) => { setTimeout(resolve, tokenDelayMs); });
       try {
         await next();
+        if (answerDelayMs > 0) await new Promise((resolve) => { setTimeout(resolve, answerDelayMs); });
       } finally {
         const params = ctx.oidc?.params || {};
         bump(stats.by_grant, params.grant_type || 'unknown');
@@ -266,8 +272,8 @@ async function main() {
         ctx.body = { error: 'ms must be 0 to 120000' };
         return undefined;
       }
-      tokenDelayMs = ms;
-      ctx.body = { delay_ms: ms };
+      if (q.after) answerDelayMs = ms; else tokenDelayMs = ms;
+      ctx.body = { delay_ms: ms, after: Boolean(q.after) };
     } else if (ctx.method === 'POST' && ctx.path === '/test/mint') {
       const client = await provider.Client.find(String(q.client || ''));
       const scope = String(q.scope || 'openid offline_access api:read').split(' ').filter(Boolean);

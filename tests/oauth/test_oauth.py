@@ -392,13 +392,39 @@ class OAuthTest(unittest.TestCase):
         r, took, t0, t1 = self.refresh()
         return r, took, t0, t1, before
 
+    def assert_in_doubt(self, r, before, what, cid="tok"):
+        """A refresh token request that may have reached the server got no
+        usable answer: the token is marked in doubt (only that changed) and
+        the message says so, and what happened."""
+        self.check(r, EXIT_REFRESH)
+        self.assertIn(("Refresh token for '%s' may have been spent" % cid).encode(), r.stderr)
+        self.assertIn(what.encode(), r.stderr)
+        self.assertIn(b"--retry-in-doubt", r.stderr)
+        c = self.stored(cid)
+        mark = c["keys"]["refresh_token"]["metadata"].get("refresh_in_doubt_since")
+        self.assertIsNotNone(mark, c["keys"]["refresh_token"])
+        return mark
+
     def test_fail_500_bounded_retries(self):
-        r, took, _, _, before = self.fail_refresh("/500")
+        # a client-credentials request carries no one-time token: retried
+        r, took, _, _, before = self.fail_refresh("/500", refresh=None)
         self.assert_refresh_fails(r)
         self.assertIn(b"HTTP 500", r.stderr)
         self.assertEqual(fail_stats(), {"/500": 3}, "want exactly 3 attempts")
         self.assertGreaterEqual(took, 0.7, "backoff 250 ms + 500 ms")
         self.assertEqual(self.snapshot(), before)
+
+    def test_fail_500_puts_a_refresh_token_in_doubt(self):
+        # the server may have rotated the token before it failed: never sent twice
+        r, _, _, _, _ = self.fail_refresh("/500")
+        self.assert_in_doubt(r, None, "HTTP 500")
+        self.assertEqual(fail_stats(), {"/500": 1}, "a refresh token was sent again")
+        # no later command sends it: not a refresh, not a launch
+        r, _, _, _ = self.refresh()
+        self.check(r, EXIT_REFRESH)
+        self.assertIn(b"may have been spent", r.stderr)
+        self.check(self.hive_run("-e", "T={{tok.access_token}}", "--", "true"), 0)   # not expired yet
+        self.assertEqual(fail_stats(), {"/500": 1})
 
     def test_fail_401_not_retried(self):
         r, _, _, _, before = self.fail_refresh("/400-invalid-client")
@@ -408,7 +434,7 @@ class OAuthTest(unittest.TestCase):
         self.assertEqual(self.snapshot(), before)
 
     def test_fail_503_then_success(self):
-        r, _, t0, t1, _ = self.fail_refresh("/503")
+        r, _, t0, t1, _ = self.fail_refresh("/503", refresh=None)
         self.check(r, 0)
         self.assertEqual(fail_stats(), {"/503": 2})
         c = self.stored()
@@ -417,19 +443,60 @@ class OAuthTest(unittest.TestCase):
         self.assert_expires_about(c, 3600, t0, t1)
 
     def test_fail_hang_times_out(self):
-        r, took, _, _, before = self.fail_refresh("/hang", timeout="1")
+        r, took, _, _, before = self.fail_refresh("/hang", refresh=None, timeout="1")
         self.assert_refresh_fails(r)
         self.assertRegex(r.stderr.decode("utf-8", "replace"), re.compile(r"time[ d-]*out", re.I))
         self.assertLess(took, 15, "timeout=1 but the refresh took %.1f s" % took)
         self.assertEqual(fail_stats(), {"/hang": 3}, "a time-out is retried: 3 attempts")
         self.assertEqual(self.snapshot(), before)
 
+    def test_a_time_out_after_sending_puts_the_refresh_token_in_doubt(self):
+        r, took, _, _, _ = self.fail_refresh("/hang", timeout="1")
+        self.assert_in_doubt(r, None, "the request was sent but no answer came")
+        self.assertEqual(fail_stats(), {"/hang": 1}, "a refresh token was sent again after a time-out")
+        self.assertLess(took, 15)
+
+    def test_a_slow_answer_never_makes_the_grant_spent_twice(self):
+        """issue 17: the server rotates, its answer comes after hive's time-out.
+        Sending the old refresh token again would be a replay: oidc-provider
+        revokes the grant. hive marks it in doubt and sends it no more."""
+        self.add_provider(timeout="1")
+        rt = mint()
+        self.add_token(refresh=rt, expires="2020-01-01T00:00:00Z")
+        admin("POST", "/test/delay?ms=2500&after=1")   # rotated at once, answered late
+        self.addCleanup(admin, "POST", "/test/reset")
+        r, _, _, _ = self.refresh()
+        self.assert_in_doubt(r, None, "no answer came")
+        self.assertEqual(stats()["token_requests"], 1)
+        admin("POST", "/test/delay?ms=0&after=1")
+        # neither a launch nor a refresh sends it again
+        r = self.hive_run("-e", "T={{tok.access_token}}", "--", "true")
+        self.check(r, 125)
+        self.assertIn(b"may have been spent", r.stderr)
+        r, _, _, _ = self.refresh()
+        self.check(r, EXIT_REFRESH)
+        self.assertEqual(stats()["token_requests"], 1, "a refresh token in doubt was sent again")
+        # the user insists: the server sees the replay, as hive warned
+        r = self.cred("refresh", "--retry-in-doubt", "tok")
+        self.check(r, EXIT_REFRESH)
+        self.assertIn(b"invalid or revoked", r.stderr)
+        self.assertEqual(stats()["token_requests"], 2)
+        # new tokens saved: no mark any more
+        self.add_token(refresh=mint(), expires="2020-01-01T00:00:00Z")
+        self.assertNotIn("refresh_in_doubt_since", self.stored()["keys"]["refresh_token"]["metadata"])
+        self.check(self.refresh()[0], 0)
+
+    def test_connection_refused_is_retried_and_marks_nothing(self):
+        self.add_provider(url="http://127.0.0.1:%d/token" % closed_port())
+        self.add_token(refresh=mint())
+        r, _, _, _ = self.refresh()
+        self.assert_refresh_fails(r)
+        self.assertNotIn("refresh_in_doubt_since", self.stored()["keys"]["refresh_token"]["metadata"])
+
     def test_fail_garbage(self):
         r, _, _, _, before = self.fail_refresh("/garbage")
-        self.assert_refresh_fails(r)
-        self.assertIn(b"neither JSON nor form", r.stderr)
+        self.assert_in_doubt(r, before, "neither JSON nor form")
         self.assertEqual(fail_stats(), {"/garbage": 1})
-        self.assertEqual(self.snapshot(), before)
 
     def test_fail_form_answer(self):
         r, _, t0, t1, _ = self.fail_refresh("/form")

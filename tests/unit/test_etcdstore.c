@@ -15,7 +15,7 @@ typedef struct gateway {
     char answer[16384];
 } gateway;
 
-static const char *json_answer(gateway *g, const char *fmt, ...)
+static const char *__attribute__((format(printf, 2, 3))) json_answer(gateway *g, const char *fmt, ...)
 {
     char body[8192];
     va_list ap;

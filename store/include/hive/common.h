@@ -44,7 +44,8 @@ typedef enum hive_rc {
     HIVE_ERR_NETWORK = 18,       /* no answer: connection refused, time-out, TLS failure */
     HIVE_ERR_REFRESH = 19,       /* the provider refused or failed a refresh */
     HIVE_ERR_REAUTH = 20,        /* the refresh token is invalid or revoked: re-authorize */
-    HIVE_ERR_CHANGED = 21        /* changed by another writer since it was read: read it again */
+    HIVE_ERR_CHANGED = 21,       /* changed by another writer since it was read: read it again */
+    HIVE_ERR_IN_DOUBT = 22       /* a one-time token may have been spent by a request that got no answer */
 } hive_rc;
 
 /* A static, generic description of rc. Never NULL. */

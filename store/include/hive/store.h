@@ -150,6 +150,17 @@ HIVE_EXPORT bool hive_cred_refresh_due(const hive_cred *cred, int margin, hive_t
  */
 HIVE_EXPORT hive_rc hive_store_refresh(hive_store *s, hive_cred **out, const char *id);
 
+/*
+ * A refresh token whose request got no usable answer (a time-out after it
+ * was sent, a 5xx, an answer that cannot be read) may have been spent by
+ * the server; it is marked in doubt in the stored credential and never sent
+ * again (HIVE_ERR_IN_DOUBT), by any process sharing the store, until new
+ * tokens are saved. For a user who knows the server never acted on it:
+ * take the mark off credential id (*was: there was one), so the next
+ * refresh sends it once more.
+ */
+HIVE_EXPORT hive_rc hive_store_clear_in_doubt(hive_store *s, const char *id, bool *was);
+
 /* --- templates --------------------------------------------------------- */
 
 /*
