@@ -19,6 +19,8 @@ typedef struct hive_http_request {
     const char *key_file;          /* its private key (PEM), or NULL */
     long connect_timeout_ms;
     long timeout_ms;
+    bool allow_plain_http;         /* http:// to any host (the etcd store without a password: its
+                                      values are Fernet tokens); the caller decided and warned */
 } hive_http_request;
 
 typedef struct hive_http_response {
@@ -35,7 +37,7 @@ typedef struct hive_http_response {
  * One request (POST unless rq->method says GET). HIVE_ERR_NETWORK when no HTTP answer came (connection refused,
  * time-out, TLS failure); any HTTP status is HIVE_OK with rs->status set.
  * TLS certificates are always verified; plain http is refused unless the
- * host is a loopback address; a loopback address is never reached through
+ * host is a loopback address or rq->allow_plain_http is set; a loopback address is never reached through
  * a proxy. libcurl 7.85.0 or newer with TLS: HIVE_ERR_UNSUPPORTED, saying
  * why, otherwise.
  */
