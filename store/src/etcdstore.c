@@ -44,6 +44,7 @@
 #define MAX_PREFETCH 64
 #define ATTEMPT_MS 400    /* a read's time on one member while others remain to be tried */
 #define DOWN_MS 10000     /* after no member answered: that long, reads go to the copy at once */
+#define SUSPECT_S 60      /* and for that long, later processes wait ATTEMPT_MS (last: 2x) on each */
 #define CACHE_MAX (1024u * 1024)
 #define DEFAULT_PORT "2379"
 
@@ -67,6 +68,7 @@ typedef struct etcd_storage {
     size_t good;             /* the endpoint that answered last */
     size_t remembered;       /* the one the local copy names (nendpoints: none) */
     int64_t down_until;      /* monotonic ms: no member answered; until then, do not wait again */
+    bool suspect;            /* a recent process found no member answering (<cache_dir>/down) */
     char down_why[512];
     bool tls;
     char *prefix;            /* without a trailing '/' */
@@ -157,10 +159,14 @@ static hive_rc make_dirs(const char *path)
 /* The local copy names the endpoint that answered last: a new process
  * starts there instead of waiting on a member that stopped answering.
  * Written only when it changes (best effort: it is a hint). */
+static void mark_down(etcd_storage *es, bool down);
+
 static void remember_endpoint(etcd_storage *es, size_t i)
 {
     char *path;
 
+    if (es->suspect)
+        mark_down(es, false);
     es->good = i;
     if (es->remembered == i)
         return;
@@ -173,6 +179,30 @@ static void remember_endpoint(etcd_storage *es, size_t i)
 }
 
 static hive_rc authenticate(etcd_storage *es);
+
+/* <cache_dir>/down: no member answered a read lately (its time is the
+ * file's mtime). A later process then waits briefly on every member, so a
+ * machine cut off from the cluster spends little on each launch. */
+static void mark_down(etcd_storage *es, bool down)
+{
+    char *path = hive__aprintf("%s/down", es->cache_dir);
+
+    if (path != NULL && down) {
+        int fd = -1;
+        if (make_dirs(es->cache_dir) == HIVE_OK)
+            fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd >= 0) {
+            futimens(fd, NULL);
+            close(fd);
+        }
+        hive__clear_error();
+        es->suspect = true;
+    } else if (path != NULL && es->suspect) {
+        unlink(path);
+        es->suspect = false;
+    }
+    free(path);
+}
 
 /* --- plain http, spoken directly ------------------------------------------ */
 
@@ -509,6 +539,8 @@ static hive_rc call_once(etcd_storage *es, const char *path, const char *text, s
         }
         if (read && k + 1 < es->nendpoints && t > ATTEMPT_MS)
             t = ATTEMPT_MS;
+        else if (read && es->suspect && t > 2 * ATTEMPT_MS)
+            t = 2 * ATTEMPT_MS;   /* the whole cluster was just unreachable: do not wait long on it */
         rq.url = url;
         rq.body = text;
         rq.body_len = len;
@@ -558,6 +590,8 @@ static hive_rc call_once(etcd_storage *es, const char *path, const char *text, s
         else
             snprintf(es->down_why, sizeof(es->down_why), "etcd is unreachable at %.400s", why);
         es->down_until = now_ms() + DOWN_MS;
+        if (read)
+            mark_down(es, true);
         rc = hive__fail(HIVE_ERR_NETWORK, "%s", es->down_why);
     }
     hive_free_str(auth);
@@ -1464,6 +1498,12 @@ static void read_remembered(etcd_storage *es)
     char *data = NULL;
     size_t len = 0;
 
+    struct stat st;
+    char *down = hive__aprintf("%s/down", es->cache_dir);
+
+    es->suspect = down != NULL && stat(down, &st) == 0 && st.st_mtime + SUSPECT_S > time(NULL) &&
+                  st.st_mtime <= time(NULL) + 5;
+    free(down);
     es->remembered = es->nendpoints;
     if (path != NULL && hive__read_at(AT_FDCWD, path, true, 1024, "the remembered etcd endpoint", &data, &len) == HIVE_OK) {
         for (size_t i = 0; i < es->nendpoints; i++)

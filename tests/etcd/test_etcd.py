@@ -443,6 +443,89 @@ class Proxy:
             c.close()
 
 
+class GatewayStub:
+    """etcd's JSON gateway for reads, played on 127.0.0.1 with raw sockets,
+    to answer in the shapes HTTP allows: mode "length" (Content-Length,
+    kept alive), "chunked" (odd-sized chunks), "close" (Connection: close),
+    "eof" (HTTP/1.0, no length: the body ends when the connection does),
+    "idle-close" (kept alive, then closed after each answer without saying
+    so, as a server whose idle time-out ran out). kvs: key -> value bytes."""
+
+    def __init__(self, kvs, mode):
+        self.kvs, self.mode = kvs, mode
+        self.connections = 0
+        self.requests = 0
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.endpoint = "127.0.0.1:%d" % self.sock.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
+
+    def _range(self, rq):
+        key = base64.b64decode(rq["key"])
+        if "range_end" in rq:
+            end = base64.b64decode(rq["range_end"])
+            keys = sorted(k for k in self.kvs if key <= k < end)
+        else:
+            keys = [key] if key in self.kvs else []
+        return {"header": {"revision": "9"}, "count": str(len(keys)),
+                "kvs": [{"key": b64(k), "value": b64(self.kvs[k]), "mod_revision": "7", "create_revision": "7",
+                         "version": "1"} for k in keys]}
+
+    def _answer(self, path, rq):
+        if path == "/v3/kv/range":
+            return self._range(rq)
+        if path == "/v3/kv/txn":
+            return {"header": {"revision": "9"}, "succeeded": True,
+                    "responses": [{"response_range": self._range(op["request_range"])} for op in rq["success"]]}
+        return {"error": "not played here"}
+
+    def _serve(self, c):
+        buf = b""
+        with c:
+            while True:
+                while b"\r\n\r\n" not in buf:
+                    data = c.recv(65536)
+                    if not data:
+                        return
+                    buf += data
+                head, buf = buf.split(b"\r\n\r\n", 1)
+                lines = head.decode().split("\r\n")
+                path = lines[0].split(" ")[1]
+                n = int([ln.split(":", 1)[1] for ln in lines if ln.lower().startswith("content-length:")][0])
+                while len(buf) < n:
+                    buf += c.recv(65536)
+                body, buf = buf[:n], buf[n:]
+                self.requests += 1
+                out = json.dumps(self._answer(path, json.loads(body))).encode()
+                if self.mode == "chunked":
+                    parts = [out[i:i + 7] for i in range(0, len(out), 7)]
+                    c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                              b"Transfer-Encoding: chunked\r\n\r\n" +
+                              b"".join(b"%x\r\n%s\r\n" % (len(x), x) for x in parts) + b"0\r\n\r\n")
+                elif self.mode == "eof":
+                    c.sendall(b"HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n" + out)
+                    return
+                else:
+                    extra = b"Connection: close\r\n" if self.mode == "close" else b""
+                    c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n%sContent-Length: %d\r\n\r\n%s"
+                              % (extra, len(out), out))
+                    if self.mode in ("close", "idle-close"):
+                        return
+
+    def close(self):
+        self.sock.close()
+
+
 # --- the tests ----------------------------------------------------------------------
 
 class EtcdTest(unittest.TestCase):
@@ -1027,6 +1110,23 @@ class EtcdTest(unittest.TestCase):
         err = r.stderr.decode()
         self.assertRegex(err, r"(?m)^hive-cred: error: etcd .*unreachable.*, and 'never-read' is not in the local copy")
         self.assertNotIn("not found", err)
+        # the machine remembers that the cluster was unreachable: the next
+        # launches, even with the default 5 s time-out, wait briefly
+        url_default = "etcd://%s,%s%s" % (p1.endpoint, p2.endpoint, self.prefix)
+        t0 = time.monotonic()
+        r = self.check(self.hive_run("-e", "A={{a}}", "--", "printenv", "A", env=m, url=url_default), 0)
+        took = time.monotonic() - t0
+        self.assertEqual(r.stdout, b"va\n")
+        self.assert_offline_warning(r)
+        self.assertLess(took, 3, "a cut-off launch with the default time-out took %.1f s" % took)
+        # the members are back: etcd again, at once
+        p1.mode = p2.mode = "forward"
+        self.add("a", {"api_key": "va2"})
+        for _ in range(2):
+            r = self.check(self.hive_run("-e", "A={{a}}", "--", "printenv", "A", env=m, url=url_default), 0)
+            self.assertEqual(r.stdout, b"va2\n")
+            self.assertEqual(self.warnings(r), [])
+        self.assertFalse([f for f in self.copies(m) if f.endswith("/down")])
 
     def test_copy_written_only_when_the_revision_changed(self):
         self.add("a", {"api_key": "v1"})
@@ -1088,6 +1188,45 @@ class EtcdTest(unittest.TestCase):
         c, kv = self.in_etcd("hot")
         self.assertIn(c["keys"]["api_key"]["value"], {"writer-%02d" % i for i in range(n)})
         self.assertEqual(kv["version"], n)
+
+    def test_gateway_answers_in_every_http_shape(self):
+        """etcd:// is spoken without libcurl: every way HTTP/1.x may frame
+        an answer is read, and a kept-alive connection the server closed is
+        opened again."""
+        kvs = {}
+        for i in range(3):
+            doc = {"id": "s%d" % i, "credential_type": "api_key",
+                   "keys": {"api_key": {"name": "api_key", "value": "stub-%d" % i, "expires_at": None,
+                                        "metadata": {}}},
+                   "provider_id": None, "last_refreshed": None, "auto_refresh": False, "last_used": None,
+                   "use_count": 0, "description": "", "tags": [], "created_at": "2026-03-01T12:00:00Z",
+                   "updated_at": "2026-03-01T12:00:00Z"}
+            kvs[("/g/credentials/s%d" % i).encode()] = self.fernet.encrypt(json.dumps(doc).encode())
+        for mode in ["length", "chunked", "close", "eof", "idle-close"]:
+            with self.subTest(mode=mode):
+                stub = GatewayStub(kvs, mode)
+                self.addCleanup(stub.close)
+                url = "etcd://%s/g" % stub.endpoint
+                m = self.machine("m-" + mode)
+                r = self.check(self.cred("get", "s1", env=m, url=url), 0)
+                self.assertEqual(r.stdout, b"stub-1\n")
+                self.assertEqual(r.stderr, b"")
+                r = self.check(self.hive_run("-e", "A={{s0}}", "-e", "B={{s2}}", "--", "sh", "-c", 'echo "$A $B"',
+                                             env=m, url=url), 0)
+                self.assertEqual(r.stdout, b"stub-0 stub-2\n")
+                self.assertEqual(r.stderr, b"")
+                # a list, then a load per id: several requests in one process
+                dest = os.path.join(self.tmp, "dump-" + mode)
+                r = self.check(self.cred("copy", url, dest, env=m, store=False), 0)
+                self.assertEqual(sorted(os.listdir(os.path.join(dest, "credentials"))),
+                                 ["s0.enc", "s1.enc", "s2.enc"])
+                kept = mode in ("length", "chunked")
+                # kept alive: one connection per process; otherwise one per request
+                if kept:
+                    self.assertEqual(stub.connections, 3, "%d requests" % stub.requests)
+                else:
+                    self.assertEqual(stub.connections, stub.requests)
+
 
     # --- 9: fleet URLs ---------------------------------------------------------------------
 
