@@ -42,6 +42,7 @@
 #define MAX_REVS 64
 #define MAX_TOKEN 65536   /* an etcd auth token (a JWT) longer than this is not one */
 #define MAX_PREFETCH 64
+#define PREFETCH_MS 2000  /* a read-ahead serves the launch that asked, not a long-lived process */
 #define ATTEMPT_MS 400    /* a read's time on one member while others remain to be tried */
 #define DOWN_MS 10000     /* after no member answered: that long, reads go to the copy at once */
 #define SUSPECT_S 60      /* and for that long, later processes wait ATTEMPT_MS (last: 2x) on each */
@@ -59,6 +60,7 @@ typedef struct prefetched {
     char *token;       /* NULL: etcd holds nothing for id */
     size_t len;
     char rev[24];
+    int64_t at;        /* monotonic ms of the answer: older than PREFETCH_MS, it is read again */
 } prefetched;
 
 typedef struct etcd_storage {
@@ -909,14 +911,20 @@ static hive_rc take_kv(const hive_json *kv, const char *id, char **token, size_t
 static bool take_prefetched(etcd_storage *es, const char *id, char **token, size_t *len, char rev[24])
 {
     for (size_t i = 0; i < es->npf; i++) {
+        bool fresh;
         if (strcmp(es->pf[i].id, id) != 0)
             continue;
-        *token = es->pf[i].token;
-        *len = es->pf[i].len;
-        memcpy(rev, es->pf[i].rev, 24);
+        fresh = now_ms() - es->pf[i].at <= PREFETCH_MS;
+        if (fresh) {
+            *token = es->pf[i].token;
+            *len = es->pf[i].len;
+            memcpy(rev, es->pf[i].rev, 24);
+        } else {
+            hive_free_secret(es->pf[i].token, es->pf[i].len + 1);
+        }
         free(es->pf[i].id);
         es->pf[i] = es->pf[--es->npf];
-        return true;
+        return fresh;
     }
     return false;
 }
@@ -962,6 +970,14 @@ hive_rc hive_storage_prefetch(hive_storage *s, const char *const *ids, size_t n)
 
     if (s == NULL || s->ops != &etcd_ops)
         return HIVE_OK;
+    /* drop what no load took in time (taking a stale answer drops it) */
+    for (size_t i = es->npf; i-- > 0;) {
+        char *tok = NULL;
+        size_t tl = 0;
+        char rev[24];
+        if (now_ms() - es->pf[i].at > PREFETCH_MS && take_prefetched(es, es->pf[i].id, &tok, &tl, rev))
+            hive_free_secret(tok, tl + 1);   /* not reached: it was stale */
+    }
     rq = obj();
     ops = hive_json_new(HIVE_JSON_ARRAY);
     if (rq == NULL || ops == NULL) {
@@ -1004,6 +1020,7 @@ hive_rc hive_storage_prefetch(hive_storage *s, const char *const *ids, size_t n)
             hive_free_secret(p->token, p->len + 1);
             rc = hive__fail(HIVE_ERR_NOMEM, "out of memory");
         }
+        p->at = now_ms();
         if (rc == HIVE_OK)
             es->npf++;
     }
@@ -1038,6 +1055,14 @@ static hive_rc decrypt(etcd_storage *es, hive_cred **out, const char *id, const 
     return HIVE_OK;
 }
 
+/* etcd is unreachable (why), and the copy does not have id: not "not
+ * found", which would say etcd has no such credential. */
+static hive_rc not_in_copy(const char *why, const char *id)
+{
+    return hive__fail(HIVE_ERR_NETWORK, "%s, and '%s' is not in the local copy", why ? why : "etcd is unreachable",
+                      id);
+}
+
 /* etcd is unreachable (the error says why): the local copy of id. */
 static hive_rc load_copy(etcd_storage *es, hive_cred **out, const char *id)
 {
@@ -1050,8 +1075,7 @@ static hive_rc load_copy(etcd_storage *es, hive_cred **out, const char *id)
     offline(es);
     rc = copy_read(es, id, &token, &len, rev);
     if (rc == HIVE_ERR_NOT_FOUND)
-        rc = hive__fail(HIVE_ERR_NETWORK, "%s, and '%s' is not in the local copy", why ? why : "etcd is unreachable",
-                        id);
+        rc = not_in_copy(why, id);
     else if (rc == HIVE_OK)
         rc = decrypt(es, out, id, token, len);
     hive_free_secret(token, len + 1);
@@ -1093,11 +1117,15 @@ static hive_rc etcd_exists(hive_storage *s, const char *id, bool *found)
     hive_rc rc = fetch(es, id, &token, &len, rev);
 
     if (rc == HIVE_ERR_NETWORK) {
+        char *why = hive__strdup(hive_last_error());
         offline(es);
         rc = copy_read(es, id, &token, &len, rev);
         *found = rc == HIVE_OK;
         hive_free_secret(token, len + 1);
-        return rc == HIVE_ERR_NOT_FOUND ? HIVE_OK : rc;
+        if (rc == HIVE_ERR_NOT_FOUND)
+            rc = not_in_copy(why, id);
+        free(why);
+        return rc;
     }
     *found = rc == HIVE_OK && token != NULL;
     hive_free_secret(token, len + 1);
