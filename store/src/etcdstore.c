@@ -27,13 +27,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <mbedtls/sha256.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -90,9 +85,7 @@ typedef struct etcd_storage {
     size_t nrevs;
     prefetched pf[MAX_PREFETCH];
     size_t npf;
-    int conn;                /* etcd:// : a kept-alive connection to endpoints[conn_ep], or -1 */
-    size_t conn_ep;
-    pid_t conn_pid;          /* the process that opened it (a forked child opens its own) */
+    hive_http1_conn conn;    /* etcd:// : one kept-alive connection */
     void (*warn)(void *ctx, const char *message);
     void *warn_ctx;
     bool warned_offline;
@@ -206,301 +199,34 @@ static void mark_down(etcd_storage *es, bool down)
     free(path);
 }
 
-/* --- plain http, spoken directly ------------------------------------------ */
-
-/*
- * etcd:// is plain HTTP/1.1 to etcd's gateway: spoken here over one kept-
- * alive connection rather than through libcurl, whose loading alone costs a
- * launch more than everything else it does (etcds:// still uses libcurl).
- * Never through a proxy. Every wait is bounded by the request's deadline.
- */
-
-static void conn_close(etcd_storage *es)
+/* One request to endpoint i: libcurl for etcds://; etcd:// is spoken
+ * directly over one kept-alive connection (http1.c), libcurl's loading
+ * alone costing a launch more than everything else it does. */
+static hive_rc post_to(etcd_storage *es, size_t i, const char *path, const char *const *headers,
+                       const char *text, size_t len, long t, hive_http_response *rs)
 {
-    if (es->conn >= 0 && es->conn_pid == getpid())
-        close(es->conn);
-    es->conn = -1;
-}
+    hive_http_request rq = {0};
+    char *url;
+    hive_rc rc;
 
-/* Wait until fd is ready for events, or the deadline passes. */
-static hive_rc wait_fd(int fd, short events, int64_t deadline, const char *what)
-{
-    for (;;) {
-        struct pollfd p = {fd, events, 0};
-        int64_t left = deadline - now_ms();
-        int n;
-        if (left <= 0)
-            return hive__fail(HIVE_ERR_NETWORK, "no answer in time (%s)", what);
-        n = poll(&p, 1, left > 60000 ? 60000 : (int)left);
-        if (n > 0)
-            return HIVE_OK;
-        if (n < 0 && errno != EINTR)
-            return hive__fail(HIVE_ERR_NETWORK, "poll: %s", strerror(errno));
-    }
-}
-
-/* A TCP connection to "host:port" ("[v6]:port") within the deadline. */
-static hive_rc plain_connect(int *out, const char *endpoint, int64_t deadline)
-{
-    char host[256];
-    const char *colon = strrchr(endpoint, ':');
-    size_t hl = colon ? (size_t)(colon - endpoint) : 0;
-    struct addrinfo hints = {0};
-    struct addrinfo *ai = NULL;
-    int fd = -1;
-    int err = ECONNREFUSED;
-    hive_rc rc = HIVE_OK;
-
-    if (hl >= 2 && endpoint[0] == '[' && endpoint[hl - 1] == ']') {
-        endpoint++;
-        hl -= 2;
-    }
-    if (colon == NULL || hl == 0 || hl >= sizeof(host))
-        return hive__fail(HIVE_ERR_NETWORK, "'%.200s' is not HOST:PORT", endpoint);
-    memcpy(host, endpoint, hl);
-    host[hl] = '\0';
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_NUMERICSERV;
-    if (getaddrinfo(host, colon + 1, &hints, &ai) != 0 || ai == NULL)
-        return hive__fail(HIVE_ERR_NETWORK, "cannot resolve host '%.200s'", host);
-    for (const struct addrinfo *a = ai; a != NULL; a = a->ai_next) {
-        socklen_t len = sizeof(err);
-        fd = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
-        if (fd < 0) {
-            err = errno;
-            continue;
-        }
-        if (connect(fd, a->ai_addr, a->ai_addrlen) == 0)
-            break;
-        if (errno == EINPROGRESS && (rc = wait_fd(fd, POLLOUT, deadline, "connecting")) == HIVE_OK &&
-            getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err == 0)
-            break;
-        if (errno != EINPROGRESS)
-            err = errno;
-        close(fd);
-        fd = -1;
-        if (rc != HIVE_OK)
-            break;
-    }
-    freeaddrinfo(ai);
-    if (fd < 0)
-        return rc != HIVE_OK ? rc : hive__fail(HIVE_ERR_NETWORK, "cannot connect: %s", strerror(err));
-    {
-        int one = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    }
-    *out = fd;
-    return HIVE_OK;
-}
-
-static hive_rc send_all(int fd, const char *p, size_t n, int64_t deadline)
-{
-    while (n > 0) {
-        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-        if (w > 0) {
-            p += w;
-            n -= (size_t)w;
-        } else if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            hive_rc rc = wait_fd(fd, POLLOUT, deadline, "sending");
-            if (rc != HIVE_OK)
-                return rc;
-        } else if (w < 0 && errno != EINTR) {
-            return hive__fail(HIVE_ERR_NETWORK, "send: %s", strerror(errno));
-        }
-    }
-    return HIVE_OK;
-}
-
-/* More bytes into b; *eof when the peer closed. */
-static hive_rc recv_more(int fd, hive_buf *b, int64_t deadline, bool *eof)
-{
-    char chunk[16384];
-
-    for (;;) {
-        ssize_t r = recv(fd, chunk, sizeof(chunk), 0);
-        if (r > 0) {
-            hive__buf_append(b, chunk, (size_t)r);
-            hive_memzero(chunk, (size_t)r);
-            if (b->len > HIVE_HTTP_MAX_BODY + 65536)
-                return hive__fail(HIVE_ERR_TOO_LARGE, "the answer is larger than %u bytes", HIVE_HTTP_MAX_BODY);
-            return b->failed ? hive__fail(HIVE_ERR_NOMEM, "out of memory") : HIVE_OK;
-        }
-        if (r == 0) {
-            *eof = true;
-            return HIVE_OK;
-        }
-        if (errno == EAGAIN || errno == EWOULDBLOCK) {
-            hive_rc rc = wait_fd(fd, POLLIN, deadline, "waiting for the answer");
-            if (rc != HIVE_OK)
-                return rc;
-        } else if (errno != EINTR) {
-            return hive__fail(HIVE_ERR_NETWORK, "recv: %s", strerror(errno));
-        }
-    }
-}
-
-/* The value of header name (lower case, with ':') in head, or NULL. */
-static const char *header(const char *head, const char *name)
-{
-    size_t n = strlen(name);
-
-    for (const char *l = strstr(head, "\r\n"); l != NULL; l = strstr(l + 2, "\r\n")) {
-        const char *h = l + 2;
-        size_t i = 0;
-        while (i < n && h[i] != '\0' && (h[i] | 0x20) == name[i])
-            i++;
-        if (i == n) {
-            h += n;
-            while (*h == ' ' || *h == '\t')
-                h++;
-            return h;
-        }
-    }
-    return NULL;
-}
-
-/* Decode a chunked body in place: in[0..len) into out (len shrinks).
- * false until it is complete. */
-static bool dechunk(const char *in, size_t len, hive_buf *out, bool *bad)
-{
-    size_t i = 0;
-
-    for (;;) {
-        char *end;
-        unsigned long n;
-        const char *crlf = NULL;
-        for (size_t k = i; k + 1 < len; k++)
-            if (in[k] == '\r' && in[k + 1] == '\n') {
-                crlf = in + k;
-                break;
-            }
-        if (crlf == NULL)
-            return false;
-        n = strtoul(in + i, &end, 16);
-        if (end == in + i || n > HIVE_HTTP_MAX_BODY) {
-            *bad = true;
-            return false;
-        }
-        i = (size_t)(crlf - in) + 2;
-        if (n == 0)
-            return true;       /* trailers, if any, are not needed */
-        if (len - i < n + 2)
-            return false;
-        hive__buf_append(out, in + i, n);
-        i += n + 2;
-    }
-}
-
-/* One request on es->conn (opened to endpoint i when needed). */
-static hive_rc plain_post(etcd_storage *es, size_t i, const char *path, const char *text, size_t len,
-                          long timeout_ms, hive_http_response *rs)
-{
-    int64_t deadline = now_ms() + timeout_ms;
-    hive_buf rq = {0};
-    hive_buf in = {0};
-    hive_buf body = {0};
-    char num[32];
-    bool reused = es->conn >= 0 && es->conn_ep == i && es->conn_pid == getpid();
-    hive_rc rc = HIVE_OK;
-
-    memset(rs, 0, sizeof(*rs));
-    rs->retry_after = -1;
-    if (!reused) {
-        conn_close(es);
-        rc = plain_connect(&es->conn, es->endpoints[i], deadline);
-        if (rc != HIVE_OK) {
-            es->conn = -1;
-            return rc;
-        }
-        es->conn_ep = i;
-        es->conn_pid = getpid();
-    }
-    hive__buf_puts(&rq, "POST ");
-    hive__buf_puts(&rq, path);
-    hive__buf_puts(&rq, " HTTP/1.1\r\nHost: ");
-    hive__buf_puts(&rq, es->endpoints[i]);
-    hive__buf_puts(&rq, "\r\nUser-Agent: hive/" HIVE_VERSION "\r\nContent-Type: application/json\r\nContent-Length: ");
-    snprintf(num, sizeof(num), "%zu", len);
-    hive__buf_puts(&rq, num);
-    if (es->token != NULL) {
-        hive__buf_puts(&rq, "\r\nAuthorization: ");
-        hive__buf_puts(&rq, es->token);
-    }
-    hive__buf_puts(&rq, "\r\n\r\n");
-    hive__buf_append(&rq, text, len);
-    if (rq.failed)
-        rc = hive__fail(HIVE_ERR_NOMEM, "out of memory");
-    if (rc == HIVE_OK)
-        rc = send_all(es->conn, rq.data, rq.len, deadline);
-    for (bool eof = false, done = false; rc == HIVE_OK && !done;) {
-        const char *end;
-        size_t hlen;
-        rc = recv_more(es->conn, &in, deadline, &eof);
-        if (rc != HIVE_OK)
-            break;
-        hive__buf_putc(&in, '\0');   /* for the header search; not counted */
-        if (in.failed) {
-            rc = hive__fail(HIVE_ERR_NOMEM, "out of memory");
-            break;
-        }
-        in.len--;
-        end = strstr(in.data, "\r\n\r\n");
-        if (end == NULL) {
-            if (eof || in.len > 65536)
-                rc = hive__fail(HIVE_ERR_NETWORK, in.len == 0 && reused ? "the kept connection was closed"
-                                                                         : "an answer cut short");
-            continue;
-        }
-        hlen = (size_t)(end - in.data) + 4;
-        {
-            const char *cl = header(in.data, "content-length:");
-            const char *te = header(in.data, "transfer-encoding:");
-            bool chunked = te != NULL && strncmp(te, "chunked", 7) == 0;
-            bool bad = false;
-            hive__buf_free(&body);
-            if (chunked) {
-                done = dechunk(in.data + hlen, in.len - hlen, &body, &bad);
-            } else if (cl != NULL) {
-                unsigned long n = strtoul(cl, NULL, 10);
-                if (n > HIVE_HTTP_MAX_BODY)
-                    bad = true;
-                else if (in.len - hlen >= n) {
-                    hive__buf_append(&body, in.data + hlen, n);
-                    done = true;
-                }
-            } else if (eof) {
-                hive__buf_append(&body, in.data + hlen, in.len - hlen);
-                done = true;
-            }
-            if (bad)
-                rc = hive__fail(HIVE_ERR_NETWORK, "etcd's answer is not HTTP that hive reads");
-            else if (!done && eof)
-                rc = hive__fail(HIVE_ERR_NETWORK, "an answer cut short");
-            if (done && (strncmp(in.data, "HTTP/1.", 7) != 0 || sscanf(in.data + 8, " %ld", &rs->status) != 1))
-                rc = hive__fail(HIVE_ERR_NETWORK, "etcd's answer is not HTTP that hive reads");
-            if (done && (eof || (header(in.data, "connection:") != NULL &&
-                                 strncmp(header(in.data, "connection:"), "close", 5) == 0)))
-                conn_close(es);
-        }
-    }
-    if (rc == HIVE_OK)
-        rc = hive__buf_finish(&body, &rs->body, &rs->len);
-    if (rc != HIVE_OK)
-        conn_close(es);
-    if (rc != HIVE_OK && reused && in.len == 0 && strstr(hive_last_error(), "no answer in time") == NULL) {
-        /* the kept connection was closed by etcd while idle: nothing was
-         * read from it, so nothing was done; once more on a new one */
-        hive__buf_free(&rq);
-        hive__buf_free(&in);
-        hive__buf_free(&body);
-        return plain_post(es, i, path, text, len, timeout_ms, rs);
-    }
-    hive__buf_free(&rq);
-    hive__buf_free(&in);
-    hive__buf_free(&body);
+    if (!es->tls)
+        return hive__http1_post(&es->conn, es->endpoints[i], path, headers, text, len, t, rs);
+    url = hive__aprintf("https://%s%s", es->endpoints[i], path);
+    if (url == NULL)
+        return hive__fail(HIVE_ERR_NOMEM, "out of memory");
+    rq.url = url;
+    rq.body = text;
+    rq.body_len = len;
+    rq.headers = headers;
+    rq.ca_file = es->ca_file;
+    rq.cert_file = es->cert_file;
+    rq.key_file = es->key_file;
+    rq.connect_timeout_ms = t < 2000 ? t : 2000;
+    rq.timeout_ms = t;
+    rc = hive__http_post(&rq, rs);
+    free(url);
     return rc;
 }
-
 
 /* One POST of text to path: the first endpoint that answers, starting
  * with the one that answered last. A read (idempotent) waits ATTEMPT_MS
@@ -531,29 +257,13 @@ static hive_rc call_once(etcd_storage *es, const char *path, const char *text, s
     rc = HIVE_ERR_NETWORK;
     for (size_t k = 0; k < es->nendpoints && rc == HIVE_ERR_NETWORK; k++) {
         size_t i = (es->good + k) % es->nendpoints;
-        char *url = hive__aprintf("%s://%s%s", es->tls ? "https" : "http", es->endpoints[i], path);
-        hive_http_request rq = {0};
         hive_http_response rs = {0};
         long t = es->timeout_ms;
-        if (url == NULL) {
-            rc = hive__fail(HIVE_ERR_NOMEM, "out of memory");
-            break;
-        }
         if (read && k + 1 < es->nendpoints && t > ATTEMPT_MS)
             t = ATTEMPT_MS;
         else if (read && es->suspect && t > 2 * ATTEMPT_MS)
             t = 2 * ATTEMPT_MS;   /* the whole cluster was just unreachable: do not wait long on it */
-        rq.url = url;
-        rq.body = text;
-        rq.body_len = len;
-        rq.headers = headers;
-        rq.ca_file = es->ca_file;
-        rq.cert_file = es->cert_file;
-        rq.key_file = es->key_file;
-        rq.connect_timeout_ms = t < 2000 ? t : 2000;
-        rq.timeout_ms = t;
-        rq.allow_plain_http = es->plain_remote;
-        rc = es->tls ? hive__http_post(&rq, &rs) : plain_post(es, i, path, text, len, t, &rs);
+        rc = post_to(es, i, path, headers, text, len, t, &rs);
         if (rc == HIVE_ERR_NETWORK) {
             size_t used = strlen(why);
             snprintf(last_err, sizeof(last_err), "%s", hive_last_error());
@@ -584,7 +294,6 @@ static hive_rc call_once(etcd_storage *es, const char *path, const char *text, s
             }
         }
         hive__http_response_free(&rs);
-        free(url);
     }
     if (rc == HIVE_ERR_NETWORK) {
         if (tried == 1)
@@ -1461,7 +1170,7 @@ static void etcd_destroy(hive_storage *s)
     free(es->ca_file);
     free(es->cert_file);
     free(es->key_file);
-    conn_close(es);
+    hive__http1_close(&es->conn);
     free(es->user);
     hive_free_secret(es->password, es->password_len + 1);
     hive_free_str(es->token);
@@ -1589,7 +1298,7 @@ hive_rc hive_etcd_storage_open(hive_storage **out, const char *url, const hive_f
     if (es == NULL)
         return hive__fail(HIVE_ERR_NOMEM, "out of memory");
     es->base.ops = &etcd_ops;
-    es->conn = -1;
+    es->conn.fd = -1;
     es->timeout_ms = 5000;
     es->lock_ttl = 60;
     if (!hive__is_etcd_url(url)) {

@@ -244,7 +244,7 @@ hive_rc hive__http_post(const hive_http_request *rq, hive_http_response *rs)
 
     memset(rs, 0, sizeof(*rs));
     rs->retry_after = -1;
-    if (!hive__url_allowed(rq->url) && !(rq->allow_plain_http && ascii_prefix(rq->url, "http://")))
+    if (!hive__url_allowed(rq->url))
         return hive__fail(HIVE_ERR_INVALID, "refusing %s: only https, or plain http to a loopback "
                           "address, may carry credentials", ascii_prefix(rq->url, "http://")
                           ? "plain http to a non-loopback host" : "a URL that is not http(s)");
