@@ -3,7 +3,8 @@
  * median of each. Usage:
  *   launchbench ROUNDS NAME -- CMD ARGS... ;; NAME -- CMD ARGS... ;; ...
  * Each round runs every command once, in turn, so that machine noise hits
- * them alike; the ratios between medians are what to read.
+ * them alike; the ratios between medians are what to read. Each line:
+ * NAME p50 p95 p99, in seconds.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -87,7 +88,9 @@ int main(int argc, char **argv)
             cmds[k].t[r] = run_once(cmds[k].argv);
     for (int k = 0; k < n; k++) {
         qsort(cmds[k].t, (size_t)rounds, sizeof(double), cmp_double);
-        printf("%s %.6f\n", cmds[k].name, cmds[k].t[rounds / 2]);
+        /* the median, then the 95th and 99th percentiles */
+        printf("%s %.6f %.6f %.6f\n", cmds[k].name, cmds[k].t[rounds / 2], cmds[k].t[rounds * 95 / 100],
+               cmds[k].t[rounds * 99 / 100]);
     }
     return 0;
 }

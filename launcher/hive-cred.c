@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MAX_STDIN (1024u * 1024)
@@ -372,6 +373,25 @@ static int read_values_from_tty(hive_cred *cred, const char *type)
     return ex;
 }
 
+/* A random pause before attempt+1 of a write that lost a race: up to 5 ms,
+ * doubled per attempt, at most 500 ms. */
+static void jitter_sleep(int attempt)
+{
+    static unsigned seed;
+    struct timespec ts;
+    long cap = attempt < 7 ? 5L << attempt : 500;
+    long ms;
+
+    if (seed == 0) {
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        seed = (unsigned)ts.tv_nsec ^ ((unsigned)getpid() << 16) ^ 1u;
+    }
+    ms = 1 + (long)((unsigned long)rand_r(&seed) % (unsigned long)cap);
+    ts.tv_sec = ms / 1000;
+    ts.tv_nsec = (ms % 1000) * 1000000L;
+    nanosleep(&ts, NULL);
+}
+
 static int cmd_add(const opts *o, const char *id)
 {
     const char *type = o->type ? o->type : "api_key";
@@ -428,16 +448,25 @@ static int cmd_add(const opts *o, const char *id)
     if ((ex = open_storage(o, &s)) != 0)
         goto out;
     /* Replacing keeps the creation time; a shared store (etcd) refuses a
-     * write over a version we have not read: read again and retry. */
-    for (int attempt = 0;; attempt++) {
-        hive_cred_free(&old);
-        if (hive_storage_load(s, &old, id) == HIVE_OK) {
-            hive_time created = hive_cred_time(old, "created_at");
-            hive_cred_set_time(cred, "created_at", &created);
+     * write over a version we have not read: read again and retry, after a
+     * random pause that grows, for up to 30 s (many machines writing one
+     * id at once all get through; the last write wins). */
+    {
+        struct timespec start;
+        clock_gettime(CLOCK_MONOTONIC, &start);
+        for (int attempt = 0;; attempt++) {
+            struct timespec now;
+            hive_cred_free(&old);
+            if (hive_storage_load(s, &old, id) == HIVE_OK) {
+                hive_time created = hive_cred_time(old, "created_at");
+                hive_cred_set_time(cred, "created_at", &created);
+            }
+            rc = hive_storage_save(s, cred);
+            clock_gettime(CLOCK_MONOTONIC, &now);
+            if (rc != HIVE_ERR_CHANGED || now.tv_sec - start.tv_sec >= 30)
+                break;
+            jitter_sleep(attempt);
         }
-        rc = hive_storage_save(s, cred);
-        if (rc != HIVE_ERR_CHANGED || attempt == 10)
-            break;
     }
     if (rc != HIVE_OK)
         ex = cli_fail(rc);

@@ -661,9 +661,36 @@ static int check_templates(const run *r)
     return 0;
 }
 
+/* Every credential the templates name, read ahead in one request where
+ * the storage can (etcd): the renders below then cost no round trip each.
+ * A failure is no error: the renders read again and say why. */
+static void prefetch_all(const run *r, hive_store *st)
+{
+    const char *ids[64];
+    size_t nids = 0;
+    hive_template_ref *refs[64];
+    size_t nrefs[64];
+    size_t nv = 0;
+
+    for (size_t i = 0; i < r->nvars && nv < 64; i++) {
+        if (hive_template_refs(&refs[nv], &nrefs[nv], r->vars[i].tmpl, strlen(r->vars[i].tmpl)) != HIVE_OK)
+            continue;
+        for (size_t k = 0; k < nrefs[nv] && nids < 64; k++)
+            ids[nids++] = refs[nv][k].id;
+        nv++;
+    }
+    if (nids > 1 && hive_storage_prefetch(hive_store_storage(st), ids, nids) != HIVE_OK) {
+        /* the renders read one by one, and report what fails */
+    }
+    for (size_t i = 0; i < nv; i++)
+        hive_template_refs_free(refs[i], nrefs[i]);
+}
+
 static int render_all(run *r, hive_store *st)
 {
     unsigned flags = r->no_refresh ? 0 : HIVE_GET_REFRESH;
+
+    prefetch_all(r, st);
 
     for (size_t i = 0; i < r->nvars; i++) {
         var *v = &r->vars[i];

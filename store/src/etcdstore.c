@@ -11,44 +11,81 @@
  * different machines never overwrite what they have not seen. A refresh is
  * locked fleet-wide by PREFIX/locks/<id>, created in a transaction only if
  * absent, attached to a lease: a holder that dies releases it when the
- * lease expires. A local file store is kept as a cache: every credential
- * read or written is saved there, and when etcd cannot be reached reads
- * fall back to it.
+ * lease expires. A local copy is kept as a cache, one file per credential
+ * (its mod_revision, its id, the token), written only when the revision
+ * changed; when etcd cannot be reached reads fall back to it. The copy is
+ * keyed by the set of endpoints and the prefix, so the order in which the
+ * URL lists the members does not matter. The endpoint that answered last
+ * is remembered there too: a new process starts with it, and a member that
+ * accepts connections but does not answer costs a read at most a short
+ * attempt time-out, once.
  */
 #include "buf.h"
 #include "http.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <mbedtls/sha256.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #define MAX_ENDPOINTS 8
 #define MAX_REVS 64
 #define MAX_TOKEN 65536   /* an etcd auth token (a JWT) longer than this is not one */
+#define MAX_PREFETCH 64
+#define PREFETCH_MS 2000  /* a read-ahead serves the launch that asked, not a long-lived process */
+#define ATTEMPT_MS 400    /* a read's time on one member while others remain to be tried */
+#define DOWN_MS 10000     /* after no member answered: that long, reads go to the copy at once */
+#define SUSPECT_S 60      /* and for that long, later processes wait ATTEMPT_MS (last: 2x) on each */
+#define CACHE_MAX (1024u * 1024)
+#define DEFAULT_PORT "2379"
 
 typedef struct rev_entry {
     char *id;
     char rev[24];      /* mod_revision as etcd prints it; "0": absent */
 } rev_entry;
 
+/* A credential read ahead by hive_storage_prefetch, for one later load. */
+typedef struct prefetched {
+    char *id;
+    char *token;       /* NULL: etcd holds nothing for id */
+    size_t len;
+    char rev[24];
+    int64_t at;        /* monotonic ms of the answer: older than PREFETCH_MS, it is read again */
+} prefetched;
+
 typedef struct etcd_storage {
     hive_storage base;
     char *endpoints[MAX_ENDPOINTS];
     size_t nendpoints;
     size_t good;             /* the endpoint that answered last */
+    size_t remembered;       /* the one the local copy names (nendpoints: none) */
+    int64_t down_until;      /* monotonic ms: no member answered; until then, do not wait again */
+    bool suspect;            /* a recent process found no member answering (<cache_dir>/down) */
+    char down_why[512];
     bool tls;
     char *prefix;            /* without a trailing '/' */
     char *ca_file;
     char *cert_file;
     char *key_file;
     char *user;
+    char *password;          /* kept to authenticate again when the token expires */
+    size_t password_len;
     char *token;             /* etcd auth token, when user is set */
+    bool plain_remote;       /* plain http to a host that is not this machine */
     long timeout_ms;
     long lock_ttl;
-    hive_storage *cache;     /* local file store: key, encryption, offline reads */
+    hive_storage *key;       /* a file storage, for its key only (encryption) */
+    char *cache_dir;         /* the local copy: one file per credential */
     rev_entry revs[MAX_REVS];
     size_t nrevs;
+    prefetched pf[MAX_PREFETCH];
+    size_t npf;
+    hive_http1_conn conn;    /* etcd:// : one kept-alive connection */
     void (*warn)(void *ctx, const char *message);
     void *warn_ctx;
     bool warned_offline;
@@ -81,54 +118,166 @@ static char *unb64(const char *s, size_t *len)
     return (char *)out;
 }
 
-/* POST body (JSON) to path on the first endpoint that answers. *out: the
- * answer's JSON object. HIVE_ERR_NETWORK when no endpoint answers. */
-static hive_rc call(etcd_storage *es, const char *path, const hive_json *body, hive_json **out)
+static int64_t now_ms(void)
 {
-    char *text = NULL;
-    size_t len = 0;
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* mkdir -p path, 0700 for what is made. */
+static hive_rc make_dirs(const char *path)
+{
+    char *p = hive__strdup(path);
+    hive_rc rc = HIVE_OK;
+
+    if (p == NULL)
+        return hive__fail(HIVE_ERR_NOMEM, "out of memory");
+    for (char *c = p + 1; rc == HIVE_OK; c++) {
+        if (*c != '/' && *c != '\0')
+            continue;
+        {
+            char saved = *c;
+            *c = '\0';
+            if (mkdir(p, 0700) != 0 && errno != EEXIST)
+                rc = hive__fail(HIVE_ERR_IO, "cannot create %s: %s", p, strerror(errno));
+            *c = saved;
+        }
+        if (*c == '\0')
+            break;
+    }
+    free(p);
+    return rc;
+}
+
+/* The local copy names the endpoint that answered last: a new process
+ * starts there instead of waiting on a member that stopped answering.
+ * Written only when it changes (best effort: it is a hint). */
+static void mark_down(etcd_storage *es, bool down);
+
+static void remember_endpoint(etcd_storage *es, size_t i)
+{
+    char *path;
+
+    if (es->suspect)
+        mark_down(es, false);
+    es->good = i;
+    if (es->remembered == i)
+        return;
+    es->remembered = i;
+    path = hive__aprintf("%s/endpoint", es->cache_dir);
+    if (path == NULL || make_dirs(es->cache_dir) != HIVE_OK ||
+        hive__write_file_atomic(path, es->endpoints[i], strlen(es->endpoints[i])) != HIVE_OK)
+        hive__clear_error();
+    free(path);
+}
+
+static hive_rc authenticate(etcd_storage *es);
+
+/* <cache_dir>/down: no member answered a read lately (its time is the
+ * file's mtime). A later process then waits briefly on every member, so a
+ * machine cut off from the cluster spends little on each launch. */
+static void mark_down(etcd_storage *es, bool down)
+{
+    char *path = hive__aprintf("%s/down", es->cache_dir);
+
+    if (path != NULL && down) {
+        int fd = -1;
+        if (make_dirs(es->cache_dir) == HIVE_OK)
+            fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd >= 0) {
+            futimens(fd, NULL);
+            close(fd);
+        }
+        hive__clear_error();
+        es->suspect = true;
+    } else if (path != NULL && es->suspect) {
+        unlink(path);
+        es->suspect = false;
+    }
+    free(path);
+}
+
+/* One request to endpoint i: libcurl for etcds://; etcd:// is spoken
+ * directly over one kept-alive connection (http1.c), libcurl's loading
+ * alone costing a launch more than everything else it does. */
+static hive_rc post_to(etcd_storage *es, size_t i, const char *path, const char *const *headers,
+                       const char *text, size_t len, long t, hive_http_response *rs)
+{
+    hive_http_request rq = {0};
+    char *url;
+    hive_rc rc;
+
+    if (!es->tls)
+        return hive__http1_post(&es->conn, es->endpoints[i], path, headers, text, len, t, rs);
+    url = hive__aprintf("https://%s%s", es->endpoints[i], path);
+    if (url == NULL)
+        return hive__fail(HIVE_ERR_NOMEM, "out of memory");
+    rq.url = url;
+    rq.body = text;
+    rq.body_len = len;
+    rq.headers = headers;
+    rq.ca_file = es->ca_file;
+    rq.cert_file = es->cert_file;
+    rq.key_file = es->key_file;
+    rq.connect_timeout_ms = t < 2000 ? t : 2000;
+    rq.timeout_ms = t;
+    rc = hive__http_post(&rq, rs);
+    free(url);
+    return rc;
+}
+
+/* One POST of text to path: the first endpoint that answers, starting
+ * with the one that answered last. A read (idempotent) waits ATTEMPT_MS
+ * on a member while others remain, and none at all for DOWN_MS after no
+ * member answered; a write waits the full time-out on each (a write that
+ * timed out may have been applied: sending it elsewhere at once could
+ * make it look like a conflict). */
+static hive_rc call_once(etcd_storage *es, const char *path, const char *text, size_t len, bool read,
+                         hive_json **out)
+{
     char *auth = NULL;
     const char *headers[3] = {"Content-Type: application/json", NULL, NULL};
-    hive_rc rc = hive_json_emit(&text, &len, body, -1);
+    char why[400] = "";
+    char last_err[200] = "";
+    const char *last_ep = "";
+    size_t tried = 0;
+    hive_rc rc;
 
-    if (rc != HIVE_OK)
-        return rc;
+    if (read && es->down_until > now_ms())
+        return hive__fail(HIVE_ERR_NETWORK, "%s", es->down_why);
     if (es->token != NULL) {
         /* as long as the token is (a JWT runs to kilobytes); wiped below */
         auth = hive__aprintf("Authorization: %s", es->token);
-        if (auth == NULL) {
-            hive_free_secret(text, len + 1);
+        if (auth == NULL)
             return hive__fail(HIVE_ERR_NOMEM, "out of memory");
-        }
         headers[1] = auth;
     }
     rc = HIVE_ERR_NETWORK;
     for (size_t k = 0; k < es->nendpoints && rc == HIVE_ERR_NETWORK; k++) {
         size_t i = (es->good + k) % es->nendpoints;
-        char *url = hive__aprintf("%s://%s%s", es->tls ? "https" : "http", es->endpoints[i], path);
-        hive_http_request rq = {0};
         hive_http_response rs = {0};
-        if (url == NULL) {
-            rc = hive__fail(HIVE_ERR_NOMEM, "out of memory");
-            break;
-        }
-        rq.url = url;
-        rq.body = text;
-        rq.body_len = len;
-        rq.headers = headers;
-        rq.ca_file = es->ca_file;
-        rq.cert_file = es->cert_file;
-        rq.key_file = es->key_file;
-        rq.connect_timeout_ms = es->timeout_ms < 2000 ? es->timeout_ms : 2000;
-        rq.timeout_ms = es->timeout_ms;
-        rc = hive__http_post(&rq, &rs);
-        if (rc == HIVE_OK) {
-            es->good = i;
+        long t = es->timeout_ms;
+        if (read && k + 1 < es->nendpoints && t > ATTEMPT_MS)
+            t = ATTEMPT_MS;
+        else if (read && es->suspect && t > 2 * ATTEMPT_MS)
+            t = 2 * ATTEMPT_MS;   /* the whole cluster was just unreachable: do not wait long on it */
+        rc = post_to(es, i, path, headers, text, len, t, &rs);
+        if (rc == HIVE_ERR_NETWORK) {
+            size_t used = strlen(why);
+            snprintf(last_err, sizeof(last_err), "%s", hive_last_error());
+            last_ep = es->endpoints[i];
+            if (used < sizeof(why))
+                snprintf(why + used, sizeof(why) - used, "%s%s (%.100s)", tried ? ", " : "", last_ep, last_err);
+            tried++;
+        } else if (rc == HIVE_OK) {
             if (rs.status >= 500 && k + 1 < es->nendpoints) {
                 rc = HIVE_ERR_NETWORK;   /* a member without quorum: try another */
             } else if (rs.status != 200) {
                 hive_json *err = NULL;
                 const char *msg = NULL;
+                remember_endpoint(es, i);
                 if (hive_json_parse(&err, rs.body, rs.len) == HIVE_OK)
                     msg = hive_json_string(hive_json_get(err, "message"), NULL);
                 if (msg == NULL && err != NULL)
@@ -138,17 +287,56 @@ static hive_rc call(etcd_storage *es, const char *path, const hive_json *body, h
                                 msg ? msg : "");
                 hive_json_free(&err);
             } else if (hive_json_parse(out, rs.body, rs.len) != HIVE_OK) {
+                remember_endpoint(es, i);
                 rc = hive__fail(HIVE_ERR_IO, "etcd answered %s with something that is not JSON", path);
+            } else {
+                remember_endpoint(es, i);
             }
         }
         hive__http_response_free(&rs);
-        free(url);
     }
-    if (rc == HIVE_ERR_NETWORK)
-        rc = hive__fail_prefix(HIVE_ERR_NETWORK, "etcd at %s is unreachable", es->endpoints[0]);
-    hive_free_secret(text, len + 1);
+    if (rc == HIVE_ERR_NETWORK) {
+        if (tried == 1)
+            snprintf(es->down_why, sizeof(es->down_why), "etcd at %.200s is unreachable: %.200s", last_ep, last_err);
+        else
+            snprintf(es->down_why, sizeof(es->down_why), "etcd is unreachable at %.400s", why);
+        es->down_until = now_ms() + DOWN_MS;
+        if (read)
+            mark_down(es, true);
+        rc = hive__fail(HIVE_ERR_NETWORK, "%s", es->down_why);
+    }
     hive_free_str(auth);
     return rc;
+}
+
+/* POST body (JSON) to path; *out: the answer's JSON object.
+ * HIVE_ERR_NETWORK when no endpoint answers. An auth token that expired
+ * (etcd's default TTL is 300 s; a --fresh refresher lives longer) is
+ * renewed once. */
+static hive_rc call_as(etcd_storage *es, const char *path, const hive_json *body, bool read, hive_json **out)
+{
+    char *text = NULL;
+    size_t len = 0;
+    hive_rc rc = hive_json_emit(&text, &len, body, -1);
+
+    if (rc != HIVE_OK)
+        return rc;
+    rc = call_once(es, path, text, len, read, out);
+    if (rc == HIVE_ERR_PERM && es->token != NULL && es->password != NULL &&
+        strstr(hive_last_error(), "invalid auth token") != NULL) {
+        hive_free_str(es->token);
+        es->token = NULL;
+        rc = authenticate(es);
+        if (rc == HIVE_OK)
+            rc = call_once(es, path, text, len, read, out);
+    }
+    hive_free_secret(text, len + 1);
+    return rc;
+}
+
+static hive_rc call(etcd_storage *es, const char *path, const hive_json *body, hive_json **out)
+{
+    return call_as(es, path, body, strcmp(path, "/v3/kv/range") == 0, out);
 }
 
 static hive_json *obj(void)
@@ -229,19 +417,241 @@ static const char *known_rev(const etcd_storage *es, const char *id)
     return NULL;
 }
 
+/* --- the local copy -------------------------------------------------------- */
+
+#define COPY_MAGIC "hive-etcd-copy 1\n"
+
+/* <cache_dir>/<stem>.enc, or NULL for an id no file can hold (not copied) */
+static char *copy_path(const etcd_storage *es, const char *id)
+{
+    char stem[HIVE_ID_MAX + 1];
+
+    if (hive_file_stem(stem, sizeof(stem), id) != HIVE_OK) {
+        hive__clear_error();
+        return NULL;
+    }
+    return hive__aprintf("%s/%s.enc", es->cache_dir, stem);
+}
+
+/* Parse a copy: COPY_MAGIC, the revision, the id, the token, a line each.
+ * *id_out points into data. false when it is not one. */
+static bool copy_parse(const char *data, size_t len, char rev[24], const char **id_out, const char **token,
+                       size_t *token_len)
+{
+    const char *p = data;
+    const char *end = data + len;
+    const char *nl;
+    size_t n;
+
+    if (len < strlen(COPY_MAGIC) || memcmp(data, COPY_MAGIC, strlen(COPY_MAGIC)) != 0)
+        return false;
+    p += strlen(COPY_MAGIC);
+    n = strspn(p, "0123456789");
+    if (n == 0 || n > 19 || p + n >= end || p[n] != '\n')
+        return false;
+    memcpy(rev, p, n);
+    rev[n] = '\0';
+    p += n + 1;
+    nl = memchr(p, '\n', (size_t)(end - p));
+    if (nl == NULL)
+        return false;
+    *id_out = p;
+    *token = nl + 1;
+    *token_len = (size_t)(end - *token);
+    return true;
+}
+
+/* The copy of id: its token (the caller's) and revision. HIVE_ERR_NOT_FOUND
+ * (no message) when there is none, or it is another id's. */
+static hive_rc copy_read(const etcd_storage *es, const char *id, char **token, size_t *len, char rev[24])
+{
+    char *path = copy_path(es, id);
+    char *data = NULL;
+    size_t dlen = 0;
+    const char *cid;
+    const char *t;
+    size_t tlen;
+    hive_rc rc;
+
+    *token = NULL;
+    if (path == NULL)
+        return HIVE_ERR_NOT_FOUND;
+    rc = hive__read_at(AT_FDCWD, path, true, CACHE_MAX, "the local copy", &data, &dlen);
+    free(path);
+    if (rc != HIVE_OK) {
+        hive__clear_error();
+        return HIVE_ERR_NOT_FOUND;
+    }
+    rc = HIVE_ERR_NOT_FOUND;
+    if (copy_parse(data, dlen, rev, &cid, &t, &tlen) && (size_t)(t - 1 - cid) == strlen(id) &&
+        memcmp(cid, id, strlen(id)) == 0) {
+        *token = hive__strndup(t, tlen);
+        *len = tlen;
+        rc = *token != NULL ? HIVE_OK : hive__fail(HIVE_ERR_NOMEM, "out of memory");
+    }
+    hive_free_secret(data, dlen + 1);
+    return rc;
+}
+
+/* Keep the copy of id current: written only when etcd's revision is not
+ * the one it holds (best effort: a copy is a copy). */
+static void copy_write(etcd_storage *es, const char *id, const char *rev, const char *token, size_t len)
+{
+    char *path = copy_path(es, id);
+    char *old = NULL;
+    size_t olen = 0;
+    char orev[24];
+    hive_buf b = {0};
+    char *data = NULL;
+    size_t dlen = 0;
+
+    if (path == NULL)
+        return;
+    if (copy_read(es, id, &old, &olen, orev) == HIVE_OK && strcmp(orev, rev) == 0 && olen == len &&
+        memcmp(old, token, len) == 0) {
+        hive_free_secret(old, olen + 1);
+        free(path);
+        return;
+    }
+    hive_free_secret(old, olen + 1);
+    hive__buf_append(&b, COPY_MAGIC, strlen(COPY_MAGIC));
+    hive__buf_append(&b, rev, strlen(rev));
+    hive__buf_putc(&b, '\n');
+    hive__buf_append(&b, id, strlen(id));
+    hive__buf_putc(&b, '\n');
+    hive__buf_append(&b, token, len);
+    if (hive__buf_finish(&b, &data, &dlen) != HIVE_OK || make_dirs(es->cache_dir) != HIVE_OK ||
+        hive__write_file_atomic(path, data, dlen) != HIVE_OK)
+        hive__clear_error();
+    hive__buf_free(&b);
+    hive_free_secret(data, dlen + 1);
+    free(path);
+}
+
+static void copy_remove(const etcd_storage *es, const char *id)
+{
+    char *path = copy_path(es, id);
+    char *old = NULL;
+    size_t olen = 0;
+    char orev[24];
+
+    /* only id's own copy: another id may share the file name */
+    if (path != NULL && copy_read(es, id, &old, &olen, orev) == HIVE_OK)
+        unlink(path);
+    hive_free_secret(old, olen + 1);
+    free(path);
+}
+
+/* The ids of the local copy. */
+static hive_rc copy_list(const etcd_storage *es, hive_strlist *out)
+{
+    DIR *d = opendir(es->cache_dir);
+    struct dirent *e;
+    hive_strlist ids = {0};
+    hive_rc rc = HIVE_OK;
+
+    if (d == NULL) {
+        *out = ids;
+        return errno == ENOENT ? HIVE_OK : hive__fail(HIVE_ERR_IO, "cannot list the local copy of etcd: %s",
+                                                      strerror(errno));
+    }
+    while (rc == HIVE_OK && (e = readdir(d)) != NULL) {
+        size_t n = strlen(e->d_name);
+        char *path;
+        char *data = NULL;
+        size_t dlen = 0;
+        char rev[24];
+        const char *cid;
+        const char *t;
+        size_t tlen;
+        if (n < 5 || strcmp(e->d_name + n - 4, ".enc") != 0)
+            continue;
+        path = hive__aprintf("%s/%s", es->cache_dir, e->d_name);
+        if (path != NULL && hive__read_at(AT_FDCWD, path, true, CACHE_MAX, "the local copy", &data, &dlen) == HIVE_OK) {
+            if (copy_parse(data, dlen, rev, &cid, &t, &tlen)) {
+                char *id = hive__strndup(cid, (size_t)(t - 1 - cid));
+                rc = id != NULL ? hive__strlist_add(&ids, id) : hive__fail(HIVE_ERR_NOMEM, "out of memory");
+                free(id);
+            }
+        } else {
+            hive__clear_error();
+        }
+        hive_free_secret(data, dlen + 1);
+        free(path);
+    }
+    closedir(d);
+    if (rc != HIVE_OK) {
+        hive_strlist_free(&ids);
+        return rc;
+    }
+    hive__strlist_sort_unique(&ids);
+    *out = ids;
+    return HIVE_OK;
+}
+
 /* --- reading -------------------------------------------------------------- */
+
+/* One key-value of a range answer: its token (NULL when kv is NULL) and
+ * mod_revision. */
+static hive_rc take_kv(const hive_json *kv, const char *id, char **token, size_t *len, char rev[24])
+{
+    const char *v;
+    const char *r;
+
+    *token = NULL;
+    snprintf(rev, 24, "0");
+    if (kv == NULL)
+        return HIVE_OK;
+    v = hive_json_string(hive_json_get(kv, "value"), NULL);
+    r = hive_json_string(hive_json_get(kv, "mod_revision"), NULL);
+    *token = v ? unb64(v, len) : NULL;
+    if (*token == NULL)
+        return hive__fail(HIVE_ERR_IO, "etcd holds something that is not base64 for '%s'", id);
+    if (r != NULL && !is_int64_text(r)) {
+        hive_free_secret(*token, *len + 1);
+        *token = NULL;
+        return hive__fail(HIVE_ERR_IO, "etcd answered a mod_revision for '%s' that is not a number", id);
+    }
+    memcpy(rev, r ? r : "0", strlen(r ? r : "0") + 1);
+    return HIVE_OK;
+}
+
+/* A prefetched answer for id, taken (used once), or false. */
+static bool take_prefetched(etcd_storage *es, const char *id, char **token, size_t *len, char rev[24])
+{
+    for (size_t i = 0; i < es->npf; i++) {
+        bool fresh;
+        if (strcmp(es->pf[i].id, id) != 0)
+            continue;
+        fresh = now_ms() - es->pf[i].at <= PREFETCH_MS;
+        if (fresh) {
+            *token = es->pf[i].token;
+            *len = es->pf[i].len;
+            memcpy(rev, es->pf[i].rev, 24);
+        } else {
+            hive_free_secret(es->pf[i].token, es->pf[i].len + 1);
+        }
+        free(es->pf[i].id);
+        es->pf[i] = es->pf[--es->npf];
+        return fresh;
+    }
+    return false;
+}
 
 /* The token stored for id (NULL when absent) and its mod_revision. */
 static hive_rc fetch(etcd_storage *es, const char *id, char **token, size_t *len, char rev[24])
 {
-    hive_json *rq = obj();
+    hive_json *rq;
     hive_json *rs = NULL;
-    char *key = key_of(es, "credentials", id);
-    const hive_json *kv;
+    char *key;
     hive_rc rc;
 
     *token = NULL;
     snprintf(rev, 24, "0");
+    if (take_prefetched(es, id, token, len, rev))
+        return HIVE_OK;
+    rq = obj();
+    key = key_of(es, "credentials", id);
     if (rq == NULL || key == NULL) {
         hive_json_free(&rq);
         free(key);
@@ -251,27 +661,82 @@ static hive_rc fetch(etcd_storage *es, const char *id, char **token, size_t *len
     rc = call(es, "/v3/kv/range", rq, &rs);
     hive_json_free(&rq);
     free(key);
-    if (rc != HIVE_OK)
-        return rc;
-    kv = hive_json_at(hive_json_get(rs, "kvs"), 0, NULL);
-    if (kv != NULL) {
-        const char *v = hive_json_string(hive_json_get(kv, "value"), NULL);
-        const char *r = hive_json_string(hive_json_get(kv, "mod_revision"), NULL);
-        *token = v ? unb64(v, len) : NULL;
-        if (*token == NULL) {
-            rc = hive__fail(HIVE_ERR_IO, "etcd holds something that is not base64 for '%s'", id);
-        } else if (r != NULL && !is_int64_text(r)) {
-            hive_free_secret(*token, *len + 1);
-            *token = NULL;
-            rc = hive__fail(HIVE_ERR_IO, "etcd answered a mod_revision for '%s' that is not a number", id);
-        } else {
-            memcpy(rev, r ? r : "0", strlen(r ? r : "0") + 1);
-        }
-    }
+    if (rc == HIVE_OK)
+        rc = take_kv(hive_json_at(hive_json_get(rs, "kvs"), 0, NULL), id, token, len, rev);
     hive_json_free(&rs);
     return rc;
 }
 
+hive_rc hive_storage_prefetch(hive_storage *s, const char *const *ids, size_t n)
+{
+    etcd_storage *es = (etcd_storage *)s;
+    hive_json *rq;
+    hive_json *ops;
+    hive_json *rs = NULL;
+    const char *asked[MAX_PREFETCH];
+    size_t nasked = 0;
+    hive_rc rc = HIVE_OK;
+
+    if (s == NULL || s->ops != &etcd_ops)
+        return HIVE_OK;
+    /* drop what no load took in time (taking a stale answer drops it) */
+    for (size_t i = es->npf; i-- > 0;) {
+        char *tok = NULL;
+        size_t tl = 0;
+        char rev[24];
+        if (now_ms() - es->pf[i].at > PREFETCH_MS && take_prefetched(es, es->pf[i].id, &tok, &tl, rev))
+            hive_free_secret(tok, tl + 1);   /* not reached: it was stale */
+    }
+    rq = obj();
+    ops = hive_json_new(HIVE_JSON_ARRAY);
+    if (rq == NULL || ops == NULL) {
+        hive_json_free(&rq);
+        hive_json_free(&ops);
+        return hive__fail(HIVE_ERR_NOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < n && nasked + es->npf < MAX_PREFETCH; i++) {
+        bool dup = false;
+        hive_json *op = obj();
+        hive_json *range = obj();
+        char *key = key_of(es, "credentials", ids[i]);
+        for (size_t k = 0; k < nasked; k++)
+            dup = dup || strcmp(asked[k], ids[i]) == 0;
+        for (size_t k = 0; k < es->npf; k++)
+            dup = dup || strcmp(es->pf[k].id, ids[i]) == 0;
+        if (op == NULL || range == NULL || key == NULL || dup) {
+            hive_json_free(&op);
+            hive_json_free(&range);
+            free(key);
+            continue;
+        }
+        put_b64(range, "key", key, strlen(key));
+        hive_json_set(op, "request_range", range);
+        hive_json_append(ops, op);
+        asked[nasked++] = ids[i];
+        free(key);
+    }
+    hive_json_set(rq, "success", ops);
+    if (nasked > 0)
+        rc = call_as(es, "/v3/kv/txn", rq, true, &rs);
+    for (size_t k = 0; rc == HIVE_OK && k < nasked; k++) {
+        const hive_json *r = hive_json_get(hive_json_at(hive_json_get(rs, "responses"), k, NULL),
+                                           "response_range");
+        prefetched *p = &es->pf[es->npf];
+        if (r == NULL)
+            break;   /* not an answer to what was asked: the loads ask again */
+        rc = take_kv(hive_json_at(hive_json_get(r, "kvs"), 0, NULL), asked[k], &p->token, &p->len, p->rev);
+        if (rc == HIVE_OK && (p->id = hive__strdup(asked[k])) == NULL) {
+            hive_free_secret(p->token, p->len + 1);
+            rc = hive__fail(HIVE_ERR_NOMEM, "out of memory");
+        }
+        p->at = now_ms();
+        if (rc == HIVE_OK)
+            es->npf++;
+    }
+    hive_json_free(&rq);
+    hive_json_free(&rs);
+    return rc;
+}
 
 static void offline(etcd_storage *es)
 {
@@ -284,39 +749,72 @@ static void offline(etcd_storage *es)
     es->warn(es->warn_ctx, msg);
 }
 
-static hive_rc etcd_load(hive_storage *s, hive_cred **out, const char *id)
+static hive_rc decrypt(etcd_storage *es, hive_cred **out, const char *id, const char *token, size_t len)
 {
-    etcd_storage *es = (etcd_storage *)s;
-    char *token = NULL;
-    size_t len = 0;
-    char rev[24];
     hive_cred *cred = NULL;
-    hive_rc rc = fetch(es, id, &token, &len, rev);
+    hive_rc rc = hive__file_decrypt(es->key, token, len, &cred);
 
-    if (rc == HIVE_ERR_NETWORK) {
-        offline(es);
-        return hive_storage_load(es->cache, out, id);
-    }
-    if (rc != HIVE_OK)
-        return rc;
-    if (token == NULL) {
-        note_rev(es, id, "0");
-        return hive__fail(HIVE_ERR_NOT_FOUND, "Credential '%s' not found", id);
-    }
-    rc = hive__file_decrypt(es->cache, token, len, &cred);
-    hive_free_secret(token, len + 1);
     if (rc != HIVE_OK)
         return hive__fail_prefix(rc, "Failed to decrypt credential '%s'", id);
     if (strcmp(hive_cred_id(cred), id) != 0) {
         hive_cred_free(&cred);
         return hive__fail(HIVE_ERR_NOT_FOUND, "Credential '%s' not found", id);
     }
-    note_rev(es, id, rev);
-    /* keep the local cache current (best effort: a cache is a cache) */
-    if (hive_storage_save(es->cache, cred) != HIVE_OK)
-        hive__clear_error();
     *out = cred;
     return HIVE_OK;
+}
+
+/* etcd is unreachable (why), and the copy does not have id: not "not
+ * found", which would say etcd has no such credential. */
+static hive_rc not_in_copy(const char *why, const char *id)
+{
+    return hive__fail(HIVE_ERR_NETWORK, "%s, and '%s' is not in the local copy", why ? why : "etcd is unreachable",
+                      id);
+}
+
+/* etcd is unreachable (the error says why): the local copy of id. */
+static hive_rc load_copy(etcd_storage *es, hive_cred **out, const char *id)
+{
+    char *why = hive__strdup(hive_last_error());
+    char *token = NULL;
+    size_t len = 0;
+    char rev[24];
+    hive_rc rc;
+
+    offline(es);
+    rc = copy_read(es, id, &token, &len, rev);
+    if (rc == HIVE_ERR_NOT_FOUND)
+        rc = not_in_copy(why, id);
+    else if (rc == HIVE_OK)
+        rc = decrypt(es, out, id, token, len);
+    hive_free_secret(token, len + 1);
+    free(why);
+    return rc;
+}
+
+static hive_rc etcd_load(hive_storage *s, hive_cred **out, const char *id)
+{
+    etcd_storage *es = (etcd_storage *)s;
+    char *token = NULL;
+    size_t len = 0;
+    char rev[24];
+    hive_rc rc = fetch(es, id, &token, &len, rev);
+
+    if (rc == HIVE_ERR_NETWORK)
+        return load_copy(es, out, id);
+    if (rc != HIVE_OK)
+        return rc;
+    if (token == NULL) {
+        note_rev(es, id, "0");
+        return hive__fail(HIVE_ERR_NOT_FOUND, "Credential '%s' not found", id);
+    }
+    rc = decrypt(es, out, id, token, len);
+    if (rc == HIVE_OK) {
+        note_rev(es, id, rev);
+        copy_write(es, id, rev, token, len);
+    }
+    hive_free_secret(token, len + 1);
+    return rc;
 }
 
 static hive_rc etcd_exists(hive_storage *s, const char *id, bool *found)
@@ -328,8 +826,15 @@ static hive_rc etcd_exists(hive_storage *s, const char *id, bool *found)
     hive_rc rc = fetch(es, id, &token, &len, rev);
 
     if (rc == HIVE_ERR_NETWORK) {
+        char *why = hive__strdup(hive_last_error());
         offline(es);
-        return hive_storage_exists(es->cache, id, found);
+        rc = copy_read(es, id, &token, &len, rev);
+        *found = rc == HIVE_OK;
+        hive_free_secret(token, len + 1);
+        if (rc == HIVE_ERR_NOT_FOUND)
+            rc = not_in_copy(why, id);
+        free(why);
+        return rc;
     }
     *found = rc == HIVE_OK && token != NULL;
     hive_free_secret(token, len + 1);
@@ -358,7 +863,7 @@ static hive_rc etcd_list(hive_storage *s, hive_strlist *out)
     rc = call(es, "/v3/kv/range", rq, &rs);
     if (rc == HIVE_ERR_NETWORK) {
         offline(es);
-        rc = hive_storage_list(es->cache, out);
+        rc = copy_list(es, out);
         goto done;
     }
     for (size_t i = 0; rc == HIVE_OK && i < hive_json_size(hive_json_get(rs, "kvs")); i++) {
@@ -432,6 +937,33 @@ static hive_rc txn(etcd_storage *es, const char *key, const char *rev, const cha
     return rc;
 }
 
+/* Before attempt+1 of a write that lost a race with other writers: sleep
+ * a random time up to 5 ms doubled per attempt (at most 500 ms), so that
+ * writers on many machines spread out. false once WRITE_BUDGET_MS have
+ * passed since the first call (*deadline 0: not started). */
+#define WRITE_BUDGET_MS 30000
+static bool backoff(int attempt, int64_t *deadline)
+{
+    uint32_t r = 0;
+    long cap = attempt < 7 ? 5L << attempt : 500;
+    long ms;
+    struct timespec ts;
+
+    if (*deadline == 0)
+        *deadline = now_ms() + WRITE_BUDGET_MS;
+    if (now_ms() >= *deadline)
+        return false;
+    if (hive__random(&r, sizeof(r)) != HIVE_OK) {
+        hive__clear_error();
+        r = (uint32_t)now_ms();
+    }
+    ms = 1 + (long)(r % (uint32_t)cap);
+    ts.tv_sec = ms / 1000;
+    ts.tv_nsec = (ms % 1000) * 1000000L;
+    nanosleep(&ts, NULL);
+    return true;
+}
+
 static hive_rc etcd_save(hive_storage *s, const hive_cred *cred)
 {
     etcd_storage *es = (etcd_storage *)s;
@@ -440,13 +972,14 @@ static hive_rc etcd_save(hive_storage *s, const hive_cred *cred)
     char *key = key_of(es, "credentials", id);
     char *token = NULL;
     size_t len = 0;
+    int64_t deadline = 0;
     hive_rc rc;
 
     if (key == NULL)
         return hive__fail(HIVE_ERR_NOMEM, "out of memory");
-    rc = hive__file_encrypt(es->cache, cred, &token, &len);
+    rc = hive__file_encrypt(es->key, cred, &token, &len);
     for (int attempt = 0; rc == HIVE_OK; attempt++) {
-        char rev[24];
+        char rev[24] = "0";
         hive_json *put = obj();
         bool ok = false;
         if (known != NULL) {
@@ -470,24 +1003,23 @@ static hive_rc etcd_save(hive_storage *s, const hive_cred *cred)
             if (rc == HIVE_OK && ok) {
                 /* the transaction's revision is our write's mod_revision */
                 const char *r = hive_json_string(hive_json_get(hive_json_get(answer, "header"), "revision"), NULL);
-                if (is_int64_text(r))
+                if (is_int64_text(r)) {
                     note_rev(es, id, r);
+                    copy_write(es, id, r, token, len);
+                }
             }
             hive_json_free(&answer);
         }
         if (rc != HIVE_OK)
             break;
-        if (ok) {
-            if (hive_storage_save(es->cache, cred) != HIVE_OK)
-                hive__clear_error();
+        if (ok)
             break;
-        }
         if (known != NULL) {
             rc = hive__fail(HIVE_ERR_CHANGED, "credential '%s' was changed in etcd by another writer since "
                             "it was read; read it again", id);
             break;
         }
-        if (attempt == 20) {
+        if (!backoff(attempt, &deadline)) {
             rc = hive__fail(HIVE_ERR_CHANGED, "credential '%s' keeps changing in etcd", id);
             break;
         }
@@ -516,8 +1048,7 @@ static hive_rc etcd_delete(hive_storage *s, const char *id)
         const char *deleted = hive_json_string(hive_json_get(rs, "deleted"), NULL);
         if (deleted == NULL || strcmp(deleted, "0") == 0)
             rc = hive__fail(HIVE_ERR_NOT_FOUND, "Credential '%s' not found", id);
-        if (hive_storage_delete(es->cache, id) != HIVE_OK)
-            hive__clear_error();
+        copy_remove(es, id);
     }
     hive_json_free(&rq);
     hive_json_free(&rs);
@@ -639,9 +1170,16 @@ static void etcd_destroy(hive_storage *s)
     free(es->ca_file);
     free(es->cert_file);
     free(es->key_file);
+    hive__http1_close(&es->conn);
     free(es->user);
+    hive_free_secret(es->password, es->password_len + 1);
     hive_free_str(es->token);
-    hive_storage_free(&es->cache);
+    for (size_t i = 0; i < es->npf; i++) {
+        free(es->pf[i].id);
+        hive_free_secret(es->pf[i].token, es->pf[i].len + 1);
+    }
+    hive_storage_free(&es->key);
+    free(es->cache_dir);
     free(es);
 }
 
@@ -650,21 +1188,83 @@ static const hive_storage_ops etcd_ops = {
     etcd_lock, etcd_unlock, true,
 };
 
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* $HIVE_HOME/etcd-cache/<16 hex digits>: a hash of the sorted endpoints and
+ * the prefix, so that listing the members in another order finds the same
+ * copy. NULL: out of memory. */
+static char *cache_name(const etcd_storage *es, const char *home)
+{
+    const char *sorted[MAX_ENDPOINTS];
+    hive_buf b = {0};
+    unsigned char h[32];
+    char hex[17];
+    char *text = NULL;
+    size_t len = 0;
+
+    memcpy(sorted, es->endpoints, es->nendpoints * sizeof(sorted[0]));
+    qsort(sorted, es->nendpoints, sizeof(sorted[0]), cmp_str);
+    hive__buf_append(&b, es->tls ? "etcds\n" : "etcd\n", es->tls ? 6 : 5);
+    for (size_t i = 0; i < es->nendpoints; i++) {
+        if (i > 0 && strcmp(sorted[i], sorted[i - 1]) == 0)
+            continue;
+        hive__buf_append(&b, sorted[i], strlen(sorted[i]));
+        hive__buf_putc(&b, '\n');
+    }
+    hive__buf_append(&b, es->prefix, strlen(es->prefix));
+    if (hive__buf_finish(&b, &text, &len) != HIVE_OK) {
+        hive__buf_free(&b);
+        hive__clear_error();
+        return NULL;
+    }
+    hive__buf_free(&b);
+    mbedtls_sha256_ret((const unsigned char *)text, len, h, 0);
+    free(text);
+    for (size_t i = 0; i < 8; i++)
+        snprintf(hex + 2 * i, 3, "%02x", h[i]);
+    return hive__aprintf("%s/etcd-cache/%s", home, hex);
+}
+
+/* The endpoint the local copy names, if the URL lists it. */
+static void read_remembered(etcd_storage *es)
+{
+    char *path = hive__aprintf("%s/endpoint", es->cache_dir);
+    char *data = NULL;
+    size_t len = 0;
+
+    struct stat st;
+    char *down = hive__aprintf("%s/down", es->cache_dir);
+
+    es->suspect = down != NULL && stat(down, &st) == 0 && st.st_mtime + SUSPECT_S > time(NULL) &&
+                  st.st_mtime <= time(NULL) + 5;
+    free(down);
+    es->remembered = es->nendpoints;
+    if (path != NULL && hive__read_at(AT_FDCWD, path, true, 1024, "the remembered etcd endpoint", &data, &len) == HIVE_OK) {
+        for (size_t i = 0; i < es->nendpoints; i++)
+            if (strcmp(es->endpoints[i], data) == 0)
+                es->good = es->remembered = i;
+    } else {
+        hive__clear_error();
+    }
+    hive_free_secret(data, len + 1);
+    free(path);
+}
+
 static hive_rc authenticate(etcd_storage *es)
 {
-    const char *pw = getenv("HIVE_ETCD_PASSWORD");
     hive_json *rq;
     hive_json *rs = NULL;
     const char *tok;
     hive_rc rc;
 
-    if (pw == NULL)
-        return hive__fail(HIVE_ERR_PERM, "etcd user '%s' given, but HIVE_ETCD_PASSWORD is not set", es->user);
     rq = obj();
     if (rq == NULL)
         return hive__fail(HIVE_ERR_NOMEM, "out of memory");
     put_str(rq, "name", es->user);
-    put_str(rq, "password", pw);
+    put_str(rq, "password", es->password);
     rc = call(es, "/v3/auth/authenticate", rq, &rs);
     hive_json_free(&rq);
     tok = hive_json_string(hive_json_get(rs, "token"), NULL);
@@ -698,6 +1298,7 @@ hive_rc hive_etcd_storage_open(hive_storage **out, const char *url, const hive_f
     if (es == NULL)
         return hive__fail(HIVE_ERR_NOMEM, "out of memory");
     es->base.ops = &etcd_ops;
+    es->conn.fd = -1;
     es->timeout_ms = 5000;
     es->lock_ttl = 60;
     if (!hive__is_etcd_url(url)) {
@@ -727,6 +1328,13 @@ hive_rc hive_etcd_storage_open(hive_storage **out, const char *url, const hive_f
     {
         char *at = strchr(hosts, '@');
         char *h = hosts;
+        if (at != NULL && memchr(hosts, ':', (size_t)(at - hosts)) != NULL) {
+            /* never repeated: not here, not in any message */
+            rc = hive__fail(HIVE_ERR_INVALID, "an etcd URL holds a password after the user name (USER:PASSWORD@); "
+                            "refused, as the URL shows in the process list: give the user as USER@ "
+                            "and the password in HIVE_ETCD_PASSWORD");
+            goto out;
+        }
         if (at != NULL) {
             *at = '\0';
             es->user = hive__strdup(hosts);
@@ -734,8 +1342,21 @@ hive_rc hive_etcd_storage_open(hive_storage **out, const char *url, const hive_f
         } else if (getenv("HIVE_ETCD_USER") != NULL && *getenv("HIVE_ETCD_USER") != '\0') {
             es->user = hive__strdup(getenv("HIVE_ETCD_USER"));
         }
-        for (char *tok = strtok(h, ","); tok != NULL && es->nendpoints < MAX_ENDPOINTS; tok = strtok(NULL, ","))
-            es->endpoints[es->nendpoints++] = hive__strdup(tok);
+        for (char *tok = strtok(h, ","); tok != NULL && es->nendpoints < MAX_ENDPOINTS; tok = strtok(NULL, ",")) {
+            /* no port: etcd's client port */
+            const char *close = strrchr(tok, ']');
+            bool port = strchr(close ? close : tok, ':') != NULL;
+            es->endpoints[es->nendpoints++] = port ? hive__strdup(tok) : hive__aprintf("%s:" DEFAULT_PORT, tok);
+            if (es->endpoints[es->nendpoints - 1] == NULL) {
+                rc = hive__fail(HIVE_ERR_NOMEM, "out of memory");
+                goto out;
+            }
+            if (!es->tls) {
+                char *u = hive__aprintf("http://%s/", tok);
+                es->plain_remote = es->plain_remote || u == NULL || !hive__url_allowed(u);
+                free(u);
+            }
+        }
     }
     if (es->nendpoints == 0) {
         rc = hive__fail(HIVE_ERR_INVALID, "an etcd store is etcd://HOST:PORT[,HOST:PORT]/PREFIX");
@@ -773,41 +1394,65 @@ hive_rc hive_etcd_storage_open(hive_storage **out, const char *url, const hive_f
         rc = hive__fail(HIVE_ERR_INVALID, "etcd store: lock_ttl must be 2 to 86400 s and timeout 0.1 to 86400 s");
         goto out;
     }
-    /* the local cache: $HIVE_HOME/etcd-cache/<hosts+prefix>/credentials */
+    if (es->plain_remote && es->user != NULL) {
+        rc = hive__fail(HIVE_ERR_INVALID, "etcd user '%s' over plain http to a host that is not this machine: the "
+                        "password and etcd's token would cross the network in the clear; use etcds://",
+                        es->user);
+        goto out;
+    }
+    /* the local copy: $HIVE_HOME/etcd-cache/<hash of the endpoint set and the prefix>/ */
     home = hive__home_dir();
     if (home == NULL) {
         rc = hive__fail(HIVE_ERR_INVALID, "cannot find the home directory for the etcd cache: set " HIVE_ENV_HOME);
         goto out;
     }
-    {
-        char *name = hive__aprintf("%s%s", es->endpoints[0], es->prefix);
-        for (char *c = name; c && *c; c++)
-            if (*c == '/' || *c == ':' || *c == '.')
-                *c = '_';
-        cache_dir = name ? hive__aprintf("%s/etcd-cache/%s/credentials", home, name) : NULL;
-        free(name);
-    }
+    es->cache_dir = cache_name(es, home);
+    cache_dir = es->cache_dir != NULL ? hive__aprintf("%s/credentials", es->cache_dir) : NULL;
     if (cache_dir == NULL) {
         rc = hive__fail(HIVE_ERR_NOMEM, "out of memory");
         goto out;
     }
+    read_remembered(es);
+    if (es->user != NULL) {
+        const char *pw = getenv("HIVE_ETCD_PASSWORD");
+        if (pw == NULL) {
+            rc = hive__fail(HIVE_ERR_PERM, "etcd user '%s' given, but HIVE_ETCD_PASSWORD is not set", es->user);
+            goto out;
+        }
+        es->password_len = strlen(pw);
+        if ((es->password = hive__strdup(pw)) == NULL) {
+            rc = hive__fail(HIVE_ERR_NOMEM, "out of memory");
+            goto out;
+        }
+        hive__protect(es->password, es->password_len + 1);
+    }
     if (opts != NULL)
         fo = *opts;
+    /* a file storage for its key alone: nothing is written there */
     fo.dir = cache_dir;
     if (fo.key_file == NULL) {
         char *kf = hive__aprintf("%s/secrets/credential_key", home);
         fo.key_file = kf;
-        rc = hive_file_storage_open(&es->cache, &fo);
+        rc = hive_file_storage_open(&es->key, &fo);
         free(kf);
     } else {
-        rc = hive_file_storage_open(&es->cache, &fo);
+        rc = hive_file_storage_open(&es->key, &fo);
     }
     es->warn = fo.warn;
     es->warn_ctx = fo.warn_ctx;
+    if (rc == HIVE_OK && es->plain_remote && es->warn != NULL) {
+        char msg[600];
+        snprintf(msg, sizeof(msg), "etcd at %.200s%s is reached over plain http: the values are encrypted, but the "
+                 "ids and the traffic are not; use etcds:// on a network you do not trust", es->endpoints[0],
+                 es->nendpoints > 1 ? " and the other members" : "");
+        es->warn(es->warn_ctx, msg);
+    }
     if (rc == HIVE_OK && es->user != NULL)
         rc = authenticate(es);
 out:
-    free(hosts);
+    if (hosts != NULL)
+        hive_free_secret(hosts, strlen(hosts) + 1);   /* it may have held a password */
+    hosts = NULL;
     free(home);
     free(cache_dir);
     if (rc != HIVE_OK) {

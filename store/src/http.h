@@ -8,6 +8,8 @@
 
 #include "internal.h"
 
+#include <sys/types.h>
+
 typedef struct hive_http_request {
     const char *method;            /* NULL: POST */
     const char *url;
@@ -53,6 +55,26 @@ struct hive_json *hive__oauth2_parse_body(const hive_http_response *rs);
  * quad in 127.0.0.0/8, "[::1]"). A request to a loopback host never goes
  * through a proxy. */
 bool hive__url_allowed(const char *url);
+
+/* Plain HTTP/1.1 spoken directly (http1.c), for etcd://: one kept-alive
+ * connection, opened again when the host changes, after a fork, or when
+ * the server closed it while idle. Never through a proxy. */
+typedef struct hive_http1_conn {
+    int fd;                        /* -1: none */
+    pid_t pid;                     /* the process that opened it */
+    char hostport[300];
+} hive_http1_conn;
+
+/* POST body to http://hostport/path on c within timeout_ms; headers as
+ * for hive__http_post (Content-Length and Host are added). Results as
+ * hive__http_post's. */
+hive_rc hive__http1_post(hive_http1_conn *c, const char *hostport, const char *path, const char *const *headers,
+                         const char *body, size_t len, long timeout_ms, hive_http_response *rs);
+void hive__http1_close(hive_http1_conn *c);
+/* An answer in data[0..len) (eof: the peer closed after it): 1 whole, with
+ * rs set (rs->body the caller's) and whether the connection may be kept;
+ * 0 more bytes needed; -1 not an answer hive reads. */
+int hive__http1_parse(const char *data, size_t len, bool eof, hive_http_response *rs, bool *keep_alive);
 
 /* Tests: load this file instead of the system's libcurl (before the first
  * request of the process). */

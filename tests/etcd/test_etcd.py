@@ -374,6 +374,160 @@ class TokenStub:
         self.thread.join()
 
 
+class Proxy:
+    """A TCP proxy on 127.0.0.1 in front of an etcd endpoint, counting the
+    connections it accepts. mode "forward" passes bytes both ways; "silent"
+    accepts and reads, but never answers: a member that is stopped
+    (SIGSTOP) or cut off by a partition after the TCP handshake."""
+
+    def __init__(self, target):
+        self.target = target
+        self.mode = "forward"
+        self.connections = 0
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.endpoint = "127.0.0.1:%d" % self.sock.getsockname()[1]
+        self.held = []
+        self.closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while not self.closed:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            if self.mode == "silent":
+                self.held.append(c)
+                threading.Thread(target=self._drain, args=(c,), daemon=True).start()
+                continue
+            host, port = self.target.rsplit(":", 1)
+            try:
+                u = socket.create_connection((host, int(port)), timeout=10)
+            except OSError:
+                c.close()
+                continue
+            for a, b in ((c, u), (u, c)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _drain(c):
+        try:
+            while c.recv(65536):
+                pass
+        except OSError:
+            pass
+
+    @staticmethod
+    def _pipe(a, b):
+        try:
+            while True:
+                data = a.recv(65536)
+                if not data:
+                    break
+                b.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for x in (a, b):
+                try:
+                    x.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+            a.close()     # each socket is `a` of one of the two pipes
+
+    def close(self):
+        self.closed = True
+        self.sock.close()
+        for c in self.held:
+            c.close()
+
+
+class GatewayStub:
+    """etcd's JSON gateway for reads, played on 127.0.0.1 with raw sockets,
+    to answer in the shapes HTTP allows: mode "length" (Content-Length,
+    kept alive), "chunked" (odd-sized chunks), "close" (Connection: close),
+    "eof" (HTTP/1.0, no length: the body ends when the connection does),
+    "idle-close" (kept alive, then closed after each answer without saying
+    so, as a server whose idle time-out ran out). kvs: key -> value bytes."""
+
+    def __init__(self, kvs, mode):
+        self.kvs, self.mode = kvs, mode
+        self.connections = 0
+        self.requests = 0
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.endpoint = "127.0.0.1:%d" % self.sock.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
+
+    def _range(self, rq):
+        key = base64.b64decode(rq["key"])
+        if "range_end" in rq:
+            end = base64.b64decode(rq["range_end"])
+            keys = sorted(k for k in self.kvs if key <= k < end)
+        else:
+            keys = [key] if key in self.kvs else []
+        return {"header": {"revision": "9"}, "count": str(len(keys)),
+                "kvs": [{"key": b64(k), "value": b64(self.kvs[k]), "mod_revision": "7", "create_revision": "7",
+                         "version": "1"} for k in keys]}
+
+    def _answer(self, path, rq):
+        if path == "/v3/kv/range":
+            return self._range(rq)
+        if path == "/v3/kv/txn":
+            return {"header": {"revision": "9"}, "succeeded": True,
+                    "responses": [{"response_range": self._range(op["request_range"])} for op in rq["success"]]}
+        return {"error": "not played here"}
+
+    def _serve(self, c):
+        buf = b""
+        with c:
+            while True:
+                while b"\r\n\r\n" not in buf:
+                    data = c.recv(65536)
+                    if not data:
+                        return
+                    buf += data
+                head, buf = buf.split(b"\r\n\r\n", 1)
+                lines = head.decode().split("\r\n")
+                path = lines[0].split(" ")[1]
+                n = int([ln.split(":", 1)[1] for ln in lines if ln.lower().startswith("content-length:")][0])
+                while len(buf) < n:
+                    buf += c.recv(65536)
+                body, buf = buf[:n], buf[n:]
+                self.requests += 1
+                out = json.dumps(self._answer(path, json.loads(body))).encode()
+                if self.mode == "chunked":
+                    parts = [out[i:i + 7] for i in range(0, len(out), 7)]
+                    c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                              b"Transfer-Encoding: chunked\r\n\r\n" +
+                              b"".join(b"%x\r\n%s\r\n" % (len(x), x) for x in parts) + b"0\r\n\r\n")
+                elif self.mode == "eof":
+                    c.sendall(b"HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n" + out)
+                    return
+                else:
+                    extra = b"Connection: close\r\n" if self.mode == "close" else b""
+                    c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n%sContent-Length: %d\r\n\r\n%s"
+                              % (extra, len(out), out))
+                    if self.mode in ("close", "idle-close"):
+                        return
+
+    def close(self):
+        self.sock.close()
+
+
 # --- the tests ----------------------------------------------------------------------
 
 class EtcdTest(unittest.TestCase):
@@ -874,6 +1028,211 @@ class EtcdTest(unittest.TestCase):
         self.assertIn(b"etcd", r.stderr)
         self.assertLess(took, 10, "timeout=1, but the read took %.1f s" % took)
 
+    # --- 8: a sick member, the local copy, one request per launch ------------------------
+
+    def proxies(self, n):
+        ps = [Proxy(self.ep) for _ in range(n)]
+        for p in ps:
+            self.addCleanup(p.close)
+        return ps
+
+    def copies(self, env):
+        """path -> (inode, mtime_ns) of every file of the machine's local etcd copies."""
+        root = os.path.join(env["HIVE_HOME"], "etcd-cache")
+        out = {}
+        for d, _, files in os.walk(root):
+            for f in files:
+                st = os.stat(os.path.join(d, f))
+                out[os.path.join(d, f)] = (st.st_ino, st.st_mtime_ns)
+        return out
+
+    def test_sick_member_costs_one_short_attempt(self):
+        """A member that accepts connections and never answers, listed first:
+        a machine tries it once, briefly, and then starts with the member
+        that answered (remembered in its local copy), whatever the order."""
+        self.add("x", {"api_key": "vx"})
+        sick = Proxy(self.ep)
+        self.addCleanup(sick.close)
+        sick.mode = "silent"
+        url = "etcd://%s,%s%s" % (sick.endpoint, self.ep, self.prefix)
+        m = self.machine("m-sick")
+        t0 = time.monotonic()
+        r = self.check(self.hive_run("-e", "X={{x}}", "--", "printenv", "X", env=m, url=url), 0)
+        took = time.monotonic() - t0
+        self.assertEqual(r.stdout, b"vx\n")
+        self.assertEqual(self.warnings(r), [], "served from etcd, not the copy")
+        self.assertEqual(sick.connections, 1)
+        # a sick member costs one short attempt, not the 5 s time-out
+        self.assertLess(took, 3, "the first launch took %.1f s" % took)
+        for i in range(4):
+            r = self.check(self.hive_run("-e", "X={{x}}", "--", "printenv", "X", env=m, url=url), 0)
+            self.assertEqual(r.stdout, b"vx\n")
+        self.check(self.cred("get", "x", env=m, url=url), 0)
+        self.assertEqual(sick.connections, 1, "later launches tried the sick member again")
+        # the same members listed the other way round: the same copy, the same memory
+        url2 = "etcd://%s,%s%s" % (self.ep, sick.endpoint, self.prefix)
+        self.assertEqual(self.check(self.cred("get", "x", env=m, url=url2), 0).stdout, b"vx\n")
+        self.assertEqual(sick.connections, 1)
+
+    def test_cut_off_machine_reads_its_copy(self):
+        """Every member silent: the launch is bounded (one short attempt,
+        then one time-out), reads come from the copy made through the same
+        members listed in any order, and what is not there is said so."""
+        p1, p2 = self.proxies(2)
+        self.add("a", {"api_key": "va"})
+        self.add("b", {"api_key": "vb"})
+        self.add("never-read", {"api_key": "vn"})
+        m = self.machine("m-cut")
+        url = "etcd://%s,%s%s?timeout=2" % (p1.endpoint, p2.endpoint, self.prefix)
+        r = self.check(self.hive_run("-e", "A={{a}}", "-e", "B={{b}}", "--", "sh", "-c", 'echo "$A $B"',
+                                     env=m, url=url), 0)
+        self.assertEqual(r.stdout, b"va vb\n")
+        p1.mode = p2.mode = "silent"
+        url_reordered = "etcd://%s,%s%s?timeout=2" % (p2.endpoint, p1.endpoint, self.prefix)
+        t0 = time.monotonic()
+        r = self.check(self.hive_run("-e", "A={{a}}", "-e", "B={{b}}", "--", "sh", "-c", 'echo "$A $B"',
+                                     env=m, url=url_reordered), 0)
+        took = time.monotonic() - t0
+        self.assertEqual(r.stdout, b"va vb\n")
+        self.assert_offline_warning(r)
+        w = self.warnings(r)[0]
+        self.assertIn(p1.endpoint, w)
+        self.assertIn(p2.endpoint, w)
+        # 0.4 s on the first member, the 2 s time-out on the last, once for the whole launch
+        self.assertLess(took, 4.5, "a cut-off launch took %.1f s" % took)
+        r = self.check(self.cred("get", "never-read", env=m, url=url_reordered), EXIT_STORE)
+        err = r.stderr.decode()
+        self.assertRegex(err, r"(?m)^hive-cred: error: etcd .*unreachable.*, and 'never-read' is not in the local copy")
+        self.assertNotIn("not found", err)
+        # the machine remembers that the cluster was unreachable: the next
+        # launches, even with the default 5 s time-out, wait briefly
+        url_default = "etcd://%s,%s%s" % (p1.endpoint, p2.endpoint, self.prefix)
+        t0 = time.monotonic()
+        r = self.check(self.hive_run("-e", "A={{a}}", "--", "printenv", "A", env=m, url=url_default), 0)
+        took = time.monotonic() - t0
+        self.assertEqual(r.stdout, b"va\n")
+        self.assert_offline_warning(r)
+        self.assertLess(took, 3, "a cut-off launch with the default time-out took %.1f s" % took)
+        # the members are back: etcd again, at once
+        p1.mode = p2.mode = "forward"
+        self.add("a", {"api_key": "va2"})
+        for _ in range(2):
+            r = self.check(self.hive_run("-e", "A={{a}}", "--", "printenv", "A", env=m, url=url_default), 0)
+            self.assertEqual(r.stdout, b"va2\n")
+            self.assertEqual(self.warnings(r), [])
+        self.assertFalse([f for f in self.copies(m) if f.endswith("/down")])
+
+    def test_copy_written_only_when_the_revision_changed(self):
+        self.add("a", {"api_key": "v1"})
+        m = self.machine("m-copy")
+        self.assertEqual(self.check(self.cred("get", "a", env=m), 0).stdout, b"v1\n")
+        before = self.copies(m)
+        self.assertEqual(len([f for f in before if f.endswith(".enc")]), 1, before)
+        self.assertFalse([f for f in before if "index" in f or "metadata" in f], "an index is kept: %r" % before)
+        for _ in range(3):
+            self.check(self.cred("get", "a", env=m), 0)
+            self.check(self.hive_run("-e", "X={{a}}", "--", "true", env=m), 0)
+        self.assertEqual(self.copies(m), before, "the copy was written again for the same revision")
+        self.add("a", {"api_key": "v2"})
+        self.assertEqual(self.check(self.cred("get", "a", env=m), 0).stdout, b"v2\n")
+        after = self.copies(m)
+        enc = [f for f in after if f.endswith(".enc")][0]
+        self.assertNotEqual(after[enc], before[enc])
+        _, kv = self.in_etcd("a")
+        with open(enc, "rb") as f:
+            lines = f.read().split(b"\n")
+        self.assertEqual(lines[1], str(kv["mod_revision"]).encode())
+        self.assertEqual(lines[2], b"a")
+        self.assertEqual(lines[3], kv["value"])
+
+    def test_five_credentials_one_request(self):
+        p, = self.proxies(1)
+        for i in range(5):
+            self.add("c%d" % i, {"api_key": "v%d" % i})
+        url = "etcd://%s%s" % (p.endpoint, self.prefix)
+        m = self.machine("m-five")
+        args = []
+        for i in range(5):
+            args += ["-e", "V%d={{c%d}}" % (i, i)]
+        r = self.check(self.hive_run(*args, "--", "sh", "-c", 'echo "$V0 $V1 $V2 $V3 $V4"', env=m, url=url), 0)
+        self.assertEqual(r.stdout, b"v0 v1 v2 v3 v4\n")
+        self.assertEqual(p.connections, 1, "5 credentials took %d requests" % p.connections)
+        # one of them missing: the others still come in the one request, the
+        # missing one is reported as before
+        r = self.check(self.hive_run(*args, "-e", "M={{missing}}", "--", "true", env=m, url=url), EXIT_FAIL)
+        self.assertIn(b"Credential 'missing' not found", r.stderr)
+
+    def test_fifty_writers_one_id(self):
+        """50 machines add the same id at once: every add succeeds (backing
+        off at random), etcd holds 50 versions, the last is one of them and
+        decrypts."""
+        n = 50
+        procs = [subprocess.Popen([HIVE_CRED, "--store", self.url, "add", "hot"], stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=self.machine("w%02d" % i),
+                                  cwd=self.tmp) for i in range(n)]
+        for i, p in enumerate(procs):
+            p.stdin.write(b"api_key=writer-%02d\n" % i)
+            p.stdin.close()
+        results = [(p.wait(timeout=TIMEOUT * 2), p.stdout.read(), p.stderr.read()) for p in procs]
+        for p in procs:
+            p.stdout.close()
+            p.stderr.close()
+        for i, (rc, out, err) in enumerate(results):
+            self.assertEqual(rc, 0, "writer %d: exit %d: %r" % (i, rc, err))
+        c, kv = self.in_etcd("hot")
+        self.assertIn(c["keys"]["api_key"]["value"], {"writer-%02d" % i for i in range(n)})
+        self.assertEqual(kv["version"], n)
+
+    def test_gateway_answers_in_every_http_shape(self):
+        """etcd:// is spoken without libcurl: every way HTTP/1.x may frame
+        an answer is read, and a kept-alive connection the server closed is
+        opened again."""
+        kvs = {}
+        for i in range(3):
+            doc = {"id": "s%d" % i, "credential_type": "api_key",
+                   "keys": {"api_key": {"name": "api_key", "value": "stub-%d" % i, "expires_at": None,
+                                        "metadata": {}}},
+                   "provider_id": None, "last_refreshed": None, "auto_refresh": False, "last_used": None,
+                   "use_count": 0, "description": "", "tags": [], "created_at": "2026-03-01T12:00:00Z",
+                   "updated_at": "2026-03-01T12:00:00Z"}
+            kvs[("/g/credentials/s%d" % i).encode()] = self.fernet.encrypt(json.dumps(doc).encode())
+        for mode in ["length", "chunked", "close", "eof", "idle-close"]:
+            with self.subTest(mode=mode):
+                stub = GatewayStub(kvs, mode)
+                self.addCleanup(stub.close)
+                url = "etcd://%s/g" % stub.endpoint
+                m = self.machine("m-" + mode)
+                r = self.check(self.cred("get", "s1", env=m, url=url), 0)
+                self.assertEqual(r.stdout, b"stub-1\n")
+                self.assertEqual(r.stderr, b"")
+                r = self.check(self.hive_run("-e", "A={{s0}}", "-e", "B={{s2}}", "--", "sh", "-c", 'echo "$A $B"',
+                                             env=m, url=url), 0)
+                self.assertEqual(r.stdout, b"stub-0 stub-2\n")
+                self.assertEqual(r.stderr, b"")
+                # a list, then a load per id: several requests in one process
+                dest = os.path.join(self.tmp, "dump-" + mode)
+                r = self.check(self.cred("copy", url, dest, env=m, store=False), 0)
+                self.assertEqual(sorted(os.listdir(os.path.join(dest, "credentials"))),
+                                 ["s0.enc", "s1.enc", "s2.enc"])
+                kept = mode in ("length", "chunked")
+                # kept alive: one connection per process; otherwise one per request
+                if kept:
+                    self.assertEqual(stub.connections, 3, "%d requests" % stub.requests)
+                else:
+                    self.assertEqual(stub.connections, stub.requests)
+
+
+    # --- 9: fleet URLs ---------------------------------------------------------------------
+
+    def test_password_in_url_refused_unrepeated(self):
+        for url in ["etcd://hiveuser:Sekr1t-pw@%s%s" % (self.ep, self.prefix),
+                    "etcd://hiveuser:Sekr1t-pw@%s,127.0.0.1:9%s" % (self.ep, self.prefix)]:
+            r = self.check(self.cred("list", url=url), EXIT_USAGE)
+            self.assertRegex(r.stderr.decode(), r"(?m)^hive-cred: error: .*password.*HIVE_ETCD_PASSWORD")
+            self.assertNotIn(b"Sekr1t", r.stdout + r.stderr)
+            r = self.check(self.hive_run("-e", "X=1", "--", "true", url=url), EXIT_FAIL)
+            self.assertNotIn(b"Sekr1t", r.stdout + r.stderr)
+
     # --- 7: bad URLs, wrong key ---------------------------------------------------------
 
     def test_bad_urls(self):
@@ -1051,6 +1410,137 @@ class EtcdSecurityTest(unittest.TestCase):
         for out in outputs:
             self.assertNotIn(b"hivepw", out)
             self.assertNotIn(b"rootpw", out)
+
+
+    def test_auth_token_renewed_by_a_long_lived_refresher(self):
+        """etcd's auth token lives 1 s here (300 s by default): the --fresh
+        refresher, idle between refreshes, outlives it, authenticates again
+        and keeps refreshing through etcd."""
+        why = oauth_missing()
+        if why:
+            self.fail("cannot run: " + why)
+        root_dir = os.path.join(self.tmp, "auth-ttl")
+        os.makedirs(root_dir)
+        cp, pp = free_ports(2)
+        own = Member(root_dir, "n0", cp, pp, "n0=http://127.0.0.1:%d" % pp, "hive-test-" + self._testMethodName)
+        own.extra_args = ("--auth-token", "simple", "--auth-token-ttl", "1")
+        own.start()
+        self.addCleanup(own.stop, signal.SIGKILL)
+        wait_healthy([own])
+        for args in [("user", "add", "root:rootpw"), ("user", "add", "hiveuser:hivepw"), ("role", "add", "hive"),
+                     ("role", "grant-permission", "hive", "--prefix=true", "readwrite", "/h"),
+                     ("user", "grant-role", "hiveuser", "hive"), ("auth", "enable")]:
+            etcdctl(own.endpoint, *args)
+        url = "etcd://hiveuser@%s/h" % own.endpoint
+        env = self.machine("m0", HIVE_ETCD_PASSWORD="hivepw")
+        server = OAuthServer(self.tmp, access_ttl=3)
+        self.addCleanup(server.close)
+        EtcdTest.add_provider(self, server.token_url, url=url, env=env)
+        EtcdTest.add_token(self, refresh=server.mint(), url=url, env=env)
+        reader = ("import ctypes, time\n"
+                  "libc = ctypes.CDLL(None); libc.getenv.restype = ctypes.c_char_p\n"
+                  "for _ in range(16):\n"
+                  "    print(libc.getenv(b'T').decode(), flush=True); time.sleep(0.5)\n")
+        r = subprocess.run([HIVE_RUN, "--store", url, "--fresh", "-e", "T={{tok.access_token}}", "--",
+                            sys.executable, "-c", reader], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, env=env, timeout=TIMEOUT, cwd=self.tmp)
+        self.check(r, 0, "hive-run --fresh")
+        seen = list(dict.fromkeys(r.stdout.decode().split()))
+        self.assertNotIn(b"invalid auth token", r.stderr)
+        # 3 s tokens over 8 s: refreshed through etcd after its auth token expired
+        self.assertGreaterEqual(len(seen), 3, "tokens seen: %r\nstderr: %r" % (seen, r.stderr[-2000:]))
+        token = etcdctl(own.endpoint, "--user", "root:rootpw", "get", "--print-value-only", "/h/credentials/tok")
+        stored = json.loads(self.fernet.decrypt(token.strip().encode()))["keys"]["access_token"]["value"]
+        # the last token seen, or one refreshed after the program's last look
+        self.assertNotIn(stored, seen[:-1])
+        self.assertNotIn(b"hivepw", r.stdout + r.stderr)
+
+
+class EtcdRemoteTest(unittest.TestCase):
+    """etcd on an address that is not loopback: a network namespace made by
+    the test (ip netns, a veth pair 10.231.x.1 <-> 10.231.x.2), etcd inside
+    it on its default client port. Needs root and iproute2; fails without."""
+
+    maxDiff = None
+    setUp = EtcdTest.setUp
+    machine = EtcdTest.machine
+    cred = EtcdTest.cred
+    hive_run = EtcdTest.hive_run
+    check = EtcdTest.check
+    add = EtcdTest.add
+    warnings = EtcdTest.warnings
+
+    def ip(self, *args):
+        r = subprocess.run(["ip", *args], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, timeout=30)
+        if r.returncode != 0:
+            raise AssertionError("ip %s: exit %d: %r" % (" ".join(args), r.returncode, r.stderr))
+
+    def remote_etcd(self):
+        if os.geteuid() != 0 or shutil.which("ip") is None:
+            self.fail("cannot run: needs root and the ip command (iproute2) to make a network namespace")
+        n = os.getpid() % 250 + 1
+        ns, host_if, ns_if = "hive-etcd-%d" % os.getpid(), "hve%d" % os.getpid(), "hvn%d" % os.getpid()
+        self.ip("netns", "add", ns)
+        self.addCleanup(subprocess.run, ["ip", "netns", "del", ns], stderr=subprocess.DEVNULL)
+        self.ip("link", "add", host_if, "type", "veth", "peer", "name", ns_if)
+        self.addCleanup(subprocess.run, ["ip", "link", "del", host_if], stderr=subprocess.DEVNULL)
+        self.ip("link", "set", ns_if, "netns", ns)
+        self.ip("addr", "add", "10.231.%d.1/30" % n, "dev", host_if)
+        self.ip("link", "set", host_if, "up")
+        self.ip("-n", ns, "addr", "add", "10.231.%d.2/30" % n, "dev", ns_if)
+        self.ip("-n", ns, "link", "set", ns_if, "up")
+        self.ip("-n", ns, "link", "set", "lo", "up")
+        addr = "10.231.%d.2" % n
+        data = os.path.join(self.tmp, "remote.etcd")
+        log = open(os.path.join(self.tmp, "remote.log"), "ab")
+        self.addCleanup(log.close)
+        proc = subprocess.Popen(
+            ["ip", "netns", "exec", ns, ETCD, "--name", "r0", "--data-dir", data,
+             "--listen-client-urls", "http://%s:2379" % addr, "--advertise-client-urls", "http://%s:2379" % addr,
+             "--listen-peer-urls", "http://%s:2380" % addr, "--initial-advertise-peer-urls", "http://%s:2380" % addr,
+             "--initial-cluster", "r0=http://%s:2380" % addr, "--initial-cluster-state", "new"],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=quiet_env())
+
+        def stop():
+            proc.kill()
+            proc.wait()
+        self.addCleanup(stop)
+        deadline = time.monotonic() + 45
+        while True:
+            try:
+                with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(
+                        "http://%s:2379/health" % addr, timeout=2) as r:
+                    if json.loads(r.read()).get("health") == "true":
+                        break
+            except (OSError, ValueError, urllib.error.URLError):
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError("the etcd in the namespace did not start")
+            time.sleep(0.1)
+        return addr
+
+    def test_readme_example_on_a_remote_address(self):
+        addr = self.remote_etcd()
+        url = "etcd://%s:2379/hive" % addr          # the README's example, another address
+        r = self.check(self.cred("add", "gh", stdin="access_token=remote-v1\n", url=url), 0)
+        w = self.warnings(r)
+        self.assertEqual(len(w), 1, r.stderr)
+        self.assertIn("%s:2379" % addr, w[0])
+        self.assertIn("plain http", w[0])
+        other = self.machine("m1")
+        r = self.check(self.hive_run("-e", "T={{gh.access_token}}", "--", "printenv", "T", env=other, url=url), 0)
+        self.assertEqual(r.stdout, b"remote-v1\n")
+        # no port: etcd's 2379
+        r = self.check(self.cred("get", "gh", env=other, url="etcd://%s/hive" % addr), 0)
+        self.assertEqual(r.stdout, b"remote-v1\n")
+        # with a user, the password would cross the network in the clear: refused
+        env = self.machine("m2", HIVE_ETCD_PASSWORD="remote-pw-77")
+        for u in ["etcd://hiveuser@%s:2379/hive" % addr, "etcd://hiveuser@%s/hive" % addr]:
+            r = self.check(self.cred("get", "gh", env=env, url=u), EXIT_USAGE)
+            self.assertRegex(r.stderr.decode(), r"(?m)^hive-cred: error: .*plain http.*etcds://")
+            self.assertNotIn(b"remote-pw-77", r.stderr)
+            self.assertEqual(r.stdout, b"")
 
 
 def main():

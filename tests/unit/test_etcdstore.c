@@ -126,3 +126,64 @@ Test(etcdstore, a_revision_that_is_not_a_number_is_refused)
     hive_storage_free(&s);
     httpd_stop(&server);
 }
+
+Test(etcdstore, a_password_in_the_url_is_refused_and_never_repeated)
+{
+    hive_storage *s = NULL;
+
+    cr_expect_eq(hive_etcd_storage_open(&s, "etcd://hiveuser:Sekr1t-pw@127.0.0.1:9/p", NULL), HIVE_ERR_INVALID);
+    cr_expect_null(s);
+    cr_expect_not_null(strstr(hive_last_error(), "HIVE_ETCD_PASSWORD"), "%s", hive_last_error());
+    cr_expect_null(strstr(hive_last_error(), "Sekr1t"), "%s", hive_last_error());
+}
+
+Test(etcdstore, a_host_without_a_port_is_etcds_client_port)
+{
+    hive_storage *s = NULL;
+    bool found = true;
+
+    /* nothing listens on 127.0.0.9: the message names the endpoint meant */
+    cr_assert_eq(hive_etcd_storage_open(&s, "etcd://127.0.0.9/p?timeout=0.5", NULL), HIVE_OK, "%s",
+                 hive_last_error());
+    cr_expect_eq(hive_storage_exists(s, "x", &found), HIVE_ERR_NETWORK, "%s", hive_last_error());
+    cr_expect_not_null(strstr(hive_last_error(), "etcd at 127.0.0.9:2379 is unreachable"), "%s",
+                       hive_last_error());
+    hive_storage_free(&s);
+}
+
+Test(etcdstore, prefetch_is_a_no_op_for_other_storages)
+{
+    hive_file_options fo = {0};
+    hive_storage *s = NULL;
+    const char *ids[] = {"a", "b"};
+    char dir[600];
+
+    snprintf(dir, sizeof(dir), "%s/files", home);
+    fo.dir = dir;
+    cr_assert_eq(hive_file_storage_open(&s, &fo), HIVE_OK, "%s", hive_last_error());
+    cr_expect_eq(hive_storage_prefetch(s, ids, 2), HIVE_OK);
+    cr_expect_eq(hive_storage_prefetch(NULL, ids, 2), HIVE_OK);
+    hive_storage_free(&s);
+}
+
+Test(etcdstore, prefetch_reads_every_id_in_one_request)
+{
+    static gateway g;
+    httpd server;
+    hive_storage *s;
+    const char *ids[] = {"a", "b", "a"};
+    bool found = true;
+
+    /* the txn's answer: a holds nothing, b holds nothing either */
+    g.range_answer = "{\"header\": {\"revision\": \"5\"}, \"succeeded\": true, \"responses\": "
+                     "[{\"response_range\": {\"header\": {}}}, {\"response_range\": {\"header\": {}}}]}";
+    s = open_on(&server, &g, NULL);
+    cr_assert_eq(hive_storage_prefetch(s, ids, 3), HIVE_OK, "%s", hive_last_error());
+    /* served from the read-ahead: the gateway is gone */
+    httpd_stop(&server);
+    cr_expect_eq(hive_storage_exists(s, "a", &found), HIVE_OK, "%s", hive_last_error());
+    cr_expect_not(found);
+    cr_expect_eq(hive_storage_exists(s, "b", &found), HIVE_OK, "%s", hive_last_error());
+    cr_expect_not(found);
+    hive_storage_free(&s);
+}

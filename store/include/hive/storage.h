@@ -134,13 +134,31 @@ HIVE_EXPORT hive_rc hive_file_stem(char *buf, size_t size, const char *id);
  *                 key_file for etcd's client-certificate authentication)
  * PREFIX/credentials/<id> holds the same Fernet token as a .enc file.
  * Writes compare-and-swap on the revision last read; refreshes are locked
- * fleet-wide with a lease (lock_ttl, default 60 s). The endpoints are
- * tried in turn. The user's password comes from HIVE_ETCD_PASSWORD (never
- * from the URL). A local file store, $HIVE_HOME/etcd-cache/..., caches
- * every credential read or written, and serves reads when etcd is down.
+ * fleet-wide with a lease (lock_ttl, default 60 s). HOST without a port
+ * means port 2379. The endpoints are tried in turn, starting with the one
+ * that answered last (remembered on disk); a read waits at most 0.4 s on a
+ * member while others remain, and after no member answered, reads use the
+ * local copy at once for 10 s. The user's password comes from
+ * HIVE_ETCD_PASSWORD (a password in the URL is refused, and never
+ * repeated); an expired auth token is renewed. etcd:// (plain http) to a
+ * host that is not this machine is allowed without a user, with a warning
+ * through opts->warn, and refused with one. A local copy,
+ * $HIVE_HOME/etcd-cache/<hash of the endpoint set and prefix>/, keeps
+ * every credential read or written (rewritten only when its revision
+ * changed), and serves reads when etcd is down.
  * The key: opts->key, HIVE_CREDENTIAL_KEY, or $HIVE_HOME/secrets/credential_key.
  */
 HIVE_EXPORT hive_rc hive_etcd_storage_open(hive_storage **out, const char *url, const hive_file_options *opts);
+
+/*
+ * Read the credentials ids[0..n) ahead, in one request, for the loads that
+ * follow (each answer serves one load of its id; at most 64 are held).
+ * Only the etcd storage reads ahead; for any other storage, and for ids it
+ * cannot read ahead, this does nothing and the loads read as usual. A
+ * failure here changes nothing: the loads read again and say why. Not
+ * thread-safe with other calls on s.
+ */
+HIVE_EXPORT hive_rc hive_storage_prefetch(hive_storage *s, const char *const *ids, size_t n);
 
 /* A storage named by spec: an etcd:// URL, else a directory for the file
  * storage (NULL: the default). opts->dir is ignored. */
