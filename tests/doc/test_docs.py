@@ -1,0 +1,253 @@
+#!/usr/bin/env python3
+"""Documentation found the usual way (issue 16 item 8): the man pages and
+the shell completion.
+
+Run:  python3 tests/doc/test_docs.py [unittest options]
+
+Environment:
+  HIVE_RUN, HIVE_CRED   the binaries (default: <repo>/build/launcher/...)
+  HIVE_ZSH_COMPLETION   the zsh completion built by CMake
+                        (default: <repo>/build/completion/_hive)
+
+The man pages must render with man --warnings and groff -ww without a
+single warning, and name every option and command the tools' --help
+lists. bash completion is tested by driving its functions (COMP_WORDS,
+COMP_CWORD) in a bash subprocess, on a store made by hive-cred whose key
+is then removed: ids come from the plaintext index, nothing is decrypted.
+zsh completion is loaded in zsh -f with compinit and driven through zpty.
+"""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import unittest
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+HIVE_RUN = os.path.abspath(os.environ.get("HIVE_RUN") or REPO / "build" / "launcher" / "hive-run")
+HIVE_CRED = os.path.abspath(os.environ.get("HIVE_CRED") or REPO / "build" / "launcher" / "hive-cred")
+ZSH_COMPLETION = os.path.abspath(os.environ.get("HIVE_ZSH_COMPLETION") or REPO / "build" / "completion" / "_hive")
+BASH_COMPLETION = REPO / "completion" / "hive.bash"
+MAN = REPO / "man"
+PAGES = ["hive-run.1", "hive-cred.1", "hive-store.5"]
+TIMEOUT = 60
+
+
+def need(tool):
+    path = shutil.which(tool)
+    if path is None:
+        raise AssertionError("cannot run: %s is not installed (scripts/setup installs it)" % tool)
+    return path
+
+
+def help_text(binary):
+    r = subprocess.run([binary, "--help"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=TIMEOUT)
+    assert r.returncode == 0, r.stderr
+    return r.stdout.decode()
+
+
+def cred_commands():
+    """hive-cred's commands, as its --help lists them."""
+    text = help_text(HIVE_CRED)
+    block = text[text.index("Commands:"):text.index("Options:")]
+    return sorted({m.group(1) for m in re.finditer(r"^  ([a-z][a-z-]*)", block, re.M)})
+
+
+def run_options():
+    """hive-run's options, as its --help lists them."""
+    return sorted(set(re.findall(r"(?<![\w-])(--[a-z][a-z-]*|-[a-z])\b", help_text(HIVE_RUN))))
+
+
+class ManPages(unittest.TestCase):
+
+    def test_render_without_warnings(self):
+        man, groff = need("man"), need("groff")
+        for page in PAGES:
+            with self.subTest(page=page):
+                r = subprocess.run([man, "--warnings", "-l", str(MAN / page)], stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, env=dict(os.environ, MANWIDTH="80", MANPAGER="cat",
+                                                                    PAGER="cat", LC_ALL="C.UTF-8"),
+                                   timeout=TIMEOUT)
+                self.assertEqual((r.returncode, r.stderr.decode()), (0, ""))
+                self.assertIn(b"NAME", r.stdout)
+                self.assertGreater(len(r.stdout.splitlines()), 40)
+                r = subprocess.run([groff, "-man", "-ww", "-z", str(MAN / page)], stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, timeout=TIMEOUT)
+                self.assertEqual((r.returncode, r.stderr.decode()), (0, ""))
+
+    def test_version_is_the_tools(self):
+        out = subprocess.run([HIVE_RUN, "--version"], stdout=subprocess.PIPE, timeout=TIMEOUT).stdout.decode()
+        version = out.split()[-1]
+        for page in PAGES:
+            with self.subTest(page=page):
+                th = [ln for ln in (MAN / page).read_text().splitlines() if ln.startswith(".TH ")][0]
+                self.assertIn('"hive %s"' % version, th)
+
+    def test_hive_run_page_has_every_option(self):
+        text = (MAN / "hive-run.1").read_text().replace("\\-", "-")
+        options = text.split(".SH OPTIONS")[1].split(".SH ")[0]
+        for opt in run_options():
+            with self.subTest(opt=opt):
+                self.assertTrue(re.search(r"^\.(B|BI|BR) .*(?<![\w-])%s(?![\w-])" % re.escape(opt), options, re.M),
+                                "%s is not in OPTIONS" % opt)
+
+    def test_hive_cred_page_has_every_command(self):
+        text = (MAN / "hive-cred.1").read_text().replace("\\-", "-")
+        section = text.split(".SH COMMANDS")[1].split(".SH ")[0]
+        commands = re.findall(r'^\.TP\n\.(?:B|BI|BR) "?([a-z][a-z-]*)', section, re.M)
+        self.assertEqual(sorted(set(commands)), cred_commands())
+
+
+class BashCompletion(unittest.TestCase):
+    """A store made by hive-cred, its key removed afterwards."""
+
+    def setUp(self):
+        self.bash = need("bash")
+        self.tmp = tempfile.mkdtemp(prefix="hive-doc-test-")
+        self.addCleanup(shutil.rmtree, self.tmp, ignore_errors=True)
+        self.home = os.path.join(self.tmp, "home")
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("HIVE_")}
+        self.env.update(HIVE_HOME=self.home, LC_ALL="C", HOME=self.tmp)
+        self.cred("init")
+        for cid, keys in [("github_oauth", "access_token=a\nrefresh_token=r\n"), ("gitlab", "api_key=k\n"),
+                          ("brave_search/work", "api_key=w\n"), ('odd"id', "api_key=o\n")]:
+            self.cred("add", cid, stdin=keys)
+        self.cred("usage", "add", "gitlab", "--env", "GL={{gitlab}}")
+        self.cred("list")
+        os.remove(os.path.join(self.home, "secrets", "credential_key"))
+
+    def cred(self, *args, stdin=""):
+        r = subprocess.run([HIVE_CRED, *args], input=stdin.encode(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           env=self.env, timeout=TIMEOUT)
+        self.assertEqual(r.returncode, 0, r.stderr)
+
+    def complete(self, *words, env=None):
+        """COMPREPLY for a command line: words typed, the last one being completed."""
+        script = ('source "$1"; shift; COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); '
+                  'spec=$(complete -p "$1") || exit 3; fn=${spec##*-F }; fn=${fn%% *}; "$fn"; '
+                  'printf "%s\\n" "${COMPREPLY[@]}"')
+        r = subprocess.run([self.bash, "--norc", "--noprofile", "-c", script, "bash", str(BASH_COMPLETION), *words],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env or self.env, timeout=TIMEOUT)
+        self.assertEqual((r.returncode, r.stderr.decode()), (0, ""), words)
+        return [ln for ln in r.stdout.decode().split("\n") if ln]
+
+    IDS = ["brave_search/work", "github_oauth", "gitlab", 'odd"id']
+
+    def test_commands_are_hive_creds(self):
+        self.assertEqual(sorted(self.complete("hive-cred", "")), cred_commands())
+        self.assertEqual(self.complete("hive-cred", "ro"), ["rotate-key"])
+        self.assertEqual(self.complete("hive-cred", "--store", "/x", "li"), ["list"])
+        self.assertEqual(sorted(self.complete("hive-cred", "usage", "")), ["add", "list", "remove", "show"])
+
+    def test_credential_ids_from_the_index(self):
+        for cmd in ["get", "show", "delete", "exists", "refresh", "validate", "add"]:
+            with self.subTest(cmd=cmd):
+                self.assertEqual(sorted(self.complete("hive-cred", cmd, "")), self.IDS)
+        self.assertEqual(self.complete("hive-cred", "get", "gi"), ["github_oauth", "gitlab"])
+        self.assertEqual(self.complete("hive-cred", "--json", "show", "--reveal", "br"), ["brave_search/work"])
+        self.assertEqual(sorted(self.complete("hive-cred", "get", "github_oauth", "")), ["access_token", "refresh_token"])
+        self.assertEqual(sorted(self.complete("hive-cred", "add", "x", "--provider-id", "git")), ["github_oauth", "gitlab"])
+        self.assertEqual(self.complete("hive-cred", "usage", "show", ""), ["gitlab"])
+        self.assertEqual(self.complete("hive-cred", "usage", "add", "gi"), ["github_oauth", "gitlab"])
+        self.assertEqual(self.complete("hive-cred", "get", "gitlab", "api_key", ""), [])
+
+    def test_store_option_and_missing_index(self):
+        store = os.path.join(self.home, "credentials")
+        other = os.path.join(self.tmp, "other")
+        shutil.copytree(store, other)
+        os.remove(os.path.join(other, "metadata", "index.json"))
+        # no index: the file names (an id's '/' is '_' there)
+        self.assertEqual(sorted(self.complete("hive-cred", "--store", other, "get", "")),
+                         ["brave_search_work", "github_oauth", "gitlab", 'odd"id'])
+        self.assertEqual(sorted(self.complete("hive-cred", "--store", "=", other, "get", "")),
+                         ["brave_search_work", "github_oauth", "gitlab", 'odd"id'])
+        self.assertEqual(self.complete("hive-cred", "--store", os.path.join(self.tmp, "none"), "get", ""), [])
+        self.assertEqual(self.complete("hive-cred", "--store", "etcd://127.0.0.1:1/x", "get", ""), [])
+
+    def test_options(self):
+        self.assertEqual(sorted(self.complete("hive-cred", "add", "x", "--t")), ["--tag", "--type"])
+        self.assertEqual(self.complete("hive-cred", "add", "x", "--type", "o"), ["oauth2"])
+        self.assertEqual(sorted(self.complete("hive-cred", "show", "--")), ["--help", "--json", "--reveal", "--store",
+                                                                            "--version"])
+        self.assertIn("--help-url", self.complete("hive-cred", "usage", "add", "x", "--"))
+        self.assertEqual(sorted(self.complete("hive-run", "-")), run_options())
+        self.assertEqual(self.complete("hive-run", "--dry"), ["--dry-run"])
+
+    def test_hive_run(self):
+        self.assertEqual(self.complete("hive-run", "--usage", ""), ["gitlab"])
+        # -e NAME={{...: bash splits the word at '='
+        self.assertEqual(self.complete("hive-run", "-e", "T", "=", "{{git"), ["{{github_oauth}}", "{{gitlab}}"])
+        self.assertEqual(self.complete("hive-run", "-e", "T", "=", "Bearer {{br"), ["Bearer {{brave_search/work}}"])
+        self.assertEqual(self.complete("hive-run", "-e", "T", "=", "x"), [])
+        env = dict(self.env, HIVE_DOC_TEST_VAR="1")
+        self.assertEqual(self.complete("hive-run", "-e", "HIVE_DOC_TEST_V", env=env), ["HIVE_DOC_TEST_VAR="])
+        self.assertEqual(self.complete("hive-run", "--keep", "HIVE_DOC_TEST_V", env=env), ["HIVE_DOC_TEST_VAR"])
+        # the command, then its arguments
+        self.assertIn("bash", self.complete("hive-run", "-e", "T", "=", "{{gitlab}}", "--", "bas"))
+        self.assertIn("bash", self.complete("hive-run", "--dry-run", "bas"))
+        os.mkdir(os.path.join(self.tmp, "somedir"))
+        self.assertEqual(self.complete("hive-run", "--", "ls", os.path.join(self.tmp, "somed")),
+                         [os.path.join(self.tmp, "somedir")])
+        self.assertEqual(self.complete("hive-run", "-e", "A", "=", "1", "ls", "-"), [])
+
+
+class ZshCompletion(unittest.TestCase):
+
+    def test_loads_and_completes(self):
+        zsh = need("zsh")
+        self.assertTrue(os.path.isfile(ZSH_COMPLETION), "not built: %s" % ZSH_COMPLETION)
+        text = Path(ZSH_COMPLETION).read_text()
+        self.assertNotIn("@HIVE_", text)
+        for cmd in cred_commands():
+            self.assertIn('"%s|' % cmd, text)
+        tmp = tempfile.mkdtemp(prefix="hive-zsh-test-")
+        self.addCleanup(shutil.rmtree, tmp, ignore_errors=True)
+        fdir = os.path.join(tmp, "functions")
+        os.mkdir(fdir)
+        shutil.copy(ZSH_COMPLETION, fdir)
+        home = os.path.join(tmp, "home")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("HIVE_")}
+        env.update(HIVE_HOME=home, HOME=tmp, LC_ALL="C")
+        subprocess.run([HIVE_CRED, "init"], env=env, stdout=subprocess.DEVNULL, check=True, timeout=TIMEOUT)
+        subprocess.run([HIVE_CRED, "add", "github_oauth"], input=b"api_key=x\n", env=env, check=True,
+                       timeout=TIMEOUT, stdout=subprocess.DEVNULL)
+        subprocess.run([HIVE_CRED, "list"], env=env, check=True, timeout=TIMEOUT, stdout=subprocess.DEVNULL)
+        # compinit finds _hive by its #compdef line and registers it for
+        # both tools; loading it runs the file (the table included); its
+        # helpers then read the ids from the index, without the key
+        os.remove(os.path.join(home, "secrets", "credential_key"))
+        script = r'''
+fpath=("$1" $fpath)
+autoload -Uz compinit && compinit -u -d "$2/zcompdump"
+[[ $_comps[hive-run] == _hive && $_comps[hive-cred] == _hive ]] || { print "not registered"; exit 3; }
+autoload +X _hive
+service=none _hive
+print -r -- ${#_hive_cred_commands} ${(j: :)${_hive_cred_commands%%|*}}
+_hive_zsh_names "$(_hive_zsh_store)/metadata/index.json"
+'''
+        r = subprocess.run([zsh, "-f", "-c", script, "zsh", fdir, tmp], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, env=env, timeout=TIMEOUT)
+        self.assertEqual((r.returncode, r.stderr), (0, b""), r.stdout)
+        lines = r.stdout.decode().splitlines()
+        self.assertEqual(lines[0].split()[1:], [c.split("|")[0] for c in bash_table()])
+        self.assertEqual(lines[1:], ["github_oauth"])
+
+
+def bash_table():
+    text = BASH_COMPLETION.read_text()
+    block = text[text.index("_hive_cred_commands=("):]
+    return re.findall(r'^  "([^"]*)"$', block[:block.index("\n)")], re.M)
+
+
+def main():
+    for what, path in [("hive-run", HIVE_RUN), ("hive-cred", HIVE_CRED)]:
+        if not os.access(path, os.X_OK):
+            sys.exit("%s not found at %s (set %s)" % (what, path, what.upper().replace("-", "_")))
+    unittest.main()
+
+
+if __name__ == "__main__":
+    main()
