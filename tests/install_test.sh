@@ -66,4 +66,17 @@ command -v zsh >/dev/null || { echo "cannot check the zsh completion: no zsh (sc
 zsh -f -c 'fpath=("$1" $fpath); autoload -Uz compinit && compinit -u -d "$2/zcompdump" &&
            [[ $_comps[hive-run] == _hive && $_comps[hive-cred] == _hive ]]' zsh "${zf%/*}" "$prefix" ||
   { echo "zsh completion not registered"; exit 1; }
-echo "install: OK (binaries, libhive.a, libhive.so, headers, hive.pc, man pages, completion)"
+# The README's first example, verbatim, on a new HIVE_HOME with the
+# installed tools on PATH; 'make deploy' is a Makefile that checks the token.
+readme=$(cd "$(dirname "$0")/.." && pwd)/README.md
+example=$(awk '/^```sh$/ { f = 1; next } /^```$/ { if (f) exit } f' "$readme")
+case $example in
+  "hive-cred init"*) ;;
+  *) echo "the README's first example does not start with 'hive-cred init'"; exit 1 ;;
+esac
+mkdir "$prefix/work"
+printf 'deploy:\n\t@test "$$GITHUB_TOKEN" = tok-0123456789 && echo deployed\n' > "$prefix/work/Makefile"
+out=$(cd "$prefix/work" && env -u HIVE_CREDENTIAL_KEY HIVE_HOME="$prefix/home" TOKEN=tok-0123456789 \
+      PATH="$prefix/bin:$PATH" bash -euo pipefail -c "$example")
+[ "${out##*$'\n'}" = deployed ] || { echo "README example: got '$out'"; exit 1; }
+echo "install: OK (binaries, libhive.a, libhive.so, headers, hive.pc, man pages, completion, README example)"
