@@ -195,45 +195,67 @@ class BashCompletion(unittest.TestCase):
 
 
 class ZshCompletion(unittest.TestCase):
+    """_hive as built by CMake: registered by compinit for both tools, and
+    driven through zsh's own line editor in a zpty: a line, one Tab, and
+    what the line became."""
 
-    def test_loads_and_completes(self):
-        zsh = need("zsh")
+    def setUp(self):
+        self.zsh = need("zsh")
         self.assertTrue(os.path.isfile(ZSH_COMPLETION), "not built: %s" % ZSH_COMPLETION)
+        self.tmp = tempfile.mkdtemp(prefix="hive-zsh-test-")
+        self.addCleanup(shutil.rmtree, self.tmp, ignore_errors=True)
+        self.fdir = os.path.join(self.tmp, "functions")
+        os.mkdir(self.fdir)
+        shutil.copy(ZSH_COMPLETION, self.fdir)
+        home = os.path.join(self.tmp, "home")
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("HIVE_")}
+        self.env.update(HIVE_HOME=home, HOME=self.tmp, LC_ALL="C", TERM="dumb")
+        for args, stdin in [(["init"], b""), (["add", "github_oauth"], b"api_key=x\n"),
+                            (["add", "gitlab"], b"api_key=y\n"), (["usage", "add", "gitlab", "--env", "G={{gitlab}}"], b""),
+                            (["list"], b"")]:
+            subprocess.run([HIVE_CRED, *args], input=stdin, env=self.env, check=True, timeout=TIMEOUT,
+                           stdout=subprocess.DEVNULL)
+        os.remove(os.path.join(home, "secrets", "credential_key"))
+
+    def test_table_is_the_bash_one(self):
         text = Path(ZSH_COMPLETION).read_text()
         self.assertNotIn("@HIVE_", text)
-        for cmd in cred_commands():
-            self.assertIn('"%s|' % cmd, text)
-        tmp = tempfile.mkdtemp(prefix="hive-zsh-test-")
-        self.addCleanup(shutil.rmtree, tmp, ignore_errors=True)
-        fdir = os.path.join(tmp, "functions")
-        os.mkdir(fdir)
-        shutil.copy(ZSH_COMPLETION, fdir)
-        home = os.path.join(tmp, "home")
-        env = {k: v for k, v in os.environ.items() if not k.startswith("HIVE_")}
-        env.update(HIVE_HOME=home, HOME=tmp, LC_ALL="C")
-        subprocess.run([HIVE_CRED, "init"], env=env, stdout=subprocess.DEVNULL, check=True, timeout=TIMEOUT)
-        subprocess.run([HIVE_CRED, "add", "github_oauth"], input=b"api_key=x\n", env=env, check=True,
-                       timeout=TIMEOUT, stdout=subprocess.DEVNULL)
-        subprocess.run([HIVE_CRED, "list"], env=env, check=True, timeout=TIMEOUT, stdout=subprocess.DEVNULL)
-        # compinit finds _hive by its #compdef line and registers it for
-        # both tools; loading it runs the file (the table included); its
-        # helpers then read the ids from the index, without the key
-        os.remove(os.path.join(home, "secrets", "credential_key"))
-        script = r'''
-fpath=("$1" $fpath)
-autoload -Uz compinit && compinit -u -d "$2/zcompdump"
-[[ $_comps[hive-run] == _hive && $_comps[hive-cred] == _hive ]] || { print "not registered"; exit 3; }
-autoload +X _hive
-service=none _hive
-print -r -- ${#_hive_cred_commands} ${(j: :)${_hive_cred_commands%%|*}}
-_hive_zsh_names "$(_hive_zsh_store)/metadata/index.json"
-'''
-        r = subprocess.run([zsh, "-f", "-c", script, "zsh", fdir, tmp], stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, env=env, timeout=TIMEOUT)
+        script = ('fpath=("$1" $fpath); autoload -Uz compinit && compinit -u -d "$2/zcompdump" || exit 2\n'
+                  '[[ $_comps[hive-run] == _hive && $_comps[hive-cred] == _hive ]] || { print unregistered; exit 3 }\n'
+                  'autoload +X _hive; service=none _hive\n'
+                  'print -r -- ${(j: :)${_hive_cred_commands%%|*}}\n')
+        r = subprocess.run([self.zsh, "-f", "-c", script, "zsh", self.fdir, self.tmp], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, env=self.env, timeout=TIMEOUT)
         self.assertEqual((r.returncode, r.stderr), (0, b""), r.stdout)
-        lines = r.stdout.decode().splitlines()
-        self.assertEqual(lines[0].split()[1:], [c.split("|")[0] for c in bash_table()])
-        self.assertEqual(lines[1:], ["github_oauth"])
+        self.assertEqual(r.stdout.decode().split(), [c.split("|")[0] for c in bash_table()])
+        self.assertEqual(sorted(r.stdout.decode().split()), cred_commands())
+
+    def test_tab(self):
+        cases = [("hive-cred rot", "hive-cred rotate-key"),
+                 ("hive-cred get github", "hive-cred get github_oauth"),
+                 ("hive-cred --json show gitl", "hive-cred --json show gitlab"),
+                 ("hive-cred usage sh", "hive-cred usage show"),
+                 ("hive-cred usage remove g", "hive-cred usage remove gitlab"),
+                 ("hive-cred add x --type oa", "hive-cred add x --type oauth2"),
+                 ("hive-run --dry", "hive-run --dry-run"),
+                 ("hive-run --usage gi", "hive-run --usage gitlab"),
+                 ("hive-run -e T={{github", "hive-run -e T={{github_oauth}}")]
+        lines = "".join("zpty -w -n z $'%s\\t'; sleep 0.5; zpty -w -n z $'\\x01print -r -- RESULT: \\n'\n" % line
+                        for line, _ in cases)
+        script = ('zmodload zsh/zpty\n'
+                  'zpty z zsh -f -i\n'
+                  'zpty -w z "bindkey -e; fpath=($1 \\$fpath); autoload -Uz compinit; compinit -u -d $2/zcd; '
+                  'PS1=\\"> \\"; setopt nobeep"\n' + lines +
+                  'zpty -w z "print -r -- EN\\"\\"D"\n'
+                  'zpty -r z out "*END*"\n'
+                  'zpty -d z\n'
+                  'print -r -- "$out"\n')
+        r = subprocess.run([self.zsh, "-f", "-c", script, "zsh", self.fdir, self.tmp], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, env=self.env, timeout=TIMEOUT)
+        self.assertEqual((r.returncode, r.stderr), (0, b""))
+        text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", r.stdout.decode("utf-8", "replace")).replace("\r", "\n")
+        got = [ln[len("RESULT: "):].rstrip() for ln in text.split("\n") if ln.startswith("RESULT: ")]
+        self.assertEqual(got, [want for _, want in cases], text[-3000:])
 
 
 def bash_table():
