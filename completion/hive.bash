@@ -7,7 +7,8 @@
 
 # hive-cred's commands: NAME|OPTIONS|OPERANDS, one line a command.
 # OPERANDS, one word an operand: id (a credential), spec (a usage spec),
-# key (a key of the id before it), dir, template, word (anything).
+# key (a key of the id before it), dir, template, command (a command of
+# this table), word (anything).
 # A command added to hive-cred is one line here: the zsh completion is
 # built with this table too (completion/hive.zsh.in, by CMake).
 _hive_cred_commands=(
@@ -27,6 +28,7 @@ _hive_cred_commands=(
   "copy||dir dir"
   "rotate-key||"
   "usage||"
+  "help||command"
 )
 # usage's subcommands, the same way
 _hive_cred_usage=(
@@ -268,6 +270,7 @@ _hive_cred()
     spec) _hive_reply < <(_hive_specs) ;;
     key) _hive_reply < <(_hive_keys "${words[-1]}") ;;
     dir) _hive_reply < <(compgen -d -- "$cur") ;;
+    command) _hive_reply < <(printf '%s\n' "${_hive_cred_commands[@]%%|*}") ;;
     template) [[ $cur == *'{{'* ]] && _hive_templates ;;
     esac
 }

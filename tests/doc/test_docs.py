@@ -101,6 +101,48 @@ class ManPages(unittest.TestCase):
         self.assertEqual(sorted(set(commands)), cred_commands())
 
 
+class CommandHelp(unittest.TestCase):
+    """hive-cred CMD --help and hive-cred help CMD: that command's help."""
+
+    def run_cred(self, *args):
+        return subprocess.run([HIVE_CRED, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              stdin=subprocess.DEVNULL, timeout=TIMEOUT, env={"PATH": os.environ.get("PATH", ""),
+                                                                             "HIVE_HOME": "/nonexistent"})
+
+    def test_every_command_has_its_help(self):
+        full = help_text(HIVE_CRED)
+        for cmd in cred_commands():
+            with self.subTest(cmd=cmd):
+                r = self.run_cred(cmd, "--help")
+                self.assertEqual((r.returncode, r.stderr), (0, b""))
+                text = r.stdout.decode()
+                self.assertTrue(text.startswith("Usage: hive-cred %s" % cmd), text)
+                self.assertNotEqual(text, full)
+                self.assertEqual(self.run_cred("help", cmd).stdout, r.stdout)
+                self.assertEqual(self.run_cred("-h", cmd).stdout, r.stdout)
+                # every option completion offers for it is in its help
+                row = [c for c in bash_table() if c.split("|")[0] == cmd][0]
+                for opt in row.split("|")[1].split():
+                    self.assertIn(opt, text)
+        for opt in [u.split("|")[1] for u in usage_table()]:
+            for o in opt.split():
+                self.assertIn(o, self.run_cred("usage", "add", "x", "--help").stdout.decode())
+
+    def test_help_anywhere_and_errors(self):
+        get = self.run_cred("help", "get").stdout
+        self.assertEqual(self.run_cred("get", "some_id", "--help").stdout, get)
+        self.assertEqual(self.run_cred("--store", "/x", "get", "-h").stdout, get)
+        self.assertEqual(self.run_cred("help").stdout, self.run_cred("--help").stdout)
+        self.assertEqual(self.run_cred("--help").stdout.decode(), help_text(HIVE_CRED))
+        for args in (["help", "nosuch"], ["nosuch", "--help"]):
+            r = self.run_cred(*args)
+            self.assertEqual(r.returncode, 2)
+            self.assertEqual(r.stdout, b"")
+            self.assertIn(b"hive-cred: error: unknown command 'nosuch'", r.stderr)
+        r = self.run_cred("help", "get", "show")
+        self.assertEqual(r.returncode, 2)
+
+
 class BashCompletion(unittest.TestCase):
     """A store made by hive-cred, its key removed afterwards."""
 
@@ -153,6 +195,7 @@ class BashCompletion(unittest.TestCase):
         self.assertEqual(self.complete("hive-cred", "usage", "show", ""), ["gitlab"])
         self.assertEqual(self.complete("hive-cred", "usage", "add", "gi"), ["github_oauth", "gitlab"])
         self.assertEqual(self.complete("hive-cred", "get", "gitlab", "api_key", ""), [])
+        self.assertEqual(self.complete("hive-cred", "help", "rot"), ["rotate-key"])
 
     def test_store_option_and_missing_index(self):
         store = os.path.join(self.home, "credentials")
@@ -237,6 +280,7 @@ class ZshCompletion(unittest.TestCase):
                  ("hive-cred usage sh", "hive-cred usage show"),
                  ("hive-cred usage remove g", "hive-cred usage remove gitlab"),
                  ("hive-cred add x --type oa", "hive-cred add x --type oauth2"),
+                 ("hive-cred help rot", "hive-cred help rotate-key"),
                  ("hive-run --dry", "hive-run --dry-run"),
                  ("hive-run --usage gi", "hive-run --usage gitlab"),
                  ("hive-run -e T={{github", "hive-run -e T={{github_oauth}}")]
@@ -258,10 +302,14 @@ class ZshCompletion(unittest.TestCase):
         self.assertEqual(got, [want for _, want in cases], text[-3000:])
 
 
-def bash_table():
+def bash_table(name="_hive_cred_commands"):
     text = BASH_COMPLETION.read_text()
-    block = text[text.index("_hive_cred_commands=("):]
+    block = text[text.index(name + "=("):]
     return re.findall(r'^  "([^"]*)"$', block[:block.index("\n)")], re.M)
+
+
+def usage_table():
+    return bash_table("_hive_cred_usage")
 
 
 def main():
