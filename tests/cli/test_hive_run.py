@@ -1255,6 +1255,31 @@ class TestDryRun(HiveRunTest):
         self.assertEqual(len(doc["problems"]), 1, doc["problems"])
         self.assertEqual([len(v["problems"]) for v in doc["variables"]], [1, 1])
 
+    def test_sizes(self):
+        """The size checks a launch makes, on the values as stored."""
+        big = "".join(chr(0x41 + i % 26) for i in range(200000))
+        self.write_cred("big", {"api_key": big})
+        value = "".join(chr(0x30 + i % 10) for i in range(100000))
+        self.write_cred("hundredk", {"api_key": value})
+        cmd, marker = self.marker()
+        r = self.run_hr("--dry-run", "--json", "-e", "BIG={{big}}", "-e", "X={{nope}}", "--", *cmd)
+        self.check(r, 125)
+        doc = json.loads(r.stdout)
+        self.assertEqual(len(doc["problems"]), 2, doc["problems"])
+        self.assertIn("BIG: NAME=VALUE is 200005 bytes, over the kernel's limit", doc["problems"][0])
+        self.assertIsNone(doc["variables"][0]["length"])
+        self.assert_secret_free(r.stdout + r.stderr, big[:64])
+        arg_max = os.sysconf("SC_ARG_MAX")
+        self.assertTrue(0 < arg_max <= 64 * 1024 * 1024, arg_max)
+        args = []
+        for i in range(arg_max // 100000 + 2):
+            args += ["-e", "V%d={{hundredk}}" % i]
+        r = self.run_hr("--dry-run", *args, "--", *cmd)
+        self.assert_error(r, 125, "ARG_MAX")
+        self.assert_secret_free(r.stdout + r.stderr, value[:64])
+        self.assertIn("1 problem: hive-run would exit 125", r.stdout.decode())
+        self.assertFalse(os.path.exists(marker))
+
     def test_unsafe_name_allowed(self):
         r = self.check(self.run_hr("--dry-run", "--allow-unsafe-env", "PAGER", "-e", "PAGER={{anthropic}}",
                                    "--", "true"), 0)
@@ -1372,6 +1397,24 @@ class TestDryRunSideEffectFree(HiveRunTest):
         r = self.check(self.run_hr("-e", "T={{tok.access_token}}", "--", "sh", "-c", 'test -n "$T"'), 0)
         self.assertEqual(self.server.stats()["token_requests"], 1)
         self.assertNotEqual(self.store_files(), before)
+
+    def test_dry_run_expired_token_would_be_refreshed(self):
+        """Expired, but refreshable: not a problem, a refresh to come."""
+        self.run_cred("add", "tok", "--type", "oauth2", "--provider-id", "idp", "--auto-refresh",
+                      "--expires", "access_token=2020-01-01T00:00:00Z",
+                      stdin="access_token=old-access-token-0123\nrefresh_token=%s\n" % self.server.mint())
+        r = self.check(self.run_hr("--dry-run", "--json", "-e", "T={{tok.access_token}}", "--", "true"), 0)
+        ref = json.loads(r.stdout)["variables"][0]["references"][0]
+        self.assertTrue(ref["would_refresh"])
+        self.assertLess(ref["expires_in"], -3600)
+        self.assertRegex(ref["refresh"], r"^would refresh \(expired \d+ s ago, provider idp\)$")
+        # a provider whose credential is gone: why, from the credential alone
+        self.run_cred("delete", "idp")
+        r = self.check(self.run_hr("--dry-run", "--json", "-e", "T={{tok.access_token}}", "--", "true"), 125)
+        ref = json.loads(r.stdout)["variables"][0]["references"][0]
+        self.assertFalse(ref["would_refresh"])
+        self.assertIn("would not be refreshed: its provider 'idp' is not in the store", ref["problem"])
+        self.assertEqual(self.server.stats()["token_requests"], 0)
 
     def test_dry_run_no_refresh_says_why(self):
         r = self.check(self.run_hr("--dry-run", "--no-refresh", "-e", "T={{tok.access_token}}", "--", "true"), 0)
