@@ -4,6 +4,9 @@
 # same file: bash-completion loads it by the command's name); or source it
 # from ~/.bashrc. Credential and usage-spec ids come from the store's
 # plaintext index and usage.json: nothing is decrypted, no key is needed.
+#
+# The option lists are words split on purpose (they hold no glob character).
+# shellcheck disable=SC2086
 
 # hive-cred's commands: NAME|OPTIONS|OPERANDS, one line a command.
 # OPERANDS, one word an operand: id (a credential), spec (a usage spec),
