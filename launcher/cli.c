@@ -37,7 +37,7 @@ static char *vformat(const char *fmt, va_list ap)
     return vasprintf(&msg, fmt, ap) < 0 ? NULL : msg;
 }
 
-static void vmsg(const char *kind, const char *fmt, va_list ap)
+static void __attribute__((format(printf, 2, 0))) vmsg(const char *kind, const char *fmt, va_list ap)
 {
     char *msg = vformat(fmt, ap);
 

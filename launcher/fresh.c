@@ -21,6 +21,7 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
+#include <limits.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -57,7 +58,147 @@ static bool has_section(int fd, const Elf64_Ehdr *eh, const char *const *names)
     return found;
 }
 
-const char *fresh_unreachable(const char *path, int depth)
+bool fresh_which(char *out, size_t size, const char *name, const char *search)
+{
+    if (strchr(name, '/') != NULL) {
+        int w = snprintf(out, size, "%s", name);
+        return w > 0 && (size_t)w < size && access(out, F_OK) == 0;
+    }
+    for (const char *p = search;; p++) {
+        const char *colon = strchr(p, ':');
+        size_t dl = colon ? (size_t)(colon - p) : strlen(p);
+        int w = dl == 0 ? snprintf(out, size, "%s", name) : snprintf(out, size, "%.*s/%s", (int)dl, p, name);
+        if (w > 0 && (size_t)w < size && access(out, X_OK) == 0)
+            return true;
+        if (colon == NULL)
+            return false;
+        p = colon;
+    }
+}
+
+#define ENV_WORDS 64
+
+/* Split text at blanks into words (in buf), after those already in
+ * words[*n]; env -S's quoting and escapes are not followed. */
+static void split_words(char *buf, const char **words, size_t *n)
+{
+    char *save = NULL;
+
+    for (char *w = strtok_r(buf, " \t\n", &save); w != NULL && *n < ENV_WORDS; w = strtok_r(NULL, " \t\n", &save))
+        words[(*n)++] = w;
+}
+
+static bool word_is(const char *w, const char *a, const char *b)
+{
+    return strcmp(w, a) == 0 || (b != NULL && strcmp(w, b) == 0);
+}
+
+/*
+ * The command env(1) runs given args (what follows "env": its options,
+ * NAME=value words, then the command), with split holding the words of
+ * an -S string. Sets *cmd (a pointer into args or split) and *search (the
+ * PATH env searches). False when it runs none, or it cannot tell.
+ */
+static bool env_command(const char *const *args, size_t nargs, char *split, size_t split_size, const char **cmd,
+                        const char **search)
+{
+    const char *words[ENV_WORDS];
+    size_t n = 0;
+    size_t i = 0;
+
+    for (size_t k = 0; k < nargs && n < ENV_WORDS; k++)
+        words[n++] = args[k];
+    while (i < n) {
+        const char *w = words[i];
+        if (strcmp(w, "--") == 0) {
+            i++;
+            break;
+        }
+        if (w[0] != '-' || strcmp(w, "-") == 0) {
+            if (strcmp(w, "-") == 0) {
+                *search = NULL;
+                i++;
+                continue;
+            }
+            break;
+        }
+        if (strncmp(w, "-S", 2) == 0 || strncmp(w, "--split-string", 14) == 0) {
+            /* the rest of the word (or the next word) is split into words
+             * that take its place */
+            bool joined = w[1] == 'S' ? w[2] != '\0' : w[14] == '=';
+            const char *text = joined ? w + (w[1] == 'S' ? 2 : 15) : "";
+            const char *rest[ENV_WORDS];
+            size_t nrest = 0;
+            size_t used;
+            if (!joined && i + 1 < n)
+                text = words[++i];
+            used = strlen(split);
+            if (used + strlen(text) + 2 > split_size)
+                return false;
+            if (used > 0)
+                used++;
+            memcpy(split + used, text, strlen(text) + 1);
+            for (size_t k = i + 1; k < n; k++)
+                rest[nrest++] = words[k];
+            n = i;
+            split_words(split + used, words, &n);
+            for (size_t k = 0; k < nrest && n < ENV_WORDS; k++)
+                words[n++] = rest[k];
+            continue;
+        }
+        if (word_is(w, "-i", "--ignore-environment")) {
+            *search = NULL;
+            i++;
+        } else if (word_is(w, "-u", "--unset") || word_is(w, "-C", "--chdir")) {
+            if (i + 1 < n && w[1] == 'u' && strcmp(words[i + 1], "PATH") == 0)
+                *search = NULL;
+            i += 2;
+        } else if (strncmp(w, "-u", 2) == 0 || strncmp(w, "--unset=", 8) == 0) {
+            if (strcmp(w + (w[1] == 'u' ? 2 : 8), "PATH") == 0)
+                *search = NULL;
+            i++;
+        } else if (strncmp(w, "-C", 2) == 0 || strncmp(w, "--chdir=", 8) == 0 || word_is(w, "-0", "--null") ||
+                   word_is(w, "-v", "--debug") || strncmp(w, "--ignore-signal", 15) == 0 ||
+                   strncmp(w, "--default-signal", 16) == 0 || strncmp(w, "--block-signal", 14) == 0) {
+            i++;
+        } else {
+            return false;   /* an option we do not know */
+        }
+    }
+    for (; i < n && strchr(words[i], '=') != NULL; i++)
+        if (strncmp(words[i], "PATH=", 5) == 0)
+            *search = words[i] + 5;
+    if (i >= n)
+        return false;
+    *cmd = words[i];
+    return true;
+}
+
+static const char *unreachable_at(const char *path, const char *const *args, size_t nargs, const char *search,
+                                  int depth);
+
+/* path is env(1) (its base name is "env"), run with args: judge what it runs. */
+static const char *through_env(const char *const *args, size_t nargs, const char *search, int depth)
+{
+    char split[4096] = "";
+    char prog[PATH_MAX];
+    const char *cmd = NULL;
+
+    if (!env_command(args, nargs, split, sizeof(split), &cmd, &search) ||
+        !fresh_which(prog, sizeof(prog), cmd, search ? search : "/bin:/usr/bin"))
+        return NULL;   /* env will say what is wrong */
+    return unreachable_at(prog, NULL, 0, search, depth + 1);
+}
+
+static bool is_env(const char *path)
+{
+    const char *base = strrchr(path, '/');
+
+    return strcmp(base ? base + 1 : path, "env") == 0;
+}
+
+static const char *unreachable_at(const char *path, const char *const *args, size_t nargs, const char *search,
+                                  int depth)
 {
     static const char *const go_sections[] = {".go.buildinfo", ".note.go.buildid", ".gopclntab", NULL};
     /* stat() succeeded, so path is shorter than PATH_MAX: it fits */
@@ -69,7 +210,7 @@ const char *fresh_unreachable(const char *path, int depth)
     ssize_t n;
     int fd;
 
-    if (stat(path, &st) != 0)
+    if (depth > 4 || stat(path, &st) != 0)
         return NULL;   /* exec will say what is wrong */
     if (st.st_mode & (S_ISUID | S_ISGID)) {
         snprintf(why, sizeof(why), "%s is set-user-ID or set-group-ID: the dynamic loader ignores "
@@ -85,16 +226,34 @@ const char *fresh_unreachable(const char *path, int depth)
     if (fd < 0)
         return NULL;
     n = pread(fd, head, sizeof(head) - 1, 0);
-    if (n >= 2 && head[0] == '#' && head[1] == '!' && depth < 2) {
-        /* a script: what matters is its interpreter */
+    if (n >= 2 && head[0] == '#' && head[1] == '!') {
+        /* a script: what matters is its interpreter, and what env runs
+         * when that is env (the kernel passes the rest of the line as
+         * one argument) */
         char *p = (char *)head + 2;
-        const char *r;
+        char *arg;
+        char *end;
+        const char *r = NULL;
         head[n] = '\0';
         close(fd);
+        p[strcspn(p, "\n")] = '\0';
         while (*p == ' ' || *p == '\t')
             p++;
-        p[strcspn(p, " \t\r\n")] = '\0';
-        r = *p ? fresh_unreachable(p, depth + 1) : NULL;
+        arg = p + strcspn(p, " \t");
+        if (*arg != '\0')
+            *arg++ = '\0';
+        while (*arg == ' ' || *arg == '\t')
+            arg++;
+        end = arg + strlen(arg);
+        while (end > arg && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r'))
+            *--end = '\0';
+        if (*p != '\0') {
+            r = unreachable_at(p, NULL, 0, search, depth + 1);
+            if (r == NULL && is_env(p) && *arg != '\0') {
+                const char *one[1] = {arg};
+                r = through_env(one, 1, search, depth);
+            }
+        }
         return r;
     }
     if (n < (ssize_t)sizeof(eh) || memcmp(head, ELFMAG, SELFMAG) != 0 || head[EI_CLASS] != ELFCLASS64) {
@@ -121,70 +280,246 @@ const char *fresh_unreachable(const char *path, int depth)
         return why;
     }
     close(fd);
+    /* env itself is fine; what it runs may not be */
+    if (args != NULL && is_env(path))
+        return through_env(args, nargs, search, depth);
     return NULL;
+}
+
+const char *fresh_unreachable(const char *path, char *const *argv, const char *search)
+{
+    size_t n = 0;
+
+    while (argv[n] != NULL)
+        n++;
+    return unreachable_at(path, (const char *const *)argv + (n > 0), n > 0 ? n - 1 : 0, search, 0);
 }
 
 /* --- the snapshot ---------------------------------------------------------- */
 
-static struct hive_snap *snap;
+/* The refresher's own view of the snapshot: its mapping (the only writable
+ * one there is) and its bookkeeping, none of which it ever reads back from
+ * the snapshot. */
+static char *snap_w;              /* the writable mapping */
+static uint64_t snap_size;
+static size_t snap_nvars;
+static uint64_t ring_start;       /* refreshed values go in [ring_start, snap_size) */
+static uint64_t ring_next;        /* where the next one goes */
+static int64_t turn_started_ms;   /* when the ring last turned over (or started) */
+static int64_t turn_warned_ms;    /* when that was last said to be too fast */
+static uint64_t turns;
+static uint64_t generation;       /* values published */
+static uint64_t live_off[HIVE_SNAP_MAX_VARS];   /* each variable's current value */
+static uint64_t live_len[HIVE_SNAP_MAX_VARS];   /* its bytes with the NUL, rounded up to 8 */
 
+static struct hive_snap *snap_head(void)
+{
+    return (struct hive_snap *)(void *)snap_w;
+}
+
+static uint64_t round8(uint64_t n)
+{
+    return (n + 7) & ~(uint64_t)7;
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec now;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
+
+/* Room for need bytes in the ring that holds no variable's current value,
+ * at ring_next or after, turning over at most once; 0 when there is none. */
+static uint64_t ring_alloc(uint64_t need)
+{
+    int wraps = 0;
+
+    for (int tries = 0; tries < 2 * HIVE_SNAP_MAX_VARS + 4; tries++) {
+        bool moved = false;
+        if (ring_next + need > snap_size) {
+            if (++wraps > 1)
+                return 0;
+            ring_next = ring_start;
+            turns++;
+            snap_head()->turns = turns;
+            /* said at most every HIVE_SNAP_TURN_WARN seconds */
+            if (now_ms() - turn_started_ms < HIVE_SNAP_TURN_WARN * 1000 &&
+                (turn_warned_ms == 0 || now_ms() - turn_warned_ms >= HIVE_SNAP_TURN_WARN * 1000)) {
+                turn_warned_ms = now_ms();
+                cli_warn("refresher: the snapshot turned over in %lld s: values are refreshed faster than "
+                         "it keeps them; a string getenv() returned more than that long ago may change "
+                         "under the program (%zu variables in %llu bytes)",
+                         (long long)((now_ms() - turn_started_ms) / 1000), snap_nvars,
+                         (unsigned long long)snap_size);
+            }
+            turn_started_ms = now_ms();
+            if (ring_next + need > snap_size)
+                return 0;
+        }
+        for (size_t i = 0; i < snap_nvars && !moved; i++) {
+            if (live_off[i] < ring_next + need && ring_next < live_off[i] + live_len[i]) {
+                ring_next = live_off[i] + live_len[i];
+                moved = true;
+            }
+        }
+        if (!moved)
+            return ring_next;
+    }
+    return 0;
+}
+
+/* Make value variable i's current one. -1 when it cannot be placed without
+ * overwriting a current value (the program keeps the last one). */
 static int publish(size_t i, const char *value, size_t len)
 {
-    uint64_t at = snap->used;
+    uint64_t need = round8((uint64_t)len + 1);
+    uint64_t at = ring_alloc(need);
+    struct hive_snap *h = snap_head();
 
-    if (at + len + 1 > snap->size)
-        return -1;   /* full: the program keeps the last value */
-    memcpy((char *)snap + at, value, len);
-    ((char *)snap)[at + len] = '\0';
-    snap->used = (at + len + 1 + 7) & ~(uint64_t)7;
-    atomic_store_explicit(&snap->vars[i].offset, at, memory_order_release);
-    atomic_fetch_add_explicit(&snap->generation, 1, memory_order_release);
+    if (at == 0)
+        return -1;
+    memcpy(snap_w + at, value, len);
+    snap_w[at + len] = '\0';
+    ring_next = at + need;
+    live_off[i] = at;
+    live_len[i] = need;
+    atomic_store_explicit(&h->vars[i].offset, at, memory_order_release);
+    atomic_store_explicit(&h->generation, ++generation, memory_order_release);
     return 0;
+}
+
+/* The snapshot's size: HIVE_SNAP_SIZE, or HIVE_TEST_SNAPSHOT_SIZE (tests
+ * only: a small one fills in seconds). */
+static uint64_t snapshot_size(bool *fixed)
+{
+    const char *knob = getenv("HIVE_TEST_SNAPSHOT_SIZE");
+    char *end = NULL;
+    unsigned long long v;
+
+    *fixed = false;
+    if (knob == NULL || *knob == '\0')
+        return HIVE_SNAP_SIZE;
+    v = strtoull(knob, &end, 10);
+    if (*end != '\0' || v < HIVE_SNAP_DATA || v > HIVE_SNAP_SIZE)
+        return HIVE_SNAP_SIZE;
+    *fixed = true;
+    return round8(v);
 }
 
 int fresh_create(const fresh_var *vars, size_t n)
 {
-    int fd;
-    void *p;
+    const unsigned seals = F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_FUTURE_WRITE | F_SEAL_SEAL;
+    bool fixed;
+    uint64_t size = snapshot_size(&fixed);
+    uint64_t at = HIVE_SNAP_DATA;
+    struct hive_snap *h;
+    char path[64];
+    void *p = MAP_FAILED;
+    int wfd;
+    int rfd = -1;
+    int e;
 
     if (n > HIVE_SNAP_MAX_VARS) {
         errno = E2BIG;
         return -1;
     }
-    /* no MFD_CLOEXEC: the program and its children inherit it */
-    fd = (int)syscall(SYS_memfd_create, "hive-snapshot", 0);
-    if (fd < 0)
-        return -1;
-    if (ftruncate(fd, HIVE_SNAP_SIZE) != 0 ||
-        (p = mmap(NULL, HIVE_SNAP_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) == MAP_FAILED) {
-        int e = errno;
-        close(fd);
-        errno = e;
-        return -1;
-    }
-    snap = p;
-    snap->magic = HIVE_SNAP_MAGIC;
-    snap->version = HIVE_SNAP_VERSION;
-    snap->size = HIVE_SNAP_SIZE;
-    snap->used = HIVE_SNAP_DATA;
     for (size_t i = 0; i < n; i++) {
         if (strlen(vars[i].name) >= HIVE_SNAP_NAME_MAX) {
-            close(fd);
             errno = ENAMETOOLONG;
             return -1;
         }
-        strcpy(snap->vars[i].name, vars[i].name);
-        publish(i, vars[i].value, vars[i].len);
-        snap->vars[i].launch = atomic_load(&snap->vars[i].offset);
+        at += round8((uint64_t)vars[i].len + 1);
     }
-    snap->nvars = (uint32_t)n;
-    return fd;
+    /* the launch values, and room for a refreshed value of each (huge
+     * launch values, possible with a big stack limit, get room to turn) */
+    if (at + (at - HIVE_SNAP_DATA) > size) {
+        if (fixed) {
+            errno = EFBIG;
+            return -1;
+        }
+        size = (at + 3 * (at - HIVE_SNAP_DATA) + 4095) & ~(uint64_t)4095;
+    }
+    /* the writable descriptor is ours alone: close-on-exec, and closed
+     * below once the snapshot is sealed (the mapping stays) */
+    wfd = (int)syscall(SYS_memfd_create, "hive-snapshot", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (wfd < 0)
+        return -1;
+    if (ftruncate(wfd, (off_t)size) != 0 ||
+        (p = mmap(NULL, (size_t)size, PROT_READ | PROT_WRITE, MAP_SHARED, wfd, 0)) == MAP_FAILED)
+        goto fail;
+    snap_w = p;
+    snap_size = size;
+    snap_nvars = n;
+    h = snap_head();
+    h->magic = HIVE_SNAP_MAGIC;
+    h->version = HIVE_SNAP_VERSION;
+    h->size = size;
+    at = HIVE_SNAP_DATA;
+    for (size_t i = 0; i < n; i++) {
+        strcpy(h->vars[i].name, vars[i].name);
+        memcpy(snap_w + at, vars[i].value, vars[i].len);
+        snap_w[at + vars[i].len] = '\0';
+        live_off[i] = at;
+        live_len[i] = round8((uint64_t)vars[i].len + 1);
+        h->vars[i].launch = at;
+        atomic_store_explicit(&h->vars[i].offset, at, memory_order_release);
+        at += live_len[i];
+    }
+    h->nvars = (uint32_t)n;
+    ring_start = ring_next = (at + 63) & ~(uint64_t)63;
+    turn_started_ms = now_ms();
+    /* From here on nobody can write it but through this mapping, which
+     * the refresher inherits and the program does not (exec drops it). */
+    if (fcntl(wfd, F_ADD_SEALS, seals) != 0) {
+        if (errno == EINVAL)
+            errno = ENOSYS;   /* no F_SEAL_FUTURE_WRITE: Linux before 5.1 */
+        goto fail;
+    }
+    /* the program's descriptor: read-only (opened again through /proc,
+     * even a writable one could not write now), inherited across exec */
+    snprintf(path, sizeof(path), "/proc/self/fd/%d", wfd);
+    rfd = open(path, O_RDONLY);
+    if (rfd < 0)
+        goto fail;
+    close(wfd);
+    return rfd;
+fail:
+    e = errno;
+    if (p != MAP_FAILED)
+        munmap(p, (size_t)size);
+    snap_w = NULL;
+    close(wfd);
+    errno = e;
+    return -1;
+}
+
+void fresh_discard(int fd)
+{
+    if (snap_w != NULL)
+        munmap(snap_w, (size_t)snap_size);
+    snap_w = NULL;
+    if (fd >= 0)
+        close(fd);
 }
 
 /* --- the refresher ------------------------------------------------------------ */
 
+/* No credential is tried twice within REFRESH_FLOOR_MS, whatever the store
+ * says is due; after n failures in a row, not within 2^n floors, at most
+ * REFRESH_BACKOFF_MAX_MS. */
+#define REFRESH_FLOOR_MS 1000
+#define REFRESH_BACKOFF_MAX_MS 60000
+/* When the program ends during a refresh, the refresh is let finish (the
+ * server may have rotated the refresh token: the new one must be saved),
+ * for at most this long. */
+#define REFRESH_FINISH_MAX_MS 90000
+
 static pid_t program;
 static int program_fd = -1;
+static atomic_bool in_flight;
+static atomic_bool program_gone;
 
 static bool program_alive(void)
 {
@@ -193,6 +528,18 @@ static bool program_alive(void)
         return poll(&pf, 1, 0) == 0;
     }
     return kill(program, 0) == 0 || errno == EPERM;
+}
+
+/* The program has ended: the refresher goes, once a refresh in flight has
+ * saved what it got. */
+static void program_ended(void)
+{
+    int64_t deadline = now_ms() + REFRESH_FINISH_MAX_MS;
+
+    atomic_store(&program_gone, true);
+    while (atomic_load(&in_flight) && now_ms() < deadline)
+        usleep(20 * 1000);
+    _exit(0);
 }
 
 /* Whatever the refresher is doing (even a network round trip), it ends
@@ -204,10 +551,10 @@ static void *watchdog(void *arg)
         if (program_fd >= 0) {
             struct pollfd pf = {program_fd, POLLIN, 0};
             if (poll(&pf, 1, -1) > 0)
-                _exit(0);
+                program_ended();
         } else {
             if (!program_alive())
-                _exit(0);
+                program_ended();
             usleep(200 * 1000);
         }
     }
@@ -220,60 +567,118 @@ static void refresher_warn(void *ctx, const char *msg)
     cli_warn("refresher: %s", msg);
 }
 
-/* Sleep until `when` (CLOCK_REALTIME seconds) or the program's end. */
+/* Sleep until when_ms (now_ms() time) or the program's end. */
 static void wait_until(int64_t when_ms)
 {
     for (;;) {
-        struct timespec now;
-        int64_t left;
-        clock_gettime(CLOCK_REALTIME, &now);
-        left = when_ms - ((int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000);
+        int64_t left = when_ms - now_ms();
         if (left <= 0)
             return;
         if (program_fd >= 0) {
             struct pollfd pf = {program_fd, POLLIN, 0};
             if (poll(&pf, 1, (int)(left > 60000 ? 60000 : left)) > 0)
-                _exit(0);
+                program_ended();
         } else {
             usleep((useconds_t)((left > 500 ? 500 : left) * 1000));
             if (!program_alive())
-                _exit(0);
+                program_ended();
         }
     }
 }
 
-static int64_t now_ms(void)
-{
-    struct timespec now;
+/* A credential the templates name, and when the refresher may try it. */
+typedef struct watched {
+    char *id;
+    int64_t not_before_ms;   /* floor and backoff */
+    int failures;            /* in a row */
+} watched;
 
-    clock_gettime(CLOCK_REALTIME, &now);
-    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+static int add_watched(watched **list, size_t *n, const char *id)
+{
+    watched *grown;
+
+    for (size_t i = 0; i < *n; i++)
+        if (strcmp((*list)[i].id, id) == 0)
+            return 0;
+    grown = realloc(*list, (*n + 1) * sizeof(**list));
+    if (grown == NULL)
+        return -1;
+    *list = grown;
+    grown[*n].id = strdup(id);
+    grown[*n].not_before_ms = now_ms() + REFRESH_FLOOR_MS;   /* hive-run has just tried */
+    grown[*n].failures = 0;
+    if (grown[*n].id == NULL)
+        return -1;
+    (*n)++;
+    return 0;
 }
 
-/* The earliest time any credential the templates name is due. */
-static int64_t next_due_ms(hive_store *st, const fresh_var *vars, size_t n, int margin)
+static int collect_watched(watched **list, size_t *nw, const fresh_var *vars, size_t n)
 {
-    int64_t best = now_ms() + 60 * 1000;   /* look again at least every minute */
-
     for (size_t i = 0; i < n; i++) {
         hive_template_ref *refs = NULL;
         size_t nr = 0;
+        int rc = 0;
         if (hive_template_refs(&refs, &nr, vars[i].tmpl, strlen(vars[i].tmpl)) != HIVE_OK)
-            continue;
-        for (size_t k = 0; k < nr; k++) {
-            hive_cred *c = NULL;
-            hive_time due;
-            if (hive_store_get_credential(st, &c, refs[k].id, 0) == HIVE_OK &&
-                hive_cred_refresh_due(c, margin, &due)) {
-                int64_t ms = due.sec * 1000 + due.usec / 1000;
-                if (ms < best)
-                    best = ms;
-            }
-            hive_cred_free(&c);
-        }
+            return -1;
+        for (size_t k = 0; k < nr && rc == 0; k++)
+            rc = add_watched(list, nw, refs[k].id);
         hive_template_refs_free(refs, nr);
+        if (rc != 0)
+            return -1;
     }
-    return best;
+    return 0;
+}
+
+/* When w is due (now_ms() time), as the store says but never before its
+ * floor; INT64_MAX when it never is. */
+static int64_t due_ms(hive_store *st, const watched *w, int margin)
+{
+    hive_cred *c = NULL;
+    hive_time due;
+    int64_t at = INT64_MAX;
+
+    if (hive_store_get_credential(st, &c, w->id, 0) == HIVE_OK && hive_cred_refresh_due(c, margin, &due)) {
+        hive_time now = hive_time_now();
+        int64_t in_us = (due.sec - now.sec) * 1000000 + (due.usec - now.usec);
+        /* rounded up: woken at that time, the store finds it due too */
+        at = now_ms() + (in_us <= 0 ? 0 : (in_us + 999) / 1000);
+    }
+    hive_cred_free(&c);
+    return at > w->not_before_ms ? at : w->not_before_ms;
+}
+
+/* One refresh attempt for w (the store refreshes only if still due). */
+static void try_refresh(hive_store *st, watched *w)
+{
+    hive_cred *c = NULL;
+    hive_rc rc;
+
+    atomic_store(&in_flight, true);
+    if (atomic_load(&program_gone)) {
+        atomic_store(&in_flight, false);
+        _exit(0);
+    }
+    hive_store_invalidate(st, w->id);   /* read it again; forget an earlier failure */
+    rc = hive_store_get_credential(st, &c, w->id, HIVE_GET_REFRESH | HIVE_GET_STRICT);
+    atomic_store(&in_flight, false);
+    hive_cred_free(&c);
+    if (atomic_load(&program_gone))
+        _exit(0);
+    if (rc == HIVE_OK) {
+        w->failures = 0;
+        w->not_before_ms = now_ms() + REFRESH_FLOOR_MS;
+    } else {
+        int64_t wait = REFRESH_FLOOR_MS;
+        for (int k = 0; k < w->failures + 1 && wait < REFRESH_BACKOFF_MAX_MS; k++)
+            wait *= 2;
+        if (wait > REFRESH_BACKOFF_MAX_MS)
+            wait = REFRESH_BACKOFF_MAX_MS;
+        w->failures++;
+        w->not_before_ms = now_ms() + wait;
+        cli_warn("refresher: %s; the program keeps the last value, next try in %lld s", hive_last_error(),
+                 (long long)(wait / 1000));
+    }
 }
 
 static void refresher_loop(const char *store_dir, const fresh_var *vars, size_t n, int margin)
@@ -281,12 +686,16 @@ static void refresher_loop(const char *store_dir, const fresh_var *vars, size_t 
     hive_store_options so = {0};
     hive_store *st = NULL;
     char **last = calloc(n, sizeof(char *));
-    int64_t backoff = 0;
+    bool *unresolved = calloc(n, sizeof(bool));
+    watched *ws = NULL;
+    size_t nw = 0;
+    bool full_said = false;
 
     so.cache_ttl = -1;   /* always read what other processes wrote */
     so.refresh_margin = margin;
     so.warn = refresher_warn;
-    if (last == NULL || hive_store_open(&st, store_dir, &so) != HIVE_OK) {
+    if (last == NULL || unresolved == NULL || collect_watched(&ws, &nw, vars, n) != 0 ||
+        hive_store_open(&st, store_dir, &so) != HIVE_OK) {
         cli_warn("refresher: cannot open the store: %s; the program keeps its launch values",
                  hive_last_error());
         _exit(0);
@@ -294,36 +703,45 @@ static void refresher_loop(const char *store_dir, const fresh_var *vars, size_t 
     for (size_t i = 0; i < n; i++)
         last[i] = strdup(vars[i].value);
     for (;;) {
-        int64_t due = next_due_ms(st, vars, n, margin);
-        bool failed = false;
-
-        if (backoff > 0 && due < now_ms() + backoff)
-            due = now_ms() + backoff;
-        wait_until(due);
+        int64_t next = now_ms() + 60 * 1000;   /* look again at least every minute */
+        for (size_t k = 0; k < nw; k++) {
+            int64_t d = due_ms(st, &ws[k], margin);
+            if (d < next)
+                next = d;
+        }
+        wait_until(next);
+        for (size_t k = 0; k < nw; k++)
+            if (due_ms(st, &ws[k], margin) <= now_ms())
+                try_refresh(st, &ws[k]);
+        /* publish what the store holds now, refreshed by us or by others */
         for (size_t i = 0; i < n; i++) {
             char *v = NULL;
             size_t len = 0;
-            hive_rc rc = hive_store_resolve(st, &v, &len, vars[i].tmpl, HIVE_GET_REFRESH | HIVE_GET_STRICT);
-            if (rc != HIVE_OK) {
-                if (!failed)
+            if (hive_store_resolve(st, &v, &len, vars[i].tmpl, 0) != HIVE_OK) {
+                if (!unresolved[i])
                     cli_warn("refresher: %s: %s; the program keeps the last value", vars[i].name,
                              hive_last_error());
-                failed = true;
+                unresolved[i] = true;
                 continue;
             }
+            unresolved[i] = false;
             if (strlen(v) == len && (last[i] == NULL || strcmp(last[i], v) != 0)) {
                 if (publish(i, v, len) == 0) {
                     hive_free_str(last[i]);
                     last[i] = strdup(v);
+                    full_said = false;
+                } else if (!full_said) {
+                    cli_warn("refresher: %s: a %zu-byte value does not fit in the snapshot beside the "
+                             "current ones; the program keeps the last value", vars[i].name, len);
+                    full_said = true;
                 }
             }
             hive_free_secret(v, len + 1);
         }
-        backoff = failed ? (backoff == 0 ? 2000 : (backoff * 2 > 60000 ? 60000 : backoff * 2)) : 0;
     }
 }
 
-int fresh_start_refresher(const char *store_dir, const fresh_var *vars, size_t n, int margin, int snap_fd)
+int fresh_start_refresher(const char *store_dir, const fresh_var *vars, size_t n, int margin)
 {
     pid_t me = getpid();
     pid_t a;
@@ -335,6 +753,10 @@ int fresh_start_refresher(const char *store_dir, const fresh_var *vars, size_t n
         return -1;
     if (a == 0) {
         pid_t b;
+        /* never dumpable or traceable: it holds the store key and the
+         * snapshot's only writable mapping (hive-run is already so; this
+         * is inherited by b, with no moment without it) */
+        prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
         /* a session of its own: the terminal's ^C and ^Z are the program's */
         setsid();
         b = fork();
@@ -347,15 +769,16 @@ int fresh_start_refresher(const char *store_dir, const fresh_var *vars, size_t n
         if (!program_alive())
             _exit(0);
         prctl(PR_SET_NAME, "hive-refresher", 0, 0, 0);
-        prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+        snap_head()->refresher_pid = (uint64_t)getpid();
         {
-            /* hold none of the program's files open: a pipe reader must
-             * see EOF when the program ends */
+            /* hold none of the program's files open (the snapshot's
+             * descriptor neither: the mapping is enough): a pipe reader
+             * must see EOF when the program ends */
             int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
             dup2(devnull, 0);
             dup2(devnull, 1);
             for (int fd = 3; fd < 1024; fd++)
-                if (fd != snap_fd && fd != program_fd && fd != devnull)
+                if (fd != program_fd && fd != devnull)
                     close(fd);
         }
         signal(SIGINT, SIG_IGN);

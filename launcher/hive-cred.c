@@ -896,7 +896,10 @@ static int cmd_refresh(const opts *o, const char *id)
         return ex;
     rc = hive_store_refresh(st, &c, id);
     if (rc == HIVE_OK) {
-        hive_time t = hive_cred_expires(c);
+        /* the access token is what a refresh renews (an id_token beside it
+         * may have expired long ago) */
+        hive_time t = hive_cred_get_key(c, "access_token", NULL) ? hive_cred_key_expires(c, "access_token")
+                                                                 : hive_cred_expires(c);
         char when[HIVE_TIME_TEXT];
         hive_time_format(when, &t, true);
         printf("refreshed %s%s%s\n", id, t.form != HIVE_TIME_NONE ? "; expires " : "", when);

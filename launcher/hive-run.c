@@ -608,6 +608,12 @@ static void expired_hint(const run *r, hive_store *st, const hive_cred *c, const
                  "or pass --allow-expired", p->id, id);
     } else if (r->no_refresh) {
         cli_hint("--no-refresh is set; without it hive-run tries to refresh the token through its provider");
+    } else if (!refreshed_since_start(c) && strcmp(key, "access_token") != 0 &&
+               hive_cred_get_key(c, "access_token", NULL) != NULL) {
+        /* what is due is the access token, and it is not: nothing else is
+         * ever renewed, so no refresh was tried */
+        cli_hint("a refresh renews only the access token, not '%s': save a new one with "
+                 "'hive-cred add %s', or pass --allow-expired", key, id);
     } else if (refreshed_since_start(c) ||
                hive_store_get_credential(st, &again, id, HIVE_GET_REFRESH | HIVE_GET_STRICT) == HIVE_OK) {
         /* refreshed in this launch (or just now, by the call above) */
@@ -805,7 +811,20 @@ static size_t env_count(char **envp)
     return n;
 }
 
-static int check_total_size(char **argv, char **envp)
+/* The size of the entry of envp that extra ("NAME=value") replaces, or 0. */
+static size_t replaced_size(char **envp, const char *extra)
+{
+    size_t nl = strcspn(extra, "=");
+
+    for (char **e = envp; *e != NULL; e++)
+        if (strncmp(*e, extra, nl) == 0 && (*e)[nl] == '=')
+            return strlen(*e) + 1;
+    return 0;
+}
+
+/* Fail unless argv and envp, with the entries extra (NULL-terminated,
+ * "NAME=value", each replacing one of the same name) set, fit ARG_MAX. */
+static int check_size_with(char **argv, char **envp, const char *const *extra)
 {
     long arg_max = sysconf(_SC_ARG_MAX);
     size_t total = 0;
@@ -815,6 +834,11 @@ static int check_total_size(char **argv, char **envp)
         total += strlen(*a) + 1;
     for (char **e = envp; *e != NULL; e++, count++)
         total += strlen(*e) + 1;
+    for (size_t i = 0; extra != NULL && extra[i] != NULL; i++) {
+        size_t old = replaced_size(envp, extra[i]);
+        total += strlen(extra[i]) + 1 - old;
+        count += old == 0;
+    }
     total += (count + 2) * sizeof(char *);
     if (arg_max > 0 && total > (size_t)arg_max) {
         fail_msg("the arguments and environment take %zu bytes, over the system's ARG_MAX of %ld",
@@ -823,6 +847,11 @@ static int check_total_size(char **argv, char **envp)
         return EXIT_FAIL;
     }
     return 0;
+}
+
+static int check_total_size(char **argv, char **envp)
+{
+    return check_size_with(argv, envp, NULL);
 }
 
 /* --- exec ------------------------------------------------------------------- */
@@ -926,26 +955,9 @@ static int exec_program(char **argv, char **envp)
 /* The file exec_program would run, for inspection; false when not found. */
 static bool find_program(const char *file, char **envp, char *out, size_t size)
 {
-    const char *path;
+    const char *path = env_value(envp, "PATH");
 
-    if (strchr(file, '/') != NULL) {
-        /* a path cut short would name another file */
-        int w = snprintf(out, size, "%s", file);
-        return w > 0 && (size_t)w < size && access(out, F_OK) == 0;
-    }
-    path = env_value(envp, "PATH");
-    if (path == NULL)
-        path = "/usr/local/bin:/bin:/usr/bin";
-    for (const char *p = path;; p++) {
-        const char *colon = strchr(p, ':');
-        size_t dl = colon ? (size_t)(colon - p) : strlen(p);
-        int w = dl == 0 ? snprintf(out, size, "%s", file) : snprintf(out, size, "%.*s/%s", (int)dl, p, file);
-        if (w > 0 && (size_t)w < size && access(out, X_OK) == 0)
-            return true;
-        if (colon == NULL)
-            return false;
-        p = colon;
-    }
+    return fresh_which(out, size, file, path != NULL ? path : "/usr/local/bin:/bin:/usr/bin");
 }
 
 /* Where libhive-preload.so is: $HIVE_PRELOAD, else beside an installed
@@ -980,19 +992,15 @@ static bool preload_path(char *out, size_t size)
     return n > 0 && (size_t)n < size && access(out, R_OK) == 0;
 }
 
-/* Append "NAME=value" to envp (which has room), replacing NAME. */
-static char **env_put(char **envp, const char *name, const char *value)
+/* Set entry ("NAME=value", which envp takes) in envp, replacing NAME. */
+static char **env_put(char **envp, char *entry)
 {
     size_t n = env_count(envp);
-    size_t nl = strlen(name);
-    char *entry = malloc(nl + 1 + strlen(value) + 1);
+    size_t nl = strcspn(entry, "=");
     char **grown;
 
-    if (entry == NULL)
-        return NULL;
-    sprintf(entry, "%s=%s", name, value);
     for (size_t i = 0; i < n; i++) {
-        if (strncmp(envp[i], name, nl) == 0 && envp[i][nl] == '=') {
+        if (strncmp(envp[i], entry, nl) == 0 && envp[i][nl] == '=') {
             envp[i] = entry;
             return envp;
         }
@@ -1003,6 +1011,16 @@ static char **env_put(char **envp, const char *name, const char *value)
     grown[n] = entry;
     grown[n + 1] = NULL;
     return grown;
+}
+
+/* "NAME=value" in a new string, or NULL. */
+static char *env_entry(const char *name, const char *value)
+{
+    char *entry = malloc(strlen(name) + 1 + strlen(value) + 1);
+
+    if (entry != NULL)
+        sprintf(entry, "%s=%s", name, value);
+    return entry;
 }
 
 /*
@@ -1019,7 +1037,9 @@ static int setup_fresh(run *r, char ***envp, char **argv)
     char fdtext[16];
     const char *old;
     char *preload;
+    char *added[3];
     int fd;
+    int ex;
 
     if (r->nvars == 0) {
         cli_warn("--fresh: no variables to keep fresh");
@@ -1040,7 +1060,9 @@ static int setup_fresh(run *r, char ***envp, char **argv)
         fail_msg("--fresh keeps at most %d variables fresh, not %zu", HIVE_SNAP_MAX_VARS, r->nvars);
         return EXIT_FAIL;
     }
-    why = find_program(argv[0], *envp, prog, sizeof(prog)) ? fresh_unreachable(prog, 0) : NULL;
+    why = find_program(argv[0], *envp, prog, sizeof(prog))
+              ? fresh_unreachable(prog, argv, env_value(*envp, "PATH"))
+              : NULL;
     if (why != NULL) {
         if (!r->allow_launch_values) {
             fail_msg("--fresh cannot reach this program: %s", why);
@@ -1064,11 +1086,13 @@ static int setup_fresh(run *r, char ***envp, char **argv)
     }
     fd = fresh_create(fv, r->nvars);
     if (fd < 0) {
-        fail_msg("--fresh: cannot create the snapshot: %s", strerror(errno));
-        return EXIT_FAIL;
-    }
-    if (fresh_start_refresher(r->store_dir, fv, r->nvars, r->margin, fd) != 0) {
-        fail_msg("--fresh: cannot start the refresher: %s", strerror(errno));
+        int e = errno;
+        fail_msg("--fresh: cannot create the snapshot: %s", strerror(e));
+        if (e == ENOSYS)
+            cli_hint("--fresh needs Linux 5.1 or later (memfd F_SEAL_FUTURE_WRITE), so that the program "
+                     "cannot write the values it is given");
+        else if (e == ENOENT)
+            cli_hint("--fresh needs /proc mounted");
         return EXIT_FAIL;
     }
     snprintf(fdtext, sizeof(fdtext), "%d", fd);
@@ -1076,9 +1100,28 @@ static int setup_fresh(run *r, char ***envp, char **argv)
     preload = malloc((old ? strlen(old) : 0) + 1 + strlen(lib) + 1);
     if (preload != NULL)
         sprintf(preload, "%s%s%s", old && *old ? old : "", old && *old ? ":" : "", lib);
-    if (preload == NULL || (*envp = env_put(*envp, HIVE_SNAP_ENV, fdtext)) == NULL ||
-        (*envp = env_put(*envp, "LD_PRELOAD", preload)) == NULL) {
+    added[0] = env_entry(HIVE_SNAP_ENV, fdtext);
+    added[1] = preload ? env_entry("LD_PRELOAD", preload) : NULL;
+    added[2] = NULL;
+    free(preload);
+    if (added[0] == NULL || added[1] == NULL) {
         fail_msg("out of memory");
+        return EXIT_FAIL;
+    }
+    /* the size of what the program really gets, with what --fresh adds */
+    ex = check_size_with(argv, *envp, (const char *const *)added);
+    if (ex == 0 && ((*envp = env_put(*envp, added[0])) == NULL || (*envp = env_put(*envp, added[1])) == NULL)) {
+        fail_msg("out of memory");
+        return EXIT_FAIL;
+    }
+    if (ex != 0) {
+        free(added[0]);
+        free(added[1]);
+        fresh_discard(fd);
+        return ex;
+    }
+    if (fresh_start_refresher(r->store_dir, fv, r->nvars, r->margin) != 0) {
+        fail_msg("--fresh: cannot start the refresher: %s", strerror(errno));
         return EXIT_FAIL;
     }
     return 0;

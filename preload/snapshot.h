@@ -3,14 +3,28 @@
  * refresher hands fresh values to libhive-preload.so. Depends on nothing
  * but C11: the preload includes it.
  *
- * The snapshot is a memfd inherited by the program (fd number in
- * HIVE_SNAPSHOT_FD), mapped read-only by the preload and read-write by the
- * refresher. It is append-only: a value, once published, is never changed
- * or moved, so every pointer getenv() returned stays valid for the life of
- * the process. Publishing a value writes it after the last one, then
- * stores its offset into the variable's slot with release order; readers
- * load the slot with acquire order. No lock, no allocation, no syscall on
- * the read path.
+ * The snapshot is a memfd that only the refresher can write: hive-run
+ * maps it read-write, seals it (no shrinking, no growing, no write or
+ * writable mapping from now on: F_SEAL_FUTURE_WRITE keeps only the mapping
+ * made before) and hands the program a read-only descriptor of it (fd
+ * number in HIVE_SNAPSHOT_FD). The refresher writes through its mapping
+ * alone and keeps all its bookkeeping (where the next value goes, what is
+ * still current) in its own memory: it never reads the snapshot.
+ *
+ * The launch values are written once, after the header, and never change.
+ * Refreshed values go to a ring after them: a value, once published, is
+ * not changed or moved until the ring has turned over once (days at the
+ * usual rates; the refresher warns when it turns over in less than
+ * HIVE_SNAP_TURN_WARN seconds) and never while it is a variable's current
+ * value. Publishing a value writes it, then stores its offset into the
+ * variable's slot with release order; readers load the slot with acquire
+ * order. No lock, no allocation, no syscall on the read path.
+ *
+ * The preload trusts nothing it maps: it takes the snapshot only when
+ * sealed against shrinking (no SIGBUS), keeps its own copy of the size and
+ * the number of variables, checks every offset against the size, and maps
+ * a page of zeros right after the file, so that every string it returns
+ * ends inside what it mapped, whatever the file holds.
  */
 #ifndef HIVE_SNAPSHOT_H
 #define HIVE_SNAPSHOT_H
@@ -19,12 +33,13 @@
 #include <stdint.h>
 
 #define HIVE_SNAP_MAGIC UINT64_C(0x31504e5345564948)   /* "HIVESNP1" */
-#define HIVE_SNAP_VERSION 1u
+#define HIVE_SNAP_VERSION 2u
 #define HIVE_SNAP_MAX_VARS 64
 #define HIVE_SNAP_NAME_MAX 120
-/* Sparse: only what is written takes memory. At a few kilobytes a token,
- * refreshed every few minutes, this lasts years. */
-#define HIVE_SNAP_SIZE (64u * 1024 * 1024)
+/* Sparse: only what is written takes memory, and never more than this.
+ * 2 KB tokens refreshed every minute turn the ring over every 5.8 days. */
+#define HIVE_SNAP_SIZE (16u * 1024 * 1024)
+#define HIVE_SNAP_TURN_WARN 600
 #define HIVE_SNAP_ENV "HIVE_SNAPSHOT_FD"
 
 struct hive_snap_var {
@@ -42,7 +57,7 @@ struct hive_snap {
     uint32_t nvars;                     /* written once */
     uint64_t size;                      /* bytes in the mapping */
     _Atomic uint64_t generation;        /* +1 per published value */
-    uint64_t used;                      /* next free byte (refresher only) */
+    uint64_t turns;                     /* times the ring turned over (diagnostics) */
     uint64_t refresher_pid;             /* for diagnostics */
     struct hive_snap_var vars[HIVE_SNAP_MAX_VARS];
 };

@@ -26,6 +26,7 @@
 #define DEFAULT_URL "https://api.adenhq.com"
 #define ATTEMPTS 3
 #define MAX_KEY 16384   /* an API key longer than this is not one */
+#define SAID_MAX 304   /* 300 characters of what a server says, and "..." */
 
 typedef struct aden {
     char *base;
@@ -97,6 +98,7 @@ static hive_rc aden_call(const aden *a, const char *method, const char *path, hi
     hive_http_request rq = {0};
     hive_http_response rs = {0};
     hive_json *obj = NULL;
+    char said[504];   /* what the server says, without the API key (hive__server_text) */
     hive_rc rc = HIVE_OK;
 
     if (url == NULL || auth == NULL) {
@@ -134,7 +136,8 @@ static hive_rc aden_call(const aden *a, const char *method, const char *path, hi
         rc = hive__fail(HIVE_ERR_PERM, "Agent API key is invalid or revoked");
     } else if (rs.status == 403) {
         const char *m = hive_json_string(hive_json_get(obj, "message"), NULL);
-        rc = hive__fail(HIVE_ERR_PERM, "%.300s", m ? m : "Forbidden");
+        hive__server_text(said, SAID_MAX, m ? m : "Forbidden", &a->api_key, 1);
+        rc = hive__fail(HIVE_ERR_PERM, "%s", said);
     } else if (rs.status == 404) {
         rc = hive__fail(HIVE_ERR_NOT_FOUND, "Integration not found: %s", path);
     } else if (rs.status == 429) {
@@ -145,10 +148,11 @@ static hive_rc aden_call(const aden *a, const char *method, const char *path, hi
         const char *m = hive_json_string(hive_json_get(obj, "message"), NULL);
         if ((err && strcmp(err, "refresh_failed") == 0) || (m && strstr(m, "refresh"))) {
             const char *reauth = hive_json_string(hive_json_get(obj, "reauthorization_url"), NULL);
-            rc = hive__fail(HIVE_ERR_REAUTH, "requires re-authorization. Visit: %.500s",
-                            reauth ? reauth : "your Aden dashboard");
+            hive__server_text(said, sizeof(said), reauth ? reauth : "your Aden dashboard", &a->api_key, 1);
+            rc = hive__fail(HIVE_ERR_REAUTH, "requires re-authorization. Visit: %s", said);
         } else {
-            rc = hive__fail(HIVE_ERR_INVALID, "Bad request: %.300s", m ? m : (err ? err : ""));
+            hive__server_text(said, SAID_MAX, m ? m : (err ? err : ""), &a->api_key, 1);
+            rc = hive__fail(HIVE_ERR_INVALID, "Bad request: %s", said);
         }
     } else if (rs.status < 200 || rs.status >= 300) {
         rc = hive__fail(HIVE_ERR_IO, "Aden server answered HTTP %ld", rs.status);

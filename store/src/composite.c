@@ -107,7 +107,7 @@ static void comp_unlock(hive_storage *s, int handle)
 
 static const hive_storage_ops comp_ops = {
     "composite", comp_load, comp_save, comp_delete, comp_exists, comp_list, comp_destroy,
-    comp_lock, comp_unlock,
+    comp_lock, comp_unlock, false,
 };
 
 hive_rc hive_composite_storage_new(hive_storage **out, hive_storage *primary,

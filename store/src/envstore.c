@@ -196,7 +196,7 @@ static void env_destroy(hive_storage *s)
 }
 
 static const hive_storage_ops env_ops = {
-    "env", env_load, env_save, env_delete, env_exists, env_list, env_destroy, NULL, NULL,
+    "env", env_load, env_save, env_delete, env_exists, env_list, env_destroy, NULL, NULL, false,
 };
 
 hive_rc hive_env_storage_open(hive_storage **out, const char *const *mapping, const char *dotenv)

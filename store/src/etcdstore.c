@@ -647,7 +647,7 @@ static void etcd_destroy(hive_storage *s)
 
 static const hive_storage_ops etcd_ops = {
     "etcd", etcd_load, etcd_save, etcd_delete, etcd_exists, etcd_list, etcd_destroy,
-    etcd_lock, etcd_unlock,
+    etcd_lock, etcd_unlock, true,
 };
 
 static hive_rc authenticate(etcd_storage *es)

@@ -52,11 +52,20 @@ typedef struct hive_storage_ops {
      * a shared storage), held while a refresh runs. */
     hive_rc (*lock)(hive_storage *s, const char *id, int *handle);
     void (*unlock)(hive_storage *s, int handle);
+    /* Whether save compares and swaps on the version this handle last read
+     * (etcd), failing with HIVE_ERR_CHANGED: then a refresh cannot save
+     * over a write it did not read, and writers need not wait for the
+     * refresh lock. Else writes take the refresh lock (hive_storage_save). */
+    bool cas;
 } hive_storage_ops;
 
 struct hive_storage {
     const hive_storage_ops *ops;
 };
+
+/* Release a lock taken with ops->lock (handle < 0: none), keeping rc and
+ * its detail message; returns rc. */
+hive_rc hive__storage_unlock(hive_storage *s, int handle, hive_rc rc);
 
 /* A token decrypted and parsed with a file storage's key (either key in
  * the middle of a rotation), and a credential encrypted with the key new

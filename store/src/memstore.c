@@ -105,7 +105,7 @@ static void mem_destroy(hive_storage *s)
 }
 
 static const hive_storage_ops mem_ops = {
-    "memory", mem_load, mem_save, mem_delete, mem_exists, mem_list, mem_destroy, NULL, NULL,
+    "memory", mem_load, mem_save, mem_delete, mem_exists, mem_list, mem_destroy, NULL, NULL, false,
 };
 
 hive_rc hive_memory_storage_new(hive_storage **out)

@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #define ATTEMPTS 3
@@ -271,19 +272,88 @@ static hive_rc apply_tokens(hive_cred *cred, const hive_json *obj)
     return rc;
 }
 
-static hive_rc answer_error(const char *id, bool refresh_grant, long status, const hive_json *obj)
+/* --- what the server says -------------------------------------------------- */
+
+/* The secrets the request carried, in every form it carried them: a
+ * server may quote the request in its error_description. */
+typedef struct carried {
+    char *forms[5];
+    size_t n;
+} carried;
+
+static void carry(carried *c, const char *secret, size_t len, bool form_encoded)
+{
+    hive_buf b = {0};
+    char *out = NULL;
+    size_t n = 0;
+
+    if (secret == NULL || len == 0 || c->n == sizeof(c->forms) / sizeof(c->forms[0]))
+        return;
+    if (form_encoded)
+        hive__form_encode(&b, secret, len);
+    else
+        hive__buf_append(&b, secret, len);
+    if (hive__buf_finish(&b, &out, &n) == HIVE_OK)
+        c->forms[c->n++] = out;
+    hive__buf_free(&b);
+}
+
+static void carried_free(carried *c)
+{
+    for (size_t i = 0; i < c->n; i++)
+        hive_free_str(c->forms[i]);
+    c->n = 0;
+}
+
+void hive__server_text(char *out, size_t size, const char *text, char *const *secrets, size_t nsecrets)
+{
+    const char *end = text + strlen(text);
+    const char *p = text;
+    size_t o = 0;
+
+    while (p < end) {
+        size_t skip = 0;
+        for (size_t i = 0; i < nsecrets; i++) {
+            size_t n = secrets[i] != NULL ? strlen(secrets[i]) : 0;
+            if (n > skip && (size_t)(end - p) >= n && strncasecmp(p, secrets[i], n) == 0)
+                skip = n;
+        }
+        if (o + (skip > 0 ? 10 : 1) + 4 > size)
+            break;
+        if (skip > 0) {
+            memcpy(out + o, "[redacted]", 10);
+            o += 10;
+            p += skip;
+        } else {
+            out[o++] = *p >= 0x20 && *p < 0x7f ? *p : '?';
+            p++;
+        }
+    }
+    if (p < end) {
+        memcpy(out + o, "...", 3);
+        o += 3;
+    }
+    out[o] = '\0';
+}
+
+static hive_rc answer_error(const char *id, bool refresh_grant, long status, const hive_json *obj,
+                            const carried *c)
 {
     const char *err = field(obj, "error");
     const char *desc = field(obj, "error_description");
+    char err_text[104];
+    char desc_text[204];
 
     if (refresh_grant && err != NULL && strcmp(err, "invalid_grant") == 0)
         return hive__fail(HIVE_ERR_REAUTH, "Refresh token for '%s' is invalid or revoked. "
                           "Re-authorization required.", id);
-    if (err != NULL)
-        return hive__fail(HIVE_ERR_REFRESH, "Failed to refresh credential '%s': HTTP %ld: %.100s%s%.200s",
-                          id, status, err, desc ? ": " : "", desc ? desc : "");
-    return hive__fail(HIVE_ERR_REFRESH, "Failed to refresh credential '%s': HTTP %ld from the token endpoint",
-                      id, status);
+    if (err == NULL)
+        return hive__fail(HIVE_ERR_REFRESH, "Failed to refresh credential '%s': HTTP %ld from the token "
+                          "endpoint", id, status);
+    hive__server_text(err_text, sizeof(err_text), err, c->forms, c->n);
+    hive__server_text(desc_text, sizeof(desc_text), desc ? desc : "", c->forms, c->n);
+    return hive__fail(HIVE_ERR_REFRESH, "Failed to refresh credential '%s': HTTP %ld: %s%s%s", id, status,
+                      err_text, desc ? ": " : "", desc_text);
 }
 
 static hive_rc oauth2_refresh(hive_provider *p, hive_store *store, hive_cred *cred)
@@ -300,6 +370,8 @@ static hive_rc oauth2_refresh(hive_provider *p, hive_store *store, hive_cred *cr
     hive_http_request rq;
     hive_http_response rs = {0};
     hive_json *obj = NULL;
+    carried secrets = {{NULL}, 0};
+    char ctype[104];
     hive_rc rc;
 
     (void)p;
@@ -328,6 +400,17 @@ static hive_rc oauth2_refresh(hive_provider *p, hive_store *store, hive_cred *cr
         rc = hive__buf_finish(&body, &body_text, &body_len);
     if (rc != HIVE_OK)
         goto out;
+    if (cfg.client_secret != NULL) {
+        carry(&secrets, cfg.client_secret, strlen(cfg.client_secret), false);
+        carry(&secrets, cfg.client_secret, strlen(cfg.client_secret), true);
+    }
+    if (refresh_grant) {
+        carry(&secrets, refresh, strlen(refresh), false);
+        carry(&secrets, refresh, strlen(refresh), true);
+    }
+    if (auth != NULL)
+        carry(&secrets, auth + strlen("Authorization: Basic "), strlen(auth + strlen("Authorization: Basic ")),
+              false);
 
     memset(&rq, 0, sizeof(rq));
     rq.url = cfg.token_url;
@@ -359,17 +442,18 @@ static hive_rc oauth2_refresh(hive_provider *p, hive_store *store, hive_cred *cr
     }
     obj = hive__oauth2_parse_body(&rs);
     if (rs.status < 200 || rs.status >= 300) {
-        rc = answer_error(id, refresh_grant, rs.status, obj);
+        rc = answer_error(id, refresh_grant, rs.status, obj, &secrets);
         goto out;
     }
     if (obj == NULL) {
+        hive__server_text(ctype, sizeof(ctype), *rs.content_type ? rs.content_type : "no content type",
+                          secrets.forms, secrets.n);
         rc = hive__fail(HIVE_ERR_REFRESH, "Failed to refresh credential '%s': the token endpoint's answer "
-                        "(HTTP %ld, %s) is neither JSON nor form data", id, rs.status,
-                        *rs.content_type ? rs.content_type : "no content type");
+                        "(HTTP %ld, %s) is neither JSON nor form data", id, rs.status, ctype);
         goto out;
     }
     if (field(obj, "access_token") == NULL || *field(obj, "access_token") == '\0') {
-        rc = field(obj, "error") ? answer_error(id, refresh_grant, rs.status, obj)
+        rc = field(obj, "error") ? answer_error(id, refresh_grant, rs.status, obj, &secrets)
                                  : hive__fail(HIVE_ERR_REFRESH, "Failed to refresh credential '%s': the "
                                               "token endpoint answered without an access_token", id);
         goto out;
@@ -381,6 +465,7 @@ out:
     hive__buf_free(&body);
     hive_free_secret(body_text, body_len + 1);
     hive_free_str(auth);
+    carried_free(&secrets);
     config_free(&cfg);
     return rc;
 }

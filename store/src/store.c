@@ -17,6 +17,8 @@ static int64_t mono_now(void)
     return ts.tv_sec;
 }
 
+int64_t (*hive__store_clock)(void) = mono_now;
+
 void hive__store_warn(hive_store *s, const char *fmt, ...)
 {
     char *msg = NULL;
@@ -223,17 +225,17 @@ void hive_store_invalidate(hive_store *s, const char *id)
 {
     size_t w = 0;
 
-    /* a failed refresh is forgotten with the cached credential */
-    for (size_t i = 0; i < s->nfailed; i++) {
-        if (id == NULL || strcmp(s->failed[i].id, id) == 0) {
-            free(s->failed[i].id);
-            free(s->failed[i].message);
-            s->failed[i].id = NULL;
+    /* a refresh tried is forgotten with the cached credential */
+    for (size_t i = 0; i < s->nnotes; i++) {
+        if (id == NULL || strcmp(s->notes[i].id, id) == 0) {
+            free(s->notes[i].id);
+            free(s->notes[i].message);
+            s->notes[i].id = NULL;
         } else {
-            s->failed[w++] = s->failed[i];
+            s->notes[w++] = s->notes[i];
         }
     }
-    s->nfailed = w;
+    s->nnotes = w;
     w = 0;
 
     for (size_t i = 0; i < s->ncache; i++) {
@@ -260,11 +262,7 @@ void hive_store_free(hive_store **store)
     free(s->providers);
     hive_json_free(&s->usage);
     free(s->usage_file);
-    for (size_t i = 0; i < s->nfailed; i++) {
-        free(s->failed[i].id);
-        free(s->failed[i].message);
-    }
-    free(s->failed);
+    free(s->notes);
     hive_storage_free(&s->storage);
     free(s);
     *store = NULL;
@@ -279,7 +277,7 @@ hive_storage *hive_store_storage(hive_store *s)
 
 static hive_cred *cached(hive_store *s, const char *id)
 {
-    int64_t now = mono_now();
+    int64_t now = hive__store_clock();
 
     for (size_t i = 0; i < s->ncache; i++) {
         if (strcmp(hive_cred_id(s->cache[i].cred), id) != 0)
@@ -308,23 +306,32 @@ static void remember(hive_store *s, const hive_cred *cred)
     }
     s->cache = grown;
     s->cache[s->ncache].cred = copy;
-    s->cache[s->ncache].loaded_at = mono_now();
+    s->cache[s->ncache].loaded_at = hive__store_clock();
     s->ncache++;
 }
 
 /* --- reading ------------------------------------------------------------- */
 
+/*
+ * The keys whose expiry makes cred due: its access token when it has one,
+ * as Hive's OAuth2 and Aden providers decide - an id_token or a refresh
+ * token may carry an expiry of its own, which a refresh does not renew, so
+ * counting it would make the credential due again right after every
+ * refresh. Without an access token, every key (Hive's default rule).
+ */
 bool hive_cred_refresh_due(const hive_cred *cred, int margin, hive_time *due)
 {
     hive_time refreshed = hive_cred_time(cred, "last_refreshed");
+    bool access = hive_cred_get_key(cred, "access_token", NULL) != NULL;
     bool any = false;
 
     if (!hive_cred_auto_refresh(cred))
         return false;
     for (size_t i = 0; i < hive_cred_key_count(cred); i++) {
-        hive_time t = hive_cred_key_expires(cred, hive_cred_key_name(cred, i));
+        const char *name = hive_cred_key_name(cred, i);
+        hive_time t = hive_cred_key_expires(cred, name);
         int64_t m = margin < 0 ? 0 : margin;
-        if (t.form == HIVE_TIME_NONE)
+        if (t.form == HIVE_TIME_NONE || (access && strcmp(name, "access_token") != 0))
             continue;
         /* A short-lived token is due after two thirds of its life, not
          * margin seconds before its end: else it would always be due. */
@@ -358,22 +365,97 @@ static hive_rc load(hive_store *s, hive_cred **out, const char *id)
     return rc;
 }
 
+/* Whether a and b are the same credential, byte for byte as stored. */
+static bool same_cred(const hive_cred *a, const hive_cred *b)
+{
+    char *ta = NULL;
+    char *tb = NULL;
+    size_t la = 0;
+    size_t lb = 0;
+    bool same = hive_cred_emit(&ta, &la, a) == HIVE_OK && hive_cred_emit(&tb, &lb, b) == HIVE_OK &&
+                la == lb && hive_memeq(ta, tb, la);
+
+    hive__clear_error();
+    hive_free_secret(ta, ta ? la + 1 : 0);
+    hive_free_secret(tb, tb ? lb + 1 : 0);
+    return same;
+}
+
+/*
+ * Save fresh, the refresh of seen, unless the stored credential is no
+ * longer seen: replaced or deleted while the token request was out by a
+ * writer that did not wait for the refresh lock (Hive itself, an older
+ * hive; on etcd, any writer). What that writer left stays: *result is the
+ * stored credential (forced: HIVE_ERR_CHANGED, since the refresh asked for
+ * was not saved), or, deleted, HIVE_ERR_NOT_FOUND with *gone set. Called
+ * with the refresh lock held.
+ */
+static hive_rc save_unless_changed(hive_store *s, hive_cred **result, bool *gone, const hive_cred *fresh,
+                                   const hive_cred *seen, bool force)
+{
+    const hive_storage_ops *ops = s->storage->ops;
+    const char *id = hive_cred_id(seen);
+    hive_cred *now = NULL;
+    char *why;
+    hive_rc rc = HIVE_OK;
+
+    if (!ops->cas) {
+        rc = hive_storage_load(s->storage, &now, id);
+        if (rc == HIVE_OK && !same_cred(now, seen))
+            rc = hive__fail(HIVE_ERR_CHANGED, "Credential '%s' was changed by another writer while it was "
+                            "being refreshed; the new tokens were not saved over it", id);
+        hive_cred_free(&now);
+    }
+    if (rc == HIVE_OK)
+        rc = ops->save(s->storage, fresh);   /* not hive_storage_save: the lock is ours */
+    if (rc == HIVE_OK) {
+        remember(s, fresh);
+        return hive_cred_clone(result, fresh);
+    }
+    if (rc != HIVE_ERR_CHANGED && rc != HIVE_ERR_NOT_FOUND)
+        return hive__fail_prefix(rc, "Failed to refresh credential '%s'", id);
+    why = hive__strdup(hive_last_error());
+    rc = hive_storage_load(s->storage, &now, id);
+    if (rc == HIVE_ERR_NOT_FOUND) {
+        *gone = true;
+        rc = hive__fail(HIVE_ERR_NOT_FOUND, "Credential '%s' was deleted while it was being refreshed; "
+                        "the new tokens were not saved", id);
+    } else if (rc == HIVE_OK) {
+        remember(s, now);
+        if (force)
+            rc = hive__fail(HIVE_ERR_CHANGED, "%s", why ? why : "changed by another writer");
+        else
+            *result = now;
+        if (force)
+            hive_cred_free(&now);
+    }
+    free(why);
+    return rc;
+}
+
 /*
  * Refresh *cred through its provider, single-flight: take the storage's
- * lock for the id, read the credential again, and refresh only if it is
- * still due (unless forced) - another process may just have done it. The
- * result is saved before it is used; on failure nothing is written.
+ * lock for the id (which writes through hive_storage_save and _delete
+ * take too), read the credential again, and refresh only if it is still
+ * due (unless forced) - another process may just have done it. The result
+ * is saved before it is used, and only over what the refresh read; on
+ * failure nothing is written. *cred becomes the stored credential. *gone:
+ * the credential is not in the storage (any more).
  */
-static hive_rc run_refresh(hive_store *s, hive_cred **cred, bool force)
+static hive_rc run_refresh(hive_store *s, hive_cred **cred, bool force, bool *gone)
 {
     hive_provider *p = hive_store_provider_for(s, *cred);
     const hive_storage_ops *ops = s->storage->ops;
     char *id = hive__strdup(hive_cred_id(*cred));
+    hive_cred *seen = NULL;
     hive_cred *fresh = NULL;
+    hive_cred *result = NULL;
+    const char *outer = s->refreshing;
     hive_time now;
     int lock = -1;
     hive_rc rc;
 
+    *gone = false;
     if (id == NULL)
         return hive__fail(HIVE_ERR_NOMEM, "out of memory");
     if (p == NULL) {
@@ -387,20 +469,26 @@ static hive_rc run_refresh(hive_store *s, hive_cred **cred, bool force)
     }
     if (ops->lock != NULL && (rc = ops->lock(s->storage, id, &lock)) != HIVE_OK)
         goto out;
-    rc = hive_storage_load(s->storage, &fresh, id);
+    s->refreshing = id;
+    rc = hive_storage_load(s->storage, &seen, id);
+    *gone = rc == HIVE_ERR_NOT_FOUND;
     if (rc != HIVE_OK)
         goto out;
-    if (!force && !hive_cred_needs_refresh(fresh, s->margin, hive_time_now())) {
+    if (!force && !hive_cred_needs_refresh(seen, s->margin, hive_time_now())) {
         /* refreshed by someone else while we waited for the lock */
-        remember(s, fresh);
+        remember(s, seen);
+        result = seen;
+        seen = NULL;
         goto done;
     }
-    p = hive_store_provider_for(s, fresh);
+    p = hive_store_provider_for(s, seen);
     if (p == NULL || p->refresh == NULL) {
         rc = hive__fail(HIVE_ERR_UNSUPPORTED, "No provider can refresh credential '%s'", id);
         goto out;
     }
-    rc = p->refresh(p, s, fresh);
+    rc = hive_cred_clone(&fresh, seen);
+    if (rc == HIVE_OK)
+        rc = p->refresh(p, s, fresh);
     if (rc == HIVE_OK) {
         now = hive_time_now();
         rc = hive_cred_set_time(fresh, "last_refreshed", &now);
@@ -408,17 +496,16 @@ static hive_rc run_refresh(hive_store *s, hive_cred **cred, bool force)
             rc = hive_cred_set_time(fresh, "updated_at", &now);
     }
     if (rc == HIVE_OK)
-        rc = hive_storage_save(s->storage, fresh);
+        rc = save_unless_changed(s, &result, gone, fresh, seen, force);
     if (rc != HIVE_OK)
         goto out;
-    remember(s, fresh);
 done:
     hive_cred_free(cred);
-    *cred = fresh;
-    fresh = NULL;
+    *cred = result;
 out:
-    if (ops->unlock != NULL && lock >= 0)
-        ops->unlock(s->storage, lock);
+    s->refreshing = outer;
+    rc = hive__storage_unlock(s->storage, lock, rc);
+    hive_cred_free(&seen);
     hive_cred_free(&fresh);
     free(id);
     return rc;
@@ -430,32 +517,44 @@ static bool is_static(const hive_provider *p)
     return p != NULL && p->refresh == NULL;
 }
 
-static const struct hive_failed_refresh *failed_before(const hive_store *s, const char *id)
+static const struct hive_refresh_note *noted(const hive_store *s, const char *id)
 {
-    for (size_t i = 0; i < s->nfailed; i++)
-        if (strcmp(s->failed[i].id, id) == 0)
-            return &s->failed[i];
+    for (size_t i = 0; i < s->nnotes; i++)
+        if (strcmp(s->notes[i].id, id) == 0)
+            return &s->notes[i];
     return NULL;
 }
 
-/* Remember a failed refresh (best effort), so that one launch resolving a
- * credential several times asks the provider once and warns once. */
-static void note_failure(hive_store *s, const char *id, hive_rc rc)
+/*
+ * Remember a refresh tried and how it ended (best effort), so that one
+ * launch resolving a credential several times asks a failing provider
+ * once and warns once, and refreshes once even when what the refresh left
+ * (cred) is due at once (a token that expires as it comes, or another
+ * writer's). A credential that the refresh left not due needs no note: it
+ * is refreshed again when it becomes due again, as a long-lived handle
+ * needs.
+ */
+static void note_refresh(hive_store *s, const char *id, hive_rc rc, const hive_cred *cred)
 {
-    struct hive_failed_refresh *grown = realloc(s->failed, (s->nfailed + 1) * sizeof(*grown));
+    struct hive_refresh_note *grown;
+    struct hive_refresh_note *n;
 
+    if (rc == HIVE_OK && !hive_cred_needs_refresh(cred, s->margin, hive_time_now()))
+        return;
+    grown = realloc(s->notes, (s->nnotes + 1) * sizeof(*grown));
     if (grown == NULL)
         return;
-    s->failed = grown;
-    grown[s->nfailed].id = hive__strdup(id);
-    grown[s->nfailed].message = hive__strdup(hive_last_error());
-    grown[s->nfailed].rc = rc;
-    if (grown[s->nfailed].id == NULL || grown[s->nfailed].message == NULL) {
-        free(grown[s->nfailed].id);
-        free(grown[s->nfailed].message);
+    s->notes = grown;
+    n = &grown[s->nnotes];
+    n->id = hive__strdup(id);
+    n->message = rc == HIVE_OK ? NULL : hive__strdup(hive_last_error());
+    n->rc = rc;
+    if (n->id == NULL || (rc != HIVE_OK && n->message == NULL)) {
+        free(n->id);
+        free(n->message);
         return;
     }
-    s->nfailed++;
+    s->nnotes++;
 }
 
 hive_rc hive_store_get_credential(hive_store *s, hive_cred **out, const char *id, unsigned flags)
@@ -471,14 +570,20 @@ hive_rc hive_store_get_credential(hive_store *s, hive_cred **out, const char *id
         return rc;
     if ((flags & HIVE_GET_REFRESH) && hive_cred_needs_refresh(c, s->margin, hive_time_now()) &&
         !is_static(hive_store_provider_for(s, c))) {
-        const struct hive_failed_refresh *f = failed_before(s, id);
-        bool warn = f == NULL;
-        if (f != NULL) {
-            rc = hive__fail(f->rc, "%s", f->message);
+        const struct hive_refresh_note *n = noted(s, id);
+        bool warn = n == NULL;
+        bool gone = false;
+        if (n != NULL) {
+            /* tried in this launch, and c is what it left (due at once) */
+            rc = n->rc == HIVE_OK ? HIVE_OK : hive__fail(n->rc, "%s", n->message);
         } else {
-            rc = run_refresh(s, &c, false);
-            if (rc != HIVE_OK)
-                note_failure(s, id, rc);
+            rc = run_refresh(s, &c, false, &gone);
+            if (gone) {
+                hive_store_invalidate(s, id);
+                hive_cred_free(&c);
+                return rc;
+            }
+            note_refresh(s, id, rc, c);
         }
         if (rc != HIVE_OK) {
             if (flags & HIVE_GET_STRICT) {
@@ -497,13 +602,17 @@ hive_rc hive_store_get_credential(hive_store *s, hive_cred **out, const char *id
 hive_rc hive_store_refresh(hive_store *s, hive_cred **out, const char *id)
 {
     hive_cred *c = NULL;
+    bool gone = false;
     hive_rc rc;
 
     hive__clear_error();
     hive_store_invalidate(s, id);
     rc = hive_storage_load(s->storage, &c, id);
-    if (rc == HIVE_OK)
-        rc = run_refresh(s, &c, true);
+    if (rc == HIVE_OK) {
+        rc = run_refresh(s, &c, true, &gone);
+        if (rc == HIVE_OK)
+            note_refresh(s, id, rc, c);
+    }
     if (rc != HIVE_OK) {
         hive_cred_free(&c);
         return rc;
@@ -552,9 +661,17 @@ hive_rc hive_store_get_key(hive_store *s, char **value, size_t *len, const char 
 
 /* --- writing ------------------------------------------------------------- */
 
+/* Whether this store holds id's refresh lock: a provider at work on id
+ * writing it (hive_storage_save and _delete would wait for that lock). */
+static bool holds_lock(const hive_store *s, const char *id)
+{
+    return s->refreshing != NULL && strcmp(s->refreshing, id) == 0;
+}
+
 hive_rc hive_store_save(hive_store *s, const hive_cred *cred)
 {
-    hive_rc rc = hive_storage_save(s->storage, cred);
+    hive_rc rc = holds_lock(s, hive_cred_id(cred)) ? s->storage->ops->save(s->storage, cred)
+                                                   : hive_storage_save(s->storage, cred);
 
     if (rc == HIVE_OK)
         remember(s, cred);
@@ -566,7 +683,7 @@ hive_rc hive_store_save(hive_store *s, const hive_cred *cred)
 hive_rc hive_store_delete(hive_store *s, const char *id)
 {
     hive_store_invalidate(s, id);
-    return hive_storage_delete(s->storage, id);
+    return holds_lock(s, id) ? s->storage->ops->del(s->storage, id) : hive_storage_delete(s->storage, id);
 }
 
 hive_rc hive_store_exists(hive_store *s, const char *id, bool *found)

@@ -27,14 +27,23 @@ struct hive_store {
     bool usage_loaded;
     void (*warn)(void *ctx, const char *message);
     void *warn_ctx;
-    /* refreshes that failed in this store's life: not tried again */
-    struct hive_failed_refresh {
+    /* Refreshes this store tried that failed or left the credential due
+     * at once, kept as long as its cached copy (one launch): replayed
+     * instead of tried again. */
+    struct hive_refresh_note {
         char *id;
-        char *message;
-        hive_rc rc;
-    } *failed;
-    size_t nfailed;
+        char *message;       /* the failure's message; NULL after a success */
+        hive_rc rc;          /* HIVE_OK: refreshed */
+    } *notes;
+    size_t nnotes;
+    /* The id whose refresh lock this store holds (a provider at work);
+     * its writes through the store must not wait for that lock. */
+    const char *refreshing;
 };
+
+/* The cache's clock, in monotonic seconds (CLOCK_MONOTONIC); the tests
+ * replace it to step over a cache_ttl without sleeping. */
+extern int64_t (*hive__store_clock)(void);
 
 void hive__store_warn(hive_store *s, const char *fmt, ...) HIVE_PRINTF(2, 3);
 /* A copy of key's value (NULL: the default key), with Hive's messages. */
@@ -44,6 +53,15 @@ hive_rc hive__cred_value(char **value, size_t *len, const hive_cred *c, const ch
 bool hive__provider_can_refresh(hive_store *s, const hive_provider *p, const hive_cred *cred);
 /* Register the Aden provider (aden.c). */
 hive_rc hive__add_aden_provider(hive_store *s);
+/*
+ * text, from a server, fit for a message in out (size bytes): each of the
+ * secrets the request carried (in every form it carried them) becomes
+ * [redacted], matched without regard to case (a re-encoded %2f too);
+ * every byte outside printable ASCII becomes '?' (no terminal escapes, no
+ * forged lines); what does not fit is cut with "...". Secrets go before
+ * the cut, so no part of one is left. A server may quote the request.
+ */
+void hive__server_text(char *out, size_t size, const char *text, char *const *secrets, size_t nsecrets);
 /* Register the OAuth2 provider (oauth2.c). */
 hive_rc hive__add_oauth2_provider(hive_store *s);
 /* Render every string of an object of templates. */

@@ -41,10 +41,13 @@ sys.path.insert(0, str(HERE))
 from server import AdenServer  # noqa: E402  (tests/aden/server.py)
 
 REPO = Path(__file__).resolve().parents[2]
-HIVE_RUN = os.path.abspath(os.environ.get("HIVE_RUN") or REPO / "build" / "launcher" / "hive-run")
-HIVE_CRED = os.path.abspath(os.environ.get("HIVE_CRED") or REPO / "build" / "launcher" / "hive-cred")
+sys.path.insert(0, str(REPO / "tests" / "lib"))
+import hivetest  # noqa: E402  (tests/lib/hivetest.py)
 
-TIMEOUT = 60          # per hive command
+HIVE_RUN = hivetest.HIVE_RUN
+HIVE_CRED = hivetest.HIVE_CRED
+
+TIMEOUT = hivetest.scaled(60)   # per hive command
 KEY = "aden-agent-key-0123456789"
 USER_AGENT = "hive-credential-store/1.0"
 EXPIRED = "2020-01-01T00:00:00Z"
@@ -57,8 +60,7 @@ EXIT_REFRESH = 7
 EXIT_FAIL = 125       # hive-run failed before running the program
 
 ADEN_VARS = ["ADEN_API_URL", "ADEN_API_KEY", "ADEN_TIMEOUT"]
-PROXY_VARS = ["http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "all_proxy",
-              "no_proxy", "NO_PROXY"]
+PROXY_VARS = hivetest.PROXY_VARS
 
 SERVER = None
 
@@ -97,15 +99,10 @@ class AdenTest(unittest.TestCase):
     maxDiff = None
 
     def setUp(self):
-        self.tmp = tempfile.mkdtemp(prefix="hive-aden-")
-        self.addCleanup(shutil.rmtree, self.tmp, ignore_errors=True)
+        self.tmp = hivetest.temp_dir(self, "hive-aden-")
         self.home = os.path.join(self.tmp, "home")
         self.store = os.path.join(self.home, "credentials")
-        self.env = dict(os.environ)
-        for name in ["HIVE_CREDENTIAL_KEY", "HIVE_NEW_CREDENTIAL_KEY"] + ADEN_VARS + PROXY_VARS:
-            self.env.pop(name, None)
-        self.env["HIVE_HOME"] = self.home
-        self.env["LC_ALL"] = "C"
+        self.env = hivetest.clean_env(self.home)
         self.check(self.cred("init"), 0)
         with open(os.path.join(self.home, "secrets", "credential_key"), "rb") as f:
             self.fernet = Fernet(f.read().strip())
@@ -116,14 +113,10 @@ class AdenTest(unittest.TestCase):
     # --- helpers -------------------------------------------------------
 
     def cred(self, *args, stdin=b"", env=None):
-        if isinstance(stdin, str):
-            stdin = stdin.encode("utf-8")
-        return subprocess.run([HIVE_CRED, *args], input=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              env=env or self.env, timeout=TIMEOUT, cwd=self.tmp)
+        return hivetest.run([HIVE_CRED, *args], env or self.env, stdin=stdin, timeout=TIMEOUT, cwd=self.tmp)
 
     def hive_run(self, *args, env=None):
-        return subprocess.run([HIVE_RUN, *args], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, env=env or self.env, timeout=TIMEOUT, cwd=self.tmp)
+        return hivetest.run([HIVE_RUN, *args], env or self.env, timeout=TIMEOUT, cwd=self.tmp)
 
     def run_token(self, cid, env=None):
         """hive-run a program that prints $T = {{cid}}."""
@@ -489,6 +482,24 @@ class AdenTest(unittest.TestCase):
         self.assertEqual(self.errors(r), ["int-a: Bad request: bad id"])
         self.assertEqual(self.stored_ids(), ["int-b"])
 
+    def test_server_text_never_shows_the_api_key(self):
+        # a server quoting the request (its Authorization header) back
+        self.sync_one(expires_at=EXPIRED)
+        before = self.snapshot()
+        for status, body in [
+                (403, {"message": "key Bearer %s may not\u001b[2J\r\nhive-cred: error: forged" % KEY}),
+                (400, {"error": "invalid_request", "message": "bad key " + KEY.upper()}),
+                (400, {"error": "refresh_failed", "message": "no",
+                       "reauthorization_url": "https://app.adenhq.com/reauthorize?key=" + KEY})]:
+            with self.subTest(status=status, body=body):
+                SERVER.fail("/v1/credentials/int-a/refresh", status, body)
+                r = self.cred("refresh", "int-a")
+                self.assertNotEqual(r.returncode, 0)
+                self.assertIn(b"[redacted]", r.stderr)
+                for bad in (KEY.encode(), KEY.upper().encode(), b"\x1b", b"\\x1b", b"\r", b"\\x0d"):
+                    self.assertNotIn(bad, r.stderr)
+        self.assertEqual(self.snapshot(), before)
+
     # --- connection errors and time-outs: retried ------------------------------
 
     def test_connection_refused(self):
@@ -633,10 +644,7 @@ class AdenTest(unittest.TestCase):
 
 
 def main():
-    for what, path in [("hive-run", HIVE_RUN), ("hive-cred", HIVE_CRED)]:
-        if not os.access(path, os.X_OK):
-            sys.exit("%s not found at %s (set %s)" % (what, path, what.upper().replace("-", "_")))
-    unittest.main()
+    hivetest.main(binaries=["hive-run", "hive-cred"])
 
 
 if __name__ == "__main__":

@@ -30,10 +30,13 @@ from pathlib import Path
 from cryptography.fernet import Fernet
 
 REPO = Path(__file__).resolve().parents[2]
-HIVE_CRED = os.path.abspath(os.environ.get("HIVE_CRED") or REPO / "build" / "launcher" / "hive-cred")
-FIXTURE = os.path.abspath(os.environ.get("HIVE_FIXTURE") or REPO / "tests" / "data" / "fixtures" / "hive-home")
+sys.path.insert(0, str(REPO / "tests" / "lib"))
+import hivetest  # noqa: E402  (tests/lib/hivetest.py)
 
-TIMEOUT = 30
+HIVE_CRED = hivetest.HIVE_CRED
+FIXTURE = hivetest.FIXTURE
+
+TIMEOUT = hivetest.scaled(30)
 
 CRED_ORDER = ["id", "credential_type", "keys", "provider_id", "last_refreshed", "auto_refresh",
               "last_used", "use_count", "description", "tags", "created_at", "updated_at"]
@@ -43,9 +46,7 @@ CRED_TIME_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{6})?Z$")
 INDEX_TIME_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{6})?\+00:00$")
 
 
-def load_expected():
-    with open(os.path.join(FIXTURE, "fixture-expected.json"), encoding="utf-8") as f:
-        return json.load(f)
+load_expected = hivetest.load_expected
 
 
 def stem(cred_id):
@@ -70,19 +71,14 @@ class HiveCredTest(unittest.TestCase):
     maxDiff = None
 
     def setUp(self):
-        self.tmp = tempfile.mkdtemp(prefix="hive-cred-test-")
-        # a cleanup, not tearDown: it also runs when setUp fails
-        self.addCleanup(shutil.rmtree, self.tmp, ignore_errors=True)
+        self.tmp = hivetest.temp_dir(self, "hive-cred-test-")
         self.home = self.tmp
         self.store = os.path.join(self.home, "credentials")
         self.cdir = os.path.join(self.store, "credentials")
         self.mdir = os.path.join(self.store, "metadata")
         self.index_path = os.path.join(self.mdir, "index.json")
         self.key_path = os.path.join(self.home, "secrets", "credential_key")
-        self.env = dict(os.environ)
-        self.env.pop("HIVE_CREDENTIAL_KEY", None)
-        self.env["HIVE_HOME"] = self.home
-        self.env["LC_ALL"] = "C"
+        self.env = hivetest.clean_env(self.home)
 
     # --- helpers -------------------------------------------------------
 
@@ -90,10 +86,7 @@ class HiveCredTest(unittest.TestCase):
         e = dict(self.env if env is None else env)
         if extra_env:
             e.update(extra_env)
-        if isinstance(stdin, str):
-            stdin = stdin.encode("utf-8")
-        return subprocess.run([HIVE_CRED, *args], input=stdin, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, env=e, timeout=TIMEOUT, cwd=self.tmp)
+        return hivetest.run([HIVE_CRED, *args], e, stdin=stdin, timeout=TIMEOUT, cwd=self.tmp)
 
     def check(self, r, code, what=""):
         self.assertEqual(r.returncode, code,
@@ -144,13 +137,7 @@ class HiveCredTest(unittest.TestCase):
             self.assertTrue(line.startswith("hint: ") or line.startswith("hive-cred: "), line)
 
     def copy_fixture(self):
-        shutil.copytree(FIXTURE, self.home, dirs_exist_ok=True)
-        os.remove(os.path.join(self.home, "fixture-expected.json"))
-        for root, dirs, files in os.walk(self.home):
-            os.chmod(root, 0o700)
-            for f in files:
-                os.chmod(os.path.join(root, f), 0o600)
-        self.expected = load_expected()
+        self.expected = hivetest.copy_fixture(self.home)
         self.key = self.expected["key"]
         with open(self.key_path) as f:
             self.assertEqual(f.read(), self.key)
@@ -688,6 +675,9 @@ class TestHostileIds(HiveCredTest):
         allowed = {os.path.join("credentials", "metadata", "index.json"),
                    os.path.join("credentials", ".lock")}
         allowed |= {os.path.join("credentials", "credentials", f) for f in ids.values()}
+        # each write takes the credential's refresh lock (it waits for a refresh under way)
+        allowed |= {os.path.join("credentials", ".refresh")}
+        allowed |= {os.path.join("credentials", ".refresh", f[:-len(".enc")] + ".lock") for f in ids.values()}
         self.assertLessEqual(changed, allowed)
         self.assertEqual({os.path.basename(p) for p in changed if p.endswith(".enc")},
                          set(ids.values()))
@@ -1529,11 +1519,7 @@ class TestShow(HiveCredTest):
 
 
 def main():
-    if not os.access(HIVE_CRED, os.X_OK):
-        sys.exit("hive-cred not found at %s (set HIVE_CRED)" % HIVE_CRED)
-    if not os.path.isfile(os.path.join(FIXTURE, "fixture-expected.json")):
-        sys.exit("fixture not found at %s (set HIVE_FIXTURE)" % FIXTURE)
-    unittest.main()
+    hivetest.main(binaries=["hive-cred"], fixture=True)
 
 
 if __name__ == "__main__":

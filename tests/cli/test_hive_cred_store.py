@@ -28,11 +28,14 @@ from pathlib import Path
 from cryptography.fernet import Fernet
 
 REPO = Path(__file__).resolve().parents[2]
-HIVE_CRED = os.path.abspath(os.environ.get("HIVE_CRED") or REPO / "build" / "launcher" / "hive-cred")
-HIVE_RUN = os.path.abspath(os.environ.get("HIVE_RUN") or os.path.join(os.path.dirname(HIVE_CRED), "hive-run"))
-FIXTURE = os.path.abspath(os.environ.get("HIVE_FIXTURE") or REPO / "tests" / "data" / "fixtures" / "hive-home")
+sys.path.insert(0, str(REPO / "tests" / "lib"))
+import hivetest  # noqa: E402  (tests/lib/hivetest.py)
 
-TIMEOUT = 30
+HIVE_CRED = hivetest.HIVE_CRED
+HIVE_RUN = hivetest.HIVE_RUN
+FIXTURE = hivetest.FIXTURE
+
+TIMEOUT = hivetest.scaled(30)
 
 GOOGLE_ID = "Z29vZ2xlOlRpbW90aHk6MTYwNjc6MTM2ODQ"
 BRAVE_KEY = "BSA-test-0123456789abcdef"
@@ -43,9 +46,7 @@ SPEC_DEFAULTS = {"required_keys": [], "headers": {}, "query_params": {}, "body_f
                  "env": {}, "required": True, "description": "", "help_url": ""}
 
 
-def load_expected():
-    with open(os.path.join(FIXTURE, "fixture-expected.json"), encoding="utf-8") as f:
-        return json.load(f)
+load_expected = hivetest.load_expected
 
 
 def stem(cred_id):
@@ -65,26 +66,19 @@ class HiveCredTest(unittest.TestCase):
     maxDiff = None
 
     def setUp(self):
-        self.tmp = tempfile.mkdtemp(prefix="hive-cred-store-test-")
-        self.addCleanup(shutil.rmtree, self.tmp, ignore_errors=True)
+        self.tmp = hivetest.temp_dir(self, "hive-cred-store-test-")
         self.home = self.tmp
         self.store = os.path.join(self.home, "credentials")
         self.cdir = os.path.join(self.store, "credentials")
         self.usage_path = os.path.join(self.store, "usage.json")
         self.key_path = os.path.join(self.home, "secrets", "credential_key")
-        self.env = dict(os.environ)
-        self.env.pop("HIVE_CREDENTIAL_KEY", None)
-        self.env["HIVE_HOME"] = self.home
-        self.env["LC_ALL"] = "C"
+        self.env = hivetest.clean_env(self.home)
         self.expected = None
 
     # --- helpers -------------------------------------------------------
 
     def run_cred(self, *args, stdin=b""):
-        if isinstance(stdin, str):
-            stdin = stdin.encode("utf-8")
-        return subprocess.run([HIVE_CRED, *args], input=stdin, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, env=self.env, timeout=TIMEOUT, cwd=self.tmp)
+        return hivetest.run([HIVE_CRED, *args], self.env, stdin=stdin, timeout=TIMEOUT, cwd=self.tmp)
 
     def check(self, r, code, what=""):
         what = what or " ".join(map(str, r.args[1:]))
@@ -139,13 +133,7 @@ class HiveCredTest(unittest.TestCase):
                 if not k.startswith("_") and k != "scope"]
 
     def copy_fixture(self):
-        shutil.copytree(FIXTURE, self.home, dirs_exist_ok=True)
-        os.remove(os.path.join(self.home, "fixture-expected.json"))
-        for root, dirs, files in os.walk(self.home):
-            os.chmod(root, 0o700)
-            for f in files:
-                os.chmod(os.path.join(root, f), 0o600)
-        self.expected = load_expected()
+        self.expected = hivetest.copy_fixture(self.home)
         self.key = self.expected["key"]
         return self.expected
 
@@ -802,11 +790,7 @@ class TestRefresh(HiveCredTest):
 
 
 def main():
-    if not os.access(HIVE_CRED, os.X_OK):
-        sys.exit("hive-cred not found at %s (set HIVE_CRED)" % HIVE_CRED)
-    if not os.path.isfile(os.path.join(FIXTURE, "fixture-expected.json")):
-        sys.exit("fixture not found at %s (set HIVE_FIXTURE)" % FIXTURE)
-    unittest.main()
+    hivetest.main(binaries=["hive-cred"], fixture=True)
 
 
 if __name__ == "__main__":

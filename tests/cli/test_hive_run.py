@@ -33,11 +33,14 @@ from pathlib import Path
 from cryptography.fernet import Fernet
 
 REPO = Path(__file__).resolve().parents[2]
-HIVE_RUN = os.path.abspath(os.environ.get("HIVE_RUN") or REPO / "build" / "launcher" / "hive-run")
-HIVE_CRED = os.path.abspath(os.environ.get("HIVE_CRED") or REPO / "build" / "launcher" / "hive-cred")
-FIXTURE = os.path.abspath(os.environ.get("HIVE_FIXTURE") or REPO / "tests" / "data" / "fixtures" / "hive-home")
+sys.path.insert(0, str(REPO / "tests" / "lib"))
+import hivetest  # noqa: E402  (tests/lib/hivetest.py)
 
-TIMEOUT = 30
+HIVE_RUN = hivetest.HIVE_RUN
+HIVE_CRED = hivetest.HIVE_CRED
+FIXTURE = hivetest.FIXTURE
+
+TIMEOUT = hivetest.scaled(30)
 
 # A child that reports what it got: its PID, its parent's PID, its argv and
 # its environment as bytes (hex, so that any byte survives).
@@ -75,9 +78,7 @@ GITHUB_ACCESS = "gho_testAccessToken0123456789"
 JWT = "eyJhbGciOiJIUzI1NiJ9.e30.test"
 
 
-def load_expected():
-    with open(os.path.join(FIXTURE, "fixture-expected.json"), encoding="utf-8") as f:
-        return json.load(f)
+load_expected = hivetest.load_expected
 
 
 def cred_plaintext(cred_id, keys, ctype="api_key"):
@@ -97,21 +98,14 @@ class HiveRunTest(unittest.TestCase):
     maxDiff = None
 
     def setUp(self):
-        self.tmp = tempfile.mkdtemp(prefix="hive-run-test-")
-        self.addCleanup(shutil.rmtree, self.tmp, ignore_errors=True)
+        self.tmp = hivetest.temp_dir(self, "hive-run-test-")
         self.home = os.path.join(self.tmp, "home")
         self.work = os.path.join(self.tmp, "work")
         os.mkdir(self.work)
         self.store = os.path.join(self.home, "credentials")
         self.cdir = os.path.join(self.store, "credentials")
         self.key_path = os.path.join(self.home, "secrets", "credential_key")
-        shutil.copytree(FIXTURE, self.home)
-        os.remove(os.path.join(self.home, "fixture-expected.json"))
-        for root, dirs, files in os.walk(self.home):
-            os.chmod(root, 0o700)
-            for f in files:
-                os.chmod(os.path.join(root, f), 0o600)
-        self.expected = load_expected()
+        self.expected = hivetest.copy_fixture(self.home)
         self.key = self.expected["key"]
         # every secret of the fixture, to check that none leaks
         self.secrets = set()
@@ -120,11 +114,9 @@ class HiveRunTest(unittest.TestCase):
                 if not name.startswith("_") and name not in ("scope", "username"):
                     self.secrets.add(value)
         self.secrets.add(self.key)
-        self.env = dict(os.environ)
-        for name in ["HIVE_CREDENTIAL_KEY", "HIVE_NEW_CREDENTIAL_KEY"] + UNSAFE_NAMES:
+        self.env = hivetest.clean_env(self.home)
+        for name in UNSAFE_NAMES:
             self.env.pop(name, None)
-        self.env["HIVE_HOME"] = self.home
-        self.env["LC_ALL"] = "C"
 
     # --- helpers -------------------------------------------------------
 
@@ -132,14 +124,10 @@ class HiveRunTest(unittest.TestCase):
         e = dict(self.env if env is None else env)
         if extra_env:
             e.update(extra_env)
-        return subprocess.run([HIVE_RUN, *args], input=stdin, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, env=e, timeout=TIMEOUT, cwd=self.work)
+        return hivetest.run([HIVE_RUN, *args], e, stdin=stdin, timeout=TIMEOUT, cwd=self.work)
 
     def run_cred(self, *args, stdin=b""):
-        if isinstance(stdin, str):
-            stdin = stdin.encode("utf-8")
-        r = subprocess.run([HIVE_CRED, *args], input=stdin, stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, env=self.env, timeout=TIMEOUT, cwd=self.work)
+        r = hivetest.run([HIVE_CRED, *args], self.env, stdin=stdin, timeout=TIMEOUT, cwd=self.work)
         self.assertEqual(r.returncode, 0, "hive-cred %r: %r" % (args, r.stderr))
         return r
 
@@ -1454,12 +1442,7 @@ class TestLaunchCost(HiveRunTest):
 
 
 def main():
-    for what, path in [("hive-run", HIVE_RUN), ("hive-cred", HIVE_CRED)]:
-        if not os.access(path, os.X_OK):
-            sys.exit("%s not found at %s (set %s)" % (what, path, what.upper().replace("-", "_")))
-    if not os.path.isfile(os.path.join(FIXTURE, "fixture-expected.json")):
-        sys.exit("fixture not found at %s (set HIVE_FIXTURE)" % FIXTURE)
-    unittest.main()
+    hivetest.main(binaries=["hive-run", "hive-cred"], fixture=True)
 
 
 if __name__ == "__main__":

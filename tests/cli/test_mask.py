@@ -56,10 +56,13 @@ import urllib.parse
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-HIVE_RUN = os.path.abspath(os.environ.get("HIVE_RUN") or REPO / "build" / "launcher" / "hive-run")
-HIVE_CRED = os.path.abspath(os.environ.get("HIVE_CRED") or REPO / "build" / "launcher" / "hive-cred")
+sys.path.insert(0, str(REPO / "tests" / "lib"))
+import hivetest  # noqa: E402  (tests/lib/hivetest.py)
 
-TIMEOUT = 30
+HIVE_RUN = hivetest.HIVE_RUN
+HIVE_CRED = hivetest.HIVE_CRED
+
+TIMEOUT = hivetest.scaled(30)
 PY = sys.executable
 M = b"[masked]"
 
@@ -111,11 +114,7 @@ STORE = {}
 
 def setUpModule():
     tmp = tempfile.mkdtemp(prefix="hive-mask-test-")
-    env = dict(os.environ)
-    env.pop("HIVE_CREDENTIAL_KEY", None)
-    env.pop("HIVE_NEW_CREDENTIAL_KEY", None)
-    env["HIVE_HOME"] = os.path.join(tmp, "home")
-    env["LC_ALL"] = "C"
+    env = hivetest.clean_env(os.path.join(tmp, "home"))
     STORE.update(tmp=tmp, env=env)
     try:
         cred("init")
@@ -131,8 +130,7 @@ def tearDownModule():
 
 
 def cred(*args, stdin=b""):
-    r = subprocess.run([HIVE_CRED, *args], input=stdin, stdout=subprocess.PIPE,
-                       stderr=subprocess.PIPE, env=STORE["env"], timeout=TIMEOUT)
+    r = hivetest.run([HIVE_CRED, *args], STORE["env"], stdin=stdin, timeout=TIMEOUT)
     if r.returncode != 0:
         raise RuntimeError("hive-cred %r: exit %d: %r" % (args, r.returncode, r.stderr))
 
@@ -148,9 +146,8 @@ class MaskTest(unittest.TestCase):
     # --- helpers -------------------------------------------------------
 
     def run_mask(self, argv, *opts, vars=VARS, stdin=b"", timeout=TIMEOUT):
-        return subprocess.run([HIVE_RUN, "--mask", *opts, *vars, "--", *argv], input=stdin,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=self.env,
-                              timeout=timeout, cwd=self.work)
+        return hivetest.run([HIVE_RUN, "--mask", *opts, *vars, "--", *argv], self.env, stdin=stdin,
+                            timeout=timeout, cwd=self.work)
 
     def sh(self, script, *opts, **kw):
         return self.run_mask(["sh", "-c", script], *opts, **kw)
@@ -176,16 +173,9 @@ class MaskTest(unittest.TestCase):
         self.addCleanup(self.reap, p)
         return p
 
-    @staticmethod
-    def reap(p):
-        if p.poll() is None:
-            p.kill()
-        p.wait()
-        for f in (p.stdout, p.stderr):
-            if f is not None:
-                f.close()
+    reap = staticmethod(hivetest.reap)
 
-    def read_until(self, fd, buf, want, timeout=10.0):
+    def read_until(self, fd, buf, want, timeout=hivetest.scaled(10.0)):
         """Read fd into buf (a bytearray) until want is in it; the time it arrived."""
         deadline = time.monotonic() + timeout
         while want not in buf:
@@ -705,7 +695,7 @@ class TestTerminal(MaskTest):
                             start_new_session=True, preexec_fn=take_ctty if stdin_tty else None)
         return self.p
 
-    def until(self, want, timeout=10.0):
+    def until(self, want, timeout=hivetest.scaled(10.0)):
         return self.read_until(self.master, self.buf, want, timeout)
 
     def finish(self, code=0):
@@ -902,10 +892,7 @@ class TestTerminal(MaskTest):
 
 
 def main():
-    for what, path in [("hive-run", HIVE_RUN), ("hive-cred", HIVE_CRED)]:
-        if not os.access(path, os.X_OK):
-            sys.exit("%s not found at %s (set %s)" % (what, path, what.upper().replace("-", "_")))
-    unittest.main()
+    hivetest.main(binaries=["hive-run", "hive-cred"])
 
 
 if __name__ == "__main__":

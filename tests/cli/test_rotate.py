@@ -37,11 +37,14 @@ from pathlib import Path
 from cryptography.fernet import Fernet, InvalidToken
 
 REPO = Path(__file__).resolve().parents[2]
-HIVE_CRED = os.path.abspath(os.environ.get("HIVE_CRED") or REPO / "build" / "launcher" / "hive-cred")
-FIXTURE = os.path.abspath(os.environ.get("HIVE_FIXTURE") or REPO / "tests" / "data" / "fixtures" / "hive-home")
+sys.path.insert(0, str(REPO / "tests" / "lib"))
+import hivetest  # noqa: E402  (tests/lib/hivetest.py)
+
+HIVE_CRED = hivetest.HIVE_CRED
+FIXTURE = hivetest.FIXTURE
 MAKE_STORE = REPO / "bench" / "make_store.py"
 
-TIMEOUT = 120
+TIMEOUT = hivetest.scaled(120)
 
 
 def opens(token, key):
@@ -58,8 +61,7 @@ class RotateTest(unittest.TestCase):
     maxDiff = None
 
     def setUp(self):
-        self.tmp = tempfile.mkdtemp(prefix="hive-rotate-test-")
-        self.addCleanup(shutil.rmtree, self.tmp, ignore_errors=True)
+        self.tmp = hivetest.temp_dir(self, "hive-rotate-test-")
         self.home = os.path.join(self.tmp, "home")
         self.store = os.path.join(self.home, "credentials")
         self.cdir = os.path.join(self.store, "credentials")
@@ -67,19 +69,14 @@ class RotateTest(unittest.TestCase):
         self.sdir = os.path.join(self.home, "secrets")
         self.key_path = os.path.join(self.sdir, "credential_key")
         self.new_path = self.key_path + ".new"
-        self.env = dict(os.environ)
-        self.env.pop("HIVE_CREDENTIAL_KEY", None)
-        self.env.pop("HIVE_NEW_CREDENTIAL_KEY", None)
-        self.env["HIVE_HOME"] = self.home
-        self.env["LC_ALL"] = "C"
+        self.env = hivetest.clean_env(self.home)
 
     # --- helpers -------------------------------------------------------
 
     def run_cred(self, *args, stdin=b"", extra_env=None, stderr=subprocess.PIPE):
         e = dict(self.env)
         e.update(extra_env or {})
-        return subprocess.run([HIVE_CRED, *args], input=stdin, stdout=subprocess.PIPE,
-                              stderr=stderr, env=e, timeout=TIMEOUT, cwd=self.tmp)
+        return hivetest.run([HIVE_CRED, *args], e, stdin=stdin, timeout=TIMEOUT, cwd=self.tmp, stderr=stderr)
 
     def check(self, r, code):
         self.assertEqual(r.returncode, code, "%s: exit %d, expected %d\nstdout: %r\nstderr: %r"
@@ -87,14 +84,7 @@ class RotateTest(unittest.TestCase):
         return r
 
     def copy_fixture(self):
-        shutil.copytree(FIXTURE, self.home)
-        os.remove(os.path.join(self.home, "fixture-expected.json"))
-        for root, dirs, files in os.walk(self.home):
-            os.chmod(root, 0o700)
-            for f in files:
-                os.chmod(os.path.join(root, f), 0o600)
-        with open(os.path.join(FIXTURE, "fixture-expected.json"), encoding="utf-8") as f:
-            self.expected = json.load(f)
+        self.expected = hivetest.copy_fixture(self.home)
         self.key = self.read_key()
         self.assertEqual(self.key, self.expected["key"].encode())
 
@@ -438,11 +428,7 @@ class RotateTest(unittest.TestCase):
 
 
 def main():
-    if not os.access(HIVE_CRED, os.X_OK):
-        sys.exit("hive-cred not found at %s (set HIVE_CRED)" % HIVE_CRED)
-    if not os.path.isfile(os.path.join(FIXTURE, "fixture-expected.json")):
-        sys.exit("fixture not found at %s (set HIVE_FIXTURE)" % FIXTURE)
-    unittest.main()
+    hivetest.main(binaries=["hive-cred"], fixture=True)
 
 
 if __name__ == "__main__":

@@ -49,21 +49,23 @@ from pathlib import Path
 from cryptography.fernet import Fernet
 
 REPO = Path(__file__).resolve().parents[2]
-HIVE_RUN = os.path.abspath(os.environ.get("HIVE_RUN") or REPO / "build" / "launcher" / "hive-run")
-HIVE_CRED = os.path.abspath(os.environ.get("HIVE_CRED") or REPO / "build" / "launcher" / "hive-cred")
-FIXTURE = os.path.abspath(os.environ.get("HIVE_FIXTURE") or REPO / "tests" / "data" / "fixtures" / "hive-home")
+sys.path.insert(0, str(REPO / "tests" / "lib"))
+import hivetest  # noqa: E402  (tests/lib/hivetest.py)
+
+HIVE_RUN = hivetest.HIVE_RUN
+HIVE_CRED = hivetest.HIVE_CRED
+FIXTURE = hivetest.FIXTURE
 OAUTH_DIR = REPO / "tests" / "oauth"
 sys.path.insert(0, str(OAUTH_DIR))
 from oauth_server import OAuthServer, missing as oauth_missing  # noqa: E402
 ETCD = shutil.which("etcd")
 ETCDCTL = shutil.which("etcdctl")
 
-TIMEOUT = 60          # per hive command
+TIMEOUT = hivetest.scaled(60)   # per hive command
 EXIT_NO, EXIT_USAGE, EXIT_NOT_FOUND, EXIT_KEY, EXIT_DECRYPT, EXIT_STORE = 1, 2, 3, 4, 5, 6
 EXIT_FAIL = 125       # hive-run failed before running the program
 
-PROXY_VARS = ["http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "all_proxy",
-              "no_proxy", "NO_PROXY"]
+PROXY_VARS = hivetest.PROXY_VARS
 HIVE_VARS = ["HIVE_HOME", "HIVE_CREDENTIAL_KEY", "HIVE_NEW_CREDENTIAL_KEY", "HIVE_ETCD_USER",
              "HIVE_ETCD_PASSWORD"]
 
@@ -230,7 +232,7 @@ def start_cluster(root, size, token):
     return members
 
 
-def wait_healthy(members, timeout=45):
+def wait_healthy(members, timeout=hivetest.scaled(45)):
     deadline = time.monotonic() + timeout
     for m in members:
         while not m.healthy():
@@ -381,17 +383,13 @@ class EtcdTest(unittest.TestCase):
     maxDiff = None
 
     def setUp(self):
-        self.tmp = tempfile.mkdtemp(prefix="hive-etcd-")
-        self.addCleanup(shutil.rmtree, self.tmp, ignore_errors=True)
+        self.tmp = hivetest.temp_dir(self, "hive-etcd-")
         self.key = Fernet.generate_key().decode()
         self.fernet = Fernet(self.key)
         self.prefix = "/t-" + self._testMethodName
         self.ep = MAIN.endpoint
         self.url = "etcd://%s%s" % (self.ep, self.prefix)
-        base = dict(os.environ)
-        for name in HIVE_VARS + PROXY_VARS:
-            base.pop(name, None)
-        base["LC_ALL"] = "C"
+        base = hivetest.clean_env()
         base["HIVE_CREDENTIAL_KEY"] = self.key
         self.base_env = base
         self.env = self.machine("m0")
@@ -406,16 +404,12 @@ class EtcdTest(unittest.TestCase):
 
     def cred(self, *args, stdin=b"", env=None, url=None, store=True):
         """hive-cred --store URL ARGS (store=False: no --store)."""
-        if isinstance(stdin, str):
-            stdin = stdin.encode("utf-8")
         argv = [HIVE_CRED] + (["--store", url or self.url] if store else []) + list(args)
-        return subprocess.run(argv, input=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              env=env or self.env, timeout=TIMEOUT, cwd=self.tmp)
+        return hivetest.run(argv, env or self.env, stdin=stdin, timeout=TIMEOUT, cwd=self.tmp)
 
     def hive_run(self, *args, env=None, url=None):
-        return subprocess.run([HIVE_RUN, "--store", url or self.url, *args], stdin=subprocess.DEVNULL,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env or self.env,
-                              timeout=TIMEOUT, cwd=self.tmp)
+        return hivetest.run([HIVE_RUN, "--store", url or self.url, *args], env or self.env,
+                            timeout=TIMEOUT, cwd=self.tmp)
 
     def check(self, r, code, what=""):
         self.assertEqual(r.returncode, code,
@@ -1060,14 +1054,7 @@ class EtcdSecurityTest(unittest.TestCase):
 
 
 def main():
-    why = missing_prerequisite()
-    if why:
-        print("test_etcd: CANNOT RUN: %s" % why, file=sys.stderr)
-        sys.exit(1)
-    for what, path in [("hive-run", HIVE_RUN), ("hive-cred", HIVE_CRED)]:
-        if not os.access(path, os.X_OK):
-            sys.exit("%s not found at %s (set %s)" % (what, path, what.upper().replace("-", "_")))
-    unittest.main()
+    hivetest.main(binaries=["hive-run", "hive-cred"], prerequisite=missing_prerequisite)
 
 
 if __name__ == "__main__":

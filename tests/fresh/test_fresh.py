@@ -31,6 +31,7 @@ the environment at start and see only the launch-time value.
 """
 
 import concurrent.futures
+import http.server
 import json
 import os
 import re
@@ -41,6 +42,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 import urllib.error
@@ -50,17 +52,19 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
-HIVE_RUN = os.path.abspath(os.environ.get("HIVE_RUN") or REPO / "build" / "launcher" / "hive-run")
-HIVE_CRED = os.path.abspath(os.environ.get("HIVE_CRED") or REPO / "build" / "launcher" / "hive-cred")
-HIVE_PRELOAD = os.path.abspath(os.environ.get("HIVE_PRELOAD") or
-                               REPO / "build" / "preload" / "libhive-preload.so")
-FRESH_BIN = os.path.abspath(os.environ.get("FRESH_BIN") or REPO / "build" / "tests" / "fresh")
-sys.path.insert(0, str(REPO / "tests" / "oauth"))
-import oauth_server  # noqa: E402  (tests/oauth/oauth_server.py)
+sys.path.insert(0, str(REPO / "tests" / "lib"))
+import hivetest  # noqa: E402  (tests/lib/hivetest.py)
+
+HIVE_RUN = hivetest.HIVE_RUN
+HIVE_CRED = hivetest.HIVE_CRED
+HIVE_PRELOAD = hivetest.HIVE_PRELOAD
+FRESH_BIN = hivetest.path_from_env("FRESH_BIN", REPO / "build" / "tests" / "fresh")
 
 EXIT_FAIL = 125
+# not scaled by HIVE_TEST_TIME_SCALE: the tests' durations (15 s of
+# reading, 4.5 s before a constructor, 0.6 s of slack) are tied to it
 ACCESS_TTL = 3
-TIMEOUT = 60
+TIMEOUT = hivetest.scaled(60)
 POST_ID, POST_SECRET = "hive-post", "post-secret-123"
 BASIC_ID, BASIC_SECRET = "hive-basic", "b@sic:s3cr3t/+%&="
 SECRETS = {POST_ID: POST_SECRET, BASIC_ID: BASIC_SECRET}
@@ -68,10 +72,9 @@ SECRETS = {POST_ID: POST_SECRET, BASIC_ID: BASIC_SECRET}
 TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{20,200}\Z")
 TOKEN_LEN = ("20", "200")
 
-PROXY_VARS = ["http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "all_proxy",
-              "no_proxy", "NO_PROXY"]
+PROXY_VARS = hivetest.PROXY_VARS
 HELPERS = ["token_reader", "thread_reader", "fork_reader", "ctor_main", "libctor_lib.so", "probe",
-           "static_prog", "fake_go", "libnoop_preload.so"]
+           "static_prog", "fake_go", "libnoop_preload.so", "tamper"]
 
 SERVER = {}
 _server = None
@@ -86,7 +89,7 @@ def helper(name):
 
 def missing_prerequisite():
     """Why the tests cannot run at all, or None."""
-    return oauth_server.missing()
+    return hivetest.missing_oauth_server()
 
 
 def check_binaries():
@@ -109,7 +112,7 @@ def setUpModule():
         raise RuntimeError("cannot run: " + why)
     check_binaries()
     _tmp = tempfile.mkdtemp(prefix="hive-fresh-test-")
-    _server = oauth_server.OAuthServer(_tmp, ACCESS_TTL)
+    _server = hivetest.start_oauth_server(_tmp, ACCESS_TTL)
     SERVER.update(_server.ports)
     # the long runs, in parallel; the tests collect them
     _pool = concurrent.futures.ThreadPoolExecutor(max_workers=16)
@@ -157,11 +160,7 @@ def introspect(token, client=POST_ID):
 # --- homes and programs ----------------------------------------------------------
 
 def base_env(**extra):
-    env = dict(os.environ)
-    for name in ["HIVE_CREDENTIAL_KEY", "HIVE_NEW_CREDENTIAL_KEY", "LD_PRELOAD", "HIVE_SNAPSHOT_FD",
-                 "LD_DEBUG"] + PROXY_VARS:
-        env.pop(name, None)
-    env["LC_ALL"] = "C"
+    env = hivetest.clean_env()
     env["HIVE_PRELOAD"] = HIVE_PRELOAD
     # the hive-run under test may be an ASan build, and the program it runs
     # inherits LD_PRELOAD
@@ -192,8 +191,7 @@ class Home:
                   stdin="access_token=old\nrefresh_token=%s\n" % rt)
 
     def cred(self, *args, stdin=""):
-        r = subprocess.run([HIVE_CRED, *args], input=stdin.encode(), stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, env=self.env, timeout=TIMEOUT, cwd=self.dir)
+        r = hivetest.run([HIVE_CRED, *args], self.env, stdin=stdin, timeout=TIMEOUT, cwd=self.dir)
         if r.returncode != 0:
             raise RuntimeError("hive-cred %s: exit %d: %r" % (" ".join(args), r.returncode, r.stderr))
         return r
@@ -202,8 +200,7 @@ class Home:
         return [HIVE_RUN, "--fresh", *opts, "-e", "TOKEN={{tok}}", "--", *prog]
 
     def run(self, *prog, opts=(), env=None, timeout=TIMEOUT):
-        return subprocess.run(self.argv(*prog, opts=opts), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, env=env or self.env, timeout=timeout, cwd=self.dir)
+        return hivetest.run(self.argv(*prog, opts=opts), env or self.env, timeout=timeout, cwd=self.dir)
 
 
 def distinct(values):
@@ -259,23 +256,234 @@ def open_snapshot(pid):
     return os.open("/proc/%d/fd/%d" % (pid, int(env[b"HIVE_SNAPSHOT_FD"])), os.O_RDONLY)
 
 
+def reap(p):
+    """Kill p if it still runs; close its pipes."""
+    if p.poll() is None:
+        p.kill()
+        p.wait()
+    p.stdout.close()
+    p.stderr.close()
+
+
+def run_during(argv, during, first_line=False, **kw):
+    """Run argv, calling during() while it runs (once it has printed a
+    line, with first_line); (exit status, stdout, stderr) as text."""
+    p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
+    try:
+        first = p.stdout.readline() if first_line else b""
+        during()
+        out, err = p.communicate(timeout=TIMEOUT)
+    finally:
+        reap(p)
+    return p.returncode, (first + out).decode("latin-1"), err.decode("utf-8", "replace")
+
+
+class ScriptedTokenServer:
+    """A token endpoint (on 127.0.0.1) whose answers a test chooses:
+    expires_in, a delay before answering, an error status. Every answer
+    rotates the refresh token; it remembers what it was sent and issued.
+    When a request arrives and flag is set, it creates that file first."""
+
+    def __init__(self, expires_in=3600, delay=0.0, delay_after=0, status=200, token_len=40, flag=None):
+        self.expires_in, self.delay, self.delay_after = expires_in, delay, delay_after
+        self.status, self.token_len, self.flag = status, token_len, flag
+        self.lock = threading.Lock()
+        self.requests = []      # (monotonic time, form)
+        self.issued = []        # (access token, refresh token)
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
+                form = dict(urllib.parse.parse_qsl(body))
+                with server.lock:
+                    server.requests.append((time.monotonic(), form))
+                    n = len(server.requests)
+                if server.flag and n > server.delay_after:
+                    open(server.flag, "w").close()
+                if n > server.delay_after:
+                    time.sleep(server.delay)
+                if server.status != 200:
+                    out, code = {"error": "server_error"}, server.status
+                else:
+                    with server.lock:
+                        k = len(server.issued) + 1
+                        access = ("at%d-" % k).ljust(server.token_len, "a")
+                        server.issued.append((access, "rt-%d" % k))
+                    out = {"access_token": access, "token_type": "Bearer", "expires_in": server.expires_in,
+                           "refresh_token": "rt-%d" % k}
+                    code = 200
+                data = json.dumps(out).encode()
+                try:
+                    self.send_response(code)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass   # the client gave up (the test says whether it should have)
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+        self.url = "http://127.0.0.1:%d/token" % self.httpd.server_address[1]
+
+    def count(self):
+        with self.lock:
+            return len(self.requests)
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+class ScriptedHome(Home):
+    """A Hive home whose token 'tok' (access token expiring at expires,
+    refresh token rt-0) is refreshed by a ScriptedTokenServer."""
+
+    def __init__(self, server, expires="2020-01-01T00:00:00Z"):
+        self.client = POST_ID
+        self.dir = tempfile.mkdtemp(prefix="home-", dir=_tmp)
+        self.env = base_env(HIVE_HOME=os.path.join(self.dir, "home"))
+        self.cred("init")
+        self.cred("add", "idp", "--type", "custom",
+                  stdin="token_url=%s\nclient_id=c\nclient_secret=s\ntimeout=30\n" % server.url)
+        self.cred("add", "tok", "--type", "oauth2", "--provider-id", "idp", "--auto-refresh",
+                  "--expires", "access_token=" + expires, stdin="access_token=old\nrefresh_token=rt-0\n")
+
+    def stored(self, key):
+        return self.cred("get", "tok", key).stdout.decode().strip()
+
+
+class RefresherTest(unittest.TestCase):
+    """The refresher never storms a token server, loses no rotated token
+    when the program ends, and never freezes silently (issue 12, items 2,
+    6, 7)."""
+
+    def server(self, **kw):
+        srv = ScriptedTokenServer(**kw)
+        self.addCleanup(srv.close)
+        return srv
+
+    def test_a_token_due_again_at_once_is_not_refreshed_in_a_loop(self):
+        """Tokens that expire as they are issued (expires_in 0): the store
+        finds the credential due right after each refresh. Over 6 s the
+        refresher asks at most once a second."""
+        srv = self.server(expires_in=0)
+        home = ScriptedHome(srv)
+        r = home.run("sleep", "6", opts=["--allow-expired"])
+        err = r.stderr.decode("utf-8", "replace")
+        self.assertEqual(r.returncode, 0, err[-3000:])
+        n = srv.count()
+        # one at launch, at most one a second after, and one for timing
+        self.assertLessEqual(n, 8, "%d token requests in 6 s: %s" % (n, [round(t, 2) for t, _ in srv.requests]))
+        self.assertGreaterEqual(n, 3, "the refresher did not refresh at all")
+
+    def test_b_failing_server_backs_off(self):
+        """A token server that answers 500: each attempt is the provider's
+        three tries; attempts back off (2, 4, 8 s...), and each failure is
+        said."""
+        srv = self.server(status=500)
+        home = ScriptedHome(srv, expires="+200s")   # due (margin 300 s), not expired
+        r = home.run("sleep", "9")
+        err = r.stderr.decode("utf-8", "replace")
+        self.assertEqual(r.returncode, 0, err[-3000:])
+        times = [t for t, _ in srv.requests]
+        attempts = 1 + sum(1 for a, b in zip(times, times[1:]) if b - a > 1.5)
+        # launch, then at 1, 3, 7 s at most
+        self.assertLessEqual(attempts, 4, "attempts at %s" % [round(t - times[0], 2) for t in times])
+        self.assertLessEqual(len(times), 4 * 3, "requests at %s" % [round(t - times[0], 2) for t in times])
+        self.assertIn("refresher:", err)
+        self.assertIn("next try in", err)
+
+    def test_c_refresh_in_flight_when_the_program_ends_is_saved(self):
+        """The program ends while the refresher waits for the token server
+        (which has rotated the refresh token by then): the refresher lets
+        the refresh finish and saves the new tokens."""
+        home_dir = tempfile.mkdtemp(prefix="flight-", dir=_tmp)
+        flag = os.path.join(home_dir, "arrived")
+        srv = self.server(expires_in=3, delay=2.5, delay_after=1, flag=flag)
+        home = ScriptedHome(srv)
+        marker = "flight-" + os.path.basename(home.dir)
+        r = home.run("sh", "-c", 'while [ ! -e "$0" ]; do sleep 0.05; done', flag, marker)
+        self.assertEqual(r.returncode, 0, r.stderr[-3000:])
+        self.assertEqual(wait_no_refresher(marker, 20.0), [], "the refresher is still running")
+        self.assertEqual(srv.count(), 2, srv.requests)
+        self.assertEqual(srv.requests[1][1].get("refresh_token"), "rt-1")
+        # the server has rotated rt-1 into rt-2: rt-2 must be in the store
+        self.assertEqual(home.stored("refresh_token"), "rt-2")
+        self.assertEqual(home.stored("access_token"), srv.issued[-1][0])
+
+    def test_c_credential_gone_is_said(self):
+        """The credential is deleted while the program runs: the refresher
+        says so (once) and the program keeps the last value."""
+        srv = self.server(expires_in=1)
+        home = ScriptedHome(srv)
+        rc, out, err = run_during(home.argv(helper("token_reader"), "TOKEN", "4", "100"),
+                                  lambda: (time.sleep(1.5), home.cred("delete", "tok")), env=home.env, cwd=home.dir)
+        self.assertEqual(rc, 0, err[-3000:])
+        self.assertEqual(err.count("refresher: TOKEN: Credential 'tok' not found"), 1, err[-3000:])
+        values = [v for _, v in reader_lines(out)]
+        self.assertIn(values[-1], [a for a, _ in srv.issued])
+
+    def test_d_small_snapshot_turns_over_and_says_so(self):
+        """A snapshot with room for four values (HIVE_TEST_SNAPSHOT_SIZE)
+        and 1000-byte tokens refreshed every second: the program keeps
+        getting new, whole tokens to the end, and the refresher warns that
+        the snapshot turns over too fast."""
+        srv = self.server(expires_in=1, token_len=1000)
+        home = ScriptedHome(srv)
+        # RT changes with every refresh too, STATIC never: the ring holds
+        # values of several variables, and a current one is never overwritten
+        env = dict(home.env, HIVE_TEST_SNAPSHOT_SIZE=str(SNAP_DATA + 1008 + 2 * 8 + 64 + 4 * 1008))
+        r = home.run("sh", "-c", '"$0" TOKEN 9 100 && "$1" RT STATIC', helper("token_reader"), helper("probe"),
+                     env=env, opts=["-e", "RT={{tok.refresh_token}}", "-e", "STATIC={{idp.client_id}}"])
+        err = r.stderr.decode("utf-8", "replace")
+        self.assertEqual(r.returncode, 0, err[-3000:])
+        lines = r.stdout.decode().splitlines()
+        self.assertEqual(lines[-1], "STATIC getenv=c secure=c")
+        rt = re.fullmatch(r"RT getenv=(\S+) secure=\S+", lines[-2])
+        self.assertTrue(rt, lines[-2:])
+        self.assertIn(rt.group(1), [t for _, t in srv.issued][-3:], "RT is not one of the last refresh tokens")
+        values = [v for _, v in reader_lines("\n".join(lines[:-2]))]
+        issued = [a for a, _ in srv.issued]
+        for v in values:
+            self.assertIn(v, issued, "a torn or unknown value")
+        self.assertGreaterEqual(len(values), 6, "%d values in 9 s: %s" % (len(values), err[-2000:]))
+        # not frozen: one of the last values issued is what the program ends with
+        self.assertIn(values[-1], issued[-3:], "the program ended with an old value: %s" % err[-2000:])
+        # said, once (it turns over every few seconds here)
+        self.assertEqual(err.count("turned over"), 1, err[-3000:])
+
+
+SNAP_MAGIC = 0x31504E5345564948
+SNAP_VERSION = 2
+SNAP_SLOTS = 64
+SNAP_SLOT = 136   # name[120], offset, launch
+SNAP_DATA = (48 + SNAP_SLOT * SNAP_SLOTS + 63) & ~63
+
+
 def snapshot_value(fd, name):
     """(generation, current value) of a variable in a snapshot
-    (preload/snapshot.h: magic, version, nvars, size, generation, used,
-    refresher_pid, then 64 slots of name[120] and offset)."""
+    (preload/snapshot.h: magic, version, nvars, size, generation, turns,
+    refresher_pid, then 64 slots of name[120], offset and launch)."""
     head = os.pread(fd, 48, 0)
     magic, _, nvars, _, generation = struct.unpack_from("<QIIQQ", head)
-    if magic != 0x31504E5345564948:
+    if magic != SNAP_MAGIC:
         raise AssertionError("not a hive snapshot: %r" % head)
-    for i in range(nvars):
-        slot = os.pread(fd, 128, 48 + 128 * i)
+    for i in range(min(nvars, SNAP_SLOTS)):
+        slot = os.pread(fd, SNAP_SLOT, 48 + SNAP_SLOT * i)
         if slot[:120].split(b"\0", 1)[0] == name.encode():
             off = struct.unpack_from("<Q", slot, 120)[0]
             return generation, os.pread(fd, 8192, off).split(b"\0", 1)[0].decode("utf-8", "replace")
     raise AssertionError("%s is not in the snapshot" % name)
 
 
-def wait_no_refresher(marker, seconds=3.0):
+def wait_no_refresher(marker, seconds=hivetest.scaled(3.0)):
     """[] if every refresher of marker is gone within seconds, else those left."""
     deadline = time.monotonic() + seconds
     while True:
@@ -529,11 +737,7 @@ class FreshTest(unittest.TestCase):
             left = wait_no_refresher(marker, 3.0)
             self.assertEqual(left, [], "hive-refresher %s still alive 3 s after SIGKILL of the program" % left)
         finally:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-            p.stdout.close()
-            p.stderr.close()
+            reap(p)
 
     def test_d_last_values_kept_when_refresher_killed(self):
         """The refresher dies (SIGKILL) after the program has seen 2 tokens:
@@ -565,11 +769,7 @@ class FreshTest(unittest.TestCase):
             out, err = p.communicate(timeout=TIMEOUT)
             elapsed = time.monotonic() - t0
         finally:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-            p.stdout.close()
-            p.stderr.close()
+            reap(p)
             if snap is not None:
                 self.addCleanup(os.close, snap)
         err = err.decode("utf-8", "replace")
@@ -674,6 +874,74 @@ class FreshTest(unittest.TestCase):
                 with self.subTest(prog="file capabilities"):
                     self.assert_refused(home, capped, "file capabilities")
 
+    def test_h_env_does_not_hide_a_static_program(self):
+        """#!/usr/bin/env X, #!/usr/bin/env -S X ..., and env X as the
+        command are judged by X, not by env (issue 12, item 13)."""
+        home = Home()
+        env_path = shutil.which("env")
+        self.assertIsNotNone(env_path, "env(1) is not on PATH")
+        env = dict(home.env, PATH=FRESH_BIN + os.pathsep + home.env.get("PATH", "/usr/bin:/bin"))
+        scripts = {
+            "env_plain": "#!%s static_prog\n" % env_path,
+            "env_split": "#!%s -S static_prog TOKEN\n" % env_path,
+            "env_split_opts": "#!%s -S -i PATH=%s static_prog\n" % (env_path, FRESH_BIN),
+        }
+        for name, text in scripts.items():
+            path = os.path.join(home.dir, name)
+            with open(path, "w") as f:
+                f.write(text)
+            os.chmod(path, 0o755)
+            with self.subTest(script=name):
+                r = self.check(home.run(path, env=env), EXIT_FAIL)
+                self.assertIn("statically linked", r.stderr.decode(), r)
+        for argv in [["env", "static_prog"], ["env", "-u", "HOME", "A=1", "static_prog", "TOKEN"],
+                     ["env", "-i", "PATH=" + FRESH_BIN, "static_prog"], [env_path, "--", helper("static_prog")]]:
+            with self.subTest(argv=argv):
+                r = self.check(home.run(*argv, env=env), EXIT_FAIL)
+                self.assertIn("statically linked", r.stderr.decode(), r)
+        # env running a dynamic program is fine, and it sees the snapshot
+        r = self.check(home.run("env", "A=1", "probe", "TOKEN", env=env), 0)
+        self.assertRegex(r.stdout.decode(), r"^TOKEN getenv=[A-Za-z0-9_-]{20,200} ")
+
+    def test_h_size_checked_with_what_fresh_adds(self):
+        """An environment just under ARG_MAX that --fresh's LD_PRELOAD and
+        HIVE_SNAPSHOT_FD push over is hive-run's own clear error (125), not
+        a failed exec (126) (issue 12, item 13)."""
+        home = Home()
+        arg_max = os.sysconf("SC_ARG_MAX")
+        argv = [HIVE_RUN, "--fresh", "-e", "TOKEN={{plain}}", "--", "true"]
+        env = {k: v for k, v in home.env.items() if k in ("PATH", "HIVE_HOME", "LC_ALL", "HIVE_PRELOAD",
+                                                          "ASAN_OPTIONS", "UBSAN_OPTIONS")}
+        added = len("HIVE_SNAPSHOT_FD=3") + 1 + len("LD_PRELOAD=" + HIVE_PRELOAD) + 1 + 2 * 8
+        target = arg_max - added // 2
+
+        def total(e, token_len):
+            # as hive-run counts: the program's argv and environment, with
+            # TOKEN (a value of token_len bytes) added
+            strings = sum(len(k) + len(v) + 2 for k, v in e.items()) + len("TOKEN=") + token_len + 1 + len("true") + 1
+            return strings + (len(e) + 1 + 1 + 2) * 8
+
+        # fill with the environment, and make up the rest with the secret,
+        # which is big in the program's environment only (hive-run's own
+        # must fit)
+        i = 0
+        while total(env, 0) + 100000 + 16 < target - 60000:
+            env["FILL%03d" % i] = "x" * 100000
+            i += 1
+        secret = "k" * (target - total(env, 0))
+        self.assertTrue(40000 < len(secret) < 120000, len(secret))
+        self.assertEqual(total(env, len(secret)), target)
+        home.cred("add", "plain", stdin="api_key=%s\n" % secret)
+        r = subprocess.run(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           timeout=TIMEOUT, cwd=home.dir)
+        self.check(r, EXIT_FAIL)
+        self.assertIn("ARG_MAX", r.stderr.decode())
+        self.assertNotIn(secret, r.stderr.decode())
+        # without --fresh the same environment runs
+        r = subprocess.run([a for a in argv if a != "--fresh"], env=env, stdin=subprocess.DEVNULL,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=TIMEOUT, cwd=home.dir)
+        self.check(r, 0)
+
     def test_h_allow_launch_values(self):
         home = Home()
         r = self.check(home.run(helper("static_prog"), "TOKEN", opts=["--allow-launch-values"]), 0)
@@ -726,16 +994,160 @@ class FreshTest(unittest.TestCase):
         self.assertEqual(lines[2], "HIVE_TEST_UNSET getenv=(null) secure=(null)")
 
 
+class SnapshotIntegrityTest(unittest.TestCase):
+    """The program and its children can only read the snapshot (issue 12,
+    item 1)."""
+
+    def test_program_cannot_write_the_snapshot(self):
+        home = Home()
+        # the attacker is a child of the program, as in the review
+        r = home.run("sh", "-c", '"$0" TOKEN; exit $?', helper("tamper"))
+        out = r.stdout.decode("utf-8", "replace")
+        ctx = "exit %d\nstdout:\n%s\nstderr: %s" % (r.returncode, out, r.stderr.decode("utf-8", "replace")[-2000:])
+        self.assertEqual(r.returncode, 0, ctx)
+        lines = out.splitlines()
+        attacks = [ln.split()[0] for ln in lines if not ln.startswith("value")]
+        for name in ["hijack-inherited", "hijack-reopened", "pwrite-inherited", "mmap-write-inherited", "mprotect-inherited", "proc-mem-inherited",
+                     "ftruncate-inherited", "reopen-rdwr", "pwrite-reopened", "mmap-write-reopened",
+                     "mprotect-reopened", "proc-mem-reopened", "fallocate-punch-reopened",
+                     "ftruncate-shrink-reopened", "ftruncate-grow-reopened", "add-seal-reopened",
+                     "refresher-mem", "refresher-fds"]:
+            # reopen-rdwr may succeed (Linux allows it): what it gives must write nothing
+            if name != "reopen-rdwr":
+                self.assertIn(name, attacks, ctx)
+        for ln in lines:
+            if ln.startswith("reopen-rdwr") or ln.startswith("value"):
+                continue
+            self.assertRegex(ln, r"^\S+ blocked ", ctx)
+        for check in ["value-after-inherited", "value-after-reopened", "value"]:
+            self.assertIn(check + " unchanged", lines, ctx)
+
+
+def craft_snapshot(size, slots, data, nvars=None, sealed=True):
+    """A memfd laid out as preload/snapshot.h says, with what a forger
+    chooses in it: slots [(name, offset, launch)], data {offset: bytes}.
+    Returns (fd, writable mmap of it)."""
+    import fcntl
+    import mmap
+    fd = os.memfd_create("crafted", os.MFD_ALLOW_SEALING)
+    os.ftruncate(fd, size)
+    m = mmap.mmap(fd, size)
+    struct.pack_into("<QIIQQQQ", m, 0, SNAP_MAGIC, SNAP_VERSION, len(slots) if nvars is None else nvars,
+                     size, 1, 0, 0)
+    for i, (name, off, launch) in enumerate(slots):
+        struct.pack_into("<120sQQ", m, 48 + SNAP_SLOT * i, name.encode(), off, launch)
+    for off, b in data.items():
+        m[off:off + len(b)] = b
+    if sealed:
+        fcntl.fcntl(fd, fcntl.F_ADD_SEALS, fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW)
+    return fd, m
+
+
+class CraftedSnapshotTest(unittest.TestCase):
+    """Whatever file is passed as HIVE_SNAPSHOT_FD, by anyone, the preload
+    reads nothing outside what it mapped and never faults (item 1)."""
+
+    LAUNCH = b"launch-value"
+
+    def env(self, fd, **extra):
+        env = base_env(LD_PRELOAD=HIVE_PRELOAD, HIVE_SNAPSHOT_FD=str(fd), TOKEN=self.LAUNCH.decode())
+        env.update(extra)
+        return env
+
+    def probe(self, fd, *names):
+        r = subprocess.run([helper("probe"), *names], env=self.env(fd), pass_fds=(fd,), stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, timeout=TIMEOUT)
+        self.assertEqual(r.returncode, 0, r)
+        return [ln.split(" ", 1)[1] for ln in r.stdout.decode("latin-1").splitlines()]
+
+    def reader_then(self, fd, change, name="TOKEN"):
+        """token_reader under the crafted snapshot; change() once it has
+        read once; (exit status, values it saw)."""
+        rc, out, _ = run_during([helper("token_reader"), name, "1.5", "50"], change, first_line=True,
+                                env=self.env(fd), pass_fds=(fd,))
+        return rc, [v for _, v in reader_lines(out)]
+
+    def test_a_well_formed_one_is_read(self):
+        """The crafted files below are read at all: a well-formed one answers."""
+        size = SNAP_DATA + 4096
+        fd, m = craft_snapshot(size, [("TOKEN", SNAP_DATA + 64, SNAP_DATA)],
+                               {SNAP_DATA: self.LAUNCH + b"\0", SNAP_DATA + 64: b"crafted-value\0"})
+        self.addCleanup(os.close, fd)
+        self.assertEqual(self.probe(fd, "TOKEN"), ["getenv=crafted-value secure=crafted-value"])
+
+    def test_b_value_running_to_the_end_of_the_file(self):
+        """A value with no NUL before the end of the file (a page boundary)
+        is returned ending there, not with what lies after the mapping."""
+        size = (SNAP_DATA + 4096 + 4095) & ~4095
+        fd, m = craft_snapshot(size, [("TOKEN", size - 16, SNAP_DATA)],
+                               {SNAP_DATA: self.LAUNCH + b"\0", size - 16: b"A" * 16})
+        self.addCleanup(os.close, fd)
+        self.assertEqual(self.probe(fd, "TOKEN"), ["getenv=%s secure=%s" % ("A" * 16, "A" * 16)])
+
+    def test_c_offsets_out_of_bounds(self):
+        size = SNAP_DATA + 4096
+        for off, launch in [(size, SNAP_DATA), (1 << 62, SNAP_DATA), (SNAP_DATA + 64, 1 << 62), (8, SNAP_DATA)]:
+            with self.subTest(offset=off, launch=launch):
+                fd, m = craft_snapshot(size, [("TOKEN", off, launch)], {SNAP_DATA: self.LAUNCH + b"\0"})
+                self.addCleanup(os.close, fd)
+                self.assertEqual(self.probe(fd, "TOKEN"), ["getenv=launch-value secure=launch-value"])
+
+    def test_d_bad_headers_are_ignored(self):
+        size = SNAP_DATA + 4096
+        for nvars, sealed in [(SNAP_SLOTS + 1, True), (1 << 31, True), (1, False)]:
+            with self.subTest(nvars=nvars, sealed=sealed):
+                fd, m = craft_snapshot(size, [("TOKEN", SNAP_DATA + 64, SNAP_DATA)],
+                                       {SNAP_DATA: self.LAUNCH + b"\0", SNAP_DATA + 64: b"crafted\0"},
+                                       nvars=nvars, sealed=sealed)
+                self.addCleanup(os.close, fd)
+                self.assertEqual(self.probe(fd, "TOKEN"), ["getenv=launch-value secure=launch-value"])
+
+    def test_e_truncated_under_the_reader(self):
+        """A file that can shrink would SIGBUS the reader: it is not used."""
+        size = SNAP_DATA + 8192
+        fd, m = craft_snapshot(size, [("TOKEN", SNAP_DATA + 4096, SNAP_DATA)],
+                               {SNAP_DATA: self.LAUNCH + b"\0", SNAP_DATA + 4096: b"crafted\0"}, sealed=False)
+        self.addCleanup(os.close, fd)
+        rc, values = self.reader_then(fd, lambda: os.ftruncate(fd, 4096))
+        self.assertEqual(rc, 0, "the reader died (%d) when the file shrank: %r" % (rc, values))
+        self.assertEqual(values, ["launch-value"])
+
+    def test_f_header_changed_under_the_reader(self):
+        """The size and the number of variables are read once: changing them
+        afterwards (the forger keeps a writable mapping) reaches nothing
+        outside the mapping."""
+        size = SNAP_DATA + 4096
+        for what in ["size", "nvars"]:
+            with self.subTest(what=what):
+                # for nvars: a managed-looking name that is not there, so the
+                # reader walks all the slots
+                name = "TOKEN" if what == "size" else "TOKEZ"
+                fd, m = craft_snapshot(size, [(name, SNAP_DATA + 64, SNAP_DATA)],
+                                       {SNAP_DATA: self.LAUNCH + b"\0", SNAP_DATA + 64: b"crafted\0"})
+                self.addCleanup(os.close, fd)
+
+                def change():
+                    if what == "size":
+                        struct.pack_into("<Q", m, 16, 1 << 50)
+                        struct.pack_into("<Q", m, 48 + 120, 1 << 45)
+                    else:
+                        struct.pack_into("<I", m, 12, 0xFFFFFFFF)
+                rc, values = self.reader_then(fd, change)
+                self.assertEqual(rc, 0, "the reader died (%d): %r" % (rc, values))
+                self.assertEqual(values, ["crafted", "launch-value"] if what == "size" else ["launch-value"])
+
+
 def main():
-    why = missing_prerequisite()
-    if why:
-        print("test_fresh: CANNOT RUN: %s" % why, file=sys.stderr)
-        sys.exit(1)
+    hivetest.main(binaries=["hive-run", "hive-cred", "libhive-preload.so"],
+                  prerequisite=lambda: missing_prerequisite() or fresh_helpers_missing())
+
+
+def fresh_helpers_missing():
     try:
         check_binaries()
     except RuntimeError as e:
-        sys.exit(str(e))
-    unittest.main()
+        return str(e)
+    return None
 
 
 if __name__ == "__main__":

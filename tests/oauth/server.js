@@ -87,6 +87,12 @@ const json = (res, status, obj, headers = {}) => {
   res.end(JSON.stringify(obj));
 };
 
+// The "id:secret" of an HTTP Basic header, as sent (still form-encoded).
+function basicDecoded(h) {
+  const m = /^basic\s+(\S+)$/i.exec(h || '');
+  return m ? Buffer.from(m[1], 'base64').toString('utf8') : null;
+}
+
 // ---- the failure server -------------------------------------------------------
 function failServer() {
   let counts = {};
@@ -129,6 +135,17 @@ function failServer() {
               form: { ...querystring.parse(body) },
             },
           });
+        case '/reflect': {
+          // A careless server: its error_description quotes the request, secrets and all, with
+          // terminal control characters around them.
+          const form = querystring.parse(body);
+          return json(res, 400, {
+            error: 'invalid_request\u001b[31m',
+            error_description: `cannot use client ${form.client_id} secret ${form.client_secret} `
+              + `refresh ${form.refresh_token} body ${body} authorization ${req.headers.authorization} `
+              + `basic ${basicDecoded(req.headers.authorization)}\u001b[2J\r\nhive-cred: error: forged line`,
+          });
+        }
         case '/400-invalid-client':
           return json(res, 401, { error: 'invalid_client', error_description: 'client authentication failed' });
         default: return json(res, 404, { error: 'not_found', path: p });
@@ -187,7 +204,11 @@ async function main() {
 
   // ---- token endpoint counters ----
   let stats;
-  const resetStats = () => { stats = { token_requests: 0, by_grant: {}, by_client: {}, by_auth: {} }; };
+  let tokenDelayMs = 0; // POST /test/delay?ms=N holds every token request back that long
+  const resetStats = () => {
+    stats = { token_requests: 0, by_grant: {}, by_client: {}, by_auth: {} };
+    tokenDelayMs = 0;
+  };
   resetStats();
   const bump = (o, k) => { o[k] = (o[k] || 0) + 1; };
   function basicClientId(h) {
@@ -200,6 +221,7 @@ async function main() {
   provider.use(async (ctx, next) => {
     if (ctx.path === TOKEN_PATH && ctx.method === 'POST') {
       stats.token_requests += 1; // counted before the provider answers
+      if (tokenDelayMs > 0) await new Promise((resolve) => { setTimeout(resolve, tokenDelayMs); });
       try {
         await next();
       } finally {
@@ -237,6 +259,15 @@ async function main() {
     } else if (ctx.method === 'POST' && ctx.path === '/test/reset') {
       resetStats();
       ctx.body = { ok: true };
+    } else if (ctx.method === 'POST' && ctx.path === '/test/delay') {
+      const ms = Number(q.ms);
+      if (!(ms >= 0 && ms <= 120000)) {
+        ctx.status = 400;
+        ctx.body = { error: 'ms must be 0 to 120000' };
+        return undefined;
+      }
+      tokenDelayMs = ms;
+      ctx.body = { delay_ms: ms };
     } else if (ctx.method === 'POST' && ctx.path === '/test/mint') {
       const client = await provider.Client.find(String(q.client || ''));
       const scope = String(q.scope || 'openid offline_access api:read').split(' ').filter(Boolean);

@@ -10,6 +10,8 @@ and fails saying why.
 Environment:
   HIVE_RUN   path of the hive-run binary  (default: <repo>/build/launcher/hive-run)
   HIVE_CRED  path of the hive-cred binary (default: <repo>/build/launcher/hive-cred)
+  HIVE_PRELOAD  path of libhive-preload.so, for hive-run --fresh
+             (default: <repo>/build/preload/libhive-preload.so)
 
 One server process (tests/oauth/server.js: oidc-provider plus a server of
 broken token endpoints, see tests/oauth/README.md) serves the whole run;
@@ -45,11 +47,15 @@ import oauth_server  # noqa: E402  (tests/oauth/oauth_server.py)
 
 REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
-HIVE_RUN = os.path.abspath(os.environ.get("HIVE_RUN") or REPO / "build" / "launcher" / "hive-run")
-HIVE_CRED = os.path.abspath(os.environ.get("HIVE_CRED") or REPO / "build" / "launcher" / "hive-cred")
+sys.path.insert(0, str(REPO / "tests" / "lib"))
+import hivetest  # noqa: E402  (tests/lib/hivetest.py)
 
-TIMEOUT = 60          # per hive command
-ACCESS_TTL = 60       # the server's access token lifetime
+HIVE_RUN = hivetest.HIVE_RUN
+HIVE_CRED = hivetest.HIVE_CRED
+HIVE_PRELOAD = hivetest.HIVE_PRELOAD
+
+TIMEOUT = hivetest.scaled(60)           # per hive command
+ACCESS_TTL = hivetest.scaled_int(60)    # the server's access token lifetime
 
 POST_ID, POST_SECRET = "hive-post", "post-secret-123"
 BASIC_ID, BASIC_SECRET = "hive-basic", "b@sic:s3cr3t/+%&="
@@ -58,8 +64,7 @@ INVALID_GRANT_MSG = "Refresh token for '%s' is invalid or revoked. Re-authorizat
 EXIT_REFRESH = 7
 EXIT_FAIL = 125
 
-PROXY_VARS = ["http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "all_proxy",
-              "no_proxy", "NO_PROXY"]
+PROXY_VARS = hivetest.PROXY_VARS
 
 SERVER = {}           # the port file's contents
 _server = None
@@ -68,7 +73,7 @@ _tmp = None
 
 def missing_prerequisite():
     """Why the tests cannot run, or None."""
-    return oauth_server.missing()
+    return hivetest.missing_oauth_server()
 
 
 def server_log():
@@ -83,9 +88,11 @@ def setUpModule():
     for what, path in [("hive-run", HIVE_RUN), ("hive-cred", HIVE_CRED)]:
         if not os.access(path, os.X_OK):
             raise RuntimeError("%s not found at %s (set %s)" % (what, path, what.upper().replace("-", "_")))
+    if not os.path.isfile(HIVE_PRELOAD):
+        raise RuntimeError("libhive-preload.so not found at %s (set HIVE_PRELOAD)" % HIVE_PRELOAD)
     _tmp = tempfile.mkdtemp(prefix="hive-oauth-test-")
     try:
-        _server = oauth_server.OAuthServer(_tmp, ACCESS_TTL)
+        _server = hivetest.start_oauth_server(_tmp, ACCESS_TTL)
         SERVER.update(_server.ports)
     except BaseException:
         tearDownModule()    # not called when setUpModule fails
@@ -157,15 +164,10 @@ class OAuthTest(unittest.TestCase):
     maxDiff = None
 
     def setUp(self):
-        self.tmp = tempfile.mkdtemp(prefix="hive-oauth-")
-        self.addCleanup(shutil.rmtree, self.tmp, ignore_errors=True)
+        self.tmp = hivetest.temp_dir(self, "hive-oauth-")
         self.home = os.path.join(self.tmp, "home")
         self.store = os.path.join(self.home, "credentials")
-        self.env = dict(os.environ)
-        for name in ["HIVE_CREDENTIAL_KEY", "HIVE_NEW_CREDENTIAL_KEY"] + PROXY_VARS:
-            self.env.pop(name, None)
-        self.env["HIVE_HOME"] = self.home
-        self.env["LC_ALL"] = "C"
+        self.env = hivetest.clean_env(self.home)
         self.check(self.cred("init"), 0)
         with open(os.path.join(self.home, "secrets", "credential_key"), "rb") as f:
             self.fernet = Fernet(f.read().strip())
@@ -176,14 +178,10 @@ class OAuthTest(unittest.TestCase):
     # --- helpers -------------------------------------------------------
 
     def cred(self, *args, stdin=b"", env=None):
-        if isinstance(stdin, str):
-            stdin = stdin.encode("utf-8")
-        return subprocess.run([HIVE_CRED, *args], input=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              env=env or self.env, timeout=TIMEOUT, cwd=self.tmp)
+        return hivetest.run([HIVE_CRED, *args], env or self.env, stdin=stdin, timeout=TIMEOUT, cwd=self.tmp)
 
     def hive_run(self, *args):
-        return subprocess.run([HIVE_RUN, *args], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, env=self.env, timeout=TIMEOUT, cwd=self.tmp)
+        return hivetest.run([HIVE_RUN, *args], self.env, timeout=TIMEOUT, cwd=self.tmp)
 
     def check(self, r, code, what=""):
         self.assertEqual(r.returncode, code,
@@ -589,6 +587,183 @@ class OAuthTest(unittest.TestCase):
         self.assertNotIn(b"ran", r.stdout)
         self.assertEqual(stats()["token_requests"], 2)
 
+    # --- issue 12: what is due, once per launch ------------------------------------
+
+    def add_oidc(self, cid="tok", access_expires="+3600s", provider="idp"):
+        """A credential as an OpenID Connect login leaves it: an access token,
+        and a refresh token and an id_token whose expiries have passed (a
+        refresh renews neither)."""
+        text = "access_token=old\nrefresh_token=%s\nid_token=old-id-token\n" % mint()
+        self.check(self.cred("add", cid, "--type", "oauth2", "--provider-id", provider, "--auto-refresh",
+                             "--expires", "access_token=" + access_expires,
+                             "--expires", "id_token=2020-01-01T00:00:00Z",
+                             "--expires", "refresh_token=2020-01-01T00:00:00Z", stdin=text), 0)
+
+    def test_run_fresh_access_token_with_expired_id_token_no_request(self):
+        # was: due after every refresh, so each launch refreshed twice
+        self.add_provider()
+        self.add_oidc()
+        for _ in range(3):
+            r = self.check(self.hive_run("-e", "T={{tok.access_token}}", "--", "sh", "-c", 'printf %s "$T"'), 0)
+            self.assertEqual(r.stdout, b"old")
+        self.assertEqual(stats()["token_requests"], 0)
+        # a template naming the expired id_token: no refresh (it would not
+        # renew it); the launch fails as for any expired key, saying why
+        r = self.check(self.hive_run("-e", "T={{tok.id_token}}", "--", "sh", "-c", "echo ran"), EXIT_FAIL)
+        self.assertNotIn(b"ran", r.stdout)
+        self.assertIn(b"key 'id_token' of credential 'tok' expired at 2020-01-01", r.stderr)
+        self.assertIn(b"a refresh renews only the access token", r.stderr)
+        r = self.check(self.hive_run("--allow-expired", "-e", "T={{tok.id_token}}", "--", "sh", "-c",
+                                     'printf %s "$T"'), 0)
+        self.assertEqual(r.stdout, b"old-id-token")
+        self.assertEqual(stats()["token_requests"], 0)
+
+    def test_run_refreshes_once_and_passes_on_the_stored_token(self):
+        # was: two token requests per launch, the program getting the first
+        # token while the store kept the second
+        self.add_provider()
+        self.add_oidc(access_expires="2020-01-01T00:00:00Z")
+        out = os.path.join(self.tmp, "out")
+        self.check(self.hive_run("--mask", "-e", "T={{tok.access_token}}", "-e", "U=Bearer {{tok}}", "--",
+                                 "sh", "-c", 'printf "%s\n%s" "$T" "$U" > "$0"', out), 0)
+        with open(out, encoding="utf-8") as f:
+            got = f.read().split("\n")
+        stored = self.value(self.stored(), "access_token")
+        self.assertNotIn(stored, ("", "old"))
+        self.assertEqual(got, [stored, "Bearer " + stored], "the program did not get the stored token")
+        self.assertEqual(stats()["token_requests"], 1)
+        # the next launch finds it fresh
+        r = self.check(self.hive_run("-e", "T={{tok.access_token}}", "--", "sh", "-c", 'printf %s "$T"'), 0)
+        self.assertEqual(r.stdout, stored.encode())
+        self.assertEqual(stats()["token_requests"], 1)
+        # and the stored refresh token is the live one; what hive-cred
+        # refresh reports is the access token's new expiry, not the
+        # id_token's old one
+        r, _, t0, t1 = self.refresh()
+        self.check(r, 0)
+        m = re.match(rb"refreshed tok; expires (\S+)\n$", r.stdout)
+        self.assertIsNotNone(m, r.stdout)
+        self.assertEqual(epoch(m.group(1).decode()), epoch(self.stored()["keys"]["access_token"]["expires_at"]))
+        self.assert_expires_about(self.stored(), ACCESS_TTL, t0, t1)
+
+    def test_fresh_refresher_no_storm(self):
+        # was: the --fresh refresher found the credential due after every
+        # refresh and made about 1,600 token requests in 3 seconds
+        env = dict(self.env, HIVE_PRELOAD=HIVE_PRELOAD)
+        # the hive-run under test may be an ASan build; the program inherits the preload
+        asan = env.get("ASAN_OPTIONS", "")
+        if "verify_asan_link_order" not in asan:
+            env["ASAN_OPTIONS"] = (asan + ":" if asan else "") + "verify_asan_link_order=0"
+        self.add_provider()
+        for access_expires, requests in (("+3600s", 0), ("2020-01-01T00:00:00Z", 1)):
+            with self.subTest(access_token=access_expires):
+                self.add_oidc(access_expires=access_expires)
+                admin("POST", "/test/reset")
+                r = subprocess.run([HIVE_RUN, "--fresh", "-e", "T={{tok.access_token}}", "--", "sleep", "3"],
+                                   stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   env=env, timeout=TIMEOUT, cwd=self.tmp)
+                self.check(r, 0)
+                self.assertEqual(stats()["token_requests"], requests,
+                                 "a 60 s access token beside an expired id_token, 3 s under --fresh")
+
+    # --- issue 12: a refresh against add and delete --------------------------------
+
+    def start_slow_refresh(self, cid="tok"):
+        """hive-cred refresh cid, held inside its token request by the server."""
+        admin("POST", "/test/delay?ms=3000")
+        p = subprocess.Popen([HIVE_CRED, "refresh", cid], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, env=self.env, cwd=self.tmp)
+        self.addCleanup(lambda: p.poll() is None and (p.kill(), p.communicate()))
+        deadline = time.monotonic() + TIMEOUT
+        while stats()["token_requests"] == 0:
+            if p.poll() is not None or time.monotonic() > deadline:
+                out, err = p.communicate(timeout=TIMEOUT)
+                self.fail("the refresh never reached the token endpoint: %r %r" % (out, err))
+            time.sleep(0.02)
+        return p
+
+    def test_add_during_a_refresh_is_kept(self):
+        self.add_provider()
+        self.add_token(refresh=mint(), expires="+3600s")
+        p = self.start_slow_refresh()
+        self.check(self.cred("add", "tok", "--type", "oauth2", "--provider-id", "idp", "--auto-refresh",
+                             "--expires", "access_token=+7200s",
+                             stdin="access_token=from-add\nrefresh_token=rt-from-add\n"), 0)
+        out, err = p.communicate(timeout=TIMEOUT)
+        self.assertEqual(p.returncode, 0, "the refresh: %r %r" % (out, err))
+        c = self.stored()
+        self.assertEqual((self.value(c, "access_token"), self.value(c, "refresh_token")),
+                         ("from-add", "rt-from-add"), "the refresh saved over what add saved")
+        r = self.check(self.hive_run("-e", "T={{tok.access_token}}", "--", "sh", "-c", 'printf %s "$T"'), 0)
+        self.assertEqual(r.stdout, b"from-add")
+        self.assertEqual(stats()["token_requests"], 1)
+
+    def test_delete_during_a_refresh_stays_deleted(self):
+        self.add_provider()
+        self.add_token(refresh=mint(), expires="+3600s")
+        p = self.start_slow_refresh()
+        self.check(self.cred("delete", "tok"), 0)
+        out, err = p.communicate(timeout=TIMEOUT)
+        self.assertEqual(p.returncode, 0, "the refresh: %r %r" % (out, err))
+        self.assertFalse(os.path.exists(os.path.join(self.store, "credentials", "tok.enc")),
+                         "the refresh brought a deleted credential back")
+        self.check(self.cred("get", "tok", "access_token"), 3)
+        self.assertNotIn("tok", self.check(self.cred("list"), 0).stdout.decode().split())
+
+    def test_writer_that_takes_no_lock_is_not_overwritten(self):
+        # Hive itself writes the .enc file without hive's lock: the refresh
+        # reads the credential again before saving and keeps what it finds
+        self.add_provider()
+        self.add_token(refresh=mint(), expires="+3600s")
+        path = os.path.join(self.store, "credentials", "tok.enc")
+        doc = self.stored()
+        doc["keys"]["access_token"]["value"] = "written-by-hive"
+        p = self.start_slow_refresh()
+        tmp = path + ".hive"
+        with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as f:
+            f.write(self.fernet.encrypt(json.dumps(doc).encode()))
+        os.rename(tmp, path)
+        out, err = p.communicate(timeout=TIMEOUT)
+        self.assertEqual(p.returncode, 6, "the refresh: %r %r" % (out, err))
+        self.assertIn(b"Credential 'tok' was changed by another writer while it was being refreshed", err)
+        self.assertEqual(self.value(self.stored(), "access_token"), "written-by-hive")
+        # and a file removed behind hive's back stays removed
+        self.add_token(refresh=mint(), expires="+3600s")
+        admin("POST", "/test/reset")
+        p = self.start_slow_refresh()
+        os.remove(path)
+        out, err = p.communicate(timeout=TIMEOUT)
+        self.assertEqual(p.returncode, 3, "the refresh: %r %r" % (out, err))
+        self.assertIn(b"Credential 'tok' was deleted while it was being refreshed", err)
+        self.assertFalse(os.path.exists(path), "the refresh brought a deleted credential back")
+
+    # --- issue 12: what the server says is printed with the secrets taken out --------
+
+    def test_server_text_never_shows_what_the_request_carried(self):
+        rt = "rt/with+odd=chars&-" + os.urandom(8).hex()
+        form = urllib.parse.quote_plus
+        header = BASIC_HEADER.split()[1]
+        for method in ("client_secret_post", "client_secret_basic"):
+            with self.subTest(auth_method=method):
+                self.add_provider(url=fail_url("/reflect"), client_id=BASIC_ID, secret=BASIC_SECRET,
+                                  auth_method=method)
+                self.add_token(refresh=rt, expires="+100s")
+                r, _, _, _ = self.refresh()
+                self.assert_refresh_fails(r)
+                # launched: the failed refresh is a warning
+                w = self.check(self.hive_run("-e", "T={{tok.access_token}}", "--", "sh", "-c",
+                                             'printf %s "$T"'), 0)
+                self.assertEqual(w.stdout, b"old")
+                for out in (r.stderr, w.stderr):
+                    self.assertIn(b"Failed to refresh credential 'tok': HTTP 400: invalid_request", out)
+                    self.assertIn(b"cannot use client ", out)
+                    for secret in (BASIC_SECRET, form(BASIC_SECRET), rt, form(rt), header, "s3cr3t"):
+                        self.assertNotIn(secret.encode(), out, "%s on stderr" % secret)
+                    for bad in (b"\x1b", b"\\x1b", b"\r", b"\\x0d"):
+                        self.assertNotIn(bad, out)
+                    for line in out.decode("utf-8", "replace").splitlines():
+                        self.assertFalse(line.startswith("hive-cred: error: forged"), out)
+
     # --- 11: plain http only to loopback ---------------------------------------
 
     def test_plain_http_non_loopback_refused(self):
@@ -611,14 +786,7 @@ class OAuthTest(unittest.TestCase):
 
 
 def main():
-    why = missing_prerequisite()
-    if why:
-        print("test_oauth: CANNOT RUN: %s" % why, file=sys.stderr)
-        sys.exit(1)
-    for what, path in [("hive-run", HIVE_RUN), ("hive-cred", HIVE_CRED)]:
-        if not os.access(path, os.X_OK):
-            sys.exit("%s not found at %s (set %s)" % (what, path, what.upper().replace("-", "_")))
-    unittest.main()
+    hivetest.main(binaries=["hive-run", "hive-cred"], prerequisite=missing_prerequisite)
 
 
 if __name__ == "__main__":

@@ -51,10 +51,13 @@ from pathlib import Path
 from cryptography.fernet import Fernet, InvalidToken
 
 REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "tests" / "lib"))
+import hivetest  # noqa: E402  (tests/lib/hivetest.py)
+
 N_INITIAL = 40
 PROBE = "torture_probe"
 PAD_ALPHABET = string.ascii_letters + string.digits + "-_"
-TIMEOUT = 60
+TIMEOUT = hivetest.scaled(60)
 
 
 def stem(cred_id):
@@ -82,16 +85,11 @@ class Store:
         self.sdir = os.path.join(home, "secrets")
         self.key_path = os.path.join(self.sdir, "credential_key")
         self.new_path = self.key_path + ".new"
-        self.env = dict(os.environ)
-        for name in ("HIVE_CREDENTIAL_KEY", "HIVE_NEW_CREDENTIAL_KEY"):
-            self.env.pop(name, None)
-        self.env["HIVE_HOME"] = home
-        self.env["LC_ALL"] = "C"
+        self.env = hivetest.clean_env(home)
         self.seq = 0
 
     def run(self, *args, stdin=b""):
-        return subprocess.run([self.hive_cred, *args], input=stdin, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, env=self.env, timeout=TIMEOUT, cwd=self.work)
+        return hivetest.run([self.hive_cred, *args], self.env, stdin=stdin, timeout=TIMEOUT, cwd=self.work)
 
     def must(self, *args, stdin=b""):
         r = self.run(*args, stdin=stdin)
@@ -564,7 +562,7 @@ class Torture:
 
 
 def main():
-    default_cred = os.environ.get("HIVE_CRED") or str(REPO / "build" / "launcher" / "hive-cred")
+    default_cred = hivetest.HIVE_CRED
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rounds", type=int, default=200)
     ap.add_argument("--seed", type=int, default=None, help="default: random (printed)")

@@ -4,6 +4,7 @@
  * composite, and .env files.
  */
 #include "testutil.h"
+#include "store_int.h"   /* hive__store_clock */
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -87,6 +88,11 @@ typedef struct test_provider {
     hive_cred_type type;
     int refreshes;
     bool fail;
+    bool numbered;          /* "refreshed-token-N" for the Nth refresh */
+    bool expired;           /* the new access token is already expired */
+    int ttl;                /* else its life in seconds (0: an hour) */
+    /* another writer at work while the token request is out */
+    void (*meanwhile)(hive_store *store);
 } test_provider;
 
 static bool tp_handles(const hive_provider *p, hive_cred_type t)
@@ -108,6 +114,17 @@ static hive_rc tp_refresh(hive_provider *p, hive_store *store, hive_cred *cred)
         cr_assert_eq(hive_store_get_key(store, &v, &n, "token-endpoint-unreachable", NULL, 0),
                      HIVE_ERR_NOT_FOUND);
         return HIVE_ERR_IO;
+    }
+    if (tp->meanwhile != NULL)
+        tp->meanwhile(store);
+    if (tp->expired)
+        exp = now_plus(-1);
+    else if (tp->ttl > 0)
+        exp = now_plus(tp->ttl);
+    if (tp->numbered) {
+        char v[64];
+        snprintf(v, sizeof(v), "refreshed-token-%d", tp->refreshes);
+        return hive_cred_set_key(cred, "access_token", v, strlen(v), &exp);
     }
     return hive_cred_set_key(cred, "access_token", "refreshed-token", strlen("refreshed-token"), &exp);
 }
@@ -451,19 +468,37 @@ Test(store, negative_cache_ttl_disables_the_cache)
     hive_store_free(&s);
 }
 
-Test(store, cache_entry_expires_after_the_ttl, .timeout = 10)
+/* The cache's clock (store_int.h), stepped by hand: no test sleeps for a
+ * cache_ttl to pass. */
+static int64_t test_now;
+
+static int64_t test_clock(void)
+{
+    return test_now;
+}
+
+Test(store, cache_entry_expires_after_the_ttl)
 {
     hive_store_options o = {0};
     hive_store *s;
 
-    o.cache_ttl = 1;
+    hive__store_clock = test_clock;
+    test_now = 1000;
+    o.cache_ttl = 60;
     s = memory_store(&o);
     put_api_key(hive_store_storage(s), "k", "one");
     expect_key(s, "k", "api_key", 0, "one");
     put_api_key(hive_store_storage(s), "k", "two");
     expect_key(s, "k", "api_key", 0, "one");
-    sleep(2);
+    test_now = 1059;                        /* 59 s later: still cached */
+    expect_key(s, "k", "api_key", 0, "one");
+    test_now = 1060;                        /* the ttl has passed */
     expect_key(s, "k", "api_key", 0, "two");
+    put_api_key(hive_store_storage(s), "k", "three");
+    test_now = 1119;                        /* cached again at 1060 */
+    expect_key(s, "k", "api_key", 0, "two");
+    test_now = 1120;
+    expect_key(s, "k", "api_key", 0, "three");
     hive_store_free(&s);
 }
 
@@ -963,22 +998,184 @@ Test(refresh, needs_refresh_counts_fractions_of_a_second)
     cr_expect_not(due(true, 0, 500000, 0), "a key expiring in 0.5 s has not expired yet");
 }
 
-Test(refresh, needs_refresh_looks_at_every_key)
+/* As Hive's OAuth2 provider: the access token decides. An id_token or a
+ * refresh token has an expiry of its own that a refresh does not renew:
+ * counting it made a credential due again right after every refresh. */
+Test(refresh, the_access_token_decides_what_is_due)
 {
     hive_time now = hive_time_now();
-    hive_time soon = now;
-    hive_time later = now;
+    hive_time soon = now_plus(10);
+    hive_time later = now_plus(86400);
+    hive_time past = now_plus(-60);
+    hive_time due_at;
     hive_cred *c = make_cred("x", "oauth2", "access_token", "a", NULL);
 
-    soon.sec += 10;
-    later.sec += 86400;
     cr_assert_eq(hive_cred_set_auto_refresh(c, true), HIVE_OK);
     cr_expect_not(hive_cred_needs_refresh(c, 300, now), "no key expires");
-    cr_assert_eq(hive_cred_set_key(c, "id_token", "i", 1, &later), HIVE_OK);
+    cr_assert_eq(hive_cred_set_key(c, "id_token", "i", 1, &past), HIVE_OK);
+    cr_assert_eq(hive_cred_set_key(c, "refresh_token", "r", 1, &past), HIVE_OK);
+    cr_expect_not(hive_cred_needs_refresh(c, 300, now),
+                  "an access token without expiry is never due, whatever the other keys");
+    cr_expect_not(hive_cred_refresh_due(c, 300, &due_at));
+    cr_assert_eq(hive_cred_set_key_expires(c, "access_token", &later), HIVE_OK);
+    cr_expect_not(hive_cred_needs_refresh(c, 300, now), "a fresh access token with an expired id_token");
+    cr_assert(hive_cred_refresh_due(c, 300, &due_at));
+    cr_expect_eq(due_at.sec, later.sec - 300, "due: the access token's expiry less the margin");
+    cr_assert_eq(hive_cred_set_key_expires(c, "access_token", &soon), HIVE_OK);
+    cr_expect(hive_cred_needs_refresh(c, 300, now), "the access token within the margin");
+    hive_cred_free(&c);
+
+    /* without an access token, any key (Hive's default provider rule) */
+    c = make_cred("y", "custom", "session", "s", &later);
+    cr_assert_eq(hive_cred_set_auto_refresh(c, true), HIVE_OK);
     cr_expect_not(hive_cred_needs_refresh(c, 300, now));
     cr_assert_eq(hive_cred_set_key(c, "other", "o", 1, &soon), HIVE_OK);
     cr_expect(hive_cred_needs_refresh(c, 300, now), "any key within the margin");
     hive_cred_free(&c);
+}
+
+/* The storm of issue 12: a fresh access token next to an expired id_token. */
+Test(refresh, fresh_access_token_with_expired_other_keys_is_not_refreshed)
+{
+    test_provider tp;
+    hive_time later = now_plus(3600);
+    hive_time past = now_plus(-3600);
+    hive_store *s = refresh_store(&tp, NULL, true, &later);
+    hive_cred *c = NULL;
+
+    cr_assert_eq(hive_storage_load(hive_store_storage(s), &c, "tok"), HIVE_OK);
+    cr_assert_eq(hive_cred_set_key(c, "id_token", "idt", 3, &past), HIVE_OK);
+    cr_assert_eq(hive_cred_set_key_expires(c, "refresh_token", &past), HIVE_OK);
+    cr_assert_eq(hive_storage_save(hive_store_storage(s), c), HIVE_OK);
+    hive_cred_free(&c);
+    for (int i = 0; i < 3; i++)
+        expect_key(s, "tok", "access_token", HIVE_GET_REFRESH | HIVE_GET_STRICT, "old-token");
+    cr_expect_eq(tp.refreshes, 0);
+    hive_store_free(&s);
+}
+
+/* One store handle (one launch) refreshes a credential at most once, and
+ * every read after it gets what the store keeps: even when the provider's
+ * new token is itself due at once. */
+Test(refresh, a_launch_refreshes_a_credential_at_most_once)
+{
+    test_provider tp;
+    hive_time past = now_plus(-60);
+    hive_store *s = refresh_store(&tp, NULL, true, &past);
+
+    tp.numbered = true;
+    tp.expired = true;
+    for (int i = 0; i < 3; i++) {
+        expect_key(s, "tok", "access_token", HIVE_GET_REFRESH, "refreshed-token-1");
+        expect_key(s, "tok", "access_token", HIVE_GET_REFRESH | HIVE_GET_STRICT, "refreshed-token-1");
+    }
+    cr_expect_eq(tp.refreshes, 1);
+    expect_stored(hive_store_storage(s), "tok", "access_token", "refreshed-token-1");
+    hive_store_free(&s);
+}
+
+/* Once per launch is no once per handle: a long-lived handle refreshes a
+ * token again when it has become due again, cached or not. */
+/* No .timeout: with --jobs, Criterion 2.4's runner leaks a block for each
+ * timed test beyond the first (LeakSanitizer reports it); ctest's TIMEOUT
+ * bounds a hang. */
+Test(refresh, a_long_lived_handle_refreshes_again_when_due_again)
+{
+    test_provider tp;
+    hive_time past = now_plus(-60);
+    hive_store *s = refresh_store(&tp, NULL, true, &past);
+
+    tp.numbered = true;
+    tp.ttl = 2;   /* due after two thirds of its life */
+    expect_key(s, "tok", "access_token", HIVE_GET_REFRESH, "refreshed-token-1");
+    expect_key(s, "tok", "access_token", HIVE_GET_REFRESH, "refreshed-token-1");
+    sleep(2);
+    expect_key(s, "tok", "access_token", HIVE_GET_REFRESH | HIVE_GET_STRICT, "refreshed-token-2");
+    cr_expect_eq(tp.refreshes, 2);
+    hive_store_free(&s);
+}
+
+/* A store without a cache (the --fresh refresher) reads the storage each
+ * time and decides again: its own loop sets the pace. */
+Test(refresh, a_store_without_cache_decides_on_each_read)
+{
+    test_provider tp;
+    hive_store_options o = {0};
+    hive_time past = now_plus(-60);
+    hive_store *s;
+
+    o.cache_ttl = -1;
+    s = refresh_store(&tp, &o, true, &past);
+    tp.numbered = true;
+    tp.expired = true;
+    expect_key(s, "tok", "access_token", HIVE_GET_REFRESH, "refreshed-token-1");
+    expect_key(s, "tok", "access_token", HIVE_GET_REFRESH, "refreshed-token-2");
+    cr_expect_eq(tp.refreshes, 2);
+    expect_stored(hive_store_storage(s), "tok", "access_token", "refreshed-token-2");
+    hive_store_free(&s);
+}
+
+/* Another writer that does not wait for the refresh lock (Hive itself, an
+ * older hive) replaces or deletes the credential while the token request
+ * is out: the refresh must not save over it. */
+static void add_meanwhile(hive_store *store)
+{
+    hive_time later = now_plus(7200);
+    hive_cred *c = oauth_cred("tok", true, &later);
+
+    cr_assert_eq(hive_cred_set_key(c, "access_token", "added-meanwhile", 15, &later), HIVE_OK);
+    cr_assert_eq(hive_storage_save(hive_store_storage(store), c), HIVE_OK, "%s", hive_last_error());
+    hive_cred_free(&c);
+}
+
+static void delete_meanwhile(hive_store *store)
+{
+    cr_assert_eq(hive_storage_delete(hive_store_storage(store), "tok"), HIVE_OK, "%s", hive_last_error());
+}
+
+Test(refresh, a_refresh_keeps_a_credential_saved_meanwhile)
+{
+    test_provider tp;
+    hive_time past = now_plus(-60);
+    hive_store *s = refresh_store(&tp, NULL, true, &past);
+    hive_cred *c = NULL;
+
+    tp.meanwhile = add_meanwhile;
+    expect_key(s, "tok", "access_token", HIVE_GET_REFRESH | HIVE_GET_STRICT, "added-meanwhile");
+    expect_stored(hive_store_storage(s), "tok", "access_token", "added-meanwhile");
+    cr_expect_eq(tp.refreshes, 1);
+
+    /* asked for explicitly: the refresh fails, saying why */
+    cr_expect_eq(hive_store_refresh(s, &c, "tok"), HIVE_ERR_CHANGED);
+    cr_expect_null(c);
+    cr_expect_not_null(strstr(hive_last_error(), "changed by another writer while it was being refreshed"),
+                       "%s", hive_last_error());
+    expect_stored(hive_store_storage(s), "tok", "access_token", "added-meanwhile");
+    hive_store_free(&s);
+}
+
+Test(refresh, a_refresh_does_not_resurrect_a_credential_deleted_meanwhile)
+{
+    test_provider tp;
+    hive_time past = now_plus(-60);
+    hive_store *s = refresh_store(&tp, NULL, true, &past);
+    hive_cred *c = NULL;
+    bool found = true;
+
+    tp.meanwhile = delete_meanwhile;
+    cr_expect_eq(hive_store_get_credential(s, &c, "tok", HIVE_GET_REFRESH), HIVE_ERR_NOT_FOUND);
+    cr_expect_null(c);
+    cr_assert_eq(hive_storage_exists(hive_store_storage(s), "tok", &found), HIVE_OK);
+    cr_expect_not(found, "the refresh saved a deleted credential again");
+
+    hive_store_free(&s);
+    s = refresh_store(&tp, NULL, true, &past);
+    tp.meanwhile = delete_meanwhile;
+    cr_expect_eq(hive_store_refresh(s, &c, "tok"), HIVE_ERR_NOT_FOUND);
+    cr_expect_not_null(strstr(hive_last_error(), "deleted while it was being refreshed"), "%s", hive_last_error());
+    cr_assert_eq(hive_storage_exists(hive_store_storage(s), "tok", &found), HIVE_OK);
+    cr_expect_not(found, "the refresh saved a deleted credential again");
+    hive_store_free(&s);
 }
 
 /* --- environment storage ------------------------------------------------ */
@@ -1676,5 +1873,49 @@ Test(dotenv, load_reads_a_file_and_reports_a_missing_one)
     hive_json_free(&o);
     snprintf(path, sizeof(path), "%s/missing.env", tmp);
     cr_expect_eq(hive_dotenv_load(&o, path), HIVE_ERR_NOT_FOUND);
+    remove_tmp();
+}
+
+/* --- refresh over a file storage ------------------------------------------ */
+
+static void save_through_the_store(hive_store *store)
+{
+    hive_time later = now_plus(7200);
+    hive_cred *c = oauth_cred("tok", true, &later);
+
+    cr_assert_eq(hive_cred_set_key(c, "access_token", "saved-by-provider", 17, &later), HIVE_OK);
+    cr_assert_eq(hive_store_save(store, c), HIVE_OK, "%s", hive_last_error());
+    hive_cred_free(&c);
+}
+
+/* Writes to a file storage wait for the credential's refresh lock; a
+ * provider writing the credential it refreshes through the store must not
+ * wait for the lock its own refresh holds. */
+/* No .timeout: with --jobs, Criterion 2.4's runner leaks a block for each
+ * timed test beyond the first (LeakSanitizer reports it); ctest's TIMEOUT
+ * bounds a hang. */
+Test(refresh, a_provider_writing_its_credential_does_not_wait_for_its_own_lock)
+{
+    hive_file_options o = {0};
+    hive_storage *fs = NULL;
+    hive_store *s = NULL;
+    test_provider tp;
+    hive_time past = now_plus(-60);
+    hive_cred *c = oauth_cred("tok", true, &past);
+
+    make_tmp();
+    o.dir = tmp;
+    o.key = "CDYCcZR9HSFJhGdO3tDSUBI4JyY_S-KIB3oWzAKtsgI=";
+    cr_assert_eq(hive_file_storage_open(&fs, &o), HIVE_OK, "%s", hive_last_error());
+    cr_assert_eq(hive_store_new(&s, fs, NULL), HIVE_OK, "%s", hive_last_error());
+    init_provider(&tp, "test-oauth", HIVE_TYPE_OAUTH2);
+    cr_assert_eq(hive_store_add_provider(s, &tp.base), HIVE_OK);
+    cr_assert_eq(hive_store_save(s, c), HIVE_OK, "%s", hive_last_error());
+    hive_cred_free(&c);
+    tp.meanwhile = save_through_the_store;
+    expect_key(s, "tok", "access_token", HIVE_GET_REFRESH | HIVE_GET_STRICT, "saved-by-provider");
+    expect_stored(hive_store_storage(s), "tok", "access_token", "saved-by-provider");
+    cr_expect_eq(tp.refreshes, 1);
+    hive_store_free(&s);
     remove_tmp();
 }

@@ -32,9 +32,10 @@ HIVE_EXPORT hive_rc hive_strlist_add(hive_strlist *list, const char *s);
 
 /* Load credential id. HIVE_ERR_NOT_FOUND when absent; *out is the caller's. */
 HIVE_EXPORT hive_rc hive_storage_load(hive_storage *s, hive_cred **out, const char *id);
-/* Create or replace the credential, atomically. */
+/* Create or replace the credential, atomically. Waits for a refresh of it
+ * under way (the refresh lock), so that the refresh cannot save over it. */
 HIVE_EXPORT hive_rc hive_storage_save(hive_storage *s, const hive_cred *cred);
-/* Remove id. HIVE_ERR_NOT_FOUND when absent. */
+/* Remove id (also waiting for a refresh under way). HIVE_ERR_NOT_FOUND when absent. */
 HIVE_EXPORT hive_rc hive_storage_delete(hive_storage *s, const char *id);
 /* *found = whether id exists, without decrypting anything. */
 HIVE_EXPORT hive_rc hive_storage_exists(hive_storage *s, const char *id, bool *found);

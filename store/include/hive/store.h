@@ -50,7 +50,8 @@ HIVE_EXPORT void hive_store_free(hive_store **store);
 HIVE_EXPORT hive_storage *hive_store_storage(hive_store *store);
 
 /* Flags for reading. */
-#define HIVE_GET_REFRESH 1u   /* refresh when a key expires within the margin */
+#define HIVE_GET_REFRESH 1u   /* refresh when due (hive_cred_needs_refresh); see
+                               * hive_store_refresh */
 #define HIVE_GET_STRICT  2u   /* ...and fail when that refresh fails, instead of
                                * warning and returning the stored credential */
 
@@ -88,7 +89,8 @@ struct hive_provider {
     bool (*handles)(const hive_provider *p, hive_cred_type t);
     /*
      * Refresh cred in place: new values and expiries. NULL: the provider's
-     * credentials never change (static). The store saves the result.
+     * credentials never change (static). The store saves the result (only
+     * over what it read; the refresh does not save cred itself).
      */
     hive_rc (*refresh)(hive_provider *p, hive_store *store, hive_cred *cred);
     void (*destroy)(hive_provider *p);
@@ -115,10 +117,12 @@ struct hive_provider {
 HIVE_EXPORT hive_rc hive_store_add_provider(hive_store *s, hive_provider *p);
 HIVE_EXPORT hive_provider *hive_store_provider_for(hive_store *s, const hive_cred *cred);
 
-/* Whether cred should be refreshed at time now: auto_refresh is on and a
- * key expires within margin seconds, or, for a token whose whole life
+/* Whether cred should be refreshed at time now: auto_refresh is on and its
+ * access token (when it has one, as Hive's OAuth2 provider decides; else
+ * any key) expires within margin seconds, or, for a token whose whole life
  * (from last_refreshed to its expiry) is shorter than three margins,
- * within the last third of its life. */
+ * within the last third of its life. Other keys' expiries (an id_token, a
+ * refresh token) do not count: a refresh does not renew them. */
 HIVE_EXPORT bool hive_cred_needs_refresh(const hive_cred *cred, int margin, hive_time now);
 
 /* When cred next becomes due for refresh by that rule: false when it never
@@ -133,6 +137,16 @@ HIVE_EXPORT bool hive_cred_refresh_due(const hive_cred *cred, int margin, hive_t
  * credential is read again, and (unless forced) refreshed only if still
  * due; the new tokens are saved atomically before they are used. With
  * refresh-token rotation, parallel launches cause one token request.
+ * Writes through hive_storage_save and hive_storage_delete wait for that
+ * lock, and the new tokens are saved only over what the refresh read:
+ * HIVE_ERR_CHANGED when another writer replaced the credential meanwhile
+ * (what it wrote stays), HIVE_ERR_NOT_FOUND when it was deleted.
+ *
+ * A read with HIVE_GET_REFRESH refreshes a due credential the same way.
+ * While the credential stays cached (a launch), a failed refresh is not
+ * tried again (later reads get the same failure), nor one that left the
+ * credential due at once (later reads get what the store kept); else the
+ * credential is refreshed again when it becomes due again.
  */
 HIVE_EXPORT hive_rc hive_store_refresh(hive_store *s, hive_cred **out, const char *id);
 
