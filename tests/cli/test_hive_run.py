@@ -1277,9 +1277,6 @@ class TestDryRun(HiveRunTest):
 
 # --- dry run against a real expiring OAuth2 token: no side effect -----------
 
-sys.path.insert(0, str(REPO / "tests" / "oauth"))
-import oauth_server  # noqa: E402  (tests/oauth/oauth_server.py)
-
 
 class TestDryRunSideEffectFree(HiveRunTest):
     """Issue 16 item 3: a dry run on a token that is due for refresh makes
@@ -1290,12 +1287,12 @@ class TestDryRunSideEffectFree(HiveRunTest):
 
     @classmethod
     def setUpClass(cls):
-        why = oauth_server.missing()
+        why = hivetest.missing_oauth_server()
         if why:
             raise RuntimeError("cannot run: " + why)
         cls.server_tmp = tempfile.mkdtemp(prefix="hive-run-oauth-")
         try:
-            cls.server = oauth_server.OAuthServer(cls.server_tmp, 60)
+            cls.server = hivetest.start_oauth_server(cls.server_tmp, hivetest.scaled_int(60))
         except BaseException:
             shutil.rmtree(cls.server_tmp, ignore_errors=True)
             raise
@@ -1308,7 +1305,7 @@ class TestDryRunSideEffectFree(HiveRunTest):
 
     def setUp(self):
         super().setUp()
-        for name in oauth_server.PROXY_VARS:
+        for name in hivetest.PROXY_VARS:
             self.env.pop(name, None)
         self.server.admin("POST", "/test/reset")
         rt = self.server.mint()

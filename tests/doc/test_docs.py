@@ -27,13 +27,16 @@ import unittest
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-HIVE_RUN = os.path.abspath(os.environ.get("HIVE_RUN") or REPO / "build" / "launcher" / "hive-run")
-HIVE_CRED = os.path.abspath(os.environ.get("HIVE_CRED") or REPO / "build" / "launcher" / "hive-cred")
-ZSH_COMPLETION = os.path.abspath(os.environ.get("HIVE_ZSH_COMPLETION") or REPO / "build" / "completion" / "_hive")
+sys.path.insert(0, str(REPO / "tests" / "lib"))
+import hivetest  # noqa: E402  (tests/lib/hivetest.py)
+
+HIVE_RUN = hivetest.HIVE_RUN
+HIVE_CRED = hivetest.HIVE_CRED
+ZSH_COMPLETION = hivetest.path_from_env("HIVE_ZSH_COMPLETION", hivetest.BUILD / "completion" / "_hive")
 BASH_COMPLETION = REPO / "completion" / "hive.bash"
 MAN = REPO / "man"
 PAGES = ["hive-run.1", "hive-cred.1", "hive-store.5"]
-TIMEOUT = 60
+TIMEOUT = hivetest.scaled(60)
 
 
 def need(tool):
@@ -151,8 +154,7 @@ class BashCompletion(unittest.TestCase):
         self.tmp = tempfile.mkdtemp(prefix="hive-doc-test-")
         self.addCleanup(shutil.rmtree, self.tmp, ignore_errors=True)
         self.home = os.path.join(self.tmp, "home")
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("HIVE_")}
-        self.env.update(HIVE_HOME=self.home, LC_ALL="C", HOME=self.tmp)
+        self.env = hivetest.clean_env(self.home, HOME=self.tmp)
         self.cred("init")
         for cid, keys in [("github_oauth", "access_token=a\nrefresh_token=r\n"), ("gitlab", "api_key=k\n"),
                           ("brave_search/work", "api_key=w\n"), ('odd"id', "api_key=o\n")]:
@@ -251,8 +253,7 @@ class ZshCompletion(unittest.TestCase):
         os.mkdir(self.fdir)
         shutil.copy(ZSH_COMPLETION, self.fdir)
         home = os.path.join(self.tmp, "home")
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("HIVE_")}
-        self.env.update(HIVE_HOME=home, HOME=self.tmp, LC_ALL="C", TERM="dumb")
+        self.env = hivetest.clean_env(home, HOME=self.tmp, TERM="dumb")
         for args, stdin in [(["init"], b""), (["add", "github_oauth"], b"api_key=x\n"),
                             (["add", "gitlab"], b"api_key=y\n"), (["usage", "add", "gitlab", "--env", "G={{gitlab}}"], b""),
                             (["list"], b"")]:
@@ -313,10 +314,7 @@ def usage_table():
 
 
 def main():
-    for what, path in [("hive-run", HIVE_RUN), ("hive-cred", HIVE_CRED)]:
-        if not os.access(path, os.X_OK):
-            sys.exit("%s not found at %s (set %s)" % (what, path, what.upper().replace("-", "_")))
-    unittest.main()
+    hivetest.main(binaries=["hive-run", "hive-cred"])
 
 
 if __name__ == "__main__":
