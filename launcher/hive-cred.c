@@ -55,6 +55,7 @@ static const char usage_text[] =
     "      --env N=TEMPLATE     (each repeatable)\n"
     "      -d, --description D  --help-url URL\n"
     "  usage list | usage show ID | usage remove ID\n"
+    "  help [COMMAND]           this help, or COMMAND's (also: COMMAND --help)\n"
     "\n"
     "Options:\n"
     "  --store DIR   the store directory (default $HIVE_HOME/credentials); its key\n"
@@ -77,6 +78,72 @@ static const char usage_text[] =
     "  5  a credential could not be decrypted or parsed (wrong key, damaged file)\n"
     "  6  store error: file system, permissions, lock, id conflict, damaged usage.json\n"
     "  7  a refresh failed, or the credential cannot be refreshed\n";
+
+/* Each command's help, for 'hive-cred CMD --help' and 'hive-cred help CMD':
+ * one row a command. */
+static const struct cmd_help {
+    const char *cmd;
+    const char *text;
+} cmd_help[] = {
+    {"init", "hive-cred init\n\nCreate the store and, when no key is configured, a key file (0600).\n"
+             "Prints where the key is, never the key.\n"},
+    {"keygen", "hive-cred keygen\n\nPrint a new Fernet key.\n"},
+    {"add", "hive-cred add ID [OPTIONS] < NAME=VALUE lines\n\n"
+            "Create or replace ID; the values come from stdin, one NAME=VALUE a line\n"
+            "(prompted without echo on a terminal), never from the command line.\n\n"
+            "  -t, --type T         api_key (default), oauth2, basic_auth, bearer_token, custom\n"
+            "  -d, --description D  description\n"
+            "      --provider-id P  provider that refreshes it\n"
+            "      --auto-refresh   let the provider refresh it when it expires\n"
+            "      --expires KEY=TIME  expiry of KEY: ISO 8601, Unix seconds or +N[smhd]\n"
+            "      --tag T          add a tag (repeatable)\n"},
+    {"get", "hive-cred get ID [KEY]\n\nPrint one value (the default key without KEY), then a newline.\n"},
+    {"show", "hive-cred show ID [--reveal] [--json]\n\nThe credential's metadata; values masked unless --reveal.\n"},
+    {"list", "hive-cred list [--json]\n\nThe ids, one a line; --json adds each id's index entry.\n"},
+    {"exists", "hive-cred exists ID\n\nExit 0 if ID exists, 1 if not.\n"},
+    {"delete", "hive-cred delete ID\n\nRemove ID: its file and its index entry.\n"},
+    {"resolve", "hive-cred resolve TEMPLATE\n\nPrint TEMPLATE with {{id}} and {{id.key}} rendered.\n"},
+    {"validate", "hive-cred validate [ID] [--json]\n\n"
+                 "Check the credentials (expired and not refreshable is an error) and the usage\n"
+                 "specs; print each problem; exit 1 on any.\n"},
+    {"refresh", "hive-cred refresh [--retry-in-doubt] ID\n\nRefresh ID through its provider now.\n"
+                "--retry-in-doubt: send a refresh token marked in doubt (its request got no usable\n"
+                "answer, so the server may have spent it) once more; only when you know the server\n"
+                "never received that request.\n"},
+    {"accounts", "hive-cred accounts PROVIDER [--json]\n\nThe aliases and identities of PROVIDER's accounts.\n"},
+    {"sync", "hive-cred sync\n\nPull every active integration from the Aden platform (ADEN_API_KEY or the\n"
+             "stored aden_api_key; ADEN_API_URL).\n"},
+    {"copy", "hive-cred copy SRC DST\n\nCopy every credential from one store to another (a directory or an\n"
+             "etcd:// URL each), keeping its values.\n"},
+    {"rotate-key", "hive-cred rotate-key\n\nRe-encrypt everything under a new key, crash-safe: the new key comes from\n"
+                   "HIVE_NEW_CREDENTIAL_KEY or is made; if killed, run it again to finish.\n"},
+    {"usage", "hive-cred usage add ID [OPTIONS] | usage list | usage show ID | usage remove ID\n\n"
+              "Register, list, show or remove how a tool uses credential ID (templates only).\n\n"
+              "  --key K              a required key (repeatable)\n"
+              "  --header N=TEMPLATE  --param N=TEMPLATE  --body N=TEMPLATE\n"
+              "  --env N=TEMPLATE     (each repeatable)\n"
+              "  -d, --description D  --help-url URL\n"},
+    {"help", "hive-cred help [COMMAND]\n\nThe usage of hive-cred, or of COMMAND.\n"},
+};
+
+/* Print cmd's help (NULL: the whole usage); 2 for an unknown command. */
+static int print_help(const char *cmd)
+{
+    if (cmd == NULL) {
+        fputs(usage_text, stdout);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof(cmd_help) / sizeof(cmd_help[0]); i++) {
+        if (strcmp(cmd_help[i].cmd, cmd) == 0) {
+            printf("Usage: %s\nGlobal options (--store DIR, --json) and exit codes: hive-cred --help\n",
+                   cmd_help[i].text);
+            return 0;
+        }
+    }
+    cli_error("unknown command '%.64s'", cmd);
+    cli_hint("'hive-cred --help' lists the commands");
+    return EXIT_USAGE;
+}
 
 typedef struct opts {
     const char *store;
@@ -101,6 +168,7 @@ typedef struct opts {
     const char *env[MAX_OPT_LIST];
     size_t n_env;
     const char *help_url;
+    bool help;
     /* which command-specific options were given, to reject misplaced ones */
     const char *add_only;
     const char *show_only;
@@ -1206,9 +1274,7 @@ int main(int argc, char **argv)
 #undef LIST_OPT
         case OPT_HELP_URL: o.help_url = optarg; o.usage_only = "--help-url"; break;
         case OPT_RETRY_IN_DOUBT: o.retry_in_doubt = true; break;
-        case 'h':
-            fputs(usage_text, stdout);
-            return 0;
+        case 'h': o.help = true; break;
         case OPT_VERSION:
             printf("hive-cred %s\n", HIVE_VERSION);
             return 0;
@@ -1218,6 +1284,8 @@ int main(int argc, char **argv)
             return usage_error("unknown option '%s'", argv[optind - 1]);
         }
     }
+    if (o.help)
+        return print_help(optind < argc ? argv[optind] : NULL);
     if (optind >= argc) {
         fputs(usage_text, stderr);
         return EXIT_USAGE;
@@ -1225,6 +1293,8 @@ int main(int argc, char **argv)
     cmd = argv[optind];
     args = argv + optind + 1;
     nargs = argc - optind - 1;
+    if (strcmp(cmd, "help") == 0)
+        return (ex = want_operands(cmd, nargs, 0, 1, "at most one COMMAND")) ? ex : print_help(nargs ? args[0] : NULL);
 
     if (o.add_only != NULL && strcmp(cmd, "add") != 0 &&
         !(strcmp(cmd, "usage") == 0 && o.description != NULL && o.add_only == o.description_opt))

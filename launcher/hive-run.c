@@ -57,7 +57,9 @@ static const char usage_text[] =
     "                            URL encodings) in the program's output by [masked];\n"
     "                            on a terminal the program keeps a terminal of its own\n"
     "      --mask-min N          mask values of at least N bytes (default 6, least 4)\n"
-    "      --dry-run             list what would be set (values masked); run nothing\n"
+    "      --dry-run             list what would be set (values masked), what would be\n"
+    "                            refreshed, and every problem; run nothing, touch\n"
+    "                            neither network nor disk; exit 125 on any problem\n"
     "      --json                with --dry-run: machine-readable\n"
     "      --store DIR           the store directory (default $HIVE_HOME/credentials)\n"
     "  -h, --help                this help;  --version  the version\n"
@@ -150,17 +152,46 @@ typedef struct run {
     size_t nvars;
 } run;
 
+/* With --dry-run: every error said so far (a JSON array of strings), for
+ * the report. A dry run goes on past an error to find them all. */
+static hive_json *problems;
+
+/* The text fmt makes (the caller's, free), or NULL when out of memory. */
+static char *vtext_of(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
+static char *vtext_of(const char *fmt, va_list ap)
+{
+    char *s = NULL;
+
+    return vasprintf(&s, fmt, ap) < 0 ? NULL : s;
+}
+
+static char *text_of(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *text_of(const char *fmt, ...)
+{
+    va_list ap;
+    char *s;
+
+    va_start(ap, fmt);
+    s = vtext_of(fmt, ap);
+    va_end(ap);
+    return s;
+}
+
 static void fail_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void fail_msg(const char *fmt, ...)
 {
-    char *msg = NULL;
     va_list ap;
+    char *msg;
 
     va_start(ap, fmt);
-    if (vasprintf(&msg, fmt, ap) < 0)
-        msg = NULL;
+    msg = vtext_of(fmt, ap);
     va_end(ap);
-    cli_error("%s", msg ? msg : "(out of memory formatting the message)");
+    {
+        const char *text = msg ? msg : "(out of memory formatting the message)";
+        cli_error("%s", text);
+        if (problems != NULL)
+            (void)hive_json_append(problems, hive_json_new_string(text, strlen(text)));
+    }
     free(msg);
 }
 
@@ -310,21 +341,21 @@ static bool is_stripped(const char *entry, size_t name_len)
  * title in CI), and rendering it would hand them a secret. */
 static int collect_inherited(run *r)
 {
-    for (size_t i = 0; i < r->n_render; i++) {
+    int ex = 0;
+
+    for (size_t i = 0; i < r->n_render && (ex == 0 || r->dry_run); i++) {
         const char *name = r->render[i];
         const char *value = getenv(name);
-        int ex;
         if (value == NULL) {
             fail_msg("--render-env %s: there is no %s in the environment", name, name);
             cli_hint("export %s='{{id.key}}' before running hive-run, or set it with -e %s='{{id.key}}'",
                      name, name);
-            return EXIT_FAIL;
+            ex = EXIT_FAIL;
+        } else if (set_var(r, name, strlen(name), value, SRC_INHERITED, SOURCE_INHERITED) != 0) {
+            ex = EXIT_FAIL;
         }
-        ex = set_var(r, name, strlen(name), value, SRC_INHERITED, SOURCE_INHERITED);
-        if (ex != 0)
-            return ex;
     }
-    return 0;
+    return ex;
 }
 
 static bool in_list(const char *const *list, size_t n, const char *name, size_t name_len)
@@ -433,10 +464,11 @@ static int collect_usage(run *r, hive_store *st, const char *id)
         fail_msg("out of memory");
         return EXIT_FAIL;
     }
-    for (size_t i = 0; ex == 0 && i < hive_json_size(env); i++) {
+    for (size_t i = 0; (ex == 0 || r->dry_run) && i < hive_json_size(env); i++) {
         const char *name;
         const hive_json *t = hive_json_at(env, i, &name);
-        ex = set_var(r, name, strlen(name), hive_json_string(t, NULL), SRC_USAGE, source);
+        if (set_var(r, name, strlen(name), hive_json_string(t, NULL), SRC_USAGE, source) != 0)
+            ex = EXIT_FAIL;
     }
     free(source);
     return ex;
@@ -500,6 +532,7 @@ static int collect_env_file(run *r, const char *path)
                                 .skipped = env_file_skipped, .ctx = &ctx};
     hive_json *vals = NULL;
     hive_rc rc = hive_dotenv_load_with(&vals, path, &opts);
+    int ex = 0;
 
     if (rc != HIVE_OK) {
         if (ctx.why[0] != '\0')
@@ -508,27 +541,22 @@ static int collect_env_file(run *r, const char *path)
             fail_msg("--env-file: %s", hive_last_error());
         return EXIT_FAIL;
     }
-    for (size_t i = 0; i < hive_json_size(vals); i++) {
+    for (size_t i = 0; i < hive_json_size(vals) && (ex == 0 || r->dry_run); i++) {
         const char *name;
         const hive_json *t = hive_json_at(vals, i, &name);
         size_t len;
         const char *s = hive_json_string(t, &len);
-        int ex;
         if (s == NULL)
             continue;   /* "NAME" alone: python-dotenv's None, which sets nothing */
         if (strlen(s) != len) {
             fail_msg("--env-file %s: the value of %s holds a NUL byte", path, name);
-            hive_json_free(&vals);
-            return EXIT_FAIL;
-        }
-        ex = set_var(r, name, strlen(name), s, SRC_ENV_FILE, path);
-        if (ex != 0) {
-            hive_json_free(&vals);
-            return ex;
+            ex = EXIT_FAIL;
+        } else if (set_var(r, name, strlen(name), s, SRC_ENV_FILE, path) != 0) {
+            ex = EXIT_FAIL;
         }
     }
     hive_json_free(&vals);
-    return 0;
+    return ex;
 }
 
 /* --- rendering ------------------------------------------------------------ */
@@ -645,19 +673,24 @@ static int check_expiry(run *r, hive_store *st, const var *v)
  * {{id}, {{id.}}): an error naming the variable, where it came from and
  * the column, never text handed to the program.
  */
+/* Whether v's template is well formed; if not, say so. */
+static bool template_ok(const var *v)
+{
+    if (hive_template_check(v->tmpl, strlen(v->tmpl), NULL) == HIVE_OK)
+        return true;
+    fail_msg("%s (%s): %s", v->name, v->source, hive_last_error());
+    cli_hint("a template is {{id}}, {{id.key}} or {{provider/alias.key}}: letters, digits, '_' "
+             "and '-', no spaces");
+    cli_hint("text that must hold '{{' as it is can come from the environment instead: "
+             "hive-run renders only what -e, --env-file, --usage and --render-env give it");
+    return false;
+}
+
 static int check_templates(const run *r)
 {
-    for (size_t i = 0; i < r->nvars; i++) {
-        const var *v = &r->vars[i];
-        if (hive_template_check(v->tmpl, strlen(v->tmpl), NULL) != HIVE_OK) {
-            fail_msg("%s (%s): %s", v->name, v->source, hive_last_error());
-            cli_hint("a template is {{id}}, {{id.key}} or {{provider/alias.key}}: letters, digits, '_' "
-                     "and '-', no spaces");
-            cli_hint("text that must hold '{{' as it is can come from the environment instead: "
-                     "hive-run renders only what -e, --env-file, --usage and --render-env give it");
+    for (size_t i = 0; i < r->nvars; i++)
+        if (!template_ok(&r->vars[i]))
             return EXIT_FAIL;
-        }
-    }
     return 0;
 }
 
@@ -686,6 +719,57 @@ static void prefetch_all(const run *r, hive_store *st)
         hive_template_refs_free(refs[i], nrefs[i]);
 }
 
+/* Whether v may be set: a refused name must be allowed by name; if not,
+ * say so. */
+static bool name_allowed(const run *r, const var *v)
+{
+    if (!name_is_unsafe(v->name) || in_list(r->unsafe_ok, r->n_unsafe_ok, v->name, strlen(v->name)))
+        return true;
+    fail_msg("refusing to set %s (%s): its value would be run as code", v->name, v->source);
+    cli_hint("pass --allow-unsafe-env %s if that is what you want", v->name);
+    return false;
+}
+
+/* Say that a credential of v's template could not be read (rc). */
+static void read_failed(const var *v, hive_rc rc)
+{
+    fail_msg("%s (%s): %s", v->name, v->source, hive_last_error());
+    if (rc == HIVE_ERR_NOT_FOUND)
+        cli_hint("'hive-cred list' shows the stored ids");
+    else if (rc == HIVE_ERR_NO_KEY)
+        cli_hint("run 'hive-cred init' to create a key file, or set HIVE_CREDENTIAL_KEY");
+    else if (rc == HIVE_ERR_DECRYPT)
+        cli_hint("the file was written with another key, or is damaged; check HIVE_CREDENTIAL_KEY");
+}
+
+/* Whether v's rendered value can be an environment string; if not, say why. */
+static bool value_fits(const var *v)
+{
+    if (strlen(v->value) != v->value_len) {
+        fail_msg("%s: the value holds a NUL byte, which an environment variable cannot carry", v->name);
+        return false;
+    }
+    if (strlen(v->name) + 1 + v->value_len + 1 > MAX_ARG_STRLEN_LINUX) {
+        fail_msg("%s: NAME=VALUE is %zu bytes, over the kernel's limit of %d bytes for one "
+                 "environment string", v->name, strlen(v->name) + 1 + v->value_len + 1,
+                 MAX_ARG_STRLEN_LINUX);
+        cli_hint("pass large secrets in a file instead of the environment");
+        return false;
+    }
+    return true;
+}
+
+/* --mask: say which values are too short to be masked. */
+static void warn_unmasked(const run *r)
+{
+    if (!r->mask)
+        return;
+    for (size_t i = 0; i < r->nvars; i++)
+        if (r->vars[i].value_len > 0 && r->vars[i].value_len < r->mask_min)
+            cli_warn("--mask: %s is %zu bytes, under --mask-min %zu: it will not be masked", r->vars[i].name,
+                     r->vars[i].value_len, r->mask_min);
+}
+
 static int render_all(run *r, hive_store *st)
 {
     unsigned flags = r->no_refresh ? 0 : HIVE_GET_REFRESH;
@@ -697,38 +781,15 @@ static int render_all(run *r, hive_store *st)
         hive_rc rc;
         int ex;
 
-        if (name_is_unsafe(v->name)) {
-            bool ok = false;
-            for (size_t k = 0; k < r->n_unsafe_ok; k++)
-                ok = ok || strcmp(r->unsafe_ok[k], v->name) == 0;
-            if (!ok) {
-                fail_msg("refusing to set %s (%s): its value would be run as code", v->name, v->source);
-                cli_hint("pass --allow-unsafe-env %s if that is what you want", v->name);
-                return EXIT_FAIL;
-            }
-        }
+        if (!name_allowed(r, v))
+            return EXIT_FAIL;
         rc = hive_store_resolve(st, &v->value, &v->value_len, v->tmpl, flags);
         if (rc != HIVE_OK) {
-            fail_msg("%s (%s): %s", v->name, v->source, hive_last_error());
-            if (rc == HIVE_ERR_NOT_FOUND)
-                cli_hint("'hive-cred list' shows the stored ids");
-            else if (rc == HIVE_ERR_NO_KEY)
-                cli_hint("run 'hive-cred init' to create a key file, or set HIVE_CREDENTIAL_KEY");
-            else if (rc == HIVE_ERR_DECRYPT)
-                cli_hint("the file was written with another key, or is damaged; check HIVE_CREDENTIAL_KEY");
+            read_failed(v, rc);
             return EXIT_FAIL;
         }
-        if (strlen(v->value) != v->value_len) {
-            fail_msg("%s: the value holds a NUL byte, which an environment variable cannot carry", v->name);
+        if (!value_fits(v))
             return EXIT_FAIL;
-        }
-        if (strlen(v->name) + 1 + v->value_len + 1 > MAX_ARG_STRLEN_LINUX) {
-            fail_msg("%s: NAME=VALUE is %zu bytes, over the kernel's limit of %d bytes for one "
-                     "environment string", v->name, strlen(v->name) + 1 + v->value_len + 1,
-                     MAX_ARG_STRLEN_LINUX);
-            cli_hint("pass large secrets in a file instead of the environment");
-            return EXIT_FAIL;
-        }
         ex = check_expiry(r, st, v);
         if (ex != 0)
             return ex;
@@ -1155,35 +1216,153 @@ static int exec_child(char **argv, char **envp)
 
 /* --- dry run ---------------------------------------------------------------- */
 
-static hive_json *refs_json(hive_store *st, const char *tmpl, unsigned flags)
-{
-    hive_json *arr = hive_json_new(HIVE_JSON_ARRAY);
-    hive_template_ref *refs = NULL;
-    size_t n = 0;
+/*
+ * A dry run tells what a launch would do, and every problem that would stop
+ * it, without doing any of it: credentials are read as stored (no refresh:
+ * no token request, no libcurl, nothing written), and whether a launch
+ * would refresh a token is told from the credential and its provider.
+ */
 
-    if (arr == NULL || hive_template_refs(&refs, &n, tmpl, strlen(tmpl)) != HIVE_OK)
-        return arr;
-    for (size_t i = 0; i < n; i++) {
-        hive_json *o = hive_json_new(HIVE_JSON_OBJECT);
-        hive_cred *c = NULL;
-        const char *key = refs[i].key;
-        char when[HIVE_TIME_TEXT] = "";
-        if (hive_store_get_credential(st, &c, refs[i].id, flags) == HIVE_OK) {
-            hive_time t;
-            if (key == NULL)
-                key = hive_cred_default_key(c);
-            t = key ? hive_cred_key_expires(c, key) : (hive_time){0, 0, 0, HIVE_TIME_NONE};
-            hive_time_format(when, &t, true);
-        }
-        hive_json_set(o, "credential", hive_json_new_string(refs[i].id, strlen(refs[i].id)));
-        hive_json_set(o, "key", key ? hive_json_new_string(key, strlen(key)) : hive_json_new(HIVE_JSON_NULL));
-        hive_json_set(o, "expires_at", *when ? hive_json_new_string(when, strlen(when))
-                                             : hive_json_new(HIVE_JSON_NULL));
-        hive_json_append(arr, o);
-        hive_cred_free(&c);
+static hive_json *json_text(const char *s)
+{
+    return s != NULL ? hive_json_new_string(s, strlen(s)) : hive_json_new(HIVE_JSON_NULL);
+}
+
+static hive_json *json_bool(bool b)
+{
+    return hive_json_new(b ? HIVE_JSON_TRUE : HIVE_JSON_FALSE);
+}
+
+/* NULL when a launch would refresh c's tokens once due; else why not (the
+ * caller's, free). Told without asking anyone: can_refresh only looks. */
+static char *why_not_refreshed(const run *r, hive_store *st, const hive_cred *c)
+{
+    hive_provider *p = hive_store_provider_for(st, c);
+
+    if (!hive_cred_auto_refresh(c))
+        return text_of("auto_refresh is off");
+    if (p == NULL)
+        return text_of("no provider handles it");
+    if (p->refresh == NULL)
+        return text_of("its provider '%s' never refreshes", p->id);
+    if (strcmp(p->id, "bearer_token") == 0)
+        return text_of("a bearer token cannot be refreshed");
+    if (r->no_refresh)
+        return text_of("--no-refresh is set");
+    if (p->can_refresh != NULL && !p->can_refresh(p, st, c)) {
+        /* "Failed to refresh credential 'ID': why": the why */
+        const char *msg = hive_last_error();
+        const char *colon = strncmp(msg, "Failed to refresh credential '", 30) == 0 ? strstr(msg, "': ") : NULL;
+        return text_of("%s", colon ? colon + 3 : msg);
     }
-    hive_template_refs_free(refs, n);
-    return arr;
+    return NULL;
+}
+
+/* The provider a refresh of c would go through, as the user named it. */
+static const char *provider_name(hive_store *st, const hive_cred *c)
+{
+    const char *pid = hive_cred_provider_id(c);
+    const hive_provider *p;
+
+    if (pid != NULL && *pid != '\0')
+        return pid;
+    p = hive_store_provider_for(st, c);
+    return p != NULL ? p->id : NULL;
+}
+
+/* A missing store key is said once, not for every reference. */
+static bool said_no_key;
+
+typedef struct dry_ref_info {
+    hive_cred *cred;      /* as stored; NULL when it could not be read */
+    const char *key;      /* the key used: the named one, else the default */
+    char *problem;        /* what stops the launch, or NULL */
+    char *refresh;        /* what a launch would do about the expiry, or NULL */
+    bool refreshes;
+    int64_t expires_in;
+    char when[HIVE_TIME_TEXT];
+} dry_ref_info;
+
+/* Expiry of one reference: would a launch refresh it, pass it, or stop? */
+static void dry_expiry(const run *r, hive_store *st, const var *v, const hive_template_ref *ref,
+                       dry_ref_info *d)
+{
+    hive_time t = hive_cred_key_expires(d->cred, d->key);
+    hive_time now = hive_time_now();
+    char *why;
+
+    if (t.form == HIVE_TIME_NONE)
+        return;
+    hive_time_format(d->when, &t, true);
+    d->expires_in = t.sec - now.sec;
+    why = why_not_refreshed(r, st, d->cred);
+    if (why == NULL && hive_cred_needs_refresh(d->cred, r->margin, now)) {
+        const char *pname = provider_name(st, d->cred);
+        d->refreshes = true;
+        d->refresh = d->expires_in > 0
+                         ? text_of("would refresh (expires in %lld s, provider %s)", (long long)d->expires_in,
+                                   pname ? pname : "?")
+                         : text_of("would refresh (expired %lld s ago, provider %s)", (long long)-d->expires_in,
+                                   pname ? pname : "?");
+    } else if (d->expires_in <= 0 && r->allow_expired) {
+        cli_warn("%s: key '%s' of credential '%s' expired at %s (passed on: --allow-expired)", v->name,
+                 d->key, ref->id, d->when);
+        d->refresh = text_of("expired, would not be refreshed: %s; passed on: --allow-expired",
+                             why ? why : "not due");
+    } else if (d->expires_in <= 0) {
+        d->problem = text_of("key '%s' of credential '%s' expired at %s and would not be refreshed: %s",
+                             d->key, ref->id, d->when, why ? why : "not due");
+        fail_msg("%s (%s): %s", v->name, v->source, d->problem ? d->problem : "expired");
+        cli_hint("save a new token with 'hive-cred add %s', or pass --allow-expired", ref->id);
+    } else if (why != NULL && d->expires_in <= r->margin) {
+        d->refresh = text_of("expires in %lld s, would not be refreshed: %s", (long long)d->expires_in, why);
+    } else {
+        d->refresh = text_of("expires in %lld s", (long long)d->expires_in);
+    }
+    free(why);
+}
+
+/* One reference of v's template: its credential and key, read as stored,
+ * and what a launch would do about its expiry. A problem is said, and
+ * added to var_problems. */
+static hive_json *dry_ref(const run *r, hive_store *st, const var *v, const hive_template_ref *ref,
+                          hive_json *var_problems)
+{
+    hive_json *o = hive_json_new(HIVE_JSON_OBJECT);
+    dry_ref_info d = {.key = ref->key};
+    char *value = NULL;
+    size_t len = 0;
+    /* the store's own words for a missing credential or key */
+    hive_rc rc = hive_store_get_key(st, &value, &len, ref->id, ref->key, 0);
+
+    if (rc == HIVE_OK) {
+        hive_free_secret(value, len + 1);
+        rc = hive_store_get_credential(st, &d.cred, ref->id, 0);
+    }
+    if (rc != HIVE_OK) {
+        d.problem = text_of("%s", hive_last_error());
+        if (rc != HIVE_ERR_NO_KEY || !said_no_key)
+            read_failed(v, rc);
+        said_no_key = said_no_key || rc == HIVE_ERR_NO_KEY;
+    } else {
+        if (d.key == NULL)
+            d.key = hive_cred_default_key(d.cred);
+        dry_expiry(r, st, v, ref, &d);
+    }
+    if (d.problem != NULL)
+        hive_json_append(var_problems, json_text(d.problem));
+    hive_json_set(o, "credential", json_text(ref->id));
+    hive_json_set(o, "key", json_text(d.key));
+    hive_json_set(o, "expires_at", json_text(*d.when ? d.when : NULL));
+    hive_json_set(o, "expires_in", *d.when ? hive_json_new_int(d.expires_in) : hive_json_new(HIVE_JSON_NULL));
+    hive_json_set(o, "would_refresh", json_bool(d.refreshes));
+    hive_json_set(o, "provider", json_text(d.cred ? provider_name(st, d.cred) : NULL));
+    hive_json_set(o, "refresh", json_text(d.refresh));
+    hive_json_set(o, "problem", json_text(d.problem));
+    free(d.problem);
+    free(d.refresh);
+    hive_cred_free(&d.cred);
+    return o;
 }
 
 static const char *kind_name(source_kind k)
@@ -1197,88 +1376,176 @@ static const char *kind_name(source_kind k)
     return "?";
 }
 
+/* The last problem said, for the variable's own list. */
+static hive_json *last_problem(void)
+{
+    size_t n = hive_json_size(problems);
+
+    return n > 0 ? hive_json_clone(hive_json_at(problems, n - 1, NULL)) : json_text("?");
+}
+
+/* One variable: its source, template and references, and its problems. A
+ * variable without problems is rendered from the values as stored, for
+ * its length and the size checks (the value itself is never shown). */
+static hive_json *dry_var(const run *r, hive_store *st, var *v)
+{
+    hive_json *o = hive_json_new(HIVE_JSON_OBJECT);
+    hive_json *refs_json = hive_json_new(HIVE_JSON_ARRAY);
+    hive_json *vp = hive_json_new(HIVE_JSON_ARRAY);
+    hive_template_ref *refs = NULL;
+    size_t n = 0;
+    bool rendered = false;
+
+    if (!name_allowed(r, v))
+        hive_json_append(vp, json_text("refused: its value would be run as code (--allow-unsafe-env allows it)"));
+    if (!template_ok(v)) {
+        hive_json_append(vp, json_text(hive_last_error()));
+    } else if (hive_template_refs(&refs, &n, v->tmpl, strlen(v->tmpl)) == HIVE_OK) {
+        for (size_t i = 0; i < n; i++)
+            hive_json_append(refs_json, dry_ref(r, st, v, &refs[i], vp));
+        hive_template_refs_free(refs, n);
+    }
+    if (hive_json_size(vp) == 0) {
+        hive_rc rc = hive_store_resolve(st, &v->value, &v->value_len, v->tmpl, 0);
+        if (rc != HIVE_OK)
+            read_failed(v, rc);
+        rendered = rc == HIVE_OK && value_fits(v);
+        if (!rendered)
+            hive_json_append(vp, last_problem());
+    }
+    hive_json_set(o, "name", json_text(v->name));
+    hive_json_set(o, "source", json_text(kind_name(v->kind)));
+    hive_json_set(o, "origin", json_text(v->source));
+    hive_json_set(o, "template", json_text(v->tmpl));
+    hive_json_set(o, "references", refs_json);
+    hive_json_set(o, "value", json_text("********"));
+    hive_json_set(o, "length", rendered ? hive_json_new_int((int64_t)v->value_len) : hive_json_new(HIVE_JSON_NULL));
+    hive_json_set(o, "problems", vp);
+    return o;
+}
+
+/* The total size a launch checks before exec, on the values as stored. */
+static void dry_sizes(const run *r, char **argv)
+{
+    char **envp = build_env(r);
+    size_t n;
+
+    if (envp == NULL) {
+        fail_msg("out of memory");
+        return;
+    }
+    (void)check_total_size(argv, envp);
+    n = env_count(envp);
+    for (size_t i = n - r->nvars; i < n; i++)
+        hive_free_secret(envp[i], strlen(envp[i]) + 1);
+    free(envp);
+}
+
 static void append_name(void *ctx, const char *e, size_t name_len)
 {
     hive_json_append(ctx, hive_json_new_string(e, name_len));
 }
 
-static int dry_run(const run *r, hive_store *st, char **argv)
+static void print_dry_run(const run *r, const hive_json *doc, char **argv)
 {
-    unsigned flags = r->no_refresh ? 0 : HIVE_GET_REFRESH;
+    const hive_json *vars = hive_json_get(doc, "variables");
+    const hive_json *removed = hive_json_get(doc, "removed");
+    const hive_json *kept = hive_json_get(doc, "kept");
+    const hive_json *unrendered = hive_json_get(doc, "not_rendered");
+    size_t nproblems = hive_json_size(hive_json_get(doc, "problems"));
+
+    printf("%s:", nproblems ? "would not run" : "would run");
+    for (char **a = argv; *a != NULL; a++)
+        printf(" %s", *a);
+    printf("\n");
+    for (size_t i = 0; i < hive_json_size(vars); i++) {
+        const hive_json *o = hive_json_at(vars, i, NULL);
+        const hive_json *refs = hive_json_get(o, "references");
+        const hive_json *vp = hive_json_get(o, "problems");
+        printf("  %s%s (%s %s) template %s\n", hive_json_string(hive_json_get(o, "name"), NULL),
+               hive_json_typeof(hive_json_get(o, "length")) == HIVE_JSON_NULL ? "" : "=********",
+               hive_json_string(hive_json_get(o, "source"), NULL),
+               hive_json_string(hive_json_get(o, "origin"), NULL),
+               hive_json_string(hive_json_get(o, "template"), NULL));
+        for (size_t k = 0; k < hive_json_size(refs); k++) {
+            const hive_json *ref = hive_json_at(refs, k, NULL);
+            const char *exp = hive_json_string(hive_json_get(ref, "expires_at"), NULL);
+            const char *what = hive_json_string(hive_json_get(ref, "refresh"), NULL);
+            if (hive_json_string(hive_json_get(ref, "problem"), NULL) != NULL && exp == NULL)
+                continue;   /* not read: the problem line says why */
+            printf("      credential %s key %s%s%s%s%s\n", hive_json_string(hive_json_get(ref, "credential"), NULL),
+                   hive_json_string(hive_json_get(ref, "key"), NULL), exp ? ", expires " : "", exp ? exp : "",
+                   what ? ", " : "", what ? what : "");
+        }
+        for (size_t k = 0; k < hive_json_size(vp); k++)
+            printf("      problem: %s\n", hive_json_string(hive_json_at(vp, k, NULL), NULL));
+    }
+    for (size_t i = 0; i < hive_json_size(removed); i++)
+        printf("  unset %s\n", hive_json_string(hive_json_at(removed, i, NULL), NULL));
+    if (r->pristine) {
+        printf("  environment: empty (-i)");
+        for (size_t i = 0; i < hive_json_size(kept); i++)
+            printf("%s%s", i ? ", " : "; kept: ", hive_json_string(hive_json_at(kept, i, NULL), NULL));
+        printf("\n");
+    }
+    for (size_t i = 0; i < hive_json_size(unrendered); i++) {
+        const char *name = hive_json_string(hive_json_at(unrendered, i, NULL), NULL);
+        printf("  %s: holds a template, passed as is (inherited; --render-env %s renders it)\n", name, name);
+    }
+    if (nproblems > 0)
+        printf("%zu problem%s: hive-run would exit 125 without running the program\n", nproblems,
+               nproblems == 1 ? "" : "s");
+}
+
+/*
+ * --dry-run: the report, every problem in it (each also said on stderr as
+ * it is found), exit 125 if there was any. The sources were collected
+ * before, going on past their errors, which are in problems already.
+ */
+static int dry_run(run *r, hive_store *st, char **argv)
+{
     hive_json *doc = hive_json_new(HIVE_JSON_OBJECT);
     hive_json *vars = hive_json_new(HIVE_JSON_ARRAY);
     hive_json *cmd = hive_json_new(HIVE_JSON_ARRAY);
     hive_json *removed = hive_json_new(HIVE_JSON_ARRAY);
     hive_json *unrendered = hive_json_new(HIVE_JSON_ARRAY);
     hive_json *kept = hive_json_new(HIVE_JSON_ARRAY);
+    size_t nproblems;
 
     for (char **a = argv; *a != NULL; a++)
-        hive_json_append(cmd, hive_json_new_string(*a, strlen(*a)));
+        hive_json_append(cmd, json_text(*a));
     for (size_t i = 0; i < sizeof(stripped) / sizeof(stripped[0]); i++)
         if (getenv(stripped[i]) != NULL)
-            hive_json_append(removed, hive_json_new_string(stripped[i], strlen(stripped[i])));
-    for (size_t i = 0; i < r->nvars; i++) {
-        const var *v = &r->vars[i];
-        hive_json *o = hive_json_new(HIVE_JSON_OBJECT);
-        hive_json_set(o, "name", hive_json_new_string(v->name, strlen(v->name)));
-        hive_json_set(o, "source", hive_json_new_string(kind_name(v->kind), strlen(kind_name(v->kind))));
-        hive_json_set(o, "origin", hive_json_new_string(v->source, strlen(v->source)));
-        hive_json_set(o, "template", hive_json_new_string(v->tmpl, strlen(v->tmpl)));
-        hive_json_set(o, "references", refs_json(st, v->tmpl, flags));
-        hive_json_set(o, "value", hive_json_new_string("********", 8));
-        hive_json_set(o, "length", hive_json_new_int((int64_t)v->value_len));
-        hive_json_append(vars, o);
+            hive_json_append(removed, json_text(stripped[i]));
+    for (size_t i = 0; i < r->nvars; i++)
+        hive_json_append(vars, dry_var(r, st, &r->vars[i]));
+    if (hive_json_size(problems) == 0) {
+        dry_sizes(r, argv);
+        warn_unmasked(r);
     }
     hive_json_set(doc, "command", cmd);
     hive_json_set(doc, "variables", vars);
     hive_json_set(doc, "removed", removed);
     /* -i: nothing inherited but the --keep names that exist */
-    hive_json_set(doc, "environment", r->pristine ? hive_json_new_string("empty", 5)
-                                                  : hive_json_new_string("inherited", 9));
+    hive_json_set(doc, "environment", json_text(r->pristine ? "empty" : "inherited"));
     for (size_t i = 0; i < r->n_keep; i++)
         if (getenv(r->keep[i]) != NULL && passed_through(r, r->keep[i], strlen(r->keep[i])))
-            hive_json_append(kept, hive_json_new_string(r->keep[i], strlen(r->keep[i])));
+            hive_json_append(kept, json_text(r->keep[i]));
     hive_json_set(doc, "kept", kept);
     (void)each_unrendered(r, append_name, unrendered);
     hive_json_set(doc, "not_rendered", unrendered);
-    if (r->json) {
+    nproblems = hive_json_size(problems);
+    hive_json_set(doc, "ok", json_bool(nproblems == 0));
+    hive_json_set(doc, "problems", problems);
+    problems = NULL;
+    if (r->json)
         (void)cli_print_json(doc);
-    } else {
-        printf("would run:");
-        for (char **a = argv; *a != NULL; a++)
-            printf(" %s", *a);
-        printf("\n");
-        for (size_t i = 0; i < hive_json_size(vars); i++) {
-            const hive_json *o = hive_json_at(vars, i, NULL);
-            const hive_json *refs = hive_json_get(o, "references");
-            printf("  %s=******** (%s %s) template %s\n", hive_json_string(hive_json_get(o, "name"), NULL),
-                   hive_json_string(hive_json_get(o, "source"), NULL),
-                   hive_json_string(hive_json_get(o, "origin"), NULL),
-                   hive_json_string(hive_json_get(o, "template"), NULL));
-            for (size_t k = 0; k < hive_json_size(refs); k++) {
-                const hive_json *ref = hive_json_at(refs, k, NULL);
-                const char *key = hive_json_string(hive_json_get(ref, "key"), NULL);
-                const char *exp = hive_json_string(hive_json_get(ref, "expires_at"), NULL);
-                printf("      credential %s key %s%s%s\n", hive_json_string(hive_json_get(ref, "credential"), NULL),
-                       key ? key : "?", exp ? ", expires " : "", exp ? exp : "");
-            }
-        }
-        for (size_t i = 0; i < hive_json_size(removed); i++)
-            printf("  unset %s\n", hive_json_string(hive_json_at(removed, i, NULL), NULL));
-        if (r->pristine) {
-            printf("  environment: empty (-i)");
-            for (size_t i = 0; i < hive_json_size(kept); i++)
-                printf("%s%s", i ? ", " : "; kept: ", hive_json_string(hive_json_at(kept, i, NULL), NULL));
-            printf("\n");
-        }
-        for (size_t i = 0; i < hive_json_size(unrendered); i++) {
-            const char *name = hive_json_string(hive_json_at(unrendered, i, NULL), NULL);
-            printf("  %s: holds a template, passed as is (inherited; --render-env %s renders it)\n",
-                   name, name);
-        }
-    }
+    else
+        print_dry_run(r, doc, argv);
     hive_json_free(&doc);
-    return fflush(stdout) == 0 ? 0 : EXIT_FAIL;
+    if (fflush(stdout) != 0)
+        return EXIT_FAIL;
+    return nproblems > 0 ? EXIT_FAIL : 0;
 }
 
 /* --- main -------------------------------------------------------------------- */
@@ -1462,46 +1729,56 @@ int main(int argc, char **argv)
             return EXIT_FAIL;
         }
     }
+    /* A dry run goes on past an error, to report them all. */
+    if (r.dry_run && (problems = hive_json_new(HIVE_JSON_ARRAY)) == NULL) {
+        fail_msg("out of memory");
+        hive_store_free(&st);
+        return EXIT_FAIL;
+    }
     /* Sources in precedence order: inherited, usage, env-file, -e. */
     ex = collect_inherited(&r);
-    for (int pass = 0; pass < 3 && ex == 0; pass++) {
+    for (int pass = 0; pass < 3 && (ex == 0 || r.dry_run); pass++) {
         int want = pass == 0 ? OPT_USAGE : pass == 1 ? OPT_ENV_FILE : 'e';
-        for (size_t i = 0; i < nsrcs && ex == 0; i++) {
+        for (size_t i = 0; i < nsrcs && (ex == 0 || r.dry_run); i++) {
+            int e = 0;
             if (srcs[i].kind != want)
                 continue;
             if (want == OPT_USAGE) {
-                ex = collect_usage(&r, st, srcs[i].arg);
+                e = collect_usage(&r, st, srcs[i].arg);
             } else if (want == OPT_ENV_FILE) {
-                ex = collect_env_file(&r, srcs[i].arg);
+                e = collect_env_file(&r, srcs[i].arg);
             } else {
                 const char *eq = strchr(srcs[i].arg, '=');
                 if (eq == NULL) {
                     fail_msg("-e wants NAME=TEMPLATE, not '%.100s'", srcs[i].arg);
-                    ex = EXIT_FAIL;
+                    e = EXIT_FAIL;
                 } else {
-                    ex = set_var(&r, srcs[i].arg, (size_t)(eq - srcs[i].arg), eq + 1, SRC_FLAG, "-e");
+                    e = set_var(&r, srcs[i].arg, (size_t)(eq - srcs[i].arg), eq + 1, SRC_FLAG, "-e");
                 }
             }
+            if (e != 0)
+                ex = e;
         }
+    }
+    if (r.dry_run) {
+        /* renders nothing that would refresh, writes nothing */
+        ex = dry_run(&r, st, argv + optind);
+        hive_store_free(&st);
+        free_vars(&r);
+        return ex;
     }
     if (ex == 0)
         ex = check_templates(&r);
     if (ex == 0)
         ex = render_all(&r, st);
-    if (ex == 0 && r.mask) {
-        for (size_t i = 0; i < r.nvars; i++)
-            if (r.vars[i].value_len > 0 && r.vars[i].value_len < r.mask_min)
-                cli_warn("--mask: %s is %zu bytes, under --mask-min %zu: it will not be masked",
-                         r.vars[i].name, r.vars[i].value_len, r.mask_min);
-    }
-    if (ex == 0 && r.dry_run)
-        ex = dry_run(&r, st, argv + optind);
-    else if (ex == 0)
+    if (ex == 0) {
+        warn_unmasked(&r);
         hint_unrendered(&r);
-    if (ex == 0 && r.mask && !r.dry_run)
+    }
+    if (ex == 0 && r.mask)
         ex = collect_mask_values(&r, st);
     hive_store_free(&st);
-    if (ex != 0 || r.dry_run) {
+    if (ex != 0) {
         free_vars(&r);
         return ex;
     }

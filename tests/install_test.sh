@@ -43,4 +43,40 @@ cc $extra $(pkg-config --cflags hive) "$prefix/prog.c" -o "$prefix/prog-static" 
    "$libdir/libhive.a" $(pkg-config --libs-only-other --static hive) -lmbedcrypto -lm
 out=$("$prefix/prog-static")
 [ "$out" = installed ] || { echo "static: got '$out'"; exit 1; }
-echo "install: OK (binaries, libhive.a, libhive.so, headers, hive.pc)"
+# man pages, rendered as installed, without a warning
+for page in man1/hive-run.1 man1/hive-cred.1 man5/hive-store.5; do
+  f=$prefix/share/man/$page
+  [ -e "$f" ] || { echo "missing after install: share/man/$page"; exit 1; }
+  warnings=$(MANWIDTH=80 man --warnings -l "$f" 2>&1 >/dev/null)
+  [ -z "$warnings" ] || { echo "man $page: $warnings"; exit 1; }
+done
+MANPATH="$prefix/share/man" MANWIDTH=80 man hive-store 2>/dev/null | grep -q "index.json" ||
+  { echo "man hive-store does not find the installed page"; exit 1; }
+# completion: bash (one file under both names), zsh
+for tool in hive-run hive-cred; do
+  f=$prefix/share/bash-completion/completions/$tool
+  [ -e "$f" ] || { echo "missing after install: share/bash-completion/completions/$tool"; exit 1; }
+  bash --norc -c 'source "$1" && complete -p "$2"' bash "$f" "$tool" >/dev/null ||
+    { echo "bash completion for $tool not registered"; exit 1; }
+done
+zf=$prefix/share/zsh/site-functions/_hive
+[ -e "$zf" ] || { echo "missing after install: share/zsh/site-functions/_hive"; exit 1; }
+if grep -q "@HIVE_" "$zf"; then echo "_hive was not configured"; exit 1; fi
+command -v zsh >/dev/null || { echo "cannot check the zsh completion: no zsh (scripts/setup installs it)"; exit 1; }
+zsh -f -c 'fpath=("$1" $fpath); autoload -Uz compinit && compinit -u -d "$2/zcompdump" &&
+           [[ $_comps[hive-run] == _hive && $_comps[hive-cred] == _hive ]]' zsh "${zf%/*}" "$prefix" ||
+  { echo "zsh completion not registered"; exit 1; }
+# The README's first example, verbatim, on a new HIVE_HOME with the
+# installed tools on PATH; 'make deploy' is a Makefile that checks the token.
+readme=$(cd "$(dirname "$0")/.." && pwd)/README.md
+example=$(awk '/^```sh$/ { f = 1; next } /^```$/ { if (f) exit } f' "$readme")
+case $example in
+  "hive-cred init"*) ;;
+  *) echo "the README's first example does not start with 'hive-cred init'"; exit 1 ;;
+esac
+mkdir "$prefix/work"
+printf 'deploy:\n\t@test "$$GITHUB_TOKEN" = tok-0123456789 && echo deployed\n' > "$prefix/work/Makefile"
+out=$(cd "$prefix/work" && env -u HIVE_CREDENTIAL_KEY HIVE_HOME="$prefix/home" TOKEN=tok-0123456789 \
+      PATH="$prefix/bin:$PATH" bash -euo pipefail -c "$example")
+[ "${out##*$'\n'}" = deployed ] || { echo "README example: got '$out'"; exit 1; }
+echo "install: OK (binaries, libhive.a, libhive.so, headers, hive.pc, man pages, completion, README example)"

@@ -1163,12 +1163,248 @@ class TestDryRun(HiveRunTest):
         r = self.run_hr("--dry-run", "-e", "A={{nope}}", "--", *cmd)
         self.assert_error(r, 125, "Credential 'nope' not found")
         self.assertFalse(os.path.exists(marker))
+        self.assertIn("problem: Credential 'nope' not found", r.stdout.decode())
         r = self.run_hr("--dry-run", "--json", "-e", "A={{nope}}", "--", *cmd)
         self.assert_error(r, 125, "Credential 'nope' not found")
+        doc = json.loads(r.stdout)
+        self.assertEqual(doc["problems"], ["A (-e): Credential 'nope' not found"])
+        self.assertEqual(doc["variables"][0]["problems"], ["Credential 'nope' not found"])
+        self.assertIsNone(doc["variables"][0]["length"])
 
     def test_dry_run_expired_without_allow(self):
         r = self.run_hr("--dry-run", "-e", "J={{internal_jwt}}", "--", "true")
         self.assert_error(r, 125, "internal_jwt")
+        self.assertIn("auto_refresh is off", r.stdout.decode())
+        r = self.check(self.run_hr("--dry-run", "--allow-expired", "-e", "J={{internal_jwt}}", "--", "true"), 0)
+        self.assertIn("expired at 2026-03-01T11:00:00Z", r.stderr.decode())
+
+    def test_every_problem_is_reported(self):
+        """Issue 16 item 3: a dry run reports every problem, not the first,
+        and exits 125; the program does not run."""
+        cmd, marker = self.marker()
+        parent = dict(self.env, HIVE_CREDENTIAL_KEY=self.key)
+        bad_env = self.write("bad.env", "GOOD={{anthropic}}\nE1={{nope_in_file}}\n")
+        args = ["--dry-run", "--usage", "no_such_spec", "--env-file", bad_env, "--render-env", "ABSENT_VAR",
+                "-e", "A={{nope}}", "-e", "B={{brave_search.no_key}}", "-e", "LD_PRELOAD={{brave_search}}",
+                "-e", "C={{ brave_search }}", "-e", "J={{internal_jwt}}", "-e", "G={{github_oauth}}",
+                "-e", "OK={{anthropic}}", "-e", "NOEQUALS", "-e", "1X=v"]
+        # sources first, in precedence order, then each variable's own problems
+        want = [("--render-env ABSENT_VAR: there is no ABSENT_VAR", None),
+                ("No usage spec registered for 'no_such_spec'", None),
+                ("-e wants NAME=TEMPLATE", None),
+                ("invalid variable name '1X' (-e)", None),
+                ("E1 (%s): Credential 'nope_in_file' not found" % bad_env, "E1"),
+                ("A (-e): Credential 'nope' not found", "A"),
+                ("B (-e): Key 'no_key' not found in credential 'brave_search'", "B"),
+                ("refusing to set LD_PRELOAD (-e)", "LD_PRELOAD"),
+                ("C (-e): ", "C"),
+                ("J (-e): key 'access_token' of credential 'internal_jwt' expired at 2026-03-01T11:00:00Z", "J"),
+                ("G (-e): key 'access_token' of credential 'github_oauth' expired at 2026-03-01T13:00:00Z", "G")]
+        r = self.check(self.run_hr(*args, "--", *cmd, env=parent), 125)
+        self.assertFalse(os.path.exists(marker), "the program ran")
+        self.assert_secret_free(r.stdout + r.stderr)
+        errors = [ln for ln in self.lines(r.stderr) if ln.startswith("hive-run: error: ")]
+        self.assertEqual(len(errors), len(want), errors)
+        for (text, _), line in zip(want, errors):
+            self.assertIn(text, line)
+        out = r.stdout.decode()
+        self.assertIn("%d problems" % len(want), out)
+        self.assertIn("OK=******** (flag -e) template {{anthropic}}", out)
+        self.assertIn("GOOD=******** (env-file %s)" % bad_env, out)
+
+        r = self.check(self.run_hr(*args[:1], "--json", *args[1:], "--", *cmd, env=parent), 125)
+        self.assertFalse(os.path.exists(marker), "the program ran")
+        doc = json.loads(r.stdout)
+        self.assertFalse(doc["ok"])
+        self.assertEqual(len(doc["problems"]), len(want), doc["problems"])
+        for (text, _), got in zip(want, doc["problems"]):
+            self.assertIn(text, got)
+        byname = {v["name"]: v for v in doc["variables"]}
+        for text, name in want:
+            if name in byname:
+                self.assertEqual(len(byname[name]["problems"]), 1, byname[name])
+        self.assertEqual(byname["OK"]["problems"], [])
+        self.assertEqual(byname["OK"]["length"], len(ANTHROPIC))
+        g = byname["G"]["references"][0]
+        self.assertFalse(g["would_refresh"])
+        self.assertIn("would not be refreshed: its provider 'oauth2' is not in the store", g["problem"])
+        self.assertEqual(byname["C"]["problems"], ["the '{{' at column 1 is not a template: a space inside '{{ }}'"])
+        self.assertEqual(byname["LD_PRELOAD"]["problems"],
+                         ["refused: its value would be run as code (--allow-unsafe-env allows it)"])
+        self.assertEqual(byname["J"]["problems"],
+                         ["key 'access_token' of credential 'internal_jwt' expired at 2026-03-01T11:00:00Z and would "
+                          "not be refreshed: auto_refresh is off"])
+
+    def test_missing_store_key_said_once(self):
+        os.remove(self.key_path)
+        r = self.run_hr("--dry-run", "--json", "-e", "A={{anthropic}}", "-e", "B={{brave_search}}", "--", "true")
+        self.assert_error(r, 125, "key")
+        doc = json.loads(r.stdout)
+        self.assertEqual(len(doc["problems"]), 1, doc["problems"])
+        self.assertEqual([len(v["problems"]) for v in doc["variables"]], [1, 1])
+
+    def test_sizes(self):
+        """The size checks a launch makes, on the values as stored."""
+        big = "".join(chr(0x41 + i % 26) for i in range(200000))
+        self.write_cred("big", {"api_key": big})
+        value = "".join(chr(0x30 + i % 10) for i in range(100000))
+        self.write_cred("hundredk", {"api_key": value})
+        cmd, marker = self.marker()
+        r = self.run_hr("--dry-run", "--json", "-e", "BIG={{big}}", "-e", "X={{nope}}", "--", *cmd)
+        self.check(r, 125)
+        doc = json.loads(r.stdout)
+        self.assertEqual(len(doc["problems"]), 2, doc["problems"])
+        self.assertIn("BIG: NAME=VALUE is 200005 bytes, over the kernel's limit", doc["problems"][0])
+        self.assertIsNone(doc["variables"][0]["length"])
+        self.assert_secret_free(r.stdout + r.stderr, big[:64])
+        arg_max = os.sysconf("SC_ARG_MAX")
+        self.assertTrue(0 < arg_max <= 64 * 1024 * 1024, arg_max)
+        args = []
+        for i in range(arg_max // 100000 + 2):
+            args += ["-e", "V%d={{hundredk}}" % i]
+        r = self.run_hr("--dry-run", *args, "--", *cmd)
+        self.assert_error(r, 125, "ARG_MAX")
+        self.assert_secret_free(r.stdout + r.stderr, value[:64])
+        self.assertIn("1 problem: hive-run would exit 125", r.stdout.decode())
+        self.assertFalse(os.path.exists(marker))
+
+    def test_unsafe_name_allowed(self):
+        r = self.check(self.run_hr("--dry-run", "--allow-unsafe-env", "PAGER", "-e", "PAGER={{anthropic}}",
+                                   "--", "true"), 0)
+        self.assertIn("PAGER=********", r.stdout.decode())
+        self.assertIn("would run: true", r.stdout.decode())
+
+
+# --- dry run against a real expiring OAuth2 token: no side effect -----------
+
+
+class TestDryRunSideEffectFree(HiveRunTest):
+    """Issue 16 item 3: a dry run on a token that is due for refresh makes
+    no token request, writes nothing, connects nowhere and loads no
+    libcurl; it says it would refresh, when and through which provider."""
+
+    server = None
+
+    @classmethod
+    def setUpClass(cls):
+        why = hivetest.missing_oauth_server()
+        if why:
+            raise RuntimeError("cannot run: " + why)
+        cls.server_tmp = tempfile.mkdtemp(prefix="hive-run-oauth-")
+        try:
+            cls.server = hivetest.start_oauth_server(cls.server_tmp, hivetest.scaled_int(60))
+        except BaseException:
+            shutil.rmtree(cls.server_tmp, ignore_errors=True)
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.server is not None:
+            cls.server.close()
+        shutil.rmtree(cls.server_tmp, ignore_errors=True)
+
+    def setUp(self):
+        super().setUp()
+        for name in hivetest.PROXY_VARS:
+            self.env.pop(name, None)
+        self.server.admin("POST", "/test/reset")
+        rt = self.server.mint()
+        self.run_cred("add", "idp", "--type", "custom",
+                      stdin="token_url=%s\nclient_id=%s\nclient_secret=%s\n"
+                      % (self.server.token_url, self.server.POST_ID, self.server.POST_SECRET))
+        self.run_cred("add", "tok", "--type", "oauth2", "--provider-id", "idp", "--auto-refresh",
+                      "--expires", "access_token=+100s",
+                      stdin="access_token=old-access-token-0123\nrefresh_token=%s\n" % rt)
+        self.secrets.update(["old-access-token-0123", rt])
+
+    def store_files(self):
+        out = {}
+        for root, dirs, files in os.walk(self.home):
+            for f in files:
+                p = os.path.join(root, f)
+                st = os.lstat(p)
+                with open(p, "rb") as fh:
+                    out[p] = (fh.read(), st.st_mtime_ns, st.st_mode)
+        return out
+
+    def strace(self, *args):
+        strace = shutil.which("strace")
+        if strace is None:
+            self.fail("cannot run: strace not installed (scripts/setup installs it)")
+        trace = os.path.join(self.tmp, "trace.txt")
+        # LeakSanitizer cannot run under ptrace; the runs without strace check for leaks
+        env = dict(self.env, ASAN_OPTIONS=self.env.get("ASAN_OPTIONS", "") + ":detect_leaks=0")
+        r = subprocess.run([strace, "-f", "-qq", "-s", "256", "-o", trace, "-e",
+                            "trace=%network,open,openat,openat2,creat,rename,renameat,renameat2,link,linkat,"
+                            "unlink,unlinkat,mkdir,mkdirat,truncate,ftruncate,write,pwrite64,writev",
+                            HIVE_RUN, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                           timeout=TIMEOUT, cwd=self.work)
+        with open(trace, encoding="utf-8", errors="replace") as f:
+            return r, f.read().splitlines()
+
+    def test_dry_run_touches_neither_network_nor_disk(self):
+        before = self.store_files()
+        cmd, marker = self.marker()
+        for extra in ([], ["--json"]):
+            with self.subTest(extra=extra):
+                r, trace = self.strace("--dry-run", *extra, "-e", "T={{tok.access_token}}", "--", *cmd)
+                self.check(r, 0)
+                self.assertFalse(os.path.exists(marker), "the program ran")
+                self.assert_secret_free(r.stdout + r.stderr)
+                self.assertEqual(self.server.stats()["token_requests"], 0, "the dry run asked for a token")
+                self.assertEqual(self.store_files(), before, "the dry run changed the store")
+                self.assertFalse([ln for ln in trace if re.search(r"\b(connect|socket|sendto|sendmsg)\(", ln)],
+                                 "the dry run used the network")
+                self.assertFalse([ln for ln in trace if "libcurl" in ln], "the dry run loaded libcurl")
+                self.assertFalse([ln for ln in trace
+                                  if re.search(r"\b(creat|rename\w*|link\w*|unlink\w*|mkdir\w*|truncate|ftruncate)\(",
+                                               ln)], "the dry run changed a file")
+                opened = [ln for ln in trace if re.search(r"\bopen(at2?)?\(", ln) and self.home in ln]
+                self.assertTrue(opened, "the dry run did not read the store")
+                self.assertFalse([ln for ln in opened if re.search(r"O_(WRONLY|RDWR|CREAT|TRUNC)", ln)],
+                                 "the dry run opened a store file for writing")
+                fds = {m.group(1) for ln in trace for m in [re.search(r"\bopenat\(.*= (\d+)$", ln)] if m}
+                writes = [ln for ln in trace if re.match(r"\d+ +(write|pwrite64|writev)\((\d+),", ln)]
+                self.assertFalse([ln for ln in writes if re.match(r"\d+ +\w+\((\d+),", ln).group(1) in fds
+                                  and re.match(r"\d+ +\w+\((\d+),", ln).group(1) not in ("1", "2")],
+                                 "the dry run wrote to a file it opened")
+                if extra:
+                    ref = json.loads(r.stdout)["variables"][0]["references"][0]
+                    self.assertTrue(ref["would_refresh"], ref)
+                    self.assertEqual(ref["provider"], "idp")
+                    self.assertTrue(90 <= ref["expires_in"] <= 100, ref)
+                    self.assertIsNone(ref["problem"])
+                else:
+                    m = re.search(r"would refresh \(expires in (\d+) s, provider idp\)", r.stdout.decode())
+                    self.assertTrue(m, r.stdout)
+                    self.assertTrue(90 <= int(m.group(1)) <= 100, m.group(0))
+        # the credential was due: a real launch refreshes it, once
+        r = self.check(self.run_hr("-e", "T={{tok.access_token}}", "--", "sh", "-c", 'test -n "$T"'), 0)
+        self.assertEqual(self.server.stats()["token_requests"], 1)
+        self.assertNotEqual(self.store_files(), before)
+
+    def test_dry_run_expired_token_would_be_refreshed(self):
+        """Expired, but refreshable: not a problem, a refresh to come."""
+        self.run_cred("add", "tok", "--type", "oauth2", "--provider-id", "idp", "--auto-refresh",
+                      "--expires", "access_token=2020-01-01T00:00:00Z",
+                      stdin="access_token=old-access-token-0123\nrefresh_token=%s\n" % self.server.mint())
+        r = self.check(self.run_hr("--dry-run", "--json", "-e", "T={{tok.access_token}}", "--", "true"), 0)
+        ref = json.loads(r.stdout)["variables"][0]["references"][0]
+        self.assertTrue(ref["would_refresh"])
+        self.assertLess(ref["expires_in"], -3600)
+        self.assertRegex(ref["refresh"], r"^would refresh \(expired \d+ s ago, provider idp\)$")
+        # a provider whose credential is gone: why, from the credential alone
+        self.run_cred("delete", "idp")
+        r = self.check(self.run_hr("--dry-run", "--json", "-e", "T={{tok.access_token}}", "--", "true"), 125)
+        ref = json.loads(r.stdout)["variables"][0]["references"][0]
+        self.assertFalse(ref["would_refresh"])
+        self.assertIn("would not be refreshed: its provider 'idp' is not in the store", ref["problem"])
+        self.assertEqual(self.server.stats()["token_requests"], 0)
+
+    def test_dry_run_no_refresh_says_why(self):
+        r = self.check(self.run_hr("--dry-run", "--no-refresh", "-e", "T={{tok.access_token}}", "--", "true"), 0)
+        self.assertIn("would not be refreshed: --no-refresh", r.stdout.decode())
+        self.assertEqual(self.server.stats()["token_requests"], 0)
 
 
 # --- launch cost: only the referenced credential is read -------------------
