@@ -4,10 +4,12 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define MAX_STDIN (1024u * 1024)
@@ -99,11 +101,13 @@ typedef struct opts {
     const char *env[MAX_OPT_LIST];
     size_t n_env;
     const char *help_url;
+    const char *new_key_file;
     /* which command-specific options were given, to reject misplaced ones */
     const char *add_only;
     const char *show_only;
     const char *usage_only;
     const char *description_opt;
+    const char *rotate_only;
 } opts;
 
 __attribute__((format(printf, 1, 2)))
@@ -1033,30 +1037,156 @@ static void show_progress(void *ctx, size_t done, size_t total)
     }
 }
 
+/* The new key of a rotation, from a file the user names: read when it
+ * exists (it must be 0600, like the key file), else made and written there
+ * (0600, never over an existing file). text gets the key in its canonical
+ * form; *made says whether the file was written now. */
+static int new_key_file(const char *path, char text[HIVE_FERNET_KEY_TEXT + 1], bool *made)
+{
+    uint8_t check[HIVE_FERNET_KEY_BYTES];
+    char buf[256];
+    struct stat st;
+    ssize_t n;
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    int ex = 0;
+
+    *made = false;
+    if (fd < 0 && errno == ENOENT) {
+        hive_rc rc = hive_fernet_key_generate(text);
+        size_t len;
+        if (rc != HIVE_OK)
+            return cli_fail(rc);
+        fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd < 0) {
+            cli_error("cannot create the new key file %s: %s", path, strerror(errno));
+            hive_memzero(text, HIVE_FERNET_KEY_TEXT + 1);
+            return EXIT_STORE;
+        }
+        len = (size_t)snprintf(buf, sizeof(buf), "%s\n", text);
+        n = write(fd, buf, len);
+        if (n != (ssize_t)len || fsync(fd) != 0) {
+            cli_error("cannot write the new key file %s: %s", path, n < 0 ? strerror(errno) : "short write");
+            unlink(path);   /* nothing was encrypted with it yet */
+            ex = EXIT_STORE;
+        }
+        hive_memzero(buf, sizeof(buf));
+        close(fd);
+        if (ex != 0)
+            hive_memzero(text, HIVE_FERNET_KEY_TEXT + 1);
+        *made = ex == 0;
+        return ex;
+    }
+    if (fd < 0) {
+        cli_error("cannot open the new key file %s: %s", path, strerror(errno));
+        return EXIT_STORE;
+    }
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        cli_error("the new key file %s is not a regular file", path);
+        close(fd);
+        return EXIT_STORE;
+    }
+    if ((st.st_mode & 077) != 0) {
+        cli_error("the new key file %s can be read or written by group or others (mode %04o)", path,
+                  (unsigned)(st.st_mode & 07777));
+        cli_hint("chmod 600 %s", path);
+        close(fd);
+        return EXIT_STORE;
+    }
+    n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n < 0) {
+        cli_error("cannot read the new key file %s: %s", path, strerror(errno));
+        return EXIT_STORE;
+    }
+    buf[n] = '\0';
+    if (hive_fernet_key_decode(check, buf, (size_t)n) != HIVE_OK) {
+        cli_error("the new key file %s does not hold a Fernet key", path);
+        cli_hint("name a file that does not exist yet, and hive-cred writes a new key into it");
+        ex = EXIT_KEY;
+    } else {
+        hive_base64_encode(text, check, sizeof(check), HIVE_B64_URL);
+    }
+    hive_memzero(buf, sizeof(buf));
+    hive_memzero(check, sizeof(check));
+    return ex;
+}
+
+/* Whether two key texts are the same key (both must decode). */
+static bool same_key(const char *a, const char *b)
+{
+    uint8_t ka[HIVE_FERNET_KEY_BYTES];
+    uint8_t kb[HIVE_FERNET_KEY_BYTES];
+    bool same = hive_fernet_key_decode(ka, a, strlen(a)) == HIVE_OK &&
+                hive_fernet_key_decode(kb, b, strlen(b)) == HIVE_OK && hive_memeq(ka, kb, sizeof(ka));
+
+    hive_memzero(ka, sizeof(ka));
+    hive_memzero(kb, sizeof(kb));
+    return same;
+}
+
+/* No rotation may leave the store under a key that exists only in this
+ * process: with the key in a key file the new key goes there; with the
+ * key only in the environment it must come from (or go to) a file the
+ * user names, which is kept until the user deletes it. */
 static int cmd_rotate_key(const opts *o)
 {
     hive_storage *s = NULL;
     hive_rotation res = {0};
     const char *next = getenv(HIVE_ENV_NEW_KEY);
+    const char *src;
+    char text[HIVE_FERNET_KEY_TEXT + 1] = "";
+    bool made = false;
+    bool env_key;
     hive_rc rc;
     int ex = open_storage(o, &s);
 
     if (ex != 0)
         return ex;
-    rc = hive_file_storage_rotate_key(s, next && *next ? next : NULL,
+    if (hive_file_storage_dir(s) == NULL) {
+        hive_storage_free(&s);
+        cli_error("rotate-key works on a file store; %s is an etcd store", o->store);
+        cli_hint("every machine of the fleet reads it with the same key: copy it to a file store "
+                 "(hive-cred copy URL DIR), rotate that, and copy it back to a new prefix");
+        return EXIT_USAGE;
+    }
+    /* NULL: no usable key, which the rotation itself reports */
+    src = hive_file_storage_key_source(s);
+    env_key = src != NULL && strcmp(src, HIVE_ENV_KEY) == 0;
+    if (env_key && o->new_key_file == NULL) {
+        cli_error("the key is kept in %s, not in a key file: a new key made or given now would exist "
+                  "only in this process; nothing changed", HIVE_ENV_KEY);
+        cli_hint("hive-cred rotate-key --new-key-file FILE   (FILE gets a new key, 0600; or holds the one to use)");
+        cli_hint("then put the content of FILE in %s wherever it is kept, and delete FILE", HIVE_ENV_KEY);
+        hive_storage_free(&s);
+        return EXIT_USAGE;
+    }
+    if (src != NULL && o->new_key_file != NULL) {
+        ex = new_key_file(o->new_key_file, text, &made);
+        if (ex == 0 && next != NULL && *next != '\0' && !same_key(next, text)) {
+            cli_error("%s is another key than the one in %s", HIVE_ENV_NEW_KEY, o->new_key_file);
+            cli_hint("unset %s, or name the file that holds it", HIVE_ENV_NEW_KEY);
+            ex = EXIT_STORE;
+        }
+        if (ex != 0) {
+            hive_memzero(text, sizeof(text));
+            hive_storage_free(&s);
+            return ex;
+        }
+    }
+    rc = hive_file_storage_rotate_key(s, text[0] ? text : (next && *next ? next : NULL),
                                       isatty(STDERR_FILENO) ? show_progress : NULL, NULL, &res);
+    hive_memzero(text, sizeof(text));
     if (rc != HIVE_OK) {
         char msg[1024];
         snprintf(msg, sizeof(msg), "%s", hive_last_error());
         ex = cli_fail(rc);
-        if (rc == HIVE_ERR_INVALID && strstr(msg, HIVE_ENV_NEW_KEY) != NULL)
-            cli_hint("HIVE_NEW_CREDENTIAL_KEY=$(hive-cred keygen) hive-cred rotate-key, then put that "
-                     "key in HIVE_CREDENTIAL_KEY");
         if (rc == HIVE_ERR_CONFLICT && strstr(msg, "rotation") != NULL) {
             cli_hint("finish it with its own key first: env -u HIVE_NEW_CREDENTIAL_KEY hive-cred rotate-key");
             cli_hint("then rotate to your key: HIVE_NEW_CREDENTIAL_KEY=... hive-cred rotate-key");
             cli_hint("a fingerprint is printf %%s \"$KEY\" | sha256sum | cut -c1-8");
         }
+        if (made)
+            cli_hint("%s holds a key nothing was encrypted with: delete it, or use it again", o->new_key_file);
         hive_storage_free(&s);
         return ex;
     }
@@ -1071,8 +1201,9 @@ static int cmd_rotate_key(const opts *o)
         printf("key:   %s (the new key; back it up: the old one no longer opens anything)\n",
                hive_file_storage_key_file(s));
     else
-        printf("key:   now set HIVE_CREDENTIAL_KEY to the value of HIVE_NEW_CREDENTIAL_KEY, wherever it is "
-               "kept (secrets manager, CI settings), and unset HIVE_NEW_CREDENTIAL_KEY\n");
+        printf("key:   %s holds the new key: put it in %s wherever that is kept (secrets manager, CI "
+               "settings), then delete the file; the old key no longer opens anything\n",
+               o->new_key_file, HIVE_ENV_KEY);
     hive_storage_free(&s);
     return res.unreadable ? EXIT_DECRYPT : 0;
 }
@@ -1081,7 +1212,7 @@ static int cmd_rotate_key(const opts *o)
 
 enum {
     OPT_STORE = 1000, OPT_JSON, OPT_REVEAL, OPT_PROVIDER, OPT_AUTO, OPT_EXPIRES, OPT_TAG,
-    OPT_VERSION, OPT_KEY, OPT_HEADER, OPT_PARAM, OPT_BODY, OPT_ENV, OPT_HELP_URL
+    OPT_VERSION, OPT_KEY, OPT_HEADER, OPT_PARAM, OPT_BODY, OPT_ENV, OPT_HELP_URL, OPT_NEW_KEY_FILE
 };
 
 static const struct option long_opts[] = {
@@ -1100,6 +1231,7 @@ static const struct option long_opts[] = {
     {"body", required_argument, NULL, OPT_BODY},
     {"env", required_argument, NULL, OPT_ENV},
     {"help-url", required_argument, NULL, OPT_HELP_URL},
+    {"new-key-file", required_argument, NULL, OPT_NEW_KEY_FILE},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
@@ -1162,6 +1294,7 @@ int main(int argc, char **argv)
         LIST_OPT(OPT_ENV, env, n_env, "--env")
 #undef LIST_OPT
         case OPT_HELP_URL: o.help_url = optarg; o.usage_only = "--help-url"; break;
+        case OPT_NEW_KEY_FILE: o.new_key_file = optarg; o.rotate_only = "--new-key-file"; break;
         case 'h':
             fputs(usage_text, stdout);
             return 0;
@@ -1189,6 +1322,8 @@ int main(int argc, char **argv)
         return usage_error("option %s applies to 'usage add' only", o.usage_only);
     if (o.show_only != NULL && strcmp(cmd, "show") != 0)
         return usage_error("option %s applies to 'show' only", o.show_only);
+    if (o.rotate_only != NULL && strcmp(cmd, "rotate-key") != 0)
+        return usage_error("option %s applies to 'rotate-key' only", o.rotate_only);
 
     if (strcmp(cmd, "init") == 0)
         return (ex = want_operands(cmd, nargs, 0, 0, "no operands")) ? ex : cmd_init(&o);
