@@ -90,6 +90,9 @@ typedef struct opts {
     size_t n_expires;
     const char *tags[MAX_OPT_LIST];
     size_t n_tags;
+    const char *files[MAX_OPT_LIST];
+    size_t n_files;
+    bool auto_refresh_set;
     const char *keys[MAX_OPT_LIST];
     size_t n_keys;
     const char *headers[MAX_OPT_LIST];
@@ -108,6 +111,7 @@ typedef struct opts {
     const char *usage_only;
     const char *description_opt;
     const char *rotate_only;
+    const char *add_set;    /* an option of add and set */
 } opts;
 
 __attribute__((format(printf, 1, 2)))
@@ -182,10 +186,11 @@ static int cmd_keygen(void)
 
 /* --- add -------------------------------------------------------------- */
 
-/* TIME: ISO 8601, Unix seconds, or +N with s, m, h or d (from now). */
+/* TIME: ISO 8601, Unix seconds, or +N / -N with s, m, h or d (from now;
+ * a past expiry is legitimate: a token known to have expired). */
 static hive_rc parse_when(hive_time *t, const char *text)
 {
-    if (text[0] == '+') {
+    if (text[0] == '+' || text[0] == '-') {
         char *end;
         long long n;
         long long mult = 1;
@@ -206,7 +211,7 @@ static hive_rc parse_when(hive_time *t, const char *text)
         if (n > 100LL * 365 * 86400 / mult)
             return HIVE_ERR_INVALID;
         *t = hive_time_now();
-        t->sec += n * mult;
+        t->sec += text[0] == '-' ? -n * mult : n * mult;
         t->usec = 0;
         return HIVE_OK;
     }
@@ -374,79 +379,426 @@ static int read_values_from_tty(hive_cred *cred, const char *type)
     return ex;
 }
 
-static int cmd_add(const opts *o, const char *id)
-{
-    const char *type = o->type ? o->type : "api_key";
-    hive_storage *s = NULL;
-    hive_cred *cred = NULL;
-    hive_cred *old = NULL;
-    hive_rc rc;
-    int ex;
-    char stem[HIVE_ID_MAX + 8];
+/* --- naming the store, and what is near a typo ------------------------ */
 
-    rc = hive_file_stem(stem, sizeof(stem), id);
-    if (rc == HIVE_OK)
-        rc = hive_cred_new(&cred, id, type);
-    if (rc != HIVE_OK)
-        return cli_fail(rc);
-    if (o->description != NULL)
-        rc = hive_cred_set_description(cred, o->description);
-    if (rc == HIVE_OK && o->provider_id != NULL)
-        rc = hive_cred_set_provider_id(cred, o->provider_id);
-    if (rc == HIVE_OK && o->auto_refresh)
-        rc = hive_cred_set_auto_refresh(cred, true);
-    for (size_t i = 0; rc == HIVE_OK && i < o->n_tags; i++)
-        rc = hive_cred_add_tag(cred, o->tags[i]);
-    if (rc != HIVE_OK) {
-        ex = cli_fail(rc);
-        goto out;
+/* What the user would call the store: its directory, or the --store URL. */
+static const char *store_label(const opts *o, const hive_storage *s)
+{
+    const char *dir = hive_file_storage_dir(s);
+
+    return dir != NULL ? dir : o->store != NULL ? o->store : "the default store";
+}
+
+/* Edit distance (insert, delete, substitute, swap two neighbours) between
+ * a and b, or limit + 1 when it is more than limit. */
+static size_t distance(const char *a, const char *b, size_t limit)
+{
+    size_t la = strlen(a);
+    size_t lb = strlen(b);
+    size_t *rows;
+    size_t d;
+
+    if ((la > lb ? la - lb : lb - la) > limit || la > 512 || lb > 512)
+        return limit + 1;
+    rows = calloc(3 * (lb + 1), sizeof(*rows));
+    if (rows == NULL)
+        return limit + 1;
+    for (size_t j = 0; j <= lb; j++)
+        rows[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t *prev2 = rows + ((i + 1) % 3) * (lb + 1);
+        size_t *prev = rows + ((i - 1) % 3) * (lb + 1);
+        size_t *cur = rows + (i % 3) * (lb + 1);
+        cur[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
+            size_t v = prev[j - 1] + cost;
+            if (prev[j] + 1 < v)
+                v = prev[j] + 1;
+            if (cur[j - 1] + 1 < v)
+                v = cur[j - 1] + 1;
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && prev2[j - 2] + 1 < v)
+                v = prev2[j - 2] + 1;
+            cur[j] = v;
+        }
     }
-    ex = isatty(STDIN_FILENO) ? read_values_from_tty(cred, type) : read_values_from_pipe(cred);
-    if (ex != 0)
-        goto out;
+    d = rows[(la % 3) * (lb + 1) + lb];
+    free(rows);
+    return d > limit ? limit + 1 : d;
+}
+
+/* A hint naming the (at most three) names in list nearest to name. */
+static void hint_nearest(const char *name, const char *const *list, size_t n, const char *what)
+{
+    size_t limit = strlen(name) < 4 ? 1 : strlen(name) < 9 ? 2 : 3;
+    const char *best[3] = {NULL, NULL, NULL};
+    size_t best_d[3] = {0, 0, 0};
+
+    for (size_t i = 0; i < n; i++) {
+        size_t d = distance(name, list[i], limit);
+        if (d > limit || d == 0)
+            continue;
+        for (size_t k = 0; k < 3; k++) {
+            if (best[k] == NULL || d < best_d[k]) {
+                for (size_t m = 2; m > k; m--) {
+                    best[m] = best[m - 1];
+                    best_d[m] = best_d[m - 1];
+                }
+                best[k] = list[i];
+                best_d[k] = d;
+                break;
+            }
+        }
+    }
+    if (best[0] != NULL)
+        cli_hint("did you mean %s '%s'%s%s%s%s%s?", what, best[0], best[1] ? ", '" : "", best[1] ? best[1] : "",
+                 best[1] ? "'" : "", best[2] ? ", '" : "", best[2] ? best[2] : "");
+}
+
+/* Whether the file store's directory exists (an etcd store: true). */
+static bool store_exists(const hive_storage *s)
+{
+    const char *dir = hive_file_storage_dir(s);
+    struct stat st;
+
+    return dir == NULL || stat(dir, &st) == 0;
+}
+
+/* Report rc for a command about id: a credential not found names the
+ * store searched and the ids nearest to the one asked for. */
+static int fail_for(const opts *o, hive_storage *s, hive_rc rc, const char *id)
+{
+    char msg[1024];
+
+    if (rc != HIVE_ERR_NOT_FOUND)
+        return cli_fail(rc);
+    snprintf(msg, sizeof(msg), "%s", hive_last_error());
+    cli_error("%s in store %s", msg, store_label(o, s));
+    if (!store_exists(s)) {
+        cli_hint("that store does not exist: 'hive-cred init' creates it; check --store and HIVE_HOME");
+    } else {
+        hive_strlist ids = {0};
+        if (hive_storage_list(s, &ids) == HIVE_OK)
+            hint_nearest(id, (const char *const *)ids.items, ids.count, "id");
+        hive_strlist_free(&ids);
+        cli_hint("'hive-cred list' shows the stored ids");
+    }
+    return EXIT_NOT_FOUND;
+}
+
+/* Key K is not in cred: say which keys it has (their names, not values). */
+static int missing_key(const hive_cred *cred, const char *key)
+{
+    size_t n = hive_cred_key_count(cred);
+    const char **names = calloc(n + 1, sizeof(*names));
+    char *list = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&list, &len);
+
+    cli_error("Key '%s' not found in credential '%s'", key, hive_cred_id(cred));
+    for (size_t i = 0; i < n; i++) {
+        if (names != NULL)
+            names[i] = hive_cred_key_name(cred, i);
+        if (f != NULL)
+            fprintf(f, "%s%s", i ? ", " : "", hive_cred_key_name(cred, i));
+    }
+    if (f != NULL)
+        fclose(f);
+    if (names != NULL)
+        hint_nearest(key, names, n, "key");
+    if (n == 0)
+        cli_hint("credential '%s' has no keys", hive_cred_id(cred));
+    else if (list != NULL)
+        cli_hint("credential '%s' has: %s", hive_cred_id(cred), list);
+    free(list);
+    free(names);
+    return EXIT_NOT_FOUND;
+}
+
+/* --expires KEY=TIME options onto cred: each names a key it has. */
+static int apply_expires(const opts *o, hive_cred *cred)
+{
     for (size_t i = 0; i < o->n_expires; i++) {
         const char *eq = strchr(o->expires[i], '=');
         char key[256];
         hive_time t;
-        if (eq == NULL || eq == o->expires[i] || (size_t)(eq - o->expires[i]) >= sizeof(key)) {
-            ex = usage_error("--expires wants KEY=TIME, not '%.100s'", o->expires[i]);
-            goto out;
-        }
+        hive_rc rc;
+        if (eq == NULL || eq == o->expires[i] || (size_t)(eq - o->expires[i]) >= sizeof(key))
+            return usage_error("--expires wants KEY=TIME, not '%.100s'", o->expires[i]);
         memcpy(key, o->expires[i], (size_t)(eq - o->expires[i]));
         key[eq - o->expires[i]] = '\0';
-        if (parse_when(&t, eq + 1) != HIVE_OK) {
-            ex = usage_error("--expires: '%.100s' is not a time (ISO 8601, Unix seconds or +N[smhd])",
-                             eq + 1);
-            goto out;
-        }
+        if (parse_when(&t, eq + 1) != HIVE_OK)
+            return usage_error("--expires: '%.100s' is not a time (ISO 8601, Unix seconds or +N/-N with "
+                               "s, m, h or d)", eq + 1);
         rc = hive_cred_set_key_expires(cred, key, &t);
         if (rc != HIVE_OK) {
             cli_error("--expires: %s", hive_last_error());
-            cli_hint("give the key's value on stdin too");
-            ex = EXIT_USAGE;
-            goto out;
+            cli_hint("give the key's value too");
+            return EXIT_USAGE;
         }
     }
-    if ((ex = open_storage(o, &s)) != 0)
-        goto out;
-    /* Replacing keeps the creation time; a shared store (etcd) refuses a
-     * write over a version we have not read: read again and retry. */
-    for (int attempt = 0;; attempt++) {
-        hive_cred_free(&old);
-        if (hive_storage_load(s, &old, id) == HIVE_OK) {
-            hive_time created = hive_cred_time(old, "created_at");
-            hive_cred_set_time(cred, "created_at", &created);
+    return 0;
+}
+
+/* --from-file KEY=PATH options onto cred: the file's bytes, verbatim. */
+static int read_values_from_files(const opts *o, hive_cred *cred)
+{
+    for (size_t i = 0; i < o->n_files; i++) {
+        const char *eq = strchr(o->files[i], '=');
+        char key[256];
+        char *buf = NULL;
+        size_t len = 0;
+        int fd;
+        hive_rc rc;
+        if (eq == NULL || eq[1] == '\0' || (size_t)(eq - o->files[i]) >= sizeof(key) ||
+            !valid_key_name(o->files[i], (size_t)(eq - o->files[i])))
+            return usage_error("--from-file wants KEY=PATH, not '%.100s'", o->files[i]);
+        memcpy(key, o->files[i], (size_t)(eq - o->files[i]));
+        key[eq - o->files[i]] = '\0';
+        fd = open(eq + 1, O_RDONLY | O_CLOEXEC);
+        if (fd < 0 || cli_read_all(fd, &buf, &len, MAX_STDIN) != 0) {
+            int err = errno;
+            if (fd >= 0)
+                close(fd);
+            cli_error("--from-file %s: %s", eq + 1, err == EFBIG ? "more than 1 MiB" : strerror(err));
+            return err == ENOENT ? EXIT_NOT_FOUND : EXIT_USAGE;
         }
-        rc = hive_storage_save(s, cred);
-        if (rc != HIVE_ERR_CHANGED || attempt == 10)
+        close(fd);
+        if (memchr(buf, '\0', len) != NULL) {
+            cli_error("--from-file %s holds a NUL byte: values are text", eq + 1);
+            hive_free_secret(buf, len + 1);
+            return EXIT_USAGE;
+        }
+        rc = hive_cred_set_key(cred, key, buf, len, NULL);
+        hive_free_secret(buf, len + 1);
+        if (rc != HIVE_OK) {
+            cli_error("--from-file %s: %s", eq + 1, hive_last_error());
+            return cli_exit_code(rc);
+        }
+    }
+    return 0;
+}
+
+/* The credential to save over old (NULL: none): a copy of `from`'s keys
+ * (when given) under old's metadata, with each option given replacing its
+ * old value and every other kept (description, provider, auto refresh,
+ * tags, type and created_at). */
+static hive_rc merge_metadata(hive_cred **out, const opts *o, const char *id, const hive_cred *old,
+                              const hive_cred *from)
+{
+    const char *type = o->type ? o->type : old ? hive_cred_type_str(old) : "api_key";
+    const char *desc = o->description ? o->description : old ? hive_cred_description(old) : NULL;
+    const char *prov = o->provider_id ? o->provider_id : old ? hive_cred_provider_id(old) : NULL;
+    bool auto_refresh = o->auto_refresh_set ? o->auto_refresh : old ? hive_cred_auto_refresh(old) : false;
+    hive_cred *c = NULL;
+    hive_rc rc = hive_cred_new(&c, id, type);
+
+    if (rc == HIVE_OK && desc != NULL)
+        rc = hive_cred_set_description(c, desc);
+    if (rc == HIVE_OK && prov != NULL)
+        rc = hive_cred_set_provider_id(c, prov);
+    if (rc == HIVE_OK)
+        rc = hive_cred_set_auto_refresh(c, auto_refresh);
+    if (o->n_tags > 0 || old == NULL) {
+        for (size_t i = 0; rc == HIVE_OK && i < o->n_tags; i++)
+            rc = hive_cred_add_tag(c, o->tags[i]);
+    } else {
+        const hive_json *tags = hive_cred_tags(old);
+        for (size_t i = 0; rc == HIVE_OK && i < hive_json_size(tags); i++)
+            rc = hive_cred_add_tag(c, hive_json_string(hive_json_at(tags, i, NULL), NULL));
+    }
+    if (rc == HIVE_OK && old != NULL) {
+        hive_time created = hive_cred_time(old, "created_at");
+        rc = hive_cred_set_time(c, "created_at", &created);
+    }
+    for (size_t i = 0; rc == HIVE_OK && from != NULL && i < hive_cred_key_count(from); i++) {
+        const char *name = hive_cred_key_name(from, i);
+        size_t len = 0;
+        const char *value = hive_cred_get_key(from, name, &len);
+        hive_time exp = hive_cred_key_expires(from, name);
+        rc = hive_cred_set_key(c, name, value, len, exp.form != HIVE_TIME_NONE ? &exp : NULL);
+    }
+    if (rc != HIVE_OK) {
+        hive_cred_free(&c);
+        return rc;
+    }
+    *out = c;
+    return HIVE_OK;
+}
+
+/* Load id (NULL into *old when absent), make the new version with
+ * build(), save it; a shared store (etcd) refuses a write over a version
+ * we have not read: read again and retry. */
+typedef int (*build_fn)(hive_cred **out, const hive_cred *old, void *ctx);
+
+static int update_credential(const opts *o, const char *id, bool replace_unreadable, build_fn build, void *ctx)
+{
+    hive_storage *s = NULL;
+    hive_rc rc = HIVE_OK;
+    int ex = open_storage(o, &s);
+
+    for (int attempt = 0; ex == 0; attempt++) {
+        hive_cred *old = NULL;
+        hive_cred *cred = NULL;
+        rc = hive_storage_load(s, &old, id);
+        /* add replaces a file no key opens, or a damaged one: nothing of
+         * it can be kept; set cannot keep the other keys, so it stops */
+        if (replace_unreadable && (rc == HIVE_ERR_DECRYPT || rc == HIVE_ERR_FORMAT))
+            rc = HIVE_ERR_NOT_FOUND;
+        if (rc != HIVE_OK && rc != HIVE_ERR_NOT_FOUND) {
+            ex = fail_for(o, s, rc, id);
+            break;
+        }
+        ex = build(&cred, old, ctx);
+        if (ex == 0)
+            rc = hive_storage_save(s, cred);
+        hive_cred_free(&old);
+        hive_cred_free(&cred);
+        if (ex != 0 || rc != HIVE_ERR_CHANGED || attempt == 10)
             break;
     }
-    if (rc != HIVE_OK)
+    if (ex == 0 && rc != HIVE_OK)
         ex = cli_fail(rc);
-out:
-    hive_cred_free(&old);
-    hive_cred_free(&cred);
     hive_storage_free(&s);
+    return ex;
+}
+
+typedef struct add_ctx {
+    const opts *o;
+    const char *id;
+    const hive_cred *values;
+} add_ctx;
+
+static int build_add(hive_cred **out, const hive_cred *old, void *ctx)
+{
+    const add_ctx *a = ctx;
+    hive_rc rc = merge_metadata(out, a->o, a->id, old, a->values);
+
+    return rc == HIVE_OK ? 0 : cli_fail(rc);
+}
+
+static int cmd_add(const opts *o, const char *id)
+{
+    const char *type = o->type ? o->type : "api_key";
+    hive_cred *values = NULL;
+    hive_rc rc;
+    int ex;
+    char stem[HIVE_ID_MAX + 8];
+    add_ctx a = {o, id, NULL};
+
+    rc = hive_file_stem(stem, sizeof(stem), id);
+    if (rc == HIVE_OK)
+        rc = hive_cred_new(&values, id, type);
+    if (rc != HIVE_OK)
+        return cli_fail(rc);
+    if (o->n_files > 0)
+        ex = read_values_from_files(o, values);
+    else
+        ex = isatty(STDIN_FILENO) ? read_values_from_tty(values, type) : read_values_from_pipe(values);
+    if (ex == 0)
+        ex = apply_expires(o, values);
+    if (ex == 0) {
+        a.values = values;
+        ex = update_credential(o, id, true, build_add, &a);
+    }
+    hive_cred_free(&values);
+    return ex;
+}
+
+/* The value for `set`: stdin verbatim (newlines included), or one line
+ * typed without echo on a terminal. */
+static int read_one_value(char **out, size_t *len)
+{
+    if (isatty(STDIN_FILENO)) {
+        char value[8192];
+        int n = cli_prompt("Value (not echoed): ", false, value, sizeof(value));
+        if (n > 0) {
+            *out = malloc((size_t)n + 1);
+            if (*out != NULL) {
+                memcpy(*out, value, (size_t)n + 1);
+                *len = (size_t)n;
+            }
+        }
+        hive_memzero(value, sizeof(value));
+        if (n <= 0 || *out == NULL) {
+            cli_error(n < 0 ? "input ended; nothing stored" : "empty value; nothing stored");
+            return EXIT_USAGE;
+        }
+        return 0;
+    }
+    if (cli_read_all(STDIN_FILENO, out, len, MAX_STDIN) != 0) {
+        cli_error(errno == EFBIG ? "stdin holds more than 1 MiB" : "cannot read stdin: %s", strerror(errno));
+        return EXIT_USAGE;
+    }
+    if (*len == 0 || memchr(*out, '\0', *len) != NULL) {
+        cli_error(*len == 0 ? "no value on stdin" : "the value on stdin holds a NUL byte: values are text");
+        cli_hint("the value is stdin as it is, newlines included: hive-cred set ID KEY < FILE");
+        hive_free_secret(*out, *len + 1);
+        *out = NULL;
+        return EXIT_USAGE;
+    }
+    return 0;
+}
+
+typedef struct set_ctx {
+    const opts *o;
+    const char *id;
+    const char *key;
+    const char *value;   /* NULL: unset the key */
+    size_t len;
+} set_ctx;
+
+/* set: old with one key set (or removed), everything else kept as it is:
+ * the other keys and their expiries, metadata, fields hive does not know. */
+static int build_set(hive_cred **out, const hive_cred *old, void *ctx)
+{
+    const set_ctx *sc = ctx;
+    hive_rc rc;
+    int ex;
+
+    if (old == NULL && sc->value == NULL) {
+        cli_error("Credential '%s' not found", sc->id);
+        cli_hint("'hive-cred list' shows the stored ids");
+        return EXIT_NOT_FOUND;
+    }
+    if (old != NULL && sc->o->type != NULL && strcmp(sc->o->type, hive_cred_type_str(old)) != 0) {
+        cli_error("credential '%s' is of type %s: --type applies to a new credential only", sc->id,
+                  hive_cred_type_str(old));
+        cli_hint("'hive-cred add %s --type %s' replaces it, keys included", sc->id, sc->o->type);
+        return EXIT_USAGE;
+    }
+    rc = old != NULL ? hive_cred_clone(out, old)
+                     : hive_cred_new(out, sc->id, sc->o->type ? sc->o->type : "api_key");
+    if (rc == HIVE_OK && old != NULL) {
+        hive_time now = hive_time_now();
+        now.form = HIVE_TIME_UTC;
+        rc = hive_cred_set_time(*out, "updated_at", &now);
+    }
+    if (rc == HIVE_OK && sc->value != NULL)
+        rc = hive_cred_set_key(*out, sc->key, sc->value, sc->len, NULL);
+    if (rc == HIVE_OK && sc->value == NULL && hive_cred_get_key(*out, sc->key, NULL) == NULL)
+        return missing_key(*out, sc->key);
+    if (rc == HIVE_OK && sc->value == NULL)
+        rc = hive_cred_remove_key(*out, sc->key);
+    if (rc != HIVE_OK)
+        return cli_fail(rc);
+    ex = apply_expires(sc->o, *out);
+    return ex;
+}
+
+static int cmd_set(const opts *o, const char *id, const char *key, bool unset)
+{
+    set_ctx sc = {o, id, key, NULL, 0};
+    char *value = NULL;
+    int ex;
+
+    if (!valid_key_name(key, strlen(key)))
+        return usage_error("'%.100s' is not a key name (no spaces, control characters or '=')", key);
+    if (!unset && (ex = read_one_value(&value, &sc.len)) != 0)
+        return ex;
+    sc.value = value;
+    ex = update_credential(o, id, false, build_set, &sc);
+    hive_free_secret(value, sc.len + 1);
     return ex;
 }
 
@@ -460,7 +812,7 @@ static int load(const opts *o, hive_storage **s, hive_cred **cred, const char *i
     if (ex != 0)
         return ex;
     rc = hive_storage_load(*s, cred, id);
-    return rc == HIVE_OK ? 0 : cli_fail(rc);
+    return rc == HIVE_OK ? 0 : fail_for(o, *s, rc, id);
 }
 
 static int cmd_get(const opts *o, const char *id, const char *key)
@@ -477,11 +829,13 @@ static int cmd_get(const opts *o, const char *id, const char *key)
         key = hive_cred_default_key(cred);
     value = key ? hive_cred_get_key(cred, key, &len) : NULL;
     if (value == NULL) {
-        if (key == NULL)
+        if (key == NULL) {
             cli_error("Credential '%s' has no keys", id);
-        else
-            cli_error("Key '%s' not found in credential '%s'", key, id);
-        ex = EXIT_NOT_FOUND;
+            cli_hint("printf %%s \"$VALUE\" | hive-cred set %s KEY", id);
+            ex = EXIT_NOT_FOUND;
+        } else {
+            ex = missing_key(cred, key);
+        }
         goto out;
     }
     fwrite(value, 1, len, stdout);
@@ -621,6 +975,12 @@ static int cmd_list(const opts *o)
 
     if (ex != 0)
         return ex;
+    if (!store_exists(s)) {
+        cli_error("store %s does not exist", store_label(o, s));
+        cli_hint("'hive-cred init' creates it; check --store and HIVE_HOME");
+        hive_storage_free(&s);
+        return EXIT_STORE;
+    }
     if (o->json) {
         hive_json *idx = NULL;
         hive_json *arr = hive_json_new(HIVE_JSON_ARRAY);
@@ -698,8 +1058,9 @@ static int cmd_delete(const opts *o, const char *id)
     if (ex != 0)
         return ex;
     rc = hive_storage_delete(s, id);
+    ex = rc == HIVE_OK ? 0 : fail_for(o, s, rc, id);
     hive_storage_free(&s);
-    return rc == HIVE_OK ? 0 : cli_fail(rc);
+    return ex;
 }
 
 /* --- the store: resolve, validate, refresh, accounts, usage ------------- */
@@ -1009,7 +1370,9 @@ static int cmd_copy(const char *from, const char *to)
         hive_cred_free(&c);
         if (r == HIVE_OK) {
             copied++;
-        } else if (r == HIVE_ERR_NOMEM || r == HIVE_ERR_NETWORK || r == HIVE_ERR_IO) {
+        } else if (r == HIVE_ERR_NOMEM || r == HIVE_ERR_NETWORK || r == HIVE_ERR_IO || r == HIVE_ERR_NO_KEY ||
+                   r == HIVE_ERR_BAD_KEY || r == HIVE_ERR_PERM) {
+            /* the same for every credential: say it once */
             rc = r;
         } else {
             cli_warn("%s: %s (not copied)", ids.items[i], hive_last_error());
@@ -1212,7 +1575,8 @@ static int cmd_rotate_key(const opts *o)
 
 enum {
     OPT_STORE = 1000, OPT_JSON, OPT_REVEAL, OPT_PROVIDER, OPT_AUTO, OPT_EXPIRES, OPT_TAG,
-    OPT_VERSION, OPT_KEY, OPT_HEADER, OPT_PARAM, OPT_BODY, OPT_ENV, OPT_HELP_URL, OPT_NEW_KEY_FILE
+    OPT_VERSION, OPT_KEY, OPT_HEADER, OPT_PARAM, OPT_BODY, OPT_ENV, OPT_HELP_URL, OPT_NEW_KEY_FILE,
+    OPT_NO_AUTO, OPT_FROM_FILE
 };
 
 static const struct option long_opts[] = {
@@ -1223,6 +1587,8 @@ static const struct option long_opts[] = {
     {"description", required_argument, NULL, 'd'},
     {"provider-id", required_argument, NULL, OPT_PROVIDER},
     {"auto-refresh", no_argument, NULL, OPT_AUTO},
+    {"no-auto-refresh", no_argument, NULL, OPT_NO_AUTO},
+    {"from-file", required_argument, NULL, OPT_FROM_FILE},
     {"expires", required_argument, NULL, OPT_EXPIRES},
     {"tag", required_argument, NULL, OPT_TAG},
     {"key", required_argument, NULL, OPT_KEY},
@@ -1264,34 +1630,30 @@ int main(int argc, char **argv)
         case OPT_STORE: o.store = optarg; break;
         case OPT_JSON: o.json = true; break;
         case OPT_REVEAL: o.reveal = true; o.show_only = "--reveal"; break;
-        case 't': o.type = optarg; o.add_only = "--type"; break;
+        case 't': o.type = optarg; o.add_set = "--type"; break;
         case 'd': o.description = optarg; o.add_only = o.description_opt = "--description"; break;
         case OPT_PROVIDER: o.provider_id = optarg; o.add_only = "--provider-id"; break;
-        case OPT_AUTO: o.auto_refresh = true; o.add_only = "--auto-refresh"; break;
-        case OPT_EXPIRES:
-            if (o.n_expires == MAX_OPT_LIST)
-                return usage_error("too many %s options", "--expires");
-            o.expires[o.n_expires++] = optarg;
-            o.add_only = "--expires";
+        case OPT_AUTO:
+        case OPT_NO_AUTO:
+            o.auto_refresh = c == OPT_AUTO;
+            o.auto_refresh_set = true;
+            o.add_only = c == OPT_AUTO ? "--auto-refresh" : "--no-auto-refresh";
             break;
-        case OPT_TAG:
-            if (o.n_tags == MAX_OPT_LIST)
-                return usage_error("too many %s options", "--tag");
-            o.tags[o.n_tags++] = optarg;
-            o.add_only = "--tag";
-            break;
-#define LIST_OPT(code, arr, n, name)                                  \
+#define LIST_OPT(code, arr, n, name, kind)                            \
         case code:                                                    \
             if (o.n == MAX_OPT_LIST)                                  \
                 return usage_error("too many %s options", name);      \
             o.arr[o.n++] = optarg;                                    \
-            o.usage_only = name;                                      \
+            o.kind = name;                                            \
             break;
-        LIST_OPT(OPT_KEY, keys, n_keys, "--key")
-        LIST_OPT(OPT_HEADER, headers, n_headers, "--header")
-        LIST_OPT(OPT_PARAM, params, n_params, "--param")
-        LIST_OPT(OPT_BODY, body, n_body, "--body")
-        LIST_OPT(OPT_ENV, env, n_env, "--env")
+        LIST_OPT(OPT_FROM_FILE, files, n_files, "--from-file", add_only)
+        LIST_OPT(OPT_EXPIRES, expires, n_expires, "--expires", add_set)
+        LIST_OPT(OPT_TAG, tags, n_tags, "--tag", add_only)
+        LIST_OPT(OPT_KEY, keys, n_keys, "--key", usage_only)
+        LIST_OPT(OPT_HEADER, headers, n_headers, "--header", usage_only)
+        LIST_OPT(OPT_PARAM, params, n_params, "--param", usage_only)
+        LIST_OPT(OPT_BODY, body, n_body, "--body", usage_only)
+        LIST_OPT(OPT_ENV, env, n_env, "--env", usage_only)
 #undef LIST_OPT
         case OPT_HELP_URL: o.help_url = optarg; o.usage_only = "--help-url"; break;
         case OPT_NEW_KEY_FILE: o.new_key_file = optarg; o.rotate_only = "--new-key-file"; break;
@@ -1322,6 +1684,8 @@ int main(int argc, char **argv)
         return usage_error("option %s applies to 'usage add' only", o.usage_only);
     if (o.show_only != NULL && strcmp(cmd, "show") != 0)
         return usage_error("option %s applies to 'show' only", o.show_only);
+    if (o.add_set != NULL && strcmp(cmd, "add") != 0 && strcmp(cmd, "set") != 0)
+        return usage_error("option %s applies to 'add' and 'set' only", o.add_set);
     if (o.rotate_only != NULL && strcmp(cmd, "rotate-key") != 0)
         return usage_error("option %s applies to 'rotate-key' only", o.rotate_only);
 
@@ -1331,6 +1695,9 @@ int main(int argc, char **argv)
         return (ex = want_operands(cmd, nargs, 0, 0, "no operands")) ? ex : cmd_keygen();
     if (strcmp(cmd, "add") == 0)
         return (ex = want_operands(cmd, nargs, 1, 1, "one operand")) ? ex : cmd_add(&o, args[0]);
+    if (strcmp(cmd, "set") == 0 || strcmp(cmd, "unset") == 0)
+        return (ex = want_operands(cmd, nargs, 2, 2, "ID and KEY")) ? ex
+                                                                    : cmd_set(&o, args[0], args[1], cmd[0] == 'u');
     if (strcmp(cmd, "get") == 0)
         return (ex = want_operands(cmd, nargs, 1, 2, "ID and optionally KEY")) ? ex : cmd_get(&o, args[0], nargs > 1 ? args[1] : NULL);
     if (strcmp(cmd, "show") == 0)
