@@ -9,11 +9,17 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #define MAX_STDIN (1024u * 1024)
 #define MAX_OPT_LIST 64
+
+/* The warn_ctx of a storage: which store spoke (spec NULL: the default). */
+typedef struct store_ref {
+    const char *spec;
+} store_ref;
 
 static const char usage_text[] =
     "Usage: hive-cred [--store DIR] COMMAND [ARGS] [OPTIONS]\n"
@@ -30,8 +36,20 @@ static const char usage_text[] =
     "      -d, --description D  description\n"
     "      --provider-id P      provider that refreshes it\n"
     "      --auto-refresh       let the provider refresh it when it expires\n"
-    "      --expires KEY=TIME   expiry of KEY: ISO 8601, Unix seconds or +N[smhd]\n"
-    "      --tag T              add a tag (repeatable)\n"
+    "      --expires KEY=TIME   expiry of KEY: ISO 8601, Unix seconds, or +N / -N with\n"
+    "                           s, m, h or d from now (-1h: expired an hour ago)\n"
+    "      --tag T              a tag (repeatable)\n"
+    "      --from-file KEY=PATH KEY's value is the file's content, newlines included\n"
+    "                           (repeatable); stdin is then not read\n"
+    "      --no-auto-refresh    turn auto refresh off\n"
+    "                           Replacing ID replaces its keys; its type, description,\n"
+    "                           provider, auto refresh, tags and creation time stay\n"
+    "                           unless given\n"
+    "  set ID KEY               set one key to stdin as it is (newlines included: a\n"
+    "                           PEM, a JSON document); the other keys and the metadata\n"
+    "                           stay; a new ID gets type --type (default api_key);\n"
+    "                           --expires KEY=TIME as for add\n"
+    "  unset ID KEY             remove one key; the rest stays\n"
     "  get ID [KEY]             print one value (the default key without KEY)\n"
     "  show ID [--reveal]       metadata; values masked unless --reveal\n"
     "  list                     ids, one a line\n"
@@ -46,16 +64,29 @@ static const char usage_text[] =
     "                           (ADEN_API_KEY or the stored aden_api_key; ADEN_API_URL)\n"
     "  copy SRC DST             copy every credential from one store to another (a\n"
     "                           directory or an etcd:// URL each), keeping its values\n"
-    "  rotate-key               re-encrypt everything under a new key, crash-safe: the\n"
-    "                           new key comes from HIVE_NEW_CREDENTIAL_KEY or is made;\n"
-    "                           if killed, run it again to finish\n"
+    "  rotate-key               re-encrypt everything under a new key, crash-safe; if\n"
+    "                           killed, run it again to finish. With a key file, the\n"
+    "                           new key (made, or HIVE_NEW_CREDENTIAL_KEY) replaces it\n"
+    "      --new-key-file FILE  the new key: read from FILE, or made and written there\n"
+    "                           (0600) if FILE does not exist; required when the key is\n"
+    "                           kept only in HIVE_CREDENTIAL_KEY (then put FILE's key\n"
+    "                           there, and delete FILE)\n"
     "  usage add ID [OPTIONS]   register how a tool uses credential ID:\n"
     "      --key K              a required key (repeatable)\n"
     "      --header N=TEMPLATE  --param N=TEMPLATE  --body N=TEMPLATE\n"
     "      --env N=TEMPLATE     (each repeatable)\n"
     "      -d, --description D  --help-url URL\n"
     "  usage list | usage show ID | usage remove ID\n"
-    "\n"
+    "  doctor [--fix]           check the store: permissions, the key and where it comes\n"
+    "                           from, an interrupted rotation, unreadable files, index\n"
+    "                           drift, tokens expiring within a day that will not be\n"
+    "                           refreshed, usage specs that do not resolve; say how to\n"
+    "                           fix each; --fix makes directories 0700 and files 0600\n"
+    "                           and rebuilds the index (exit 1 if problems remain)\n"
+    "\n";
+
+/* two strings: C99 guarantees literals of 4095 bytes only */
+static const char usage_text2[] =
     "Options:\n"
     "  --store DIR   the store directory (default $HIVE_HOME/credentials); its key\n"
     "                file is DIR/../secrets/credential_key\n"
@@ -70,12 +101,14 @@ static const char usage_text[] =
     "\n"
     "Exit status:\n"
     "  0  success\n"
-    "  1  no: 'exists' found nothing, 'validate' found problems\n"
-    "  2  usage error, or bad input (id, value, time)\n"
+    "  1  no: 'exists' found nothing, 'validate' or 'doctor' found problems\n"
+    "  2  usage error, or bad input (id, value, time); a new key that would exist\n"
+    "     only in this process; rotate-key on an etcd store\n"
     "  3  credential or key not found\n"
     "  4  no encryption key, or the key is not a Fernet key\n"
     "  5  a credential could not be decrypted or parsed (wrong key, damaged file)\n"
-    "  6  store error: file system, permissions, lock, id conflict, damaged usage.json\n"
+    "  6  store error: file system, permissions, lock, id conflict, damaged usage.json,\n"
+    "     a store that does not exist (list)\n"
     "  7  a refresh failed, or the credential cannot be refreshed\n";
 
 typedef struct opts {
@@ -112,6 +145,9 @@ typedef struct opts {
     const char *description_opt;
     const char *rotate_only;
     const char *add_set;    /* an option of add and set */
+    bool fix;
+    const char *doctor_only;
+    store_ref ref;          /* {store} */
 } opts;
 
 __attribute__((format(printf, 1, 2)))
@@ -132,12 +168,15 @@ static int usage_error(const char *fmt, ...)
 
 static void print_warning(void *ctx, const char *msg);
 
+static store_ref default_store = {NULL};
+
 static int open_storage(const opts *o, hive_storage **s)
 {
     hive_file_options fo = {0};
     hive_rc rc;
 
     fo.warn = print_warning;
+    fo.warn_ctx = o->store ? (void *)&o->ref : (void *)&default_store;
     rc = hive_storage_open(s, o->store, &fo);
     return rc == HIVE_OK ? 0 : cli_fail(rc);
 }
@@ -1065,10 +1104,32 @@ static int cmd_delete(const opts *o, const char *id)
 
 /* --- the store: resolve, validate, refresh, accounts, usage ------------- */
 
+/* Stores whose files were found open to group or others: said once per
+ * store at the end of the command (report_open_modes), with the count. */
+#define MAX_WARNED_STORES 4
+static struct {
+    const store_ref *ref;
+    char *first;   /* the first message about it */
+} warned[MAX_WARNED_STORES];
+
 static void print_warning(void *ctx, const char *msg)
 {
-    (void)ctx;
-    cli_warn("%s", msg);
+    const store_ref *ref = ctx;
+    size_t i;
+
+    if (ref == NULL || strstr(msg, "by group or others") == NULL) {
+        cli_warn("%s", msg);
+        return;
+    }
+    for (i = 0; i < MAX_WARNED_STORES && warned[i].ref != NULL; i++)
+        if (warned[i].ref == ref || (ref->spec && warned[i].ref->spec && strcmp(ref->spec, warned[i].ref->spec) == 0))
+            return;
+    if (i == MAX_WARNED_STORES) {
+        cli_warn("%s", msg);
+        return;
+    }
+    warned[i].ref = ref;
+    warned[i].first = strdup(msg);
 }
 
 static int open_store(const opts *o, hive_store **st)
@@ -1077,6 +1138,7 @@ static int open_store(const opts *o, hive_store **st)
     hive_rc rc;
 
     so.warn = print_warning;
+    so.warn_ctx = o->store ? (void *)&o->ref : (void *)&default_store;
     rc = hive_store_open(st, o->store, &so);
     return rc == HIVE_OK ? 0 : cli_fail(rc);
 }
@@ -1356,8 +1418,14 @@ static int cmd_copy(const char *from, const char *to)
     hive_rc rc;
     int ex = 0;
 
+    static store_ref src_ref, dst_ref;
+
+    src_ref.spec = from;
+    dst_ref.spec = to;
     fo.warn = print_warning;
+    fo.warn_ctx = &src_ref;
     rc = hive_storage_open(&src, from, &fo);
+    fo.warn_ctx = &dst_ref;
     if (rc == HIVE_OK)
         rc = hive_storage_open(&dst, to, &fo);
     if (rc == HIVE_OK)
@@ -1379,10 +1447,15 @@ static int cmd_copy(const char *from, const char *to)
             ex = EXIT_DECRYPT;
         }
     }
-    if (rc != HIVE_OK)
+    if (rc != HIVE_OK) {
+        bool dst_key = rc == HIVE_ERR_NO_KEY && dst != NULL && hive_file_storage_key_file(dst) != NULL &&
+                       strstr(hive_last_error(), hive_file_storage_key_file(dst)) != NULL;
         ex = cli_fail(rc);
-    else
+        if (dst_key)
+            cli_hint("nothing was copied; 'hive-cred --store %s init' gives the destination a key of its own", to);
+    } else {
         printf("copied %zu of %zu credential(s)\n", copied, ids.count);
+    }
     hive_strlist_free(&ids);
     hive_storage_free(&src);
     hive_storage_free(&dst);
@@ -1571,12 +1644,339 @@ static int cmd_rotate_key(const opts *o)
     return res.unreadable ? EXIT_DECRYPT : 0;
 }
 
+/* --- doctor ------------------------------------------------------------ */
+
+/* Paths of a file store that group or others can reach. */
+typedef struct modes {
+    size_t open;        /* found open */
+    size_t fixed;       /* made 0700 / 0600 by --fix */
+    char *first;        /* the first one found, with its mode */
+} modes;
+
+static void check_path(modes *m, const char *path, bool fix)
+{
+    struct stat st;
+
+    if (lstat(path, &st) != 0 || S_ISLNK(st.st_mode) || (st.st_mode & 077) == 0)
+        return;
+    if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode))
+        return;
+    m->open++;
+    if (m->first == NULL && asprintf(&m->first, "%s (mode %04o)", path, (unsigned)(st.st_mode & 07777)) < 0)
+        m->first = NULL;
+    if (fix && chmod(path, S_ISDIR(st.st_mode) ? 0700 : 0600) == 0)
+        m->fixed++;
+}
+
+/* dir and what is in it, depth levels down; symlinks are never followed. */
+static void check_tree(modes *m, const char *dir, int depth, bool fix)
+{
+    DIR *d;
+    struct dirent *e;
+
+    check_path(m, dir, fix);
+    if (depth == 0 || (d = opendir(dir)) == NULL)
+        return;
+    while ((e = readdir(d)) != NULL) {
+        char *path;
+        struct stat st;
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        if (asprintf(&path, "%s/%s", dir, e->d_name) < 0)
+            break;
+        if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode))
+            check_tree(m, path, depth - 1, fix);
+        else
+            check_path(m, path, fix);
+        free(path);
+    }
+    closedir(d);
+}
+
+/* The store directory (with credentials/, metadata/, .refresh/), the key
+ * file's directory and the key files. */
+static void check_store_modes(modes *m, const hive_storage *s, bool fix)
+{
+    const char *dir = hive_file_storage_dir(s);
+    const char *key_file = hive_file_storage_key_file(s);
+    char *secrets = key_file ? strdup(key_file) : NULL;
+    char *slash = secrets ? strrchr(secrets, '/') : NULL;
+
+    if (dir != NULL)
+        check_tree(m, dir, 2, fix);
+    if (slash != NULL && slash != secrets) {
+        char *next = NULL;
+        *slash = '\0';
+        check_path(m, secrets, fix);
+        check_path(m, key_file, fix);
+        if (asprintf(&next, "%s.new", key_file) >= 0)
+            check_path(m, next, fix);
+        free(next);
+    }
+    free(secrets);
+}
+
+/* Once per command, for each store found open to group or others: how
+ * many paths, the first, and the command that closes them all. */
+static void report_open_modes(void)
+{
+    for (size_t i = 0; i < MAX_WARNED_STORES && warned[i].ref != NULL; i++) {
+        hive_storage *s = NULL;
+        modes m = {0, 0, NULL};
+        const char *spec = warned[i].ref->spec;
+        if (hive_storage_open(&s, spec, NULL) == HIVE_OK)
+            check_store_modes(&m, s, false);
+        if (m.open > 0) {
+            cli_warn("%zu path(s) of store %s can be reached by group or others, e.g. %s", m.open,
+                     hive_file_storage_dir(s), m.first);
+            cli_hint("hive-cred%s%s doctor --fix makes its directories 0700 and its files 0600", spec ? " --store " : "",
+                     spec ? spec : "");
+        }
+        free(m.first);
+        free(warned[i].first);
+        warned[i].first = NULL;
+        hive_storage_free(&s);
+    }
+}
+
+static size_t doctor_problems;
+
+__attribute__((format(printf, 1, 2)))
+static void problem(const char *fmt, ...)
+{
+    va_list ap;
+
+    printf("problem  ");
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    putchar('\n');
+    doctor_problems++;
+}
+
+/* Index drift: ids the index lists with no file, files it does not list. */
+static void doctor_index(hive_storage *s)
+{
+    const char *dir = hive_file_storage_dir(s);
+    char *path = NULL;
+    char *text = NULL;
+    size_t len = 0;
+    size_t stale = 0, unlisted = 0, files = 0;
+    hive_json *idx = NULL;
+    const hive_json *creds;
+    DIR *d;
+    struct dirent *e;
+    int fd;
+
+    if (asprintf(&path, "%s/metadata/index.json", dir) < 0)
+        return;
+    fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0 || cli_read_all(fd, &text, &len, 16u * 1024 * 1024) != 0 ||
+        hive_json_parse(&idx, text, len) != HIVE_OK) {
+        const char *what = fd < 0 && errno == ENOENT ? "missing" : "unreadable or damaged";
+        hive_strlist ids = {0};
+        if (fd >= 0)
+            close(fd);
+        if (hive_storage_list(s, &ids) == HIVE_OK)
+            printf("fixed    index %s was %s: rebuilt from the files (it is a cache)\n", path, what);
+        else
+            problem("index %s is %s, and cannot be rebuilt: %s", path, what, hive_last_error());
+        hive_strlist_free(&ids);
+        goto out;
+    }
+    close(fd);
+    creds = hive_json_get(idx, "credentials");
+    for (size_t i = 0; i < hive_json_size(creds); i++) {
+        const char *id;
+        char stem[HIVE_ID_MAX + 8];
+        char *enc = NULL;
+        struct stat st;
+        hive_json_at(creds, i, &id);
+        if (hive_file_stem(stem, sizeof(stem), id) != HIVE_OK ||
+            asprintf(&enc, "%s/credentials/%s.enc", dir, stem) < 0 || lstat(enc, &st) != 0)
+            stale++;
+        free(enc);
+    }
+    {
+        char *cdir = NULL;
+        if (asprintf(&cdir, "%s/credentials", dir) >= 0 && (d = opendir(cdir)) != NULL) {
+            while ((e = readdir(d)) != NULL) {
+                size_t n = strlen(e->d_name);
+                if (n > 4 && strcmp(e->d_name + n - 4, ".enc") == 0 && e->d_name[0] != '.')
+                    files++;
+            }
+            closedir(d);
+        }
+        free(cdir);
+    }
+    if (files + stale > hive_json_size(creds))
+        unlisted = files + stale - hive_json_size(creds);
+    if (stale || unlisted) {
+        /* the index is a cache that every list rebuilds, as the walk over
+         * the credentials below does: rebuild it now, and say so */
+        hive_strlist ids = {0};
+        if (hive_storage_list(s, &ids) == HIVE_OK)
+            printf("fixed    the index listed %zu id(s) with no file, and %zu file(s) were not in it: "
+                   "rebuilt from the files\n", stale, unlisted);
+        else
+            problem("the index lists %zu id(s) with no file, and %zu file(s) are not in it: %s", stale,
+                    unlisted, hive_last_error());
+        hive_strlist_free(&ids);
+    }
+out:
+    if (text != NULL)
+        hive_free_secret(text, len + 1);
+    hive_json_free(&idx);
+    free(path);
+}
+
+/* Each credential: can it be read; does a key expire within a day without
+ * a way to be renewed. */
+static void doctor_credentials(const opts *o, hive_storage *s, hive_store *st)
+{
+    hive_strlist ids = {0};
+    hive_time now = hive_time_now();
+    size_t unreadable = 0;
+
+    if (hive_storage_list(s, &ids) != HIVE_OK) {
+        problem("cannot list the credentials: %s", hive_last_error());
+        return;
+    }
+    for (size_t i = 0; i < ids.count; i++) {
+        hive_cred *c = NULL;
+        hive_strlist p = {0};
+        hive_rc rc = hive_storage_load(s, &c, ids.items[i]);
+        if (rc != HIVE_OK) {
+            problem("credential %s: %s", ids.items[i], hive_last_error());
+            unreadable++;
+            continue;
+        }
+        if (hive_store_validate_credential(st, &p, ids.items[i]) == HIVE_OK)
+            for (size_t k = 0; k < p.count; k++)
+                problem("credential %s: %s", ids.items[i], p.items[k]);
+        if (p.count == 0) {
+            for (size_t k = 0; k < hive_cred_key_count(c); k++) {
+                const char *name = hive_cred_key_name(c, k);
+                hive_time exp = hive_cred_key_expires(c, name);
+                long long left = exp.sec - now.sec;
+                if (exp.form == HIVE_TIME_NONE || left > 86400 || left <= 0)
+                    continue;
+                if (!hive_cred_auto_refresh(c) || hive_cred_provider_id(c) == NULL)
+                    printf("warning  credential %s: key %s expires in %lld min and will not be refreshed "
+                           "(%s)\n", ids.items[i], name, left / 60,
+                           !hive_cred_auto_refresh(c) ? "auto_refresh is off" : "no provider_id");
+            }
+        }
+        hive_strlist_free(&p);
+        hive_cred_free(&c);
+    }
+    if (unreadable)
+        printf("         fix: a file no key opens was written with another key (check %s and the key "
+               "file), or is damaged: hive-cred%s%s delete ID, then add it again\n", HIVE_ENV_KEY,
+               o->store ? " --store " : "", o->store ? o->store : "");
+    printf("ok       %zu credential(s) read\n", ids.count - unreadable);
+    hive_strlist_free(&ids);
+}
+
+static void doctor_usage(hive_store *st)
+{
+    hive_strlist specs = {0};
+
+    if (hive_store_list_usage(st, &specs) != HIVE_OK) {
+        problem("%s", hive_last_error());
+        printf("         fix: correct usage.json by hand, or move it away\n");
+        return;
+    }
+    for (size_t i = 0; i < specs.count; i++) {
+        hive_strlist p = {0};
+        if (hive_store_validate_for_usage(st, &p, specs.items[i]) == HIVE_OK)
+            for (size_t k = 0; k < p.count; k++)
+                problem("usage %s: %s", specs.items[i], p.items[k]);
+        hive_strlist_free(&p);
+    }
+    if (specs.count)
+        printf("ok       %zu usage spec(s) checked\n", specs.count);
+    hive_strlist_free(&specs);
+}
+
+static int cmd_doctor(const opts *o)
+{
+    hive_storage *s = NULL;
+    hive_store *st = NULL;
+    const char *src;
+    bool file_store;
+    int ex = open_storage(o, &s);
+
+    if (ex != 0)
+        return ex;
+    file_store = hive_file_storage_dir(s) != NULL;
+    printf("store    %s (%s)\n", store_label(o, s), file_store ? "files" : "etcd");
+    if (!store_exists(s)) {
+        problem("the store does not exist");
+        printf("         fix: hive-cred%s%s init\n", o->store ? " --store " : "", o->store ? o->store : "");
+        hive_storage_free(&s);
+        return EXIT_NO;
+    }
+    if (file_store) {
+        modes m = {0, 0, NULL};
+        const char *kf = hive_file_storage_key_file(s);
+        struct stat kst;
+        check_store_modes(&m, s, o->fix);
+        if (m.open > m.fixed) {
+            problem("%zu path(s) can be reached by group or others, e.g. %s", m.open - m.fixed, m.first);
+            printf("         fix: hive-cred doctor --fix (directories 0700, files 0600)\n");
+        } else if (m.fixed) {
+            printf("fixed    %zu path(s) were open to group or others: now 0700 / 0600\n", m.fixed);
+        } else {
+            printf("ok       permissions\n");
+        }
+        free(m.first);
+        src = hive_file_storage_key_source(s);
+        if (src == NULL) {
+            problem("no usable key: %s", hive_last_error());
+            printf("         fix: set %s, or restore the key file %s (hive-cred init makes a new one for a "
+                   "new store)\n", HIVE_ENV_KEY, kf);
+        } else if (strcmp(src, HIVE_ENV_KEY) == 0) {
+            printf("key      from %s%s\n", HIVE_ENV_KEY,
+                   stat(kf, &kst) == 0 ? " (the key file beside the store is not used)" : "");
+        } else {
+            char *next = NULL;
+            printf("key      %s\n", src);
+            if (asprintf(&next, "%s.new", kf) >= 0 && stat(next, &kst) == 0) {
+                problem("an interrupted key rotation is pending (%s)", next);
+                printf("         fix: env -u %s hive-cred rotate-key finishes it\n", HIVE_ENV_NEW_KEY);
+            }
+            free(next);
+        }
+        doctor_index(s);
+    }
+    if ((ex = open_store(o, &st)) == 0) {
+        doctor_credentials(o, s, st);
+        doctor_usage(st);
+    }
+    hive_store_free(&st);
+    hive_storage_free(&s);
+    /* what the storages said about modes is in the report above */
+    for (size_t i = 0; i < MAX_WARNED_STORES; i++) {
+        free(warned[i].first);
+        warned[i].first = NULL;
+        warned[i].ref = NULL;
+    }
+    if (ex != 0)
+        return ex;
+    if (doctor_problems == 0)
+        printf("no problems found\n");
+    else
+        printf("%zu problem(s)\n", doctor_problems);
+    return fflush(stdout) != 0 ? EXIT_STORE : doctor_problems ? EXIT_NO : 0;
+}
+
 /* --- main ------------------------------------------------------------- */
 
 enum {
     OPT_STORE = 1000, OPT_JSON, OPT_REVEAL, OPT_PROVIDER, OPT_AUTO, OPT_EXPIRES, OPT_TAG,
     OPT_VERSION, OPT_KEY, OPT_HEADER, OPT_PARAM, OPT_BODY, OPT_ENV, OPT_HELP_URL, OPT_NEW_KEY_FILE,
-    OPT_NO_AUTO, OPT_FROM_FILE
+    OPT_NO_AUTO, OPT_FROM_FILE, OPT_FIX
 };
 
 static const struct option long_opts[] = {
@@ -1589,6 +1989,7 @@ static const struct option long_opts[] = {
     {"auto-refresh", no_argument, NULL, OPT_AUTO},
     {"no-auto-refresh", no_argument, NULL, OPT_NO_AUTO},
     {"from-file", required_argument, NULL, OPT_FROM_FILE},
+    {"fix", no_argument, NULL, OPT_FIX},
     {"expires", required_argument, NULL, OPT_EXPIRES},
     {"tag", required_argument, NULL, OPT_TAG},
     {"key", required_argument, NULL, OPT_KEY},
@@ -1613,9 +2014,8 @@ static int want_operands(const char *cmd, int n, int min, int max, const char *w
     return 0;
 }
 
-int main(int argc, char **argv)
+static int run(int argc, char **argv, opts *o)
 {
-    opts o = {0};
     const char *cmd;
     char **args;
     int nargs;
@@ -1627,24 +2027,24 @@ int main(int argc, char **argv)
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":t:d:h", long_opts, NULL)) != -1) {
         switch (c) {
-        case OPT_STORE: o.store = optarg; break;
-        case OPT_JSON: o.json = true; break;
-        case OPT_REVEAL: o.reveal = true; o.show_only = "--reveal"; break;
-        case 't': o.type = optarg; o.add_set = "--type"; break;
-        case 'd': o.description = optarg; o.add_only = o.description_opt = "--description"; break;
-        case OPT_PROVIDER: o.provider_id = optarg; o.add_only = "--provider-id"; break;
+        case OPT_STORE: o->store = optarg; break;
+        case OPT_JSON: o->json = true; break;
+        case OPT_REVEAL: o->reveal = true; o->show_only = "--reveal"; break;
+        case 't': o->type = optarg; o->add_set = "--type"; break;
+        case 'd': o->description = optarg; o->add_only = o->description_opt = "--description"; break;
+        case OPT_PROVIDER: o->provider_id = optarg; o->add_only = "--provider-id"; break;
         case OPT_AUTO:
         case OPT_NO_AUTO:
-            o.auto_refresh = c == OPT_AUTO;
-            o.auto_refresh_set = true;
-            o.add_only = c == OPT_AUTO ? "--auto-refresh" : "--no-auto-refresh";
+            o->auto_refresh = c == OPT_AUTO;
+            o->auto_refresh_set = true;
+            o->add_only = c == OPT_AUTO ? "--auto-refresh" : "--no-auto-refresh";
             break;
 #define LIST_OPT(code, arr, n, name, kind)                            \
         case code:                                                    \
-            if (o.n == MAX_OPT_LIST)                                  \
+            if (o->n == MAX_OPT_LIST)                                  \
                 return usage_error("too many %s options", name);      \
-            o.arr[o.n++] = optarg;                                    \
-            o.kind = name;                                            \
+            o->arr[o->n++] = optarg;                                    \
+            o->kind = name;                                            \
             break;
         LIST_OPT(OPT_FROM_FILE, files, n_files, "--from-file", add_only)
         LIST_OPT(OPT_EXPIRES, expires, n_expires, "--expires", add_set)
@@ -1655,10 +2055,12 @@ int main(int argc, char **argv)
         LIST_OPT(OPT_BODY, body, n_body, "--body", usage_only)
         LIST_OPT(OPT_ENV, env, n_env, "--env", usage_only)
 #undef LIST_OPT
-        case OPT_HELP_URL: o.help_url = optarg; o.usage_only = "--help-url"; break;
-        case OPT_NEW_KEY_FILE: o.new_key_file = optarg; o.rotate_only = "--new-key-file"; break;
+        case OPT_HELP_URL: o->help_url = optarg; o->usage_only = "--help-url"; break;
+        case OPT_NEW_KEY_FILE: o->new_key_file = optarg; o->rotate_only = "--new-key-file"; break;
+        case OPT_FIX: o->fix = true; o->doctor_only = "--fix"; break;
         case 'h':
             fputs(usage_text, stdout);
+            fputs(usage_text2, stdout);
             return 0;
         case OPT_VERSION:
             printf("hive-cred %s\n", HIVE_VERSION);
@@ -1671,59 +2073,74 @@ int main(int argc, char **argv)
     }
     if (optind >= argc) {
         fputs(usage_text, stderr);
+        fputs(usage_text2, stderr);
         return EXIT_USAGE;
     }
     cmd = argv[optind];
     args = argv + optind + 1;
     nargs = argc - optind - 1;
 
-    if (o.add_only != NULL && strcmp(cmd, "add") != 0 &&
-        !(strcmp(cmd, "usage") == 0 && o.description != NULL && o.add_only == o.description_opt))
-        return usage_error("option %s applies to 'add' only", o.add_only);
-    if (o.usage_only != NULL && strcmp(cmd, "usage") != 0)
-        return usage_error("option %s applies to 'usage add' only", o.usage_only);
-    if (o.show_only != NULL && strcmp(cmd, "show") != 0)
-        return usage_error("option %s applies to 'show' only", o.show_only);
-    if (o.add_set != NULL && strcmp(cmd, "add") != 0 && strcmp(cmd, "set") != 0)
-        return usage_error("option %s applies to 'add' and 'set' only", o.add_set);
-    if (o.rotate_only != NULL && strcmp(cmd, "rotate-key") != 0)
-        return usage_error("option %s applies to 'rotate-key' only", o.rotate_only);
+    if (o->add_only != NULL && strcmp(cmd, "add") != 0 &&
+        !(strcmp(cmd, "usage") == 0 && o->description != NULL && o->add_only == o->description_opt))
+        return usage_error("option %s applies to 'add' only", o->add_only);
+    if (o->usage_only != NULL && strcmp(cmd, "usage") != 0)
+        return usage_error("option %s applies to 'usage add' only", o->usage_only);
+    if (o->show_only != NULL && strcmp(cmd, "show") != 0)
+        return usage_error("option %s applies to 'show' only", o->show_only);
+    if (o->add_set != NULL && strcmp(cmd, "add") != 0 && strcmp(cmd, "set") != 0)
+        return usage_error("option %s applies to 'add' and 'set' only", o->add_set);
+    if (o->rotate_only != NULL && strcmp(cmd, "rotate-key") != 0)
+        return usage_error("option %s applies to 'rotate-key' only", o->rotate_only);
+    if (o->doctor_only != NULL && strcmp(cmd, "doctor") != 0)
+        return usage_error("option %s applies to 'doctor' only", o->doctor_only);
+    o->ref.spec = o->store;
 
     if (strcmp(cmd, "init") == 0)
-        return (ex = want_operands(cmd, nargs, 0, 0, "no operands")) ? ex : cmd_init(&o);
+        return (ex = want_operands(cmd, nargs, 0, 0, "no operands")) ? ex : cmd_init(o);
     if (strcmp(cmd, "keygen") == 0)
         return (ex = want_operands(cmd, nargs, 0, 0, "no operands")) ? ex : cmd_keygen();
     if (strcmp(cmd, "add") == 0)
-        return (ex = want_operands(cmd, nargs, 1, 1, "one operand")) ? ex : cmd_add(&o, args[0]);
+        return (ex = want_operands(cmd, nargs, 1, 1, "one operand")) ? ex : cmd_add(o, args[0]);
     if (strcmp(cmd, "set") == 0 || strcmp(cmd, "unset") == 0)
         return (ex = want_operands(cmd, nargs, 2, 2, "ID and KEY")) ? ex
-                                                                    : cmd_set(&o, args[0], args[1], cmd[0] == 'u');
+                                                                    : cmd_set(o, args[0], args[1], cmd[0] == 'u');
     if (strcmp(cmd, "get") == 0)
-        return (ex = want_operands(cmd, nargs, 1, 2, "ID and optionally KEY")) ? ex : cmd_get(&o, args[0], nargs > 1 ? args[1] : NULL);
+        return (ex = want_operands(cmd, nargs, 1, 2, "ID and optionally KEY")) ? ex : cmd_get(o, args[0], nargs > 1 ? args[1] : NULL);
     if (strcmp(cmd, "show") == 0)
-        return (ex = want_operands(cmd, nargs, 1, 1, "one operand")) ? ex : cmd_show(&o, args[0]);
+        return (ex = want_operands(cmd, nargs, 1, 1, "one operand")) ? ex : cmd_show(o, args[0]);
     if (strcmp(cmd, "list") == 0)
-        return (ex = want_operands(cmd, nargs, 0, 0, "no operands")) ? ex : cmd_list(&o);
+        return (ex = want_operands(cmd, nargs, 0, 0, "no operands")) ? ex : cmd_list(o);
     if (strcmp(cmd, "exists") == 0)
-        return (ex = want_operands(cmd, nargs, 1, 1, "one operand")) ? ex : cmd_exists(&o, args[0]);
+        return (ex = want_operands(cmd, nargs, 1, 1, "one operand")) ? ex : cmd_exists(o, args[0]);
     if (strcmp(cmd, "delete") == 0)
-        return (ex = want_operands(cmd, nargs, 1, 1, "one operand")) ? ex : cmd_delete(&o, args[0]);
+        return (ex = want_operands(cmd, nargs, 1, 1, "one operand")) ? ex : cmd_delete(o, args[0]);
     if (strcmp(cmd, "resolve") == 0)
-        return (ex = want_operands(cmd, nargs, 1, 1, "one operand")) ? ex : cmd_resolve(&o, args[0]);
+        return (ex = want_operands(cmd, nargs, 1, 1, "one operand")) ? ex : cmd_resolve(o, args[0]);
     if (strcmp(cmd, "validate") == 0)
         return (ex = want_operands(cmd, nargs, 0, 1, "at most one ID")) ? ex
-                                                                          : cmd_validate(&o, nargs ? args[0] : NULL);
+                                                                          : cmd_validate(o, nargs ? args[0] : NULL);
     if (strcmp(cmd, "refresh") == 0)
-        return (ex = want_operands(cmd, nargs, 1, 1, "one operand")) ? ex : cmd_refresh(&o, args[0]);
+        return (ex = want_operands(cmd, nargs, 1, 1, "one operand")) ? ex : cmd_refresh(o, args[0]);
     if (strcmp(cmd, "sync") == 0)
-        return (ex = want_operands(cmd, nargs, 0, 0, "no operands")) ? ex : cmd_sync(&o);
+        return (ex = want_operands(cmd, nargs, 0, 0, "no operands")) ? ex : cmd_sync(o);
     if (strcmp(cmd, "copy") == 0)
         return (ex = want_operands(cmd, nargs, 2, 2, "SRC and DST")) ? ex : cmd_copy(args[0], args[1]);
     if (strcmp(cmd, "rotate-key") == 0)
-        return (ex = want_operands(cmd, nargs, 0, 0, "no operands")) ? ex : cmd_rotate_key(&o);
+        return (ex = want_operands(cmd, nargs, 0, 0, "no operands")) ? ex : cmd_rotate_key(o);
     if (strcmp(cmd, "accounts") == 0)
-        return (ex = want_operands(cmd, nargs, 1, 1, "one operand")) ? ex : cmd_accounts(&o, args[0]);
+        return (ex = want_operands(cmd, nargs, 1, 1, "one operand")) ? ex : cmd_accounts(o, args[0]);
     if (strcmp(cmd, "usage") == 0)
-        return cmd_usage(&o, args, nargs);
+        return cmd_usage(o, args, nargs);
+    if (strcmp(cmd, "doctor") == 0)
+        return (ex = want_operands(cmd, nargs, 0, 0, "no operands")) ? ex : cmd_doctor(o);
     return usage_error("unknown command '%.64s'", cmd);
+}
+
+int main(int argc, char **argv)
+{
+    static opts o;
+    int ex = run(argc, argv, &o);
+
+    report_open_modes();
+    return ex;
 }

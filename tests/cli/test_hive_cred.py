@@ -935,36 +935,42 @@ class TestKeys(HiveCredTest):
                                   "0600: chmod 600 %s" % (self.key_path, m, self.key_path), exact=True)
         os.chmod(self.key_path, 0o600)
 
-    def test_open_directories_warned_once_each(self):
+    def test_open_paths_warned_once_with_count(self):
         # Issue 12, item 15: a store or secrets/ directory of mode 0777 was
         # not warned about: anyone could replace the key or a credential.
+        # Issue 16, item 6: one warning per command and store, with the
+        # count and the command that fixes them all, not one per path.
         home_store = os.path.dirname(self.cdir)
         sdir = os.path.dirname(self.key_path)
         self.add("second", {"api_key": "two"})
         cases = [
-            ({home_store: 0o777}, ["store directory %s is writable by group or others (mode 0777): they can "
-                                   "replace the files in it; chmod 700 %s" % (home_store, home_store)]),
-            ({sdir: 0o777}, ["key directory %s is writable by group or others (mode 0777): they can "
-                             "replace the files in it; chmod 700 %s" % (sdir, sdir)]),
-            ({self.cdir: 0o755}, ["directory %s is readable by group or others (mode 0755); chmod 700 %s"
-                                  % (self.cdir, self.cdir)]),
-            ({home_store: 0o757, sdir: 0o770},
-             ["store directory %s is writable by group or others (mode 0757): they can replace the files "
-              "in it; chmod 700 %s" % (home_store, home_store),
-              "key directory %s is writable by group or others (mode 0770): they can replace the files "
-              "in it; chmod 700 %s" % (sdir, sdir)]),
+            ({home_store: 0o777}, 1, "%s (mode 0777)" % home_store),
+            ({sdir: 0o777}, 1, "%s (mode 0777)" % sdir),
+            ({self.cdir: 0o755}, 1, "%s (mode 0755)" % self.cdir),
+            ({home_store: 0o757, sdir: 0o770}, 2, "%s (mode 0757)" % home_store),
+            ({self.enc_path("brave_search"): 0o644, self.enc_path("second"): 0o640, self.index_path: 0o666},
+             3, None),
         ]
-        for modes, warnings in cases:
+        for modes, count, first in cases:
             with self.subTest(modes=modes):
                 for path, m in modes.items():
                     os.chmod(path, m)
-                # two credentials read: still one warning per directory
+                # two credentials read: still one warning
                 r = self.check(self.run_cred("resolve", "{{brave_search}} {{second}}"), 0)
                 self.assertEqual(r.stdout, b"BSA-test-0123456789abcdef two\n")
                 lines = r.stderr.decode().splitlines()
-                self.assertEqual(sorted(lines), sorted("hive-cred: warning: " + w for w in warnings))
+                self.assertEqual(len(lines), 2, lines)
+                self.assertTrue(lines[0].startswith("hive-cred: warning: %d path(s) of store %s can be reached "
+                                                    "by group or others, e.g. " % (count, home_store)), lines[0])
+                if first:
+                    self.assertTrue(lines[0].endswith(first), lines[0])
+                self.assertEqual(lines[1], "hint: hive-cred doctor --fix makes its directories 0700 and its "
+                                           "files 0600")
+                # the fixture's expired tokens are problems doctor reports too (exit 1)
+                r = self.check(self.run_cred("doctor", "--fix"), 1)
+                self.assertIn("fixed    %d path(s) were open to group or others" % count, r.stdout.decode())
                 for path in modes:
-                    os.chmod(path, 0o700)
+                    self.assertEqual(mode(path), 0o700 if os.path.isdir(path) else 0o600)
         r = self.check(self.run_cred("resolve", "{{brave_search}} {{second}}"), 0)
         self.assertEqual(r.stderr, b"")
 
@@ -1702,6 +1708,73 @@ class TestStoreMessages(HiveCredTest):
         self.assert_error(r, 4, "No encryption key")
         self.assertEqual(len([l for l in self.error_lines(r) if "error" in l]), 1, r.stderr)
         self.assertFalse(os.path.exists(os.path.join(dst, "credentials", "c0.enc")))
+
+
+class TestDoctor(HiveCredTest):
+
+    def setUp(self):
+        super().setUp()
+        self.init_store()
+        self.add("svc", {"api_key": "doctor-secret-1"})
+
+    def doctor(self, *args, code=0, **kw):
+        r = self.check(self.run_cred("doctor", *args, **kw), code)
+        self.assert_secret_free(r, "doctor-secret-1", self.key)
+        return r.stdout.decode()
+
+    def test_healthy(self):
+        out = self.doctor()
+        self.assertEqual(out.splitlines(), [
+            "store    %s (files)" % self.store, "ok       permissions", "key      %s" % self.key_path,
+            "ok       1 credential(s) read", "no problems found"])
+        out = self.doctor(extra_env={"HIVE_CREDENTIAL_KEY": self.key})
+        self.assertIn("key      from HIVE_CREDENTIAL_KEY (the key file beside the store is not used)", out)
+
+    def test_store_missing(self):
+        missing = os.path.join(self.tmp, "nowhere")
+        out = self.doctor("--store", missing, code=1)
+        self.assertIn("problem  the store does not exist", out)
+        self.assertIn("fix: hive-cred --store %s init" % missing, out)
+
+    def test_index_drift_fixed(self):
+        self.add("other", {"api_key": "x"})
+        os.remove(self.enc_path("other"))
+        # the index is a cache that every list rebuilds: doctor rebuilds it and says so
+        out = self.doctor()
+        self.assertIn("fixed    the index listed 1 id(s) with no file, and 0 file(s) were not in it: "
+                      "rebuilt from the files", out)
+        self.assertEqual(list(self.read_index()[1]["credentials"]), ["svc"])
+        os.remove(self.index_path)
+        out = self.doctor(code=0)
+        self.assertIn("fixed    index %s was missing: rebuilt from the files (it is a cache)" % self.index_path, out)
+        self.assertEqual(list(self.read_index()[1]["credentials"]), ["svc"])
+        self.assertIn("no problems found", self.doctor())
+
+    def test_unreadable_file_and_pending_rotation(self):
+        self.write_token("svc", b"{}", key=Fernet.generate_key().decode())
+        with open(self.key_path + ".new", "w") as f:
+            f.write(Fernet.generate_key().decode())
+        os.chmod(self.key_path + ".new", 0o600)
+        out = self.doctor(code=1)
+        self.assertIn("problem  credential svc: Failed to decrypt credential 'svc'", out)
+        self.assertIn("fix: a file no key opens", out)
+        self.assertIn("problem  an interrupted key rotation is pending (%s.new)" % self.key_path, out)
+        self.assertIn("fix: env -u HIVE_NEW_CREDENTIAL_KEY hive-cred rotate-key finishes it", out)
+
+    def test_tokens_and_usage(self):
+        self.add("soon", {"access_token": "t"}, "--type", "bearer_token", "--expires", "access_token=+2h")
+        out = self.doctor()
+        self.assertRegex(out, r"warning  credential soon: key access_token expires in 1[12]\d min and will not "
+                              r"be refreshed \(auto_refresh is off\)")
+        self.add("gone", {"access_token": "t"}, "--type", "bearer_token", "--expires", "access_token=-1h")
+        self.ok("usage", "add", "tool", "--key", "api_key", "--env", "T={{missing_cred.api_key}}")
+        out = self.doctor(code=1)
+        self.assertIn("problem  credential gone: Key 'access_token' of credential 'gone' expired", out)
+        self.assertIn("problem  usage tool: Credential 'tool' not found", out)
+        self.assertEqual(out.splitlines()[-1], "2 problem(s)")
+
+    def test_fix_only_for_doctor(self):
+        self.assert_error(self.run_cred("list", "--fix"), 2, "option --fix applies to 'doctor' only")
 
 
 
