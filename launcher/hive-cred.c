@@ -1403,6 +1403,10 @@ static int cmd_sync(const opts *o)
             printf(", %zu failed", res.failed);
         printf("\n");
         ex = res.failed ? EXIT_STORE : 0;
+        if (res.failed) {
+            fflush(stdout);
+            cli_hint("the messages above say why; run 'hive-cred sync' again to retry them");
+        }
     }
     hive_store_free(&st);
     return ex;
