@@ -489,9 +489,12 @@ static void hint_nearest(const char *name, const char *const *list, size_t n, co
             }
         }
     }
-    if (best[0] != NULL)
-        cli_hint("did you mean %s '%s'%s%s%s%s%s?", what, best[0], best[1] ? ", '" : "", best[1] ? best[1] : "",
-                 best[1] ? "'" : "", best[2] ? ", '" : "", best[2] ? best[2] : "");
+    if (best[2] != NULL)
+        cli_hint("did you mean %s '%s', '%s' or '%s'?", what, best[0], best[1], best[2]);
+    else if (best[1] != NULL)
+        cli_hint("did you mean %s '%s' or '%s'?", what, best[0], best[1]);
+    else if (best[0] != NULL)
+        cli_hint("did you mean %s '%s'?", what, best[0]);
 }
 
 /* Whether the file store's directory exists (an etcd store: true). */
@@ -505,13 +508,8 @@ static bool store_exists(const hive_storage *s)
 
 /* Report rc for a command about id: a credential not found names the
  * store searched and the ids nearest to the one asked for. */
-static int fail_for(const opts *o, hive_storage *s, hive_rc rc, const char *id)
+static int not_found_in(const opts *o, hive_storage *s, const char *msg, const char *id)
 {
-    char msg[1024];
-
-    if (rc != HIVE_ERR_NOT_FOUND)
-        return cli_fail(rc);
-    snprintf(msg, sizeof(msg), "%s", hive_last_error());
     cli_error("%s in store %s", msg, store_label(o, s));
     if (!store_exists(s)) {
         cli_hint("that store does not exist: 'hive-cred init' creates it; check --store and HIVE_HOME");
@@ -523,6 +521,44 @@ static int fail_for(const opts *o, hive_storage *s, hive_rc rc, const char *id)
         cli_hint("'hive-cred list' shows the stored ids");
     }
     return EXIT_NOT_FOUND;
+}
+
+static int fail_for(const opts *o, hive_storage *s, hive_rc rc, const char *id)
+{
+    char msg[1024];
+
+    if (rc != HIVE_ERR_NOT_FOUND)
+        return cli_fail(rc);
+    snprintf(msg, sizeof(msg), "%s", hive_last_error());
+    return not_found_in(o, s, msg, id);
+}
+
+/* The same for the commands that go through a hive_store (resolve,
+ * refresh): "Credential 'ID' not found" names the store and near ids. */
+static int store_fail(const opts *o, hive_rc rc)
+{
+    const char *last = hive_last_error();
+    size_t n = strlen(last);
+    hive_storage *s = NULL;
+    char *msg;
+    char *id;
+    int ex;
+
+    if (rc != HIVE_ERR_NOT_FOUND || n < 24 || strncmp(last, "Credential '", 12) != 0 ||
+        strcmp(last + n - 11, "' not found") != 0)
+        return cli_fail(rc);
+    msg = strdup(last);
+    id = strndup(last + 12, n - 23);
+    if (msg == NULL || id == NULL || hive_storage_open(&s, o->store, NULL) != HIVE_OK) {
+        cli_error("%s", msg ? msg : "Credential not found");
+        ex = EXIT_NOT_FOUND;
+    } else {
+        ex = not_found_in(o, s, msg, id);
+    }
+    hive_storage_free(&s);
+    free(msg);
+    free(id);
+    return ex;
 }
 
 /* Key K is not in cred: say which keys it has (their names, not values). */
@@ -1160,7 +1196,7 @@ static int cmd_resolve(const opts *o, const char *text)
         hive_free_secret(out, len + 1);
         ex = fflush(stdout) == 0 ? 0 : EXIT_STORE;
     } else {
-        ex = cli_fail(rc);
+        ex = store_fail(o, rc);
     }
     hive_store_free(&st);
     return ex;
@@ -1263,7 +1299,7 @@ static int cmd_refresh(const opts *o, const char *id)
         hive_time_format(when, &t, true);
         printf("refreshed %s%s%s\n", id, t.form != HIVE_TIME_NONE ? "; expires " : "", when);
     } else {
-        ex = cli_fail(rc);
+        ex = store_fail(o, rc);
     }
     hive_cred_free(&c);
     hive_store_free(&st);

@@ -266,6 +266,20 @@ class TestFixtureReadBack(HiveCredTest):
         r = self.get("brave_serach")
         self.assert_error(r, 3, "Credential 'brave_serach' not found in store %s" % self.store, exact=True)
         self.assertIn("hint: did you mean id 'brave_search'?", self.error_lines(r))
+        # the nearest first, at most three
+        for i in (1, 2, 3):
+            self.add("svc%d" % i, {"api_key": "v"})
+        r = self.get("svc")
+        self.assertIn("hint: did you mean id 'svc1', 'svc2' or 'svc3'?", self.error_lines(r))
+        self.add("svc", {"api_key": "v"})
+        r = self.get("svc1x")
+        self.assertIn("hint: did you mean id 'svc1', 'svc' or 'svc2'?", self.error_lines(r))
+        # the commands that resolve templates and refresh say the same
+        r = self.run_cred("resolve", "x {{brave_serach}} y")
+        self.assert_error(r, 3, "Credential 'brave_serach' not found in store %s" % self.store, exact=True)
+        self.assertIn("hint: did you mean id 'brave_search'?", self.error_lines(r))
+        r = self.run_cred("refresh", "brave_serach")
+        self.assert_error(r, 3, "Credential 'brave_serach' not found in store %s" % self.store, exact=True)
         # nothing near: no guess
         r = self.get("zzzzzzzzzzzz")
         self.assertFalse([l for l in self.error_lines(r) if "did you mean" in l], r.stderr)

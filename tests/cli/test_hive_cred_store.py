@@ -235,7 +235,7 @@ class TestResolve(HiveCredTest):
         for text in ["{{nope}}", "{{nope.api_key}}", "x {{brave_search}} {{nope}} y"]:
             with self.subTest(text=text):
                 r = self.resolve(text)
-                self.assert_error(r, 3, "Credential 'nope' not found", exact=True)
+                self.assert_error(r, 3, "Credential 'nope' not found in store " + self.store, exact=True)
                 self.assertEqual(r.stdout, b"")   # nothing half-rendered
                 self.assert_secret_free(r, BRAVE_KEY)
 
@@ -793,7 +793,7 @@ class TestRefresh(HiveCredTest):
 
     def test_missing(self):
         r = self.run_cred("refresh", "nope")
-        self.assert_error(r, 3, "Credential 'nope' not found", exact=True)
+        self.assert_error(r, 3, "Credential 'nope' not found in store " + self.store, exact=True)
         self.assertEqual(r.stdout, b"")
 
     def test_operands(self):
