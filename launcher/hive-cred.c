@@ -1680,6 +1680,10 @@ static int cmd_rotate_key(const opts *o)
         printf("key:   %s holds the new key: put it in %s wherever that is kept (secrets manager, CI "
                "settings), then delete the file; the old key no longer opens anything\n",
                o->new_key_file, HIVE_ENV_KEY);
+    if (!res.key_file && access(hive_file_storage_key_file(s), F_OK) == 0)
+        cli_warn("the key file %s was not used (%s was) and holds the old key, which opens nothing now: "
+                 "replace it with %s's key, or delete it", hive_file_storage_key_file(s), HIVE_ENV_KEY,
+                 o->new_key_file);
     hive_storage_free(&s);
     return res.unreadable ? EXIT_DECRYPT : 0;
 }

@@ -336,6 +336,19 @@ class RotateTest(unittest.TestCase):
         self.assert_rotated(self.key, given, before)
         self.assertEqual(self.read_key(new_file), given + b"\n")
 
+    def test_env_key_with_a_key_file_beside(self):
+        """HIVE_CREDENTIAL_KEY wins over the key file, which the rotation
+        leaves holding the old key: said, so that nobody trusts it later."""
+        self.copy_fixture()
+        before = self.plaintexts(self.key)
+        new_file = os.path.join(self.tmp, "new_key")
+        r = self.check(self.run_cred("rotate-key", "--new-key-file", new_file,
+                                     extra_env={"HIVE_CREDENTIAL_KEY": self.key.decode()}), 0)
+        self.assertIn("hive-cred: warning: the key file %s was not used (HIVE_CREDENTIAL_KEY was) and holds "
+                      "the old key" % self.key_path, r.stderr.decode())
+        self.assertEqual(self.read_key(), self.key)
+        self.assert_rotated(self.key, self.read_key(new_file).strip(), before)
+
     def test_new_key_file_with_key_file(self):
         """With a key file, --new-key-file chooses the key that goes into it."""
         self.copy_fixture()
