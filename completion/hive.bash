@@ -17,7 +17,9 @@
 _hive_cred_commands=(
   "init||"
   "keygen||"
-  "add|--type --description --provider-id --auto-refresh --expires --tag|id"
+  "add|--type --description --provider-id --auto-refresh --no-auto-refresh --expires --tag --from-file|id"
+  "set|--type --expires|id key"
+  "unset||id key"
   "get||id key"
   "show|--reveal --json|id"
   "list|--json|"
@@ -29,7 +31,8 @@ _hive_cred_commands=(
   "accounts|--json|word"
   "sync||"
   "copy||dir dir"
-  "rotate-key||"
+  "rotate-key|--new-key-file|"
+  "doctor|--fix|"
   "usage||"
   "help||command"
 )
@@ -44,7 +47,7 @@ _hive_cred_global="--store --json --help --version"
 _hive_cred_types="api_key oauth2 basic_auth bearer_token custom"
 # options that take a value (the next word)
 _hive_cred_valued="--store -t --type -d --description --provider-id --expires --tag --key --header --param
-  --body --env --help-url"
+  --body --env --help-url --from-file --new-key-file"
 
 _hive_run_options="-e --env --env-file --usage --render-env -i --ignore-environment --keep --no-refresh
   --allow-expired --allow-unsafe-env --fresh --allow-launch-values --mask --mask-min --dry-run --json

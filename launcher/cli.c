@@ -106,11 +106,47 @@ int cli_exit_code(hive_rc rc)
     }
 }
 
+bool cli_hint_dotenv(const char *msg)
+{
+    if (strstr(msg, "dotenv line") != NULL && strstr(msg, "not UTF-8") != NULL)
+        cli_hint("save the file as UTF-8, e.g. iconv -f LATIN1 -t UTF-8 FILE > FILE.utf8");
+    else if (strstr(msg, "dotenv values expand to more than") != NULL)
+        cli_hint("a ${NAME} is expanded over and over: look for values that use the one before them "
+                 "several times");
+    else if (strstr(msg, "dotenv file larger than") != NULL)
+        cli_hint("a .env file holds settings; keep a large value in the store: hive-cred set ID KEY < FILE");
+    else if (strncmp(msg, "dotenv", 6) != 0 && strstr(msg, " does not exist") != NULL)
+        cli_hint("check the file's path (a relative one starts from the working directory)");
+    else
+        return false;
+    return true;
+}
+
+/* Hints for what the Aden platform answered (hive-cred sync, refresh). */
+static bool hint_aden(hive_rc rc, const char *msg)
+{
+    if (strstr(msg, "Agent API key is invalid or revoked") != NULL)
+        cli_hint("set ADEN_API_KEY to a valid key, or store it: printf 'api_key=%%s\n' \"$KEY\" | "
+                 "hive-cred add aden_api_key");
+    else if (strstr(msg, "Rate limited by Aden") != NULL)
+        cli_hint("wait as long as it says, then run the command again");
+    else if (strncmp(msg, "Aden server answered", 20) == 0 || strncmp(msg, "Aden's answer", 13) == 0)
+        cli_hint("the Aden server failed or sent what hive cannot use; nothing was changed: try again later, "
+                 "and check ADEN_API_URL");
+    else if (rc == HIVE_ERR_REAUTH && strstr(msg, "Visit") != NULL)
+        cli_hint("open that address to authorize again, then run 'hive-cred sync'");
+    else
+        return false;
+    return true;
+}
+
 int cli_fail(hive_rc rc)
 {
     const char *msg = hive_last_error();
 
     cli_error("%s", msg);
+    if (((rc == HIVE_ERR_INVALID || rc == HIVE_ERR_TOO_LARGE) && cli_hint_dotenv(msg)) || hint_aden(rc, msg))
+        return cli_exit_code(rc);
     switch (rc) {
     case HIVE_ERR_NO_KEY:
         if (strstr(msg, "Aden API key") != NULL)

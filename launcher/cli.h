@@ -28,6 +28,9 @@ void cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Print hive_last_error() and the hint that fits rc; return the exit code. */
 int cli_fail(hive_rc rc);
 int cli_exit_code(hive_rc rc);
+/* The hint for an error of hive_dotenv_load (not UTF-8, too large, the
+ * file missing), if there is one; false when msg is not one of those. */
+bool cli_hint_dotenv(const char *msg);
 
 /* Print v as JSON (indent 2) and a newline on stdout. */
 hive_rc cli_print_json(const hive_json *v);

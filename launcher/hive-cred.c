@@ -4,15 +4,23 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define MAX_STDIN (1024u * 1024)
 #define MAX_OPT_LIST 64
+
+/* The warn_ctx of a storage: which store spoke (spec NULL: the default). */
+typedef struct store_ref {
+    const char *spec;
+} store_ref;
 
 static const char usage_text[] =
     "Usage: hive-cred [--store DIR] COMMAND [ARGS] [OPTIONS]\n"
@@ -29,8 +37,20 @@ static const char usage_text[] =
     "      -d, --description D  description\n"
     "      --provider-id P      provider that refreshes it\n"
     "      --auto-refresh       let the provider refresh it when it expires\n"
-    "      --expires KEY=TIME   expiry of KEY: ISO 8601, Unix seconds or +N[smhd]\n"
-    "      --tag T              add a tag (repeatable)\n"
+    "      --expires KEY=TIME   expiry of KEY: ISO 8601, Unix seconds, or +N / -N with\n"
+    "                           s, m, h or d from now (-1h: expired an hour ago)\n"
+    "      --tag T              a tag (repeatable)\n"
+    "      --from-file KEY=PATH KEY's value is the file's content, newlines included\n"
+    "                           (repeatable); stdin is then not read\n"
+    "      --no-auto-refresh    turn auto refresh off\n"
+    "                           Replacing ID replaces its keys; its type, description,\n"
+    "                           provider, auto refresh, tags and creation time stay\n"
+    "                           unless given\n"
+    "  set ID KEY               set one key to stdin as it is (newlines included: a\n"
+    "                           PEM, a JSON document); the other keys and the metadata\n"
+    "                           stay; a new ID gets type --type (default api_key);\n"
+    "                           --expires KEY=TIME as for add\n"
+    "  unset ID KEY             remove one key; the rest stays\n"
     "  get ID [KEY]             print one value (the default key without KEY)\n"
     "  show ID [--reveal]       metadata; values masked unless --reveal\n"
     "  list                     ids, one a line\n"
@@ -46,15 +66,28 @@ static const char usage_text[] =
     "                           (ADEN_API_KEY or the stored aden_api_key; ADEN_API_URL)\n"
     "  copy SRC DST             copy every credential from one store to another (a\n"
     "                           directory or an etcd:// URL each), keeping its values\n"
-    "  rotate-key               re-encrypt everything under a new key, crash-safe: the\n"
-    "                           new key comes from HIVE_NEW_CREDENTIAL_KEY or is made;\n"
-    "                           if killed, run it again to finish\n"
+    "  rotate-key               re-encrypt everything under a new key, crash-safe; if\n"
+    "                           killed, run it again to finish. With a key file, the\n"
+    "                           new key (made, or HIVE_NEW_CREDENTIAL_KEY) replaces it\n"
+    "      --new-key-file FILE  the new key: read from FILE, or made and written there\n"
+    "                           (0600) if FILE does not exist; required when the key is\n"
+    "                           kept only in HIVE_CREDENTIAL_KEY (then put FILE's key\n"
+    "                           there, and delete FILE)\n"
     "  usage add ID [OPTIONS]   register how a tool uses credential ID:\n"
     "      --key K              a required key (repeatable)\n"
     "      --header N=TEMPLATE  --param N=TEMPLATE  --body N=TEMPLATE\n"
     "      --env N=TEMPLATE     (each repeatable)\n"
     "      -d, --description D  --help-url URL\n"
-    "  usage list | usage show ID | usage remove ID\n"
+    "  usage list | usage show ID | usage remove ID\n";
+
+/* two strings: C99 guarantees literals of 4095 bytes only */
+static const char usage_text2[] =
+    "  doctor [--fix]           check the store: permissions, the key and where it comes\n"
+    "                           from, an interrupted rotation, unreadable files, index\n"
+    "                           drift, tokens expiring within a day that will not be\n"
+    "                           refreshed, usage specs that do not resolve; say how to\n"
+    "                           fix each; --fix makes directories 0700 and files 0600\n"
+    "                           and rebuilds the index (exit 1 if problems remain)\n"
     "  help [COMMAND]           this help, or COMMAND's (also: COMMAND --help)\n"
     "\n"
     "Options:\n"
@@ -71,12 +104,14 @@ static const char usage_text[] =
     "\n"
     "Exit status:\n"
     "  0  success\n"
-    "  1  no: 'exists' found nothing, 'validate' found problems\n"
-    "  2  usage error, or bad input (id, value, time)\n"
+    "  1  no: 'exists' found nothing, 'validate' or 'doctor' found problems\n"
+    "  2  usage error, or bad input (id, value, time); a new key that would exist\n"
+    "     only in this process; rotate-key on an etcd store\n"
     "  3  credential or key not found\n"
     "  4  no encryption key, or the key is not a Fernet key\n"
     "  5  a credential could not be decrypted or parsed (wrong key, damaged file)\n"
-    "  6  store error: file system, permissions, lock, id conflict, damaged usage.json\n"
+    "  6  store error: file system, permissions, lock, id conflict, damaged usage.json,\n"
+    "     a store that does not exist (list)\n"
     "  7  a refresh failed, or the credential cannot be refreshed\n";
 
 /* Each command's help, for 'hive-cred CMD --help' and 'hive-cred help CMD':
@@ -90,13 +125,21 @@ static const struct cmd_help {
     {"keygen", "hive-cred keygen\n\nPrint a new Fernet key.\n"},
     {"add", "hive-cred add ID [OPTIONS] < NAME=VALUE lines\n\n"
             "Create or replace ID; the values come from stdin, one NAME=VALUE a line\n"
-            "(prompted without echo on a terminal), never from the command line.\n\n"
+            "(prompted without echo on a terminal), never from the command line. Replacing\n"
+            "ID replaces its keys; its type, description, provider, auto refresh, tags and\n"
+            "creation time stay unless given.\n\n"
             "  -t, --type T         api_key (default), oauth2, basic_auth, bearer_token, custom\n"
             "  -d, --description D  description\n"
             "      --provider-id P  provider that refreshes it\n"
             "      --auto-refresh   let the provider refresh it when it expires\n"
-            "      --expires KEY=TIME  expiry of KEY: ISO 8601, Unix seconds or +N[smhd]\n"
-            "      --tag T          add a tag (repeatable)\n"},
+            "      --no-auto-refresh  turn auto refresh off\n"
+            "      --expires KEY=TIME  expiry of KEY: ISO 8601, Unix seconds or +N/-N[smhd]\n"
+            "      --tag T          add a tag (repeatable)\n"
+            "      --from-file KEY=PATH  KEY's value is the file's content (repeatable)\n"},
+    {"set", "hive-cred set ID KEY [--type T] [--expires KEY=TIME] < value\n\n"
+            "Set one key to stdin as it is, newlines included (a PEM, a JSON document); the\n"
+            "other keys and the metadata stay. A new ID gets type --type (default api_key).\n"},
+    {"unset", "hive-cred unset ID KEY\n\nRemove one key; the rest stays.\n"},
     {"get", "hive-cred get ID [KEY]\n\nPrint one value (the default key without KEY), then a newline.\n"},
     {"show", "hive-cred show ID [--reveal] [--json]\n\nThe credential's metadata; values masked unless --reveal.\n"},
     {"list", "hive-cred list [--json]\n\nThe ids, one a line; --json adds each id's index entry.\n"},
@@ -115,14 +158,23 @@ static const struct cmd_help {
              "stored aden_api_key; ADEN_API_URL).\n"},
     {"copy", "hive-cred copy SRC DST\n\nCopy every credential from one store to another (a directory or an\n"
              "etcd:// URL each), keeping its values.\n"},
-    {"rotate-key", "hive-cred rotate-key\n\nRe-encrypt everything under a new key, crash-safe: the new key comes from\n"
-                   "HIVE_NEW_CREDENTIAL_KEY or is made; if killed, run it again to finish.\n"},
+    {"rotate-key", "hive-cred rotate-key [--new-key-file FILE]\n\n"
+                   "Re-encrypt everything under a new key, crash-safe; if killed, run it again to\n"
+                   "finish. With a key file, the new key (made, or HIVE_NEW_CREDENTIAL_KEY) replaces\n"
+                   "it. --new-key-file FILE: the new key is read from FILE, or made and written there\n"
+                   "(0600); required when the key is kept only in HIVE_CREDENTIAL_KEY.\n"},
     {"usage", "hive-cred usage add ID [OPTIONS] | usage list | usage show ID | usage remove ID\n\n"
               "Register, list, show or remove how a tool uses credential ID (templates only).\n\n"
               "  --key K              a required key (repeatable)\n"
               "  --header N=TEMPLATE  --param N=TEMPLATE  --body N=TEMPLATE\n"
               "  --env N=TEMPLATE     (each repeatable)\n"
               "  -d, --description D  --help-url URL\n"},
+    {"doctor", "hive-cred doctor [--fix]\n\n"
+               "Check the store: permissions, the key and where it comes from, an interrupted\n"
+               "rotation, unreadable files, index drift, tokens expiring within a day that will\n"
+               "not be refreshed, usage specs that do not resolve; say how to fix each. --fix\n"
+               "makes directories 0700 and files 0600 and rebuilds the index. Exit 1 if problems\n"
+               "remain.\n"},
     {"help", "hive-cred help [COMMAND]\n\nThe usage of hive-cred, or of COMMAND.\n"},
 };
 
@@ -131,6 +183,7 @@ static int print_help(const char *cmd)
 {
     if (cmd == NULL) {
         fputs(usage_text, stdout);
+        fputs(usage_text2, stdout);
         return 0;
     }
     for (size_t i = 0; i < sizeof(cmd_help) / sizeof(cmd_help[0]); i++) {
@@ -157,6 +210,9 @@ typedef struct opts {
     size_t n_expires;
     const char *tags[MAX_OPT_LIST];
     size_t n_tags;
+    const char *files[MAX_OPT_LIST];
+    size_t n_files;
+    bool auto_refresh_set;
     const char *keys[MAX_OPT_LIST];
     size_t n_keys;
     const char *headers[MAX_OPT_LIST];
@@ -168,13 +224,19 @@ typedef struct opts {
     const char *env[MAX_OPT_LIST];
     size_t n_env;
     const char *help_url;
+    const char *new_key_file;
+    bool retry_in_doubt;
     bool help;
     /* which command-specific options were given, to reject misplaced ones */
     const char *add_only;
     const char *show_only;
     const char *usage_only;
     const char *description_opt;
-    bool retry_in_doubt;
+    const char *rotate_only;
+    const char *add_set;    /* an option of add and set */
+    bool fix;
+    const char *doctor_only;
+    store_ref ref;          /* {store} */
 } opts;
 
 __attribute__((format(printf, 1, 2)))
@@ -195,12 +257,15 @@ static int usage_error(const char *fmt, ...)
 
 static void print_warning(void *ctx, const char *msg);
 
+static store_ref default_store = {NULL};
+
 static int open_storage(const opts *o, hive_storage **s)
 {
     hive_file_options fo = {0};
     hive_rc rc;
 
     fo.warn = print_warning;
+    fo.warn_ctx = o->store ? (void *)&o->ref : (void *)&default_store;
     rc = hive_storage_open(s, o->store, &fo);
     return rc == HIVE_OK ? 0 : cli_fail(rc);
 }
@@ -249,10 +314,11 @@ static int cmd_keygen(void)
 
 /* --- add -------------------------------------------------------------- */
 
-/* TIME: ISO 8601, Unix seconds, or +N with s, m, h or d (from now). */
+/* TIME: ISO 8601, Unix seconds, or +N / -N with s, m, h or d (from now;
+ * a past expiry is legitimate: a token known to have expired). */
 static hive_rc parse_when(hive_time *t, const char *text)
 {
-    if (text[0] == '+') {
+    if (text[0] == '+' || text[0] == '-') {
         char *end;
         long long n;
         long long mult = 1;
@@ -273,7 +339,7 @@ static hive_rc parse_when(hive_time *t, const char *text)
         if (n > 100LL * 365 * 86400 / mult)
             return HIVE_ERR_INVALID;
         *t = hive_time_now();
-        t->sec += n * mult;
+        t->sec += text[0] == '-' ? -n * mult : n * mult;
         t->usec = 0;
         return HIVE_OK;
     }
@@ -441,6 +507,289 @@ static int read_values_from_tty(hive_cred *cred, const char *type)
     return ex;
 }
 
+/* --- naming the store, and what is near a typo ------------------------ */
+
+/* What the user would call the store: its directory, or the --store URL. */
+static const char *store_label(const opts *o, const hive_storage *s)
+{
+    const char *dir = hive_file_storage_dir(s);
+
+    return dir != NULL ? dir : o->store != NULL ? o->store : "the default store";
+}
+
+/* Edit distance (insert, delete, substitute, swap two neighbours) between
+ * a and b, or limit + 1 when it is more than limit. */
+static size_t distance(const char *a, const char *b, size_t limit)
+{
+    size_t la = strlen(a);
+    size_t lb = strlen(b);
+    size_t *rows;
+    size_t d;
+
+    if ((la > lb ? la - lb : lb - la) > limit || la > 512 || lb > 512)
+        return limit + 1;
+    rows = calloc(3 * (lb + 1), sizeof(*rows));
+    if (rows == NULL)
+        return limit + 1;
+    for (size_t j = 0; j <= lb; j++)
+        rows[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t *prev2 = rows + ((i + 1) % 3) * (lb + 1);
+        size_t *prev = rows + ((i - 1) % 3) * (lb + 1);
+        size_t *cur = rows + (i % 3) * (lb + 1);
+        cur[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
+            size_t v = prev[j - 1] + cost;
+            if (prev[j] + 1 < v)
+                v = prev[j] + 1;
+            if (cur[j - 1] + 1 < v)
+                v = cur[j - 1] + 1;
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && prev2[j - 2] + 1 < v)
+                v = prev2[j - 2] + 1;
+            cur[j] = v;
+        }
+    }
+    d = rows[(la % 3) * (lb + 1) + lb];
+    free(rows);
+    return d > limit ? limit + 1 : d;
+}
+
+/* A hint naming the (at most three) names in list nearest to name. */
+static void hint_nearest(const char *name, const char *const *list, size_t n, const char *what)
+{
+    size_t limit = strlen(name) < 4 ? 1 : strlen(name) < 9 ? 2 : 3;
+    const char *best[3] = {NULL, NULL, NULL};
+    size_t best_d[3] = {0, 0, 0};
+
+    for (size_t i = 0; i < n; i++) {
+        size_t d = distance(name, list[i], limit);
+        if (d > limit || d == 0)
+            continue;
+        for (size_t k = 0; k < 3; k++) {
+            if (best[k] == NULL || d < best_d[k]) {
+                for (size_t m = 2; m > k; m--) {
+                    best[m] = best[m - 1];
+                    best_d[m] = best_d[m - 1];
+                }
+                best[k] = list[i];
+                best_d[k] = d;
+                break;
+            }
+        }
+    }
+    if (best[2] != NULL)
+        cli_hint("did you mean %s '%s', '%s' or '%s'?", what, best[0], best[1], best[2]);
+    else if (best[1] != NULL)
+        cli_hint("did you mean %s '%s' or '%s'?", what, best[0], best[1]);
+    else if (best[0] != NULL)
+        cli_hint("did you mean %s '%s'?", what, best[0]);
+}
+
+/* Whether the file store's directory exists (an etcd store: true). */
+static bool store_exists(const hive_storage *s)
+{
+    const char *dir = hive_file_storage_dir(s);
+    struct stat st;
+
+    return dir == NULL || stat(dir, &st) == 0;
+}
+
+/* Report rc for a command about id: a credential not found names the
+ * store searched and the ids nearest to the one asked for. */
+static int not_found_in(const opts *o, hive_storage *s, const char *msg, const char *id)
+{
+    cli_error("%s in store %s", msg, store_label(o, s));
+    if (!store_exists(s)) {
+        cli_hint("that store does not exist: 'hive-cred init' creates it; check --store and HIVE_HOME");
+    } else {
+        hive_strlist ids = {0};
+        if (hive_storage_list(s, &ids) == HIVE_OK)
+            hint_nearest(id, (const char *const *)ids.items, ids.count, "id");
+        hive_strlist_free(&ids);
+        cli_hint("'hive-cred list' shows the stored ids");
+    }
+    return EXIT_NOT_FOUND;
+}
+
+static int fail_for(const opts *o, hive_storage *s, hive_rc rc, const char *id)
+{
+    char msg[1024];
+
+    if (rc != HIVE_ERR_NOT_FOUND)
+        return cli_fail(rc);
+    snprintf(msg, sizeof(msg), "%s", hive_last_error());
+    return not_found_in(o, s, msg, id);
+}
+
+/* The same for the commands that go through a hive_store (resolve,
+ * refresh): "Credential 'ID' not found" names the store and near ids. */
+static int store_fail(const opts *o, hive_rc rc)
+{
+    const char *last = hive_last_error();
+    size_t n = strlen(last);
+    hive_storage *s = NULL;
+    char *msg;
+    char *id;
+    int ex;
+
+    if (rc != HIVE_ERR_NOT_FOUND || n < 24 || strncmp(last, "Credential '", 12) != 0 ||
+        strcmp(last + n - 11, "' not found") != 0)
+        return cli_fail(rc);
+    msg = strdup(last);
+    id = strndup(last + 12, n - 23);
+    if (msg == NULL || id == NULL || hive_storage_open(&s, o->store, NULL) != HIVE_OK) {
+        cli_error("%s", msg ? msg : "Credential not found");
+        ex = EXIT_NOT_FOUND;
+    } else {
+        ex = not_found_in(o, s, msg, id);
+    }
+    hive_storage_free(&s);
+    free(msg);
+    free(id);
+    return ex;
+}
+
+/* Key K is not in cred: say which keys it has (their names, not values). */
+static int missing_key(const hive_cred *cred, const char *key)
+{
+    size_t n = hive_cred_key_count(cred);
+    const char **names = calloc(n + 1, sizeof(*names));
+    char *list = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&list, &len);
+
+    cli_error("Key '%s' not found in credential '%s'", key, hive_cred_id(cred));
+    for (size_t i = 0; i < n; i++) {
+        if (names != NULL)
+            names[i] = hive_cred_key_name(cred, i);
+        if (f != NULL)
+            fprintf(f, "%s%s", i ? ", " : "", hive_cred_key_name(cred, i));
+    }
+    if (f != NULL)
+        fclose(f);
+    if (names != NULL)
+        hint_nearest(key, names, n, "key");
+    if (n == 0)
+        cli_hint("credential '%s' has no keys", hive_cred_id(cred));
+    else if (list != NULL)
+        cli_hint("credential '%s' has: %s", hive_cred_id(cred), list);
+    free(list);
+    free(names);
+    return EXIT_NOT_FOUND;
+}
+
+/* --expires KEY=TIME options onto cred: each names a key it has. */
+static int apply_expires(const opts *o, hive_cred *cred)
+{
+    for (size_t i = 0; i < o->n_expires; i++) {
+        const char *eq = strchr(o->expires[i], '=');
+        char key[256];
+        hive_time t;
+        hive_rc rc;
+        if (eq == NULL || eq == o->expires[i] || (size_t)(eq - o->expires[i]) >= sizeof(key))
+            return usage_error("--expires wants KEY=TIME, not '%.100s'", o->expires[i]);
+        memcpy(key, o->expires[i], (size_t)(eq - o->expires[i]));
+        key[eq - o->expires[i]] = '\0';
+        if (parse_when(&t, eq + 1) != HIVE_OK)
+            return usage_error("--expires: '%.100s' is not a time (ISO 8601, Unix seconds or +N/-N with "
+                               "s, m, h or d)", eq + 1);
+        rc = hive_cred_set_key_expires(cred, key, &t);
+        if (rc != HIVE_OK) {
+            cli_error("--expires: %s", hive_last_error());
+            cli_hint("give the key's value too");
+            return EXIT_USAGE;
+        }
+    }
+    return 0;
+}
+
+/* --from-file KEY=PATH options onto cred: the file's bytes, verbatim. */
+static int read_values_from_files(const opts *o, hive_cred *cred)
+{
+    for (size_t i = 0; i < o->n_files; i++) {
+        const char *eq = strchr(o->files[i], '=');
+        char key[256];
+        char *buf = NULL;
+        size_t len = 0;
+        int fd;
+        hive_rc rc;
+        if (eq == NULL || eq[1] == '\0' || (size_t)(eq - o->files[i]) >= sizeof(key) ||
+            !valid_key_name(o->files[i], (size_t)(eq - o->files[i])))
+            return usage_error("--from-file wants KEY=PATH, not '%.100s'", o->files[i]);
+        memcpy(key, o->files[i], (size_t)(eq - o->files[i]));
+        key[eq - o->files[i]] = '\0';
+        fd = open(eq + 1, O_RDONLY | O_CLOEXEC);
+        if (fd < 0 || cli_read_all(fd, &buf, &len, MAX_STDIN) != 0) {
+            int err = errno;
+            if (fd >= 0)
+                close(fd);
+            cli_error("--from-file %s: %s", eq + 1, err == EFBIG ? "more than 1 MiB" : strerror(err));
+            return err == ENOENT ? EXIT_NOT_FOUND : EXIT_USAGE;
+        }
+        close(fd);
+        if (memchr(buf, '\0', len) != NULL) {
+            cli_error("--from-file %s holds a NUL byte: values are text", eq + 1);
+            hive_free_secret(buf, len + 1);
+            return EXIT_USAGE;
+        }
+        rc = hive_cred_set_key(cred, key, buf, len, NULL);
+        hive_free_secret(buf, len + 1);
+        if (rc != HIVE_OK) {
+            cli_error("--from-file %s: %s", eq + 1, hive_last_error());
+            return cli_exit_code(rc);
+        }
+    }
+    return 0;
+}
+
+/* The credential to save over old (NULL: none): a copy of `from`'s keys
+ * (when given) under old's metadata, with each option given replacing its
+ * old value and every other kept (description, provider, auto refresh,
+ * tags, type and created_at). */
+static hive_rc merge_metadata(hive_cred **out, const opts *o, const char *id, const hive_cred *old,
+                              const hive_cred *from)
+{
+    const char *type = o->type ? o->type : old ? hive_cred_type_str(old) : "api_key";
+    const char *desc = o->description ? o->description : old ? hive_cred_description(old) : NULL;
+    const char *prov = o->provider_id ? o->provider_id : old ? hive_cred_provider_id(old) : NULL;
+    bool auto_refresh = o->auto_refresh_set ? o->auto_refresh : old ? hive_cred_auto_refresh(old) : false;
+    hive_cred *c = NULL;
+    hive_rc rc = hive_cred_new(&c, id, type);
+
+    if (rc == HIVE_OK && desc != NULL)
+        rc = hive_cred_set_description(c, desc);
+    if (rc == HIVE_OK && prov != NULL)
+        rc = hive_cred_set_provider_id(c, prov);
+    if (rc == HIVE_OK)
+        rc = hive_cred_set_auto_refresh(c, auto_refresh);
+    if (o->n_tags > 0 || old == NULL) {
+        for (size_t i = 0; rc == HIVE_OK && i < o->n_tags; i++)
+            rc = hive_cred_add_tag(c, o->tags[i]);
+    } else {
+        const hive_json *tags = hive_cred_tags(old);
+        for (size_t i = 0; rc == HIVE_OK && i < hive_json_size(tags); i++)
+            rc = hive_cred_add_tag(c, hive_json_string(hive_json_at(tags, i, NULL), NULL));
+    }
+    if (rc == HIVE_OK && old != NULL) {
+        hive_time created = hive_cred_time(old, "created_at");
+        rc = hive_cred_set_time(c, "created_at", &created);
+    }
+    for (size_t i = 0; rc == HIVE_OK && from != NULL && i < hive_cred_key_count(from); i++) {
+        const char *name = hive_cred_key_name(from, i);
+        size_t len = 0;
+        const char *value = hive_cred_get_key(from, name, &len);
+        hive_time exp = hive_cred_key_expires(from, name);
+        rc = hive_cred_set_key(c, name, value, len, exp.form != HIVE_TIME_NONE ? &exp : NULL);
+    }
+    if (rc != HIVE_OK) {
+        hive_cred_free(&c);
+        return rc;
+    }
+    *out = c;
+    return HIVE_OK;
+}
+
 /* A random pause before attempt+1 of a write that lost a race: up to 5 ms,
  * doubled per attempt, at most 500 ms. */
 static void jitter_sleep(int attempt)
@@ -460,88 +809,186 @@ static void jitter_sleep(int attempt)
     nanosleep(&ts, NULL);
 }
 
+/* Load id (NULL into *old when absent), make the new version with
+ * build(), save it; a shared store (etcd) refuses a write over a version
+ * we have not read: read again and retry, after a random pause that
+ * grows, for up to 30 s (many machines writing one id at once all get
+ * through; the last write wins). */
+typedef int (*build_fn)(hive_cred **out, const hive_cred *old, void *ctx);
+
+static int update_credential(const opts *o, const char *id, bool replace_unreadable, build_fn build, void *ctx)
+{
+    hive_storage *s = NULL;
+    hive_rc rc = HIVE_OK;
+    int ex = open_storage(o, &s);
+    struct timespec start;
+
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    for (int attempt = 0; ex == 0; attempt++) {
+        hive_cred *old = NULL;
+        hive_cred *cred = NULL;
+        struct timespec now;
+        rc = hive_storage_load(s, &old, id);
+        /* add replaces a file no key opens, or a damaged one: nothing of
+         * it can be kept; set cannot keep the other keys, so it stops */
+        if (replace_unreadable && (rc == HIVE_ERR_DECRYPT || rc == HIVE_ERR_FORMAT))
+            rc = HIVE_ERR_NOT_FOUND;
+        if (rc != HIVE_OK && rc != HIVE_ERR_NOT_FOUND) {
+            ex = fail_for(o, s, rc, id);
+            break;
+        }
+        ex = build(&cred, old, ctx);
+        if (ex == 0)
+            rc = hive_storage_save(s, cred);
+        hive_cred_free(&old);
+        hive_cred_free(&cred);
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (ex != 0 || rc != HIVE_ERR_CHANGED || now.tv_sec - start.tv_sec >= 30)
+            break;
+        jitter_sleep(attempt);
+    }
+    if (ex == 0 && rc != HIVE_OK)
+        ex = cli_fail(rc);
+    hive_storage_free(&s);
+    return ex;
+}
+
+typedef struct add_ctx {
+    const opts *o;
+    const char *id;
+    const hive_cred *values;
+} add_ctx;
+
+static int build_add(hive_cred **out, const hive_cred *old, void *ctx)
+{
+    const add_ctx *a = ctx;
+    hive_rc rc = merge_metadata(out, a->o, a->id, old, a->values);
+
+    return rc == HIVE_OK ? 0 : cli_fail(rc);
+}
+
 static int cmd_add(const opts *o, const char *id)
 {
     const char *type = o->type ? o->type : "api_key";
-    hive_storage *s = NULL;
-    hive_cred *cred = NULL;
-    hive_cred *old = NULL;
+    hive_cred *values = NULL;
     hive_rc rc;
     int ex;
     char stem[HIVE_ID_MAX + 8];
+    add_ctx a = {o, id, NULL};
 
     rc = hive_file_stem(stem, sizeof(stem), id);
     if (rc == HIVE_OK)
-        rc = hive_cred_new(&cred, id, type);
+        rc = hive_cred_new(&values, id, type);
     if (rc != HIVE_OK)
         return cli_fail(rc);
-    if (o->description != NULL)
-        rc = hive_cred_set_description(cred, o->description);
-    if (rc == HIVE_OK && o->provider_id != NULL)
-        rc = hive_cred_set_provider_id(cred, o->provider_id);
-    if (rc == HIVE_OK && o->auto_refresh)
-        rc = hive_cred_set_auto_refresh(cred, true);
-    for (size_t i = 0; rc == HIVE_OK && i < o->n_tags; i++)
-        rc = hive_cred_add_tag(cred, o->tags[i]);
-    if (rc != HIVE_OK) {
-        ex = cli_fail(rc);
-        goto out;
+    if (o->n_files > 0)
+        ex = read_values_from_files(o, values);
+    else
+        ex = isatty(STDIN_FILENO) ? read_values_from_tty(values, type) : read_values_from_pipe(values);
+    if (ex == 0)
+        ex = apply_expires(o, values);
+    if (ex == 0) {
+        a.values = values;
+        ex = update_credential(o, id, true, build_add, &a);
     }
-    ex = isatty(STDIN_FILENO) ? read_values_from_tty(cred, type) : read_values_from_pipe(cred);
-    if (ex != 0)
-        goto out;
-    for (size_t i = 0; i < o->n_expires; i++) {
-        const char *eq = strchr(o->expires[i], '=');
-        char key[256];
-        hive_time t;
-        if (eq == NULL || eq == o->expires[i] || (size_t)(eq - o->expires[i]) >= sizeof(key)) {
-            ex = usage_error("--expires wants KEY=TIME, not '%.100s'", o->expires[i]);
-            goto out;
-        }
-        memcpy(key, o->expires[i], (size_t)(eq - o->expires[i]));
-        key[eq - o->expires[i]] = '\0';
-        if (parse_when(&t, eq + 1) != HIVE_OK) {
-            ex = usage_error("--expires: '%.100s' is not a time (ISO 8601, Unix seconds or +N[smhd])",
-                             eq + 1);
-            goto out;
-        }
-        rc = hive_cred_set_key_expires(cred, key, &t);
-        if (rc != HIVE_OK) {
-            cli_error("--expires: %s", hive_last_error());
-            cli_hint("give the key's value on stdin too");
-            ex = EXIT_USAGE;
-            goto out;
-        }
-    }
-    if ((ex = open_storage(o, &s)) != 0)
-        goto out;
-    /* Replacing keeps the creation time; a shared store (etcd) refuses a
-     * write over a version we have not read: read again and retry, after a
-     * random pause that grows, for up to 30 s (many machines writing one
-     * id at once all get through; the last write wins). */
-    {
-        struct timespec start;
-        clock_gettime(CLOCK_MONOTONIC, &start);
-        for (int attempt = 0;; attempt++) {
-            struct timespec now;
-            hive_cred_free(&old);
-            if (hive_storage_load(s, &old, id) == HIVE_OK) {
-                hive_time created = hive_cred_time(old, "created_at");
-                hive_cred_set_time(cred, "created_at", &created);
+    hive_cred_free(&values);
+    return ex;
+}
+
+/* The value for `set`: stdin verbatim (newlines included), or one line
+ * typed without echo on a terminal. */
+static int read_one_value(char **out, size_t *len)
+{
+    if (isatty(STDIN_FILENO)) {
+        char value[8192];
+        int n = cli_prompt("Value (not echoed): ", false, value, sizeof(value));
+        if (n > 0) {
+            *out = malloc((size_t)n + 1);
+            if (*out != NULL) {
+                memcpy(*out, value, (size_t)n + 1);
+                *len = (size_t)n;
             }
-            rc = hive_storage_save(s, cred);
-            clock_gettime(CLOCK_MONOTONIC, &now);
-            if (rc != HIVE_ERR_CHANGED || now.tv_sec - start.tv_sec >= 30)
-                break;
-            jitter_sleep(attempt);
         }
+        hive_memzero(value, sizeof(value));
+        if (n <= 0 || *out == NULL) {
+            cli_error(n < 0 ? "input ended; nothing stored" : "empty value; nothing stored");
+            return EXIT_USAGE;
+        }
+        return 0;
     }
+    if (cli_read_all(STDIN_FILENO, out, len, MAX_STDIN) != 0) {
+        cli_error(errno == EFBIG ? "stdin holds more than 1 MiB" : "cannot read stdin: %s", strerror(errno));
+        return EXIT_USAGE;
+    }
+    if (*len == 0 || memchr(*out, '\0', *len) != NULL) {
+        cli_error(*len == 0 ? "no value on stdin" : "the value on stdin holds a NUL byte: values are text");
+        cli_hint("the value is stdin as it is, newlines included: hive-cred set ID KEY < FILE");
+        hive_free_secret(*out, *len + 1);
+        *out = NULL;
+        return EXIT_USAGE;
+    }
+    return 0;
+}
+
+typedef struct set_ctx {
+    const opts *o;
+    const char *id;
+    const char *key;
+    const char *value;   /* NULL: unset the key */
+    size_t len;
+} set_ctx;
+
+/* set: old with one key set (or removed), everything else kept as it is:
+ * the other keys and their expiries, metadata, fields hive does not know. */
+static int build_set(hive_cred **out, const hive_cred *old, void *ctx)
+{
+    const set_ctx *sc = ctx;
+    hive_rc rc;
+    int ex;
+
+    if (old == NULL && sc->value == NULL) {
+        cli_error("Credential '%s' not found", sc->id);
+        cli_hint("'hive-cred list' shows the stored ids");
+        return EXIT_NOT_FOUND;
+    }
+    if (old != NULL && sc->o->type != NULL && strcmp(sc->o->type, hive_cred_type_str(old)) != 0) {
+        cli_error("credential '%s' is of type %s: --type applies to a new credential only", sc->id,
+                  hive_cred_type_str(old));
+        cli_hint("'hive-cred add %s --type %s' replaces it, keys included", sc->id, sc->o->type);
+        return EXIT_USAGE;
+    }
+    rc = old != NULL ? hive_cred_clone(out, old)
+                     : hive_cred_new(out, sc->id, sc->o->type ? sc->o->type : "api_key");
+    if (rc == HIVE_OK && old != NULL) {
+        hive_time now = hive_time_now();
+        now.form = HIVE_TIME_UTC;
+        rc = hive_cred_set_time(*out, "updated_at", &now);
+    }
+    if (rc == HIVE_OK && sc->value != NULL)
+        rc = hive_cred_set_key(*out, sc->key, sc->value, sc->len, NULL);
+    if (rc == HIVE_OK && sc->value == NULL && hive_cred_get_key(*out, sc->key, NULL) == NULL)
+        return missing_key(*out, sc->key);
+    if (rc == HIVE_OK && sc->value == NULL)
+        rc = hive_cred_remove_key(*out, sc->key);
     if (rc != HIVE_OK)
-        ex = cli_fail(rc);
-out:
-    hive_cred_free(&old);
-    hive_cred_free(&cred);
-    hive_storage_free(&s);
+        return cli_fail(rc);
+    ex = apply_expires(sc->o, *out);
+    return ex;
+}
+
+static int cmd_set(const opts *o, const char *id, const char *key, bool unset)
+{
+    set_ctx sc = {o, id, key, NULL, 0};
+    char *value = NULL;
+    int ex;
+
+    if (!valid_key_name(key, strlen(key)))
+        return usage_error("'%.100s' is not a key name (no spaces, control characters or '=')", key);
+    if (!unset && (ex = read_one_value(&value, &sc.len)) != 0)
+        return ex;
+    sc.value = value;
+    ex = update_credential(o, id, false, build_set, &sc);
+    hive_free_secret(value, sc.len + 1);
     return ex;
 }
 
@@ -555,7 +1002,7 @@ static int load(const opts *o, hive_storage **s, hive_cred **cred, const char *i
     if (ex != 0)
         return ex;
     rc = hive_storage_load(*s, cred, id);
-    return rc == HIVE_OK ? 0 : cli_fail(rc);
+    return rc == HIVE_OK ? 0 : fail_for(o, *s, rc, id);
 }
 
 static int cmd_get(const opts *o, const char *id, const char *key)
@@ -572,11 +1019,13 @@ static int cmd_get(const opts *o, const char *id, const char *key)
         key = hive_cred_default_key(cred);
     value = key ? hive_cred_get_key(cred, key, &len) : NULL;
     if (value == NULL) {
-        if (key == NULL)
+        if (key == NULL) {
             cli_error("Credential '%s' has no keys", id);
-        else
-            cli_error("Key '%s' not found in credential '%s'", key, id);
-        ex = EXIT_NOT_FOUND;
+            cli_hint("printf %%s \"$VALUE\" | hive-cred set %s KEY", id);
+            ex = EXIT_NOT_FOUND;
+        } else {
+            ex = missing_key(cred, key);
+        }
         goto out;
     }
     fwrite(value, 1, len, stdout);
@@ -716,6 +1165,12 @@ static int cmd_list(const opts *o)
 
     if (ex != 0)
         return ex;
+    if (!store_exists(s)) {
+        cli_error("store %s does not exist", store_label(o, s));
+        cli_hint("'hive-cred init' creates it; check --store and HIVE_HOME");
+        hive_storage_free(&s);
+        return EXIT_STORE;
+    }
     if (o->json) {
         hive_json *idx = NULL;
         hive_json *arr = hive_json_new(HIVE_JSON_ARRAY);
@@ -793,16 +1248,39 @@ static int cmd_delete(const opts *o, const char *id)
     if (ex != 0)
         return ex;
     rc = hive_storage_delete(s, id);
+    ex = rc == HIVE_OK ? 0 : fail_for(o, s, rc, id);
     hive_storage_free(&s);
-    return rc == HIVE_OK ? 0 : cli_fail(rc);
+    return ex;
 }
 
 /* --- the store: resolve, validate, refresh, accounts, usage ------------- */
 
+/* Stores whose files were found open to group or others: said once per
+ * store at the end of the command (report_open_modes), with the count. */
+#define MAX_WARNED_STORES 4
+static struct {
+    const store_ref *ref;
+    char *first;   /* the first message about it */
+} warned[MAX_WARNED_STORES];
+
 static void print_warning(void *ctx, const char *msg)
 {
-    (void)ctx;
-    cli_warn("%s", msg);
+    const store_ref *ref = ctx;
+    size_t i;
+
+    if (ref == NULL || strstr(msg, "by group or others") == NULL) {
+        cli_warn("%s", msg);
+        return;
+    }
+    for (i = 0; i < MAX_WARNED_STORES && warned[i].ref != NULL; i++)
+        if (warned[i].ref == ref || (ref->spec && warned[i].ref->spec && strcmp(ref->spec, warned[i].ref->spec) == 0))
+            return;
+    if (i == MAX_WARNED_STORES) {
+        cli_warn("%s", msg);
+        return;
+    }
+    warned[i].ref = ref;
+    warned[i].first = strdup(msg);
 }
 
 static int open_store(const opts *o, hive_store **st)
@@ -811,6 +1289,7 @@ static int open_store(const opts *o, hive_store **st)
     hive_rc rc;
 
     so.warn = print_warning;
+    so.warn_ctx = o->store ? (void *)&o->ref : (void *)&default_store;
     rc = hive_store_open(st, o->store, &so);
     return rc == HIVE_OK ? 0 : cli_fail(rc);
 }
@@ -832,7 +1311,7 @@ static int cmd_resolve(const opts *o, const char *text)
         hive_free_secret(out, len + 1);
         ex = fflush(stdout) == 0 ? 0 : EXIT_STORE;
     } else {
-        ex = cli_fail(rc);
+        ex = store_fail(o, rc);
     }
     hive_store_free(&st);
     return ex;
@@ -946,7 +1425,7 @@ static int cmd_refresh(const opts *o, const char *id)
         hive_time_format(when, &t, true);
         printf("refreshed %s%s%s\n", id, t.form != HIVE_TIME_NONE ? "; expires " : "", when);
     } else {
-        ex = cli_fail(rc);
+        ex = store_fail(o, rc);
     }
     hive_cred_free(&c);
     hive_store_free(&st);
@@ -1086,6 +1565,10 @@ static int cmd_sync(const opts *o)
             printf(", %zu failed", res.failed);
         printf("\n");
         ex = res.failed ? EXIT_STORE : 0;
+        if (res.failed) {
+            fflush(stdout);
+            cli_hint("the messages above say why; run 'hive-cred sync' again to retry them");
+        }
     }
     hive_store_free(&st);
     return ex;
@@ -1101,8 +1584,14 @@ static int cmd_copy(const char *from, const char *to)
     hive_rc rc;
     int ex = 0;
 
+    static store_ref src_ref, dst_ref;
+
+    src_ref.spec = from;
+    dst_ref.spec = to;
     fo.warn = print_warning;
+    fo.warn_ctx = &src_ref;
     rc = hive_storage_open(&src, from, &fo);
+    fo.warn_ctx = &dst_ref;
     if (rc == HIVE_OK)
         rc = hive_storage_open(&dst, to, &fo);
     if (rc == HIVE_OK)
@@ -1115,17 +1604,24 @@ static int cmd_copy(const char *from, const char *to)
         hive_cred_free(&c);
         if (r == HIVE_OK) {
             copied++;
-        } else if (r == HIVE_ERR_NOMEM || r == HIVE_ERR_NETWORK || r == HIVE_ERR_IO) {
+        } else if (r == HIVE_ERR_NOMEM || r == HIVE_ERR_NETWORK || r == HIVE_ERR_IO || r == HIVE_ERR_NO_KEY ||
+                   r == HIVE_ERR_BAD_KEY || r == HIVE_ERR_PERM) {
+            /* the same for every credential: say it once */
             rc = r;
         } else {
             cli_warn("%s: %s (not copied)", ids.items[i], hive_last_error());
             ex = EXIT_DECRYPT;
         }
     }
-    if (rc != HIVE_OK)
+    if (rc != HIVE_OK) {
+        bool dst_key = rc == HIVE_ERR_NO_KEY && dst != NULL && hive_file_storage_key_file(dst) != NULL &&
+                       strstr(hive_last_error(), hive_file_storage_key_file(dst)) != NULL;
         ex = cli_fail(rc);
-    else
+        if (dst_key)
+            cli_hint("nothing was copied; 'hive-cred --store %s init' gives the destination a key of its own", to);
+    } else {
         printf("copied %zu of %zu credential(s)\n", copied, ids.count);
+    }
     hive_strlist_free(&ids);
     hive_storage_free(&src);
     hive_storage_free(&dst);
@@ -1143,30 +1639,156 @@ static void show_progress(void *ctx, size_t done, size_t total)
     }
 }
 
+/* The new key of a rotation, from a file the user names: read when it
+ * exists (it must be 0600, like the key file), else made and written there
+ * (0600, never over an existing file). text gets the key in its canonical
+ * form; *made says whether the file was written now. */
+static int new_key_file(const char *path, char text[HIVE_FERNET_KEY_TEXT + 1], bool *made)
+{
+    uint8_t check[HIVE_FERNET_KEY_BYTES];
+    char buf[256];
+    struct stat st;
+    ssize_t n;
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    int ex = 0;
+
+    *made = false;
+    if (fd < 0 && errno == ENOENT) {
+        hive_rc rc = hive_fernet_key_generate(text);
+        size_t len;
+        if (rc != HIVE_OK)
+            return cli_fail(rc);
+        fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd < 0) {
+            cli_error("cannot create the new key file %s: %s", path, strerror(errno));
+            hive_memzero(text, HIVE_FERNET_KEY_TEXT + 1);
+            return EXIT_STORE;
+        }
+        len = (size_t)snprintf(buf, sizeof(buf), "%s\n", text);
+        n = write(fd, buf, len);
+        if (n != (ssize_t)len || fsync(fd) != 0) {
+            cli_error("cannot write the new key file %s: %s", path, n < 0 ? strerror(errno) : "short write");
+            unlink(path);   /* nothing was encrypted with it yet */
+            ex = EXIT_STORE;
+        }
+        hive_memzero(buf, sizeof(buf));
+        close(fd);
+        if (ex != 0)
+            hive_memzero(text, HIVE_FERNET_KEY_TEXT + 1);
+        *made = ex == 0;
+        return ex;
+    }
+    if (fd < 0) {
+        cli_error("cannot open the new key file %s: %s", path, strerror(errno));
+        return EXIT_STORE;
+    }
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        cli_error("the new key file %s is not a regular file", path);
+        close(fd);
+        return EXIT_STORE;
+    }
+    if ((st.st_mode & 077) != 0) {
+        cli_error("the new key file %s can be read or written by group or others (mode %04o)", path,
+                  (unsigned)(st.st_mode & 07777));
+        cli_hint("chmod 600 %s", path);
+        close(fd);
+        return EXIT_STORE;
+    }
+    n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n < 0) {
+        cli_error("cannot read the new key file %s: %s", path, strerror(errno));
+        return EXIT_STORE;
+    }
+    buf[n] = '\0';
+    if (hive_fernet_key_decode(check, buf, (size_t)n) != HIVE_OK) {
+        cli_error("the new key file %s does not hold a Fernet key", path);
+        cli_hint("name a file that does not exist yet, and hive-cred writes a new key into it");
+        ex = EXIT_KEY;
+    } else {
+        hive_base64_encode(text, check, sizeof(check), HIVE_B64_URL);
+    }
+    hive_memzero(buf, sizeof(buf));
+    hive_memzero(check, sizeof(check));
+    return ex;
+}
+
+/* Whether two key texts are the same key (both must decode). */
+static bool same_key(const char *a, const char *b)
+{
+    uint8_t ka[HIVE_FERNET_KEY_BYTES];
+    uint8_t kb[HIVE_FERNET_KEY_BYTES];
+    bool same = hive_fernet_key_decode(ka, a, strlen(a)) == HIVE_OK &&
+                hive_fernet_key_decode(kb, b, strlen(b)) == HIVE_OK && hive_memeq(ka, kb, sizeof(ka));
+
+    hive_memzero(ka, sizeof(ka));
+    hive_memzero(kb, sizeof(kb));
+    return same;
+}
+
+/* No rotation may leave the store under a key that exists only in this
+ * process: with the key in a key file the new key goes there; with the
+ * key only in the environment it must come from (or go to) a file the
+ * user names, which is kept until the user deletes it. */
 static int cmd_rotate_key(const opts *o)
 {
     hive_storage *s = NULL;
     hive_rotation res = {0};
     const char *next = getenv(HIVE_ENV_NEW_KEY);
+    const char *src;
+    char text[HIVE_FERNET_KEY_TEXT + 1] = "";
+    bool made = false;
+    bool env_key;
     hive_rc rc;
     int ex = open_storage(o, &s);
 
     if (ex != 0)
         return ex;
-    rc = hive_file_storage_rotate_key(s, next && *next ? next : NULL,
+    if (hive_file_storage_dir(s) == NULL) {
+        hive_storage_free(&s);
+        cli_error("rotate-key works on a file store; %s is an etcd store", o->store);
+        cli_hint("every machine of the fleet reads it with the same key: copy it to a file store "
+                 "(hive-cred copy URL DIR), rotate that, and copy it back to a new prefix");
+        return EXIT_USAGE;
+    }
+    /* NULL: no usable key, which the rotation itself reports */
+    src = hive_file_storage_key_source(s);
+    env_key = src != NULL && strcmp(src, HIVE_ENV_KEY) == 0;
+    if (env_key && o->new_key_file == NULL) {
+        cli_error("the key is kept in %s, not in a key file: a new key made or given now would exist "
+                  "only in this process; nothing changed", HIVE_ENV_KEY);
+        cli_hint("hive-cred rotate-key --new-key-file FILE   (FILE gets a new key, 0600; or holds the one to use)");
+        cli_hint("then put the content of FILE in %s wherever it is kept, and delete FILE", HIVE_ENV_KEY);
+        hive_storage_free(&s);
+        return EXIT_USAGE;
+    }
+    if (src != NULL && o->new_key_file != NULL) {
+        ex = new_key_file(o->new_key_file, text, &made);
+        if (ex == 0 && next != NULL && *next != '\0' && !same_key(next, text)) {
+            cli_error("%s is another key than the one in %s", HIVE_ENV_NEW_KEY, o->new_key_file);
+            cli_hint("unset %s, or name the file that holds it", HIVE_ENV_NEW_KEY);
+            ex = EXIT_STORE;
+        }
+        if (ex != 0) {
+            hive_memzero(text, sizeof(text));
+            hive_storage_free(&s);
+            return ex;
+        }
+    }
+    rc = hive_file_storage_rotate_key(s, text[0] ? text : (next && *next ? next : NULL),
                                       isatty(STDERR_FILENO) ? show_progress : NULL, NULL, &res);
+    hive_memzero(text, sizeof(text));
     if (rc != HIVE_OK) {
         char msg[1024];
         snprintf(msg, sizeof(msg), "%s", hive_last_error());
         ex = cli_fail(rc);
-        if (rc == HIVE_ERR_INVALID && strstr(msg, HIVE_ENV_NEW_KEY) != NULL)
-            cli_hint("HIVE_NEW_CREDENTIAL_KEY=$(hive-cred keygen) hive-cred rotate-key, then put that "
-                     "key in HIVE_CREDENTIAL_KEY");
         if (rc == HIVE_ERR_CONFLICT && strstr(msg, "rotation") != NULL) {
             cli_hint("finish it with its own key first: env -u HIVE_NEW_CREDENTIAL_KEY hive-cred rotate-key");
             cli_hint("then rotate to your key: HIVE_NEW_CREDENTIAL_KEY=... hive-cred rotate-key");
             cli_hint("a fingerprint is printf %%s \"$KEY\" | sha256sum | cut -c1-8");
         }
+        if (made)
+            cli_hint("%s holds a key nothing was encrypted with: delete it, or use it again", o->new_key_file);
         hive_storage_free(&s);
         return ex;
     }
@@ -1181,17 +1803,350 @@ static int cmd_rotate_key(const opts *o)
         printf("key:   %s (the new key; back it up: the old one no longer opens anything)\n",
                hive_file_storage_key_file(s));
     else
-        printf("key:   now set HIVE_CREDENTIAL_KEY to the value of HIVE_NEW_CREDENTIAL_KEY, wherever it is "
-               "kept (secrets manager, CI settings), and unset HIVE_NEW_CREDENTIAL_KEY\n");
+        printf("key:   %s holds the new key: put it in %s wherever that is kept (secrets manager, CI "
+               "settings), then delete the file; the old key no longer opens anything\n",
+               o->new_key_file, HIVE_ENV_KEY);
+    if (!res.key_file && access(hive_file_storage_key_file(s), F_OK) == 0)
+        cli_warn("the key file %s was not used (%s was) and holds the old key, which opens nothing now: "
+                 "replace it with %s's key, or delete it", hive_file_storage_key_file(s), HIVE_ENV_KEY,
+                 o->new_key_file);
     hive_storage_free(&s);
     return res.unreadable ? EXIT_DECRYPT : 0;
+}
+
+/* --- doctor ------------------------------------------------------------ */
+
+/* Paths of a file store that group or others can reach. */
+typedef struct modes {
+    size_t open;        /* found open */
+    size_t fixed;       /* made 0700 / 0600 by --fix */
+    char *first;        /* the first one found, with its mode */
+} modes;
+
+static void check_path(modes *m, const char *path, bool fix)
+{
+    struct stat st;
+
+    if (lstat(path, &st) != 0 || S_ISLNK(st.st_mode) || (st.st_mode & 077) == 0)
+        return;
+    if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode))
+        return;
+    m->open++;
+    if (m->first == NULL && asprintf(&m->first, "%s (mode %04o)", path, (unsigned)(st.st_mode & 07777)) < 0)
+        m->first = NULL;
+    if (fix && chmod(path, S_ISDIR(st.st_mode) ? 0700 : 0600) == 0)
+        m->fixed++;
+}
+
+/* dir and what is in it, depth levels down; symlinks are never followed. */
+static void check_tree(modes *m, const char *dir, int depth, bool fix)
+{
+    DIR *d;
+    struct dirent *e;
+
+    check_path(m, dir, fix);
+    if (depth == 0 || (d = opendir(dir)) == NULL)
+        return;
+    while ((e = readdir(d)) != NULL) {
+        char *path;
+        struct stat st;
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        if (asprintf(&path, "%s/%s", dir, e->d_name) < 0)
+            break;
+        if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode))
+            check_tree(m, path, depth - 1, fix);
+        else
+            check_path(m, path, fix);
+        free(path);
+    }
+    closedir(d);
+}
+
+/* The store directory (with credentials/, metadata/, .refresh/), the key
+ * file's directory and the key files. */
+static void check_store_modes(modes *m, const hive_storage *s, bool fix)
+{
+    const char *dir = hive_file_storage_dir(s);
+    const char *key_file = hive_file_storage_key_file(s);
+    char *secrets = key_file ? strdup(key_file) : NULL;
+    char *slash = secrets ? strrchr(secrets, '/') : NULL;
+
+    if (dir != NULL)
+        check_tree(m, dir, 2, fix);
+    if (slash != NULL && slash != secrets) {
+        char *next = NULL;
+        *slash = '\0';
+        check_path(m, secrets, fix);
+        check_path(m, key_file, fix);
+        if (asprintf(&next, "%s.new", key_file) >= 0)
+            check_path(m, next, fix);
+        free(next);
+    }
+    free(secrets);
+}
+
+/* Once per command, for each store found open to group or others: how
+ * many paths, the first, and the command that closes them all. */
+static void report_open_modes(void)
+{
+    for (size_t i = 0; i < MAX_WARNED_STORES && warned[i].ref != NULL; i++) {
+        hive_storage *s = NULL;
+        modes m = {0, 0, NULL};
+        const char *spec = warned[i].ref->spec;
+        if (hive_storage_open(&s, spec, NULL) == HIVE_OK)
+            check_store_modes(&m, s, false);
+        if (m.open > 0) {
+            cli_warn("%zu path(s) of store %s can be reached by group or others, e.g. %s", m.open,
+                     hive_file_storage_dir(s), m.first);
+            cli_hint("hive-cred%s%s doctor --fix makes its directories 0700 and its files 0600", spec ? " --store " : "",
+                     spec ? spec : "");
+        }
+        free(m.first);
+        free(warned[i].first);
+        warned[i].first = NULL;
+        hive_storage_free(&s);
+    }
+}
+
+static size_t doctor_problems;
+
+__attribute__((format(printf, 1, 2)))
+static void problem(const char *fmt, ...)
+{
+    va_list ap;
+
+    printf("problem  ");
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    putchar('\n');
+    doctor_problems++;
+}
+
+/* Index drift: ids the index lists with no file, files it does not list. */
+static void doctor_index(hive_storage *s)
+{
+    const char *dir = hive_file_storage_dir(s);
+    char *path = NULL;
+    char *text = NULL;
+    size_t len = 0;
+    size_t stale = 0, unlisted = 0, files = 0;
+    hive_json *idx = NULL;
+    const hive_json *creds;
+    DIR *d;
+    struct dirent *e;
+    int fd;
+
+    if (asprintf(&path, "%s/metadata/index.json", dir) < 0)
+        return;
+    fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0 || cli_read_all(fd, &text, &len, 16u * 1024 * 1024) != 0 ||
+        hive_json_parse(&idx, text, len) != HIVE_OK) {
+        const char *what = fd < 0 && errno == ENOENT ? "missing" : "unreadable or damaged";
+        hive_strlist ids = {0};
+        if (fd >= 0)
+            close(fd);
+        if (hive_storage_list(s, &ids) == HIVE_OK)
+            printf("fixed    index %s was %s: rebuilt from the files (it is a cache)\n", path, what);
+        else
+            problem("index %s is %s, and cannot be rebuilt: %s", path, what, hive_last_error());
+        hive_strlist_free(&ids);
+        goto out;
+    }
+    close(fd);
+    creds = hive_json_get(idx, "credentials");
+    for (size_t i = 0; i < hive_json_size(creds); i++) {
+        const char *id;
+        char stem[HIVE_ID_MAX + 8];
+        char *enc = NULL;
+        struct stat st;
+        hive_json_at(creds, i, &id);
+        if (hive_file_stem(stem, sizeof(stem), id) != HIVE_OK ||
+            asprintf(&enc, "%s/credentials/%s.enc", dir, stem) < 0 || lstat(enc, &st) != 0)
+            stale++;
+        free(enc);
+    }
+    {
+        char *cdir = NULL;
+        if (asprintf(&cdir, "%s/credentials", dir) >= 0 && (d = opendir(cdir)) != NULL) {
+            while ((e = readdir(d)) != NULL) {
+                size_t n = strlen(e->d_name);
+                if (n > 4 && strcmp(e->d_name + n - 4, ".enc") == 0 && e->d_name[0] != '.')
+                    files++;
+            }
+            closedir(d);
+        }
+        free(cdir);
+    }
+    if (files + stale > hive_json_size(creds))
+        unlisted = files + stale - hive_json_size(creds);
+    if (stale || unlisted) {
+        /* the index is a cache that every list rebuilds, as the walk over
+         * the credentials below does: rebuild it now, and say so */
+        hive_strlist ids = {0};
+        if (hive_storage_list(s, &ids) == HIVE_OK)
+            printf("fixed    the index listed %zu id(s) with no file, and %zu file(s) were not in it: "
+                   "rebuilt from the files\n", stale, unlisted);
+        else
+            problem("the index lists %zu id(s) with no file, and %zu file(s) are not in it: %s", stale,
+                    unlisted, hive_last_error());
+        hive_strlist_free(&ids);
+    }
+out:
+    if (text != NULL)
+        hive_free_secret(text, len + 1);
+    hive_json_free(&idx);
+    free(path);
+}
+
+/* Each credential: can it be read; does a key expire within a day without
+ * a way to be renewed. */
+static void doctor_credentials(const opts *o, hive_storage *s, hive_store *st)
+{
+    hive_strlist ids = {0};
+    hive_time now = hive_time_now();
+    size_t unreadable = 0;
+
+    if (hive_storage_list(s, &ids) != HIVE_OK) {
+        problem("cannot list the credentials: %s", hive_last_error());
+        return;
+    }
+    for (size_t i = 0; i < ids.count; i++) {
+        hive_cred *c = NULL;
+        hive_strlist p = {0};
+        hive_rc rc = hive_storage_load(s, &c, ids.items[i]);
+        if (rc != HIVE_OK) {
+            problem("credential %s: %s", ids.items[i], hive_last_error());
+            unreadable++;
+            continue;
+        }
+        if (hive_store_validate_credential(st, &p, ids.items[i]) == HIVE_OK)
+            for (size_t k = 0; k < p.count; k++)
+                problem("credential %s: %s", ids.items[i], p.items[k]);
+        if (p.count == 0) {
+            for (size_t k = 0; k < hive_cred_key_count(c); k++) {
+                const char *name = hive_cred_key_name(c, k);
+                hive_time exp = hive_cred_key_expires(c, name);
+                long long left = exp.sec - now.sec;
+                if (exp.form == HIVE_TIME_NONE || left > 86400 || left <= 0)
+                    continue;
+                if (!hive_cred_auto_refresh(c) || hive_cred_provider_id(c) == NULL)
+                    printf("warning  credential %s: key %s expires in %lld min and will not be refreshed "
+                           "(%s)\n", ids.items[i], name, left / 60,
+                           !hive_cred_auto_refresh(c) ? "auto_refresh is off" : "no provider_id");
+            }
+        }
+        hive_strlist_free(&p);
+        hive_cred_free(&c);
+    }
+    if (unreadable)
+        printf("         fix: a file no key opens was written with another key (check %s and the key "
+               "file), or is damaged: hive-cred%s%s delete ID, then add it again\n", HIVE_ENV_KEY,
+               o->store ? " --store " : "", o->store ? o->store : "");
+    printf("ok       %zu credential(s) read\n", ids.count - unreadable);
+    hive_strlist_free(&ids);
+}
+
+static void doctor_usage(hive_store *st)
+{
+    hive_strlist specs = {0};
+
+    if (hive_store_list_usage(st, &specs) != HIVE_OK) {
+        problem("%s", hive_last_error());
+        printf("         fix: correct usage.json by hand, or move it away\n");
+        return;
+    }
+    for (size_t i = 0; i < specs.count; i++) {
+        hive_strlist p = {0};
+        if (hive_store_validate_for_usage(st, &p, specs.items[i]) == HIVE_OK)
+            for (size_t k = 0; k < p.count; k++)
+                problem("usage %s: %s", specs.items[i], p.items[k]);
+        hive_strlist_free(&p);
+    }
+    if (specs.count)
+        printf("ok       %zu usage spec(s) checked\n", specs.count);
+    hive_strlist_free(&specs);
+}
+
+static int cmd_doctor(const opts *o)
+{
+    hive_storage *s = NULL;
+    hive_store *st = NULL;
+    const char *src;
+    bool file_store;
+    int ex = open_storage(o, &s);
+
+    if (ex != 0)
+        return ex;
+    file_store = hive_file_storage_dir(s) != NULL;
+    printf("store    %s (%s)\n", store_label(o, s), file_store ? "files" : "etcd");
+    if (!store_exists(s)) {
+        problem("the store does not exist");
+        printf("         fix: hive-cred%s%s init\n", o->store ? " --store " : "", o->store ? o->store : "");
+        hive_storage_free(&s);
+        return EXIT_NO;
+    }
+    if (file_store) {
+        modes m = {0, 0, NULL};
+        const char *kf = hive_file_storage_key_file(s);
+        struct stat kst;
+        check_store_modes(&m, s, o->fix);
+        if (m.open > m.fixed) {
+            problem("%zu path(s) can be reached by group or others, e.g. %s", m.open - m.fixed, m.first);
+            printf("         fix: hive-cred doctor --fix (directories 0700, files 0600)\n");
+        } else if (m.fixed) {
+            printf("fixed    %zu path(s) were open to group or others: now 0700 / 0600\n", m.fixed);
+        } else {
+            printf("ok       permissions\n");
+        }
+        free(m.first);
+        src = hive_file_storage_key_source(s);
+        if (src == NULL) {
+            problem("no usable key: %s", hive_last_error());
+            printf("         fix: set %s, or restore the key file %s (hive-cred init makes a new one for a "
+                   "new store)\n", HIVE_ENV_KEY, kf);
+        } else if (strcmp(src, HIVE_ENV_KEY) == 0) {
+            printf("key      from %s%s\n", HIVE_ENV_KEY,
+                   stat(kf, &kst) == 0 ? " (the key file beside the store is not used)" : "");
+        } else {
+            char *next = NULL;
+            printf("key      %s\n", src);
+            if (asprintf(&next, "%s.new", kf) >= 0 && stat(next, &kst) == 0) {
+                problem("an interrupted key rotation is pending (%s)", next);
+                printf("         fix: env -u %s hive-cred rotate-key finishes it\n", HIVE_ENV_NEW_KEY);
+            }
+            free(next);
+        }
+        doctor_index(s);
+    }
+    if ((ex = open_store(o, &st)) == 0) {
+        doctor_credentials(o, s, st);
+        doctor_usage(st);
+    }
+    hive_store_free(&st);
+    hive_storage_free(&s);
+    /* what the storages said about modes is in the report above */
+    for (size_t i = 0; i < MAX_WARNED_STORES; i++) {
+        free(warned[i].first);
+        warned[i].first = NULL;
+        warned[i].ref = NULL;
+    }
+    if (ex != 0)
+        return ex;
+    if (doctor_problems == 0)
+        printf("no problems found\n");
+    else
+        printf("%zu problem(s)\n", doctor_problems);
+    return fflush(stdout) != 0 ? EXIT_STORE : doctor_problems ? EXIT_NO : 0;
 }
 
 /* --- main ------------------------------------------------------------- */
 
 enum {
     OPT_STORE = 1000, OPT_JSON, OPT_REVEAL, OPT_PROVIDER, OPT_AUTO, OPT_EXPIRES, OPT_TAG,
-    OPT_VERSION, OPT_KEY, OPT_HEADER, OPT_PARAM, OPT_BODY, OPT_ENV, OPT_HELP_URL, OPT_RETRY_IN_DOUBT
+    OPT_VERSION, OPT_KEY, OPT_HEADER, OPT_PARAM, OPT_BODY, OPT_ENV, OPT_HELP_URL, OPT_NEW_KEY_FILE,
+    OPT_NO_AUTO, OPT_FROM_FILE, OPT_FIX, OPT_RETRY_IN_DOUBT
 };
 
 static const struct option long_opts[] = {
@@ -1202,6 +2157,9 @@ static const struct option long_opts[] = {
     {"description", required_argument, NULL, 'd'},
     {"provider-id", required_argument, NULL, OPT_PROVIDER},
     {"auto-refresh", no_argument, NULL, OPT_AUTO},
+    {"no-auto-refresh", no_argument, NULL, OPT_NO_AUTO},
+    {"from-file", required_argument, NULL, OPT_FROM_FILE},
+    {"fix", no_argument, NULL, OPT_FIX},
     {"expires", required_argument, NULL, OPT_EXPIRES},
     {"tag", required_argument, NULL, OPT_TAG},
     {"key", required_argument, NULL, OPT_KEY},
@@ -1210,6 +2168,7 @@ static const struct option long_opts[] = {
     {"body", required_argument, NULL, OPT_BODY},
     {"env", required_argument, NULL, OPT_ENV},
     {"help-url", required_argument, NULL, OPT_HELP_URL},
+    {"new-key-file", required_argument, NULL, OPT_NEW_KEY_FILE},
     {"retry-in-doubt", no_argument, NULL, OPT_RETRY_IN_DOUBT},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, OPT_VERSION},
@@ -1226,9 +2185,8 @@ static int want_operands(const char *cmd, int n, int min, int max, const char *w
     return 0;
 }
 
-int main(int argc, char **argv)
+static int run(int argc, char **argv, opts *o)
 {
-    opts o = {0};
     const char *cmd;
     char **args;
     int nargs;
@@ -1240,41 +2198,39 @@ int main(int argc, char **argv)
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":t:d:h", long_opts, NULL)) != -1) {
         switch (c) {
-        case OPT_STORE: o.store = optarg; break;
-        case OPT_JSON: o.json = true; break;
-        case OPT_REVEAL: o.reveal = true; o.show_only = "--reveal"; break;
-        case 't': o.type = optarg; o.add_only = "--type"; break;
-        case 'd': o.description = optarg; o.add_only = o.description_opt = "--description"; break;
-        case OPT_PROVIDER: o.provider_id = optarg; o.add_only = "--provider-id"; break;
-        case OPT_AUTO: o.auto_refresh = true; o.add_only = "--auto-refresh"; break;
-        case OPT_EXPIRES:
-            if (o.n_expires == MAX_OPT_LIST)
-                return usage_error("too many %s options", "--expires");
-            o.expires[o.n_expires++] = optarg;
-            o.add_only = "--expires";
+        case OPT_STORE: o->store = optarg; break;
+        case OPT_JSON: o->json = true; break;
+        case OPT_REVEAL: o->reveal = true; o->show_only = "--reveal"; break;
+        case 't': o->type = optarg; o->add_set = "--type"; break;
+        case 'd': o->description = optarg; o->add_only = o->description_opt = "--description"; break;
+        case OPT_PROVIDER: o->provider_id = optarg; o->add_only = "--provider-id"; break;
+        case OPT_AUTO:
+        case OPT_NO_AUTO:
+            o->auto_refresh = c == OPT_AUTO;
+            o->auto_refresh_set = true;
+            o->add_only = c == OPT_AUTO ? "--auto-refresh" : "--no-auto-refresh";
             break;
-        case OPT_TAG:
-            if (o.n_tags == MAX_OPT_LIST)
-                return usage_error("too many %s options", "--tag");
-            o.tags[o.n_tags++] = optarg;
-            o.add_only = "--tag";
-            break;
-#define LIST_OPT(code, arr, n, name)                                  \
+#define LIST_OPT(code, arr, n, name, kind)                            \
         case code:                                                    \
-            if (o.n == MAX_OPT_LIST)                                  \
+            if (o->n == MAX_OPT_LIST)                                  \
                 return usage_error("too many %s options", name);      \
-            o.arr[o.n++] = optarg;                                    \
-            o.usage_only = name;                                      \
+            o->arr[o->n++] = optarg;                                    \
+            o->kind = name;                                            \
             break;
-        LIST_OPT(OPT_KEY, keys, n_keys, "--key")
-        LIST_OPT(OPT_HEADER, headers, n_headers, "--header")
-        LIST_OPT(OPT_PARAM, params, n_params, "--param")
-        LIST_OPT(OPT_BODY, body, n_body, "--body")
-        LIST_OPT(OPT_ENV, env, n_env, "--env")
+        LIST_OPT(OPT_FROM_FILE, files, n_files, "--from-file", add_only)
+        LIST_OPT(OPT_EXPIRES, expires, n_expires, "--expires", add_set)
+        LIST_OPT(OPT_TAG, tags, n_tags, "--tag", add_only)
+        LIST_OPT(OPT_KEY, keys, n_keys, "--key", usage_only)
+        LIST_OPT(OPT_HEADER, headers, n_headers, "--header", usage_only)
+        LIST_OPT(OPT_PARAM, params, n_params, "--param", usage_only)
+        LIST_OPT(OPT_BODY, body, n_body, "--body", usage_only)
+        LIST_OPT(OPT_ENV, env, n_env, "--env", usage_only)
 #undef LIST_OPT
-        case OPT_HELP_URL: o.help_url = optarg; o.usage_only = "--help-url"; break;
-        case OPT_RETRY_IN_DOUBT: o.retry_in_doubt = true; break;
-        case 'h': o.help = true; break;
+        case OPT_HELP_URL: o->help_url = optarg; o->usage_only = "--help-url"; break;
+        case OPT_NEW_KEY_FILE: o->new_key_file = optarg; o->rotate_only = "--new-key-file"; break;
+        case OPT_FIX: o->fix = true; o->doctor_only = "--fix"; break;
+        case OPT_RETRY_IN_DOUBT: o->retry_in_doubt = true; break;
+        case 'h': o->help = true; break;
         case OPT_VERSION:
             printf("hive-cred %s\n", HIVE_VERSION);
             return 0;
@@ -1284,10 +2240,11 @@ int main(int argc, char **argv)
             return usage_error("unknown option '%s'", argv[optind - 1]);
         }
     }
-    if (o.help)
+    if (o->help)
         return print_help(optind < argc ? argv[optind] : NULL);
     if (optind >= argc) {
         fputs(usage_text, stderr);
+        fputs(usage_text2, stderr);
         return EXIT_USAGE;
     }
     cmd = argv[optind];
@@ -1296,48 +2253,69 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "help") == 0)
         return (ex = want_operands(cmd, nargs, 0, 1, "at most one COMMAND")) ? ex : print_help(nargs ? args[0] : NULL);
 
-    if (o.add_only != NULL && strcmp(cmd, "add") != 0 &&
-        !(strcmp(cmd, "usage") == 0 && o.description != NULL && o.add_only == o.description_opt))
-        return usage_error("option %s applies to 'add' only", o.add_only);
-    if (o.usage_only != NULL && strcmp(cmd, "usage") != 0)
-        return usage_error("option %s applies to 'usage add' only", o.usage_only);
-    if (o.show_only != NULL && strcmp(cmd, "show") != 0)
-        return usage_error("option %s applies to 'show' only", o.show_only);
-    if (o.retry_in_doubt && strcmp(cmd, "refresh") != 0)
+    if (o->add_only != NULL && strcmp(cmd, "add") != 0 &&
+        !(strcmp(cmd, "usage") == 0 && o->description != NULL && o->add_only == o->description_opt))
+        return usage_error("option %s applies to 'add' only", o->add_only);
+    if (o->usage_only != NULL && strcmp(cmd, "usage") != 0)
+        return usage_error("option %s applies to 'usage add' only", o->usage_only);
+    if (o->show_only != NULL && strcmp(cmd, "show") != 0)
+        return usage_error("option %s applies to 'show' only", o->show_only);
+    if (o->add_set != NULL && strcmp(cmd, "add") != 0 && strcmp(cmd, "set") != 0)
+        return usage_error("option %s applies to 'add' and 'set' only", o->add_set);
+    if (o->rotate_only != NULL && strcmp(cmd, "rotate-key") != 0)
+        return usage_error("option %s applies to 'rotate-key' only", o->rotate_only);
+    if (o->doctor_only != NULL && strcmp(cmd, "doctor") != 0)
+        return usage_error("option %s applies to 'doctor' only", o->doctor_only);
+    if (o->retry_in_doubt && strcmp(cmd, "refresh") != 0)
         return usage_error("option %s applies to 'refresh' only", "--retry-in-doubt");
+    o->ref.spec = o->store;
 
     if (strcmp(cmd, "init") == 0)
-        return (ex = want_operands(cmd, nargs, 0, 0, "no operands")) ? ex : cmd_init(&o);
+        return (ex = want_operands(cmd, nargs, 0, 0, "no operands")) ? ex : cmd_init(o);
     if (strcmp(cmd, "keygen") == 0)
         return (ex = want_operands(cmd, nargs, 0, 0, "no operands")) ? ex : cmd_keygen();
     if (strcmp(cmd, "add") == 0)
-        return (ex = want_operands(cmd, nargs, 1, 1, "one operand")) ? ex : cmd_add(&o, args[0]);
+        return (ex = want_operands(cmd, nargs, 1, 1, "one operand")) ? ex : cmd_add(o, args[0]);
+    if (strcmp(cmd, "set") == 0 || strcmp(cmd, "unset") == 0)
+        return (ex = want_operands(cmd, nargs, 2, 2, "ID and KEY")) ? ex
+                                                                    : cmd_set(o, args[0], args[1], cmd[0] == 'u');
     if (strcmp(cmd, "get") == 0)
-        return (ex = want_operands(cmd, nargs, 1, 2, "ID and optionally KEY")) ? ex : cmd_get(&o, args[0], nargs > 1 ? args[1] : NULL);
+        return (ex = want_operands(cmd, nargs, 1, 2, "ID and optionally KEY")) ? ex : cmd_get(o, args[0], nargs > 1 ? args[1] : NULL);
     if (strcmp(cmd, "show") == 0)
-        return (ex = want_operands(cmd, nargs, 1, 1, "one operand")) ? ex : cmd_show(&o, args[0]);
+        return (ex = want_operands(cmd, nargs, 1, 1, "one operand")) ? ex : cmd_show(o, args[0]);
     if (strcmp(cmd, "list") == 0)
-        return (ex = want_operands(cmd, nargs, 0, 0, "no operands")) ? ex : cmd_list(&o);
+        return (ex = want_operands(cmd, nargs, 0, 0, "no operands")) ? ex : cmd_list(o);
     if (strcmp(cmd, "exists") == 0)
-        return (ex = want_operands(cmd, nargs, 1, 1, "one operand")) ? ex : cmd_exists(&o, args[0]);
+        return (ex = want_operands(cmd, nargs, 1, 1, "one operand")) ? ex : cmd_exists(o, args[0]);
     if (strcmp(cmd, "delete") == 0)
-        return (ex = want_operands(cmd, nargs, 1, 1, "one operand")) ? ex : cmd_delete(&o, args[0]);
+        return (ex = want_operands(cmd, nargs, 1, 1, "one operand")) ? ex : cmd_delete(o, args[0]);
     if (strcmp(cmd, "resolve") == 0)
-        return (ex = want_operands(cmd, nargs, 1, 1, "one operand")) ? ex : cmd_resolve(&o, args[0]);
+        return (ex = want_operands(cmd, nargs, 1, 1, "one operand")) ? ex : cmd_resolve(o, args[0]);
     if (strcmp(cmd, "validate") == 0)
         return (ex = want_operands(cmd, nargs, 0, 1, "at most one ID")) ? ex
-                                                                          : cmd_validate(&o, nargs ? args[0] : NULL);
+                                                                          : cmd_validate(o, nargs ? args[0] : NULL);
     if (strcmp(cmd, "refresh") == 0)
-        return (ex = want_operands(cmd, nargs, 1, 1, "one operand")) ? ex : cmd_refresh(&o, args[0]);
+        return (ex = want_operands(cmd, nargs, 1, 1, "one operand")) ? ex : cmd_refresh(o, args[0]);
     if (strcmp(cmd, "sync") == 0)
-        return (ex = want_operands(cmd, nargs, 0, 0, "no operands")) ? ex : cmd_sync(&o);
+        return (ex = want_operands(cmd, nargs, 0, 0, "no operands")) ? ex : cmd_sync(o);
     if (strcmp(cmd, "copy") == 0)
         return (ex = want_operands(cmd, nargs, 2, 2, "SRC and DST")) ? ex : cmd_copy(args[0], args[1]);
     if (strcmp(cmd, "rotate-key") == 0)
-        return (ex = want_operands(cmd, nargs, 0, 0, "no operands")) ? ex : cmd_rotate_key(&o);
+        return (ex = want_operands(cmd, nargs, 0, 0, "no operands")) ? ex : cmd_rotate_key(o);
     if (strcmp(cmd, "accounts") == 0)
-        return (ex = want_operands(cmd, nargs, 1, 1, "one operand")) ? ex : cmd_accounts(&o, args[0]);
+        return (ex = want_operands(cmd, nargs, 1, 1, "one operand")) ? ex : cmd_accounts(o, args[0]);
     if (strcmp(cmd, "usage") == 0)
-        return cmd_usage(&o, args, nargs);
+        return cmd_usage(o, args, nargs);
+    if (strcmp(cmd, "doctor") == 0)
+        return (ex = want_operands(cmd, nargs, 0, 0, "no operands")) ? ex : cmd_doctor(o);
     return usage_error("unknown command '%.64s'", cmd);
+}
+
+int main(int argc, char **argv)
+{
+    static opts o;
+    int ex = run(argc, argv, &o);
+
+    report_open_modes();
+    return ex;
 }

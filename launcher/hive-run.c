@@ -539,6 +539,8 @@ static int collect_env_file(run *r, const char *path)
             fail_msg("--env-file %s: %s", path, ctx.why);
         else
             fail_msg("--env-file: %s", hive_last_error());
+        if (ctx.why[0] == '\0')
+            (void)cli_hint_dotenv(hive_last_error());
         return EXIT_FAIL;
     }
     for (size_t i = 0; i < hive_json_size(vals) && (ex == 0 || r->dry_run); i++) {

@@ -92,6 +92,11 @@ if command -v valgrind >/dev/null; then
   vg "$cred" usage add vg_cred --env VG='{{vg_cred}}'
   vg "$cred" delete vg_cred
   vg "$cred" get no_such_id
+  vg "$cred" get anthropik
+  vg "$cred" get smtp_login passwrd
+  printf 'line one\nline two\n' | vg "$cred" set smtp_login note
+  vg "$cred" unset smtp_login note
+  vg "$cred" doctor
   vg "$cred" rotate-key
   vg "$cred" get anthropic
   vg "$run" -e X='{{anthropic}}' --dry-run -- true

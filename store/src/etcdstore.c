@@ -1469,6 +1469,10 @@ hive_rc hive_storage_open(hive_storage **out, const char *spec, const hive_file_
 
     if (hive__is_etcd_url(spec))
         return hive_etcd_storage_open(out, spec, opts);
+    /* etcd:/x or etcds:host is a mistyped URL, never a directory name */
+    if (spec != NULL && (strncmp(spec, "etcd:", 5) == 0 || strncmp(spec, "etcds:", 6) == 0))
+        return hive__fail(HIVE_ERR_INVALID, "malformed etcd URL '%.200s': an etcd store is "
+                          "etcd://HOST:PORT[,HOST:PORT]/PREFIX", spec);
     if (opts != NULL)
         fo = *opts;
     fo.dir = spec;

@@ -246,13 +246,38 @@ class TestFixtureReadBack(HiveCredTest):
 
     def test_missing_credential_message(self):
         r = self.get("nope")
-        self.assert_error(r, 3, "Credential 'nope' not found", exact=True)
+        self.assert_error(r, 3, "Credential 'nope' not found in store %s" % self.store, exact=True)
         self.assertEqual(r.stdout, b"")
+
+    def test_missing_credential_did_you_mean(self):
+        r = self.get("brave_serach")
+        self.assert_error(r, 3, "Credential 'brave_serach' not found in store %s" % self.store, exact=True)
+        self.assertIn("hint: did you mean id 'brave_search'?", self.error_lines(r))
+        # the nearest first, at most three
+        for i in (1, 2, 3):
+            self.add("svc%d" % i, {"api_key": "v"})
+        r = self.get("svc")
+        self.assertIn("hint: did you mean id 'svc1', 'svc2' or 'svc3'?", self.error_lines(r))
+        self.add("svc", {"api_key": "v"})
+        r = self.get("svc1x")
+        self.assertIn("hint: did you mean id 'svc1', 'svc' or 'svc2'?", self.error_lines(r))
+        # the commands that resolve templates and refresh say the same
+        r = self.run_cred("resolve", "x {{brave_serach}} y")
+        self.assert_error(r, 3, "Credential 'brave_serach' not found in store %s" % self.store, exact=True)
+        self.assertIn("hint: did you mean id 'brave_search'?", self.error_lines(r))
+        r = self.run_cred("refresh", "brave_serach")
+        self.assert_error(r, 3, "Credential 'brave_serach' not found in store %s" % self.store, exact=True)
+        # nothing near: no guess
+        r = self.get("zzzzzzzzzzzz")
+        self.assertFalse([l for l in self.error_lines(r) if "did you mean" in l], r.stderr)
 
     def test_missing_key_message(self):
         r = self.get("brave_search", "nokey")
         self.assert_error(r, 3, "Key 'nokey' not found in credential 'brave_search'", exact=True)
         self.assertEqual(r.stdout, b"")
+        self.assertIn("hint: credential 'brave_search' has: api_key", self.error_lines(r))
+        r = self.get("brave_search", "api_kye")
+        self.assertIn("hint: did you mean key 'api_key'?", self.error_lines(r))
 
     def test_options_anywhere_and_store_option(self):
         # the whole store elsewhere; HIVE_HOME points at an empty directory
@@ -490,6 +515,23 @@ class TestWrittenStore(HiveCredTest):
         doc = json.loads(self.decrypt_file(self.enc_path("rel")))
         self.assertRegex(doc["keys"]["access_token"]["expires_at"], CRED_TIME_RE)
 
+    def test_expires_in_the_past(self):
+        """A past expiry is legitimate (a token known to be expired): -1h."""
+        now = datetime.now(timezone.utc).timestamp()
+        for when, ago in (("-1h", 3600), ("-90s", 90), ("-2d", 172800), ("-5m", 300)):
+            with self.subTest(when=when):
+                self.add("past", {"access_token": "t"}, "--type", "bearer_token",
+                         "--expires", "access_token=" + when)
+                doc = json.loads(self.decrypt_file(self.enc_path("past")))
+                got = datetime.fromisoformat(doc["keys"]["access_token"]["expires_at"].replace("Z", "+00:00"))
+                self.assertAlmostEqual(got.timestamp(), now - ago, delta=60)
+                r = self.ok("show", "past")
+                self.assertIn(b"(expired)", r.stdout)
+        for bad in ("--1h", "-1y", "-", "-h", "+-1h"):
+            with self.subTest(bad=bad):
+                r = self.add("bad", {"access_token": "t"}, "--expires", "access_token=" + bad, code=2)
+                self.assertIn("is not a time", r.stderr.decode())
+
     def test_dash_ids_and_double_dash(self):
         self.check(self.run_cred("add", "--", "-dash", stdin="api_key=dashed\n"), 0)
         r = self.ok("get", "--", "-dash")
@@ -521,6 +563,7 @@ class TestResave(HiveCredTest):
         self.assert_get("svc", "new_key", "fresh")
         r = self.get("svc", "old_only")
         self.assert_error(r, 3, "Key 'old_only' not found in credential 'svc'", exact=True)
+        self.assertIn("hint: credential 'svc' has: api_key, new_key", self.error_lines(r))
         self.assertEqual(self.list_ids(), ["svc"])
         _, index = self.read_index()
         self.assertEqual(index["credentials"]["svc"]["key_names"], ["api_key", "new_key"])
@@ -687,7 +730,7 @@ class TestHostileIds(HiveCredTest):
         for cred_id in ("../../etc/passwd", "/etc/passwd", "../credentials/x", "a/../../b"):
             with self.subTest(get=cred_id):
                 r = self.get(cred_id)
-                self.assert_error(r, 3, "Credential '%s' not found" % cred_id, exact=True)
+                self.assert_error(r, 3, "Credential '%s' not found in store %s" % (cred_id, self.store), exact=True)
                 self.check(self.run_cred("exists", cred_id), 1)
 
     def test_bad_ids_rejected(self):
@@ -896,36 +939,42 @@ class TestKeys(HiveCredTest):
                                   "0600: chmod 600 %s" % (self.key_path, m, self.key_path), exact=True)
         os.chmod(self.key_path, 0o600)
 
-    def test_open_directories_warned_once_each(self):
+    def test_open_paths_warned_once_with_count(self):
         # Issue 12, item 15: a store or secrets/ directory of mode 0777 was
         # not warned about: anyone could replace the key or a credential.
+        # Issue 16, item 6: one warning per command and store, with the
+        # count and the command that fixes them all, not one per path.
         home_store = os.path.dirname(self.cdir)
         sdir = os.path.dirname(self.key_path)
         self.add("second", {"api_key": "two"})
         cases = [
-            ({home_store: 0o777}, ["store directory %s is writable by group or others (mode 0777): they can "
-                                   "replace the files in it; chmod 700 %s" % (home_store, home_store)]),
-            ({sdir: 0o777}, ["key directory %s is writable by group or others (mode 0777): they can "
-                             "replace the files in it; chmod 700 %s" % (sdir, sdir)]),
-            ({self.cdir: 0o755}, ["directory %s is readable by group or others (mode 0755); chmod 700 %s"
-                                  % (self.cdir, self.cdir)]),
-            ({home_store: 0o757, sdir: 0o770},
-             ["store directory %s is writable by group or others (mode 0757): they can replace the files "
-              "in it; chmod 700 %s" % (home_store, home_store),
-              "key directory %s is writable by group or others (mode 0770): they can replace the files "
-              "in it; chmod 700 %s" % (sdir, sdir)]),
+            ({home_store: 0o777}, 1, "%s (mode 0777)" % home_store),
+            ({sdir: 0o777}, 1, "%s (mode 0777)" % sdir),
+            ({self.cdir: 0o755}, 1, "%s (mode 0755)" % self.cdir),
+            ({home_store: 0o757, sdir: 0o770}, 2, "%s (mode 0757)" % home_store),
+            ({self.enc_path("brave_search"): 0o644, self.enc_path("second"): 0o640, self.index_path: 0o666},
+             3, None),
         ]
-        for modes, warnings in cases:
+        for modes, count, first in cases:
             with self.subTest(modes=modes):
                 for path, m in modes.items():
                     os.chmod(path, m)
-                # two credentials read: still one warning per directory
+                # two credentials read: still one warning
                 r = self.check(self.run_cred("resolve", "{{brave_search}} {{second}}"), 0)
                 self.assertEqual(r.stdout, b"BSA-test-0123456789abcdef two\n")
                 lines = r.stderr.decode().splitlines()
-                self.assertEqual(sorted(lines), sorted("hive-cred: warning: " + w for w in warnings))
+                self.assertEqual(len(lines), 2, lines)
+                self.assertTrue(lines[0].startswith("hive-cred: warning: %d path(s) of store %s can be reached "
+                                                    "by group or others, e.g. " % (count, home_store)), lines[0])
+                if first:
+                    self.assertTrue(lines[0].endswith(first), lines[0])
+                self.assertEqual(lines[1], "hint: hive-cred doctor --fix makes its directories 0700 and its "
+                                           "files 0600")
+                # the fixture's expired tokens are problems doctor reports too (exit 1)
+                r = self.check(self.run_cred("doctor", "--fix"), 1)
+                self.assertIn("fixed    %d path(s) were open to group or others" % count, r.stdout.decode())
                 for path in modes:
-                    os.chmod(path, 0o700)
+                    self.assertEqual(mode(path), 0o700 if os.path.isdir(path) else 0o600)
         r = self.check(self.run_cred("resolve", "{{brave_search}} {{second}}"), 0)
         self.assertEqual(r.stderr, b"")
 
@@ -1251,7 +1300,7 @@ class TestCollision(HiveCredTest):
                 self.assert_secret_free(r, "second-secret", "first-" + first)
                 self.assert_get(first, None, "first-" + first)
                 r = self.get(second)
-                self.assert_error(r, 3, "Credential '%s' not found" % second, exact=True)
+                self.assert_error(r, 3, "Credential '%s' not found in store %s" % (second, self.store), exact=True)
                 self.check(self.run_cred("exists", second), 1)
                 r = self.run_cred("delete", second)
                 self.check(r, 3)
@@ -1288,7 +1337,7 @@ class TestCollision(HiveCredTest):
                 self.add("a/b", {"api_key": "kept-" + how})
                 self.damage_index(how)
                 r = self.run_cred("delete", "a_b")
-                self.assert_error(r, 3, "Credential 'a_b' not found", exact=True)
+                self.assert_error(r, 3, "Credential 'a_b' not found in store " + self.store, exact=True)
                 self.assertTrue(os.path.exists(self.enc_path("a/b")), "delete a_b removed a/b")
                 self.assert_get("a/b", None, "kept-" + how)
 
@@ -1326,7 +1375,7 @@ class TestCollision(HiveCredTest):
                 self.stale_entry_store(how)
                 self.check(self.run_cred("exists", "a/b"), 1, "exists a/b")
                 r = self.run_cred("delete", "a/b")
-                self.assert_error(r, 3, "Credential 'a/b' not found", exact=True)
+                self.assert_error(r, 3, "Credential 'a/b' not found in store " + self.store, exact=True)
                 self.assert_only_a_b()
 
     def test_stale_entry_cannot_overwrite_other_id(self):
@@ -1345,7 +1394,7 @@ class TestCollision(HiveCredTest):
         os.remove(self.key_path)
         for cred_id in ("a/b", "a_b"):
             r = self.run_cred("delete", cred_id)
-            self.assert_error(r, 3, "Credential '%s' not found" % cred_id, exact=True)
+            self.assert_error(r, 3, "Credential '%s' not found in store %s" % (cred_id, self.store), exact=True)
             self.assertTrue(os.path.exists(self.enc_path("a_b")))
 
     def test_list_drops_second_entry_for_one_file(self):
@@ -1367,9 +1416,9 @@ class TestDelete(HiveCredTest):
                 self.assertEqual(r.stderr, b"")
                 self.assertFalse(os.path.exists(self.enc_path(cred_id)))
                 r = self.get(cred_id)
-                self.assert_error(r, 3, "Credential '%s' not found" % cred_id, exact=True)
+                self.assert_error(r, 3, "Credential '%s' not found in store %s" % (cred_id, self.store), exact=True)
                 r = self.run_cred("delete", cred_id)
-                self.assert_error(r, 3, "Credential '%s' not found" % cred_id, exact=True)
+                self.assert_error(r, 3, "Credential '%s' not found in store %s" % (cred_id, self.store), exact=True)
                 self.check(self.run_cred("exists", cred_id), 1)
                 self.assertNotIn(cred_id, self.list_ids())
                 text, index = self.read_index()
@@ -1381,7 +1430,7 @@ class TestDelete(HiveCredTest):
     def test_delete_missing(self):
         self.init_store()
         r = self.run_cred("delete", "never")
-        self.assert_error(r, 3, "Credential 'never' not found", exact=True)
+        self.assert_error(r, 3, "Credential 'never' not found in store " + self.store, exact=True)
 
     def test_delete_without_key(self):
         self.copy_fixture()
@@ -1514,8 +1563,223 @@ class TestShow(HiveCredTest):
 
     def test_show_missing(self):
         r = self.run_cred("show", "nope")
-        self.assert_error(r, 3, "Credential 'nope' not found", exact=True)
+        self.assert_error(r, 3, "Credential 'nope' not found in store %s" % self.store, exact=True)
         self.assertEqual(r.stdout, b"")
+
+# --- set, unset, --from-file, and what re-adding keeps -----------------------
+
+PEM = ("-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n"
+       "BKcwggSjAgEAAoIBAQC7\n-----END PRIVATE KEY-----\n")
+
+
+class TestSingleKeys(HiveCredTest):
+
+    def setUp(self):
+        super().setUp()
+        self.init_store()
+
+    def doc(self, cred_id):
+        return json.loads(self.decrypt_file(self.enc_path(cred_id)))
+
+    def test_add_multiline_was_refused(self):
+        """The reason for set: NAME=VALUE lines cannot hold a PEM."""
+        r = self.add("tls", "key=" + PEM, code=2)
+        self.assertIn("stdin line 2 is not NAME=VALUE", r.stderr.decode())
+
+    def test_set_multiline_keeps_the_rest(self):
+        self.add("tls", {"cert_id": "abc", "token": "t0"}, "--type", "custom", "-d", "TLS for api",
+                 "--tag", "prod", "--provider-id", "my_idp", "--auto-refresh",
+                 "--expires", "token=2030-01-01T00:00:00Z")
+        before = self.doc("tls")
+        r = self.ok("set", "tls", "private_key", stdin=PEM)
+        self.assertEqual(r.stdout + r.stderr, b"")
+        after = self.doc("tls")
+        self.assertEqual(after["keys"]["private_key"]["value"], PEM)   # newlines and all
+        r = self.ok("get", "tls", "private_key")
+        self.assertEqual(r.stdout, (PEM + "\n").encode())
+        for field in ("credential_type", "description", "tags", "provider_id", "auto_refresh", "created_at"):
+            self.assertEqual(after[field], before[field], field)
+        self.assertEqual(after["keys"]["token"], before["keys"]["token"])   # expiry kept
+        self.assertEqual(after["keys"]["cert_id"], before["keys"]["cert_id"])
+        self.assertGreater(after["updated_at"], before["updated_at"])
+        _, index = self.read_index()
+        self.assertEqual(index["credentials"]["tls"]["key_names"], ["cert_id", "private_key", "token"])
+        # replacing the key: value verbatim (no newline added or dropped)
+        self.ok("set", "tls", "token", "--expires", "token=+1h", stdin="t1")
+        self.assertEqual(self.doc("tls")["keys"]["token"]["value"], "t1")
+        self.assertIsNotNone(self.doc("tls")["keys"]["token"]["expires_at"])
+
+    def test_set_json_document_and_new_credential(self):
+        sa = json.dumps({"type": "service_account", "private_key": PEM}, indent=2) + "\n"
+        self.ok("set", "gcp", "service_account_json", "--type", "custom", stdin=sa)
+        doc = self.doc("gcp")
+        self.assertEqual(doc["credential_type"], "custom")
+        self.assertEqual(json.loads(doc["keys"]["service_account_json"]["value"]), json.loads(sa))
+        # --type naming another type for an existing credential: refused
+        r = self.run_cred("set", "gcp", "x", "--type", "oauth2", stdin="v")
+        self.assert_error(r, 2, "credential 'gcp' is of type custom")
+
+    def test_set_bad_input(self):
+        self.add("svc", {"api_key": "a"})
+        before = self.doc("svc")
+        for stdin, msg in ((b"", "no value on stdin"), (b"a\0b", "NUL byte"), (b"\xff\xfe", "UTF-8")):
+            with self.subTest(stdin=stdin):
+                r = self.run_cred("set", "svc", "k", stdin=stdin)
+                self.check(r, 2)
+                self.assertIn(msg, r.stderr.decode())
+        self.assert_error(self.run_cred("set", "svc", "bad name", stdin="v"), 2, "is not a key name")
+        self.assert_error(self.run_cred("set", "svc", stdin="v"), 2, "'set' takes ID and KEY")
+        self.assertEqual(self.doc("svc"), before)
+
+    def test_unset(self):
+        self.add("svc", {"api_key": "a", "extra": "b"}, "-d", "kept")
+        self.ok("unset", "svc", "extra")
+        doc = self.doc("svc")
+        self.assertEqual(list(doc["keys"]), ["api_key"])
+        self.assertEqual(doc["description"], "kept")
+        r = self.run_cred("unset", "svc", "extra")
+        self.assert_error(r, 3, "Key 'extra' not found in credential 'svc'", exact=True)
+        self.assertIn("hint: credential 'svc' has: api_key", self.error_lines(r))
+        r = self.run_cred("unset", "nope", "k")
+        self.assert_error(r, 3, "Credential 'nope' not found")
+        self.assertFalse(os.path.exists(self.enc_path("nope")))
+
+    def test_add_from_file(self):
+        pem = os.path.join(self.tmp, "key.pem")
+        with open(pem, "w") as f:
+            f.write(PEM)
+        self.check(self.run_cred("add", "tls", "--from-file", "private_key=" + pem,
+                                 "--from-file", "cert=" + pem, "--type", "custom",
+                                 stdin="ignored=1\n"), 0)
+        doc = self.doc("tls")
+        self.assertEqual(list(doc["keys"]), ["private_key", "cert"])
+        self.assertEqual(doc["keys"]["private_key"]["value"], PEM)
+        r = self.run_cred("add", "tls2", "--from-file", "k=" + os.path.join(self.tmp, "missing"))
+        self.assert_error(r, 3, "--from-file")
+        for bad in ("nokey", "=x", "k="):
+            with self.subTest(bad=bad):
+                self.assert_error(self.run_cred("add", "tls3", "--from-file", bad), 2, "KEY=PATH")
+        self.assert_error(self.run_cred("get", "tls", "--from-file", "k=" + pem), 2, "applies to 'add' only")
+        self.assertFalse(os.path.exists(self.enc_path("tls2")))
+
+    def test_readd_keeps_metadata_not_given(self):
+        """Re-adding silently dropped description and tags: options not
+        given keep their old values; given ones replace them."""
+        self.add("svc", {"access_token": "a"}, "--type", "oauth2", "-d", "GitHub", "--tag", "ci",
+                 "--tag", "prod", "--provider-id", "my_idp", "--auto-refresh")
+        first = self.doc("svc")
+        self.add("svc", {"access_token": "b"})
+        doc = self.doc("svc")
+        for field in ("credential_type", "description", "tags", "provider_id", "auto_refresh", "created_at"):
+            self.assertEqual(doc[field], first[field], field)
+        self.assertEqual(doc["keys"]["access_token"]["value"], "b")
+        self.add("svc", {"access_token": "c"}, "-d", "new", "--tag", "only", "--no-auto-refresh")
+        doc = self.doc("svc")
+        self.assertEqual((doc["description"], doc["tags"], doc["auto_refresh"], doc["provider_id"]),
+                         ("new", ["only"], False, "my_idp"))
+        _, index = self.read_index()
+        self.assertEqual(index["credentials"]["svc"]["tags"], ["only"])
+
+
+# --- which store, and what is wrong with it ----------------------------------
+
+class TestStoreMessages(HiveCredTest):
+
+    def test_list_of_a_store_that_does_not_exist(self):
+        missing = os.path.join(self.tmp, "nonexistent")
+        r = self.run_cred("--store", missing, "list")
+        self.assert_error(r, 6, "store %s does not exist" % missing, exact=True)
+        self.assertIn("hint: 'hive-cred init' creates it; check --store and HIVE_HOME", self.error_lines(r))
+        self.assertEqual(r.stdout, b"")
+        r = self.run_cred("--store", missing, "get", "x")
+        self.assert_error(r, 3, "Credential 'x' not found in store %s" % missing, exact=True)
+        self.assertTrue(any("that store does not exist" in l for l in self.error_lines(r)))
+        self.assertFalse(os.path.exists(missing))
+
+    def test_malformed_etcd_url(self):
+        for spec in ("etcd:/bad", "etcd:bad", "etcds:/x", "etcd:"):
+            with self.subTest(spec=spec):
+                r = self.run_cred("--store", spec, "list")
+                self.assert_error(r, 2, "malformed etcd URL '%s'" % spec)
+                self.assertFalse(os.path.exists(os.path.join(self.tmp, spec.split(":")[0] + ":")))
+
+    def test_copy_into_a_store_with_no_key(self):
+        self.init_store()
+        for i in range(3):
+            self.add("c%d" % i, {"api_key": "v%d" % i})
+        dst = os.path.join(self.tmp, "dst", "credentials")
+        r = self.run_cred("copy", self.store, dst)
+        self.assert_error(r, 4, "No encryption key")
+        self.assertEqual(len([l for l in self.error_lines(r) if "error" in l]), 1, r.stderr)
+        self.assertFalse(os.path.exists(os.path.join(dst, "credentials", "c0.enc")))
+
+
+class TestDoctor(HiveCredTest):
+
+    def setUp(self):
+        super().setUp()
+        self.init_store()
+        self.add("svc", {"api_key": "doctor-secret-1"})
+
+    def doctor(self, *args, code=0, **kw):
+        r = self.check(self.run_cred("doctor", *args, **kw), code)
+        self.assert_secret_free(r, "doctor-secret-1", self.key)
+        return r.stdout.decode()
+
+    def test_healthy(self):
+        out = self.doctor()
+        self.assertEqual(out.splitlines(), [
+            "store    %s (files)" % self.store, "ok       permissions", "key      %s" % self.key_path,
+            "ok       1 credential(s) read", "no problems found"])
+        out = self.doctor(extra_env={"HIVE_CREDENTIAL_KEY": self.key})
+        self.assertIn("key      from HIVE_CREDENTIAL_KEY (the key file beside the store is not used)", out)
+
+    def test_store_missing(self):
+        missing = os.path.join(self.tmp, "nowhere")
+        out = self.doctor("--store", missing, code=1)
+        self.assertIn("problem  the store does not exist", out)
+        self.assertIn("fix: hive-cred --store %s init" % missing, out)
+
+    def test_index_drift_fixed(self):
+        self.add("other", {"api_key": "x"})
+        os.remove(self.enc_path("other"))
+        # the index is a cache that every list rebuilds: doctor rebuilds it and says so
+        out = self.doctor()
+        self.assertIn("fixed    the index listed 1 id(s) with no file, and 0 file(s) were not in it: "
+                      "rebuilt from the files", out)
+        self.assertEqual(list(self.read_index()[1]["credentials"]), ["svc"])
+        os.remove(self.index_path)
+        out = self.doctor(code=0)
+        self.assertIn("fixed    index %s was missing: rebuilt from the files (it is a cache)" % self.index_path, out)
+        self.assertEqual(list(self.read_index()[1]["credentials"]), ["svc"])
+        self.assertIn("no problems found", self.doctor())
+
+    def test_unreadable_file_and_pending_rotation(self):
+        self.write_token("svc", b"{}", key=Fernet.generate_key().decode())
+        with open(self.key_path + ".new", "w") as f:
+            f.write(Fernet.generate_key().decode())
+        os.chmod(self.key_path + ".new", 0o600)
+        out = self.doctor(code=1)
+        self.assertIn("problem  credential svc: Failed to decrypt credential 'svc'", out)
+        self.assertIn("fix: a file no key opens", out)
+        self.assertIn("problem  an interrupted key rotation is pending (%s.new)" % self.key_path, out)
+        self.assertIn("fix: env -u HIVE_NEW_CREDENTIAL_KEY hive-cred rotate-key finishes it", out)
+
+    def test_tokens_and_usage(self):
+        self.add("soon", {"access_token": "t"}, "--type", "bearer_token", "--expires", "access_token=+2h")
+        out = self.doctor()
+        self.assertRegex(out, r"warning  credential soon: key access_token expires in 1[12]\d min and will not "
+                              r"be refreshed \(auto_refresh is off\)")
+        self.add("gone", {"access_token": "t"}, "--type", "bearer_token", "--expires", "access_token=-1h")
+        self.ok("usage", "add", "tool", "--key", "api_key", "--env", "T={{missing_cred.api_key}}")
+        out = self.doctor(code=1)
+        self.assertIn("problem  credential gone: Key 'access_token' of credential 'gone' expired", out)
+        self.assertIn("problem  usage tool: Credential 'tool' not found", out)
+        self.assertEqual(out.splitlines()[-1], "2 problem(s)")
+
+    def test_fix_only_for_doctor(self):
+        self.assert_error(self.run_cred("list", "--fix"), 2, "option --fix applies to 'doctor' only")
+
 
 
 def main():

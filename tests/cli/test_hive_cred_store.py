@@ -223,7 +223,7 @@ class TestResolve(HiveCredTest):
         for text in ["{{nope}}", "{{nope.api_key}}", "x {{brave_search}} {{nope}} y"]:
             with self.subTest(text=text):
                 r = self.resolve(text)
-                self.assert_error(r, 3, "Credential 'nope' not found", exact=True)
+                self.assert_error(r, 3, "Credential 'nope' not found in store " + self.store, exact=True)
                 self.assertEqual(r.stdout, b"")   # nothing half-rendered
                 self.assert_secret_free(r, BRAVE_KEY)
 
@@ -781,12 +781,69 @@ class TestRefresh(HiveCredTest):
 
     def test_missing(self):
         r = self.run_cred("refresh", "nope")
-        self.assert_error(r, 3, "Credential 'nope' not found", exact=True)
+        self.assert_error(r, 3, "Credential 'nope' not found in store " + self.store, exact=True)
         self.assertEqual(r.stdout, b"")
 
     def test_operands(self):
         self.assert_usage_error(self.run_cred("refresh"))
         self.assert_usage_error(self.run_cred("refresh", "a", "b"))
+
+
+# --- hints: every error with a next step says it ------------------------------
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "aden"))
+from server import AdenServer  # noqa: E402  (tests/aden/server.py, the Aden API stand-in)
+
+
+class TestHints(HiveCredTest):
+
+    def setUp(self):
+        super().setUp()
+        self.ok("init")
+
+    def hints(self, r):
+        return [l for l in r.stderr.decode().splitlines() if l.startswith("hint: ")]
+
+    def test_dotenv_errors_have_hints(self):
+        if not os.access(HIVE_RUN, os.X_OK):
+            self.fail("hive-run not found at %s (set HIVE_RUN)" % HIVE_RUN)
+        bad = os.path.join(self.tmp, "latin1.env")
+        with open(bad, "wb") as f:
+            f.write(b"A=caf\xe9\n")
+        big = os.path.join(self.tmp, "big.env")
+        with open(big, "w") as f:
+            f.write("A=x\nB=${A}${A}${A}${A}${A}${A}${A}${A}\n" + "".join(
+                "%s=${%s}${%s}${%s}${%s}${%s}${%s}${%s}${%s}\n" % ((chr(67 + i),) + (chr(66 + i),) * 8)
+                for i in range(9)))
+        cases = ((bad, "not UTF-8", "save the file as UTF-8"),
+                 (os.path.join(self.tmp, "absent.env"), "does not exist", "check the file's path"),
+                 (big, "expand to more than", "is expanded over and over"))
+        for path, msg, hint in cases:
+            with self.subTest(path=os.path.basename(path)):
+                r = subprocess.run([HIVE_RUN, "--env-file", path, "--", "true"], stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, env=self.env, timeout=TIMEOUT, cwd=self.tmp)
+                self.check(r, 125)
+                self.assertIn(msg, r.stderr.decode())
+                self.assertTrue(any(hint in h for h in self.hints(r)), r.stderr)
+
+    def test_sync_errors_have_hints(self):
+        srv = AdenServer()
+        self.addCleanup(srv.close)
+        self.env["ADEN_API_URL"] = srv.url
+        self.env["ADEN_API_KEY"] = "wrong-key"
+        r = self.check(self.run_cred("sync"), 6)
+        self.assertIn("Agent API key is invalid or revoked", r.stderr.decode())
+        self.assertTrue(any("set ADEN_API_KEY to a valid key" in h for h in self.hints(r)), r.stderr)
+        self.env["ADEN_API_KEY"] = srv.api_key
+        srv.add("int-a", "github", "work")
+        srv.add("int-b", "slack", "team")
+        srv.fail("/v1/credentials/int-b", 500)
+        r = self.run_cred("sync")
+        out = r.stdout.decode()
+        self.assertIn("1 failed", out)
+        self.check(r, 6)
+        self.assertIn("int-b: Aden server answered HTTP 500", r.stderr.decode())
+        self.assertEqual(self.hints(r), ["hint: the messages above say why; run 'hive-cred sync' again to retry them"])
 
 
 def main():

@@ -13,8 +13,9 @@ What is checked with Python alone (cryptography's Fernet): after a
 rotation every file opens with the new key and none with the old, every
 plaintext is byte for byte what it was, and the index is untouched; a given
 HIVE_NEW_CREDENTIAL_KEY is the key that ends up in the key file; a key kept
-only in the environment needs HIVE_NEW_CREDENTIAL_KEY and is told where the
-new key must go; a rotation killed half way leaves everything readable and
+only in the environment is never rotated to a key that would exist only in
+the process: it needs --new-key-file, a file that gets (or holds) the new
+key and is named in the output; a rotation killed half way leaves everything readable and
 the next run finishes it; a damaged file is reported and left alone; the
 progress line is for terminals only.
 """
@@ -244,35 +245,121 @@ class RotateTest(unittest.TestCase):
 
     # --- a key kept only in the environment ------------------------------
 
-    def test_env_key_needs_new_key(self):
+    def test_env_key_needs_new_key_file(self):
+        """The README used to say HIVE_NEW_CREDENTIAL_KEY=$(hive-cred keygen)
+        hive-cred rotate-key: the store ended under a key that lived only in
+        that subshell. A new key that would exist only in the process is
+        refused, nothing changed, however it is given."""
         self.copy_fixture()
-        before = self.plaintexts(self.key)
         os.remove(self.key_path)
         tokens = self.tokens()
         env_key = {"HIVE_CREDENTIAL_KEY": self.key.decode()}
-        r = self.check(self.run_cred("rotate-key", extra_env=env_key), 2)
-        err = r.stderr.decode()
-        self.assertTrue(err.startswith("hive-cred: error: "), err)
-        self.assertIn("HIVE_NEW_CREDENTIAL_KEY", err)
-        hints = [line for line in err.splitlines() if line.startswith("hint: ")]
-        self.assertTrue(hints and "HIVE_NEW_CREDENTIAL_KEY" in hints[0], err)
-        self.assertEqual(r.stdout, b"")
-        self.assertEqual(self.tokens(), tokens)
+        for extra in ({}, {"HIVE_NEW_CREDENTIAL_KEY": Fernet.generate_key().decode()}):
+            with self.subTest(extra=sorted(extra)):
+                r = self.check(self.run_cred("rotate-key", extra_env=dict(env_key, **extra)), 2)
+                err = r.stderr.decode()
+                self.assertTrue(err.startswith("hive-cred: error: "), err)
+                self.assertIn("only in this process; nothing changed", err)
+                hints = [line for line in err.splitlines() if line.startswith("hint: ")]
+                self.assertTrue(hints and "--new-key-file FILE" in hints[0], err)
+                self.assertEqual(r.stdout, b"")
+                self.assertEqual(self.tokens(), tokens)
+                self.assertEqual(os.listdir(self.tmp), ["home"])
 
-        given = Fernet.generate_key()
-        r = self.check(self.run_cred("rotate-key", extra_env=dict(env_key, HIVE_NEW_CREDENTIAL_KEY=given.decode())), 0)
+    def test_env_key_new_key_file_made(self):
+        self.copy_fixture()
+        before = self.plaintexts(self.key)
+        os.remove(self.key_path)
+        env_key = {"HIVE_CREDENTIAL_KEY": self.key.decode()}
+        new_file = os.path.join(self.tmp, "new_key")
+        r = self.check(self.run_cred("rotate-key", "--new-key-file", new_file, extra_env=env_key), 0)
         out = r.stdout.decode()
         self.assertIn("re-encrypted 8 of 8", out)
-        self.assertIn("HIVE_CREDENTIAL_KEY", out.split("re-encrypted")[1])
-        self.assertRegex(out, r"set HIVE_CREDENTIAL_KEY to the value of HIVE_NEW_CREDENTIAL_KEY")
+        self.assertIn("key:   %s holds the new key: put it in HIVE_CREDENTIAL_KEY" % new_file, out)
+        self.assertEqual(stat.S_IMODE(os.stat(new_file).st_mode), 0o600)
+        given = self.read_key(new_file).strip()
         self.assertNotIn(given, r.stdout + r.stderr)
         self.assertNotIn(self.key, r.stdout + r.stderr)
-        # no key file was written: the key lives where the user keeps it
+        # no key file was written in the store: the key lives where the user keeps it
         self.assertFalse(os.path.exists(self.key_path))
         self.assertFalse(os.path.exists(self.new_path))
         self.assert_rotated(self.key, given, before)
         r = self.check(self.run_cred("get", "brave_search", extra_env={"HIVE_CREDENTIAL_KEY": given.decode()}), 0)
         self.assertEqual(r.stdout, b"BSA-test-0123456789abcdef\n")
+        # the file is the user's: kept until they delete it; a second
+        # rotation with the same file finds nothing left to do
+        r = self.check(self.run_cred("rotate-key", "--new-key-file", new_file,
+                                     extra_env={"HIVE_CREDENTIAL_KEY": given.decode()}), 2)
+        self.assertIn("the new key is the current key", r.stderr.decode())
+        self.assertEqual(self.read_key(new_file).strip(), given)
+
+    def test_env_key_new_key_file_given(self):
+        self.copy_fixture()
+        before = self.plaintexts(self.key)
+        os.remove(self.key_path)
+        env_key = {"HIVE_CREDENTIAL_KEY": self.key.decode()}
+        given = Fernet.generate_key()
+        new_file = os.path.join(self.tmp, "vault_key")
+        fd = os.open(new_file, os.O_WRONLY | os.O_CREAT, 0o644)
+        os.write(fd, given + b"\n")
+        os.close(fd)
+        tokens = self.tokens()
+        # group-readable: refused like a key file
+        r = self.check(self.run_cred("rotate-key", "--new-key-file", new_file, extra_env=env_key), 6)
+        self.assertIn("hint: chmod 600 " + new_file, r.stderr.decode())
+        os.chmod(new_file, 0o600)
+        # HIVE_NEW_CREDENTIAL_KEY naming another key than the file: refused
+        other = Fernet.generate_key().decode()
+        r = self.check(self.run_cred("rotate-key", "--new-key-file", new_file,
+                                     extra_env=dict(env_key, HIVE_NEW_CREDENTIAL_KEY=other)), 6)
+        self.assertIn("is another key than the one in", r.stderr.decode())
+        self.assertNotIn(other.encode(), r.stderr)
+        self.assertEqual(self.tokens(), tokens)
+        # not a key
+        bad = os.path.join(self.tmp, "bad_key")
+        fd = os.open(bad, os.O_WRONLY | os.O_CREAT, 0o600)
+        os.write(fd, b"not a key\n")
+        os.close(fd)
+        self.check(self.run_cred("rotate-key", "--new-key-file", bad, extra_env=env_key), 4)
+        self.assertEqual(self.tokens(), tokens)
+        r = self.check(self.run_cred("rotate-key", "--new-key-file", new_file, extra_env=env_key), 0)
+        self.assert_rotated(self.key, given, before)
+        self.assertEqual(self.read_key(new_file), given + b"\n")
+
+    def test_env_key_with_a_key_file_beside(self):
+        """HIVE_CREDENTIAL_KEY wins over the key file, which the rotation
+        leaves holding the old key: said, so that nobody trusts it later."""
+        self.copy_fixture()
+        before = self.plaintexts(self.key)
+        new_file = os.path.join(self.tmp, "new_key")
+        r = self.check(self.run_cred("rotate-key", "--new-key-file", new_file,
+                                     extra_env={"HIVE_CREDENTIAL_KEY": self.key.decode()}), 0)
+        self.assertIn("hive-cred: warning: the key file %s was not used (HIVE_CREDENTIAL_KEY was) and holds "
+                      "the old key" % self.key_path, r.stderr.decode())
+        self.assertEqual(self.read_key(), self.key)
+        self.assert_rotated(self.key, self.read_key(new_file).strip(), before)
+
+    def test_new_key_file_with_key_file(self):
+        """With a key file, --new-key-file chooses the key that goes into it."""
+        self.copy_fixture()
+        before = self.plaintexts(self.key)
+        given = Fernet.generate_key()
+        new_file = os.path.join(self.tmp, "given")
+        fd = os.open(new_file, os.O_WRONLY | os.O_CREAT, 0o600)
+        os.write(fd, given)
+        os.close(fd)
+        self.check(self.run_cred("rotate-key", "--new-key-file", new_file), 0)
+        self.assertEqual(self.read_key(), given)
+        self.assert_rotated(self.key, given, before)
+
+    def test_etcd_store_is_a_usage_error(self):
+        """Not a refresh failure (it was exit 7)."""
+        r = self.check(self.run_cred("--store", "etcd://127.0.0.1:9/hive", "rotate-key"), 2)
+        self.assertIn("rotate-key works on a file store", r.stderr.decode())
+
+    def test_new_key_file_only_for_rotate(self):
+        r = self.check(self.run_cred("list", "--new-key-file", "x"), 2)
+        self.assertIn("applies to 'rotate-key' only", r.stderr.decode())
 
     # --- killed half way -------------------------------------------------
 
