@@ -568,12 +568,38 @@ static int collect_env_file(run *r, const char *path)
 static char *warned[16];
 static size_t n_warned;
 
+/* Paths of the store open to group or others: said once, at the end,
+ * with their count (the storage tells each kind of path once). */
+static size_t n_open;
+static char *first_open;
+
 static void print_warning(void *ctx, const char *msg)
 {
     (void)ctx;
+    if (strstr(msg, " by group or others ") != NULL) {
+        if (n_open++ == 0)
+            first_open = strdup(msg);
+        return;
+    }
     cli_warn("%s", msg);
     if (n_warned < sizeof(warned) / sizeof(warned[0]) && (warned[n_warned] = strdup(msg)) != NULL)
         n_warned++;
+}
+
+static void report_open_modes(const char *store_dir)
+{
+    if (n_open == 0)
+        return;
+    if (n_open == 1)
+        cli_warn("%s", first_open ? first_open : "a store path is open to group or others");
+    else
+        cli_warn("%zu paths of the store can be reached by group or others, e.g.: %s", n_open,
+                 first_open ? first_open : "?");
+    cli_hint("hive-cred%s%s doctor --fix makes its directories 0700 and its files 0600",
+             store_dir ? " --store " : "", store_dir ? store_dir : "");
+    free(first_open);
+    first_open = NULL;
+    n_open = 0;
 }
 
 static bool was_warned(const char *msg)
@@ -1765,6 +1791,7 @@ int main(int argc, char **argv)
     if (r.dry_run) {
         /* renders nothing that would refresh, writes nothing */
         ex = dry_run(&r, st, argv + optind);
+        report_open_modes(r.store_dir);
         hive_store_free(&st);
         free_vars(&r);
         return ex;
@@ -1779,6 +1806,7 @@ int main(int argc, char **argv)
     }
     if (ex == 0 && r.mask)
         ex = collect_mask_values(&r, st);
+    report_open_modes(r.store_dir);
     hive_store_free(&st);
     if (ex != 0) {
         free_vars(&r);

@@ -639,6 +639,25 @@ class TestTemplateTypos(HiveRunTest):
         self.assertEqual(env[b"A"], b"work")
 
 
+class TestOpenModes(HiveRunTest):
+
+    def test_an_open_store_is_said_once_with_the_fix(self):
+        # a store copied with cp -r under umask 022: every path open to others
+        for top, dirs, files in os.walk(os.path.join(self.home, "credentials")):
+            os.chmod(top, 0o755)
+            for f in files:
+                os.chmod(os.path.join(top, f), 0o644)
+        r = self.shell("-e", "A={{brave_search}}", "-e", "B={{anthropic}}", "-e", "C={{smtp_login.username}}",
+                       script='printf %s "$A"')
+        self.assertEqual(r.stdout, BRAVE.encode())
+        lines = self.lines(r.stderr)
+        warnings = [ln for ln in lines if ln.startswith("hive-run: warning: ")]
+        self.assertEqual(len(warnings), 1, lines)
+        self.assertIn("group or others", warnings[0])
+        self.assertEqual([ln for ln in lines if ln.startswith("hint: ")],
+                         ["hint: hive-cred doctor --fix makes its directories 0700 and its files 0600"])
+
+
 class TestChild(HiveRunTest):
 
     def test_key_never_reaches_child(self):
