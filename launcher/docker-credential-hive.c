@@ -146,49 +146,50 @@ out:
     return found;
 }
 
+static int build_get(hive_json *doc, const hive_cred *cred, const char *id, const void *arg)
+{
+    const char *secret, *user, *url;
+    size_t slen = 0, ulen = 0, url_len = 0;
+    int ex = helper_value(cred, id, NULL, &secret, &slen);
+
+    (void)arg;
+    if (ex != 0)
+        return ex;
+    if ((user = hive_cred_get_key(cred, "username", &ulen)) == NULL) {
+        cli_error("credential '%s' has no username key", id);
+        cli_hint("printf %%s \"$USER_NAME\" | hive-cred set %s username", id);
+        return EXIT_NOT_FOUND;
+    }
+    url = hive_cred_get_key(cred, "server_url", &url_len);
+    if (url == NULL) {   /* removed since find() read it */
+        cli_error("credential '%s' has no server_url key", id);
+        return EXIT_NOT_FOUND;
+    }
+    if (!helper_set_str(doc, "ServerURL", url, url_len) || !helper_set_str(doc, "Username", user, ulen) ||
+        !helper_set_str(doc, "Secret", secret, slen))
+        return cli_fail(HIVE_ERR_NOMEM);
+    return 0;
+}
+
 static int get(hive_store *st)
 {
     char *in = NULL;
     size_t len = 0;
     char *id = NULL;
-    hive_cred *cred = NULL;
-    hive_json *doc = NULL;
-    const char *secret, *user, *url;
-    size_t slen = 0, ulen = 0, url_len = 0;
+    size_t url_len = 0;
     int ex = helper_read_stdin("the server URL", &in, &len, MAX_INPUT);
 
     if (ex != 0)
         return ex;
-    url = bare_url(in, len, &url_len);
+    bare_url(in, len, &url_len);
     if (url_len == 0 || memchr(in, '\0', len) != NULL) {
         puts("no credentials server URL");
         fflush(stdout);
         cli_error("docker gave no server URL on stdin");
         ex = EXIT_USAGE;
-        goto out;
+    } else if ((id = find(st, in, len, &ex)) != NULL) {
+        ex = helper_answer_json(st, id, build_get, NULL);
     }
-    if ((id = find(st, in, len, &ex)) == NULL || (ex = helper_load(st, id, &cred)) != 0 ||
-        (ex = helper_value(cred, id, NULL, &secret, &slen)) != 0)
-        goto out;
-    if ((user = hive_cred_get_key(cred, "username", &ulen)) == NULL) {
-        cli_error("credential '%s' has no username key", id);
-        cli_hint("printf %%s \"$USER_NAME\" | hive-cred set %s username", id);
-        ex = EXIT_NOT_FOUND;
-        goto out;
-    }
-    url = hive_cred_get_key(cred, "server_url", &url_len);
-    doc = hive_json_new(HIVE_JSON_OBJECT);
-    if (doc == NULL ||
-        hive_json_set(doc, "ServerURL", hive_json_new_string(url, url_len)) != HIVE_OK ||
-        hive_json_set(doc, "Username", hive_json_new_string(user, ulen)) != HIVE_OK ||
-        hive_json_set(doc, "Secret", hive_json_new_string(secret, slen)) != HIVE_OK) {
-        ex = cli_fail(HIVE_ERR_NOMEM);
-        goto out;
-    }
-    ex = helper_print_json(doc);
-out:
-    hive_json_free(&doc);
-    hive_cred_free(&cred);
     free(id);
     hive_free_secret(in, len + 1);
     return ex;

@@ -89,12 +89,22 @@ int helper_read_stdin(const char *what, char **buf, size_t *len, size_t max)
     return EXIT_USAGE;
 }
 
-/* Set key of obj to a string; false when out of memory. */
-static bool set_str(hive_json *obj, const char *key, const char *value, size_t len)
+bool helper_set_str(hive_json *obj, const char *key, const char *value, size_t len)
 {
     hive_json *s = hive_json_new_string(value, len);
 
     return s != NULL && hive_json_set(obj, key, s) == HIVE_OK;
+}
+
+/* Set key of obj to t as RFC 3339 when t is a time; false when out of memory. */
+static bool set_time(hive_json *obj, const char *key, hive_time t)
+{
+    char text[HIVE_TIME_TEXT];
+
+    if (t.form == HIVE_TIME_NONE)
+        return true;
+    helper_rfc3339(text, t);
+    return helper_set_str(obj, key, text, strlen(text));
 }
 
 /* The earlier of *t and key's expiry. */
@@ -104,6 +114,35 @@ static void earliest(hive_time *t, const hive_cred *cred, const char *key)
 
     if (e.form != HIVE_TIME_NONE && (t->form == HIVE_TIME_NONE || e.sec < t->sec))
         *t = e;
+}
+
+int helper_answer_json(hive_store *st, const char *id, helper_build build, const void *arg)
+{
+    hive_cred *cred = NULL;
+    hive_json *doc = NULL;
+    int ex = helper_load(st, id, &cred);
+
+    if (ex == 0 && (doc = hive_json_new(HIVE_JSON_OBJECT)) == NULL)
+        ex = cli_fail(HIVE_ERR_NOMEM);
+    if (ex == 0)
+        ex = build(doc, cred, id, arg);
+    if (ex == 0)
+        ex = helper_print_json(doc);
+    hive_json_free(&doc);
+    hive_cred_free(&cred);
+    return ex;
+}
+
+/* Open the store at dir and answer with build. */
+static int answer(const char *dir, const char *id, helper_build build, const void *arg)
+{
+    hive_store *st = NULL;
+    int ex = helper_open(dir, &st);
+
+    if (ex == 0)
+        ex = helper_answer_json(st, id, build, arg);
+    hive_store_free(&st);
+    return ex;
 }
 
 /* --- kubectl: client.authentication.k8s.io ExecCredential ------------- */
@@ -139,57 +178,43 @@ static const char *exec_api_version(void)
     return found;
 }
 
-int helper_exec_credential(const char *dir, const char *id, const char *key)
+typedef struct exec_arg {
+    const char *api;
+    const char *key;
+} exec_arg;
+
+static int build_exec_credential(hive_json *doc, const hive_cred *cred, const char *id, const void *arg)
 {
-    const char *api = exec_api_version();
-    hive_store *st = NULL;
-    hive_cred *cred = NULL;
-    hive_json *doc = NULL;
+    const exec_arg *a = arg;
+    const char *key = a->key ? a->key : hive_cred_default_key(cred);
     hive_json *status;
     const char *value;
     size_t len = 0;
-    int ex;
+    int ex = helper_value(cred, id, key, &value, &len);
 
-    if (api == NULL)
-        return EXIT_USAGE;
-    if ((ex = helper_open(dir, &st)) != 0 || (ex = helper_load(st, id, &cred)) != 0 ||
-        (ex = helper_value(cred, id, key, &value, &len)) != 0)
-        goto out;
-    doc = hive_json_new(HIVE_JSON_OBJECT);
-    status = hive_json_new(HIVE_JSON_OBJECT);
-    if (doc == NULL || status == NULL || !set_str(doc, "apiVersion", api, strlen(api)) ||
-        !set_str(doc, "kind", "ExecCredential", 14) || !set_str(status, "token", value, len)) {
-        hive_json_free(&status);
-        ex = cli_fail(HIVE_ERR_NOMEM);
-        goto out;
-    }
-    {
-        hive_time exp = hive_cred_key_expires(cred, key ? key : hive_cred_default_key(cred));
-        char text[HIVE_TIME_TEXT];
-        if (exp.form != HIVE_TIME_NONE) {
-            helper_rfc3339(text, exp);
-            if (!set_str(status, "expirationTimestamp", text, strlen(text))) {
-                hive_json_free(&status);
-                ex = cli_fail(HIVE_ERR_NOMEM);
-                goto out;
-            }
-        }
-    }
-    if (hive_json_set(doc, "status", status) != HIVE_OK) {
-        ex = cli_fail(HIVE_ERR_NOMEM);
-        goto out;
-    }
-    ex = helper_print_json(doc);
-out:
-    hive_json_free(&doc);
-    hive_cred_free(&cred);
-    hive_store_free(&st);
-    return ex;
+    if (ex != 0)
+        return ex;
+    if (!helper_set_str(doc, "apiVersion", a->api, strlen(a->api)) ||
+        !helper_set_str(doc, "kind", "ExecCredential", 14) ||
+        hive_json_set(doc, "status", hive_json_new(HIVE_JSON_OBJECT)) != HIVE_OK)
+        return cli_fail(HIVE_ERR_NOMEM);
+    status = hive_json_get(doc, "status");
+    if (!helper_set_str(status, "token", value, len) ||
+        !set_time(status, "expirationTimestamp", hive_cred_key_expires(cred, key)))
+        return cli_fail(HIVE_ERR_NOMEM);
+    return 0;
+}
+
+int helper_exec_credential(const char *dir, const char *id, const char *key)
+{
+    exec_arg a = {exec_api_version(), key};
+
+    return a.api == NULL ? EXIT_USAGE : answer(dir, id, build_exec_credential, &a);
 }
 
 /* --- AWS: credential_process ----------------------------------------- */
 
-int helper_aws_credential_process(const char *dir, const char *id)
+static int build_aws(hive_json *doc, const hive_cred *cred, const char *id, const void *arg)
 {
     static const struct {
         const char *key;
@@ -200,46 +225,26 @@ int helper_aws_credential_process(const char *dir, const char *id)
         {"aws_secret_access_key", "SecretAccessKey", true},
         {"aws_session_token", "SessionToken", false},
     };
-    hive_store *st = NULL;
-    hive_cred *cred = NULL;
-    hive_json *doc = NULL;
     hive_time exp = {0};
-    int ex;
 
-    if ((ex = helper_open(dir, &st)) != 0 || (ex = helper_load(st, id, &cred)) != 0)
-        goto out;
-    doc = hive_json_new(HIVE_JSON_OBJECT);
-    if (doc == NULL || hive_json_set(doc, "Version", hive_json_new_int(1)) != HIVE_OK) {
-        ex = cli_fail(HIVE_ERR_NOMEM);
-        goto out;
-    }
+    (void)arg;
+    if (hive_json_set(doc, "Version", hive_json_new_int(1)) != HIVE_OK)
+        return cli_fail(HIVE_ERR_NOMEM);
     for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
         size_t len = 0;
         const char *value = hive_cred_get_key(cred, map[i].key, &len);
-        if (value == NULL && map[i].required) {
-            ex = helper_value(cred, id, map[i].key, &value, &len);
-            goto out;
-        }
+        if (value == NULL && map[i].required)
+            return helper_value(cred, id, map[i].key, &value, &len);
         if (value == NULL)
             continue;
-        if (!set_str(doc, map[i].field, value, len)) {
-            ex = cli_fail(HIVE_ERR_NOMEM);
-            goto out;
-        }
+        if (!helper_set_str(doc, map[i].field, value, len))
+            return cli_fail(HIVE_ERR_NOMEM);
         earliest(&exp, cred, map[i].key);
     }
-    if (exp.form != HIVE_TIME_NONE) {
-        char text[HIVE_TIME_TEXT];
-        helper_rfc3339(text, exp);
-        if (!set_str(doc, "Expiration", text, strlen(text))) {
-            ex = cli_fail(HIVE_ERR_NOMEM);
-            goto out;
-        }
-    }
-    ex = helper_print_json(doc);
-out:
-    hive_json_free(&doc);
-    hive_cred_free(&cred);
-    hive_store_free(&st);
-    return ex;
+    return set_time(doc, "Expiration", exp) ? 0 : cli_fail(HIVE_ERR_NOMEM);
+}
+
+int helper_aws_credential_process(const char *dir, const char *id)
+{
+    return answer(dir, id, build_aws, NULL);
 }

@@ -33,6 +33,17 @@ int helper_print_json(const hive_json *doc);
  * with hive_free_secret(*buf, *len + 1). 0 or an exit code. */
 int helper_read_stdin(const char *what, char **buf, size_t *len, size_t max);
 
+/* Set key of obj to a copy of value; false when out of memory. */
+bool helper_set_str(hive_json *obj, const char *key, const char *value, size_t len);
+
+/* Fill doc (an empty object) from cred, which is id: 0, or an exit code
+ * after a message. */
+typedef int (*helper_build)(hive_json *doc, const hive_cred *cred, const char *id, const void *arg);
+
+/* Load id (refreshed first when due), build the answer and print it as
+ * JSON. 0 or an exit code. */
+int helper_answer_json(hive_store *st, const char *id, helper_build build, const void *arg);
+
 /* hive-cred exec-credential ID [--key KEY]: a Kubernetes ExecCredential. */
 int helper_exec_credential(const char *dir, const char *id, const char *key);
 
