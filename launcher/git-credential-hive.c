@@ -109,6 +109,7 @@ static int get(const char *dir, const char *id, const char *key, const char *use
 out:
     hive_cred_free(&cred);
     hive_store_free(&st);
+    helper_scrub_registers();
     return ex;
 }
 

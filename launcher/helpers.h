@@ -26,6 +26,14 @@ int helper_value(const hive_cred *cred, const char *id, const char *key, const c
 /* t as RFC 3339 in UTC, whole seconds: 2026-05-01T12:00:00Z. */
 void helper_rfc3339(char buf[HIVE_TIME_TEXT], hive_time t);
 
+/*
+ * glibc's memcpy, memchr and strlen move data through vector registers,
+ * where it stays until something overwrites it, and a core image holds
+ * the registers: copy zeros through every size class of memcpy, after a
+ * secret went through them.
+ */
+void helper_scrub_registers(void);
+
 /* doc as compact JSON and a newline on stdout; the text is wiped. */
 int helper_print_json(const hive_json *doc);
 
