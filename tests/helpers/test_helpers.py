@@ -27,6 +27,7 @@ import http.server
 import json
 import os
 import shutil
+import socket
 import ssl
 import subprocess
 import sys
@@ -168,6 +169,23 @@ class HelperTest(unittest.TestCase):
 
     def git(self, *args, cwd=None):
         return hivetest.run(["git", *args], self.env, timeout=TIMEOUT, cwd=cwd or self.tmp)
+
+    def test_a_failed_refresh_is_an_error_never_a_stale_token(self):
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        sock.close()    # nothing listens there now
+        self.add("idp", {"token_url": "http://127.0.0.1:%d/token" % port, "client_id": "c",
+                         "client_secret": "client-secret-x"}, "--type", "custom")
+        self.add("tok", {"access_token": "stale-access", "refresh_token": "refresh-x", "username": "u",
+                         "server_url": "reg.example.com", "aws_access_key_id": "AKID",
+                         "aws_secret_access_key": "stale-sk"},
+                 "--type", "oauth2", "--provider-id", "idp", "--auto-refresh", "--expires", "access_token=+10s")
+        secrets = ["stale-access", "refresh-x", "client-secret-x", "stale-sk"]
+        for r in (self.git_get("tok", "get"), self.run_(HIVE_CRED, "exec-credential", "tok"),
+                  self.run_(HIVE_CRED, "aws-credential-process", "tok"), self.docker("get", "reg.example.com")):
+            self.assert_error(r, 7, ["refresh", "'tok'"], secrets)
+            self.assertEqual(r.stdout, b"")
 
     # --- git -----------------------------------------------------------
 
