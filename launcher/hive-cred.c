@@ -2266,7 +2266,7 @@ static int run(int argc, char **argv, opts *o)
         !(strcmp(cmd, "usage") == 0 && o->description != NULL && o->add_only == o->description_opt))
         return usage_error("option %s applies to 'add' only", o->add_only);
     if (o->usage_only != NULL && strcmp(cmd, "usage") != 0 && !(strcmp(cmd, "exec-credential") == 0 &&
-        o->n_keys == 1 && o->n_headers + o->n_params + o->n_body + o->n_env == 0 && !o->help_url))
+        o->n_headers + o->n_params + o->n_body + o->n_env == 0 && !o->help_url))
         return usage_error("option %s applies to 'usage add' only", o->usage_only);
     if (o->show_only != NULL && strcmp(cmd, "show") != 0)
         return usage_error("option %s applies to 'show' only", o->show_only);
@@ -2316,6 +2316,8 @@ static int run(int argc, char **argv, opts *o)
         return (ex = want_operands(cmd, nargs, 1, 1, "one operand")) ? ex : cmd_accounts(o, args[0]);
     if (strcmp(cmd, "usage") == 0)
         return cmd_usage(o, args, nargs);
+    if (strcmp(cmd, "exec-credential") == 0 && o->n_keys > 1)
+        return usage_error("'exec-credential' takes one --key");
     if (strcmp(cmd, "exec-credential") == 0)
         return (ex = want_operands(cmd, nargs, 1, 1, "one operand")) ? ex : helper_exec_credential(o->store, args[0], o->n_keys ? o->keys[0] : NULL);
     if (strcmp(cmd, "aws-credential-process") == 0)

@@ -353,7 +353,8 @@ class HelperTest(unittest.TestCase):
         self.assert_error(self.exec_credential("k", info="{nope"), 2, ["not JSON"], ["k8s-secret"])
         self.assert_error(self.exec_credential("nope"), 3, ["Credential 'nope' not found"])
         self.assert_error(self.exec_credential("k", "--key", "missing"), 3, ["Key 'missing'"], ["k8s-secret"])
-        self.check(self.exec_credential("k", "--header", "a=b"), 2)
+        self.assert_error(self.exec_credential("k", "--header", "a=b"), 2, ["--header"])
+        self.assert_error(self.exec_credential("k", "--key", "a", "--key", "b"), 2, ["takes one --key"])
 
     def make_cert(self):
         cert, key = os.path.join(self.tmp, "cert.pem"), os.path.join(self.tmp, "key.pem")
