@@ -33,6 +33,8 @@ _hive_cred_commands=(
   "copy||dir dir"
   "rotate-key|--new-key-file|"
   "doctor|--fix|"
+  "exec-credential|--key|id"
+  "aws-credential-process||id"
   "usage||"
   "help||command"
 )

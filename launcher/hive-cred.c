@@ -2,6 +2,7 @@
  * hive-cred - manage a Hive credential store.
  */
 #include "cli.h"
+#include "helpers.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -88,6 +89,8 @@ static const char usage_text2[] =
     "                           refreshed, usage specs that do not resolve; say how to\n"
     "                           fix each; --fix makes directories 0700 and files 0600\n"
     "                           and rebuilds the index (exit 1 if problems remain)\n"
+    "  exec-credential ID [--key KEY]  kubectl's ExecCredential JSON (exec plugin)\n"
+    "  aws-credential-process ID  the AWS credential_process JSON\n"
     "  help [COMMAND]           this help, or COMMAND's (also: COMMAND --help)\n"
     "\n"
     "Options:\n"
@@ -175,6 +178,12 @@ static const struct cmd_help {
                "not be refreshed, usage specs that do not resolve; say how to fix each. --fix\n"
                "makes directories 0700 and files 0600 and rebuilds the index. Exit 1 if problems\n"
                "remain.\n"},
+    {"exec-credential", "hive-cred exec-credential ID [--key KEY]\n\nA kubectl exec plugin: print a client.authentication.k8s.io ExecCredential\n"
+                        "(KUBERNETES_EXEC_INFO's apiVersion, else v1beta1) with KEY (else the default key)\n"
+                        "as status.token and its expiry; ID is refreshed first when due.\n"},
+    {"aws-credential-process", "hive-cred aws-credential-process ID\n\nAn AWS credential_process: print Version 1, AccessKeyId, SecretAccessKey,\n"
+                               "SessionToken and Expiration from ID's keys aws_access_key_id, aws_secret_access_key\n"
+                               "and aws_session_token; ID is refreshed first when due.\n"},
     {"help", "hive-cred help [COMMAND]\n\nThe usage of hive-cred, or of COMMAND.\n"},
 };
 
@@ -2256,7 +2265,8 @@ static int run(int argc, char **argv, opts *o)
     if (o->add_only != NULL && strcmp(cmd, "add") != 0 &&
         !(strcmp(cmd, "usage") == 0 && o->description != NULL && o->add_only == o->description_opt))
         return usage_error("option %s applies to 'add' only", o->add_only);
-    if (o->usage_only != NULL && strcmp(cmd, "usage") != 0)
+    if (o->usage_only != NULL && strcmp(cmd, "usage") != 0 && !(strcmp(cmd, "exec-credential") == 0 &&
+        o->n_headers + o->n_params + o->n_body + o->n_env == 0 && !o->help_url))
         return usage_error("option %s applies to 'usage add' only", o->usage_only);
     if (o->show_only != NULL && strcmp(cmd, "show") != 0)
         return usage_error("option %s applies to 'show' only", o->show_only);
@@ -2306,6 +2316,12 @@ static int run(int argc, char **argv, opts *o)
         return (ex = want_operands(cmd, nargs, 1, 1, "one operand")) ? ex : cmd_accounts(o, args[0]);
     if (strcmp(cmd, "usage") == 0)
         return cmd_usage(o, args, nargs);
+    if (strcmp(cmd, "exec-credential") == 0 && o->n_keys > 1)
+        return usage_error("'exec-credential' takes one --key");
+    if (strcmp(cmd, "exec-credential") == 0)
+        return (ex = want_operands(cmd, nargs, 1, 1, "one operand")) ? ex : helper_exec_credential(o->store, args[0], o->n_keys ? o->keys[0] : NULL);
+    if (strcmp(cmd, "aws-credential-process") == 0)
+        return (ex = want_operands(cmd, nargs, 1, 1, "one operand")) ? ex : helper_aws_credential_process(o->store, args[0]);
     if (strcmp(cmd, "doctor") == 0)
         return (ex = want_operands(cmd, nargs, 0, 0, "no operands")) ? ex : cmd_doctor(o);
     return usage_error("unknown command '%.64s'", cmd);

@@ -9,7 +9,7 @@ prefix=$(mktemp -d "${TMPDIR:-/tmp}/hive-install.XXXXXX")
 trap 'rm -rf "$prefix"' EXIT
 cmake --install "$build" --prefix "$prefix" >/dev/null
 libdir=$(ls -d "$prefix"/lib*/ | head -n1)
-for f in bin/hive-cred include/hive/hive.h include/hive/fernet.h; do
+for f in bin/hive-cred bin/git-credential-hive bin/docker-credential-hive include/hive/hive.h include/hive/fernet.h; do
   [ -e "$prefix/$f" ] || { echo "missing after install: $f"; exit 1; }
 done
 ls "$libdir"/libhive.a "$libdir"/libhive.so "$libdir"/pkgconfig/hive.pc >/dev/null

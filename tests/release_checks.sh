@@ -25,14 +25,17 @@ fail=0
 
 echo "== core image at exit holds no key and no secret"
 if command -v gdb >/dev/null; then
-  for args in "get smtp_login password" "show --reveal github_oauth" "resolve {{anthropic}}"; do
+  # core_check STDIN PROGRAM ARGS...: run PROGRAM to its exit with STDIN
+  # (text) as input, take a core image there, and look for secrets in it
+  core_check() {
+    local input=$1; shift
+    printf '%b' "$input" > "$work/stdin"
     rm -f "$work/core"
-    # shellcheck disable=SC2086
     gdb -batch -nx -ex 'set confirm off' -ex 'set use-coredump-filter off' \
-        -ex 'set dump-excluded-mappings on' -ex 'catch syscall exit_group' -ex run \
-        -ex "gcore $work/core" -ex kill --args "$cred" $args >"$work/gdb.log" 2>&1 || true
-    [ -s "$work/core" ] || { echo "no core image made for: $args"; cat "$work/gdb.log"; fail=1; continue; }
-    python3 - "$work/core" "$HIVE_HOME/secrets/credential_key" "$args" <<'PY' || fail=1
+        -ex 'set dump-excluded-mappings on' -ex 'catch syscall exit_group' -ex "run < $work/stdin" \
+        -ex "gcore $work/core" -ex kill --args "$@" >"$work/gdb.log" 2>&1 || true
+    [ -s "$work/core" ] || { echo "no core image made for: ${*##*/}"; cat "$work/gdb.log"; fail=1; return; }
+    python3 - "$work/core" "$HIVE_HOME/secrets/credential_key" "${1##*/} ${*:2}" <<'PY' || fail=1
 import base64, sys
 core = open(sys.argv[1], "rb").read()
 key = open(sys.argv[2], "rb").read().strip()
@@ -43,10 +46,22 @@ needles = {"the key (text)": key, "the key": raw, "its signing half": raw[:16],
            "github refresh token": b"ghr_testRefreshToken0123456789",
            "anthropic key": b"sk-ant-test-0123456789"}
 found = [n for n, v in needles.items() if v in core]
-print(f"  hive-cred {sys.argv[3]}: {len(core)} bytes of core, found: {', '.join(found) or 'nothing'}")
+print(f"  {sys.argv[3]}: {len(core)} bytes of core, found: {', '.join(found) or 'nothing'}")
 sys.exit(1 if found else 0)
 PY
+  }
+  for args in "get smtp_login password" "show --reveal github_oauth" "resolve {{anthropic}}" \
+              "exec-credential anthropic"; do
+    # shellcheck disable=SC2086
+    core_check "" "$cred" $args
   done
+  # the helpers in git's and docker's protocols (docker's needs a server_url)
+  printf 'reg.example.com' | "$cred" set anthropic server_url
+  printf 'me' | "$cred" set anthropic username
+  core_check 'protocol=https\nhost=example.com\n\n' "$build/launcher/git-credential-hive" anthropic get
+  core_check 'reg.example.com' "$build/launcher/docker-credential-hive" get
+  "$cred" unset anthropic server_url
+  "$cred" unset anthropic username
 else
   echo "  cannot run: gdb not installed (scripts/setup installs it)"; fail=1
 fi
@@ -100,6 +115,12 @@ if command -v valgrind >/dev/null; then
   vg "$cred" rotate-key
   vg "$cred" get anthropic
   vg "$run" -e X='{{anthropic}}' --dry-run -- true
+  vg "$cred" exec-credential anthropic
+  vg "$cred" exec-credential github_oauth       # due, its provider missing: exit 7
+  vg "$cred" aws-credential-process anthropic   # no aws_access_key_id: exit 3
+  printf 'protocol=https\nhost=example.com\n\n' | vg "$build/launcher/git-credential-hive" anthropic get
+  vg "$build/launcher/docker-credential-hive" list
+  printf 'registry.example.com' | vg "$build/launcher/docker-credential-hive" get
   vg "$run" -e X='{{nope}}' -- true
   R='{{anthropic}}' U='{{nope}}' vg "$run" -i --keep HOME --keep U --render-env R --dry-run --json -- true
   U='{{anthropic}}' vg "$run" -e X='{{github_oauth}}' -- true
