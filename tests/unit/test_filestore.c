@@ -46,14 +46,7 @@ static hive_storage *open_store(const char *key)
     return s;
 }
 
-static void save(hive_storage *s, const char *id, const char *value)
-{
-    hive_cred *c = NULL;
-    cr_assert_eq(hive_cred_new(&c, id, "api_key"), HIVE_OK);
-    cr_assert_eq(hive_cred_set_key(c, "api_key", value, strlen(value), NULL), HIVE_OK);
-    cr_assert_eq(hive_storage_save(s, c), HIVE_OK, "%s", hive_last_error());
-    hive_cred_free(&c);
-}
+#define save save_api_key
 
 static char *value_of(hive_storage *s, const char *id)
 {
