@@ -507,3 +507,43 @@ Test(filestore, index_key_names_are_counted_and_sorted_as_python_does)
     hive_storage_free(&s);
     remove_home();
 }
+
+Test(filestore, index_of_a_store_not_made_yet_is_empty)
+{
+    hive_storage *s;
+    hive_json *idx = NULL;
+
+    make_home();
+    s = open_store(key_text);
+    cr_assert_eq(hive_file_storage_index(s, &idx), HIVE_OK, "%s", hive_last_error());
+    cr_expect_eq(hive_json_typeof(idx), HIVE_JSON_OBJECT);
+    cr_expect_eq(hive_json_size(idx), 0);
+    cr_expect_not(file_exists("credentials"), "reading the index made the store");
+    hive_json_free(&idx);
+    hive_storage_free(&s);
+    remove_home();
+}
+
+Test(filestore, index_without_a_key_drops_entries_whose_file_is_gone)
+{
+    hive_storage *s;
+    hive_json *idx = NULL;
+    char path[600];
+
+    copy_fixture();
+    snprintf(path, sizeof(path), "%s/credentials/credentials/anthropic.enc", home);
+    cr_assert_eq(unlink(path), 0);
+    /* no key: the index cannot be repaired from the files, but an entry
+     * without its file is not shown */
+    snprintf(path, sizeof(path), "%s/secrets/credential_key", home);
+    cr_assert_eq(unlink(path), 0);
+    unsetenv(HIVE_ENV_KEY);
+    s = open_store(NULL);
+    cr_assert_eq(hive_file_storage_index(s, &idx), HIVE_OK, "%s", hive_last_error());
+    cr_expect_eq(hive_json_size(idx), 7);
+    cr_expect_null(hive_json_get(idx, "anthropic"));
+    cr_expect_not_null(hive_json_get(idx, "brave_search/work"));
+    hive_json_free(&idx);
+    hive_storage_free(&s);
+    remove_home();
+}
