@@ -547,3 +547,54 @@ Test(filestore, index_without_a_key_drops_entries_whose_file_is_gone)
     hive_storage_free(&s);
     remove_home();
 }
+
+/* init where the key file's directory cannot hold it: nothing is written
+ * through a symbolic link, and the message names the directory */
+static hive_rc init_with_key_file(const char *key_file)
+{
+    hive_storage *s = NULL;
+    hive_file_options o = {0};
+    bool made = true;
+    hive_rc rc;
+
+    o.dir = dir;
+    o.key_file = key_file;
+    unsetenv(HIVE_ENV_KEY);
+    cr_assert_eq(hive_file_storage_open(&s, &o), HIVE_OK);
+    rc = hive_file_storage_init(s, &made);
+    cr_expect_not(made);
+    hive_storage_free(&s);
+    return rc;
+}
+
+Test(filestore, init_writes_no_key_through_a_symlinked_directory)
+{
+    char target[600], link_path[600], key_file[700], want[1400];
+
+    make_home();
+    snprintf(target, sizeof(target), "%s/elsewhere", home);
+    snprintf(link_path, sizeof(link_path), "%s/secrets", home);
+    cr_assert_eq(mkdir(target, 0700), 0);
+    cr_assert_eq(symlink(target, link_path), 0);
+    snprintf(key_file, sizeof(key_file), "%s/credential_key", link_path);
+    cr_assert_eq(init_with_key_file(key_file), HIVE_ERR_PERM);
+    snprintf(want, sizeof(want), "cannot open directory %s is not a directory (or is a symbolic link)", link_path);
+    cr_expect_str_eq(hive_last_error(), want);
+    cr_expect_not(file_exists("elsewhere/credential_key"));
+    remove_home();
+}
+
+Test(filestore, init_makes_one_key_directory_not_a_path)
+{
+    char key_file[700], want[1400];
+
+    /* the key directory is made (0700) when missing, but not its parents:
+     * a mistyped path is not created */
+    make_home();
+    snprintf(key_file, sizeof(key_file), "%s/typo/secrets/credential_key", home);
+    cr_assert_eq(init_with_key_file(key_file), HIVE_ERR_IO);
+    snprintf(want, sizeof(want), "cannot create directory %s/typo/secrets: No such file or directory", home);
+    cr_expect_str_eq(hive_last_error(), want);
+    cr_expect_not(file_exists("typo"));
+    remove_home();
+}
