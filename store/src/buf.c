@@ -4,6 +4,7 @@
  */
 #include "buf.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,7 +33,8 @@ void hive__buf_append(hive_buf *b, const void *p, size_t n)
 {
     if (b->failed)
         return;
-    if (b->len + n + 1 > b->cap && !grow(b, b->len + n + 1)) {
+    /* len + n + 1 must not wrap around to a size that seems to fit */
+    if (n > SIZE_MAX - b->len - 1 || (b->len + n + 1 > b->cap && !grow(b, b->len + n + 1))) {
         b->failed = true;
         return;
     }

@@ -117,6 +117,8 @@ hive_rc hive_composite_storage_new(hive_storage **out, hive_storage *primary,
     hive_storage **all = calloc(n + 1, sizeof(*all));
 
     if (c == NULL || all == NULL || primary == NULL) {
+        hive_rc rc = primary ? HIVE_ERR_NOMEM : HIVE_ERR_INVALID;   /* before primary is freed */
+
         free(c);
         free(all);
         hive_storage_free(&primary);
@@ -124,7 +126,7 @@ hive_rc hive_composite_storage_new(hive_storage **out, hive_storage *primary,
             hive_storage *f = fallbacks[i];
             hive_storage_free(&f);
         }
-        return hive__fail(primary ? HIVE_ERR_NOMEM : HIVE_ERR_INVALID, "cannot make a composite storage");
+        return hive__fail(rc, "cannot make a composite storage");
     }
     all[0] = primary;
     for (size_t i = 0; i < n; i++)

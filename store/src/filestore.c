@@ -1983,7 +1983,8 @@ static void key_fingerprint(char out[9], const uint8_t key[HIVE_FERNET_KEY_BYTES
 
 /* A rotation is pending (killed half way): it can only be finished with
  * its own key, since files may already be under it. A new key given now
- * that is another one is refused, naming the pending one by its file and
+ * that is another one is refused, naming the pending one by its file (or
+ * HIVE_NEW_CREDENTIAL_KEY, for a key kept outside a key file) and
  * fingerprint, never by its text. */
 static hive_rc check_pending_key(const file_storage *fs, const char *given)
 {
@@ -1999,8 +2000,12 @@ static hive_rc check_pending_key(const file_storage *fs, const char *given)
     if (!hive_memeq(check, fs->next, HIVE_FERNET_KEY_BYTES)) {
         key_fingerprint(have, fs->next);
         key_fingerprint(want, check);
-        rc = hive__fail(HIVE_ERR_CONFLICT, "an interrupted rotation to another key is pending: key %s in %s; "
-                        HIVE_ENV_NEW_KEY " is key %s", have, fs->next_file, want);
+        if (fs->key_source == fs->key_file)
+            rc = hive__fail(HIVE_ERR_CONFLICT, "an interrupted rotation to another key is pending: key %s in %s; "
+                            HIVE_ENV_NEW_KEY " is key %s", have, fs->next_file, want);
+        else
+            rc = hive__fail(HIVE_ERR_CONFLICT, HIVE_ENV_NEW_KEY " is key %s, and the new key given is key %s: "
+                            "files may be under the first already; finish with it", have, want);
     }
     hive_memzero(check, sizeof(check));
     return rc;
@@ -2108,6 +2113,12 @@ hive_rc hive_file_storage_rotate_key(hive_storage *s, const char *new_key,
             goto out;
         }
         fs->have_next = true;
+    } else if (new_key != NULL) {
+        /* HIVE_NEW_CREDENTIAL_KEY is set: going on to another key would
+         * lose the files a killed run left under it */
+        rc = check_pending_key(fs, new_key);
+        if (rc != HIVE_OK)
+            goto out;
     }
     if (hive_memeq(fs->key, fs->next, HIVE_FERNET_KEY_BYTES)) {
         rc = hive__fail(HIVE_ERR_INVALID, "the new key is the current key");

@@ -121,3 +121,124 @@ Test(composite, a_token_found_in_the_primary_is_refreshed_there_only)
     cr_expect_not(found, "the refresh also wrote to the fallback");
     close_layers(&l);
 }
+
+/* --- a file storage as the primary, a memory storage behind it --------- */
+
+static char home[64];
+
+static hive_storage *file_storage(void)
+{
+    char dir[128];
+    hive_file_options o = {0};
+    hive_storage *s = NULL;
+    bool made = true;
+
+    snprintf(home, sizeof(home), "/tmp/hive-comp-XXXXXX");
+    cr_assert_not_null(mkdtemp(home));
+    snprintf(dir, sizeof(dir), "%s/credentials", home);
+    o.dir = dir;
+    o.key = "CDYCcZR9HSFJhGdO3tDSUBI4JyY_S-KIB3oWzAKtsgI=";
+    cr_assert_eq(hive_file_storage_open(&s, &o), HIVE_OK);
+    cr_assert_eq(hive_file_storage_init(s, &made), HIVE_OK, "%s", hive_last_error());
+    cr_assert_not(made);
+    return s;
+}
+
+static void remove_home(void)
+{
+    char cmd[128];
+
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", home);
+    cr_assert_eq(system(cmd), 0);
+}
+
+static hive_cred *api_key(const char *id, const char *value)
+{
+    hive_cred *c = cred(id, "api_key");
+
+    set(c, "api_key", value, NULL);
+    return c;
+}
+
+static const char *value_in(hive_storage *s, const char *id, char *buf, size_t size)
+{
+    hive_cred *c = NULL;
+
+    if (hive_storage_load(s, &c, id) != HIVE_OK)
+        return NULL;
+    snprintf(buf, size, "%s", hive_cred_get_key(c, "api_key", NULL));
+    hive_cred_free(&c);
+    return buf;
+}
+
+Test(composite, writes_go_to_the_primary_under_its_lock, .fini = remove_home)
+{
+    hive_storage *primary = file_storage(), *fallback = NULL, *comp = NULL;
+    hive_strlist ids = {0};
+    char buf[64];
+    bool found = false;
+
+    cr_assert_eq(hive_memory_storage_new(&fallback), HIVE_OK);
+    put(fallback, api_key("shared", "from-fallback"));
+    put(fallback, api_key("below", "only-below"));
+    cr_assert_eq(hive_composite_storage_new(&comp, primary, &fallback, 1), HIVE_OK);
+    /* a save through the composite takes the file storage's lock and
+     * writes there */
+    put(comp, api_key("shared", "from-primary"));
+    put(comp, api_key("top", "only-top"));
+    cr_expect_str_eq(value_in(primary, "shared", buf, sizeof(buf)), "from-primary");
+    cr_expect_str_eq(value_in(fallback, "shared", buf, sizeof(buf)), "from-fallback");
+    cr_expect_str_eq(value_in(comp, "shared", buf, sizeof(buf)), "from-primary");
+    cr_expect_str_eq(value_in(comp, "below", buf, sizeof(buf)), "only-below");
+    cr_assert_eq(hive_storage_exists(comp, "below", &found), HIVE_OK);
+    cr_expect(found);
+    cr_assert_eq(hive_storage_exists(comp, "nowhere", &found), HIVE_OK);
+    cr_expect_not(found);
+    /* an id no file can hold is looked for in the fallbacks all the same */
+    cr_assert_eq(hive_storage_exists(comp, "..", &found), HIVE_OK);
+    cr_expect_not(found);
+    /* the union, sorted, each id once */
+    cr_assert_eq(hive_storage_list(comp, &ids), HIVE_OK);
+    cr_assert_eq(ids.count, 3);
+    cr_expect_str_eq(ids.items[0], "below");
+    cr_expect_str_eq(ids.items[1], "shared");
+    cr_expect_str_eq(ids.items[2], "top");
+    hive_strlist_free(&ids);
+    /* a delete takes the primary's copy: the fallback's shows again */
+    cr_assert_eq(hive_storage_delete(comp, "shared"), HIVE_OK, "%s", hive_last_error());
+    cr_expect_str_eq(value_in(comp, "shared", buf, sizeof(buf)), "from-fallback");
+    hive_storage_free(&comp);
+}
+
+Test(composite, a_storage_that_fails_fails_the_composite, .fini = remove_home)
+{
+    hive_storage *primary = file_storage(), *fallback = NULL, *comp = NULL;
+    hive_strlist ids = {0};
+    char cmd[300];
+    bool found = false;
+
+    cr_assert_eq(hive_memory_storage_new(&fallback), HIVE_OK);
+    put(fallback, api_key("below", "only-below"));
+    cr_assert_eq(hive_composite_storage_new(&comp, primary, &fallback, 1), HIVE_OK);
+    /* the primary's directory is not one any more */
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s/credentials' && echo x > '%s/credentials'", home, home);
+    cr_assert_eq(system(cmd), 0);
+    cr_expect_neq(hive_storage_list(comp, &ids), HIVE_OK, "a list that misses the primary's ids");
+    cr_expect_eq(ids.count, 0);
+    /* what the fallback has is still read */
+    cr_assert_eq(hive_storage_exists(comp, "below", &found), HIVE_OK, "%s", hive_last_error());
+    cr_expect(found);
+    hive_storage_free(&comp);
+}
+
+Test(composite, no_primary)
+{
+    hive_storage *fallbacks[2] = {NULL, NULL}, *comp = NULL;
+
+    cr_assert_eq(hive_memory_storage_new(&fallbacks[0]), HIVE_OK);
+    cr_assert_eq(hive_memory_storage_new(&fallbacks[1]), HIVE_OK);
+    /* the fallbacks are the composite's even so: ASan finds no leak */
+    cr_assert_eq(hive_composite_storage_new(&comp, NULL, fallbacks, 2), HIVE_ERR_INVALID);
+    cr_expect_str_eq(hive_last_error(), "cannot make a composite storage");
+    cr_expect_null(comp);
+}

@@ -218,3 +218,91 @@ Test(cred, loads_and_rejects_what_hive_does)
         }
     }
 }
+
+Test(cred, type_names_round_trip)
+{
+    static const char *const names[] = {"api_key", "oauth2", "basic_auth", "bearer_token", "custom"};
+
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        hive_cred_type t = hive_cred_type_parse(names[i]);
+        cr_assert_neq(t, HIVE_TYPE_UNKNOWN, "%s", names[i]);
+        cr_expect_str_eq(hive_cred_type_name(t), names[i]);
+    }
+    cr_expect_eq(hive_cred_type_parse("API_KEY"), HIVE_TYPE_UNKNOWN);
+    cr_expect_eq(hive_cred_type_parse(NULL), HIVE_TYPE_UNKNOWN);
+    cr_expect_null(hive_cred_type_name(HIVE_TYPE_UNKNOWN));
+    cr_expect_null(hive_cred_type_name((hive_cred_type)(HIVE_TYPE_CUSTOM + 1)));
+    cr_expect_null(hive_cred_type_name((hive_cred_type)-1));
+}
+
+Test(cred, key_metadata_as_stored)
+{
+    hive_cred *c = parse("{\"id\": \"gh\", \"credential_type\": \"oauth2\", \"keys\": {"
+                         "\"access_token\": {\"name\": \"access_token\", \"value\": \"t\", "
+                         "\"metadata\": {\"scope\": \"repo\", \"n\": 2}}, "
+                         "\"refresh_token\": {\"name\": \"refresh_token\", \"value\": \"r\"}}}");
+    const hive_json *m = hive_cred_key_metadata(c, "access_token");
+
+    cr_assert_not_null(m);
+    cr_expect_eq(hive_json_typeof(m), HIVE_JSON_OBJECT);
+    cr_expect_eq(hive_json_size(m), 2);
+    cr_expect_str_eq(hive_json_string(hive_json_get(m, "scope"), NULL), "repo");
+    cr_expect_eq(hive_json_number(hive_json_get(m, "n")), 2.0);
+    /* a key stored without metadata has Hive's default, an empty object */
+    m = hive_cred_key_metadata(c, "refresh_token");
+    cr_assert_not_null(m);
+    cr_expect_eq(hive_json_typeof(m), HIVE_JSON_OBJECT);
+    cr_expect_eq(hive_json_size(m), 0);
+    cr_expect_null(hive_cred_key_metadata(c, "id_token"));
+    hive_cred_free(&c);
+}
+
+Test(cred, remove_key_leaves_the_others)
+{
+    hive_cred *c = NULL;
+    hive_time soon, later;
+
+    cr_assert_eq(hive_cred_new(&c, "svc", "oauth2"), HIVE_OK);
+    hive_time_parse(&soon, "2030-01-01T00:00:00Z", 20);
+    hive_time_parse(&later, "2031-01-01T00:00:00Z", 20);
+    cr_assert_eq(hive_cred_set_key(c, "access_token", "tok", 3, &soon), HIVE_OK);
+    cr_assert_eq(hive_cred_set_key(c, "refresh_token", "ref", 3, &later), HIVE_OK);
+    cr_assert_eq(hive_cred_expires(c).sec, soon.sec);
+
+    cr_assert_eq(hive_cred_remove_key(c, "access_token"), HIVE_OK);
+    cr_expect_eq(hive_cred_key_count(c), 1);
+    cr_expect_null(hive_cred_get_key(c, "access_token", NULL));
+    cr_expect_null(hive_cred_key_metadata(c, "access_token"));
+    cr_expect_str_eq(hive_cred_get_key(c, "refresh_token", NULL), "ref");
+    cr_expect_str_eq(hive_cred_default_key(c), "refresh_token");
+    cr_expect_eq(hive_cred_expires(c).sec, later.sec, "the credential's expiry is that of the keys left");
+    {
+        char *out = NULL;
+        size_t len = 0;
+
+        cr_assert_eq(hive_cred_emit(&out, &len, c), HIVE_OK);
+        cr_expect_not_null(strstr(out, "\"keys\": {\"refresh_token\": {\"name\": \"refresh_token\", \"value\": "
+                                       "\"ref\", \"expires_at\": \"2031-01-01T00:00:00Z\", \"metadata\": {}}}"), "%s", out);
+        cr_expect_null(strstr(out, "\"tok\""), "%s", out);
+        hive_free_secret(out, len + 1);
+    }
+    /* the last key: a credential with no keys */
+    cr_assert_eq(hive_cred_remove_key(c, "refresh_token"), HIVE_OK);
+    cr_expect_eq(hive_cred_key_count(c), 0);
+    cr_expect_null(hive_cred_default_key(c));
+    cr_expect_eq(hive_cred_expires(c).form, HIVE_TIME_NONE);
+    hive_cred_free(&c);
+}
+
+Test(cred, remove_key_that_is_absent)
+{
+    hive_cred *c = NULL;
+
+    cr_assert_eq(hive_cred_new(&c, "svc", "api_key"), HIVE_OK);
+    cr_assert_eq(hive_cred_set_key(c, "api_key", "k", 1, NULL), HIVE_OK);
+    cr_assert_eq(hive_cred_remove_key(c, "api_kye"), HIVE_ERR_KEY_NOT_FOUND);
+    cr_expect_str_eq(hive_last_error(), "Key 'api_kye' not found in credential 'svc'");
+    cr_expect_eq(hive_cred_key_count(c), 1);
+    cr_expect_str_eq(hive_cred_get_key(c, "api_key", NULL), "k");
+    hive_cred_free(&c);
+}

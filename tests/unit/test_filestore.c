@@ -46,14 +46,7 @@ static hive_storage *open_store(const char *key)
     return s;
 }
 
-static void save(hive_storage *s, const char *id, const char *value)
-{
-    hive_cred *c = NULL;
-    cr_assert_eq(hive_cred_new(&c, id, "api_key"), HIVE_OK);
-    cr_assert_eq(hive_cred_set_key(c, "api_key", value, strlen(value), NULL), HIVE_OK);
-    cr_assert_eq(hive_storage_save(s, c), HIVE_OK, "%s", hive_last_error());
-    hive_cred_free(&c);
-}
+#define save save_api_key
 
 static char *value_of(hive_storage *s, const char *id)
 {
@@ -512,5 +505,96 @@ Test(filestore, index_key_names_are_counted_and_sorted_as_python_does)
     free(text);
     hive_json_free(&idx);
     hive_storage_free(&s);
+    remove_home();
+}
+
+Test(filestore, index_of_a_store_not_made_yet_is_empty)
+{
+    hive_storage *s;
+    hive_json *idx = NULL;
+
+    make_home();
+    s = open_store(key_text);
+    cr_assert_eq(hive_file_storage_index(s, &idx), HIVE_OK, "%s", hive_last_error());
+    cr_expect_eq(hive_json_typeof(idx), HIVE_JSON_OBJECT);
+    cr_expect_eq(hive_json_size(idx), 0);
+    cr_expect_not(file_exists("credentials"), "reading the index made the store");
+    hive_json_free(&idx);
+    hive_storage_free(&s);
+    remove_home();
+}
+
+Test(filestore, index_without_a_key_drops_entries_whose_file_is_gone)
+{
+    hive_storage *s;
+    hive_json *idx = NULL;
+    char path[600];
+
+    copy_fixture();
+    snprintf(path, sizeof(path), "%s/credentials/credentials/anthropic.enc", home);
+    cr_assert_eq(unlink(path), 0);
+    /* no key: the index cannot be repaired from the files, but an entry
+     * without its file is not shown */
+    snprintf(path, sizeof(path), "%s/secrets/credential_key", home);
+    cr_assert_eq(unlink(path), 0);
+    unsetenv(HIVE_ENV_KEY);
+    s = open_store(NULL);
+    cr_assert_eq(hive_file_storage_index(s, &idx), HIVE_OK, "%s", hive_last_error());
+    cr_expect_eq(hive_json_size(idx), 7);
+    cr_expect_null(hive_json_get(idx, "anthropic"));
+    cr_expect_not_null(hive_json_get(idx, "brave_search/work"));
+    hive_json_free(&idx);
+    hive_storage_free(&s);
+    remove_home();
+}
+
+/* init where the key file's directory cannot hold it: nothing is written
+ * through a symbolic link, and the message names the directory */
+static hive_rc init_with_key_file(const char *key_file)
+{
+    hive_storage *s = NULL;
+    hive_file_options o = {0};
+    bool made = true;
+    hive_rc rc;
+
+    o.dir = dir;
+    o.key_file = key_file;
+    unsetenv(HIVE_ENV_KEY);
+    cr_assert_eq(hive_file_storage_open(&s, &o), HIVE_OK);
+    rc = hive_file_storage_init(s, &made);
+    cr_expect_not(made);
+    hive_storage_free(&s);
+    return rc;
+}
+
+Test(filestore, init_writes_no_key_through_a_symlinked_directory)
+{
+    char target[600], link_path[600], key_file[700], want[1400];
+
+    make_home();
+    snprintf(target, sizeof(target), "%s/elsewhere", home);
+    snprintf(link_path, sizeof(link_path), "%s/secrets", home);
+    cr_assert_eq(mkdir(target, 0700), 0);
+    cr_assert_eq(symlink(target, link_path), 0);
+    snprintf(key_file, sizeof(key_file), "%s/credential_key", link_path);
+    cr_assert_eq(init_with_key_file(key_file), HIVE_ERR_PERM);
+    snprintf(want, sizeof(want), "cannot open directory %s is not a directory (or is a symbolic link)", link_path);
+    cr_expect_str_eq(hive_last_error(), want);
+    cr_expect_not(file_exists("elsewhere/credential_key"));
+    remove_home();
+}
+
+Test(filestore, init_makes_one_key_directory_not_a_path)
+{
+    char key_file[700], want[1400];
+
+    /* the key directory is made (0700) when missing, but not its parents:
+     * a mistyped path is not created */
+    make_home();
+    snprintf(key_file, sizeof(key_file), "%s/typo/secrets/credential_key", home);
+    cr_assert_eq(init_with_key_file(key_file), HIVE_ERR_IO);
+    snprintf(want, sizeof(want), "cannot create directory %s/typo/secrets: No such file or directory", home);
+    cr_expect_str_eq(hive_last_error(), want);
+    cr_expect_not(file_exists("typo"));
     remove_home();
 }

@@ -190,3 +190,44 @@ Test(http, a_usable_fake_is_reached)
     cr_assert_eq(fake_post(), HIVE_ERR_NETWORK, "%s", hive_last_error());
     cr_expect_eq(fake_performs(), 1);
 }
+
+Test(http, plain_http_to_another_host_is_refused_before_anything_is_sent)
+{
+    static const struct {
+        const char *url;
+        const char *why;
+    } cases[] = {
+        {"http://example.com/token", "refusing plain http to a non-loopback host: only https, or plain http to "
+                                     "a loopback address, may carry credentials"},
+        {"HTTP://127.0.0.1@example.com/token", "refusing plain http to a non-loopback host: only https, or "
+                                               "plain http to a loopback address, may carry credentials"},
+        {"ftp://127.0.0.1/token", "refusing a URL that is not http(s): only https, or plain http to a loopback "
+                                  "address, may carry credentials"},
+    };
+    static const char body[] = "client_secret=cs-SECRET";
+    httpd proxy;
+    char proxy_url[64];
+
+    /* a proxy would see the request if one went out */
+    httpd_start(&proxy, "HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    snprintf(proxy_url, sizeof(proxy_url), "http://127.0.0.1:%d", proxy.port);
+    setenv("http_proxy", proxy_url, 1);
+    setenv("ALL_PROXY", proxy_url, 1);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        hive_http_request rq = {0};
+        hive_http_response rs;
+
+        rq.url = cases[i].url;
+        rq.body = body;
+        rq.body_len = sizeof(body) - 1;
+        rq.connect_timeout_ms = 2000;
+        rq.timeout_ms = 2000;
+        cr_assert_eq(hive__http_post(&rq, &rs), HIVE_ERR_INVALID, "%s", cases[i].url);
+        cr_expect_str_eq(hive_last_error(), cases[i].why);
+        cr_expect_not(rs.sent);
+        cr_expect_null(rs.body);
+        hive__http_response_free(&rs);
+    }
+    cr_expect_eq(atomic_load(&proxy.connections), 0, "sent: %s", proxy.request);
+    httpd_stop(&proxy);
+}

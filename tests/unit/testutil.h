@@ -62,4 +62,14 @@ static inline const char *jstr(const hive_json *obj, const char *key)
     return s;
 }
 
+/* Save an api_key credential id whose api_key is value. */
+static inline void save_api_key(hive_storage *s, const char *id, const char *value)
+{
+    hive_cred *c = NULL;
+    cr_assert_eq(hive_cred_new(&c, id, "api_key"), HIVE_OK);
+    cr_assert_eq(hive_cred_set_key(c, "api_key", value, strlen(value), NULL), HIVE_OK);
+    cr_assert_eq(hive_storage_save(s, c), HIVE_OK, "%s", hive_last_error());
+    hive_cred_free(&c);
+}
+
 #endif

@@ -20,10 +20,11 @@ extern "C" {
 
 /*
  * Every fallible function returns a hive_rc. The list is append-only: the
- * numbers are part of the ABI.
+ * numbers are part of the ABI. The comment after each code is its
+ * hive_strerror text, word for word.
  */
 typedef enum hive_rc {
-    HIVE_OK = 0,
+    HIVE_OK = 0,                 /* success */
     HIVE_ERR_NOMEM = 1,          /* out of memory */
     HIVE_ERR_INVALID = 2,        /* bad argument or malformed input */
     HIVE_ERR_NOT_FOUND = 3,      /* no such credential */
@@ -33,7 +34,7 @@ typedef enum hive_rc {
     HIVE_ERR_DECRYPT = 7,        /* token rejected (MAC, format, padding, time) */
     HIVE_ERR_FORMAT = 8,         /* decrypted data is not a valid credential */
     HIVE_ERR_IO = 9,             /* file system error */
-    HIVE_ERR_PERM = 10,          /* unsafe permissions, symlink, or EACCES */
+    HIVE_ERR_PERM = 10,          /* unsafe permissions, a symlink, or access denied */
     HIVE_ERR_BAD_ID = 11,        /* id cannot name a credential file */
     HIVE_ERR_TOO_LARGE = 12,     /* input above a size limit */
     HIVE_ERR_READ_ONLY = 13,     /* storage cannot be written */
@@ -48,12 +49,13 @@ typedef enum hive_rc {
     HIVE_ERR_IN_DOUBT = 22       /* a one-time token may have been spent by a request that got no answer */
 } hive_rc;
 
-/* A static, generic description of rc. Never NULL. */
+/* A static, generic description of rc (the comment after it above;
+ * "unknown error" for a number not in the list). Never NULL. */
 HIVE_EXPORT const char *hive_strerror(hive_rc rc);
 
 /*
  * The detail message of the last failure in this thread ("Failed to decrypt
- * credential 'x': bad MAC"), or hive_strerror's text when none was set.
+ * credential 'x': bad MAC"), or "unknown error" when none was set.
  * Messages never contain secret values. Valid until the next library call
  * in this thread.
  */
