@@ -337,6 +337,7 @@ class TokenStub:
         self.arrived = threading.Event()
         self.gate = threading.Event()
         self.gate.set()
+        self.refuse = False          # answer invalid_grant instead
         stub = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -349,8 +350,11 @@ class TokenStub:
                 stub.gate.wait(30)
                 data = json.dumps({"access_token": "stub-access-%d" % n, "token_type": "Bearer",
                                    "expires_in": 3600, "refresh_token": "stub-refresh-%d" % n}).encode()
+                if stub.refuse:
+                    data = json.dumps({"error": "invalid_grant",
+                                       "error_description": "stub refuses refresh %d" % n}).encode()
                 try:
-                    self.send_response(200)
+                    self.send_response(400 if stub.refuse else 200)
                     self.send_header("Content-Type", "application/json")
                     self.send_header("Content-Length", str(len(data)))
                     self.end_headers()
@@ -896,6 +900,91 @@ class EtcdTest(unittest.TestCase):
         self.assertEqual(len(stub.requests), 2)
         self.assertEqual(self.value_in_etcd("tok", "access_token"), "stub-access-2")
         self.assertIsNone(etcd_get(self.ep, self.prefix + "/locks/tok"))
+
+    def lock_lease(self):
+        """The lease the refresh lock PREFIX/locks/tok is on (decimal), or None."""
+        kvs = gateway(self.ep, "/v3/kv/range", {"key": b64(self.prefix + "/locks/tok")}).get("kvs") or []
+        return kvs[0].get("lease") if kvs else None
+
+    def held_refresh(self, stub, url, name="a"):
+        """hive-cred refresh tok on machine `name`, held at the token endpoint
+        (stub.gate clear); returns the process once its token request came."""
+        stub.gate.clear()
+        a = subprocess.Popen([HIVE_CRED, "--store", url, "refresh", "tok"], stdin=subprocess.DEVNULL,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=self.machine(name),
+                             cwd=self.tmp)
+        self.addCleanup(lambda: (a.kill(), a.communicate()))
+        self.assertTrue(stub.arrived.wait(30), "the holder's token request never came")
+        return a
+
+    def test_lock_kept_alive_through_a_slow_refresh(self):
+        """A token endpoint slower than lock_ttl (3 s): the holder keeps its
+        lease alive, so a second machine waits instead of spending the same
+        refresh token, and then uses what the first saved."""
+        stub, url = self.lock_setup()
+        a = self.held_refresh(stub, url)
+        lease = self.lock_lease()
+        self.assertIsNotNone(lease, "no lock while refreshing")
+        b = subprocess.Popen([HIVE_RUN, "--store", url, "-e", "T={{tok.access_token}}", "--", "printenv", "T"],
+                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             env=self.machine("b"), cwd=self.tmp)
+        self.addCleanup(lambda: (b.kill(), b.communicate()))
+        time.sleep(7)    # more than two lock_ttl
+        self.assertEqual(self.lock_lease(), lease, "the holder's lock was lost while its refresh was out")
+        self.assertEqual(len(stub.requests), 1, "a second machine sent a token request while the first refreshed")
+        stub.gate.set()
+        out, err = a.communicate(timeout=TIMEOUT)
+        self.assertEqual(a.returncode, 0, err)
+        out, err = b.communicate(timeout=TIMEOUT)
+        self.assertEqual(b.returncode, 0, err)
+        self.assertEqual(out, b"stub-access-1\n")
+        self.assertEqual(len(stub.requests), 1)
+        self.assertEqual(self.value_in_etcd("tok", "refresh_token"), "stub-refresh-1")
+        self.assertIsNone(etcd_get(self.ep, self.prefix + "/locks/tok"), "the refresh lock was left behind")
+
+    def revoke_lock(self):
+        lease = self.lock_lease()
+        self.assertIsNotNone(lease, "no lock while refreshing")
+        etcdctl(self.ep, "lease", "revoke", "%x" % int(lease))
+        self.assertIsNone(etcd_get(self.ep, self.prefix + "/locks/tok"))
+
+    def test_holder_that_lost_its_lock_cannot_save(self):
+        """The holder's lease is revoked while its token request is out (as
+        when it was cut off from etcd for longer than lock_ttl and another
+        machine refreshed meanwhile): its save is fenced, says so, and what
+        etcd holds stays."""
+        stub, url = self.lock_setup()
+        a = self.held_refresh(stub, url)
+        self.revoke_lock()
+        # another machine refreshes meanwhile (the lock is free)
+        stub.gate.set()
+        self.check(self.cred("refresh", "tok", url=url, env=self.machine("b")), 0, "refresh by a second machine")
+        self.assertEqual(self.value_in_etcd("tok", "access_token"), "stub-access-2")
+        out, err = a.communicate(timeout=TIMEOUT)
+        text = err.decode()
+        self.assertEqual(a.returncode, EXIT_STORE, text)
+        self.assertIn("lost the refresh lock on etcd while refreshing 'tok' (lease expired): the new tokens "
+                      "were not saved", text)
+        self.assertNotIn("unknown error", text)
+        self.assertNotIn("stub-", text)
+        self.assertEqual(self.value_in_etcd("tok", "access_token"), "stub-access-2",
+                         "the holder that lost its lock overwrote newer tokens")
+        self.assertIsNone(etcd_get(self.ep, self.prefix + "/locks/tok"))
+
+    def test_failed_refresh_message_survives_a_lost_lease(self):
+        """A refresh that fails after its lease is gone: the unlock (whose
+        revoke etcd refuses) keeps the refresh's own message."""
+        stub, url = self.lock_setup()
+        stub.refuse = True
+        a = self.held_refresh(stub, url)
+        self.revoke_lock()
+        stub.gate.set()
+        out, err = a.communicate(timeout=TIMEOUT)
+        text = err.decode()
+        self.assertNotEqual(a.returncode, 0, text)
+        self.assertIn("Refresh token for 'tok' is invalid or revoked", text)
+        self.assertNotIn("unknown error", text)
+        self.assertEqual(self.value_in_etcd("tok", "access_token"), "old")
 
     # --- 5: a three-member cluster loses a member -------------------------------------
 
