@@ -16,7 +16,9 @@ Environment:
                 (default: <repo>/tests/data/fixtures/hive-home)
 
 One single-member etcd on 127.0.0.1 (free ports) serves most tests; the
-failover test starts a three-member cluster, the offline test an etcd of
+failover test starts a three-member cluster, and so does the fleet test
+(20 machines in waves, with faults, against the OAuth2 server, in under a
+minute), the offline test an etcd of
 its own that it stops, and EtcdSecurityTest one with TLS and client
 certificates (made with the `openssl` command, which scripts/setup installs)
 and one with user authentication. Every test has its own key PREFIX (/t-<test>),
