@@ -1607,13 +1607,10 @@ class EtcdSecurityTest(unittest.TestCase):
             self.assertNotIn(b"rootpw", out)
 
 
-    def test_auth_token_renewed_by_a_long_lived_refresher(self):
-        """etcd's auth token lives 1 s here (300 s by default): the --fresh
-        refresher, idle between refreshes, outlives it, authenticates again
-        and keeps refreshing through etcd."""
-        why = oauth_missing()
-        if why:
-            self.fail("cannot run: " + why)
+    def short_auth_etcd(self):
+        """An etcd of the test's own whose auth tokens live 1 s (300 s by
+        default), with auth on: root (rootpw), and hiveuser (hivepw) who may
+        read and write /h."""
         root_dir = os.path.join(self.tmp, "auth-ttl")
         os.makedirs(root_dir)
         cp, pp = free_ports(2)
@@ -1626,6 +1623,16 @@ class EtcdSecurityTest(unittest.TestCase):
                      ("role", "grant-permission", "hive", "--prefix=true", "readwrite", "/h"),
                      ("user", "grant-role", "hiveuser", "hive"), ("auth", "enable")]:
             etcdctl(own.endpoint, *args)
+        return own
+
+    def test_auth_token_renewed_by_a_long_lived_refresher(self):
+        """etcd's auth token lives 1 s here (300 s by default): the --fresh
+        refresher, idle between refreshes, outlives it, authenticates again
+        and keeps refreshing through etcd."""
+        why = oauth_missing()
+        if why:
+            self.fail("cannot run: " + why)
+        own = self.short_auth_etcd()
         url = "etcd://hiveuser@%s/h" % own.endpoint
         env = self.machine("m0", HIVE_ETCD_PASSWORD="hivepw")
         server = OAuthServer(self.tmp, access_ttl=3)
@@ -1649,6 +1656,31 @@ class EtcdSecurityTest(unittest.TestCase):
         # the last token seen, or one refreshed after the program's last look
         self.assertNotIn(stored, seen[:-1])
         self.assertNotIn(b"hivepw", r.stdout + r.stderr)
+
+    def test_lock_kept_alive_past_the_auth_token(self):
+        """With etcd's auth token living 1 s, a refresh held 5 s at the token
+        endpoint (lock_ttl 3 s) keeps its lock (the keep-alive thread sends
+        the token it had at the lock) and saves."""
+        own = self.short_auth_etcd()
+        url = "etcd://hiveuser@%s/h?lock_ttl=3" % own.endpoint
+        env = self.machine("m0", HIVE_ETCD_PASSWORD="hivepw")
+        stub = TokenStub()
+        self.addCleanup(stub.close)
+        EtcdTest.add_provider(self, stub.url, url=url, env=env)
+        EtcdTest.add_token(self, url=url, env=env)
+        stub.gate.clear()
+        a = subprocess.Popen([HIVE_CRED, "--store", url, "refresh", "tok"], stdin=subprocess.DEVNULL,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=self.tmp)
+        self.addCleanup(lambda: (a.kill(), a.communicate()))
+        self.assertTrue(stub.arrived.wait(30), "the token request never came")
+        time.sleep(5)
+        stub.gate.set()
+        out, err = a.communicate(timeout=TIMEOUT)
+        self.assertEqual(a.returncode, 0, err)
+        token = etcdctl(own.endpoint, "--user", "root:rootpw", "get", "--print-value-only", "/h/credentials/tok")
+        stored = json.loads(self.fernet.decrypt(token.strip().encode()))["keys"]["access_token"]["value"]
+        self.assertEqual(stored, "stub-access-1")
+        self.assertEqual(len(stub.requests), 1)
 
 
 class EtcdRemoteTest(unittest.TestCase):
