@@ -908,12 +908,13 @@ class EtcdTest(unittest.TestCase):
         kvs = gateway(self.ep, "/v3/kv/range", {"key": b64(self.prefix + "/locks/tok")}).get("kvs") or []
         return kvs[0].get("lease") if kvs else None
 
-    def held_refresh(self, stub, url, name="a"):
-        """hive-cred refresh tok on machine `name`, held at the token endpoint
-        (stub.gate clear); returns the process once its token request came."""
+    def held_refresh(self, stub, url, name="a", env=None):
+        """hive-cred refresh tok on machine `name` (or env), held at the token
+        endpoint (stub.gate clear); returns the process once its token
+        request came."""
         stub.gate.clear()
         a = subprocess.Popen([HIVE_CRED, "--store", url, "refresh", "tok"], stdin=subprocess.DEVNULL,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=self.machine(name),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env or self.machine(name),
                              cwd=self.tmp)
         self.addCleanup(lambda: (a.kill(), a.communicate()))
         self.assertTrue(stub.arrived.wait(30), "the holder's token request never came")
@@ -1517,6 +1518,26 @@ class EtcdSecurityTest(unittest.TestCase):
         self.assertEqual(json.loads(self.fernet.decrypt(token.strip().encode()))["keys"]["api_key"]["value"],
                          "tls-v1")
 
+        # a refresh held past lock_ttl keeps its lock over etcds:// too (the
+        # keep-alive thread's own requests through libcurl)
+        stub = TokenStub()
+        self.addCleanup(stub.close)
+        locked = url + "&lock_ttl=3"
+        EtcdTest.add_provider(self, stub.url, url=locked)
+        EtcdTest.add_token(self, url=locked)
+        a = EtcdTest.held_refresh(self, stub, locked, env=other)
+        time.sleep(5)
+        self.assertIn("/pfx/locks/tok", held(), "the lock was lost while the refresh was out")
+        stub.gate.set()
+        out, err = a.communicate(timeout=TIMEOUT)
+        self.assertEqual(a.returncode, 0, err)
+        self.assertEqual(len(stub.requests), 1)
+        token = etcdctl(own.client_url, *tls_ctl, "get", "--print-value-only", "/pfx/credentials/tok")
+        self.assertEqual(json.loads(self.fernet.decrypt(token.strip().encode()))["keys"]["access_token"]["value"],
+                         "stub-access-1")
+        for cid in ("tok", "idp"):
+            self.check(self.cred("delete", cid, url=url), 0)
+
         # the server's certificate checked against the system's CAs only: refused
         no_ca = "%s?cert_file=%s&key_file=%s" % (base, certs["client_cert"], certs["client_key"])
         for what, plain_url in [("no ca_file", no_ca), ("plain http to the TLS port", "etcd://%s/pfx" % own.endpoint)]:
@@ -1668,11 +1689,7 @@ class EtcdSecurityTest(unittest.TestCase):
         self.addCleanup(stub.close)
         EtcdTest.add_provider(self, stub.url, url=url, env=env)
         EtcdTest.add_token(self, url=url, env=env)
-        stub.gate.clear()
-        a = subprocess.Popen([HIVE_CRED, "--store", url, "refresh", "tok"], stdin=subprocess.DEVNULL,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=self.tmp)
-        self.addCleanup(lambda: (a.kill(), a.communicate()))
-        self.assertTrue(stub.arrived.wait(30), "the token request never came")
+        a = EtcdTest.held_refresh(self, stub, url, env=env)
         time.sleep(5)
         stub.gate.set()
         out, err = a.communicate(timeout=TIMEOUT)
