@@ -1014,7 +1014,7 @@ static bool backoff(int attempt, int64_t *deadline)
 static held_lock *held_for(etcd_storage *es, const char *id)
 {
     for (int i = 0; i < MAX_LOCKS; i++)
-        if (es->locks[i].used && strcmp(es->locks[i].id, id) == 0)
+        if (es->locks[i].used && es->locks[i].id != NULL && strcmp(es->locks[i].id, id) == 0)
             return &es->locks[i];
     return NULL;
 }
@@ -1268,27 +1268,25 @@ static hive_rc start_keep_alive(etcd_storage *es, held_lock *h, const char *id)
     pthread_condattr_t ca;
     int err;
 
-    h->id = hive__strdup(id);
-    h->auth = es->token != NULL ? hive__aprintf("Authorization: %s", es->token) : NULL;
-    if (h->id == NULL || (es->token != NULL && h->auth == NULL)) {
-        free(h->id);
-        hive_free_str(h->auth);
-        return hive__fail(HIVE_ERR_NOMEM, "out of memory");
-    }
     h->es = es;
     h->first = es->good;
     h->conn.fd = -1;
     h->stop = false;
     h->lost = false;
     h->lost_why[0] = '\0';
+    h->running = false;
     pthread_mutex_init(&h->mu, NULL);
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&h->wake, &ca);
     pthread_condattr_destroy(&ca);
+    h->used = true;   /* from here on, release() undoes it all (and revokes the lease) */
+    h->id = hive__strdup(id);
+    h->auth = es->token != NULL ? hive__aprintf("Authorization: %s", es->token) : NULL;
+    if (h->id == NULL || (es->token != NULL && h->auth == NULL))
+        return hive__fail(HIVE_ERR_NOMEM, "out of memory");
     err = pthread_create(&h->thread, NULL, keep_alive, h);
     h->running = err == 0;
-    h->used = true;
     if (err != 0)
         return hive__fail(HIVE_ERR_LOCK, "cannot start the thread that keeps the refresh lock on '%s': %s", id,
                           strerror(err));
@@ -1376,8 +1374,7 @@ static hive_rc etcd_lock(hive_storage *s, const char *id, int *handle)
     rc = start_keep_alive(es, h, id);
     if (rc != HIVE_OK) {
         char *why = hive__strdup(hive_last_error());
-        if (h->used)
-            release(es, h);
+        release(es, h);
         hive__fail(rc, "%s", why ? why : "cannot keep the refresh lock");
         free(why);
         return rc;
