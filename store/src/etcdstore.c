@@ -10,8 +10,10 @@
  * the one this process last read (or that the key is absent), so writers on
  * different machines never overwrite what they have not seen. A refresh is
  * locked fleet-wide by PREFIX/locks/<id>, created in a transaction only if
- * absent, attached to a lease: a holder that dies releases it when the
- * lease expires. A local copy is kept as a cache, one file per credential
+ * absent, attached to a lease that a thread keeps alive while the refresh
+ * runs: a holder that dies releases it when the lease expires, and the
+ * save of the refreshed credential also checks that the lock is still on
+ * the holder's lease (a holder that lost it writes nothing). A local copy is kept as a cache, one file per credential
  * (its mod_revision, its id, the token), written only when the revision
  * changed; when etcd cannot be reached reads fall back to it. The copy is
  * keyed by the set of endpoints and the prefix, so the order in which the
