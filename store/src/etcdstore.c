@@ -10,8 +10,10 @@
  * the one this process last read (or that the key is absent), so writers on
  * different machines never overwrite what they have not seen. A refresh is
  * locked fleet-wide by PREFIX/locks/<id>, created in a transaction only if
- * absent, attached to a lease: a holder that dies releases it when the
- * lease expires. A local copy is kept as a cache, one file per credential
+ * absent, attached to a lease that a thread keeps alive while the refresh
+ * runs: a holder that dies releases it when the lease expires, and the
+ * save of the refreshed credential also checks that the lock is still on
+ * the holder's lease (a holder that lost it writes nothing). A local copy is kept as a cache, one file per credential
  * (its mod_revision, its id, the token), written only when the revision
  * changed; when etcd cannot be reached reads fall back to it. The copy is
  * keyed by the set of endpoints and the prefix, so the order in which the
@@ -27,6 +29,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <mbedtls/sha256.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -43,6 +46,7 @@
 #define SUSPECT_S 60      /* and for that long, later processes wait ATTEMPT_MS (last: 2x) on each */
 #define CACHE_MAX (1024u * 1024)
 #define DEFAULT_PORT "2379"
+#define MAX_LOCKS 16
 
 typedef struct rev_entry {
     char *id;
@@ -57,6 +61,29 @@ typedef struct prefetched {
     char rev[24];
     int64_t at;        /* monotonic ms of the answer: older than PREFETCH_MS, it is read again */
 } prefetched;
+
+struct etcd_storage;
+
+/* A refresh lock this process holds: PREFIX/locks/<id>, put on a lease
+ * that a thread keeps alive every lock_ttl/3 s until the unlock joins it
+ * (a token endpoint slower than lock_ttl must not let a second machine in). */
+typedef struct held_lock {
+    bool used;
+    bool running;                 /* the keep-alive thread was started */
+    char *id;
+    char lease[24];
+    pthread_t thread;
+    pthread_mutex_t mu;           /* guards stop, lost and lost_why */
+    pthread_cond_t wake;
+    bool stop;
+    bool lost;                    /* etcd said the lease is gone */
+    char lost_why[200];
+    /* the thread's own */
+    const struct etcd_storage *es;   /* its endpoints and settings only, fixed once open */
+    char *auth;                   /* "Authorization: TOKEN" as at the lock, or NULL */
+    size_t first;                 /* the endpoint it tries first */
+    hive_http1_conn conn;
+} held_lock;
 
 typedef struct etcd_storage {
     hive_storage base;
@@ -89,6 +116,7 @@ typedef struct etcd_storage {
     void (*warn)(void *ctx, const char *message);
     void *warn_ctx;
     bool warned_offline;
+    held_lock locks[MAX_LOCKS];
 } etcd_storage;
 
 static const hive_storage_ops etcd_ops;
@@ -202,15 +230,15 @@ static void mark_down(etcd_storage *es, bool down)
 /* One request to endpoint i: libcurl for etcds://; etcd:// is spoken
  * directly over one kept-alive connection (http1.c), libcurl's loading
  * alone costing a launch more than everything else it does. */
-static hive_rc post_to(etcd_storage *es, size_t i, const char *path, const char *const *headers,
-                       const char *text, size_t len, long t, hive_http_response *rs)
+static hive_rc post_on(const etcd_storage *es, hive_http1_conn *conn, size_t i, const char *path,
+                       const char *const *headers, const char *text, size_t len, long t, hive_http_response *rs)
 {
     hive_http_request rq = {0};
     char *url;
     hive_rc rc;
 
     if (!es->tls)
-        return hive__http1_post(&es->conn, es->endpoints[i], path, headers, text, len, t, rs);
+        return hive__http1_post(conn, es->endpoints[i], path, headers, text, len, t, rs);
     url = hive__aprintf("https://%s%s", es->endpoints[i], path);
     if (url == NULL)
         return hive__fail(HIVE_ERR_NOMEM, "out of memory");
@@ -226,6 +254,12 @@ static hive_rc post_to(etcd_storage *es, size_t i, const char *path, const char 
     rc = hive__http_post(&rq, rs);
     free(url);
     return rc;
+}
+
+static hive_rc post_to(etcd_storage *es, size_t i, const char *path, const char *const *headers,
+                       const char *text, size_t len, long t, hive_http_response *rs)
+{
+    return post_on(es, &es->conn, i, path, headers, text, len, t, rs);
 }
 
 /* One POST of text to path: the first endpoint that answers, starting
@@ -891,26 +925,40 @@ done:
 /* --- writing -------------------------------------------------------------- */
 
 /* A transaction: if the key's mod_revision is rev ("0": it is absent),
- * then `then` (a request_put or request_delete_range object). */
-static hive_rc txn(etcd_storage *es, const char *key, const char *rev, const char *then_name, hive_json *then,
-                   bool *succeeded, hive_json **answer)
+ * and, with a fence, the key fence_key is on the lease fence_lease (the
+ * refresh lock is still ours), then `then` (a request_put or
+ * request_delete_range object). */
+static hive_rc txn(etcd_storage *es, const char *key, const char *rev, const char *fence_key,
+                   const char *fence_lease, const char *then_name, hive_json *then, bool *succeeded,
+                   hive_json **answer)
 {
     hive_json *rq = obj();
     hive_json *cmp = obj();
     hive_json *cmps = hive_json_new(HIVE_JSON_ARRAY);
     hive_json *ops = hive_json_new(HIVE_JSON_ARRAY);
     hive_json *op = obj();
+    hive_json *fence = fence_key != NULL ? obj() : NULL;
     hive_json *rs = NULL;
     hive_rc rc;
 
-    if (rq == NULL || cmp == NULL || cmps == NULL || ops == NULL || op == NULL) {
+    if (rq == NULL || cmp == NULL || cmps == NULL || ops == NULL || op == NULL ||
+        (fence_key != NULL && fence == NULL)) {
         hive_json_free(&rq);
         hive_json_free(&cmp);
         hive_json_free(&cmps);
         hive_json_free(&ops);
         hive_json_free(&op);
+        hive_json_free(&fence);
         hive_json_free(&then);
         return hive__fail(HIVE_ERR_NOMEM, "out of memory");
+    }
+    if (fence != NULL) {
+        /* an absent key compares as lease 0, which no lease is */
+        put_b64(fence, "key", fence_key, strlen(fence_key));
+        put_str(fence, "target", "LEASE");
+        put_str(fence, "lease", fence_lease);
+        put_str(fence, "result", "EQUAL");
+        hive_json_append(cmps, fence);
     }
     put_b64(cmp, "key", key, strlen(key));
     if (strcmp(rev, "0") == 0) {
@@ -964,20 +1012,75 @@ static bool backoff(int attempt, int64_t *deadline)
     return true;
 }
 
+/* The refresh lock this process holds on id, or NULL. */
+static held_lock *held_for(etcd_storage *es, const char *id)
+{
+    for (int i = 0; i < MAX_LOCKS; i++)
+        if (es->locks[i].used && es->locks[i].id != NULL && strcmp(es->locks[i].id, id) == 0)
+            return &es->locks[i];
+    return NULL;
+}
+
+static hive_rc lost_lock(const char *id, const char *how)
+{
+    return hive__fail(HIVE_ERR_LOCK, "lost the refresh lock on etcd while refreshing '%s' (%s): the new "
+                      "tokens were not saved; the refresh token it used may have been spent (if the next "
+                      "refresh is refused, authorize again); was this machine cut off from etcd for "
+                      "longer than lock_ttl?", id, how);
+}
+
+/* After a fenced write failed: whether the lock key is still on h's lease
+ * (if not, the failure was the fence's). */
+static hive_rc still_ours(etcd_storage *es, const char *lock_key, const held_lock *h, bool *ours)
+{
+    hive_json *rq = obj();
+    hive_json *rs = NULL;
+    hive_json *kv;
+    const char *lease;
+    hive_rc rc;
+
+    if (rq == NULL)
+        return hive__fail(HIVE_ERR_NOMEM, "out of memory");
+    put_b64(rq, "key", lock_key, strlen(lock_key));
+    rc = call(es, "/v3/kv/range", rq, &rs);
+    kv = hive_json_at(hive_json_get(rs, "kvs"), 0, NULL);
+    lease = hive_json_string(hive_json_get(kv, "lease"), NULL);
+    if (rc == HIVE_OK)
+        *ours = lease != NULL && strcmp(lease, h->lease) == 0;
+    hive_json_free(&rq);
+    hive_json_free(&rs);
+    return rc;
+}
+
+/* A save of what this process refreshes under its lock is fenced: the
+ * transaction also checks that the lock key is still on our lease, so a
+ * holder whose lease expired (another machine may hold the lock now and
+ * have saved newer tokens) never overwrites anything. */
 static hive_rc etcd_save(hive_storage *s, const hive_cred *cred)
 {
     etcd_storage *es = (etcd_storage *)s;
     const char *id = hive_cred_id(cred);
     const char *known = known_rev(es, id);
+    held_lock *h = held_for(es, id);
     char *key = key_of(es, "credentials", id);
+    char *fence_key = h != NULL ? key_of(es, "locks", id) : NULL;
     char *token = NULL;
     size_t len = 0;
     int64_t deadline = 0;
+    bool lost = false;
     hive_rc rc;
 
-    if (key == NULL)
+    if (key == NULL || (h != NULL && fence_key == NULL)) {
+        free(key);
+        free(fence_key);
         return hive__fail(HIVE_ERR_NOMEM, "out of memory");
-    rc = hive__file_encrypt(es->key, cred, &token, &len);
+    }
+    if (h != NULL) {
+        pthread_mutex_lock(&h->mu);
+        lost = h->lost;
+        pthread_mutex_unlock(&h->mu);
+    }
+    rc = lost ? lost_lock(id, "lease expired") : hive__file_encrypt(es->key, cred, &token, &len);
     for (int attempt = 0; rc == HIVE_OK; attempt++) {
         char rev[24] = "0";
         hive_json *put = obj();
@@ -999,7 +1102,7 @@ static hive_rc etcd_save(hive_storage *s, const hive_cred *cred)
         put_b64(put, "value", token, len);
         {
             hive_json *answer = NULL;
-            rc = txn(es, key, rev, "request_put", put, &ok, &answer);
+            rc = txn(es, key, rev, fence_key, h ? h->lease : NULL, "request_put", put, &ok, &answer);
             if (rc == HIVE_OK && ok) {
                 /* the transaction's revision is our write's mod_revision */
                 const char *r = hive_json_string(hive_json_get(hive_json_get(answer, "header"), "revision"), NULL);
@@ -1014,6 +1117,16 @@ static hive_rc etcd_save(hive_storage *s, const hive_cred *cred)
             break;
         if (ok)
             break;
+        if (h != NULL) {
+            bool ours = true;
+            rc = still_ours(es, fence_key, h, &ours);
+            if (rc != HIVE_OK)
+                break;
+            if (!ours) {
+                rc = lost_lock(id, "lease expired");
+                break;
+            }
+        }
         if (known != NULL) {
             rc = hive__fail(HIVE_ERR_CHANGED, "credential '%s' was changed in etcd by another writer since "
                             "it was read; read it again", id);
@@ -1026,6 +1139,7 @@ static hive_rc etcd_save(hive_storage *s, const hive_cred *cred)
     }
     hive_free_secret(token, len + 1);
     free(key);
+    free(fence_key);
     return rc;
 }
 
@@ -1058,12 +1172,6 @@ static hive_rc etcd_delete(hive_storage *s, const char *id)
 
 /* --- the fleet-wide refresh lock ---------------------------------------- */
 
-#define MAX_LOCKS 16
-static struct {
-    char lease[24];
-    bool used;
-} leases[MAX_LOCKS];
-
 /* A lease of lock_ttl seconds; its ID into out. */
 static hive_rc grant(etcd_storage *es, char *out, size_t size)
 {
@@ -1088,33 +1196,167 @@ static hive_rc grant(etcd_storage *es, char *out, size_t size)
     return rc;
 }
 
+/* One keep-alive of h's lease: false when etcd answered that the lease is
+ * gone (why says so); a member that does not answer is not a verdict (the
+ * next period tries again, and the save's fence has the last word). */
+static bool renew(held_lock *h, long t, char *why, size_t size)
+{
+    const etcd_storage *es = h->es;
+    const char *headers[3] = {"Content-Type: application/json", h->auth, NULL};
+    char body[64];
+    int n = snprintf(body, sizeof(body), "{\"ID\":\"%s\"}", h->lease);
+    bool alive = true;
+    bool answered = false;
+
+    for (size_t k = 0; k < es->nendpoints && !answered; k++) {
+        size_t i = (h->first + k) % es->nendpoints;
+        hive_http_response rs = {0};
+        hive_json *js = NULL;
+        if (post_on(es, &h->conn, i, "/v3/lease/keepalive", headers, body, (size_t)n, t, &rs) == HIVE_OK &&
+            rs.status == 200 && hive_json_parse(&js, rs.body, rs.len) == HIVE_OK) {
+            /* a stream of one answer: {"result":{"ID":..,"TTL":..}}; TTL 0 or none: no such lease */
+            const char *ttl = hive_json_string(hive_json_get(hive_json_get(js, "result"), "TTL"), NULL);
+            answered = true;
+            h->first = i;
+            if (ttl == NULL || strcmp(ttl, "0") == 0) {
+                alive = false;
+                snprintf(why, size, "lease expired");
+            }
+        }
+        hive_json_free(&js);
+        hive__http_response_free(&rs);
+    }
+    hive__clear_error();   /* this thread's own; nobody reads it */
+    return alive;
+}
+
+static void *keep_alive(void *arg)
+{
+    held_lock *h = arg;
+    long every = h->es->lock_ttl * 1000 / 3;
+    long t = h->es->timeout_ms < every ? h->es->timeout_ms : every;
+    struct timespec next;
+
+    clock_gettime(CLOCK_MONOTONIC, &next);   /* at once: the lease may be old from waiting */
+    pthread_mutex_lock(&h->mu);
+    while (!h->stop) {
+        char why[sizeof(h->lost_why)] = "";
+        bool alive;
+        if (pthread_cond_timedwait(&h->wake, &h->mu, &next) != ETIMEDOUT)
+            continue;
+        pthread_mutex_unlock(&h->mu);
+        alive = renew(h, t, why, sizeof(why));
+        pthread_mutex_lock(&h->mu);
+        if (!alive) {
+            h->lost = true;
+            memcpy(h->lost_why, why, sizeof(why));
+            break;
+        }
+        clock_gettime(CLOCK_MONOTONIC, &next);
+        next.tv_sec += every / 1000;
+        next.tv_nsec += (every % 1000) * 1000000L;
+        if (next.tv_nsec >= 1000000000L) {
+            next.tv_sec++;
+            next.tv_nsec -= 1000000000L;
+        }
+    }
+    pthread_mutex_unlock(&h->mu);
+    return NULL;
+}
+
+/* h, just taken (h->lease holds the lock key): keep its lease alive. */
+static hive_rc start_keep_alive(etcd_storage *es, held_lock *h, const char *id)
+{
+    pthread_condattr_t ca;
+    int err;
+
+    h->es = es;
+    h->first = es->good;
+    h->conn.fd = -1;
+    h->stop = false;
+    h->lost = false;
+    h->lost_why[0] = '\0';
+    h->running = false;
+    pthread_mutex_init(&h->mu, NULL);
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&h->wake, &ca);
+    pthread_condattr_destroy(&ca);
+    h->used = true;   /* from here on, release() undoes it all (and revokes the lease) */
+    h->id = hive__strdup(id);
+    h->auth = es->token != NULL ? hive__aprintf("Authorization: %s", es->token) : NULL;
+    if (h->id == NULL || (es->token != NULL && h->auth == NULL))
+        return hive__fail(HIVE_ERR_NOMEM, "out of memory");
+    err = pthread_create(&h->thread, NULL, keep_alive, h);
+    h->running = err == 0;
+    if (err != 0)
+        return hive__fail(HIVE_ERR_LOCK, "cannot start the thread that keeps the refresh lock on '%s': %s", id,
+                          strerror(err));
+    return HIVE_OK;
+}
+
+static void release(etcd_storage *es, held_lock *h)
+{
+    hive_json *rq;
+    hive_json *rs = NULL;
+
+    if (h->running) {
+        pthread_mutex_lock(&h->mu);
+        h->stop = true;
+        pthread_cond_signal(&h->wake);
+        pthread_mutex_unlock(&h->mu);
+        pthread_join(h->thread, NULL);
+        h->running = false;
+    }
+    rq = obj();
+    if (rq != NULL) {
+        put_str(rq, "ID", h->lease);
+        /* revoking the lease deletes the lock key; an error (the lease
+         * expired, etcd is unreachable) leaves nothing behind that the
+         * lease's expiry does not remove, and must not replace the
+         * error the refresh is reporting */
+        if (call(es, "/v3/lease/revoke", rq, &rs) != HIVE_OK)
+            hive__clear_error();
+    }
+    hive_json_free(&rq);
+    hive_json_free(&rs);
+    pthread_mutex_destroy(&h->mu);
+    pthread_cond_destroy(&h->wake);
+    hive__http1_close(&h->conn);
+    hive_free_str(h->auth);
+    h->auth = NULL;
+    free(h->id);
+    h->id = NULL;
+    h->used = false;
+}
+
 static hive_rc etcd_lock(hive_storage *s, const char *id, int *handle)
 {
     etcd_storage *es = (etcd_storage *)s;
     char *key = key_of(es, "locks", id);
-    int slot = -1;
+    held_lock *h = NULL;
     time_t deadline = time(NULL) + 120;
     hive_rc rc;
 
-    for (int i = 0; i < MAX_LOCKS && slot < 0; i++)
-        if (!leases[i].used)
-            slot = i;
-    if (key == NULL || slot < 0) {
+    for (int i = 0; i < MAX_LOCKS && h == NULL; i++)
+        if (!es->locks[i].used)
+            h = &es->locks[i];
+    if (key == NULL || h == NULL) {
         free(key);
         return hive__fail(HIVE_ERR_NOMEM, "out of memory");
     }
-    rc = grant(es, leases[slot].lease, sizeof(leases[slot].lease));
+    rc = grant(es, h->lease, sizeof(h->lease));
     while (rc == HIVE_OK) {
         hive_json *put = obj();
         bool ok = false;
         put_b64(put, "key", key, strlen(key));
         put_b64(put, "value", "hive", 4);
-        put_str(put, "lease", leases[slot].lease);
-        rc = txn(es, key, "0", "request_put", put, &ok, NULL);
+        put_str(put, "lease", h->lease);
+        rc = txn(es, key, "0", NULL, NULL, "request_put", put, &ok, NULL);
         if (rc != HIVE_OK && strstr(hive_last_error(), "lease not found") != NULL) {
             /* our lease ran out while we waited: take a new one */
             hive__clear_error();
-            rc = grant(es, leases[slot].lease, sizeof(leases[slot].lease));
+            rc = grant(es, h->lease, sizeof(h->lease));
             continue;
         }
         if (rc != HIVE_OK || ok)
@@ -1131,29 +1373,25 @@ static hive_rc etcd_lock(hive_storage *s, const char *id, int *handle)
     free(key);
     if (rc != HIVE_OK)
         return rc == HIVE_ERR_NETWORK ? hive__fail_prefix(HIVE_ERR_LOCK, "cannot lock '%s' for refresh", id) : rc;
-    leases[slot].used = true;
-    *handle = slot;
+    rc = start_keep_alive(es, h, id);
+    if (rc != HIVE_OK) {
+        char *why = hive__strdup(hive_last_error());
+        release(es, h);
+        hive__fail(rc, "%s", why ? why : "cannot keep the refresh lock");
+        free(why);
+        return rc;
+    }
+    *handle = (int)(h - es->locks);
     return HIVE_OK;
 }
 
 static void etcd_unlock(hive_storage *s, int handle)
 {
     etcd_storage *es = (etcd_storage *)s;
-    hive_json *rq;
-    hive_json *rs = NULL;
 
-    if (handle < 0 || handle >= MAX_LOCKS || !leases[handle].used)
+    if (handle < 0 || handle >= MAX_LOCKS || !es->locks[handle].used)
         return;
-    rq = obj();
-    if (rq != NULL) {
-        put_str(rq, "ID", leases[handle].lease);
-        /* revoking the lease deletes the lock key */
-        if (call(es, "/v3/lease/revoke", rq, &rs) != HIVE_OK)
-            hive__clear_error();   /* it expires anyway */
-    }
-    hive_json_free(&rq);
-    hive_json_free(&rs);
-    leases[handle].used = false;
+    release(es, &es->locks[handle]);
 }
 
 /* --- open and free ---------------------------------------------------------- */
@@ -1162,6 +1400,9 @@ static void etcd_destroy(hive_storage *s)
 {
     etcd_storage *es = (etcd_storage *)s;
 
+    for (int i = 0; i < MAX_LOCKS; i++)
+        if (es->locks[i].used)
+            release(es, &es->locks[i]);
     for (size_t i = 0; i < es->nendpoints; i++)
         free(es->endpoints[i]);
     for (size_t i = 0; i < es->nrevs; i++)

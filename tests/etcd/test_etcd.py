@@ -16,7 +16,9 @@ Environment:
                 (default: <repo>/tests/data/fixtures/hive-home)
 
 One single-member etcd on 127.0.0.1 (free ports) serves most tests; the
-failover test starts a three-member cluster, the offline test an etcd of
+failover test starts a three-member cluster, and so does the fleet test
+(20 machines in waves, with faults, against the OAuth2 server, in under a
+minute), the offline test an etcd of
 its own that it stops, and EtcdSecurityTest one with TLS and client
 certificates (made with the `openssl` command, which scripts/setup installs)
 and one with user authentication. Every test has its own key PREFIX (/t-<test>),
@@ -337,6 +339,7 @@ class TokenStub:
         self.arrived = threading.Event()
         self.gate = threading.Event()
         self.gate.set()
+        self.refuse = False          # answer invalid_grant instead
         stub = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -349,8 +352,11 @@ class TokenStub:
                 stub.gate.wait(30)
                 data = json.dumps({"access_token": "stub-access-%d" % n, "token_type": "Bearer",
                                    "expires_in": 3600, "refresh_token": "stub-refresh-%d" % n}).encode()
+                if stub.refuse:
+                    data = json.dumps({"error": "invalid_grant",
+                                       "error_description": "stub refuses refresh %d" % n}).encode()
                 try:
-                    self.send_response(200)
+                    self.send_response(400 if stub.refuse else 200)
                     self.send_header("Content-Type", "application/json")
                     self.send_header("Content-Length", str(len(data)))
                     self.end_headers()
@@ -897,6 +903,196 @@ class EtcdTest(unittest.TestCase):
         self.assertEqual(self.value_in_etcd("tok", "access_token"), "stub-access-2")
         self.assertIsNone(etcd_get(self.ep, self.prefix + "/locks/tok"))
 
+    def lock_lease(self):
+        """The lease the refresh lock PREFIX/locks/tok is on (decimal), or None."""
+        kvs = gateway(self.ep, "/v3/kv/range", {"key": b64(self.prefix + "/locks/tok")}).get("kvs") or []
+        return kvs[0].get("lease") if kvs else None
+
+    def held_refresh(self, stub, url, name="a", env=None):
+        """hive-cred refresh tok on machine `name` (or env), held at the token
+        endpoint (stub.gate clear); returns the process once its token
+        request came."""
+        stub.gate.clear()
+        a = subprocess.Popen([HIVE_CRED, "--store", url, "refresh", "tok"], stdin=subprocess.DEVNULL,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env or self.machine(name),
+                             cwd=self.tmp)
+        self.addCleanup(lambda: (a.kill(), a.communicate()))
+        self.assertTrue(stub.arrived.wait(30), "the holder's token request never came")
+        return a
+
+    def test_lock_kept_alive_through_a_slow_refresh(self):
+        """A token endpoint slower than lock_ttl (3 s): the holder keeps its
+        lease alive, so a second machine waits instead of spending the same
+        refresh token, and then uses what the first saved."""
+        stub, url = self.lock_setup()
+        a = self.held_refresh(stub, url)
+        lease = self.lock_lease()
+        self.assertIsNotNone(lease, "no lock while refreshing")
+        b = subprocess.Popen([HIVE_RUN, "--store", url, "-e", "T={{tok.access_token}}", "--", "printenv", "T"],
+                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             env=self.machine("b"), cwd=self.tmp)
+        self.addCleanup(lambda: (b.kill(), b.communicate()))
+        time.sleep(7)    # more than two lock_ttl
+        self.assertEqual(self.lock_lease(), lease, "the holder's lock was lost while its refresh was out")
+        self.assertEqual(len(stub.requests), 1, "a second machine sent a token request while the first refreshed")
+        stub.gate.set()
+        out, err = a.communicate(timeout=TIMEOUT)
+        self.assertEqual(a.returncode, 0, err)
+        out, err = b.communicate(timeout=TIMEOUT)
+        self.assertEqual(b.returncode, 0, err)
+        self.assertEqual(out, b"stub-access-1\n")
+        self.assertEqual(len(stub.requests), 1)
+        self.assertEqual(self.value_in_etcd("tok", "refresh_token"), "stub-refresh-1")
+        self.assertIsNone(etcd_get(self.ep, self.prefix + "/locks/tok"), "the refresh lock was left behind")
+
+    def revoke_lock(self):
+        lease = self.lock_lease()
+        self.assertIsNotNone(lease, "no lock while refreshing")
+        etcdctl(self.ep, "lease", "revoke", "%x" % int(lease))
+        self.assertIsNone(etcd_get(self.ep, self.prefix + "/locks/tok"))
+
+    def test_holder_that_lost_its_lock_cannot_save(self):
+        """The holder's lease is revoked while its token request is out (as
+        when it was cut off from etcd for longer than lock_ttl and another
+        machine refreshed meanwhile): its save is fenced, says so, and what
+        etcd holds stays."""
+        stub, url = self.lock_setup()
+        a = self.held_refresh(stub, url)
+        self.revoke_lock()
+        # another machine refreshes meanwhile (the lock is free)
+        stub.gate.set()
+        self.check(self.cred("refresh", "tok", url=url, env=self.machine("b")), 0, "refresh by a second machine")
+        self.assertEqual(self.value_in_etcd("tok", "access_token"), "stub-access-2")
+        out, err = a.communicate(timeout=TIMEOUT)
+        text = err.decode()
+        self.assertEqual(a.returncode, EXIT_STORE, text)
+        self.assertIn("lost the refresh lock on etcd while refreshing 'tok' (lease expired): the new tokens "
+                      "were not saved", text)
+        self.assertNotIn("unknown error", text)
+        self.assertNotIn("stub-", text)
+        self.assertEqual(self.value_in_etcd("tok", "access_token"), "stub-access-2",
+                         "the holder that lost its lock overwrote newer tokens")
+        self.assertIsNone(etcd_get(self.ep, self.prefix + "/locks/tok"))
+
+    def test_failed_refresh_message_survives_a_lost_lease(self):
+        """A refresh that fails after its lease is gone: the unlock (whose
+        revoke etcd refuses) keeps the refresh's own message."""
+        stub, url = self.lock_setup()
+        stub.refuse = True
+        a = self.held_refresh(stub, url)
+        self.revoke_lock()
+        stub.gate.set()
+        out, err = a.communicate(timeout=TIMEOUT)
+        text = err.decode()
+        self.assertNotEqual(a.returncode, 0, text)
+        self.assertIn("Refresh token for 'tok' is invalid or revoked", text)
+        self.assertNotIn("unknown error", text)
+        self.assertEqual(self.value_in_etcd("tok", "access_token"), "old")
+
+    # --- 4b: a fleet under load and faults --------------------------------------------
+
+    def test_fleet_under_load_and_faults(self):
+        """20 machines launch hive-run in waves through a 3-member cluster
+        against a rotating OAuth2 server whose tokens last 6 s (due after two
+        thirds of that, 4 s), one wave per expiry: healthy, a member stopped, the leader killed, a token
+        endpoint slower than lock_ttl. Every wave makes one token request and
+        no launch fails; a wave with a member stopped costs a bounded factor
+        of a healthy wave's median launch time. Last, a holder is killed
+        after the server rotated the token and before its answer came: the
+        documented window, in which the rotating grant is lost - the next
+        refresh replays the spent token, the server revokes the grant, and
+        that is the only failure."""
+        why = oauth_missing()
+        if why:
+            self.fail("cannot run: " + why)
+        members = start_cluster(os.path.join(self.tmp, "cluster"), 3, "hive-test-" + self._testMethodName)
+
+        def stop_all():
+            for m in members:
+                m.stop(signal.SIGKILL)
+        self.addCleanup(stop_all)
+        server = OAuthServer(self.tmp, access_ttl=6)
+        self.addCleanup(server.close)
+        # the member to stop is listed first: every machine starts there
+        stopped = [m for m in members if m is not leader_of(members)][0]
+        order = [stopped] + [m for m in members if m is not stopped]
+        url = "etcd://%s%s?lock_ttl=3" % (",".join(m.endpoint for m in order), self.prefix)
+        self.add_provider(server.token_url, url=url)
+        self.add_token(refresh=server.mint(), url=url)
+        machines = [self.machine("fleet%02d" % i) for i in range(20)]
+        argv = [HIVE_RUN, "--store", url, "-e", "T={{tok.access_token}}", "--", "printenv", "T"]
+        issued = []     # monotonic time of each wave's token
+
+        def launch(env):
+            return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, env=env, cwd=self.tmp)
+
+        def wave(what):
+            """All machines at once: [(exit, stdout, stderr, seconds)]."""
+            if issued:   # until the stored token is due
+                time.sleep(max(0.0, issued[-1] + 5.2 - time.monotonic()))
+            before = server.stats()["token_requests"]
+            t0 = time.monotonic()
+            procs = [launch(env) for env in machines]
+            results = []
+            for p in procs:
+                out, err = p.communicate(timeout=TIMEOUT * 2)
+                results.append((p.returncode, out, err, time.monotonic() - t0))
+            issued.append(time.monotonic())
+            made = server.stats()["token_requests"] - before
+            for i, (rc, out, err, _) in enumerate(results):
+                self.assertEqual(rc, 0, "%s: machine %d: exit %d: %r" % (what, i, rc, err))
+            values = {out for _, out, _, _ in results}
+            self.assertEqual(len(values), 1, "%s: the machines got different tokens: %r" % (what, values))
+            self.assertEqual(made, 1, "%s: %d token requests for one expiry\n%s" % (what, made, server.log_tail()))
+            return sorted(r[3] for r in results)[len(results) // 2]
+
+        wave("the first wave")
+        healthy = wave("healthy")
+        stopped.stop(signal.SIGTERM)
+        sick = wave("a member stopped")
+        self.assertLess(sick / healthy, 4, "median launch %.2f s with a member stopped, %.2f s without"
+                        % (sick, healthy))
+        stopped.start()
+        wait_healthy(members)
+        leader = leader_of(members)
+        leader.stop(signal.SIGKILL)
+        wait_healthy([m for m in members if m is not leader])
+        wave("the leader killed")
+        leader.start()
+        wait_healthy(members)
+        server.admin("POST", "/test/delay?ms=4500")   # longer than lock_ttl: the lease is kept alive
+        wave("a slow token endpoint")
+        server.admin("POST", "/test/delay?ms=0")
+
+        # the documented window: the server rotated the token, the holder dies before its answer
+        time.sleep(max(0.0, issued[-1] + 5.2 - time.monotonic()))
+        server.admin("POST", "/test/delay?ms=3000&after=1")
+        spent = self.value_in_etcd("tok", "refresh_token", endpoint=members[0].endpoint)
+        before = server.stats()["token_requests"]
+        holder = launch(machines[0])
+        deadline = time.monotonic() + 30
+        while server.stats()["token_requests"] == before and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.assertEqual(server.stats()["token_requests"], before + 1, "the holder's token request never came")
+        time.sleep(0.5)     # the provider rotates, then holds its answer
+        holder.kill()
+        holder.communicate()
+        server.admin("POST", "/test/delay?ms=0&after=1")
+        self.assertEqual(self.value_in_etcd("tok", "refresh_token", endpoint=members[0].endpoint), spent,
+                         "the killed holder saved")
+        # once the access token has expired (and the holder's lease with it)
+        time.sleep(max(0.0, issued[-1] + 7.5 - time.monotonic()))
+        procs = [launch(env) for env in machines]
+        results = [p.communicate(timeout=TIMEOUT * 2) + (p.returncode,) for p in procs]
+        for out, err, rc in results:
+            self.assertEqual((rc, out), (EXIT_FAIL, b""), err)
+            self.assertEqual(err.decode().splitlines()[0],
+                             "hive-run: warning: Refresh token for 'tok' is invalid or revoked. "
+                             "Re-authorization required.")
+            self.assertIn("key 'access_token' of credential 'tok' expired", err.decode())
+        self.assertIsNone(etcd_get(members[0].endpoint, self.prefix + "/locks/tok"))
+
     # --- 5: a three-member cluster loses a member -------------------------------------
 
     def test_cluster_member_stopped(self):
@@ -1322,6 +1518,26 @@ class EtcdSecurityTest(unittest.TestCase):
         self.assertEqual(json.loads(self.fernet.decrypt(token.strip().encode()))["keys"]["api_key"]["value"],
                          "tls-v1")
 
+        # a refresh held past lock_ttl keeps its lock over etcds:// too (the
+        # keep-alive thread's own requests through libcurl)
+        stub = TokenStub()
+        self.addCleanup(stub.close)
+        locked = url + "&lock_ttl=3"
+        EtcdTest.add_provider(self, stub.url, url=locked)
+        EtcdTest.add_token(self, url=locked)
+        a = EtcdTest.held_refresh(self, stub, locked, env=other)
+        time.sleep(5)
+        self.assertIn("/pfx/locks/tok", held(), "the lock was lost while the refresh was out")
+        stub.gate.set()
+        out, err = a.communicate(timeout=TIMEOUT)
+        self.assertEqual(a.returncode, 0, err)
+        self.assertEqual(len(stub.requests), 1)
+        token = etcdctl(own.client_url, *tls_ctl, "get", "--print-value-only", "/pfx/credentials/tok")
+        self.assertEqual(json.loads(self.fernet.decrypt(token.strip().encode()))["keys"]["access_token"]["value"],
+                         "stub-access-1")
+        for cid in ("tok", "idp"):
+            self.check(self.cred("delete", cid, url=url), 0)
+
         # the server's certificate checked against the system's CAs only: refused
         no_ca = "%s?cert_file=%s&key_file=%s" % (base, certs["client_cert"], certs["client_key"])
         for what, plain_url in [("no ca_file", no_ca), ("plain http to the TLS port", "etcd://%s/pfx" % own.endpoint)]:
@@ -1412,13 +1628,10 @@ class EtcdSecurityTest(unittest.TestCase):
             self.assertNotIn(b"rootpw", out)
 
 
-    def test_auth_token_renewed_by_a_long_lived_refresher(self):
-        """etcd's auth token lives 1 s here (300 s by default): the --fresh
-        refresher, idle between refreshes, outlives it, authenticates again
-        and keeps refreshing through etcd."""
-        why = oauth_missing()
-        if why:
-            self.fail("cannot run: " + why)
+    def short_auth_etcd(self):
+        """An etcd of the test's own whose auth tokens live 1 s (300 s by
+        default), with auth on: root (rootpw), and hiveuser (hivepw) who may
+        read and write /h."""
         root_dir = os.path.join(self.tmp, "auth-ttl")
         os.makedirs(root_dir)
         cp, pp = free_ports(2)
@@ -1431,6 +1644,16 @@ class EtcdSecurityTest(unittest.TestCase):
                      ("role", "grant-permission", "hive", "--prefix=true", "readwrite", "/h"),
                      ("user", "grant-role", "hiveuser", "hive"), ("auth", "enable")]:
             etcdctl(own.endpoint, *args)
+        return own
+
+    def test_auth_token_renewed_by_a_long_lived_refresher(self):
+        """etcd's auth token lives 1 s here (300 s by default): the --fresh
+        refresher, idle between refreshes, outlives it, authenticates again
+        and keeps refreshing through etcd."""
+        why = oauth_missing()
+        if why:
+            self.fail("cannot run: " + why)
+        own = self.short_auth_etcd()
         url = "etcd://hiveuser@%s/h" % own.endpoint
         env = self.machine("m0", HIVE_ETCD_PASSWORD="hivepw")
         server = OAuthServer(self.tmp, access_ttl=3)
@@ -1454,6 +1677,27 @@ class EtcdSecurityTest(unittest.TestCase):
         # the last token seen, or one refreshed after the program's last look
         self.assertNotIn(stored, seen[:-1])
         self.assertNotIn(b"hivepw", r.stdout + r.stderr)
+
+    def test_lock_kept_alive_past_the_auth_token(self):
+        """With etcd's auth token living 1 s, a refresh held 5 s at the token
+        endpoint (lock_ttl 3 s) keeps its lock (the keep-alive thread sends
+        the token it had at the lock) and saves."""
+        own = self.short_auth_etcd()
+        url = "etcd://hiveuser@%s/h?lock_ttl=3" % own.endpoint
+        env = self.machine("m0", HIVE_ETCD_PASSWORD="hivepw")
+        stub = TokenStub()
+        self.addCleanup(stub.close)
+        EtcdTest.add_provider(self, stub.url, url=url, env=env)
+        EtcdTest.add_token(self, url=url, env=env)
+        a = EtcdTest.held_refresh(self, stub, url, env=env)
+        time.sleep(5)
+        stub.gate.set()
+        out, err = a.communicate(timeout=TIMEOUT)
+        self.assertEqual(a.returncode, 0, err)
+        token = etcdctl(own.endpoint, "--user", "root:rootpw", "get", "--print-value-only", "/h/credentials/tok")
+        stored = json.loads(self.fernet.decrypt(token.strip().encode()))["keys"]["access_token"]["value"]
+        self.assertEqual(stored, "stub-access-1")
+        self.assertEqual(len(stub.requests), 1)
 
 
 class EtcdRemoteTest(unittest.TestCase):
