@@ -885,7 +885,7 @@ static int check_total_size(char **argv, char **envp)
 
 /* --- exec ------------------------------------------------------------------- */
 
-static void exec_file(const char *path, char **argv, char **envp)
+static void exec_file(char *path, char **argv, char **envp)
 {
     execve(path, argv, envp);
     if (errno == ENOEXEC) {
@@ -898,8 +898,9 @@ static void exec_file(const char *path, char **argv, char **envp)
         sh_argv = calloc(n + 2, sizeof(char *));
         if (sh_argv == NULL)
             return;
-        sh_argv[0] = (char *)"sh";
-        sh_argv[1] = (char *)path;
+        static char sh[] = "sh";
+        sh_argv[0] = sh;
+        sh_argv[1] = path;
         memcpy(&sh_argv[2], &argv[1], n * sizeof(char *));
         execve("/bin/sh", sh_argv, envp);
         saved = errno;
@@ -922,7 +923,7 @@ static const char *env_value(char **envp, const char *name)
  * failure, with the exit status to use. */
 static int exec_program(char **argv, char **envp)
 {
-    const char *file = argv[0];
+    char *file = argv[0];
     const char *path;
     int err = ENOENT;
     bool denied = false;

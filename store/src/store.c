@@ -754,11 +754,11 @@ bool hive_store_is_available(hive_store *s, const char *id)
     return ok;
 }
 
-bool hive__provider_can_refresh(hive_store *s, const hive_provider *p, const hive_cred *cred)
+bool hive__provider_can_refresh(hive_store *s, hive_provider *p, const hive_cred *cred)
 {
     if (p == NULL || p->refresh == NULL || p->refresh == bearer_refresh)
         return false;
-    if (p->can_refresh != NULL && !p->can_refresh((hive_provider *)p, s, cred)) {
+    if (p->can_refresh != NULL && !p->can_refresh(p, s, cred)) {
         hive__clear_error();
         return false;
     }

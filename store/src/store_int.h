@@ -50,7 +50,7 @@ void hive__store_warn(hive_store *s, const char *fmt, ...) HIVE_PRINTF(2, 3);
 hive_rc hive__cred_value(char **value, size_t *len, const hive_cred *c, const char *key);
 /* Whether p can produce a new token for cred (not static, not a bearer
  * token, and configured: see hive_provider.can_refresh). */
-bool hive__provider_can_refresh(hive_store *s, const hive_provider *p, const hive_cred *cred);
+bool hive__provider_can_refresh(hive_store *s, hive_provider *p, const hive_cred *cred);
 /* Register the Aden provider (aden.c). */
 hive_rc hive__add_aden_provider(hive_store *s);
 /*

@@ -59,6 +59,14 @@ HIVE_EXPORT const char *hive_strerror(hive_rc rc);
  */
 HIVE_EXPORT const char *hive_last_error(void);
 
+/*
+ * The version of the library that is running: "1.2.3", and 0xMMmmpp (as
+ * HIVE_VERSION_NUMBER in hive/version.h, the version of the headers a
+ * program was built with). Thread-safe.
+ */
+HIVE_EXPORT const char *hive_version(void);
+HIVE_EXPORT unsigned hive_version_number(void);
+
 /* Set this thread's detail message and return rc: for providers and
  * storages written outside the library. */
 HIVE_EXPORT hive_rc hive_fail(hive_rc rc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -13,7 +13,6 @@
 #include "storage.h"
 #include "dotenv.h"
 #include "store.h"
-
-#define HIVE_VERSION "0.1.0"
+#include <hive/version.h>
 
 #endif
