@@ -8,12 +8,18 @@
 #include "internal.h"
 #include "hive/store.h"
 
+#include <pthread.h>
+
 struct hive_cache_entry {
     hive_cred *cred;
     int64_t loaded_at;   /* monotonic seconds */
 };
 
 struct hive_store {
+    /* Guards cache, ncache, notes and nnotes: threads share a store
+     * (hive/store.h). Recursive: remember() invalidates. Never held
+     * across a call into the storage or a provider. */
+    pthread_mutex_t lock;
     hive_storage *storage;
     int cache_ttl;
     int margin;
@@ -36,9 +42,6 @@ struct hive_store {
         hive_rc rc;          /* HIVE_OK: refreshed */
     } *notes;
     size_t nnotes;
-    /* The id whose refresh lock this store holds (a provider at work);
-     * its writes through the store must not wait for that lock. */
-    const char *refreshing;
 };
 
 /* The cache's clock, in monotonic seconds (CLOCK_MONOTONIC); the tests

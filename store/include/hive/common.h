@@ -1,5 +1,8 @@
 /*
  * hive/common.h - export macro, return codes and error details.
+ *
+ * Threads: the functions here may be called from any thread at any time;
+ * the detail message is per thread.
  */
 #ifndef HIVE_COMMON_H
 #define HIVE_COMMON_H

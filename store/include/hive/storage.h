@@ -6,6 +6,14 @@
  *   <dir>/metadata/index.json       plaintext index (schema 2.0)
  *
  * where <dir> is $HIVE_HOME/credentials (HIVE_HOME defaults to ~/.hive).
+ *
+ * Threads: a memory or file storage handle may be used by several threads
+ * at once (load, save, delete, exists, list, hive_file_storage_key_source);
+ * hive_file_storage_rotate_key and hive_storage_free need the handle to
+ * themselves. Any other storage (environment, composite, etcd, Aden, one
+ * written outside the library): one handle, one thread at a time. Distinct
+ * handles share nothing, and processes coordinate through the store's
+ * file locks.
  */
 #ifndef HIVE_STORAGE_H
 #define HIVE_STORAGE_H
