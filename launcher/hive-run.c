@@ -675,12 +675,21 @@ static int check_expiry(run *r, hive_store *st, const var *v)
  * {{id}, {{id.}}): an error naming the variable, where it came from and
  * the column, never text handed to the program.
  */
-/* Whether v's template is well formed; if not, say so. */
-static bool template_ok(const var *v)
+/* Whether v's template is well formed; if not, say so, and give the
+ * library's message in *why (when why is not NULL; the caller frees it):
+ * saying so calls the library, which clears that message. */
+static bool template_ok(const var *v, char **why)
 {
+    char *msg;
+
     if (hive_template_check(v->tmpl, strlen(v->tmpl), NULL) == HIVE_OK)
         return true;
-    fail_msg("%s (%s): %s", v->name, v->source, hive_last_error());
+    msg = text_of("%s", hive_last_error());
+    fail_msg("%s (%s): %s", v->name, v->source, msg ? msg : "(out of memory)");
+    if (why != NULL)
+        *why = msg;
+    else
+        free(msg);
     cli_hint("a template is {{id}}, {{id.key}} or {{provider/alias.key}}: letters, digits, '_' "
              "and '-', no spaces");
     cli_hint("text that must hold '{{' as it is can come from the environment instead: "
@@ -691,7 +700,7 @@ static bool template_ok(const var *v)
 static int check_templates(const run *r)
 {
     for (size_t i = 0; i < r->nvars; i++)
-        if (!template_ok(&r->vars[i]))
+        if (!template_ok(&r->vars[i], NULL))
             return EXIT_FAIL;
     return 0;
 }
@@ -1398,11 +1407,13 @@ static hive_json *dry_var(const run *r, hive_store *st, var *v)
     hive_template_ref *refs = NULL;
     size_t n = 0;
     bool rendered = false;
+    char *why = NULL;
 
     if (!name_allowed(r, v))
         hive_json_append(vp, json_text("refused: its value would be run as code (--allow-unsafe-env allows it)"));
-    if (!template_ok(v)) {
-        hive_json_append(vp, json_text(hive_last_error()));
+    if (!template_ok(v, &why)) {
+        hive_json_append(vp, json_text(why));
+        free(why);
     } else if (hive_template_refs(&refs, &n, v->tmpl, strlen(v->tmpl)) == HIVE_OK) {
         for (size_t i = 0; i < n; i++)
             hive_json_append(refs_json, dry_ref(r, st, v, &refs[i], vp));

@@ -41,7 +41,7 @@ const char *hive_strerror(hive_rc rc)
 
 const char *hive_last_error(void)
 {
-    return detail[0] ? detail : "unknown error";
+    return detail;
 }
 
 void hive__clear_error(void)

@@ -123,6 +123,7 @@ hive_rc hive_file_stem(char *buf, size_t size, const char *id)
     size_t o = 0;
     size_t len;
 
+    hive__clear_error();
     if (id == NULL || *id == '\0')
         return hive__fail(HIVE_ERR_BAD_ID, "credential id is empty");
     len = strlen(id);
@@ -1625,6 +1626,7 @@ out:
 
 hive_rc hive_file_storage_index(hive_storage *s, hive_json **out)
 {
+    hive__clear_error();
     if (s == NULL || s->ops != &file_ops)
         return hive__fail(HIVE_ERR_UNSUPPORTED, "not a file storage");
     return current_index((file_storage *)s, out, NULL);
@@ -1804,6 +1806,7 @@ static char *absolute(const char *path)
 
 hive_rc hive_file_storage_open(hive_storage **out, const hive_file_options *opts)
 {
+    hive__clear_error();
     file_storage *fs = calloc(1, sizeof(*fs));
     hive_file_options none = {0};
     char *home = NULL;
@@ -1889,6 +1892,7 @@ static hive_rc create_key_file(file_storage *fs)
 
 hive_rc hive_file_storage_init(hive_storage *s, bool *created_key)
 {
+    hive__clear_error();
     file_storage *fs = (file_storage *)s;
     locked l;
     hive_json *doc = NULL;
@@ -2094,6 +2098,7 @@ hive_rc hive_file_storage_rotate_key(hive_storage *s, const char *new_key,
                                      void (*progress)(void *ctx, size_t done, size_t total), void *ctx,
                                      hive_rotation *out)
 {
+    hive__clear_error();
     file_storage *fs = (file_storage *)s;
     hive_rotation res = {0};
     hive_strlist files = {0};

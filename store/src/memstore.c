@@ -128,6 +128,7 @@ static const hive_storage_ops mem_ops = {
 
 hive_rc hive_memory_storage_new(hive_storage **out)
 {
+    hive__clear_error();
     mem_storage *m = calloc(1, sizeof(*m));
 
     if (m == NULL)

@@ -97,6 +97,7 @@ hive_rc hive_store_add_provider(hive_store *s, hive_provider *p)
 {
     hive_provider **grown;
 
+    hive__clear_error();
     if (p == NULL || p->id == NULL)
         return hive__fail(HIVE_ERR_INVALID, "a provider needs an id");
     grown = realloc(s->providers, (s->nproviders + 1) * sizeof(*grown));
@@ -160,6 +161,7 @@ hive_rc hive_store_new(hive_store **out, hive_storage *storage, const hive_store
     hive_store_options none = {0};
     hive_rc rc;
 
+    hive__clear_error();
     if (storage == NULL)
         return hive__fail(HIVE_ERR_INVALID, "no storage");
     if (opts == NULL)
@@ -207,6 +209,7 @@ hive_rc hive_store_open(hive_store **out, const char *dir, const hive_store_opti
     hive_file_options fo = {0};
     hive_rc rc;
 
+    hive__clear_error();
     if (opts != NULL) {
         fo.warn = opts->warn;
         fo.warn_ctx = opts->warn_ctx;
@@ -219,6 +222,7 @@ hive_rc hive_store_open(hive_store **out, const char *dir, const hive_store_opti
 
 hive_rc hive_store_for_testing(hive_store **out, const char *const (*table)[3])
 {
+    hive__clear_error();
     hive_storage *mem = NULL;
     hive_store *s = NULL;
     hive_rc rc = hive_memory_storage_new(&mem);
@@ -728,6 +732,7 @@ hive_rc hive__cred_value(char **value, size_t *len, const hive_cred *c, const ch
 hive_rc hive_store_get_key(hive_store *s, char **value, size_t *len, const char *id, const char *key,
                            unsigned flags)
 {
+    hive__clear_error();
     hive_cred *c = NULL;
     hive_rc rc = hive_store_get_credential(s, &c, id, flags);
     size_t n = 0;
@@ -752,6 +757,7 @@ static bool holds_lock(const hive_store *s, const char *id)
 
 hive_rc hive_store_save(hive_store *s, const hive_cred *cred)
 {
+    hive__clear_error();
     hive_rc rc = holds_lock(s, hive_cred_id(cred)) ? s->storage->ops->save(s->storage, cred)
                                                    : hive_storage_save(s->storage, cred);
 
@@ -764,6 +770,7 @@ hive_rc hive_store_save(hive_store *s, const hive_cred *cred)
 
 hive_rc hive_store_delete(hive_store *s, const char *id)
 {
+    hive__clear_error();
     hive_store_invalidate(s, id);
     return holds_lock(s, id) ? s->storage->ops->del(s->storage, id) : hive_storage_delete(s->storage, id);
 }
@@ -772,6 +779,7 @@ hive_rc hive_store_exists(hive_store *s, const char *id, bool *found)
 {
     bool hit;
 
+    hive__clear_error();
     pthread_mutex_lock(&s->lock);
     hit = cached(s, id) != NULL;
     pthread_mutex_unlock(&s->lock);
@@ -784,6 +792,7 @@ hive_rc hive_store_exists(hive_store *s, const char *id, bool *found)
 
 hive_rc hive_store_list(hive_store *s, hive_strlist *out)
 {
+    hive__clear_error();
     return hive_storage_list(s->storage, out);
 }
 

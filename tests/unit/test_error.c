@@ -52,3 +52,52 @@ Test(error, a_long_prefix_is_cut_visibly)
     hive__fail_prefix(HIVE_ERR_IO, "%s", what);
     cr_assert(strstr(hive_last_error(), "ppp...: root cause") != NULL, "%s", hive_last_error());
 }
+
+/* Every code's text, as hive/common.h promises it after the code. */
+Test(error, strerror_gives_the_promised_text_for_every_code)
+{
+    static const struct {
+        hive_rc rc;
+        const char *text;
+    } codes[] = {
+        {HIVE_OK, "success"},
+        {HIVE_ERR_NOMEM, "out of memory"},
+        {HIVE_ERR_INVALID, "invalid argument"},
+        {HIVE_ERR_NOT_FOUND, "credential not found"},
+        {HIVE_ERR_KEY_NOT_FOUND, "key not found in credential"},
+        {HIVE_ERR_NO_KEY, "no encryption key configured"},
+        {HIVE_ERR_BAD_KEY, "encryption key is not a valid Fernet key"},
+        {HIVE_ERR_DECRYPT, "token could not be decrypted"},
+        {HIVE_ERR_FORMAT, "not a valid credential"},
+        {HIVE_ERR_IO, "input/output error"},
+        {HIVE_ERR_PERM, "unsafe permissions or access denied"},
+        {HIVE_ERR_BAD_ID, "invalid credential id"},
+        {HIVE_ERR_TOO_LARGE, "input too large"},
+        {HIVE_ERR_READ_ONLY, "storage is read-only"},
+        {HIVE_ERR_LOCK, "could not lock the store"},
+        {HIVE_ERR_CONFLICT, "credential id conflict"},
+        {HIVE_ERR_RANDOM, "no randomness available"},
+        {HIVE_ERR_UNSUPPORTED, "not supported"},
+        {HIVE_ERR_NETWORK, "network error"},
+        {HIVE_ERR_REFRESH, "refresh failed"},
+        {HIVE_ERR_REAUTH, "re-authorization required"},
+        {HIVE_ERR_CHANGED, "changed by another writer"},
+        {HIVE_ERR_IN_DOUBT, "refresh token in doubt"},
+    };
+    size_t n = sizeof(codes) / sizeof(codes[0]);
+
+    for (size_t i = 0; i < n; i++) {
+        cr_assert_eq((size_t)codes[i].rc, i, "the codes are numbered 0..%zu in order", n - 1);
+        cr_assert_str_eq(hive_strerror(codes[i].rc), codes[i].text);
+    }
+    /* one past the last, and a negative number: never NULL */
+    cr_assert_str_eq(hive_strerror((hive_rc)n), "unknown error");
+    cr_assert_str_eq(hive_strerror((hive_rc)-1), "unknown error");
+}
+
+Test(error, no_message_after_a_clear)
+{
+    hive_fail(HIVE_ERR_IO, "stale");
+    hive__clear_error();
+    cr_assert_str_eq(hive_last_error(), "");
+}
