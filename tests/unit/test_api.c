@@ -94,6 +94,9 @@ Test(errors, a_success_of_every_kind_leaves_no_stale_message)
     hive_cred_free(&loaded);
     CLEARS(hive_storage_delete(file, "api"));
     hive_storage_free(&file);
+    fo.dir = NULL;
+    CLEARS(hive_storage_open(&file, dir, &fo));
+    hive_storage_free(&file);
     /* the store */
     CLEARS(hive_store_new(&s, mem, NULL));
     CLEARS(hive_store_save(s, c));
