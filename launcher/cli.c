@@ -142,7 +142,7 @@ static bool hint_aden(hive_rc rc, const char *msg)
 
 int cli_fail(hive_rc rc)
 {
-    const char *msg = hive_last_error();
+    const char *msg = *hive_last_error() ? hive_last_error() : hive_strerror(rc);
 
     cli_error("%s", msg);
     if (((rc == HIVE_ERR_INVALID || rc == HIVE_ERR_TOO_LARGE) && cli_hint_dotenv(msg)) || hint_aden(rc, msg))

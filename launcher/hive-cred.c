@@ -268,13 +268,23 @@ static void print_warning(void *ctx, const char *msg);
 
 static store_ref default_store = {NULL};
 
+/* The warn_ctx for o's store: a copy, as the ctx is not const (the copy is
+ * the one the storage keeps; the tool opens one store at a time). */
+static void *warn_ref(const opts *o)
+{
+    static store_ref ref;
+
+    ref = o->store ? o->ref : default_store;
+    return &ref;
+}
+
 static int open_storage(const opts *o, hive_storage **s)
 {
     hive_file_options fo = {0};
     hive_rc rc;
 
     fo.warn = print_warning;
-    fo.warn_ctx = o->store ? (void *)&o->ref : (void *)&default_store;
+    fo.warn_ctx = warn_ref(o);
     rc = hive_storage_open(s, o->store, &fo);
     return rc == HIVE_OK ? 0 : cli_fail(rc);
 }
@@ -1298,7 +1308,7 @@ static int open_store(const opts *o, hive_store **st)
     hive_rc rc;
 
     so.warn = print_warning;
-    so.warn_ctx = o->store ? (void *)&o->ref : (void *)&default_store;
+    so.warn_ctx = warn_ref(o);
     rc = hive_store_open(st, o->store, &so);
     return rc == HIVE_OK ? 0 : cli_fail(rc);
 }

@@ -701,12 +701,21 @@ static int check_expiry(run *r, hive_store *st, const var *v)
  * {{id}, {{id.}}): an error naming the variable, where it came from and
  * the column, never text handed to the program.
  */
-/* Whether v's template is well formed; if not, say so. */
-static bool template_ok(const var *v)
+/* Whether v's template is well formed; if not, say so, and give the
+ * library's message in *why (when why is not NULL; the caller frees it):
+ * saying so calls the library, which clears that message. */
+static bool template_ok(const var *v, char **why)
 {
+    char *msg;
+
     if (hive_template_check(v->tmpl, strlen(v->tmpl), NULL) == HIVE_OK)
         return true;
-    fail_msg("%s (%s): %s", v->name, v->source, hive_last_error());
+    msg = text_of("%s", hive_last_error());
+    fail_msg("%s (%s): %s", v->name, v->source, msg ? msg : "(out of memory)");
+    if (why != NULL)
+        *why = msg;
+    else
+        free(msg);
     cli_hint("a template is {{id}}, {{id.key}} or {{provider/alias.key}}: letters, digits, '_' "
              "and '-', no spaces");
     cli_hint("text that must hold '{{' as it is can come from the environment instead: "
@@ -717,7 +726,7 @@ static bool template_ok(const var *v)
 static int check_templates(const run *r)
 {
     for (size_t i = 0; i < r->nvars; i++)
-        if (!template_ok(&r->vars[i]))
+        if (!template_ok(&r->vars[i], NULL))
             return EXIT_FAIL;
     return 0;
 }
@@ -911,7 +920,7 @@ static int check_total_size(char **argv, char **envp)
 
 /* --- exec ------------------------------------------------------------------- */
 
-static void exec_file(const char *path, char **argv, char **envp)
+static void exec_file(char *path, char **argv, char **envp)
 {
     execve(path, argv, envp);
     if (errno == ENOEXEC) {
@@ -924,8 +933,9 @@ static void exec_file(const char *path, char **argv, char **envp)
         sh_argv = calloc(n + 2, sizeof(char *));
         if (sh_argv == NULL)
             return;
-        sh_argv[0] = (char *)"sh";
-        sh_argv[1] = (char *)path;
+        static char sh[] = "sh";
+        sh_argv[0] = sh;
+        sh_argv[1] = path;
         memcpy(&sh_argv[2], &argv[1], n * sizeof(char *));
         execve("/bin/sh", sh_argv, envp);
         saved = errno;
@@ -948,7 +958,7 @@ static const char *env_value(char **envp, const char *name)
  * failure, with the exit status to use. */
 static int exec_program(char **argv, char **envp)
 {
-    const char *file = argv[0];
+    char *file = argv[0];
     const char *path;
     int err = ENOENT;
     bool denied = false;
@@ -1423,11 +1433,13 @@ static hive_json *dry_var(const run *r, hive_store *st, var *v)
     hive_template_ref *refs = NULL;
     size_t n = 0;
     bool rendered = false;
+    char *why = NULL;
 
     if (!name_allowed(r, v))
         hive_json_append(vp, json_text("refused: its value would be run as code (--allow-unsafe-env allows it)"));
-    if (!template_ok(v)) {
-        hive_json_append(vp, json_text(hive_last_error()));
+    if (!template_ok(v, &why)) {
+        hive_json_append(vp, json_text(why));
+        free(why);
     } else if (hive_template_refs(&refs, &n, v->tmpl, strlen(v->tmpl)) == HIVE_OK) {
         for (size_t i = 0; i < n; i++)
             hive_json_append(refs_json, dry_ref(r, st, v, &refs[i], vp));

@@ -28,7 +28,9 @@ enum { UNINIT = 0, BUSY = 1, READY = 2, ABSENT = 3 };
 
 static _Atomic int state = UNINIT;
 static const struct hive_snap *snap;
-static const char *snap_base;
+/* char *, as getenv() answers: the caller must not write through it (the
+ * mapping is read-only), which is getenv's contract anyway */
+static char *snap_base;
 /* our own copies: the mapping may change under us, these do not */
 static uint64_t snap_size;
 static uint32_t snap_nvars;
@@ -47,14 +49,14 @@ static inline __attribute__((always_inline)) char *env_lookup(const char *name)
     while (name[len] != '\0')
         len++;
     for (; *ep != NULL; ep++) {
-        const char *e = *ep;
+        char *e = *ep;
         size_t i;
         if (e[0] != name[0])
             continue;
         for (i = 1; i < len && e[i] == name[i]; i++)
             ;
         if (i == len && e[len] == '=')
-            return (char *)e + len + 1;
+            return e + len + 1;
     }
     return NULL;
 }
@@ -181,7 +183,7 @@ static inline __attribute__((always_inline)) char *lookup(const char *name)
                         !same(own, snap_base + launch))
                         return own;
                     if (off >= HIVE_SNAP_DATA && off < snap_size)
-                        return (char *)(snap_base + off);
+                        return snap_base + off;
                     return own;
                 }
             }

@@ -43,6 +43,45 @@ cc $extra $(pkg-config --cflags hive) "$prefix/prog.c" -o "$prefix/prog-static" 
    "$libdir/libhive.a" $(pkg-config --libs-only-other --static hive) -lmbedcrypto -lm
 out=$("$prefix/prog-static")
 [ "$out" = installed ] || { echo "static: got '$out'"; exit 1; }
+# find_package(hive): a CMake project that links hive::hive, and one that
+# links hive::hive_static; each prints the version it runs, which is the
+# one of the headers, of hive.pc and of the CMake package.
+pcver=$(pkg-config --modversion hive)
+cat > "$prefix/ver.c" <<'C'
+#include <hive/hive.h>
+#include <stdio.h>
+#include <string.h>
+int main(void)
+{
+    if (strcmp(hive_version(), HIVE_VERSION) != 0 || hive_version_number() != HIVE_VERSION_NUMBER)
+        return 1;
+    printf("%s\n", hive_version());
+    return 0;
+}
+C
+for kind in hive hive_static; do
+  mkdir -p "$prefix/pkg-$kind"
+  cat > "$prefix/pkg-$kind/CMakeLists.txt" <<CM
+cmake_minimum_required(VERSION 3.21)
+project(uses_hive C)
+find_package(hive $pcver EXACT REQUIRED CONFIG)
+add_executable(prog ../prog.c)
+target_link_libraries(prog PRIVATE hive::$kind)
+add_executable(ver ../ver.c)
+target_link_libraries(ver PRIVATE hive::$kind)
+file(WRITE \${CMAKE_BINARY_DIR}/hive_version.txt "\${hive_VERSION}")
+CM
+  CFLAGS="$extra" LDFLAGS="$extra" cmake -S "$prefix/pkg-$kind" -B "$prefix/pkg-$kind/build" \
+    -DCMAKE_PREFIX_PATH="$prefix" >"$prefix/pkg-$kind.log" 2>&1 &&
+    cmake --build "$prefix/pkg-$kind/build" >>"$prefix/pkg-$kind.log" 2>&1 ||
+    { echo "find_package(hive) with hive::$kind:"; cat "$prefix/pkg-$kind.log"; exit 1; }
+  out=$(LD_LIBRARY_PATH="$libdir" "$prefix/pkg-$kind/build/prog")
+  [ "$out" = installed ] || { echo "hive::$kind: got '$out'"; exit 1; }
+  ver=$(LD_LIBRARY_PATH="$libdir" "$prefix/pkg-$kind/build/ver") || { echo "hive::$kind: hive_version() is not HIVE_VERSION"; exit 1; }
+  cmver=$(cat "$prefix/pkg-$kind/build/hive_version.txt")
+  [ "$ver" = "$pcver" ] && [ "$cmver" = "$pcver" ] ||
+    { echo "versions differ: hive_version() $ver, hive.pc $pcver, CMake package $cmver"; exit 1; }
+done
 # man pages, rendered as installed, without a warning
 for page in man1/hive-run.1 man1/hive-cred.1 man5/hive-store.5; do
   f=$prefix/share/man/$page
@@ -79,4 +118,4 @@ printf 'deploy:\n\t@test "$$GITHUB_TOKEN" = tok-0123456789 && echo deployed\n' >
 out=$(cd "$prefix/work" && env -u HIVE_CREDENTIAL_KEY HIVE_HOME="$prefix/home" TOKEN=tok-0123456789 \
       PATH="$prefix/bin:$PATH" bash -euo pipefail -c "$example")
 [ "${out##*$'\n'}" = deployed ] || { echo "README example: got '$out'"; exit 1; }
-echo "install: OK (binaries, libhive.a, libhive.so, headers, hive.pc, man pages, completion, README example)"
+echo "install: OK (binaries, libhive.a, libhive.so, headers, hive.pc, find_package(hive), version, man pages, completion, README example)"

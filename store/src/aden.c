@@ -315,6 +315,7 @@ static char *path_for(const char *id, const char *suffix)
 
 hive_rc hive_aden_sync(hive_store *st, hive_aden_sync_result *res)
 {
+    hive__clear_error();
     aden a;
     hive_json *list = NULL;
     const hive_json *items;
@@ -378,6 +379,7 @@ hive_rc hive_aden_sync(hive_store *st, hive_aden_sync_result *res)
 
 hive_rc hive_aden_validate(hive_store *st, const char *id, bool *valid, char *why, size_t size)
 {
+    hive__clear_error();
     aden a;
     hive_json *ans = NULL;
     char *path = NULL;

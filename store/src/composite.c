@@ -113,6 +113,7 @@ static const hive_storage_ops comp_ops = {
 hive_rc hive_composite_storage_new(hive_storage **out, hive_storage *primary,
                                    hive_storage *const *fallbacks, size_t n)
 {
+    hive__clear_error();
     composite *c = calloc(1, sizeof(*c));
     hive_storage **all = calloc(n + 1, sizeof(*all));
 

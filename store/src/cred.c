@@ -493,6 +493,7 @@ hive_rc hive_cred_parse(hive_cred **out, const char *json, size_t len)
     hive_json *doc = NULL;
     hive_rc rc;
 
+    hive__clear_error();
     rc = hive_json_parse(&raw, json, len);
     if (rc != HIVE_OK)
         return rc == HIVE_ERR_NOMEM ? rc : hive__fail_prefix(HIVE_ERR_FORMAT, "not a credential");
@@ -509,6 +510,7 @@ hive_rc hive_cred_new(hive_cred **out, const char *id, const char *type_name)
     hive_json *doc = NULL;
     hive_rc rc;
 
+    hive__clear_error();
     if (id == NULL || *id == '\0')
         return hive__fail(HIVE_ERR_BAD_ID, "credential id is empty");
     if (hive_cred_type_parse(type_name) == HIVE_TYPE_UNKNOWN)
@@ -532,6 +534,7 @@ hive_rc hive_cred_new(hive_cred **out, const char *id, const char *type_name)
 
 hive_rc hive_cred_emit(char **out, size_t *len, const hive_cred *cred)
 {
+    hive__clear_error();
     return hive_json_emit(out, len, cred->doc, -1);
 }
 
@@ -546,6 +549,7 @@ void hive_cred_free(hive_cred **cred)
 
 hive_rc hive_cred_clone(hive_cred **out, const hive_cred *cred)
 {
+    hive__clear_error();
     hive_json *doc = hive_json_clone(cred->doc);
 
     if (doc == NULL)
@@ -693,6 +697,7 @@ static hive_rc check_text(const char *s, size_t len, const char *what)
 hive_rc hive_cred_set_key(hive_cred *cred, const char *name, const char *value, size_t len,
                           const hive_time *expires_at)
 {
+    hive__clear_error();
     hive_json *keys = hive_json_get(cred->doc, "keys");
     hive_json *k;
     hive_rc rc;
@@ -745,6 +750,7 @@ hive_rc hive__cred_key_meta_set(hive_cred *cred, const char *name, const char *f
 
 hive_rc hive_cred_set_key_expires(hive_cred *cred, const char *name, const hive_time *expires_at)
 {
+    hive__clear_error();
     hive_json *k = hive_json_get(hive_json_get(cred->doc, "keys"), name);
     hive_time none = {0, 0, 0, HIVE_TIME_NONE};
 
@@ -756,6 +762,7 @@ hive_rc hive_cred_set_key_expires(hive_cred *cred, const char *name, const hive_
 
 hive_rc hive_cred_remove_key(hive_cred *cred, const char *name)
 {
+    hive__clear_error();
     hive_json *keys = hive_json_get(cred->doc, "keys");
 
     if (hive_json_get(keys, name) == NULL)
@@ -778,21 +785,25 @@ static hive_rc set_string_or_null(hive_cred *cred, const char *field, const char
 
 hive_rc hive_cred_set_description(hive_cred *cred, const char *text)
 {
+    hive__clear_error();
     return set_string_or_null(cred, "description", text ? text : "");
 }
 
 hive_rc hive_cred_set_provider_id(hive_cred *cred, const char *provider_id)
 {
+    hive__clear_error();
     return set_string_or_null(cred, "provider_id", provider_id);
 }
 
 hive_rc hive_cred_set_auto_refresh(hive_cred *cred, bool on)
 {
+    hive__clear_error();
     return hive_json_set(cred->doc, "auto_refresh", hive_json_new(on ? HIVE_JSON_TRUE : HIVE_JSON_FALSE));
 }
 
 hive_rc hive_cred_add_tag(hive_cred *cred, const char *tag)
 {
+    hive__clear_error();
     hive_json *tags = hive_json_get(cred->doc, "tags");
     hive_rc rc;
 
@@ -806,6 +817,7 @@ hive_rc hive_cred_add_tag(hive_cred *cred, const char *tag)
 
 hive_rc hive_cred_set_time(hive_cred *cred, const char *field, const hive_time *t)
 {
+    hive__clear_error();
     bool nullable = strcmp(field, "last_refreshed") == 0 || strcmp(field, "last_used") == 0;
 
     if (!nullable && strcmp(field, "created_at") != 0 && strcmp(field, "updated_at") != 0)

@@ -82,6 +82,7 @@ hive_rc hive_time_from_number(hive_time *out, double seconds)
     int64_t sec;
     int64_t usec;
 
+    hive__clear_error();
     if (!isfinite(seconds))
         return bad();
     /* pydantic: values above 2e10 are milliseconds. */
@@ -136,6 +137,7 @@ hive_rc hive_time_parse(hive_time *out, const char *text, size_t len)
     hive_time_form form = HIVE_TIME_NAIVE;
     int64_t sec;
 
+    hive__clear_error();
     if (text == NULL || len == 0 || len > 64)
         return bad();
     if (numeric_text(text, len)) {

@@ -515,6 +515,7 @@ hive_rc hive_dotenv_parse_with(hive_json **out, const char *text, size_t len,
     size_t n = 0;
     hive_rc rc;
 
+    hive__clear_error();
     if (caller_opts != NULL) {
         if (caller_opts->size < sizeof(size_t))
             return hive__fail(HIVE_ERR_INVALID, "hive_dotenv_options.size is not set");
@@ -575,11 +576,13 @@ hive_rc hive_dotenv_parse_with(hive_json **out, const char *text, size_t len,
 
 hive_rc hive_dotenv_parse(hive_json **out, const char *text, size_t len)
 {
+    hive__clear_error();
     return hive_dotenv_parse_with(out, text, len, NULL);
 }
 
 hive_rc hive_dotenv_load_with(hive_json **out, const char *path, const hive_dotenv_options *opts)
 {
+    hive__clear_error();
     char *buf = NULL;
     size_t len = 0;
     hive_rc rc = hive__read_at(AT_FDCWD, path, false, MAX_DOTENV, "dotenv file", &buf, &len);
@@ -597,5 +600,6 @@ hive_rc hive_dotenv_load_with(hive_json **out, const char *path, const hive_dote
 
 hive_rc hive_dotenv_load(hive_json **out, const char *path)
 {
+    hive__clear_error();
     return hive_dotenv_load_with(out, path, NULL);
 }

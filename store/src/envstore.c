@@ -201,6 +201,7 @@ static const hive_storage_ops env_ops = {
 
 hive_rc hive_env_storage_open(hive_storage **out, const char *const *mapping, const char *dotenv)
 {
+    hive__clear_error();
     env_storage *e = calloc(1, sizeof(*e));
     size_t n = 0;
 

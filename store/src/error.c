@@ -16,34 +16,34 @@ const char *hive_strerror(hive_rc rc)
     switch (rc) {
     case HIVE_OK: return "success";
     case HIVE_ERR_NOMEM: return "out of memory";
-    case HIVE_ERR_INVALID: return "bad argument or malformed input";
-    case HIVE_ERR_NOT_FOUND: return "no such credential";
-    case HIVE_ERR_KEY_NOT_FOUND: return "credential has no such key";
+    case HIVE_ERR_INVALID: return "invalid argument";
+    case HIVE_ERR_NOT_FOUND: return "credential not found";
+    case HIVE_ERR_KEY_NOT_FOUND: return "key not found in credential";
     case HIVE_ERR_NO_KEY: return "no encryption key configured";
-    case HIVE_ERR_BAD_KEY: return "encryption key is not a Fernet key";
-    case HIVE_ERR_DECRYPT: return "token rejected (MAC, format, padding, time)";
-    case HIVE_ERR_FORMAT: return "decrypted data is not a valid credential";
-    case HIVE_ERR_IO: return "file system error";
-    case HIVE_ERR_PERM: return "unsafe permissions, a symlink, or access denied";
-    case HIVE_ERR_BAD_ID: return "id cannot name a credential file";
-    case HIVE_ERR_TOO_LARGE: return "input above a size limit";
-    case HIVE_ERR_READ_ONLY: return "storage cannot be written";
-    case HIVE_ERR_LOCK: return "could not take the store lock";
-    case HIVE_ERR_CONFLICT: return "id collides with another credential";
+    case HIVE_ERR_BAD_KEY: return "encryption key is not a valid Fernet key";
+    case HIVE_ERR_DECRYPT: return "token could not be decrypted";
+    case HIVE_ERR_FORMAT: return "not a valid credential";
+    case HIVE_ERR_IO: return "input/output error";
+    case HIVE_ERR_PERM: return "unsafe permissions or access denied";
+    case HIVE_ERR_BAD_ID: return "invalid credential id";
+    case HIVE_ERR_TOO_LARGE: return "input too large";
+    case HIVE_ERR_READ_ONLY: return "storage is read-only";
+    case HIVE_ERR_LOCK: return "could not lock the store";
+    case HIVE_ERR_CONFLICT: return "credential id conflict";
     case HIVE_ERR_RANDOM: return "no randomness available";
-    case HIVE_ERR_UNSUPPORTED: return "not possible here (read-only, no provider, no libcurl)";
-    case HIVE_ERR_NETWORK: return "no answer: connection refused, time-out, TLS failure";
-    case HIVE_ERR_REFRESH: return "the provider refused or failed a refresh";
-    case HIVE_ERR_REAUTH: return "the refresh token is invalid or revoked: re-authorize";
-    case HIVE_ERR_CHANGED: return "changed by another writer since it was read: read it again";
-    case HIVE_ERR_IN_DOUBT: return "a one-time token may have been spent by a request that got no answer";
+    case HIVE_ERR_UNSUPPORTED: return "not supported";
+    case HIVE_ERR_NETWORK: return "network error";
+    case HIVE_ERR_REFRESH: return "refresh failed";
+    case HIVE_ERR_REAUTH: return "re-authorization required";
+    case HIVE_ERR_CHANGED: return "changed by another writer";
+    case HIVE_ERR_IN_DOUBT: return "refresh token in doubt";
     }
     return "unknown error";
 }
 
 const char *hive_last_error(void)
 {
-    return detail[0] ? detail : "unknown error";
+    return detail;
 }
 
 void hive__clear_error(void)

@@ -25,6 +25,7 @@ hive_rc hive_fernet_key_decode(uint8_t out[HIVE_FERNET_KEY_BYTES], const char *t
     size_t n = 0;
     hive_rc rc;
 
+    hive__clear_error();
     /* A 32-byte key is 44 characters; allow stray whitespace around it. */
     if (text == NULL || len > 256)
         return hive__fail(HIVE_ERR_BAD_KEY, "encryption key is not a Fernet key "
@@ -50,6 +51,7 @@ hive_rc hive_fernet_key_decode(uint8_t out[HIVE_FERNET_KEY_BYTES], const char *t
 
 hive_rc hive_fernet_key_generate(char out[HIVE_FERNET_KEY_TEXT + 1])
 {
+    hive__clear_error();
     uint8_t raw[HIVE_FERNET_KEY_BYTES];
     hive_rc rc = hive__random(raw, sizeof(raw));
 
@@ -72,6 +74,7 @@ hive_rc hive_fernet_encrypt_at(char **token, size_t *token_len, const void *msg,
                                uint64_t timestamp, const uint8_t iv[16],
                                const uint8_t key[HIVE_FERNET_KEY_BYTES])
 {
+    hive__clear_error();
     mbedtls_aes_context aes;
     size_t padded = (len / 16 + 1) * 16;
     size_t raw_len;
@@ -121,6 +124,7 @@ out:
 hive_rc hive_fernet_encrypt(char **token, size_t *token_len, const void *msg, size_t len,
                             const uint8_t key[HIVE_FERNET_KEY_BYTES])
 {
+    hive__clear_error();
     uint8_t iv[16];
     hive_rc rc = hive__random(iv, sizeof(iv));
 
@@ -237,11 +241,13 @@ out:
 hive_rc hive_fernet_decrypt(uint8_t **msg, size_t *len, const char *token, size_t token_len,
                             const uint8_t key[HIVE_FERNET_KEY_BYTES])
 {
+    hive__clear_error();
     return decrypt(msg, len, token, token_len, false, 0, 0, key);
 }
 
 hive_rc hive_fernet_decrypt_ttl(uint8_t **msg, size_t *len, const char *token, size_t token_len,
                                 int64_t ttl, int64_t now, const uint8_t key[HIVE_FERNET_KEY_BYTES])
 {
+    hive__clear_error();
     return decrypt(msg, len, token, token_len, true, ttl, now, key);
 }

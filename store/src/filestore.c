@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,6 +61,11 @@ typedef struct file_storage {
     void *warn_ctx;
     unsigned warned;        /* WARN_* said already */
     bool key_failed;        /* the last read_cred_at failed on the key, not the file */
+    /* Guards the key state above (key, next, have_*, key_source,
+     * key_failed, warned): one handle may serve several threads. Held by
+     * each storage operation (locked_* below), never across the refresh
+     * lock, which a thread holds between operations. */
+    pthread_mutex_t mu;
 } file_storage;
 
 /* What has been found open to group or others: each is said once. */
@@ -117,6 +123,7 @@ hive_rc hive_file_stem(char *buf, size_t size, const char *id)
     size_t o = 0;
     size_t len;
 
+    hive__clear_error();
     if (id == NULL || *id == '\0')
         return hive__fail(HIVE_ERR_BAD_ID, "credential id is empty");
     len = strlen(id);
@@ -661,9 +668,14 @@ const char *hive_file_storage_key_source(hive_storage *s)
 {
     file_storage *fs = (file_storage *)s;
 
+    const char *source;
+
     if (s == NULL || s->ops != &file_ops)
         return NULL;
-    return load_key(fs) == HIVE_OK ? fs->key_source : NULL;
+    pthread_mutex_lock(&fs->mu);
+    source = load_key(fs) == HIVE_OK ? fs->key_source : NULL;
+    pthread_mutex_unlock(&fs->mu);
+    return source;
 }
 
 /* --- reading credentials -------------------------------------------- */
@@ -1614,6 +1626,7 @@ out:
 
 hive_rc hive_file_storage_index(hive_storage *s, hive_json **out)
 {
+    hive__clear_error();
     if (s == NULL || s->ops != &file_ops)
         return hive__fail(HIVE_ERR_UNSUPPORTED, "not a file storage");
     return current_index((file_storage *)s, out, NULL);
@@ -1659,6 +1672,7 @@ static void file_destroy(hive_storage *s)
 
     hive_memzero(fs->key, sizeof(fs->key));
     hive_memzero(fs->next, sizeof(fs->next));
+    pthread_mutex_destroy(&fs->mu);
     munlock(fs, sizeof(*fs));
     free(fs->next_file);
     hive_free_str(fs->explicit_key);
@@ -1714,8 +1728,42 @@ static void file_unlock(hive_storage *s, int handle)
     }
 }
 
+/* Each operation under the handle's mutex (file_storage.mu). */
+#define LOCKED(call)                               \
+    file_storage *fs = (file_storage *)s;          \
+    hive_rc rc;                                    \
+    pthread_mutex_lock(&fs->mu);                   \
+    rc = call;                                     \
+    pthread_mutex_unlock(&fs->mu);                 \
+    return rc
+
+static hive_rc locked_load(hive_storage *s, hive_cred **out, const char *id)
+{
+    LOCKED(file_load(s, out, id));
+}
+
+static hive_rc locked_save(hive_storage *s, const hive_cred *cred)
+{
+    LOCKED(file_save(s, cred));
+}
+
+static hive_rc locked_delete(hive_storage *s, const char *id)
+{
+    LOCKED(file_delete(s, id));
+}
+
+static hive_rc locked_exists(hive_storage *s, const char *id, bool *found)
+{
+    LOCKED(file_exists(s, id, found));
+}
+
+static hive_rc locked_list(hive_storage *s, hive_strlist *out)
+{
+    LOCKED(file_list(s, out));
+}
+
 static const hive_storage_ops file_ops = {
-    "file", file_load, file_save, file_delete, file_exists, file_list, file_destroy,
+    "file", locked_load, locked_save, locked_delete, locked_exists, locked_list, file_destroy,
     file_lock, file_unlock, false,
 };
 
@@ -1758,12 +1806,17 @@ static char *absolute(const char *path)
 
 hive_rc hive_file_storage_open(hive_storage **out, const hive_file_options *opts)
 {
+    hive__clear_error();
     file_storage *fs = calloc(1, sizeof(*fs));
     hive_file_options none = {0};
     char *home = NULL;
 
     if (fs == NULL)
         return hive__fail(HIVE_ERR_NOMEM, "out of memory");
+    if (pthread_mutex_init(&fs->mu, NULL) != 0) {
+        free(fs);
+        return hive__fail(HIVE_ERR_NOMEM, "cannot create the storage's mutex");
+    }
     if (opts == NULL)
         opts = &none;
     fs->base.ops = &file_ops;
@@ -1776,6 +1829,7 @@ hive_rc hive_file_storage_open(hive_storage **out, const hive_file_options *opts
     } else {
         home = hive__home_dir();
         if (home == NULL) {
+            pthread_mutex_destroy(&fs->mu);
             free(fs);
             return hive__fail(HIVE_ERR_INVALID, "cannot find the home directory: set " HIVE_ENV_HOME);
         }
@@ -1838,6 +1892,7 @@ static hive_rc create_key_file(file_storage *fs)
 
 hive_rc hive_file_storage_init(hive_storage *s, bool *created_key)
 {
+    hive__clear_error();
     file_storage *fs = (file_storage *)s;
     locked l;
     hive_json *doc = NULL;
@@ -2048,6 +2103,7 @@ hive_rc hive_file_storage_rotate_key(hive_storage *s, const char *new_key,
                                      void (*progress)(void *ctx, size_t done, size_t total), void *ctx,
                                      hive_rotation *out)
 {
+    hive__clear_error();
     file_storage *fs = (file_storage *)s;
     hive_rotation res = {0};
     hive_strlist files = {0};

@@ -242,6 +242,7 @@ hive_rc hive__json_add_member(hive_json *obj, const char *key, size_t key_len, h
 
 hive_rc hive_json_set(hive_json *obj, const char *key, hive_json *val)
 {
+    hive__clear_error();
     return hive_json_set_member(obj, key, key != NULL ? strlen(key) : 0, val);
 }
 
@@ -249,6 +250,7 @@ hive_rc hive_json_set_member(hive_json *obj, const char *key, size_t key_len, hi
 {
     member *m;
 
+    hive__clear_error();
     if (val == NULL)
         return hive__fail(HIVE_ERR_NOMEM, "out of memory");
     if (obj == NULL || obj->type != HIVE_JSON_OBJECT || key == NULL) {
@@ -296,6 +298,7 @@ hive_json *hive__json_detach(hive_json *obj, const char *key)
 
 hive_rc hive_json_append(hive_json *arr, hive_json *val)
 {
+    hive__clear_error();
     if (val == NULL)
         return hive__fail(HIVE_ERR_NOMEM, "out of memory");
     if (arr == NULL || arr->type != HIVE_JSON_ARRAY) {
@@ -886,6 +889,7 @@ hive_rc hive_json_parse(hive_json **out, const char *text, size_t len)
     hive_json *v = NULL;
     hive_rc rc;
 
+    hive__clear_error();
     if (text == NULL)
         return hive__fail(HIVE_ERR_INVALID, "invalid JSON: no input");
     if (len > HIVE_JSON_MAX_INPUT)
@@ -1033,6 +1037,7 @@ hive_rc hive_json_emit(char **out, size_t *len, const hive_json *v, int indent)
     hive_buf b = {0};
     hive_rc rc;
 
+    hive__clear_error();
     if (v == NULL)
         return hive__fail(HIVE_ERR_INVALID, "no JSON value");
     rc = emit_value(&b, v, indent, 0);

@@ -133,6 +133,7 @@ hive_rc hive__strlist_add(hive_strlist *list, const char *s)
 
 hive_rc hive_strlist_add(hive_strlist *list, const char *s)
 {
+    hive__clear_error();
     return hive__strlist_add(list, s);
 }
 

@@ -9,6 +9,14 @@
 #include <string.h>
 #include <time.h>
 
+/* The id whose refresh lock this thread holds through store (a provider at
+ * work): its writes through the store must not wait for that lock. Per
+ * thread: another thread saving the same id through the same store must. */
+static _Thread_local struct {
+    const hive_store *store;
+    const char *id;
+} refreshing;
+
 static int64_t mono_now(void)
 {
     struct timespec ts;
@@ -89,6 +97,7 @@ hive_rc hive_store_add_provider(hive_store *s, hive_provider *p)
 {
     hive_provider **grown;
 
+    hive__clear_error();
     if (p == NULL || p->id == NULL)
         return hive__fail(HIVE_ERR_INVALID, "a provider needs an id");
     grown = realloc(s->providers, (s->nproviders + 1) * sizeof(*grown));
@@ -132,12 +141,27 @@ hive_provider *hive_store_provider_for(hive_store *s, const hive_cred *cred)
 
 /* --- life cycle --------------------------------------------------------- */
 
+static int init_lock(pthread_mutex_t *m)
+{
+    pthread_mutexattr_t a;
+    int e = pthread_mutexattr_init(&a);
+
+    if (e == 0) {
+        e = pthread_mutexattr_settype(&a, PTHREAD_MUTEX_RECURSIVE);
+        if (e == 0)
+            e = pthread_mutex_init(m, &a);
+        pthread_mutexattr_destroy(&a);
+    }
+    return e;
+}
+
 hive_rc hive_store_new(hive_store **out, hive_storage *storage, const hive_store_options *opts)
 {
     hive_store *s;
     hive_store_options none = {0};
     hive_rc rc;
 
+    hive__clear_error();
     if (storage == NULL)
         return hive__fail(HIVE_ERR_INVALID, "no storage");
     if (opts == NULL)
@@ -146,6 +170,11 @@ hive_rc hive_store_new(hive_store **out, hive_storage *storage, const hive_store
     if (s == NULL) {
         hive_storage_free(&storage);
         return hive__fail(HIVE_ERR_NOMEM, "out of memory");
+    }
+    if (init_lock(&s->lock) != 0) {
+        free(s);
+        hive_storage_free(&storage);
+        return hive__fail(HIVE_ERR_NOMEM, "cannot create the store's mutex");
     }
     s->storage = storage;
     s->cache_ttl = opts->cache_ttl == 0 ? HIVE_DEFAULT_CACHE_TTL : opts->cache_ttl;
@@ -180,6 +209,7 @@ hive_rc hive_store_open(hive_store **out, const char *dir, const hive_store_opti
     hive_file_options fo = {0};
     hive_rc rc;
 
+    hive__clear_error();
     if (opts != NULL) {
         fo.warn = opts->warn;
         fo.warn_ctx = opts->warn_ctx;
@@ -192,6 +222,7 @@ hive_rc hive_store_open(hive_store **out, const char *dir, const hive_store_opti
 
 hive_rc hive_store_for_testing(hive_store **out, const char *const (*table)[3])
 {
+    hive__clear_error();
     hive_storage *mem = NULL;
     hive_store *s = NULL;
     hive_rc rc = hive_memory_storage_new(&mem);
@@ -225,6 +256,7 @@ void hive_store_invalidate(hive_store *s, const char *id)
 {
     size_t w = 0;
 
+    pthread_mutex_lock(&s->lock);
     /* a refresh tried is forgotten with the cached credential */
     for (size_t i = 0; i < s->nnotes; i++) {
         if (id == NULL || strcmp(s->notes[i].id, id) == 0) {
@@ -245,6 +277,7 @@ void hive_store_invalidate(hive_store *s, const char *id)
             s->cache[w++] = s->cache[i];
     }
     s->ncache = w;
+    pthread_mutex_unlock(&s->lock);
 }
 
 void hive_store_free(hive_store **store)
@@ -264,6 +297,7 @@ void hive_store_free(hive_store **store)
     free(s->usage_file);
     free(s->notes);
     hive_storage_free(&s->storage);
+    pthread_mutex_destroy(&s->lock);
     free(s);
     *store = NULL;
 }
@@ -275,6 +309,7 @@ hive_storage *hive_store_storage(hive_store *s)
 
 /* --- the cache ---------------------------------------------------------- */
 
+/* The cached copy of id, or NULL; the caller holds s->lock. */
 static hive_cred *cached(hive_store *s, const char *id)
 {
     int64_t now = hive__store_clock();
@@ -296,18 +331,22 @@ static void remember(hive_store *s, const hive_cred *cred)
     hive_cred *copy = NULL;
     struct hive_cache_entry *grown;
 
-    hive_store_invalidate(s, hive_cred_id(cred));
-    if (s->cache_ttl <= 0 || hive_cred_clone(&copy, cred) != HIVE_OK)
+    if (s->cache_ttl <= 0 || hive_cred_clone(&copy, cred) != HIVE_OK) {
+        hive_store_invalidate(s, hive_cred_id(cred));
         return;
+    }
+    pthread_mutex_lock(&s->lock);
+    hive_store_invalidate(s, hive_cred_id(cred));
     grown = realloc(s->cache, (s->ncache + 1) * sizeof(*grown));
     if (grown == NULL) {
         hive_cred_free(&copy);
-        return;
+    } else {
+        s->cache = grown;
+        s->cache[s->ncache].cred = copy;
+        s->cache[s->ncache].loaded_at = hive__store_clock();
+        s->ncache++;
     }
-    s->cache = grown;
-    s->cache[s->ncache].cred = copy;
-    s->cache[s->ncache].loaded_at = hive__store_clock();
-    s->ncache++;
+    pthread_mutex_unlock(&s->lock);
 }
 
 /* --- reading ------------------------------------------------------------- */
@@ -354,11 +393,15 @@ bool hive_cred_needs_refresh(const hive_cred *cred, int margin, hive_time now)
 
 static hive_rc load(hive_store *s, hive_cred **out, const char *id)
 {
-    hive_cred *c = cached(s, id);
+    hive_cred *c;
     hive_rc rc;
 
+    pthread_mutex_lock(&s->lock);
+    c = cached(s, id);
+    rc = c != NULL ? hive_cred_clone(out, c) : HIVE_OK;
+    pthread_mutex_unlock(&s->lock);
     if (c != NULL)
-        return hive_cred_clone(out, c);
+        return rc;
     rc = hive_storage_load(s->storage, out, id);
     if (rc == HIVE_OK)
         remember(s, *out);
@@ -450,7 +493,8 @@ static hive_rc run_refresh(hive_store *s, hive_cred **cred, bool force, bool *go
     hive_cred *seen = NULL;
     hive_cred *fresh = NULL;
     hive_cred *result = NULL;
-    const char *outer = s->refreshing;
+    const hive_store *outer_store = refreshing.store;
+    const char *outer = refreshing.id;
     hive_time now;
     int lock = -1;
     hive_rc rc;
@@ -469,7 +513,8 @@ static hive_rc run_refresh(hive_store *s, hive_cred **cred, bool force, bool *go
     }
     if (ops->lock != NULL && (rc = ops->lock(s->storage, id, &lock)) != HIVE_OK)
         goto out;
-    s->refreshing = id;
+    refreshing.store = s;
+    refreshing.id = id;
     rc = hive_storage_load(s->storage, &seen, id);
     *gone = rc == HIVE_ERR_NOT_FOUND;
     if (rc != HIVE_OK)
@@ -517,7 +562,8 @@ done:
     hive_cred_free(cred);
     *cred = result;
 out:
-    s->refreshing = outer;
+    refreshing.store = outer_store;
+    refreshing.id = outer;
     rc = hive__storage_unlock(s->storage, lock, rc);
     hive_cred_free(&seen);
     hive_cred_free(&fresh);
@@ -531,6 +577,7 @@ static bool is_static(const hive_provider *p)
     return p != NULL && p->refresh == NULL;
 }
 
+/* The note on id, or NULL; the caller holds s->lock. */
 static const struct hive_refresh_note *noted(const hive_store *s, const char *id)
 {
     for (size_t i = 0; i < s->nnotes; i++)
@@ -555,20 +602,22 @@ static void note_refresh(hive_store *s, const char *id, hive_rc rc, const hive_c
 
     if (rc == HIVE_OK && !hive_cred_needs_refresh(cred, s->margin, hive_time_now()))
         return;
+    pthread_mutex_lock(&s->lock);
     grown = realloc(s->notes, (s->nnotes + 1) * sizeof(*grown));
-    if (grown == NULL)
-        return;
-    s->notes = grown;
-    n = &grown[s->nnotes];
-    n->id = hive__strdup(id);
-    n->message = rc == HIVE_OK ? NULL : hive__strdup(hive_last_error());
-    n->rc = rc;
-    if (n->id == NULL || (rc != HIVE_OK && n->message == NULL)) {
-        free(n->id);
-        free(n->message);
-        return;
+    if (grown != NULL) {
+        s->notes = grown;
+        n = &grown[s->nnotes];
+        n->id = hive__strdup(id);
+        n->message = rc == HIVE_OK ? NULL : hive__strdup(hive_last_error());
+        n->rc = rc;
+        if (n->id == NULL || (rc != HIVE_OK && n->message == NULL)) {
+            free(n->id);
+            free(n->message);
+        } else {
+            s->nnotes++;
+        }
     }
-    s->nnotes++;
+    pthread_mutex_unlock(&s->lock);
 }
 
 hive_rc hive_store_get_credential(hive_store *s, hive_cred **out, const char *id, unsigned flags)
@@ -584,13 +633,18 @@ hive_rc hive_store_get_credential(hive_store *s, hive_cred **out, const char *id
         return rc;
     if ((flags & HIVE_GET_REFRESH) && hive_cred_needs_refresh(c, s->margin, hive_time_now()) &&
         !is_static(hive_store_provider_for(s, c))) {
-        const struct hive_refresh_note *n = noted(s, id);
-        bool warn = n == NULL;
+        const struct hive_refresh_note *n;
+        bool warn;
         bool gone = false;
+        pthread_mutex_lock(&s->lock);
+        n = noted(s, id);
+        warn = n == NULL;
         if (n != NULL) {
             /* tried in this launch, and c is what it left (due at once) */
             rc = n->rc == HIVE_OK ? HIVE_OK : hive__fail(n->rc, "%s", n->message);
-        } else {
+        }
+        pthread_mutex_unlock(&s->lock);
+        if (warn) {
             rc = run_refresh(s, &c, false, &gone);
             if (gone) {
                 hive_store_invalidate(s, id);
@@ -678,6 +732,7 @@ hive_rc hive__cred_value(char **value, size_t *len, const hive_cred *c, const ch
 hive_rc hive_store_get_key(hive_store *s, char **value, size_t *len, const char *id, const char *key,
                            unsigned flags)
 {
+    hive__clear_error();
     hive_cred *c = NULL;
     hive_rc rc = hive_store_get_credential(s, &c, id, flags);
     size_t n = 0;
@@ -697,11 +752,12 @@ hive_rc hive_store_get_key(hive_store *s, char **value, size_t *len, const char 
  * writing it (hive_storage_save and _delete would wait for that lock). */
 static bool holds_lock(const hive_store *s, const char *id)
 {
-    return s->refreshing != NULL && strcmp(s->refreshing, id) == 0;
+    return refreshing.store == s && refreshing.id != NULL && strcmp(refreshing.id, id) == 0;
 }
 
 hive_rc hive_store_save(hive_store *s, const hive_cred *cred)
 {
+    hive__clear_error();
     hive_rc rc = holds_lock(s, hive_cred_id(cred)) ? s->storage->ops->save(s->storage, cred)
                                                    : hive_storage_save(s->storage, cred);
 
@@ -714,13 +770,20 @@ hive_rc hive_store_save(hive_store *s, const hive_cred *cred)
 
 hive_rc hive_store_delete(hive_store *s, const char *id)
 {
+    hive__clear_error();
     hive_store_invalidate(s, id);
     return holds_lock(s, id) ? s->storage->ops->del(s->storage, id) : hive_storage_delete(s->storage, id);
 }
 
 hive_rc hive_store_exists(hive_store *s, const char *id, bool *found)
 {
-    if (cached(s, id) != NULL) {
+    bool hit;
+
+    hive__clear_error();
+    pthread_mutex_lock(&s->lock);
+    hit = cached(s, id) != NULL;
+    pthread_mutex_unlock(&s->lock);
+    if (hit) {
         *found = true;
         return HIVE_OK;
     }
@@ -729,6 +792,7 @@ hive_rc hive_store_exists(hive_store *s, const char *id, bool *found)
 
 hive_rc hive_store_list(hive_store *s, hive_strlist *out)
 {
+    hive__clear_error();
     return hive_storage_list(s->storage, out);
 }
 
@@ -754,11 +818,11 @@ bool hive_store_is_available(hive_store *s, const char *id)
     return ok;
 }
 
-bool hive__provider_can_refresh(hive_store *s, const hive_provider *p, const hive_cred *cred)
+bool hive__provider_can_refresh(hive_store *s, hive_provider *p, const hive_cred *cred)
 {
     if (p == NULL || p->refresh == NULL || p->refresh == bearer_refresh)
         return false;
-    if (p->can_refresh != NULL && !p->can_refresh((hive_provider *)p, s, cred)) {
+    if (p->can_refresh != NULL && !p->can_refresh(p, s, cred)) {
         hive__clear_error();
         return false;
     }

@@ -8,12 +8,18 @@
 #include "internal.h"
 #include "hive/store.h"
 
+#include <pthread.h>
+
 struct hive_cache_entry {
     hive_cred *cred;
     int64_t loaded_at;   /* monotonic seconds */
 };
 
 struct hive_store {
+    /* Guards cache, ncache, notes and nnotes: threads share a store
+     * (hive/store.h). Recursive: remember() invalidates. Never held
+     * across a call into the storage or a provider. */
+    pthread_mutex_t lock;
     hive_storage *storage;
     int cache_ttl;
     int margin;
@@ -36,9 +42,6 @@ struct hive_store {
         hive_rc rc;          /* HIVE_OK: refreshed */
     } *notes;
     size_t nnotes;
-    /* The id whose refresh lock this store holds (a provider at work);
-     * its writes through the store must not wait for that lock. */
-    const char *refreshing;
 };
 
 /* The cache's clock, in monotonic seconds (CLOCK_MONOTONIC); the tests
@@ -50,7 +53,7 @@ void hive__store_warn(hive_store *s, const char *fmt, ...) HIVE_PRINTF(2, 3);
 hive_rc hive__cred_value(char **value, size_t *len, const hive_cred *c, const char *key);
 /* Whether p can produce a new token for cred (not static, not a bearer
  * token, and configured: see hive_provider.can_refresh). */
-bool hive__provider_can_refresh(hive_store *s, const hive_provider *p, const hive_cred *cred);
+bool hive__provider_can_refresh(hive_store *s, hive_provider *p, const hive_cred *cred);
 /* Register the Aden provider (aden.c). */
 hive_rc hive__add_aden_provider(hive_store *s);
 /*

@@ -90,6 +90,7 @@ static bool match_at(const char *text, size_t len, size_t i, size_t *id_end, siz
 
 hive_rc hive_template_check(const char *text, size_t len, size_t *column)
 {
+    hive__clear_error();
     for (size_t i = 0; i + 1 < len; i++) {
         size_t id_end, ks, ke, end, at = 0, col = 1;
         const char *why = NULL;
@@ -125,6 +126,7 @@ hive_rc hive_template_refs(hive_template_ref **refs, size_t *n, const char *text
     hive_template_ref *out = NULL;
     size_t count = 0;
 
+    hive__clear_error();
     for (size_t i = 0; i < len;) {
         size_t id_end, ks, ke, end;
         hive_template_ref *grown;
@@ -156,6 +158,7 @@ nomem:
 
 hive_rc hive_store_resolve(hive_store *s, char **out, size_t *len, const char *text, unsigned flags)
 {
+    hive__clear_error();
     hive_template_ref *refs = NULL;
     size_t n = 0;
     size_t pos = 0;
@@ -213,11 +216,13 @@ static hive_rc resolve_object(hive_store *s, hive_json **out, const hive_json *i
 
 hive_rc hive_store_resolve_headers(hive_store *s, hive_json **out, const hive_json *headers, unsigned flags)
 {
+    hive__clear_error();
     return resolve_object(s, out, headers, flags);
 }
 
 hive_rc hive_store_resolve_params(hive_store *s, hive_json **out, const hive_json *params, unsigned flags)
 {
+    hive__clear_error();
     return resolve_object(s, out, params, flags);
 }
 
@@ -232,6 +237,7 @@ hive_rc hive_store_check_template(hive_store *s, hive_strlist *problems, const c
     size_t n = 0;
     hive_rc rc;
 
+    hive__clear_error();
     if (hive_template_check(text, strlen(text), NULL) != HIVE_OK) {
         char *msg = hive__aprintf("Template '%.200s': %s", text, hive_last_error());
         rc = msg ? hive__strlist_add(problems, msg) : hive__fail(HIVE_ERR_NOMEM, "out of memory");

@@ -236,6 +236,7 @@ static hive_rc change_usage(hive_store *s, const char *id, hive_json *norm, bool
 
 hive_rc hive_store_register_usage(hive_store *s, const hive_json *spec, bool persist)
 {
+    hive__clear_error();
     hive_json *norm = NULL;
     char *id;
     hive_rc rc = normalise_spec(&norm, spec, NULL);
@@ -254,6 +255,7 @@ hive_rc hive_store_register_usage(hive_store *s, const hive_json *spec, bool per
 
 hive_rc hive_store_unregister_usage(hive_store *s, const char *id, bool persist)
 {
+    hive__clear_error();
     return change_usage(s, id, NULL, persist);
 }
 
@@ -266,6 +268,7 @@ const hive_json *hive_store_get_usage(hive_store *s, const char *id)
 
 hive_rc hive_store_list_usage(hive_store *s, hive_strlist *out)
 {
+    hive__clear_error();
     hive_strlist ids = {0};
     hive_rc rc = load_usage(s);
 
@@ -285,6 +288,7 @@ hive_rc hive_store_list_usage(hive_store *s, hive_strlist *out)
 
 hive_rc hive_store_resolve_for_usage(hive_store *s, hive_json **out, const char *id, unsigned flags)
 {
+    hive__clear_error();
     static const char *const result_names[] = {"headers", "params", "data", "env"};
     const hive_json *spec;
     hive_json *res;
@@ -379,6 +383,7 @@ static hive_rc provider_check(hive_strlist *problems, const hive_cred *c, const 
 
 hive_rc hive_store_validate_credential(hive_store *s, hive_strlist *problems, const char *id)
 {
+    hive__clear_error();
     hive_cred *c = NULL;
     hive_time now = hive_time_now();
     hive_provider *p;
@@ -422,6 +427,7 @@ hive_rc hive_store_validate_credential(hive_store *s, hive_strlist *problems, co
 
 hive_rc hive_store_validate_for_usage(hive_store *s, hive_strlist *problems, const char *id)
 {
+    hive__clear_error();
     const hive_json *spec;
     const hive_json *req;
     const char *cred_id;
@@ -474,6 +480,7 @@ hive_rc hive_store_validate_for_usage(hive_store *s, hive_strlist *problems, con
 
 hive_rc hive_store_validate_all(hive_store *s, hive_json **out)
 {
+    hive__clear_error();
     hive_json *res = hive_json_new(HIVE_JSON_OBJECT);
     hive_rc rc = res ? load_usage(s) : hive__fail(HIVE_ERR_NOMEM, "out of memory");
 
@@ -559,6 +566,7 @@ static hive_rc account_of(hive_json **out, const hive_cred *c, const char *provi
 
 hive_rc hive_store_list_accounts(hive_store *s, hive_json **out, const char *provider)
 {
+    hive__clear_error();
     hive_strlist ids = {0};
     hive_json *arr = hive_json_new(HIVE_JSON_ARRAY);
     hive_rc rc = arr ? hive_store_list(s, &ids) : hive__fail(HIVE_ERR_NOMEM, "out of memory");
@@ -586,6 +594,7 @@ hive_rc hive_store_list_accounts(hive_store *s, hive_json **out, const char *pro
 
 hive_rc hive_store_get_by_alias(hive_store *s, hive_cred **out, const char *provider, const char *alias)
 {
+    hive__clear_error();
     hive_json *accounts = NULL;
     hive_rc rc = hive_store_list_accounts(s, &accounts, provider);
     const char *found = NULL;

@@ -15,7 +15,7 @@ foreach(name ${HIVE_FUZZ_TARGETS})
   # oauth2, http1 and fernet_key reach library-internal functions (hive__ tier),
   # mask the matcher of launcher/.
   target_include_directories(replay_${name} PRIVATE ${PROJECT_SOURCE_DIR}/store/src ${PROJECT_SOURCE_DIR}/launcher)
-  target_link_libraries(replay_${name} PRIVATE hive_static)
+  target_link_libraries(replay_${name} PRIVATE hive_static hive_build_flags)
   list(APPEND hive_replays $<TARGET_FILE:replay_${name}>)
 endforeach()
 

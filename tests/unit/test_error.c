@@ -15,7 +15,7 @@ Test(error, prefix_without_a_detail_uses_the_generic_text)
      * past its end (ASan: global-buffer-overflow). */
     hive__clear_error();
     cr_assert_eq(hive__fail_prefix(HIVE_ERR_NETWORK, "Failed to refresh '%s'", "x"), HIVE_ERR_NETWORK);
-    cr_assert_str_eq(hive_last_error(), "Failed to refresh 'x': no answer: connection refused, time-out, TLS failure");
+    cr_assert_str_eq(hive_last_error(), "Failed to refresh 'x': network error");
 }
 
 Test(error, prefix_keeps_the_old_detail)
@@ -55,54 +55,53 @@ Test(error, a_long_prefix_is_cut_visibly)
     cr_assert(strstr(hive_last_error(), "ppp...: root cause") != NULL, "%s", hive_last_error());
 }
 
-/* The codes and their comments in hive/common.h: "    HIVE_X = N,   /\* text *\/". */
-static size_t read_promises(char texts[][128], size_t max)
+/* Every code's text, as hive/common.h promises it after the code. */
+Test(error, strerror_gives_the_promised_text_for_every_code)
 {
-    char path[4096];
-    char line[512];
-    size_t n = 0;
-    FILE *f;
+    static const struct {
+        hive_rc rc;
+        const char *text;
+    } codes[] = {
+        {HIVE_OK, "success"},
+        {HIVE_ERR_NOMEM, "out of memory"},
+        {HIVE_ERR_INVALID, "invalid argument"},
+        {HIVE_ERR_NOT_FOUND, "credential not found"},
+        {HIVE_ERR_KEY_NOT_FOUND, "key not found in credential"},
+        {HIVE_ERR_NO_KEY, "no encryption key configured"},
+        {HIVE_ERR_BAD_KEY, "encryption key is not a valid Fernet key"},
+        {HIVE_ERR_DECRYPT, "token could not be decrypted"},
+        {HIVE_ERR_FORMAT, "not a valid credential"},
+        {HIVE_ERR_IO, "input/output error"},
+        {HIVE_ERR_PERM, "unsafe permissions or access denied"},
+        {HIVE_ERR_BAD_ID, "invalid credential id"},
+        {HIVE_ERR_TOO_LARGE, "input too large"},
+        {HIVE_ERR_READ_ONLY, "storage is read-only"},
+        {HIVE_ERR_LOCK, "could not lock the store"},
+        {HIVE_ERR_CONFLICT, "credential id conflict"},
+        {HIVE_ERR_RANDOM, "no randomness available"},
+        {HIVE_ERR_UNSUPPORTED, "not supported"},
+        {HIVE_ERR_NETWORK, "network error"},
+        {HIVE_ERR_REFRESH, "refresh failed"},
+        {HIVE_ERR_REAUTH, "re-authorization required"},
+        {HIVE_ERR_CHANGED, "changed by another writer"},
+        {HIVE_ERR_IN_DOUBT, "refresh token in doubt"},
+    };
+    size_t n = sizeof(codes) / sizeof(codes[0]);
 
-    snprintf(path, sizeof(path), "%s/../../store/include/hive/common.h", data_dir());
-    f = fopen(path, "r");
-    cr_assert_not_null(f, "cannot open %s", path);
-    while (fgets(line, sizeof(line), f) != NULL) {
-        unsigned num;
-        int end = 0;
-        char *open = strstr(line, "/* "), *close = strstr(line, " */");
-
-        if (sscanf(line, " HIVE_%*[A-Z_] = %u%n", &num, &end) != 1 || end == 0)
-            continue;
-        cr_assert_eq(num, n, "common.h: code %u out of order (expected %zu)", num, n);
-        cr_assert(open != NULL && close != NULL && close > open, "common.h: code %u has no comment", num);
-        cr_assert_lt(n, max);
-        snprintf(texts[n], sizeof(texts[n]), "%.*s", (int)(close - open - 3), open + 3);
-        n++;
+    for (size_t i = 0; i < n; i++) {
+        cr_assert_eq((size_t)codes[i].rc, i, "the codes are numbered 0..%zu in order", n - 1);
+        cr_assert_str_eq(hive_strerror(codes[i].rc), codes[i].text);
     }
-    fclose(f);
-    return n;
-}
-
-Test(error, strerror_says_what_common_h_promises_for_every_code)
-{
-    char texts[64][128];
-    size_t n = read_promises(texts, 64);
-
-    cr_assert_eq(n, (size_t)HIVE_ERR_IN_DOUBT + 1, "common.h lists %zu codes", n);
-    for (size_t i = 0; i < n; i++)
-        cr_expect_str_eq(hive_strerror((hive_rc)i), texts[i], "code %zu", i);
-}
-
-Test(error, strerror_of_an_unknown_code)
-{
-    cr_assert_str_eq(hive_strerror((hive_rc)(HIVE_ERR_IN_DOUBT + 1)), "unknown error");
+    /* one past the last, and a negative number: never NULL */
+    cr_assert_str_eq(hive_strerror((hive_rc)n), "unknown error");
     cr_assert_str_eq(hive_strerror((hive_rc)-1), "unknown error");
 }
 
-Test(error, last_error_without_a_failure)
+Test(error, no_message_after_a_clear)
 {
+    hive_fail(HIVE_ERR_IO, "stale");
     hive__clear_error();
-    cr_assert_str_eq(hive_last_error(), "unknown error");
+    cr_assert_str_eq(hive_last_error(), "");
 }
 
 Test(error, fail_returns_its_code_and_sets_the_detail)
@@ -111,7 +110,7 @@ Test(error, fail_returns_its_code_and_sets_the_detail)
     cr_assert_eq(hive_fail(HIVE_ERR_REFRESH, "provider %s answered %d", "acme", 503), HIVE_ERR_REFRESH);
     cr_assert_str_eq(hive_last_error(), "provider acme answered 503");
     cr_assert_eq(hive_fail(HIVE_OK, "%s", ""), HIVE_OK);
-    cr_assert_str_eq(hive_last_error(), "unknown error");
+    cr_assert_str_eq(hive_last_error(), "");
 }
 
 static void *fail_in_thread(void *arg)

@@ -37,7 +37,8 @@ static bool have_locale(void)
 ReportHook(PRE_ALL)(struct criterion_test_set *set)
 {
     char out[sizeof(private_dir) + 32];
-    char *argv[] = {"localedef", "-i", "de_DE", "-f", "UTF-8", out, NULL};
+    char prog[] = "localedef", i[] = "-i", de[] = "de_DE", f[] = "-f", utf8[] = "UTF-8";
+    char *argv[] = {prog, i, de, f, utf8, out, NULL};
     pid_t pid;
     int status;
 

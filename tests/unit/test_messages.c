@@ -42,7 +42,8 @@ Test(messages, hive_run_says_a_long_usage_id_whole)
     static char err[16384];
     char home[] = "/tmp/hive-messages-XXXXXX";
     char cmd[64];
-    char *argv[] = {HIVE_RUN_PATH, "--usage", id, "--", "true", NULL};
+    char prog[] = HIVE_RUN_PATH, usage[] = "--usage", dashes[] = "--", prog2[] = "true";
+    char *argv[] = {prog, usage, id, dashes, prog2, NULL};
     int status;
 
     memset(id, 'u', sizeof(id) - 1);

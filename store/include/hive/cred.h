@@ -1,6 +1,9 @@
 /*
  * hive/cred.h - the credential object of the Hive store.
  *
+ * Threads: one hive_cred, one thread at a time; distinct credentials share
+ * nothing, and a const one may be read by several threads at once.
+ *
  * A credential is kept as its Hive JSON document, normalised the way Hive's
  * pydantic model normalises it: known fields in Hive's order with their
  * defaults, datetimes in Hive's form, unknown fields kept after them in the

@@ -1,5 +1,8 @@
 /*
  * hive/datetime.h - datetimes as Hive (pydantic) reads and writes them.
+ *
+ * Threads: these functions share nothing and may run in several threads
+ * at once.
  */
 #ifndef HIVE_DATETIME_H
 #define HIVE_DATETIME_H

@@ -1,6 +1,9 @@
 /*
  * hive/fernet.h - Fernet tokens (https://github.com/fernet/spec), read the
  * way Python's cryptography package reads them.
+ *
+ * Threads: these functions share nothing and may run in several threads
+ * at once (the randomness comes from getrandom()).
  */
 #ifndef HIVE_FERNET_H
 #define HIVE_FERNET_H

@@ -1,5 +1,10 @@
 /*
  * hive/hive.h - the libhive umbrella header.
+ *
+ * Threads: each header says what may be shared between threads. In short:
+ * the stateless functions anywhere; a hive_store or a memory or file
+ * storage by several threads at once for reading and writing credentials;
+ * every other object one thread at a time.
  */
 #ifndef HIVE_HIVE_H
 #define HIVE_HIVE_H
@@ -13,7 +18,6 @@
 #include "storage.h"
 #include "dotenv.h"
 #include "store.h"
-
-#define HIVE_VERSION "0.1.0"
+#include <hive/version.h>
 
 #endif

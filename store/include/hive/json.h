@@ -6,6 +6,9 @@
  * WTF-8), output with ensure_ascii and lowercase \uXXXX escapes.
  *
  * Every string in a tree may be a secret: hive_json_free wipes them all.
+ *
+ * Threads: one tree, one thread at a time; distinct trees share nothing,
+ * and a tree that no thread changes may be read by several at once.
  */
 #ifndef HIVE_JSON_H
 #define HIVE_JSON_H

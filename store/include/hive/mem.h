@@ -1,5 +1,8 @@
 /*
  * hive/mem.h - the one wipe and the one constant-time compare.
+ *
+ * Threads: these functions share nothing and may run in several threads
+ * at once.
  */
 #ifndef HIVE_MEM_H
 #define HIVE_MEM_H

@@ -6,6 +6,15 @@
  *   <dir>/metadata/index.json       plaintext index (schema 2.0)
  *
  * where <dir> is $HIVE_HOME/credentials (HIVE_HOME defaults to ~/.hive).
+ *
+ * Threads: a memory or file storage handle may be used by several threads
+ * at once for hive_storage_load, _save, _delete, _exists, _list and
+ * hive_file_storage_key_source; everything else on it (hive_storage_free,
+ * hive_file_storage_init, _rotate_key, _index, hive_storage_prefetch)
+ * needs the handle to itself. Any other storage (environment, composite,
+ * etcd, Aden, one written outside the library): one handle, one thread at
+ * a time. Distinct handles share nothing, and processes coordinate
+ * through the store's file locks.
  */
 #ifndef HIVE_STORAGE_H
 #define HIVE_STORAGE_H

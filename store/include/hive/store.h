@@ -2,6 +2,18 @@
  * hive/store.h - the credential store: a storage with a cache, providers
  * that refresh credentials, templates, usage specs, validation, accounts.
  * It mirrors the Python Hive CredentialStore.
+ *
+ * Threads: a hive_store handle over a storage that may be shared between
+ * threads (hive/storage.h: memory, file) may be used by several threads at
+ * once for reading and writing credentials: hive_store_get_credential,
+ * _get_key, _refresh, _clear_in_doubt, _save, _delete, _exists, _list,
+ * _invalidate, _provider_for and the template functions (_resolve,
+ * _resolve_headers, _resolve_params, _check_template); its cache and its
+ * refresh notes are under a mutex, and each refresh holds the credential's
+ * refresh lock. Providers the caller registers must then be thread-safe
+ * too. Everything else (hive_store_add_provider, the usage functions,
+ * validation, accounts, hive_store_free) needs the handle to itself: set
+ * the store up before sharing it.
  */
 #ifndef HIVE_STORE_H
 #define HIVE_STORE_H
