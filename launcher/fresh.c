@@ -759,6 +759,10 @@ int fresh_start_refresher(const char *store_dir, const fresh_var *vars, size_t n
         prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
         /* a session of its own: the terminal's ^C and ^Z are the program's */
         setsid();
+        /* named before b exists (b inherits the name): hive-run waits for
+         * this process, so the refresher has its name before the program
+         * starts, however late b is scheduled */
+        prctl(PR_SET_NAME, "hive-refresher", 0, 0, 0);
         b = fork();
         if (b != 0)
             _exit(b < 0 ? 1 : 0);
@@ -768,7 +772,6 @@ int fresh_start_refresher(const char *store_dir, const fresh_var *vars, size_t n
         program_fd = (int)syscall(SYS_pidfd_open, me, 0);
         if (!program_alive())
             _exit(0);
-        prctl(PR_SET_NAME, "hive-refresher", 0, 0, 0);
         snap_head()->refresher_pid = (uint64_t)getpid();
         {
             /* hold none of the program's files open (the snapshot's
