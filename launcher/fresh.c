@@ -605,7 +605,7 @@ static int add_watched(watched **list, size_t *n, const char *id)
         return -1;
     *list = grown;
     grown[*n].id = strdup(id);
-    grown[*n].not_before_ms = now_ms() + REFRESH_FLOOR_MS;   /* hive-run has just tried */
+    grown[*n].not_before_ms = now_ms() + REFRESH_FLOOR_MS;   /* hive-run has just tried; see first_floor() */
     grown[*n].failures = 0;
     if (grown[*n].id == NULL)
         return -1;
@@ -646,6 +646,27 @@ static int64_t due_ms(hive_store *st, const watched *w, int margin)
     }
     hive_cred_free(&c);
     return at > w->not_before_ms ? at : w->not_before_ms;
+}
+
+/* The first try's floor for w: a floor after the credential's last
+ * refresh when that was less than a floor ago (hive-run's at launch: the
+ * refresher, started later, would otherwise delay a short-lived token's
+ * first refresh past its due time by its own late start); else a floor
+ * from now (hive-run may have just tried, and failed). */
+static int64_t first_floor(hive_store *st, const watched *w)
+{
+    hive_cred *c = NULL;
+    int64_t at = now_ms() + REFRESH_FLOOR_MS;
+
+    if (hive_store_get_credential(st, &c, w->id, 0) == HIVE_OK) {
+        hive_time last = hive_cred_time(c, "last_refreshed");
+        hive_time now = hive_time_now();
+        int64_t ago_ms = ((now.sec - last.sec) * 1000000 + (now.usec - last.usec)) / 1000;
+        if (last.form != HIVE_TIME_NONE && ago_ms >= 0 && ago_ms < REFRESH_FLOOR_MS)
+            at = now_ms() + (REFRESH_FLOOR_MS - ago_ms);
+    }
+    hive_cred_free(&c);
+    return at;
 }
 
 /* One refresh attempt for w (the store refreshes only if still due). */
@@ -702,6 +723,8 @@ static void refresher_loop(const char *store_dir, const fresh_var *vars, size_t 
     }
     for (size_t i = 0; i < n; i++)
         last[i] = strdup(vars[i].value);
+    for (size_t k = 0; k < nw; k++)
+        ws[k].not_before_ms = first_floor(st, &ws[k]);
     for (;;) {
         int64_t next = now_ms() + 60 * 1000;   /* look again at least every minute */
         for (size_t k = 0; k < nw; k++) {
@@ -759,6 +782,10 @@ int fresh_start_refresher(const char *store_dir, const fresh_var *vars, size_t n
         prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
         /* a session of its own: the terminal's ^C and ^Z are the program's */
         setsid();
+        /* named before b exists (b inherits the name): hive-run waits for
+         * this process, so the refresher has its name before the program
+         * starts, however late b is scheduled */
+        prctl(PR_SET_NAME, "hive-refresher", 0, 0, 0);
         b = fork();
         if (b != 0)
             _exit(b < 0 ? 1 : 0);
@@ -768,7 +795,6 @@ int fresh_start_refresher(const char *store_dir, const fresh_var *vars, size_t n
         program_fd = (int)syscall(SYS_pidfd_open, me, 0);
         if (!program_alive())
             _exit(0);
-        prctl(PR_SET_NAME, "hive-refresher", 0, 0, 0);
         snap_head()->refresher_pid = (uint64_t)getpid();
         {
             /* hold none of the program's files open (the snapshot's
