@@ -393,7 +393,8 @@ class HelperTest(unittest.TestCase):
 
         srv = Endpoint(Handler, ctx)
         self.addCleanup(srv.close)
-        for version in kubectl_exec_versions():
+        versions = kubectl_exec_versions()
+        for version in versions:
             config = os.path.join(self.tmp, "kubeconfig-" + version)
             with open(config, "w") as f:
                 json.dump({"apiVersion": "v1", "kind": "Config", "current-context": "c",
@@ -407,7 +408,9 @@ class HelperTest(unittest.TestCase):
             self.check(r, 0)
             self.assertEqual(json.loads(r.stdout), {"kind": "APIVersions", "versions": ["v1"]})
         token = self.assert_refreshed("tok")
-        self.assertGreaterEqual(seen["ok"], 2, seen)
+        # each kubectl run authenticated at least once (kubectl 1.20, Debian
+        # bookworm's, asks only the path; newer ones ask /version first)
+        self.assertGreaterEqual(seen["ok"], len(versions), seen)
         self.assertEqual(seen["rejected"], 0, seen)
         self.assertNotIn(token, r.stderr.decode())
 
