@@ -113,9 +113,9 @@ case $example in
   "hive-cred init"*) ;;
   *) echo "the README's first example does not start with 'hive-cred init'"; exit 1 ;;
 esac
-mkdir "$prefix/work"
-printf 'deploy:\n\t@test "$$GITHUB_TOKEN" = tok-0123456789 && echo deployed\n' > "$prefix/work/Makefile"
-out=$(cd "$prefix/work" && env -u HIVE_CREDENTIAL_KEY HIVE_HOME="$prefix/home" TOKEN=tok-0123456789 \
+mkdir "$prefix/project"
+printf 'deploy:\n\t@test "$$GITHUB_TOKEN" = tok-0123456789 && echo deployed\n' > "$prefix/project/Makefile"
+out=$(cd "$prefix/project" && env -u HIVE_CREDENTIAL_KEY HIVE_HOME="$prefix/home" TOKEN=tok-0123456789 \
       PATH="$prefix/bin:$PATH" bash -euo pipefail -c "$example")
 [ "${out##*$'\n'}" = deployed ] || { echo "README example: got '$out'"; exit 1; }
 echo "install: OK (binaries, libhive.a, libhive.so, headers, hive.pc, find_package(hive), version, man pages, completion, README example)"
