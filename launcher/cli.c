@@ -338,8 +338,11 @@ hive_rc cli_print_json(const hive_json *v)
 {
     char *text = NULL;
     size_t len = 0;
-    hive_rc rc = hive_json_emit(&text, &len, v, 2);
+    hive_rc rc;
 
+    if (v == NULL)   /* a document hive_json_put could not complete */
+        return hive_fail(HIVE_ERR_NOMEM, "out of memory");
+    rc = hive_json_emit(&text, &len, v, 2);
     if (rc != HIVE_OK)
         return rc;
     fwrite(text, 1, len, stdout);

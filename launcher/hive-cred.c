@@ -1336,18 +1336,18 @@ static int cmd_resolve(const opts *o, const char *text)
     return ex;
 }
 
-static void print_problems(const char *what, const char *id, const hive_strlist *p, hive_json *json_out)
+static void print_problems(const char *what, const char *id, const hive_strlist *p, hive_json **json_out)
 {
     hive_json *arr = json_out ? hive_json_new(HIVE_JSON_ARRAY) : NULL;
 
     for (size_t i = 0; i < p->count; i++) {
         if (json_out)
-            hive_json_append(arr, hive_json_new_string(p->items[i], strlen(p->items[i])));
+            hive_json_push(&arr, hive_json_new_string(p->items[i], strlen(p->items[i])));
         else
             printf("%s %s: %s\n", what, id, p->items[i]);
     }
     if (json_out)
-        hive_json_set(json_out, id, arr);
+        hive_json_put(json_out, id, arr);
 }
 
 static int cmd_validate(const opts *o, const char *id)
@@ -1381,7 +1381,7 @@ static int cmd_validate(const opts *o, const char *id)
         rc = hive_store_validate_credential(st, &p, ids.items[i]);
         problems += p.count;
         if (p.count > 0)
-            print_problems("credential", ids.items[i], &p, jc);
+            print_problems("credential", ids.items[i], &p, o->json ? &jc : NULL);
         hive_strlist_free(&p);
     }
     for (size_t i = 0; rc == HIVE_OK && i < specs.count; i++) {
@@ -1389,7 +1389,7 @@ static int cmd_validate(const opts *o, const char *id)
         rc = hive_store_validate_for_usage(st, &p, specs.items[i]);
         problems += p.count;
         if (p.count > 0)
-            print_problems("usage", specs.items[i], &p, ju);
+            print_problems("usage", specs.items[i], &p, o->json ? &ju : NULL);
         hive_strlist_free(&p);
     }
     if (rc != HIVE_OK) {
@@ -1398,12 +1398,16 @@ static int cmd_validate(const opts *o, const char *id)
     }
     if (o->json) {
         hive_json *doc = hive_json_new(HIVE_JSON_OBJECT);
-        hive_json_set(doc, "ok", hive_json_new(problems ? HIVE_JSON_FALSE : HIVE_JSON_TRUE));
-        hive_json_set(doc, "credentials", jc);
-        hive_json_set(doc, "usage", ju);
+        hive_json_put(&doc, "ok", hive_json_new(problems ? HIVE_JSON_FALSE : HIVE_JSON_TRUE));
+        hive_json_put(&doc, "credentials", jc);
+        hive_json_put(&doc, "usage", ju);
         jc = ju = NULL;
-        (void)cli_print_json(doc);
+        rc = cli_print_json(doc);
         hive_json_free(&doc);
+        if (rc != HIVE_OK) {
+            ex = cli_fail(rc);
+            goto out;
+        }
     } else if (problems == 0) {
         printf("ok: %zu credential(s), %zu usage spec(s)\n", ids.count, specs.count);
     }
@@ -1485,7 +1489,7 @@ static int cmd_accounts(const opts *o, const char *provider)
 }
 
 /* NAME=TEMPLATE options into an object. */
-static int put_pairs(hive_json *spec, const char *field, const char *opt, const char *const *items, size_t n)
+static int put_pairs(hive_json **spec, const char *field, const char *opt, const char *const *items, size_t n)
 {
     hive_json *obj = hive_json_new(HIVE_JSON_OBJECT);
 
@@ -1498,9 +1502,9 @@ static int put_pairs(hive_json *spec, const char *field, const char *opt, const 
         }
         memcpy(name, items[i], (size_t)(eq - items[i]));
         name[eq - items[i]] = '\0';
-        hive_json_set(obj, name, hive_json_new_string(eq + 1, strlen(eq + 1)));
+        hive_json_put(&obj, name, hive_json_new_string(eq + 1, strlen(eq + 1)));
     }
-    hive_json_set(spec, field, obj);
+    hive_json_put(spec, field, obj);
     return 0;
 }
 
@@ -1539,22 +1543,24 @@ static int cmd_usage(const opts *o, char **args, int nargs)
     } else {
         hive_json *spec = hive_json_new(HIVE_JSON_OBJECT);
         hive_json *keys = hive_json_new(HIVE_JSON_ARRAY);
-        hive_json_set(spec, "credential_id", hive_json_new_string(args[1], strlen(args[1])));
+        hive_json_put(&spec, "credential_id", hive_json_new_string(args[1], strlen(args[1])));
         for (size_t i = 0; i < o->n_keys; i++)
-            hive_json_append(keys, hive_json_new_string(o->keys[i], strlen(o->keys[i])));
-        hive_json_set(spec, "required_keys", keys);
-        ex = put_pairs(spec, "headers", "--header", o->headers, o->n_headers);
+            hive_json_push(&keys, hive_json_new_string(o->keys[i], strlen(o->keys[i])));
+        hive_json_put(&spec, "required_keys", keys);
+        ex = put_pairs(&spec, "headers", "--header", o->headers, o->n_headers);
         if (ex == 0)
-            ex = put_pairs(spec, "query_params", "--param", o->params, o->n_params);
+            ex = put_pairs(&spec, "query_params", "--param", o->params, o->n_params);
         if (ex == 0)
-            ex = put_pairs(spec, "body_fields", "--body", o->body, o->n_body);
+            ex = put_pairs(&spec, "body_fields", "--body", o->body, o->n_body);
         if (ex == 0)
-            ex = put_pairs(spec, "env", "--env", o->env, o->n_env);
+            ex = put_pairs(&spec, "env", "--env", o->env, o->n_env);
         if (o->description)
-            hive_json_set(spec, "description", hive_json_new_string(o->description, strlen(o->description)));
+            hive_json_put(&spec, "description", hive_json_new_string(o->description, strlen(o->description)));
         if (o->help_url)
-            hive_json_set(spec, "help_url", hive_json_new_string(o->help_url, strlen(o->help_url)));
-        if (ex == 0)
+            hive_json_put(&spec, "help_url", hive_json_new_string(o->help_url, strlen(o->help_url)));
+        if (ex == 0 && spec == NULL)
+            rc = hive_fail(HIVE_ERR_NOMEM, "out of memory");
+        else if (ex == 0)
             rc = hive_store_register_usage(st, spec, true);
         hive_json_free(&spec);
     }

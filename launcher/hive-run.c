@@ -190,7 +190,7 @@ static void fail_msg(const char *fmt, ...)
         const char *text = msg ? msg : "(out of memory formatting the message)";
         cli_error("%s", text);
         if (problems != NULL)
-            (void)hive_json_append(problems, hive_json_new_string(text, strlen(text)));
+            hive_json_push(&problems, hive_json_new_string(text, strlen(text)));
     }
     free(msg);
 }
@@ -1364,7 +1364,7 @@ static void dry_expiry(const run *r, hive_store *st, const var *v, const hive_te
  * and what a launch would do about its expiry. A problem is said, and
  * added to var_problems. */
 static hive_json *dry_ref(const run *r, hive_store *st, const var *v, const hive_template_ref *ref,
-                          hive_json *var_problems)
+                          hive_json **var_problems)
 {
     hive_json *o = hive_json_new(HIVE_JSON_OBJECT);
     dry_ref_info d = {.key = ref->key};
@@ -1388,15 +1388,15 @@ static hive_json *dry_ref(const run *r, hive_store *st, const var *v, const hive
         dry_expiry(r, st, v, ref, &d);
     }
     if (d.problem != NULL)
-        hive_json_append(var_problems, json_text(d.problem));
-    hive_json_set(o, "credential", json_text(ref->id));
-    hive_json_set(o, "key", json_text(d.key));
-    hive_json_set(o, "expires_at", json_text(*d.when ? d.when : NULL));
-    hive_json_set(o, "expires_in", *d.when ? hive_json_new_int(d.expires_in) : hive_json_new(HIVE_JSON_NULL));
-    hive_json_set(o, "would_refresh", json_bool(d.refreshes));
-    hive_json_set(o, "provider", json_text(d.cred ? provider_name(st, d.cred) : NULL));
-    hive_json_set(o, "refresh", json_text(d.refresh));
-    hive_json_set(o, "problem", json_text(d.problem));
+        hive_json_push(var_problems, json_text(d.problem));
+    hive_json_put(&o, "credential", json_text(ref->id));
+    hive_json_put(&o, "key", json_text(d.key));
+    hive_json_put(&o, "expires_at", json_text(*d.when ? d.when : NULL));
+    hive_json_put(&o, "expires_in", *d.when ? hive_json_new_int(d.expires_in) : hive_json_new(HIVE_JSON_NULL));
+    hive_json_put(&o, "would_refresh", json_bool(d.refreshes));
+    hive_json_put(&o, "provider", json_text(d.cred ? provider_name(st, d.cred) : NULL));
+    hive_json_put(&o, "refresh", json_text(d.refresh));
+    hive_json_put(&o, "problem", json_text(d.problem));
     free(d.problem);
     free(d.refresh);
     hive_cred_free(&d.cred);
@@ -1436,13 +1436,13 @@ static hive_json *dry_var(const run *r, hive_store *st, var *v)
     char *why = NULL;
 
     if (!name_allowed(r, v))
-        hive_json_append(vp, json_text("refused: its value would be run as code (--allow-unsafe-env allows it)"));
+        hive_json_push(&vp, json_text("refused: its value would be run as code (--allow-unsafe-env allows it)"));
     if (!template_ok(v, &why)) {
-        hive_json_append(vp, json_text(why));
+        hive_json_push(&vp, json_text(why));
         free(why);
     } else if (hive_template_refs(&refs, &n, v->tmpl, strlen(v->tmpl)) == HIVE_OK) {
         for (size_t i = 0; i < n; i++)
-            hive_json_append(refs_json, dry_ref(r, st, v, &refs[i], vp));
+            hive_json_push(&refs_json, dry_ref(r, st, v, &refs[i], &vp));
         hive_template_refs_free(refs, n);
     }
     if (hive_json_size(vp) == 0) {
@@ -1451,16 +1451,16 @@ static hive_json *dry_var(const run *r, hive_store *st, var *v)
             read_failed(v, rc);
         rendered = rc == HIVE_OK && value_fits(v);
         if (!rendered)
-            hive_json_append(vp, last_problem());
+            hive_json_push(&vp, last_problem());
     }
-    hive_json_set(o, "name", json_text(v->name));
-    hive_json_set(o, "source", json_text(kind_name(v->kind)));
-    hive_json_set(o, "origin", json_text(v->source));
-    hive_json_set(o, "template", json_text(v->tmpl));
-    hive_json_set(o, "references", refs_json);
-    hive_json_set(o, "value", json_text("********"));
-    hive_json_set(o, "length", rendered ? hive_json_new_int((int64_t)v->value_len) : hive_json_new(HIVE_JSON_NULL));
-    hive_json_set(o, "problems", vp);
+    hive_json_put(&o, "name", json_text(v->name));
+    hive_json_put(&o, "source", json_text(kind_name(v->kind)));
+    hive_json_put(&o, "origin", json_text(v->source));
+    hive_json_put(&o, "template", json_text(v->tmpl));
+    hive_json_put(&o, "references", refs_json);
+    hive_json_put(&o, "value", json_text("********"));
+    hive_json_put(&o, "length", rendered ? hive_json_new_int((int64_t)v->value_len) : hive_json_new(HIVE_JSON_NULL));
+    hive_json_put(&o, "problems", vp);
     return o;
 }
 
@@ -1483,7 +1483,7 @@ static void dry_sizes(const run *r, char **argv)
 
 static void append_name(void *ctx, const char *e, size_t name_len)
 {
-    hive_json_append(ctx, hive_json_new_string(e, name_len));
+    hive_json_push((hive_json **)ctx, hive_json_new_string(e, name_len));
 }
 
 static void print_dry_run(const run *r, const hive_json *doc, char **argv)
@@ -1553,34 +1553,37 @@ static int dry_run(run *r, hive_store *st, char **argv)
     size_t nproblems;
 
     for (char **a = argv; *a != NULL; a++)
-        hive_json_append(cmd, json_text(*a));
+        hive_json_push(&cmd, json_text(*a));
     for (size_t i = 0; i < sizeof(stripped) / sizeof(stripped[0]); i++)
         if (getenv(stripped[i]) != NULL)
-            hive_json_append(removed, json_text(stripped[i]));
+            hive_json_push(&removed, json_text(stripped[i]));
     for (size_t i = 0; i < r->nvars; i++)
-        hive_json_append(vars, dry_var(r, st, &r->vars[i]));
+        hive_json_push(&vars, dry_var(r, st, &r->vars[i]));
     if (hive_json_size(problems) == 0) {
         dry_sizes(r, argv);
         warn_unmasked(r);
     }
-    hive_json_set(doc, "command", cmd);
-    hive_json_set(doc, "variables", vars);
-    hive_json_set(doc, "removed", removed);
+    hive_json_put(&doc, "command", cmd);
+    hive_json_put(&doc, "variables", vars);
+    hive_json_put(&doc, "removed", removed);
     /* -i: nothing inherited but the --keep names that exist */
-    hive_json_set(doc, "environment", json_text(r->pristine ? "empty" : "inherited"));
+    hive_json_put(&doc, "environment", json_text(r->pristine ? "empty" : "inherited"));
     for (size_t i = 0; i < r->n_keep; i++)
         if (getenv(r->keep[i]) != NULL && passed_through(r, r->keep[i], strlen(r->keep[i])))
-            hive_json_append(kept, json_text(r->keep[i]));
-    hive_json_set(doc, "kept", kept);
-    (void)each_unrendered(r, append_name, unrendered);
-    hive_json_set(doc, "not_rendered", unrendered);
+            hive_json_push(&kept, json_text(r->keep[i]));
+    hive_json_put(&doc, "kept", kept);
+    (void)each_unrendered(r, append_name, &unrendered);
+    hive_json_put(&doc, "not_rendered", unrendered);
     nproblems = hive_json_size(problems);
-    hive_json_set(doc, "ok", json_bool(nproblems == 0));
-    hive_json_set(doc, "problems", problems);
+    hive_json_put(&doc, "ok", json_bool(nproblems == 0));
+    hive_json_put(&doc, "problems", problems);
     problems = NULL;
-    if (r->json)
-        (void)cli_print_json(doc);
-    else
+    if (doc == NULL || (r->json && cli_print_json(doc) != HIVE_OK)) {
+        cli_error("%s", doc == NULL ? "out of memory" : hive_last_error());
+        hive_json_free(&doc);
+        return EXIT_FAIL;
+    }
+    if (!r->json)
         print_dry_run(r, doc, argv);
     hive_json_free(&doc);
     if (fflush(stdout) != 0)

@@ -18,7 +18,7 @@ void hive__buf_putc(hive_buf *b, char c);
 void hive__buf_puts(hive_buf *b, const char *s);
 /* Hand the NUL-terminated contents to the caller (or fail if an append
  * failed); the buffer is left empty. */
-hive_rc hive__buf_finish(hive_buf *b, char **out, size_t *len);
+HIVE_NODISCARD hive_rc hive__buf_finish(hive_buf *b, char **out, size_t *len);
 /* Wipe and free. */
 void hive__buf_free(hive_buf *b);
 

@@ -351,8 +351,11 @@ static hive_rc call_as(etcd_storage *es, const char *path, const hive_json *body
 {
     char *text = NULL;
     size_t len = 0;
-    hive_rc rc = hive_json_emit(&text, &len, body, -1);
+    hive_rc rc;
 
+    if (body == NULL)   /* a part could not be added (hive_json_put) */
+        return hive__fail(HIVE_ERR_NOMEM, "out of memory");
+    rc = hive_json_emit(&text, &len, body, -1);
     if (rc != HIVE_OK)
         return rc;
     rc = call_once(es, path, text, len, read, out);
@@ -378,18 +381,23 @@ static hive_json *obj(void)
     return hive_json_new(HIVE_JSON_OBJECT);
 }
 
-static void put_str(hive_json *o, const char *k, const char *v)
+/* Requests are built with hive_json_put and _push: a part that cannot be
+ * added leaves the request NULL, and call_as() fails on NULL, so a request
+ * missing a part (a compare of a transaction) is never sent. */
+static void put_str(hive_json **o, const char *k, const char *v)
 {
-    hive_json_set(o, k, hive_json_new_string(v, strlen(v)));
+    hive_json_put(o, k, hive_json_new_string(v, strlen(v)));
 }
 
 /* put a base64 field */
-static void put_b64(hive_json *o, const char *k, const char *v, size_t len)
+static void put_b64(hive_json **o, const char *k, const char *v, size_t len)
 {
     char *e = b64std(v, len);
 
     if (e != NULL)
         put_str(o, k, e);
+    else
+        hive_json_free(o);
     free(e);
 }
 
@@ -691,7 +699,7 @@ static hive_rc fetch(etcd_storage *es, const char *id, char **token, size_t *len
         free(key);
         return hive__fail(HIVE_ERR_NOMEM, "out of memory");
     }
-    put_b64(rq, "key", key, strlen(key));
+    put_b64(&rq, "key", key, strlen(key));
     rc = call(es, "/v3/kv/range", rq, &rs);
     hive_json_free(&rq);
     free(key);
@@ -743,13 +751,13 @@ hive_rc hive_storage_prefetch(hive_storage *s, const char *const *ids, size_t n)
             free(key);
             continue;
         }
-        put_b64(range, "key", key, strlen(key));
-        hive_json_set(op, "request_range", range);
-        hive_json_append(ops, op);
+        put_b64(&range, "key", key, strlen(key));
+        hive_json_put(&op, "request_range", range);
+        hive_json_push(&ops, op);
         asked[nasked++] = ids[i];
         free(key);
     }
-    hive_json_set(rq, "success", ops);
+    hive_json_put(&rq, "success", ops);
     if (nasked > 0)
         rc = call_as(es, "/v3/kv/txn", rq, true, &rs);
     for (size_t k = 0; rc == HIVE_OK && k < nasked; k++) {
@@ -891,9 +899,9 @@ static hive_rc etcd_list(hive_storage *s, hive_strlist *out)
         hive_json_free(&rq);
         return hive__fail(HIVE_ERR_NOMEM, "out of memory");
     }
-    put_b64(rq, "key", prefix, strlen(prefix));
-    put_b64(rq, "range_end", end, strlen(end));
-    hive_json_set(rq, "keys_only", hive_json_new(HIVE_JSON_TRUE));
+    put_b64(&rq, "key", prefix, strlen(prefix));
+    put_b64(&rq, "range_end", end, strlen(end));
+    hive_json_put(&rq, "keys_only", hive_json_new(HIVE_JSON_TRUE));
     rc = call(es, "/v3/kv/range", rq, &rs);
     if (rc == HIVE_ERR_NETWORK) {
         offline(es);
@@ -954,26 +962,26 @@ static hive_rc txn(etcd_storage *es, const char *key, const char *rev, const cha
     }
     if (fence != NULL) {
         /* an absent key compares as lease 0, which no lease is */
-        put_b64(fence, "key", fence_key, strlen(fence_key));
-        put_str(fence, "target", "LEASE");
-        put_str(fence, "lease", fence_lease);
-        put_str(fence, "result", "EQUAL");
-        hive_json_append(cmps, fence);
+        put_b64(&fence, "key", fence_key, strlen(fence_key));
+        put_str(&fence, "target", "LEASE");
+        put_str(&fence, "lease", fence_lease);
+        put_str(&fence, "result", "EQUAL");
+        hive_json_push(&cmps, fence);
     }
-    put_b64(cmp, "key", key, strlen(key));
+    put_b64(&cmp, "key", key, strlen(key));
     if (strcmp(rev, "0") == 0) {
-        put_str(cmp, "target", "CREATE");
-        put_str(cmp, "create_revision", "0");
+        put_str(&cmp, "target", "CREATE");
+        put_str(&cmp, "create_revision", "0");
     } else {
-        put_str(cmp, "target", "MOD");
-        put_str(cmp, "mod_revision", rev);
+        put_str(&cmp, "target", "MOD");
+        put_str(&cmp, "mod_revision", rev);
     }
-    put_str(cmp, "result", "EQUAL");
-    hive_json_append(cmps, cmp);
-    hive_json_set(op, then_name, then);
-    hive_json_append(ops, op);
-    hive_json_set(rq, "compare", cmps);
-    hive_json_set(rq, "success", ops);
+    put_str(&cmp, "result", "EQUAL");
+    hive_json_push(&cmps, cmp);
+    hive_json_put(&op, then_name, then);
+    hive_json_push(&ops, op);
+    hive_json_put(&rq, "compare", cmps);
+    hive_json_put(&rq, "success", ops);
     rc = call(es, "/v3/kv/txn", rq, &rs);
     hive_json_free(&rq);
     if (rc == HIVE_OK)
@@ -1041,7 +1049,7 @@ static hive_rc still_ours(etcd_storage *es, const char *lock_key, const held_loc
 
     if (rq == NULL)
         return hive__fail(HIVE_ERR_NOMEM, "out of memory");
-    put_b64(rq, "key", lock_key, strlen(lock_key));
+    put_b64(&rq, "key", lock_key, strlen(lock_key));
     rc = call(es, "/v3/kv/range", rq, &rs);
     kv = hive_json_at(hive_json_get(rs, "kvs"), 0, NULL);
     lease = hive_json_string(hive_json_get(kv, "lease"), NULL);
@@ -1098,8 +1106,8 @@ static hive_rc etcd_save(hive_storage *s, const hive_cred *cred)
                 break;
             }
         }
-        put_b64(put, "key", key, strlen(key));
-        put_b64(put, "value", token, len);
+        put_b64(&put, "key", key, strlen(key));
+        put_b64(&put, "value", token, len);
         {
             hive_json *answer = NULL;
             rc = txn(es, key, rev, fence_key, h ? h->lease : NULL, "request_put", put, &ok, &answer);
@@ -1156,7 +1164,7 @@ static hive_rc etcd_delete(hive_storage *s, const char *id)
         hive_json_free(&rq);
         return hive__fail(HIVE_ERR_NOMEM, "out of memory");
     }
-    put_b64(rq, "key", key, strlen(key));
+    put_b64(&rq, "key", key, strlen(key));
     rc = call(es, "/v3/kv/deleterange", rq, &rs);
     if (rc == HIVE_OK) {
         const char *deleted = hive_json_string(hive_json_get(rs, "deleted"), NULL);
@@ -1182,7 +1190,7 @@ static hive_rc grant(etcd_storage *es, char *out, size_t size)
 
     if (rq == NULL)
         return hive__fail(HIVE_ERR_NOMEM, "out of memory");
-    hive_json_set(rq, "TTL", hive_json_new_int(es->lock_ttl));
+    hive_json_put(&rq, "TTL", hive_json_new_int(es->lock_ttl));
     rc = call(es, "/v3/lease/grant", rq, &rs);
     lease = hive_json_string(hive_json_get(rs, "ID"), NULL);
     if (rc == HIVE_OK && !is_int64_text(lease))
@@ -1310,7 +1318,7 @@ static void release(etcd_storage *es, held_lock *h)
     }
     rq = obj();
     if (rq != NULL) {
-        put_str(rq, "ID", h->lease);
+        put_str(&rq, "ID", h->lease);
         /* revoking the lease deletes the lock key; an error (the lease
          * expired, etcd is unreachable) leaves nothing behind that the
          * lease's expiry does not remove, and must not replace the
@@ -1349,9 +1357,9 @@ static hive_rc etcd_lock(hive_storage *s, const char *id, int *handle)
     while (rc == HIVE_OK) {
         hive_json *put = obj();
         bool ok = false;
-        put_b64(put, "key", key, strlen(key));
-        put_b64(put, "value", "hive", 4);
-        put_str(put, "lease", h->lease);
+        put_b64(&put, "key", key, strlen(key));
+        put_b64(&put, "value", "hive", 4);
+        put_str(&put, "lease", h->lease);
         rc = txn(es, key, "0", NULL, NULL, "request_put", put, &ok, NULL);
         if (rc != HIVE_OK && strstr(hive_last_error(), "lease not found") != NULL) {
             /* our lease ran out while we waited: take a new one */
@@ -1504,8 +1512,8 @@ static hive_rc authenticate(etcd_storage *es)
     rq = obj();
     if (rq == NULL)
         return hive__fail(HIVE_ERR_NOMEM, "out of memory");
-    put_str(rq, "name", es->user);
-    put_str(rq, "password", es->password);
+    put_str(&rq, "name", es->user);
+    put_str(&rq, "password", es->password);
     rc = call(es, "/v3/auth/authenticate", rq, &rs);
     hive_json_free(&rq);
     tok = hive_json_string(hive_json_get(rs, "token"), NULL);

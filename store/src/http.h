@@ -43,7 +43,7 @@ typedef struct hive_http_response {
  * a proxy. libcurl 7.85.0 or newer with TLS: HIVE_ERR_UNSUPPORTED, saying
  * why, otherwise.
  */
-hive_rc hive__http_post(const hive_http_request *rq, hive_http_response *rs);
+HIVE_NODISCARD hive_rc hive__http_post(const hive_http_request *rq, hive_http_response *rs);
 void hive__http_response_free(hive_http_response *rs);
 
 /* A token endpoint's answer as an object: JSON, or form-encoded; NULL when
@@ -68,7 +68,7 @@ typedef struct hive_http1_conn {
 /* POST body to http://hostport/path on c within timeout_ms; headers as
  * for hive__http_post (Content-Length and Host are added). Results as
  * hive__http_post's. */
-hive_rc hive__http1_post(hive_http1_conn *c, const char *hostport, const char *path, const char *const *headers,
+HIVE_NODISCARD hive_rc hive__http1_post(hive_http1_conn *c, const char *hostport, const char *path, const char *const *headers,
                          const char *body, size_t len, long timeout_ms, hive_http_response *rs);
 void hive__http1_close(hive_http1_conn *c);
 /* An answer in data[0..len) (eof: the peer closed after it): 1 whole, with

@@ -26,24 +26,24 @@ size_t hive__b64url_encode(char *out, const uint8_t *in, size_t len);
  * characters skipped, input ends at complete padding, a partial final group
  * without padding is an error. out holds len * 3 / 4 + 3 bytes.
  */
-hive_rc hive__b64_decode_lenient(uint8_t *out, size_t *out_len, const char *in, size_t len);
+HIVE_NODISCARD hive_rc hive__b64_decode_lenient(uint8_t *out, size_t *out_len, const char *in, size_t len);
 
 /* oauth2.c: take the in-doubt mark off cred's refresh token; *was: it had one. */
-hive_rc hive__oauth2_clear_in_doubt(hive_cred *cred, bool *was);
+HIVE_NODISCARD hive_rc hive__oauth2_clear_in_doubt(hive_cred *cred, bool *was);
 
 /* Set field of key name's metadata to val (taken); val NULL removes it. */
-hive_rc hive__cred_key_meta_set(hive_cred *cred, const char *name, const char *field, hive_json *val);
+HIVE_NODISCARD hive_rc hive__cred_key_meta_set(hive_cred *cred, const char *name, const char *field, hive_json *val);
 
 /* OBJECT: append a member the caller knows is not there yet (no search,
  * so building an object of n members is O(n)); takes val, also on failure. */
-hive_rc hive__json_add_member(hive_json *obj, const char *key, size_t key_len, hive_json *val);
+HIVE_NODISCARD hive_rc hive__json_add_member(hive_json *obj, const char *key, size_t key_len, hive_json *val);
 
 /* Keep the pages holding p..p+n in RAM (no swap) and out of core dumps,
  * where the system allows. */
 void hive__protect(void *p, size_t n);
 
 /* Fill buf with n random bytes from the kernel. */
-hive_rc hive__random(void *buf, size_t n);
+HIVE_NODISCARD hive_rc hive__random(void *buf, size_t n);
 
 /* Storage vtable. */
 typedef struct hive_storage_ops {
@@ -71,20 +71,20 @@ struct hive_storage {
 
 /* Release a lock taken with ops->lock (handle < 0: none), keeping rc and
  * its detail message; returns rc. */
-hive_rc hive__storage_unlock(hive_storage *s, int handle, hive_rc rc);
+HIVE_NODISCARD hive_rc hive__storage_unlock(hive_storage *s, int handle, hive_rc rc);
 
 /* A token decrypted and parsed with a file storage's key (either key in
  * the middle of a rotation), and a credential encrypted with the key new
  * writes use: for storages that keep Hive's tokens elsewhere (etcd). */
-hive_rc hive__file_decrypt(hive_storage *local, const char *token, size_t len, hive_cred **out);
-hive_rc hive__file_encrypt(hive_storage *local, const hive_cred *cred, char **token, size_t *len);
+HIVE_NODISCARD hive_rc hive__file_decrypt(hive_storage *local, const char *token, size_t len, hive_cred **out);
+HIVE_NODISCARD hive_rc hive__file_encrypt(hive_storage *local, const hive_cred *cred, char **token, size_t *len);
 bool hive__is_etcd_url(const char *spec);
 /* $HIVE_HOME, else $HOME/.hive, else the password database's home/.hive;
  * NULL when no home is known (the caller says "set HIVE_HOME"). Free it. */
 char *hive__home_dir(void);
 
 /* Sorted, deduplicated list helpers. */
-hive_rc hive__strlist_add(hive_strlist *list, const char *s);
+HIVE_NODISCARD hive_rc hive__strlist_add(hive_strlist *list, const char *s);
 void hive__strlist_sort_unique(hive_strlist *list);
 
 /*
@@ -93,17 +93,17 @@ void hive__strlist_sort_unique(hive_strlist *list);
  * *len + 1). HIVE_ERR_NOT_FOUND, with no message, when it does not exist;
  * `what` names the file in other messages.
  */
-hive_rc hive__read_at(int dirfd, const char *name, bool nofollow, size_t max, const char *what,
+HIVE_NODISCARD hive_rc hive__read_at(int dirfd, const char *name, bool nofollow, size_t max, const char *what,
                       char **data, size_t *len);
 
 /* Atomically replace path with data (temp file, fsync, rename, fsync dir). */
-hive_rc hive__write_file_atomic(const char *path, const char *data, size_t len);
+HIVE_NODISCARD hive_rc hive__write_file_atomic(const char *path, const char *data, size_t len);
 /* The same, the temporary file's name starting with tmp_prefix. */
-hive_rc hive__write_file_atomic_tmp(const char *path, const char *tmp_prefix, const char *data, size_t len);
+HIVE_NODISCARD hive_rc hive__write_file_atomic_tmp(const char *path, const char *tmp_prefix, const char *data, size_t len);
 /* An exclusive flock on lock_name in path's directory; then, as the only
  * holder, remove the files starting with orphans there (left by killed
  * holders). Release with hive__unlock. */
-hive_rc hive__lock_beside(const char *path, const char *lock_name, const char *orphans, int *lockfd);
+HIVE_NODISCARD hive_rc hive__lock_beside(const char *path, const char *lock_name, const char *orphans, int *lockfd);
 void hive__unlock(int *lockfd);
 
 /* Take key's value out of obj (the caller owns it), without a copy; NULL

@@ -316,6 +316,22 @@ hive_rc hive_json_append(hive_json *arr, hive_json *val)
     return HIVE_OK;
 }
 
+void hive_json_put(hive_json **obj, const char *key, hive_json *val)
+{
+    if (*obj == NULL)
+        hive_json_free(&val);
+    else if (hive_json_set(*obj, key, val) != HIVE_OK)
+        hive_json_free(obj);
+}
+
+void hive_json_push(hive_json **arr, hive_json *val)
+{
+    if (*arr == NULL)
+        hive_json_free(&val);
+    else if (hive_json_append(*arr, val) != HIVE_OK)
+        hive_json_free(arr);
+}
+
 /* --- numbers in the C locale ------------------------------------------ */
 
 /*

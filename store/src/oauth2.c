@@ -210,8 +210,9 @@ hive_json *hive__oauth2_parse_body(const hive_http_response *rs)
         if (eq != NULL && eq > q) {
             char *k = form_decode(q, (size_t)(eq - q));
             char *v = form_decode(eq + 1, (size_t)(end - eq - 1));
-            if (k != NULL && v != NULL && strlen(k) > 0)
-                hive_json_set(obj, k, hive_json_new_string(v, strlen(v)));
+            if (k != NULL && v != NULL && strlen(k) > 0 &&
+                hive_json_set(obj, k, hive_json_new_string(v, strlen(v))) != HIVE_OK)
+                hive_json_free(&obj);   /* out of memory: no half answer */
             free(k);
             hive_free_str(v);
         }

@@ -50,12 +50,12 @@ extern int64_t (*hive__store_clock)(void);
 
 void hive__store_warn(hive_store *s, const char *fmt, ...) HIVE_PRINTF(2, 3);
 /* A copy of key's value (NULL: the default key), with Hive's messages. */
-hive_rc hive__cred_value(char **value, size_t *len, const hive_cred *c, const char *key);
+HIVE_NODISCARD hive_rc hive__cred_value(char **value, size_t *len, const hive_cred *c, const char *key);
 /* Whether p can produce a new token for cred (not static, not a bearer
  * token, and configured: see hive_provider.can_refresh). */
 bool hive__provider_can_refresh(hive_store *s, hive_provider *p, const hive_cred *cred);
 /* Register the Aden provider (aden.c). */
-hive_rc hive__add_aden_provider(hive_store *s);
+HIVE_NODISCARD hive_rc hive__add_aden_provider(hive_store *s);
 /*
  * text, from a server, fit for a message in out (size bytes): each of the
  * secrets the request carried (in every form it carried them) becomes
@@ -66,8 +66,8 @@ hive_rc hive__add_aden_provider(hive_store *s);
  */
 void hive__server_text(char *out, size_t size, const char *text, char *const *secrets, size_t nsecrets);
 /* Register the OAuth2 provider (oauth2.c). */
-hive_rc hive__add_oauth2_provider(hive_store *s);
+HIVE_NODISCARD hive_rc hive__add_oauth2_provider(hive_store *s);
 /* Render every string of an object of templates. */
-hive_rc hive__resolve_object(hive_store *s, hive_json **out, const hive_json *in, unsigned flags);
+HIVE_NODISCARD hive_rc hive__resolve_object(hive_store *s, hive_json **out, const hive_json *in, unsigned flags);
 
 #endif

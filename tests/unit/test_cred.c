@@ -165,7 +165,7 @@ Test(cred, setters_keep_hive_form)
     size_t len = 0;
 
     cr_assert_eq(hive_cred_new(&c, "svc", "oauth2"), HIVE_OK);
-    hive_time_parse(&t, "2030-01-01T00:00:00Z", 20);
+    cr_assert_eq(hive_time_parse(&t, "2030-01-01T00:00:00Z", 20), HIVE_OK);
     cr_assert_eq(hive_cred_set_key(c, "access_token", "tok", 3, &t), HIVE_OK);
     cr_assert_eq(hive_cred_set_key(c, "refresh_token", "ref", 3, NULL), HIVE_OK);
     cr_assert_eq(hive_cred_set_key(c, "bad", "\xff", 1, NULL), HIVE_ERR_INVALID);
@@ -263,8 +263,8 @@ Test(cred, remove_key_leaves_the_others)
     hive_time soon, later;
 
     cr_assert_eq(hive_cred_new(&c, "svc", "oauth2"), HIVE_OK);
-    hive_time_parse(&soon, "2030-01-01T00:00:00Z", 20);
-    hive_time_parse(&later, "2031-01-01T00:00:00Z", 20);
+    cr_assert_eq(hive_time_parse(&soon, "2030-01-01T00:00:00Z", 20), HIVE_OK);
+    cr_assert_eq(hive_time_parse(&later, "2031-01-01T00:00:00Z", 20), HIVE_OK);
     cr_assert_eq(hive_cred_set_key(c, "access_token", "tok", 3, &soon), HIVE_OK);
     cr_assert_eq(hive_cred_set_key(c, "refresh_token", "ref", 3, &later), HIVE_OK);
     cr_assert_eq(hive_cred_expires(c).sec, soon.sec);

@@ -37,9 +37,9 @@ Test(datetime, offsets_and_naive_compare_as_instants)
 {
     hive_time a, b, c;
 
-    hive_time_parse(&a, "2026-03-01T12:00:00Z", 20);
-    hive_time_parse(&b, "2026-03-01T14:00:00+02:00", 25);
-    hive_time_parse(&c, "2026-03-01T12:00:00", 19);
+    cr_assert_eq(hive_time_parse(&a, "2026-03-01T12:00:00Z", 20), HIVE_OK);
+    cr_assert_eq(hive_time_parse(&b, "2026-03-01T14:00:00+02:00", 25), HIVE_OK);
+    cr_assert_eq(hive_time_parse(&c, "2026-03-01T12:00:00", 19), HIVE_OK);
     cr_assert_eq(hive_time_cmp(&a, &b), 0);
     cr_assert_eq(hive_time_cmp(&a, &c), 0);
     cr_assert_eq(a.sec, 1772366400);

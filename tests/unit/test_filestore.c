@@ -323,8 +323,8 @@ Test(filestore, rebuilt_index_matches_hive)
         char *a, *b;
         size_t al, bl;
         cr_assert_not_null(g, "%s missing", id);
-        hive_json_emit(&a, &al, w, 2);
-        hive_json_emit(&b, &bl, g, 2);
+        cr_assert_eq(hive_json_emit(&a, &al, w, 2), HIVE_OK);
+        cr_assert_eq(hive_json_emit(&b, &bl, g, 2), HIVE_OK);
         cr_expect_str_eq(b, a, "%s", id);
         free(a);
         free(b);

@@ -147,3 +147,43 @@ Test(json, set_keeps_position_and_builds_objects)
     cr_assert_eq(hive_json_size(o), 1);
     hive_json_free(&o);
 }
+
+Test(json, put_and_push_build_a_whole_document)
+{
+    hive_json *o = hive_json_new(HIVE_JSON_OBJECT);
+    hive_json *a = hive_json_new(HIVE_JSON_ARRAY);
+    char *text = NULL;
+    size_t len = 0;
+
+    hive_json_push(&a, hive_json_new_int(1));
+    hive_json_push(&a, hive_json_new_string("x", 1));
+    hive_json_put(&o, "id", hive_json_new_string("svc", 3));
+    hive_json_put(&o, "items", a);
+    cr_assert_not_null(o);
+    cr_assert_eq(hive_json_emit(&text, &len, o, -1), HIVE_OK);
+    cr_assert_str_eq(text, "{\"id\": \"svc\", \"items\": [1, \"x\"]}");
+    free(text);
+    hive_json_free(&o);
+}
+
+Test(json, put_and_push_drop_a_document_missing_a_part)
+{
+    hive_json *o = hive_json_new(HIVE_JSON_OBJECT);
+    hive_json *a = hive_json_new(HIVE_JSON_ARRAY);
+    hive_json *not_obj = hive_json_new(HIVE_JSON_ARRAY);
+
+    /* a constructor that ran out of memory gives NULL: the whole goes */
+    hive_json_put(&o, "a", hive_json_new_int(1));
+    hive_json_put(&o, "b", NULL);
+    cr_assert_null(o);
+    /* adding to what is gone only frees the value (ASan: no leak) */
+    hive_json_put(&o, "c", hive_json_new_string("secret", 6));
+    cr_assert_null(o);
+    hive_json_push(&a, NULL);
+    cr_assert_null(a);
+    hive_json_push(&a, hive_json_new_int(2));
+    cr_assert_null(a);
+    /* a member set on an array fails the same way */
+    hive_json_put(&not_obj, "k", hive_json_new_int(3));
+    cr_assert_null(not_obj);
+}

@@ -11,6 +11,14 @@
 #include <stdint.h>
 #include <stdbool.h>
 
+/* On every function that returns a hive_rc or a verdict (memeq, a check):
+ * ignoring it is a bug, so the compiler says so. */
+#if defined(__GNUC__) || defined(__clang__)
+#define HIVE_NODISCARD __attribute__((warn_unused_result))
+#else
+#define HIVE_NODISCARD
+#endif
+
 #if defined(HIVE_BUILDING_LIBRARY)
 #define HIVE_EXPORT __attribute__((visibility("default")))
 #else
@@ -75,7 +83,8 @@ HIVE_EXPORT const char *hive_version(void);
 HIVE_EXPORT unsigned hive_version_number(void);
 
 /* Set this thread's detail message and return rc: for providers and
- * storages written outside the library. */
+ * storages written outside the library. Not HIVE_NODISCARD: it returns its
+ * own argument, so that "return hive_fail(...)" reads as one step. */
 HIVE_EXPORT hive_rc hive_fail(hive_rc rc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #ifdef __cplusplus

@@ -41,22 +41,22 @@ HIVE_EXPORT hive_cred_type hive_cred_type_parse(const char *name);
  * A new credential with no keys, created and updated now. type_name must be
  * one of Hive's five types. *out is the caller's (hive_cred_free).
  */
-HIVE_EXPORT hive_rc hive_cred_new(hive_cred **out, const char *id, const char *type_name);
+HIVE_EXPORT HIVE_NODISCARD hive_rc hive_cred_new(hive_cred **out, const char *id, const char *type_name);
 
 /*
  * Parse a credential from its JSON text (the plaintext of a .enc file).
  * HIVE_ERR_FORMAT when it is not JSON or not a credential.
  */
-HIVE_EXPORT hive_rc hive_cred_parse(hive_cred **out, const char *json, size_t len);
+HIVE_EXPORT HIVE_NODISCARD hive_rc hive_cred_parse(hive_cred **out, const char *json, size_t len);
 
 /* The credential's JSON text exactly as Hive writes it. Release *out with
  * hive_free_secret(*out, *len + 1). */
-HIVE_EXPORT hive_rc hive_cred_emit(char **out, size_t *len, const hive_cred *cred);
+HIVE_EXPORT HIVE_NODISCARD hive_rc hive_cred_emit(char **out, size_t *len, const hive_cred *cred);
 
 /* Wipe and free; sets *cred to NULL. */
 HIVE_EXPORT void hive_cred_free(hive_cred **cred);
 
-HIVE_EXPORT hive_rc hive_cred_clone(hive_cred **out, const hive_cred *cred);
+HIVE_EXPORT HIVE_NODISCARD hive_rc hive_cred_clone(hive_cred **out, const hive_cred *cred);
 
 /* Fields. Strings are owned by the credential; NULL when null. */
 HIVE_EXPORT const char *hive_cred_id(const hive_cred *cred);
@@ -95,18 +95,18 @@ HIVE_EXPORT const char *hive_cred_default_key(const hive_cred *cred);
 HIVE_EXPORT hive_time hive_cred_expires(const hive_cred *cred);
 
 /* Setters. Each keeps the document in Hive's form. */
-HIVE_EXPORT hive_rc hive_cred_set_key(hive_cred *cred, const char *name,
+HIVE_EXPORT HIVE_NODISCARD hive_rc hive_cred_set_key(hive_cred *cred, const char *name,
                                       const char *value, size_t len,
                                       const hive_time *expires_at);
-HIVE_EXPORT hive_rc hive_cred_set_key_expires(hive_cred *cred, const char *name,
+HIVE_EXPORT HIVE_NODISCARD hive_rc hive_cred_set_key_expires(hive_cred *cred, const char *name,
                                               const hive_time *expires_at);
-HIVE_EXPORT hive_rc hive_cred_remove_key(hive_cred *cred, const char *name);
-HIVE_EXPORT hive_rc hive_cred_set_description(hive_cred *cred, const char *text);
-HIVE_EXPORT hive_rc hive_cred_set_provider_id(hive_cred *cred, const char *provider_id);
-HIVE_EXPORT hive_rc hive_cred_set_auto_refresh(hive_cred *cred, bool on);
-HIVE_EXPORT hive_rc hive_cred_add_tag(hive_cred *cred, const char *tag);
+HIVE_EXPORT HIVE_NODISCARD hive_rc hive_cred_remove_key(hive_cred *cred, const char *name);
+HIVE_EXPORT HIVE_NODISCARD hive_rc hive_cred_set_description(hive_cred *cred, const char *text);
+HIVE_EXPORT HIVE_NODISCARD hive_rc hive_cred_set_provider_id(hive_cred *cred, const char *provider_id);
+HIVE_EXPORT HIVE_NODISCARD hive_rc hive_cred_set_auto_refresh(hive_cred *cred, bool on);
+HIVE_EXPORT HIVE_NODISCARD hive_rc hive_cred_add_tag(hive_cred *cred, const char *tag);
 /* Set a datetime field (created_at, updated_at, last_refreshed, last_used). */
-HIVE_EXPORT hive_rc hive_cred_set_time(hive_cred *cred, const char *field, const hive_time *t);
+HIVE_EXPORT HIVE_NODISCARD hive_rc hive_cred_set_time(hive_cred *cred, const char *field, const hive_time *t);
 
 #ifdef __cplusplus
 }

@@ -35,10 +35,10 @@ typedef struct hive_time {
  * with Z, +HH:MM, +HHMM or +HH, or none; a bare date; or Unix seconds as
  * text (milliseconds above 2e10, as pydantic does).
  */
-HIVE_EXPORT hive_rc hive_time_parse(hive_time *out, const char *text, size_t len);
+HIVE_EXPORT HIVE_NODISCARD hive_rc hive_time_parse(hive_time *out, const char *text, size_t len);
 
 /* Unix seconds (and a fraction) as pydantic reads a JSON number. */
-HIVE_EXPORT hive_rc hive_time_from_number(hive_time *out, double seconds);
+HIVE_EXPORT HIVE_NODISCARD hive_rc hive_time_from_number(hive_time *out, double seconds);
 
 /* The current time, UTC, to the microsecond. */
 HIVE_EXPORT hive_time hive_time_now(void);

@@ -56,15 +56,15 @@ typedef struct hive_dotenv_options {
  * not UTF-8, values expanding past 16 MiB, out of memory, or a lookup's
  * error. opts may be NULL. *out is the caller's (hive_json_free).
  */
-HIVE_EXPORT hive_rc hive_dotenv_parse_with(hive_json **out, const char *text, size_t len,
+HIVE_EXPORT HIVE_NODISCARD hive_rc hive_dotenv_parse_with(hive_json **out, const char *text, size_t len,
                                            const hive_dotenv_options *opts);
 
 /* hive_dotenv_parse_with(out, text, len, NULL). */
-HIVE_EXPORT hive_rc hive_dotenv_parse(hive_json **out, const char *text, size_t len);
+HIVE_EXPORT HIVE_NODISCARD hive_rc hive_dotenv_parse(hive_json **out, const char *text, size_t len);
 
 /* Read and parse a file; HIVE_ERR_NOT_FOUND when it does not exist. */
-HIVE_EXPORT hive_rc hive_dotenv_load_with(hive_json **out, const char *path, const hive_dotenv_options *opts);
-HIVE_EXPORT hive_rc hive_dotenv_load(hive_json **out, const char *path);
+HIVE_EXPORT HIVE_NODISCARD hive_rc hive_dotenv_load_with(hive_json **out, const char *path, const hive_dotenv_options *opts);
+HIVE_EXPORT HIVE_NODISCARD hive_rc hive_dotenv_load(hive_json **out, const char *path);
 
 #ifdef __cplusplus
 }

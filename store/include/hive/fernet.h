@@ -23,22 +23,22 @@ extern "C" {
  * Fernet(key) accepts: stray characters such as a trailing newline are
  * ignored) into out. Returns HIVE_ERR_BAD_KEY when it is not a key.
  */
-HIVE_EXPORT hive_rc hive_fernet_key_decode(uint8_t out[HIVE_FERNET_KEY_BYTES],
+HIVE_EXPORT HIVE_NODISCARD hive_rc hive_fernet_key_decode(uint8_t out[HIVE_FERNET_KEY_BYTES],
                                            const char *text, size_t len);
 
 /* Write a fresh random key as 44 characters plus a NUL into out. */
-HIVE_EXPORT hive_rc hive_fernet_key_generate(char out[HIVE_FERNET_KEY_TEXT + 1]);
+HIVE_EXPORT HIVE_NODISCARD hive_rc hive_fernet_key_generate(char out[HIVE_FERNET_KEY_TEXT + 1]);
 
 /*
  * Encrypt msg into a new token (urlsafe base64 with padding, no newline,
  * NUL-terminated). *token is the caller's, to free with free().
  */
-HIVE_EXPORT hive_rc hive_fernet_encrypt(char **token, size_t *token_len,
+HIVE_EXPORT HIVE_NODISCARD hive_rc hive_fernet_encrypt(char **token, size_t *token_len,
                                         const void *msg, size_t len,
                                         const uint8_t key[HIVE_FERNET_KEY_BYTES]);
 
 /* As hive_fernet_encrypt with a given timestamp and IV: deterministic. */
-HIVE_EXPORT hive_rc hive_fernet_encrypt_at(char **token, size_t *token_len,
+HIVE_EXPORT HIVE_NODISCARD hive_rc hive_fernet_encrypt_at(char **token, size_t *token_len,
                                            const void *msg, size_t len,
                                            uint64_t timestamp, const uint8_t iv[16],
                                            const uint8_t key[HIVE_FERNET_KEY_BYTES]);
@@ -48,7 +48,7 @@ HIVE_EXPORT hive_rc hive_fernet_encrypt_at(char **token, size_t *token_len,
  * files). *msg is the caller's, NUL-terminated for convenience, and must be
  * released with hive_free_secret(*msg, *len + 1).
  */
-HIVE_EXPORT hive_rc hive_fernet_decrypt(uint8_t **msg, size_t *len,
+HIVE_EXPORT HIVE_NODISCARD hive_rc hive_fernet_decrypt(uint8_t **msg, size_t *len,
                                         const char *token, size_t token_len,
                                         const uint8_t key[HIVE_FERNET_KEY_BYTES]);
 
@@ -56,7 +56,7 @@ HIVE_EXPORT hive_rc hive_fernet_decrypt(uint8_t **msg, size_t *len,
  * As hive_fernet_decrypt, and reject a token older than ttl seconds at time
  * now, or more than HIVE_FERNET_MAX_CLOCK_SKEW seconds in the future.
  */
-HIVE_EXPORT hive_rc hive_fernet_decrypt_ttl(uint8_t **msg, size_t *len,
+HIVE_EXPORT HIVE_NODISCARD hive_rc hive_fernet_decrypt_ttl(uint8_t **msg, size_t *len,
                                             const char *token, size_t token_len,
                                             int64_t ttl, int64_t now,
                                             const uint8_t key[HIVE_FERNET_KEY_BYTES]);

@@ -40,7 +40,7 @@ typedef struct hive_json hive_json;
  * by whitespace. *out is the caller's, to free with hive_json_free. On
  * HIVE_ERR_INVALID the detail message gives the position, never the text.
  */
-HIVE_EXPORT hive_rc hive_json_parse(hive_json **out, const char *text, size_t len);
+HIVE_EXPORT HIVE_NODISCARD hive_rc hive_json_parse(hive_json **out, const char *text, size_t len);
 
 /* Free a tree, wiping every string in it, and set *json to NULL. */
 HIVE_EXPORT void hive_json_free(hive_json **json);
@@ -50,7 +50,7 @@ HIVE_EXPORT void hive_json_free(hive_json **json);
  * as json.dumps(v, indent=N). *out is NUL-terminated and the caller's:
  * release it with hive_free_secret(*out, *len + 1).
  */
-HIVE_EXPORT hive_rc hive_json_emit(char **out, size_t *len, const hive_json *v, int indent);
+HIVE_EXPORT HIVE_NODISCARD hive_rc hive_json_emit(char **out, size_t *len, const hive_json *v, int indent);
 
 HIVE_EXPORT hive_json_type hive_json_typeof(const hive_json *v);
 
@@ -86,15 +86,29 @@ HIVE_EXPORT hive_json *hive_json_clone(const hive_json *v);
  * OBJECT: set key to val, taking ownership of val (also on failure). An
  * existing member keeps its position, as in a Python dict.
  */
-HIVE_EXPORT hive_rc hive_json_set(hive_json *obj, const char *key, hive_json *val);
+HIVE_EXPORT HIVE_NODISCARD hive_rc hive_json_set(hive_json *obj, const char *key, hive_json *val);
 /* OBJECT: hive_json_set with a counted name (which may hold NUL). */
-HIVE_EXPORT hive_rc hive_json_set_member(hive_json *obj, const char *key, size_t key_len, hive_json *val);
+HIVE_EXPORT HIVE_NODISCARD hive_rc hive_json_set_member(hive_json *obj, const char *key, size_t key_len, hive_json *val);
 
 /* OBJECT: remove key if present (wiping it). */
 HIVE_EXPORT void hive_json_remove(hive_json *obj, const char *key);
 
 /* ARRAY: append val, taking ownership of val (also on failure). */
-HIVE_EXPORT hive_rc hive_json_append(hive_json *arr, hive_json *val);
+HIVE_EXPORT HIVE_NODISCARD hive_rc hive_json_append(hive_json *arr, hive_json *val);
+
+/*
+ * Builders for a document checked once at the end: as hive_json_set and
+ * hive_json_append, but a failure (out of memory; val NULL, as a
+ * constructor that ran out of memory returns) frees the whole of *obj or
+ * *arr and sets it to NULL, and adding to NULL only frees val. So a
+ * document is either complete or NULL, never missing a part:
+ *   hive_json *o = hive_json_new(HIVE_JSON_OBJECT);
+ *   hive_json_put(&o, "id", hive_json_new_string(id, strlen(id)));
+ *   hive_json_put(&o, "n", hive_json_new_int(n));
+ *   if (o == NULL) ...out of memory...
+ */
+HIVE_EXPORT void hive_json_put(hive_json **obj, const char *key, hive_json *val);
+HIVE_EXPORT void hive_json_push(hive_json **arr, hive_json *val);
 
 #ifdef __cplusplus
 }

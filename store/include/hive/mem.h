@@ -18,7 +18,7 @@ HIVE_EXPORT void hive_memzero(void *p, size_t n);
 
 /* 1 when the n bytes at a and b are equal, else 0, in time that depends on
  * n only. */
-HIVE_EXPORT int hive_memeq(const void *a, const void *b, size_t n);
+HIVE_EXPORT HIVE_NODISCARD int hive_memeq(const void *a, const void *b, size_t n);
 
 /* Wipe and free a NUL-terminated string; NULL is fine. */
 HIVE_EXPORT void hive_free_str(char *s);

@@ -37,19 +37,19 @@ typedef struct hive_strlist {
 
 HIVE_EXPORT void hive_strlist_free(hive_strlist *list);
 /* Append a copy of s. */
-HIVE_EXPORT hive_rc hive_strlist_add(hive_strlist *list, const char *s);
+HIVE_EXPORT HIVE_NODISCARD hive_rc hive_strlist_add(hive_strlist *list, const char *s);
 
 /* Load credential id. HIVE_ERR_NOT_FOUND when absent; *out is the caller's. */
-HIVE_EXPORT hive_rc hive_storage_load(hive_storage *s, hive_cred **out, const char *id);
+HIVE_EXPORT HIVE_NODISCARD hive_rc hive_storage_load(hive_storage *s, hive_cred **out, const char *id);
 /* Create or replace the credential, atomically. Waits for a refresh of it
  * under way (the refresh lock), so that the refresh cannot save over it. */
-HIVE_EXPORT hive_rc hive_storage_save(hive_storage *s, const hive_cred *cred);
+HIVE_EXPORT HIVE_NODISCARD hive_rc hive_storage_save(hive_storage *s, const hive_cred *cred);
 /* Remove id (also waiting for a refresh under way). HIVE_ERR_NOT_FOUND when absent. */
-HIVE_EXPORT hive_rc hive_storage_delete(hive_storage *s, const char *id);
+HIVE_EXPORT HIVE_NODISCARD hive_rc hive_storage_delete(hive_storage *s, const char *id);
 /* *found = whether id exists, without decrypting anything. */
-HIVE_EXPORT hive_rc hive_storage_exists(hive_storage *s, const char *id, bool *found);
+HIVE_EXPORT HIVE_NODISCARD hive_rc hive_storage_exists(hive_storage *s, const char *id, bool *found);
 /* All ids, sorted. */
-HIVE_EXPORT hive_rc hive_storage_list(hive_storage *s, hive_strlist *out);
+HIVE_EXPORT HIVE_NODISCARD hive_rc hive_storage_list(hive_storage *s, hive_strlist *out);
 /* Close and free; sets *s to NULL. */
 HIVE_EXPORT void hive_storage_free(hive_storage **s);
 
@@ -80,14 +80,14 @@ typedef struct hive_file_options {
  * use, so listing and existence checks work without it. The directory need
  * not exist until something is saved (hive_file_storage_init creates it).
  */
-HIVE_EXPORT hive_rc hive_file_storage_open(hive_storage **out, const hive_file_options *opts);
+HIVE_EXPORT HIVE_NODISCARD hive_rc hive_file_storage_open(hive_storage **out, const hive_file_options *opts);
 
 /*
  * Create the layout (0700 directories, an empty 2.0 index) and, when no key
  * is configured, a new key file (0600). *created_key tells whether a key
  * file was written.
  */
-HIVE_EXPORT hive_rc hive_file_storage_init(hive_storage *s, bool *created_key);
+HIVE_EXPORT HIVE_NODISCARD hive_rc hive_file_storage_init(hive_storage *s, bool *created_key);
 
 /* The store directory (absolute). */
 HIVE_EXPORT const char *hive_file_storage_dir(const hive_storage *s);
@@ -101,7 +101,7 @@ HIVE_EXPORT const char *hive_file_storage_key_source(hive_storage *s);
  * The index's "credentials" object (id -> metadata, no secrets), repaired
  * from the files when missing, damaged or incomplete. *out is the caller's.
  */
-HIVE_EXPORT hive_rc hive_file_storage_index(hive_storage *s, hive_json **out);
+HIVE_EXPORT HIVE_NODISCARD hive_rc hive_file_storage_index(hive_storage *s, hive_json **out);
 
 typedef struct hive_rotation {
     size_t total;         /* credential files */
@@ -125,13 +125,13 @@ typedef struct hive_rotation {
  * NULL to generate one (key file) or use HIVE_NEW_CREDENTIAL_KEY. progress
  * (may be NULL) is called as files are done.
  */
-HIVE_EXPORT hive_rc hive_file_storage_rotate_key(hive_storage *s, const char *new_key,
+HIVE_EXPORT HIVE_NODISCARD hive_rc hive_file_storage_rotate_key(hive_storage *s, const char *new_key,
                                                  void (*progress)(void *ctx, size_t done, size_t total),
                                                  void *ctx, hive_rotation *out);
 
 /* The file stem Hive uses for id: '/', '\\' and ".." become '_'. Returns
  * HIVE_ERR_BAD_ID for an id no file can hold. buf holds HIVE_ID_MAX + 1. */
-HIVE_EXPORT hive_rc hive_file_stem(char *buf, size_t size, const char *id);
+HIVE_EXPORT HIVE_NODISCARD hive_rc hive_file_stem(char *buf, size_t size, const char *id);
 
 /* --- etcd storage --------------------------------------------------------- */
 
@@ -157,7 +157,7 @@ HIVE_EXPORT hive_rc hive_file_stem(char *buf, size_t size, const char *id);
  * changed), and serves reads when etcd is down.
  * The key: opts->key, HIVE_CREDENTIAL_KEY, or $HIVE_HOME/secrets/credential_key.
  */
-HIVE_EXPORT hive_rc hive_etcd_storage_open(hive_storage **out, const char *url, const hive_file_options *opts);
+HIVE_EXPORT HIVE_NODISCARD hive_rc hive_etcd_storage_open(hive_storage **out, const char *url, const hive_file_options *opts);
 
 /*
  * Read the credentials ids[0..n) ahead, in one request, for the loads that
@@ -167,11 +167,11 @@ HIVE_EXPORT hive_rc hive_etcd_storage_open(hive_storage **out, const char *url, 
  * failure here changes nothing: the loads read again and say why. Not
  * thread-safe with other calls on s.
  */
-HIVE_EXPORT hive_rc hive_storage_prefetch(hive_storage *s, const char *const *ids, size_t n);
+HIVE_EXPORT HIVE_NODISCARD hive_rc hive_storage_prefetch(hive_storage *s, const char *const *ids, size_t n);
 
 /* A storage named by spec: an etcd:// URL, else a directory for the file
  * storage (NULL: the default). opts->dir is ignored. */
-HIVE_EXPORT hive_rc hive_storage_open(hive_storage **out, const char *spec, const hive_file_options *opts);
+HIVE_EXPORT HIVE_NODISCARD hive_rc hive_storage_open(hive_storage **out, const char *spec, const hive_file_options *opts);
 
 /* --- environment storage (read-only) ----------------------------------- */
 
@@ -189,7 +189,7 @@ HIVE_EXPORT hive_rc hive_storage_open(hive_storage **out, const char *spec, cons
  * api_key and one key, api_key. Saving or deleting fails with
  * HIVE_ERR_READ_ONLY.
  */
-HIVE_EXPORT hive_rc hive_env_storage_open(hive_storage **out, const char *const *mapping,
+HIVE_EXPORT HIVE_NODISCARD hive_rc hive_env_storage_open(hive_storage **out, const char *const *mapping,
                                           const char *dotenv);
 
 /* Where the environment storage s reports the .env statements it skipped
@@ -203,7 +203,7 @@ HIVE_EXPORT void hive_env_storage_variable(char *buf, size_t size, const hive_st
 /* --- in-memory storage ------------------------------------------------ */
 
 /* An empty storage held in memory (wiped on free). */
-HIVE_EXPORT hive_rc hive_memory_storage_new(hive_storage **out);
+HIVE_EXPORT HIVE_NODISCARD hive_rc hive_memory_storage_new(hive_storage **out);
 
 /* --- composite storage ------------------------------------------------ */
 
@@ -213,7 +213,7 @@ HIVE_EXPORT hive_rc hive_memory_storage_new(hive_storage **out);
  * true if any has it; list is the union without duplicates. Takes
  * ownership of primary and of the n fallbacks, also on failure.
  */
-HIVE_EXPORT hive_rc hive_composite_storage_new(hive_storage **out, hive_storage *primary,
+HIVE_EXPORT HIVE_NODISCARD hive_rc hive_composite_storage_new(hive_storage **out, hive_storage *primary,
                                                hive_storage *const *fallbacks, size_t n);
 
 #ifdef __cplusplus

@@ -44,11 +44,11 @@ typedef struct hive_store_options {
 } hive_store_options;
 
 /* A store over storage, which it takes ownership of (also on failure). */
-HIVE_EXPORT hive_rc hive_store_new(hive_store **out, hive_storage *storage,
+HIVE_EXPORT HIVE_NODISCARD hive_rc hive_store_new(hive_store **out, hive_storage *storage,
                                    const hive_store_options *opts);
 
 /* A store over the encrypted file storage at dir (NULL: the default). */
-HIVE_EXPORT hive_rc hive_store_open(hive_store **out, const char *dir, const hive_store_options *opts);
+HIVE_EXPORT HIVE_NODISCARD hive_rc hive_store_open(hive_store **out, const char *dir, const hive_store_options *opts);
 
 /*
  * An in-memory store filled from a table of {id, key, value} rows ended by
@@ -56,7 +56,7 @@ HIVE_EXPORT hive_rc hive_store_open(hive_store **out, const char *dir, const hiv
  *   {{"brave_search", "api_key", "test-brave-key"}, {NULL, NULL, NULL}}
  * Each credential has type api_key.
  */
-HIVE_EXPORT hive_rc hive_store_for_testing(hive_store **out, const char *const (*table)[3]);
+HIVE_EXPORT HIVE_NODISCARD hive_rc hive_store_for_testing(hive_store **out, const char *const (*table)[3]);
 
 HIVE_EXPORT void hive_store_free(hive_store **store);
 HIVE_EXPORT hive_storage *hive_store_storage(hive_store *store);
@@ -68,7 +68,7 @@ HIVE_EXPORT hive_storage *hive_store_storage(hive_store *store);
                                * warning and returning the stored credential */
 
 /* The credential id (a copy: *out is the caller's, hive_cred_free). */
-HIVE_EXPORT hive_rc hive_store_get_credential(hive_store *s, hive_cred **out, const char *id,
+HIVE_EXPORT HIVE_NODISCARD hive_rc hive_store_get_credential(hive_store *s, hive_cred **out, const char *id,
                                               unsigned flags);
 
 /*
@@ -76,17 +76,17 @@ HIVE_EXPORT hive_rc hive_store_get_credential(hive_store *s, hive_cred **out, co
  * caller's, NUL-terminated: release it with hive_free_secret(*value, *len + 1).
  * Errors: "Credential 'ID' not found", "Key 'K' not found in credential 'ID'".
  */
-HIVE_EXPORT hive_rc hive_store_get_key(hive_store *s, char **value, size_t *len, const char *id,
+HIVE_EXPORT HIVE_NODISCARD hive_rc hive_store_get_key(hive_store *s, char **value, size_t *len, const char *id,
                                        const char *key, unsigned flags);
 
-HIVE_EXPORT hive_rc hive_store_save(hive_store *s, const hive_cred *cred);
-HIVE_EXPORT hive_rc hive_store_delete(hive_store *s, const char *id);
-HIVE_EXPORT hive_rc hive_store_exists(hive_store *s, const char *id, bool *found);
-HIVE_EXPORT hive_rc hive_store_list(hive_store *s, hive_strlist *out);
+HIVE_EXPORT HIVE_NODISCARD hive_rc hive_store_save(hive_store *s, const hive_cred *cred);
+HIVE_EXPORT HIVE_NODISCARD hive_rc hive_store_delete(hive_store *s, const char *id);
+HIVE_EXPORT HIVE_NODISCARD hive_rc hive_store_exists(hive_store *s, const char *id, bool *found);
+HIVE_EXPORT HIVE_NODISCARD hive_rc hive_store_list(hive_store *s, hive_strlist *out);
 
 /* Whether id can be used now: it loads, has a default key, and that key
  * is not expired (or can be refreshed). */
-HIVE_EXPORT bool hive_store_is_available(hive_store *s, const char *id);
+HIVE_EXPORT HIVE_NODISCARD bool hive_store_is_available(hive_store *s, const char *id);
 
 /* Drop id (NULL: everything) from the cache. */
 HIVE_EXPORT void hive_store_invalidate(hive_store *s, const char *id);
@@ -126,7 +126,7 @@ struct hive_provider {
  * custom; never refreshes), "bearer_token" (cannot be refreshed) and
  * "oauth2" (refresh_token and client_credentials grants).
  */
-HIVE_EXPORT hive_rc hive_store_add_provider(hive_store *s, hive_provider *p);
+HIVE_EXPORT HIVE_NODISCARD hive_rc hive_store_add_provider(hive_store *s, hive_provider *p);
 HIVE_EXPORT hive_provider *hive_store_provider_for(hive_store *s, const hive_cred *cred);
 
 /* Whether cred should be refreshed at time now: auto_refresh is on and its
@@ -135,11 +135,11 @@ HIVE_EXPORT hive_provider *hive_store_provider_for(hive_store *s, const hive_cre
  * (from last_refreshed to its expiry) is shorter than three margins,
  * within the last third of its life. Other keys' expiries (an id_token, a
  * refresh token) do not count: a refresh does not renew them. */
-HIVE_EXPORT bool hive_cred_needs_refresh(const hive_cred *cred, int margin, hive_time now);
+HIVE_EXPORT HIVE_NODISCARD bool hive_cred_needs_refresh(const hive_cred *cred, int margin, hive_time now);
 
 /* When cred next becomes due for refresh by that rule: false when it never
  * does (auto_refresh off, or no key expires). */
-HIVE_EXPORT bool hive_cred_refresh_due(const hive_cred *cred, int margin, hive_time *due);
+HIVE_EXPORT HIVE_NODISCARD bool hive_cred_refresh_due(const hive_cred *cred, int margin, hive_time *due);
 
 /*
  * Refresh id through its provider now, whether or not it is due, and save
@@ -160,7 +160,7 @@ HIVE_EXPORT bool hive_cred_refresh_due(const hive_cred *cred, int margin, hive_t
  * credential due at once (later reads get what the store kept); else the
  * credential is refreshed again when it becomes due again.
  */
-HIVE_EXPORT hive_rc hive_store_refresh(hive_store *s, hive_cred **out, const char *id);
+HIVE_EXPORT HIVE_NODISCARD hive_rc hive_store_refresh(hive_store *s, hive_cred **out, const char *id);
 
 /*
  * A refresh token whose request got no usable answer (a time-out after it
@@ -171,7 +171,7 @@ HIVE_EXPORT hive_rc hive_store_refresh(hive_store *s, hive_cred **out, const cha
  * take the mark off credential id (*was: there was one), so the next
  * refresh sends it once more.
  */
-HIVE_EXPORT hive_rc hive_store_clear_in_doubt(hive_store *s, const char *id, bool *was);
+HIVE_EXPORT HIVE_NODISCARD hive_rc hive_store_clear_in_doubt(hive_store *s, const char *id, bool *was);
 
 /* --- templates --------------------------------------------------------- */
 
@@ -191,7 +191,7 @@ typedef struct hive_template_ref {
 } hive_template_ref;
 
 /* The references in text, in order. Free with hive_template_refs_free. */
-HIVE_EXPORT hive_rc hive_template_refs(hive_template_ref **refs, size_t *n, const char *text, size_t len);
+HIVE_EXPORT HIVE_NODISCARD hive_rc hive_template_refs(hive_template_ref **refs, size_t *n, const char *text, size_t len);
 HIVE_EXPORT void hive_template_refs_free(hive_template_ref *refs, size_t n);
 
 /*
@@ -201,23 +201,23 @@ HIVE_EXPORT void hive_template_refs_free(hive_template_ref *refs, size_t n);
  * '{{ }}'", "no closing '}}'", ...). For tools that want a typo to be an
  * error rather than text passed on (hive-run, validate).
  */
-HIVE_EXPORT hive_rc hive_template_check(const char *text, size_t len, size_t *column);
+HIVE_EXPORT HIVE_NODISCARD hive_rc hive_template_check(const char *text, size_t len, size_t *column);
 
 /* Render text. *out: release with hive_free_secret(*out, *len + 1). */
-HIVE_EXPORT hive_rc hive_store_resolve(hive_store *s, char **out, size_t *len, const char *text,
+HIVE_EXPORT HIVE_NODISCARD hive_rc hive_store_resolve(hive_store *s, char **out, size_t *len, const char *text,
                                        unsigned flags);
 
 /* Render every string value of an object (headers, query parameters);
  * *out is a new object (hive_json_free). */
-HIVE_EXPORT hive_rc hive_store_resolve_headers(hive_store *s, hive_json **out, const hive_json *headers,
+HIVE_EXPORT HIVE_NODISCARD hive_rc hive_store_resolve_headers(hive_store *s, hive_json **out, const hive_json *headers,
                                                unsigned flags);
-HIVE_EXPORT hive_rc hive_store_resolve_params(hive_store *s, hive_json **out, const hive_json *params,
+HIVE_EXPORT HIVE_NODISCARD hive_rc hive_store_resolve_params(hive_store *s, hive_json **out, const hive_json *params,
                                               unsigned flags);
 
 /* Check the references of text without failing: every problem ("Credential
  * 'ID' not found", "Key 'K' not found in credential 'ID'") is added to
  * problems. Returns an error only when it cannot check at all. */
-HIVE_EXPORT hive_rc hive_store_check_template(hive_store *s, hive_strlist *problems, const char *text);
+HIVE_EXPORT HIVE_NODISCARD hive_rc hive_store_check_template(hive_store *s, hive_strlist *problems, const char *text);
 
 /* --- usage specs -------------------------------------------------------- */
 
@@ -232,32 +232,32 @@ HIVE_EXPORT hive_rc hive_store_check_template(hive_store *s, hive_strlist *probl
  */
 
 /* Register spec (copied, normalised). persist: also write the usage file. */
-HIVE_EXPORT hive_rc hive_store_register_usage(hive_store *s, const hive_json *spec, bool persist);
+HIVE_EXPORT HIVE_NODISCARD hive_rc hive_store_register_usage(hive_store *s, const hive_json *spec, bool persist);
 /* Remove a spec. persist: also write the usage file. */
-HIVE_EXPORT hive_rc hive_store_unregister_usage(hive_store *s, const char *id, bool persist);
+HIVE_EXPORT HIVE_NODISCARD hive_rc hive_store_unregister_usage(hive_store *s, const char *id, bool persist);
 /* The spec for id, or NULL (owned by the store). */
 HIVE_EXPORT const hive_json *hive_store_get_usage(hive_store *s, const char *id);
 /* The ids of every spec, sorted. */
-HIVE_EXPORT hive_rc hive_store_list_usage(hive_store *s, hive_strlist *out);
+HIVE_EXPORT HIVE_NODISCARD hive_rc hive_store_list_usage(hive_store *s, hive_strlist *out);
 
 /*
  * Resolve spec id for use: an object with only the non-empty parts among
  * "headers", "params", "data" and "env", each rendered. An unknown spec is
  * HIVE_ERR_NOT_FOUND ("No usage spec registered for 'ID'").
  */
-HIVE_EXPORT hive_rc hive_store_resolve_for_usage(hive_store *s, hive_json **out, const char *id,
+HIVE_EXPORT HIVE_NODISCARD hive_rc hive_store_resolve_for_usage(hive_store *s, hive_json **out, const char *id,
                                                  unsigned flags);
 
 /* --- validation ---------------------------------------------------------- */
 
 /* Problems of credential id: not found, unreadable, no keys, an expired
  * key that cannot be refreshed. */
-HIVE_EXPORT hive_rc hive_store_validate_credential(hive_store *s, hive_strlist *problems, const char *id);
+HIVE_EXPORT HIVE_NODISCARD hive_rc hive_store_validate_credential(hive_store *s, hive_strlist *problems, const char *id);
 /* Problems of spec id: "Credential 'ID' not found", "Missing required key
  * 'K'", and its templates' problems. */
-HIVE_EXPORT hive_rc hive_store_validate_for_usage(hive_store *s, hive_strlist *problems, const char *id);
+HIVE_EXPORT HIVE_NODISCARD hive_rc hive_store_validate_for_usage(hive_store *s, hive_strlist *problems, const char *id);
 /* Every spec: an object id -> [problems], with only the specs that have some. */
-HIVE_EXPORT hive_rc hive_store_validate_all(hive_store *s, hive_json **out);
+HIVE_EXPORT HIVE_NODISCARD hive_rc hive_store_validate_all(hive_store *s, hive_json **out);
 
 /* --- accounts ---------------------------------------------------------- */
 
@@ -266,10 +266,10 @@ HIVE_EXPORT hive_rc hive_store_validate_all(hive_store *s, hive_json **out);
  * provider, or whose id is "provider/alias". *out is an array of
  * {"id", "provider", "alias", "identity": {...}} sorted by id.
  */
-HIVE_EXPORT hive_rc hive_store_list_accounts(hive_store *s, hive_json **out, const char *provider);
+HIVE_EXPORT HIVE_NODISCARD hive_rc hive_store_list_accounts(hive_store *s, hive_json **out, const char *provider);
 
 /* The credential of provider's account alias. */
-HIVE_EXPORT hive_rc hive_store_get_by_alias(hive_store *s, hive_cred **out, const char *provider,
+HIVE_EXPORT HIVE_NODISCARD hive_rc hive_store_get_by_alias(hive_store *s, hive_cred **out, const char *provider,
                                             const char *alias);
 
 /* --- Aden sync --------------------------------------------------------- */
@@ -290,10 +290,10 @@ typedef struct hive_aden_sync_result {
 } hive_aden_sync_result;
 
 /* Pull every active integration into the store. */
-HIVE_EXPORT hive_rc hive_aden_sync(hive_store *s, hive_aden_sync_result *out);
+HIVE_EXPORT HIVE_NODISCARD hive_rc hive_aden_sync(hive_store *s, hive_aden_sync_result *out);
 
 /* Ask Aden whether integration id is valid; why: its error or status. */
-HIVE_EXPORT hive_rc hive_aden_validate(hive_store *s, const char *id, bool *valid, char *why, size_t size);
+HIVE_EXPORT HIVE_NODISCARD hive_rc hive_aden_validate(hive_store *s, const char *id, bool *valid, char *why, size_t size);
 
 #ifdef __cplusplus
 }
