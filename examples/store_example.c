@@ -41,8 +41,7 @@ int main(int argc, char **argv)
     hive_store *store = NULL;
     hive_file_options fo = {0};
     bool created = false;
-    char *value = NULL;
-    size_t len = 0;
+    hive_secret value = HIVE_SECRET_INIT;
 
     if (argc != 2) {
         fprintf(stderr, "usage: store_example DIR\n");
@@ -71,30 +70,30 @@ int main(int argc, char **argv)
     }
 
     /* credential.get_key("access_token"), store.get_key(...), store.get(...) */
-    CHECK(hive_store_get_key(store, &value, &len, "github_oauth", "access_token", HIVE_GET_REFRESH));
-    printf("Token: %s\n", value);
-    hive_free_secret(value, len + 1);
-    CHECK(hive_store_get_key(store, &value, &len, "brave_search", "api_key", 0));
-    printf("api_key: %s\n", value);
-    hive_free_secret(value, len + 1);
-    CHECK(hive_store_get_key(store, &value, &len, "github_oauth", NULL, 0));
-    printf("legacy get: %s\n", value);
-    hive_free_secret(value, len + 1);
+    CHECK(hive_store_get_key(store, &value, "github_oauth", "access_token", HIVE_GET_REFRESH));
+    printf("Token: %s\n", value.data);
+    hive_secret_free(&value);
+    CHECK(hive_store_get_key(store, &value, "brave_search", "api_key", 0));
+    printf("api_key: %s\n", value.data);
+    hive_secret_free(&value);
+    CHECK(hive_store_get_key(store, &value, "github_oauth", NULL, 0));
+    printf("legacy get: %s\n", value.data);
+    hive_secret_free(&value);
 
     /* store.resolve(...) and store.resolve_headers(...) */
-    CHECK(hive_store_resolve(store, &value, &len, "https://api.example.com?key={{brave_search.api_key}}", 0));
-    printf("url: %s\n", value);
-    hive_free_secret(value, len + 1);
+    CHECK(hive_store_resolve(store, &value, "https://api.example.com?key={{brave_search.api_key}}", 0));
+    printf("url: %s\n", value.data);
+    hive_secret_free(&value);
     {
         hive_json *headers = hive_json_new(HIVE_JSON_OBJECT);
         hive_json *resolved = NULL;
-        char *text = NULL;
+        hive_secret text = HIVE_SECRET_INIT;
         const char *tmpl = "Bearer {{github_oauth.access_token}}";
         CHECK(hive_json_set(headers, "Authorization", hive_json_new_string(tmpl, strlen(tmpl))));
         CHECK(hive_store_resolve_headers(store, &resolved, headers, 0));
-        CHECK(hive_json_emit(&text, &len, resolved, -1));
-        printf("headers: %s\n", text);
-        hive_free_secret(text, len + 1);
+        CHECK(hive_json_emit(&text, resolved, -1));
+        printf("headers: %s\n", text.data);
+        hive_secret_free(&text);
         hive_json_free(&resolved);
         hive_json_free(&headers);
     }
@@ -108,13 +107,13 @@ int main(int argc, char **argv)
             " \"description\": \"Brave Search API authentication\"}";
         hive_json *spec = NULL;
         hive_json *kwargs = NULL;
-        char *text = NULL;
+        hive_secret text = HIVE_SECRET_INIT;
         CHECK(hive_json_parse(&spec, spec_text, strlen(spec_text)));
         CHECK(hive_store_register_usage(store, spec, true));
         CHECK(hive_store_resolve_for_usage(store, &kwargs, "brave_search", 0));
-        CHECK(hive_json_emit(&text, &len, kwargs, -1));
-        printf("resolve_for_usage: %s\n", text);
-        hive_free_secret(text, len + 1);
+        CHECK(hive_json_emit(&text, kwargs, -1));
+        printf("resolve_for_usage: %s\n", text.data);
+        hive_secret_free(&text);
         hive_json_free(&kwargs);
         hive_json_free(&spec);
     }
@@ -156,9 +155,9 @@ int main(int argc, char **argv)
         };
         hive_store *test_store = NULL;
         CHECK(hive_store_for_testing(&test_store, table));
-        CHECK(hive_store_get_key(test_store, &value, &len, "brave_search", "api_key", 0));
-        printf("for_testing: %s\n", strcmp(value, "test-brave-key") == 0 ? "ok" : "WRONG");
-        hive_free_secret(value, len + 1);
+        CHECK(hive_store_get_key(test_store, &value, "brave_search", "api_key", 0));
+        printf("for_testing: %s\n", strcmp(value.data, "test-brave-key") == 0 ? "ok" : "WRONG");
+        hive_secret_free(&value);
         hive_store_free(&test_store);
     }
     hive_memzero(key, sizeof(key));

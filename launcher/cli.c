@@ -231,6 +231,18 @@ void cli_harden(void)
     prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 }
 
+void cli_free_secret(void *p, size_t n)
+{
+    hive_memzero(p, n);
+    free(p);
+}
+
+void cli_free_str(char *s)
+{
+    if (s != NULL)
+        cli_free_secret(s, strlen(s));
+}
+
 int cli_read_all(int fd, char **out, size_t *len, size_t max)
 {
     size_t cap = 4096;
@@ -244,17 +256,17 @@ int cli_read_all(int fd, char **out, size_t *len, size_t max)
         if (n + 1 >= cap) {
             char *bigger;
             if (cap >= max + 1) {
-                hive_free_secret(buf, cap);
+                cli_free_secret(buf, cap);
                 errno = EFBIG;
                 return -1;
             }
             bigger = malloc(cap * 2);
             if (bigger == NULL) {
-                hive_free_secret(buf, cap);
+                cli_free_secret(buf, cap);
                 return -1;
             }
             memcpy(bigger, buf, n);
-            hive_free_secret(buf, cap);
+            cli_free_secret(buf, cap);
             buf = bigger;
             cap *= 2;
         }
@@ -262,14 +274,14 @@ int cli_read_all(int fd, char **out, size_t *len, size_t max)
         if (got < 0 && errno == EINTR)
             continue;
         if (got < 0) {
-            hive_free_secret(buf, cap);
+            cli_free_secret(buf, cap);
             return -1;
         }
         if (got == 0)
             break;
         n += (size_t)got;
         if (n > max) {
-            hive_free_secret(buf, cap);
+            cli_free_secret(buf, cap);
             errno = EFBIG;
             return -1;
         }
@@ -336,17 +348,16 @@ int cli_prompt(const char *prompt, bool echo, char *buf, size_t size)
 
 hive_rc cli_print_json(const hive_json *v)
 {
-    char *text = NULL;
-    size_t len = 0;
+    hive_secret text = HIVE_SECRET_INIT;
     hive_rc rc;
 
     if (v == NULL)   /* a document hive_json_put could not complete */
         return hive_fail(HIVE_ERR_NOMEM, "out of memory");
-    rc = hive_json_emit(&text, &len, v, 2);
+    rc = hive_json_emit(&text, v, 2);
     if (rc != HIVE_OK)
         return rc;
-    fwrite(text, 1, len, stdout);
+    fwrite(text.data, 1, text.len, stdout);
     fputc('\n', stdout);
-    hive_free_secret(text, len + 1);   /* show --reveal prints secrets */
+    hive_secret_free(&text);   /* show --reveal prints secrets */
     return HIVE_OK;
 }

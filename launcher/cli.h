@@ -38,6 +38,12 @@ hive_rc cli_print_json(const hive_json *v);
 /* No core dumps, no ptrace attach, umask 077. */
 void cli_harden(void);
 
+/* Wipe n bytes at p and free it (NULL is fine): for the tools' own
+ * buffers; what the library hands over is a hive_secret. */
+void cli_free_secret(void *p, size_t n);
+/* cli_free_secret for a NUL-terminated string. */
+void cli_free_str(char *s);
+
 /* Read all of fd into a wiped-on-free buffer, at most max bytes. */
 int cli_read_all(int fd, char **out, size_t *len, size_t max);
 

@@ -191,7 +191,7 @@ static int get(hive_store *st)
         ex = helper_answer_json(st, id, build_get, NULL);
     }
     free(id);
-    hive_free_secret(in, len + 1);
+    cli_free_secret(in, len + 1);
     return ex;
 }
 
@@ -203,7 +203,7 @@ static int ignore(void)
     int ex = helper_read_stdin("docker's request", &in, &len, MAX_INPUT);
 
     if (ex == 0)
-        hive_free_secret(in, len + 1);
+        cli_free_secret(in, len + 1);
     return ex;
 }
 

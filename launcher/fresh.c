@@ -623,7 +623,7 @@ static int collect_watched(watched **list, size_t *nw, const fresh_var *vars, si
             return -1;
         for (size_t k = 0; k < nr && rc == 0; k++)
             rc = add_watched(list, nw, refs[k].id);
-        hive_template_refs_free(refs, nr);
+        hive_template_refs_free(&refs, nr);
         if (rc != 0)
             return -1;
     }
@@ -738,9 +738,8 @@ static void refresher_loop(const char *store_dir, const fresh_var *vars, size_t 
                 try_refresh(st, &ws[k]);
         /* publish what the store holds now, refreshed by us or by others */
         for (size_t i = 0; i < n; i++) {
-            char *v = NULL;
-            size_t len = 0;
-            if (hive_store_resolve(st, &v, &len, vars[i].tmpl, 0) != HIVE_OK) {
+            hive_secret v = HIVE_SECRET_INIT;
+            if (hive_store_resolve(st, &v, vars[i].tmpl, 0) != HIVE_OK) {
                 if (!unresolved[i])
                     cli_warn("refresher: %s: %s; the program keeps the last value", vars[i].name,
                              hive_last_error());
@@ -748,18 +747,18 @@ static void refresher_loop(const char *store_dir, const fresh_var *vars, size_t 
                 continue;
             }
             unresolved[i] = false;
-            if (strlen(v) == len && (last[i] == NULL || strcmp(last[i], v) != 0)) {
-                if (publish(i, v, len) == 0) {
-                    hive_free_str(last[i]);
-                    last[i] = strdup(v);
+            if (strlen(v.data) == v.len && (last[i] == NULL || strcmp(last[i], v.data) != 0)) {
+                if (publish(i, v.data, v.len) == 0) {
+                    cli_free_str(last[i]);
+                    last[i] = strdup(v.data);
                     full_said = false;
                 } else if (!full_said) {
                     cli_warn("refresher: %s: a %zu-byte value does not fit in the snapshot beside the "
-                             "current ones; the program keeps the last value", vars[i].name, len);
+                             "current ones; the program keeps the last value", vars[i].name, v.len);
                     full_said = true;
                 }
             }
-            hive_free_secret(v, len + 1);
+            hive_secret_free(&v);
         }
     }
 }

@@ -55,7 +55,7 @@ static int read_request(void)
         }
         i = end + 1;
     }
-    hive_free_secret(buf, len + 1);
+    cli_free_secret(buf, len + 1);
     return ex;
 }
 

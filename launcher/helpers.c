@@ -74,18 +74,18 @@ void helper_scrub_registers(void)
 
 int helper_print_json(const hive_json *doc)
 {
-    char *text = NULL;
-    size_t len = 0;
-    hive_rc rc = hive_json_emit(&text, &len, doc, -1);
+    hive_secret text = HIVE_SECRET_INIT;
+    hive_rc rc = hive_json_emit(&text, doc, -1);
     int ex = 0;
 
     if (rc != HIVE_OK)
         return cli_fail(rc);
-    if (fwrite(text, 1, len, stdout) != len || fputc('\n', stdout) == EOF || fflush(stdout) != 0) {
+    if (fwrite(text.data, 1, text.len, stdout) != text.len || fputc('\n', stdout) == EOF ||
+        fflush(stdout) != 0) {
         cli_error("cannot write to stdout");
         ex = EXIT_STORE;
     }
-    hive_free_secret(text, len + 1);
+    hive_secret_free(&text);
     helper_scrub_registers();
     return ex;
 }

@@ -38,7 +38,7 @@ void helper_scrub_registers(void);
 int helper_print_json(const hive_json *doc);
 
 /* All of stdin (at most max bytes) into *buf, NUL-terminated; release it
- * with hive_free_secret(*buf, *len + 1). 0 or an exit code. */
+ * with cli_free_secret(*buf, *len + 1). 0 or an exit code. */
 int helper_read_stdin(const char *what, char **buf, size_t *len, size_t max);
 
 /* Set key of obj to a copy of value; false when out of memory. */

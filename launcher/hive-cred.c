@@ -459,7 +459,7 @@ static int read_values_from_pipe(hive_cred *cred)
         added++;
         p = nl ? nl + 1 : buf + len;
     }
-    hive_free_secret(buf, len + 1);
+    cli_free_secret(buf, len + 1);
     if (ex == 0 && added == 0) {
         cli_error("no values on stdin");
         cli_hint("give NAME=VALUE lines, e.g.: printf 'api_key=%%s\\n' \"$KEY\" | hive-cred add ID");
@@ -749,11 +749,11 @@ static int read_values_from_files(const opts *o, hive_cred *cred)
         close(fd);
         if (memchr(buf, '\0', len) != NULL) {
             cli_error("--from-file %s holds a NUL byte: values are text", eq + 1);
-            hive_free_secret(buf, len + 1);
+            cli_free_secret(buf, len + 1);
             return EXIT_USAGE;
         }
         rc = hive_cred_set_key(cred, key, buf, len, NULL);
-        hive_free_secret(buf, len + 1);
+        cli_free_secret(buf, len + 1);
         if (rc != HIVE_OK) {
             cli_error("--from-file %s: %s", eq + 1, hive_last_error());
             return cli_exit_code(rc);
@@ -942,7 +942,7 @@ static int read_one_value(char **out, size_t *len)
     if (*len == 0 || memchr(*out, '\0', *len) != NULL) {
         cli_error(*len == 0 ? "no value on stdin" : "the value on stdin holds a NUL byte: values are text");
         cli_hint("the value is stdin as it is, newlines included: hive-cred set ID KEY < FILE");
-        hive_free_secret(*out, *len + 1);
+        cli_free_secret(*out, *len + 1);
         *out = NULL;
         return EXIT_USAGE;
     }
@@ -1007,7 +1007,7 @@ static int cmd_set(const opts *o, const char *id, const char *key, bool unset)
         return ex;
     sc.value = value;
     ex = update_credential(o, id, false, build_set, &sc);
-    hive_free_secret(value, sc.len + 1);
+    cli_free_secret(value, sc.len + 1);
     return ex;
 }
 
@@ -1316,18 +1316,17 @@ static int open_store(const opts *o, hive_store **st)
 static int cmd_resolve(const opts *o, const char *text)
 {
     hive_store *st = NULL;
-    char *out = NULL;
-    size_t len = 0;
+    hive_secret out = HIVE_SECRET_INIT;
     hive_rc rc;
     int ex = open_store(o, &st);
 
     if (ex != 0)
         return ex;
-    rc = hive_store_resolve(st, &out, &len, text, HIVE_GET_REFRESH);
+    rc = hive_store_resolve(st, &out, text, HIVE_GET_REFRESH);
     if (rc == HIVE_OK) {
-        fwrite(out, 1, len, stdout);
+        fwrite(out.data, 1, out.len, stdout);
         fputc('\n', stdout);
-        hive_free_secret(out, len + 1);
+        hive_secret_free(&out);
         ex = fflush(stdout) == 0 ? 0 : EXIT_STORE;
     } else {
         ex = store_fail(o, rc);
@@ -2020,7 +2019,7 @@ static void doctor_index(hive_storage *s)
     }
 out:
     if (text != NULL)
-        hive_free_secret(text, len + 1);
+        cli_free_secret(text, len + 1);
     hive_json_free(&idx);
     free(path);
 }

@@ -123,8 +123,7 @@ typedef struct var {
     char *tmpl;           /* the template (not secret) */
     source_kind kind;
     char *source;         /* "-e", "FILE", "usage ID", "inherited" */
-    char *value;          /* rendered; secret */
-    size_t value_len;
+    hive_secret value;    /* rendered */
 } var;
 
 typedef struct run {
@@ -201,7 +200,7 @@ static void free_vars(run *r)
         free(r->vars[i].name);
         free(r->vars[i].tmpl);
         free(r->vars[i].source);
-        hive_free_secret(r->vars[i].value, r->vars[i].value_len + 1);
+        hive_secret_free(&r->vars[i].value);
     }
     free(r->vars);
     r->vars = NULL;
@@ -308,7 +307,7 @@ static bool has_template(const char *text)
         return false;
     if (hive_template_refs(&refs, &n, text, strlen(text)) != HIVE_OK)
         return false;
-    hive_template_refs_free(refs, n);
+    hive_template_refs_free(&refs, n);
     return n > 0;
 }
 
@@ -692,7 +691,7 @@ static int check_expiry(run *r, hive_store *st, const var *v)
         }
         hive_cred_free(&c);
     }
-    hive_template_refs_free(refs, n);
+    hive_template_refs_free(&refs, n);
     return ex;
 }
 
@@ -753,7 +752,7 @@ static void prefetch_all(const run *r, hive_store *st)
         /* the renders read one by one, and report what fails */
     }
     for (size_t i = 0; i < nv; i++)
-        hive_template_refs_free(refs[i], nrefs[i]);
+        hive_template_refs_free(&refs[i], nrefs[i]);
 }
 
 /* Whether v may be set: a refused name must be allowed by name; if not,
@@ -782,13 +781,13 @@ static void read_failed(const var *v, hive_rc rc)
 /* Whether v's rendered value can be an environment string; if not, say why. */
 static bool value_fits(const var *v)
 {
-    if (strlen(v->value) != v->value_len) {
+    if (strlen(v->value.data) != v->value.len) {
         fail_msg("%s: the value holds a NUL byte, which an environment variable cannot carry", v->name);
         return false;
     }
-    if (strlen(v->name) + 1 + v->value_len + 1 > MAX_ARG_STRLEN_LINUX) {
+    if (strlen(v->name) + 1 + v->value.len + 1 > MAX_ARG_STRLEN_LINUX) {
         fail_msg("%s: NAME=VALUE is %zu bytes, over the kernel's limit of %d bytes for one "
-                 "environment string", v->name, strlen(v->name) + 1 + v->value_len + 1,
+                 "environment string", v->name, strlen(v->name) + 1 + v->value.len + 1,
                  MAX_ARG_STRLEN_LINUX);
         cli_hint("pass large secrets in a file instead of the environment");
         return false;
@@ -802,9 +801,9 @@ static void warn_unmasked(const run *r)
     if (!r->mask)
         return;
     for (size_t i = 0; i < r->nvars; i++)
-        if (r->vars[i].value_len > 0 && r->vars[i].value_len < r->mask_min)
+        if (r->vars[i].value.len > 0 && r->vars[i].value.len < r->mask_min)
             cli_warn("--mask: %s is %zu bytes, under --mask-min %zu: it will not be masked", r->vars[i].name,
-                     r->vars[i].value_len, r->mask_min);
+                     r->vars[i].value.len, r->mask_min);
 }
 
 static int render_all(run *r, hive_store *st)
@@ -820,7 +819,7 @@ static int render_all(run *r, hive_store *st)
 
         if (!name_allowed(r, v))
             return EXIT_FAIL;
-        rc = hive_store_resolve(st, &v->value, &v->value_len, v->tmpl, flags);
+        rc = hive_store_resolve(st, &v->value, v->tmpl, flags);
         if (rc != HIVE_OK) {
             read_failed(v, rc);
             return EXIT_FAIL;
@@ -854,12 +853,12 @@ static char **build_env(const run *r)
     }
     for (size_t i = 0; i < r->nvars; i++) {
         size_t nl = strlen(r->vars[i].name);
-        char *s = malloc(nl + 1 + r->vars[i].value_len + 1);
+        char *s = malloc(nl + 1 + r->vars[i].value.len + 1);
         if (s == NULL)
             return NULL;   /* exiting: the OS takes it back */
         memcpy(s, r->vars[i].name, nl);
         s[nl] = '=';
-        memcpy(s + nl + 1, r->vars[i].value, r->vars[i].value_len + 1);
+        memcpy(s + nl + 1, r->vars[i].value.data, r->vars[i].value.len + 1);
         envp[k++] = s;
     }
     envp[k] = NULL;
@@ -1146,8 +1145,8 @@ static int setup_fresh(run *r, char ***envp, char **argv)
     for (size_t i = 0; i < r->nvars; i++) {
         fv[i].name = r->vars[i].name;
         fv[i].tmpl = r->vars[i].tmpl;
-        fv[i].value = r->vars[i].value;
-        fv[i].len = r->vars[i].value_len;
+        fv[i].value = r->vars[i].value.data;
+        fv[i].len = r->vars[i].value.len;
     }
     fd = fresh_create(fv, r->nvars);
     if (fd < 0) {
@@ -1222,23 +1221,22 @@ static int collect_mask_values(run *r, hive_store *st)
     for (size_t i = 0; i < r->nvars; i++) {
         hive_template_ref *refs = NULL;
         size_t n = 0;
-        if (add_mask_value(r, r->vars[i].value, r->vars[i].value_len) != 0)
+        if (add_mask_value(r, r->vars[i].value.data, r->vars[i].value.len) != 0)
             goto nomem;
         if (hive_template_refs(&refs, &n, r->vars[i].tmpl, strlen(r->vars[i].tmpl)) != HIVE_OK)
             goto nomem;
         for (size_t k = 0; k < n; k++) {
-            char *v = NULL;
-            size_t len = 0;
-            if (hive_store_get_key(st, &v, &len, refs[k].id, refs[k].key, flags) == HIVE_OK) {
-                int bad = add_mask_value(r, v, len);
-                hive_free_secret(v, len + 1);
+            hive_secret v = HIVE_SECRET_INIT;
+            if (hive_store_get_key(st, &v, refs[k].id, refs[k].key, flags) == HIVE_OK) {
+                int bad = add_mask_value(r, v.data, v.len);
+                hive_secret_free(&v);
                 if (bad) {
-                    hive_template_refs_free(refs, n);
+                    hive_template_refs_free(&refs, n);
                     goto nomem;
                 }
             }
         }
-        hive_template_refs_free(refs, n);
+        hive_template_refs_free(&refs, n);
     }
     return 0;
 nomem:
@@ -1368,13 +1366,12 @@ static hive_json *dry_ref(const run *r, hive_store *st, const var *v, const hive
 {
     hive_json *o = hive_json_new(HIVE_JSON_OBJECT);
     dry_ref_info d = {.key = ref->key};
-    char *value = NULL;
-    size_t len = 0;
+    hive_secret value = HIVE_SECRET_INIT;
     /* the store's own words for a missing credential or key */
-    hive_rc rc = hive_store_get_key(st, &value, &len, ref->id, ref->key, 0);
+    hive_rc rc = hive_store_get_key(st, &value, ref->id, ref->key, 0);
 
     if (rc == HIVE_OK) {
-        hive_free_secret(value, len + 1);
+        hive_secret_free(&value);
         rc = hive_store_get_credential(st, &d.cred, ref->id, 0);
     }
     if (rc != HIVE_OK) {
@@ -1443,10 +1440,10 @@ static hive_json *dry_var(const run *r, hive_store *st, var *v)
     } else if (hive_template_refs(&refs, &n, v->tmpl, strlen(v->tmpl)) == HIVE_OK) {
         for (size_t i = 0; i < n; i++)
             hive_json_push(&refs_json, dry_ref(r, st, v, &refs[i], &vp));
-        hive_template_refs_free(refs, n);
+        hive_template_refs_free(&refs, n);
     }
     if (hive_json_size(vp) == 0) {
-        hive_rc rc = hive_store_resolve(st, &v->value, &v->value_len, v->tmpl, 0);
+        hive_rc rc = hive_store_resolve(st, &v->value, v->tmpl, 0);
         if (rc != HIVE_OK)
             read_failed(v, rc);
         rendered = rc == HIVE_OK && value_fits(v);
@@ -1459,7 +1456,7 @@ static hive_json *dry_var(const run *r, hive_store *st, var *v)
     hive_json_put(&o, "template", json_text(v->tmpl));
     hive_json_put(&o, "references", refs_json);
     hive_json_put(&o, "value", json_text("********"));
-    hive_json_put(&o, "length", rendered ? hive_json_new_int((int64_t)v->value_len) : hive_json_new(HIVE_JSON_NULL));
+    hive_json_put(&o, "length", rendered ? hive_json_new_int((int64_t)v->value.len) : hive_json_new(HIVE_JSON_NULL));
     hive_json_put(&o, "problems", vp);
     return o;
 }
@@ -1477,7 +1474,7 @@ static void dry_sizes(const run *r, char **argv)
     (void)check_total_size(argv, envp);
     n = env_count(envp);
     for (size_t i = n - r->nvars; i < n; i++)
-        hive_free_secret(envp[i], strlen(envp[i]) + 1);
+        cli_free_secret(envp[i], strlen(envp[i]) + 1);
     free(envp);
 }
 
@@ -1854,7 +1851,7 @@ int main(int argc, char **argv)
         ex = mask_run(argv + optind, envp, (const char *const *)r.mask_vals, r.mask_lens, r.nmask,
                       r.mask_min, exec_child);
         for (size_t i = 0; i < r.nmask; i++)
-            hive_free_secret(r.mask_vals[i], r.mask_lens[i] + 1);
+            cli_free_secret(r.mask_vals[i], r.mask_lens[i] + 1);
         free(r.mask_vals);
         free(r.mask_lens);
         free_vars(&r);

@@ -42,6 +42,13 @@ struct masker {
     uint8_t *shift;                     /* Wu-Manber: how far a window may move */
 };
 
+/* Wipe n bytes at p and free it: every buffer here held secrets. */
+static void wipe_free(void *p, size_t n)
+{
+    hive_memzero(p, n);
+    free(p);
+}
+
 static inline uint32_t load4(const char *p)
 {
     uint32_t v;
@@ -138,7 +145,7 @@ static bool add_value(masker *m, const char *v, size_t len)
         ok = add_pattern(m, buf, o);
     }
     if (buf != NULL)
-        hive_free_secret(buf, cap);
+        wipe_free(buf, cap);
     return ok;
 }
 
@@ -147,7 +154,7 @@ void masker_free(masker *m)
     if (m == NULL)
         return;
     for (size_t i = 0; i < m->n; i++)
-        hive_free_secret(m->p[i].bytes, m->p[i].len);
+        wipe_free(m->p[i].bytes, m->p[i].len);
     free(m->p);
     free(m->bucket_start);
     free(m->order);
@@ -470,9 +477,9 @@ void mask_finish(mask_stream *s)
         advance(s, s->held, &pos, s->nheld);
     }
     if (s->held != NULL)
-        hive_free_secret(s->held, s->cap);
+        wipe_free(s->held, s->cap);
     if (s->work != NULL)
-        hive_free_secret(s->work, 2 * s->cap);
+        wipe_free(s->work, 2 * s->cap);
     s->held = s->work = NULL;
     s->nheld = s->nsent = s->covered = s->cap = 0;
     s->marked = false;

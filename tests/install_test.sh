@@ -17,20 +17,21 @@ export PKG_CONFIG_PATH="$libdir/pkgconfig"
 cat > "$prefix/prog.c" <<'C'
 #include <hive/hive.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 int main(void)
 {
     char key[HIVE_FERNET_KEY_TEXT + 1];
     uint8_t raw[HIVE_FERNET_KEY_BYTES];
     char *tok = NULL; size_t tlen = 0;
-    uint8_t *msg = NULL; size_t mlen = 0;
+    hive_secret msg = HIVE_SECRET_INIT;
     if (hive_fernet_key_generate(key) || hive_fernet_key_decode(raw, key, strlen(key)) ||
         hive_fernet_encrypt(&tok, &tlen, "installed", 9, raw) ||
-        hive_fernet_decrypt(&msg, &mlen, tok, tlen, raw))
+        hive_fernet_decrypt(&msg, tok, tlen, raw))
         return 1;
-    printf("%.*s\n", (int)mlen, (char *)msg);
-    hive_free_secret(msg, mlen + 1);
-    hive_free_secret(tok, tlen + 1);
+    printf("%s\n", msg.data);
+    hive_secret_free(&msg);
+    free(tok);
     return 0;
 }
 C

@@ -37,7 +37,7 @@ typedef struct aden {
 static void aden_free(aden *a)
 {
     free(a->base);
-    hive_free_str(a->api_key);
+    hive__free_str(a->api_key);
     memset(a, 0, sizeof(*a));
 }
 
@@ -60,7 +60,7 @@ static hive_rc aden_open(hive_store *st, aden *a)
     } else {
         char *v = NULL;
         size_t len = 0;
-        if (hive_store_get_key(st, &v, &len, "aden_api_key", "api_key", 0) != HIVE_OK) {
+        if (hive__store_get_key(st, &v, &len, "aden_api_key", "api_key", 0) != HIVE_OK) {
             aden_free(a);
             return hive__fail(HIVE_ERR_NO_KEY, "no Aden API key: set ADEN_API_KEY or store it as the "
                               "credential aden_api_key (key api_key)");   /* the hint follows the text */
@@ -103,7 +103,7 @@ static hive_rc aden_call(const aden *a, const char *method, const char *path, hi
 
     if (url == NULL || auth == NULL) {
         free(url);
-        hive_free_str(auth);
+        hive__free_str(auth);
         return hive__fail(HIVE_ERR_NOMEM, "out of memory");
     }
     rq.method = method;
@@ -120,7 +120,7 @@ static hive_rc aden_call(const aden *a, const char *method, const char *path, hi
             break;
         pause_ms(1000L << (attempt - 1));
     }
-    hive_free_str(auth);
+    hive__free_str(auth);
     free(url);
     if (rc == HIVE_ERR_NETWORK) {
         rc = hive__fail_prefix(HIVE_ERR_NETWORK, "Failed to connect to Aden server");

@@ -23,7 +23,7 @@ static bool grow(hive_buf *b, size_t need)
         return false;
     if (b->len > 0)
         memcpy(p, b->data, b->len);
-    hive_free_secret(b->data, b->cap);
+    hive__free_secret(b->data, b->cap);
     b->data = p;
     b->cap = cap;
     return true;
@@ -72,7 +72,7 @@ hive_rc hive__buf_finish(hive_buf *b, char **out, size_t *len)
 
 void hive__buf_free(hive_buf *b)
 {
-    hive_free_secret(b->data, b->cap);
+    hive__free_secret(b->data, b->cap);
     b->data = NULL;
     b->len = b->cap = 0;
     b->failed = false;

@@ -532,10 +532,18 @@ hive_rc hive_cred_new(hive_cred **out, const char *id, const char *type_name)
     return wrap(out, doc);
 }
 
-hive_rc hive_cred_emit(char **out, size_t *len, const hive_cred *cred)
+hive_rc hive__cred_emit(char **out, size_t *len, const hive_cred *cred)
 {
     hive__clear_error();
-    return hive_json_emit(out, len, cred->doc, -1);
+    return hive__json_emit(out, len, cred->doc, -1);
+}
+
+hive_rc hive_cred_emit(hive_secret *out, const hive_cred *cred)
+{
+    hive__clear_error();
+    if (out == NULL || cred == NULL)
+        return hive__fail(HIVE_ERR_INVALID, "no credential or no place for its text");
+    return hive__cred_emit(&out->data, &out->len, cred);
 }
 
 void hive_cred_free(hive_cred **cred)

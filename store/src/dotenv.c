@@ -325,7 +325,7 @@ static hive_rc put(table *t, const char *key, size_t key_len, char *val, size_t 
         }
     } else if (e->val != NULL) {
         t->total -= e->val_len;
-        hive_free_secret(e->val, e->val_len + 1);
+        hive__free_secret(e->val, e->val_len + 1);
     }
     e->val = val;
     e->val_len = val_len;
@@ -333,7 +333,7 @@ static hive_rc put(table *t, const char *key, size_t key_len, char *val, size_t 
     return HIVE_OK;
 nomem:
     if (val != NULL)
-        hive_free_secret(val, val_len + 1);
+        hive__free_secret(val, val_len + 1);
     return hive__fail(HIVE_ERR_NOMEM, "out of memory");
 }
 
@@ -342,7 +342,7 @@ static void table_free(table *t)
     for (size_t k = 0; k < t->n; k++) {
         free(t->e[k].key);
         if (t->e[k].val != NULL)
-            hive_free_secret(t->e[k].val, t->e[k].val_len + 1);
+            hive__free_secret(t->e[k].val, t->e[k].val_len + 1);
     }
     free(t->e);
     free(t->slot);
@@ -558,7 +558,7 @@ hive_rc hive_dotenv_parse_with(hive_json **out, const char *text, size_t len,
                     rc = hive__fail(HIVE_ERR_TOO_LARGE, "dotenv values expand to more than %u bytes",
                                     MAX_EXPANDED);
                 if (rc != HIVE_OK && v != NULL) {
-                    hive_free_secret(v, vlen + 1);
+                    hive__free_secret(v, vlen + 1);
                     v = NULL;
                 }
             }
@@ -570,7 +570,7 @@ hive_rc hive_dotenv_parse_with(hive_json **out, const char *text, size_t len,
     if (rc == HIVE_OK)
         rc = to_json(&t, out);
     table_free(&t);
-    hive_free_secret(s, n + 1);
+    hive__free_secret(s, n + 1);
     return rc;
 }
 
@@ -592,7 +592,7 @@ hive_rc hive_dotenv_load_with(hive_json **out, const char *path, const hive_dote
     if (rc != HIVE_OK)
         return rc;
     rc = hive_dotenv_parse_with(out, buf, len, opts);
-    hive_free_secret(buf, len + 1);
+    hive__free_secret(buf, len + 1);
     if (rc != HIVE_OK && rc != HIVE_ERR_NOMEM)
         return hive__fail_prefix(rc, "%s", path);
     return rc;

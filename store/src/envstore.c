@@ -61,7 +61,7 @@ static void skipped_line(void *ctx, size_t line)
  * not empty, else its value in the .env file, read again at each call (the
  * file may change while a program runs). *val is NULL when neither has it
  * (or the file says "NAME" with no value); else a copy for the caller
- * (hive_free_secret(val, len + 1)). A file that exists but cannot be read
+ * (hive__free_secret(val, len + 1)). A file that exists but cannot be read
  * is an error, as it is for Hive.
  */
 static hive_rc read_value(env_storage *e, const char *id, char **val, size_t *len)
@@ -112,7 +112,7 @@ static hive_rc env_load(hive_storage *s, hive_cred **out, const char *id)
     var = variable(e, id);
     if (v == NULL || len == 0) {
         if (v != NULL)
-            hive_free_secret(v, len + 1);
+            hive__free_secret(v, len + 1);
         rc = hive__fail(HIVE_ERR_NOT_FOUND, "Credential '%s' not found (%s is not set)", id,
                         var ? var : "its variable");
         free(var);
@@ -121,7 +121,7 @@ static hive_rc env_load(hive_storage *s, hive_cred **out, const char *id)
     rc = hive_cred_new(&c, id, "api_key");
     if (rc == HIVE_OK)
         rc = hive_cred_set_key(c, "api_key", v, len, NULL);
-    hive_free_secret(v, len + 1);
+    hive__free_secret(v, len + 1);
     if (rc == HIVE_OK) {
         desc = var ? hive__aprintf("Loaded from %s", var) : NULL;
         rc = desc ? hive_cred_set_description(c, desc) : hive__fail(HIVE_ERR_NOMEM, "out of memory");
@@ -159,7 +159,7 @@ static hive_rc env_exists(hive_storage *s, const char *id, bool *found)
 
     *found = v != NULL;
     if (v != NULL)
-        hive_free_secret(v, len + 1);
+        hive__free_secret(v, len + 1);
     return rc;
 }
 

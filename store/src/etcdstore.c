@@ -339,7 +339,7 @@ static hive_rc call_once(etcd_storage *es, const char *path, const char *text, s
             mark_down(es, true);
         rc = hive__fail(HIVE_ERR_NETWORK, "%s", es->down_why);
     }
-    hive_free_str(auth);
+    hive__free_str(auth);
     return rc;
 }
 
@@ -355,19 +355,19 @@ static hive_rc call_as(etcd_storage *es, const char *path, const hive_json *body
 
     if (body == NULL)   /* a part could not be added (hive_json_put) */
         return hive__fail(HIVE_ERR_NOMEM, "out of memory");
-    rc = hive_json_emit(&text, &len, body, -1);
+    rc = hive__json_emit(&text, &len, body, -1);
     if (rc != HIVE_OK)
         return rc;
     rc = call_once(es, path, text, len, read, out);
     if (rc == HIVE_ERR_PERM && es->token != NULL && es->password != NULL &&
         strstr(hive_last_error(), "invalid auth token") != NULL) {
-        hive_free_str(es->token);
+        hive__free_str(es->token);
         es->token = NULL;
         rc = authenticate(es);
         if (rc == HIVE_OK)
             rc = call_once(es, path, text, len, read, out);
     }
-    hive_free_secret(text, len + 1);
+    hive__free_secret(text, len + 1);
     return rc;
 }
 
@@ -531,7 +531,7 @@ static hive_rc copy_read(const etcd_storage *es, const char *id, char **token, s
         *len = tlen;
         rc = *token != NULL ? HIVE_OK : hive__fail(HIVE_ERR_NOMEM, "out of memory");
     }
-    hive_free_secret(data, dlen + 1);
+    hive__free_secret(data, dlen + 1);
     return rc;
 }
 
@@ -551,11 +551,11 @@ static void copy_write(etcd_storage *es, const char *id, const char *rev, const 
         return;
     if (copy_read(es, id, &old, &olen, orev) == HIVE_OK && strcmp(orev, rev) == 0 && olen == len &&
         memcmp(old, token, len) == 0) {
-        hive_free_secret(old, olen + 1);
+        hive__free_secret(old, olen + 1);
         free(path);
         return;
     }
-    hive_free_secret(old, olen + 1);
+    hive__free_secret(old, olen + 1);
     hive__buf_append(&b, COPY_MAGIC, strlen(COPY_MAGIC));
     hive__buf_append(&b, rev, strlen(rev));
     hive__buf_putc(&b, '\n');
@@ -566,7 +566,7 @@ static void copy_write(etcd_storage *es, const char *id, const char *rev, const 
         hive__write_file_atomic(path, data, dlen) != HIVE_OK)
         hive__clear_error();
     hive__buf_free(&b);
-    hive_free_secret(data, dlen + 1);
+    hive__free_secret(data, dlen + 1);
     free(path);
 }
 
@@ -580,7 +580,7 @@ static void copy_remove(const etcd_storage *es, const char *id)
     /* only id's own copy: another id may share the file name */
     if (path != NULL && copy_read(es, id, &old, &olen, orev) == HIVE_OK)
         unlink(path);
-    hive_free_secret(old, olen + 1);
+    hive__free_secret(old, olen + 1);
     free(path);
 }
 
@@ -618,7 +618,7 @@ static hive_rc copy_list(const etcd_storage *es, hive_strlist *out)
         } else {
             hive__clear_error();
         }
-        hive_free_secret(data, dlen + 1);
+        hive__free_secret(data, dlen + 1);
         free(path);
     }
     closedir(d);
@@ -650,7 +650,7 @@ static hive_rc take_kv(const hive_json *kv, const char *id, char **token, size_t
     if (*token == NULL)
         return hive__fail(HIVE_ERR_IO, "etcd holds something that is not base64 for '%s'", id);
     if (r != NULL && !is_int64_text(r)) {
-        hive_free_secret(*token, *len + 1);
+        hive__free_secret(*token, *len + 1);
         *token = NULL;
         return hive__fail(HIVE_ERR_IO, "etcd answered a mod_revision for '%s' that is not a number", id);
     }
@@ -671,7 +671,7 @@ static bool take_prefetched(etcd_storage *es, const char *id, char **token, size
             *len = es->pf[i].len;
             memcpy(rev, es->pf[i].rev, 24);
         } else {
-            hive_free_secret(es->pf[i].token, es->pf[i].len + 1);
+            hive__free_secret(es->pf[i].token, es->pf[i].len + 1);
         }
         free(es->pf[i].id);
         es->pf[i] = es->pf[--es->npf];
@@ -727,7 +727,7 @@ hive_rc hive_storage_prefetch(hive_storage *s, const char *const *ids, size_t n)
         size_t tl = 0;
         char rev[24];
         if (now_ms() - es->pf[i].at > PREFETCH_MS && take_prefetched(es, es->pf[i].id, &tok, &tl, rev))
-            hive_free_secret(tok, tl + 1);   /* not reached: it was stale */
+            hive__free_secret(tok, tl + 1);   /* not reached: it was stale */
     }
     rq = obj();
     ops = hive_json_new(HIVE_JSON_ARRAY);
@@ -768,7 +768,7 @@ hive_rc hive_storage_prefetch(hive_storage *s, const char *const *ids, size_t n)
             break;   /* not an answer to what was asked: the loads ask again */
         rc = take_kv(hive_json_at(hive_json_get(r, "kvs"), 0, NULL), asked[k], &p->token, &p->len, p->rev);
         if (rc == HIVE_OK && (p->id = hive__strdup(asked[k])) == NULL) {
-            hive_free_secret(p->token, p->len + 1);
+            hive__free_secret(p->token, p->len + 1);
             rc = hive__fail(HIVE_ERR_NOMEM, "out of memory");
         }
         p->at = now_ms();
@@ -829,7 +829,7 @@ static hive_rc load_copy(etcd_storage *es, hive_cred **out, const char *id)
         rc = not_in_copy(why, id);
     else if (rc == HIVE_OK)
         rc = decrypt(es, out, id, token, len);
-    hive_free_secret(token, len + 1);
+    hive__free_secret(token, len + 1);
     free(why);
     return rc;
 }
@@ -855,7 +855,7 @@ static hive_rc etcd_load(hive_storage *s, hive_cred **out, const char *id)
         note_rev(es, id, rev);
         copy_write(es, id, rev, token, len);
     }
-    hive_free_secret(token, len + 1);
+    hive__free_secret(token, len + 1);
     return rc;
 }
 
@@ -872,14 +872,14 @@ static hive_rc etcd_exists(hive_storage *s, const char *id, bool *found)
         offline(es);
         rc = copy_read(es, id, &token, &len, rev);
         *found = rc == HIVE_OK;
-        hive_free_secret(token, len + 1);
+        hive__free_secret(token, len + 1);
         if (rc == HIVE_ERR_NOT_FOUND)
             rc = not_in_copy(why, id);
         free(why);
         return rc;
     }
     *found = rc == HIVE_OK && token != NULL;
-    hive_free_secret(token, len + 1);
+    hive__free_secret(token, len + 1);
     return rc;
 }
 
@@ -1100,7 +1100,7 @@ static hive_rc etcd_save(hive_storage *s, const hive_cred *cred)
             char *cur = NULL;
             size_t clen = 0;
             rc = fetch(es, id, &cur, &clen, rev);
-            hive_free_secret(cur, clen + 1);
+            hive__free_secret(cur, clen + 1);
             if (rc != HIVE_OK) {
                 hive_json_free(&put);
                 break;
@@ -1145,7 +1145,7 @@ static hive_rc etcd_save(hive_storage *s, const hive_cred *cred)
             break;
         }
     }
-    hive_free_secret(token, len + 1);
+    hive__free_secret(token, len + 1);
     free(key);
     free(fence_key);
     return rc;
@@ -1331,7 +1331,7 @@ static void release(etcd_storage *es, held_lock *h)
     pthread_mutex_destroy(&h->mu);
     pthread_cond_destroy(&h->wake);
     hive__http1_close(&h->conn);
-    hive_free_str(h->auth);
+    hive__free_str(h->auth);
     h->auth = NULL;
     free(h->id);
     h->id = NULL;
@@ -1421,11 +1421,11 @@ static void etcd_destroy(hive_storage *s)
     free(es->key_file);
     hive__http1_close(&es->conn);
     free(es->user);
-    hive_free_secret(es->password, es->password_len + 1);
-    hive_free_str(es->token);
+    hive__free_secret(es->password, es->password_len + 1);
+    hive__free_str(es->token);
     for (size_t i = 0; i < es->npf; i++) {
         free(es->pf[i].id);
-        hive_free_secret(es->pf[i].token, es->pf[i].len + 1);
+        hive__free_secret(es->pf[i].token, es->pf[i].len + 1);
     }
     hive_storage_free(&es->key);
     free(es->cache_dir);
@@ -1498,7 +1498,7 @@ static void read_remembered(etcd_storage *es)
     } else {
         hive__clear_error();
     }
-    hive_free_secret(data, len + 1);
+    hive__free_secret(data, len + 1);
     free(path);
 }
 
@@ -1700,7 +1700,7 @@ hive_rc hive_etcd_storage_open(hive_storage **out, const char *url, const hive_f
         rc = authenticate(es);
 out:
     if (hosts != NULL)
-        hive_free_secret(hosts, strlen(hosts) + 1);   /* it may have held a password */
+        hive__free_secret(hosts, strlen(hosts) + 1);   /* it may have held a password */
     hosts = NULL;
     free(home);
     free(cache_dir);

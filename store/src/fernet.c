@@ -37,7 +37,7 @@ hive_rc hive_fernet_key_decode(uint8_t out[HIVE_FERNET_KEY_BYTES], const char *t
         rc = hive__b64_decode_lenient(tmp, &n, text, len);
         if (rc == HIVE_OK && n == HIVE_FERNET_KEY_BYTES)
             memcpy(buf, tmp, n);
-        hive_free_secret(tmp, len * 3 / 4 + 3);
+        hive__free_secret(tmp, len * 3 / 4 + 3);
     }
     if (rc != HIVE_OK || n != HIVE_FERNET_KEY_BYTES) {
         hive_memzero(buf, sizeof(buf));
@@ -116,7 +116,7 @@ hive_rc hive_fernet_encrypt_at(char **token, size_t *token_len, const void *msg,
     *token_len = text_len;
     text = NULL;
 out:
-    hive_free_secret(raw, raw_len);
+    hive__free_secret(raw, raw_len);
     free(text);
     return rc;
 }
@@ -232,22 +232,46 @@ static hive_rc decrypt(uint8_t **msg, size_t *len, const char *token, size_t tok
     plain = NULL;
 out:
     if (plain != NULL)
-        hive_free_secret(plain, raw_len - HDR - MAC + 1);
-    hive_free_secret(raw, raw_cap);
+        hive__free_secret(plain, raw_len - HDR - MAC + 1);
+    hive__free_secret(raw, raw_cap);
     hive_memzero(iv, sizeof(iv));
     return rc;
 }
 
-hive_rc hive_fernet_decrypt(uint8_t **msg, size_t *len, const char *token, size_t token_len,
-                            const uint8_t key[HIVE_FERNET_KEY_BYTES])
+hive_rc hive__fernet_decrypt(uint8_t **msg, size_t *len, const char *token, size_t token_len,
+                             const uint8_t key[HIVE_FERNET_KEY_BYTES])
 {
     hive__clear_error();
     return decrypt(msg, len, token, token_len, false, 0, 0, key);
 }
 
-hive_rc hive_fernet_decrypt_ttl(uint8_t **msg, size_t *len, const char *token, size_t token_len,
-                                int64_t ttl, int64_t now, const uint8_t key[HIVE_FERNET_KEY_BYTES])
+/* decrypt() into a hive_secret, which is set only on success. */
+static hive_rc decrypt_secret(hive_secret *out, const char *token, size_t token_len, bool check_ttl,
+                              int64_t ttl, int64_t now, const uint8_t key[HIVE_FERNET_KEY_BYTES])
 {
+    uint8_t *msg = NULL;
+    size_t len = 0;
+    hive_rc rc;
+
     hive__clear_error();
-    return decrypt(msg, len, token, token_len, true, ttl, now, key);
+    if (out == NULL)
+        return hive__fail(HIVE_ERR_INVALID, "no place for the message");
+    rc = decrypt(&msg, &len, token, token_len, check_ttl, ttl, now, key);
+    if (rc == HIVE_OK) {
+        out->data = (char *)msg;
+        out->len = len;
+    }
+    return rc;
+}
+
+hive_rc hive_fernet_decrypt(hive_secret *msg, const char *token, size_t token_len,
+                            const uint8_t key[HIVE_FERNET_KEY_BYTES])
+{
+    return decrypt_secret(msg, token, token_len, false, 0, 0, key);
+}
+
+hive_rc hive_fernet_decrypt_ttl(hive_secret *msg, const char *token, size_t token_len, int64_t ttl,
+                                int64_t now, const uint8_t key[HIVE_FERNET_KEY_BYTES])
+{
+    return decrypt_secret(msg, token, token_len, true, ttl, now, key);
 }

@@ -301,7 +301,7 @@ hive_rc hive__read_at(int dirfd, const char *name, bool nofollow, size_t max, co
         if (n < 0) {
             int e = errno;
             close(fd);
-            hive_free_secret(buf, (size_t)st.st_size + 1);
+            hive__free_secret(buf, (size_t)st.st_size + 1);
             return io_fail(e, "cannot read", name);
         }
         if (n == 0)
@@ -710,26 +710,26 @@ static hive_rc read_cred_at(file_storage *fs, int credfd, const char *name, hive
         if (token_len == 0)
             rc = hive__fail(HIVE_ERR_DECRYPT, "file is empty");
         else
-            rc = hive_fernet_decrypt(&plain, &plain_len, token, token_len, fs->key);
+            rc = hive__fernet_decrypt(&plain, &plain_len, token, token_len, fs->key);
         /* mid-rotation, a file may already be under the new key */
         if (rc == HIVE_ERR_DECRYPT && fs->have_next && token_len > 0 &&
-            hive_fernet_decrypt(&plain, &plain_len, token, token_len, fs->next) == HIVE_OK)
+            hive__fernet_decrypt(&plain, &plain_len, token, token_len, fs->next) == HIVE_OK)
             rc = HIVE_OK;
         /* a long-lived handle (the --fresh refresher) after another process
          * rotated the key: read the key file again, once */
         if (rc == HIVE_ERR_DECRYPT && fs->key_source == fs->key_file && token_len > 0 &&
             reload_key(fs) == HIVE_OK) {
-            rc = hive_fernet_decrypt(&plain, &plain_len, token, token_len, fs->key);
+            rc = hive__fernet_decrypt(&plain, &plain_len, token, token_len, fs->key);
             if (rc == HIVE_ERR_DECRYPT && fs->have_next &&
-                hive_fernet_decrypt(&plain, &plain_len, token, token_len, fs->next) == HIVE_OK)
+                hive__fernet_decrypt(&plain, &plain_len, token, token_len, fs->next) == HIVE_OK)
                 rc = HIVE_OK;
         }
     }
-    hive_free_secret(token, token_len + 1);
+    hive__free_secret(token, token_len + 1);
     if (rc != HIVE_OK)
         return rc;
     rc = hive_cred_parse(out, (const char *)plain, plain_len);
-    hive_free_secret(plain, plain_len + 1);
+    hive__free_secret(plain, plain_len + 1);
     return rc;
 }
 
@@ -942,11 +942,11 @@ static index_state read_index(int metafd, hive_json **out)
     if (rc != HIVE_OK)
         return INDEX_DAMAGED;
     if (too_dense(text, len)) {
-        hive_free_secret(text, len + 1);
+        hive__free_secret(text, len + 1);
         return INDEX_DAMAGED;
     }
     rc = hive_json_parse(&doc, text, len);
-    hive_free_secret(text, len + 1);
+    hive__free_secret(text, len + 1);
     if (rc != HIVE_OK)
         return INDEX_DAMAGED;
     creds = hive_json_get(doc, "credentials");
@@ -1084,10 +1084,10 @@ static hive_rc write_index(file_storage *fs, int metafd, hive_json *doc)
     if (rc == HIVE_OK)
         rc = hive_json_set(doc, "generated_at", hive_json_new_string(stamp, strlen(stamp)));
     if (rc == HIVE_OK)
-        rc = hive_json_emit(&text, &len, doc, 2);
+        rc = hive__json_emit(&text, &len, doc, 2);
     if (rc == HIVE_OK)
         rc = atomic_write_at(metafd, INDEX_FILE, text, len);
-    hive_free_secret(text, len + 1);
+    hive__free_secret(text, len + 1);
     if (rc != HIVE_OK)
         return hive__fail_prefix(rc, "cannot write the index of %s", fs->dir);
     return HIVE_OK;
@@ -1310,7 +1310,7 @@ static hive_rc file_save(hive_storage *s, const hive_cred *cred)
     if (rc == HIVE_OK)
         rc = load_key(fs);   /* fail early, before creating anything */
     if (rc == HIVE_OK)
-        rc = hive_cred_emit(&plain, &plain_len, cred);
+        rc = hive__cred_emit(&plain, &plain_len, cred);
     if (rc == HIVE_OK)
         rc = index_entry(&entry, cred);
     if (rc != HIVE_OK)
@@ -1379,7 +1379,7 @@ static hive_rc file_save(hive_storage *s, const hive_cred *cred)
     }
     unlock_all(&l);
 out:
-    hive_free_secret(plain, plain_len + 1);
+    hive__free_secret(plain, plain_len + 1);
     hive_json_free(&idx);
     hive_json_free(&entry);
     free(token);
@@ -1675,7 +1675,7 @@ static void file_destroy(hive_storage *s)
     pthread_mutex_destroy(&fs->mu);
     munlock(fs, sizeof(*fs));
     free(fs->next_file);
-    hive_free_str(fs->explicit_key);
+    hive__free_str(fs->explicit_key);
     free(fs->dir);
     free(fs->key_file);
     free(fs);
@@ -1938,14 +1938,14 @@ hive_rc hive__file_decrypt(hive_storage *local, const char *token, size_t len, h
 
     if (rc != HIVE_OK)
         return rc;
-    rc = hive_fernet_decrypt(&plain, &plain_len, token, len, fs->key);
+    rc = hive__fernet_decrypt(&plain, &plain_len, token, len, fs->key);
     if (rc == HIVE_ERR_DECRYPT && fs->have_next &&
-        hive_fernet_decrypt(&plain, &plain_len, token, len, fs->next) == HIVE_OK)
+        hive__fernet_decrypt(&plain, &plain_len, token, len, fs->next) == HIVE_OK)
         rc = HIVE_OK;
     if (rc != HIVE_OK)
         return rc;
     rc = hive_cred_parse(out, (const char *)plain, plain_len);
-    hive_free_secret(plain, plain_len + 1);
+    hive__free_secret(plain, plain_len + 1);
     return rc;
 }
 
@@ -1957,10 +1957,10 @@ hive_rc hive__file_encrypt(hive_storage *local, const hive_cred *cred, char **to
     hive_rc rc = load_key(fs);
 
     if (rc == HIVE_OK)
-        rc = hive_cred_emit(&plain, &plain_len, cred);
+        rc = hive__cred_emit(&plain, &plain_len, cred);
     if (rc == HIVE_OK)
         rc = hive_fernet_encrypt(token, len, plain, plain_len, write_key(fs));
-    hive_free_secret(plain, plain_len + 1);
+    hive__free_secret(plain, plain_len + 1);
     return rc;
 }
 
@@ -2081,9 +2081,9 @@ static hive_rc rotate_file(file_storage *fs, int credfd, const char *name, hive_
         return HIVE_OK;   /* deleted meanwhile */
     if (rc != HIVE_OK)
         return rc;
-    if (token_len > 0 && hive_fernet_decrypt(&plain, &plain_len, token, token_len, fs->next) == HIVE_OK) {
+    if (token_len > 0 && hive__fernet_decrypt(&plain, &plain_len, token, token_len, fs->next) == HIVE_OK) {
         res->already++;
-    } else if (token_len > 0 && hive_fernet_decrypt(&plain, &plain_len, token, token_len, fs->key) == HIVE_OK) {
+    } else if (token_len > 0 && hive__fernet_decrypt(&plain, &plain_len, token, token_len, fs->key) == HIVE_OK) {
         rc = hive_fernet_encrypt(&again, &again_len, plain, plain_len, fs->next);
         if (rc == HIVE_OK)
             rc = atomic_write_at(credfd, name, again, again_len);
@@ -2093,8 +2093,8 @@ static hive_rc rotate_file(file_storage *fs, int credfd, const char *name, hive_
         res->unreadable++;
     }
     hive__clear_error();
-    hive_free_secret(token, token_len + 1);
-    hive_free_secret(plain, plain_len + 1);
+    hive__free_secret(token, token_len + 1);
+    hive__free_secret(plain, plain_len + 1);
     free(again);
     return rc;
 }

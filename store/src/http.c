@@ -342,7 +342,7 @@ out:
 
 void hive__http_response_free(hive_http_response *rs)
 {
-    hive_free_secret(rs->body, rs->len + 1);
+    hive__free_secret(rs->body, rs->len + 1);
     rs->body = NULL;
     rs->len = 0;
 }

@@ -17,6 +17,24 @@ hive_rc hive__fail_prefix(hive_rc rc, const char *fmt, ...) HIVE_PRINTF(2, 3);
 /* Forget the detail message. */
 void hive__clear_error(void);
 
+/* Wipe n bytes at p, then free it; NULL is fine. The library's own
+ * buffers; what it hands over is a hive_secret (hive_secret_free). */
+void hive__free_secret(void *p, size_t n);
+/* Wipe and free a NUL-terminated string; NULL is fine. */
+void hive__free_str(char *s);
+
+/* The hive_secret forms of the public functions, for the library's own
+ * callers: *out and *len as before hive_secret (NUL-terminated; release
+ * with hive__free_secret(*out, *len + 1)). */
+HIVE_NODISCARD hive_rc hive__json_emit(char **out, size_t *len, const hive_json *v, int indent);
+HIVE_NODISCARD hive_rc hive__cred_emit(char **out, size_t *len, const hive_cred *cred);
+HIVE_NODISCARD hive_rc hive__fernet_decrypt(uint8_t **msg, size_t *len, const char *token,
+                                            size_t token_len, const uint8_t key[HIVE_FERNET_KEY_BYTES]);
+HIVE_NODISCARD hive_rc hive__store_get_key(hive_store *s, char **value, size_t *len, const char *id,
+                                           const char *key, unsigned flags);
+HIVE_NODISCARD hive_rc hive__store_resolve(hive_store *s, char **out, size_t *len, const char *text,
+                                           unsigned flags);
+
 /* Base64 (RFC 4648) with the urlsafe alphabet and padding. out must hold
  * hive__b64_encoded_len(len) + 1 bytes; returns the length written. */
 size_t hive__b64_encoded_len(size_t len);
@@ -89,7 +107,7 @@ void hive__strlist_sort_unique(hive_strlist *list);
 
 /*
  * Read a whole regular file (name under dirfd, or AT_FDCWD) of at most max
- * bytes. *data is NUL-terminated: release it with hive_free_secret(*data,
+ * bytes. *data is NUL-terminated: release it with hive__free_secret(*data,
  * *len + 1). HIVE_ERR_NOT_FOUND, with no message, when it does not exist;
  * `what` names the file in other messages.
  */

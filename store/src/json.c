@@ -89,11 +89,11 @@ void hive_json_free(hive_json **json)
         return;
     v = *json;
     for (size_t i = 0; i < v->n; i++) {
-        hive_free_secret(v->m[i].key, v->m[i].key_len);
+        hive__free_secret(v->m[i].key, v->m[i].key_len);
         hive_json_free(&v->m[i].val);
     }
     free(v->m);
-    hive_free_secret(v->str, v->len);
+    hive__free_secret(v->str, v->len);
     free(v);
     *json = NULL;
 }
@@ -274,7 +274,7 @@ void hive_json_remove(hive_json *obj, const char *key)
     if (m == NULL)
         return;
     i = (size_t)(m - obj->m);
-    hive_free_secret(m->key, m->key_len);
+    hive__free_secret(m->key, m->key_len);
     hive_json_free(&m->val);
     memmove(&obj->m[i], &obj->m[i + 1], (obj->n - i - 1) * sizeof(member));
     obj->n--;
@@ -290,7 +290,7 @@ hive_json *hive__json_detach(hive_json *obj, const char *key)
         return NULL;
     i = (size_t)(m - obj->m);
     val = m->val;
-    hive_free_secret(m->key, m->key_len);
+    hive__free_secret(m->key, m->key_len);
     memmove(&obj->m[i], &obj->m[i + 1], (obj->n - i - 1) * sizeof(member));
     obj->n--;
     return val;
@@ -739,7 +739,7 @@ static hive_rc merge_duplicates(hive_json *obj)
             last->val = tmp;
             for (size_t k = i + 1; k < j; k++) {
                 member *dup = &obj->m[refs[k].idx];
-                hive_free_secret(dup->key, dup->key_len);
+                hive__free_secret(dup->key, dup->key_len);
                 dup->key = NULL;
                 hive_json_free(&dup->val);
             }
@@ -790,7 +790,7 @@ static hive_rc parse_container(parser *ps, hive_json **out, bool is_obj)
                 goto fail;
             skip_ws(ps);
             if (ps->p >= ps->end || *ps->p != ':') {
-                hive_free_secret(key, key_len);
+                hive__free_secret(key, key_len);
                 rc = perr(ps, "expected ':'");
                 goto fail;
             }
@@ -803,7 +803,7 @@ static hive_rc parse_container(parser *ps, hive_json **out, bool is_obj)
             rc = hive__fail(HIVE_ERR_NOMEM, "out of memory");
         }
         if (rc != HIVE_OK) {
-            hive_free_secret(key, key_len);
+            hive__free_secret(key, key_len);
             goto fail;
         }
         v->m[v->n].key = key;
@@ -878,7 +878,7 @@ static hive_rc parse_value(parser *ps, hive_json **out)
             return rc;
         v = hive_json_new(HIVE_JSON_STRING);
         if (v == NULL) {
-            hive_free_secret(s, len);
+            hive__free_secret(s, len);
             return hive__fail(HIVE_ERR_NOMEM, "out of memory");
         }
         v->str = s;
@@ -1048,7 +1048,7 @@ static hive_rc emit_value(hive_buf *b, const hive_json *v, int indent, int level
     return rc;
 }
 
-hive_rc hive_json_emit(char **out, size_t *len, const hive_json *v, int indent)
+hive_rc hive__json_emit(char **out, size_t *len, const hive_json *v, int indent)
 {
     hive_buf b = {0};
     hive_rc rc;
@@ -1062,4 +1062,12 @@ hive_rc hive_json_emit(char **out, size_t *len, const hive_json *v, int indent)
         return rc;
     }
     return hive__buf_finish(&b, out, len);
+}
+
+hive_rc hive_json_emit(hive_secret *out, const hive_json *v, int indent)
+{
+    hive__clear_error();
+    if (out == NULL)
+        return hive__fail(HIVE_ERR_INVALID, "no place for the JSON text");
+    return hive__json_emit(&out->data, &out->len, v, indent);
 }

@@ -32,18 +32,27 @@ int hive_memeq(const void *a, const void *b, size_t n)
     return (int)((((unsigned)diff - 1u) >> 8) & 1u);
 }
 
-void hive_free_str(char *s)
+void hive__free_str(char *s)
 {
     if (s != NULL)
-        hive_free_secret(s, strlen(s));
+        hive__free_secret(s, strlen(s));
 }
 
-void hive_free_secret(void *p, size_t n)
+void hive__free_secret(void *p, size_t n)
 {
     if (p == NULL)
         return;
     hive_memzero(p, n);
     free(p);
+}
+
+void hive_secret_free(hive_secret *s)
+{
+    if (s == NULL)
+        return;
+    hive__free_secret(s->data, s->len + 1);
+    s->data = NULL;
+    s->len = 0;
 }
 
 void hive__protect(void *p, size_t n)

@@ -34,11 +34,11 @@ typedef struct config {
 
 static void config_free(config *c)
 {
-    hive_free_str(c->token_url);
-    hive_free_str(c->client_id);
-    hive_free_str(c->client_secret);
-    hive_free_str(c->scope);
-    hive_free_str(c->ca_file);
+    hive__free_str(c->token_url);
+    hive__free_str(c->client_id);
+    hive__free_str(c->client_secret);
+    hive__free_str(c->scope);
+    hive__free_str(c->ca_file);
     memset(c, 0, sizeof(*c));
 }
 
@@ -141,7 +141,7 @@ static char *basic_header(const config *cfg)
         size_t n = hive_base64_encode(enc, pair.data, pair.len, 0);   /* standard alphabet for HTTP Basic */
         hive__buf_puts(&h, "Authorization: Basic ");
         hive__buf_append(&h, enc, n);
-        hive_free_secret(enc, n + 1);
+        hive__free_secret(enc, n + 1);
         if (hive__buf_finish(&h, &out, &len) != HIVE_OK)
             out = NULL;
     }
@@ -214,7 +214,7 @@ hive_json *hive__oauth2_parse_body(const hive_http_response *rs)
                 hive_json_set(obj, k, hive_json_new_string(v, strlen(v))) != HIVE_OK)
                 hive_json_free(&obj);   /* out of memory: no half answer */
             free(k);
-            hive_free_str(v);
+            hive__free_str(v);
         }
         q = end + 1;
     }
@@ -356,7 +356,7 @@ static void carry(carried *c, const char *secret, size_t len, bool form_encoded)
 static void carried_free(carried *c)
 {
     for (size_t i = 0; i < c->n; i++)
-        hive_free_str(c->forms[i]);
+        hive__free_str(c->forms[i]);
     c->n = 0;
 }
 
@@ -553,8 +553,8 @@ out:
     hive_json_free(&obj);
     hive__http_response_free(&rs);
     hive__buf_free(&body);
-    hive_free_secret(body_text, body_len + 1);
-    hive_free_str(auth);
+    hive__free_secret(body_text, body_len + 1);
+    hive__free_str(auth);
     carried_free(&secrets);
     config_free(&cfg);
     return rc;

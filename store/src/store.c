@@ -415,12 +415,12 @@ static bool same_cred(const hive_cred *a, const hive_cred *b)
     char *tb = NULL;
     size_t la = 0;
     size_t lb = 0;
-    bool same = hive_cred_emit(&ta, &la, a) == HIVE_OK && hive_cred_emit(&tb, &lb, b) == HIVE_OK &&
+    bool same = hive__cred_emit(&ta, &la, a) == HIVE_OK && hive__cred_emit(&tb, &lb, b) == HIVE_OK &&
                 la == lb && hive_memeq(ta, tb, la);
 
     hive__clear_error();
-    hive_free_secret(ta, ta ? la + 1 : 0);
-    hive_free_secret(tb, tb ? lb + 1 : 0);
+    hive__free_secret(ta, ta ? la + 1 : 0);
+    hive__free_secret(tb, tb ? lb + 1 : 0);
     return same;
 }
 
@@ -729,8 +729,17 @@ hive_rc hive__cred_value(char **value, size_t *len, const hive_cred *c, const ch
     return HIVE_OK;
 }
 
-hive_rc hive_store_get_key(hive_store *s, char **value, size_t *len, const char *id, const char *key,
+hive_rc hive_store_get_key(hive_store *s, hive_secret *value, const char *id, const char *key,
                            unsigned flags)
+{
+    hive__clear_error();
+    if (value == NULL)
+        return hive__fail(HIVE_ERR_INVALID, "no place for the value");
+    return hive__store_get_key(s, &value->data, &value->len, id, key, flags);
+}
+
+hive_rc hive__store_get_key(hive_store *s, char **value, size_t *len, const char *id, const char *key,
+                            unsigned flags)
 {
     hive__clear_error();
     hive_cred *c = NULL;

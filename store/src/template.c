@@ -112,13 +112,16 @@ hive_rc hive_template_check(const char *text, size_t len, size_t *column)
     return HIVE_OK;
 }
 
-void hive_template_refs_free(hive_template_ref *refs, size_t n)
+void hive_template_refs_free(hive_template_ref **refs, size_t n)
 {
-    for (size_t i = 0; refs != NULL && i < n; i++) {
-        free(refs[i].id);
-        free(refs[i].key);
+    if (refs == NULL || *refs == NULL)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        free((*refs)[i].id);
+        free((*refs)[i].key);
     }
-    free(refs);
+    free(*refs);
+    *refs = NULL;
 }
 
 hive_rc hive_template_refs(hive_template_ref **refs, size_t *n, const char *text, size_t len)
@@ -152,11 +155,19 @@ hive_rc hive_template_refs(hive_template_ref **refs, size_t *n, const char *text
     *n = count;
     return HIVE_OK;
 nomem:
-    hive_template_refs_free(out, count);
+    hive_template_refs_free(&out, count);
     return hive__fail(HIVE_ERR_NOMEM, "out of memory");
 }
 
-hive_rc hive_store_resolve(hive_store *s, char **out, size_t *len, const char *text, unsigned flags)
+hive_rc hive_store_resolve(hive_store *s, hive_secret *out, const char *text, unsigned flags)
+{
+    hive__clear_error();
+    if (out == NULL || text == NULL)
+        return hive__fail(HIVE_ERR_INVALID, "no template or no place for its text");
+    return hive__store_resolve(s, &out->data, &out->len, text, flags);
+}
+
+hive_rc hive__store_resolve(hive_store *s, char **out, size_t *len, const char *text, unsigned flags)
 {
     hive__clear_error();
     hive_template_ref *refs = NULL;
@@ -170,13 +181,13 @@ hive_rc hive_store_resolve(hive_store *s, char **out, size_t *len, const char *t
         char *v = NULL;
         size_t vlen = 0;
         hive__buf_append(&b, text + pos, refs[i].start - pos);
-        rc = hive_store_get_key(s, &v, &vlen, refs[i].id, refs[i].key, flags);
+        rc = hive__store_get_key(s, &v, &vlen, refs[i].id, refs[i].key, flags);
         if (rc == HIVE_OK)
             hive__buf_append(&b, v, vlen);
-        hive_free_secret(v, vlen + 1);
+        hive__free_secret(v, vlen + 1);
         pos = refs[i].end;
     }
-    hive_template_refs_free(refs, n);
+    hive_template_refs_free(&refs, n);
     if (rc != HIVE_OK) {
         hive__buf_free(&b);
         return rc;
@@ -201,10 +212,10 @@ static hive_rc resolve_object(hive_store *s, hive_json **out, const hive_json *i
             rc = hive__fail(HIVE_ERR_INVALID, "'%s' is not a string template", name);
             break;
         }
-        rc = hive_store_resolve(s, &r, &rlen, hive_json_string(v, NULL), flags);
+        rc = hive__store_resolve(s, &r, &rlen, hive_json_string(v, NULL), flags);
         if (rc == HIVE_OK)
             rc = hive_json_set(res, name, hive_json_new_string(r, rlen));
-        hive_free_secret(r, rlen + 1);
+        hive__free_secret(r, rlen + 1);
     }
     if (rc != HIVE_OK) {
         hive_json_free(&res);
@@ -251,14 +262,14 @@ hive_rc hive_store_check_template(hive_store *s, hive_strlist *problems, const c
     for (size_t i = 0; rc == HIVE_OK && i < n; i++) {
         char *v = NULL;
         size_t vlen = 0;
-        hive_rc r = hive_store_get_key(s, &v, &vlen, refs[i].id, refs[i].key, 0);
-        hive_free_secret(v, vlen + 1);
+        hive_rc r = hive__store_get_key(s, &v, &vlen, refs[i].id, refs[i].key, 0);
+        hive__free_secret(v, vlen + 1);
         if (r == HIVE_ERR_NOMEM)
             rc = r;
         else if (r != HIVE_OK)
             rc = hive__strlist_add(problems, hive_last_error());
     }
-    hive_template_refs_free(refs, n);
+    hive_template_refs_free(&refs, n);
     hive__clear_error();
     return rc;
 }

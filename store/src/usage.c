@@ -125,7 +125,7 @@ static hive_rc load_usage(hive_store *s)
     if (rc != HIVE_OK)
         goto fail;
     rc = hive_json_parse(&doc, text, len);
-    hive_free_secret(text, len + 1);
+    hive__free_secret(text, len + 1);
     if (rc != HIVE_OK) {
         rc = hive__fail_prefix(HIVE_ERR_FORMAT, "usage file %s is damaged", s->usage_file);
         goto fail;
@@ -175,7 +175,7 @@ static hive_rc save_usage(hive_store *s)
     if (rc == HIVE_OK)
         rc = hive_json_set(doc, "specs", hive_json_clone(s->usage));
     if (rc == HIVE_OK)
-        rc = hive_json_emit(&text, &len, doc, 2);
+        rc = hive__json_emit(&text, &len, doc, 2);
     if (rc == HIVE_OK) {
         /* a trailing newline: the file is meant to be edited by hand */
         text[len] = '\n';

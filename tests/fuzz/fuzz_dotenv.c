@@ -20,8 +20,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     hive_dotenv_options opts = {.size = sizeof(opts), .lookup = lookup};
     hive_json *env = NULL, *again = NULL;
-    char *a = NULL, *b = NULL;
-    size_t alen = 0, blen = 0;
+    hive_secret a = HIVE_SECRET_INIT, b = HIVE_SECRET_INIT;
 
     if (hive_dotenv_parse_with(&env, (const char *)data, size, &opts) != HIVE_OK)
         return 0;
@@ -34,11 +33,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_CHECK(hive_json_get(env, name) == hive_json_at(env, i, NULL));
     }
     FUZZ_CHECK(hive_dotenv_parse_with(&again, (const char *)data, size, &opts) == HIVE_OK);
-    FUZZ_CHECK(hive_json_emit(&a, &alen, env, -1) == HIVE_OK);
-    FUZZ_CHECK(hive_json_emit(&b, &blen, again, -1) == HIVE_OK);
-    FUZZ_CHECK(alen == blen && memcmp(a, b, alen) == 0);
-    free(a);
-    free(b);
+    FUZZ_CHECK(hive_json_emit(&a, env, -1) == HIVE_OK);
+    FUZZ_CHECK(hive_json_emit(&b, again, -1) == HIVE_OK);
+    FUZZ_CHECK(a.len == b.len && memcmp(a.data, b.data, a.len) == 0);
+    hive_secret_free(&a);
+    hive_secret_free(&b);
     hive_json_free(&env);
     hive_json_free(&again);
     return 0;

@@ -14,22 +14,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static const uint8_t iv[16] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
     uint8_t key[HIVE_FERNET_KEY_BYTES];
-    uint8_t *msg = NULL;
-    size_t len = 0;
+    hive_secret msg = HIVE_SECRET_INIT;
     char *token = NULL;
     size_t token_len = 0;
 
     for (size_t k = 0; k < 2; k++) {
         FUZZ_CHECK(hive_fernet_key_decode(key, keys[k], strlen(keys[k])) == HIVE_OK);
-        if (hive_fernet_decrypt(&msg, &len, (const char *)data, size, key) == HIVE_OK)
-            hive_free_secret(msg, len + 1);
-        if (hive_fernet_decrypt_ttl(&msg, &len, (const char *)data, size, 60, 499162801, key) == HIVE_OK)
-            hive_free_secret(msg, len + 1);
+        if (hive_fernet_decrypt(&msg, (const char *)data, size, key) == HIVE_OK)
+            hive_secret_free(&msg);
+        if (hive_fernet_decrypt_ttl(&msg, (const char *)data, size, 60, 499162801, key) == HIVE_OK)
+            hive_secret_free(&msg);
     }
     FUZZ_CHECK(hive_fernet_encrypt_at(&token, &token_len, data, size, 499162800, iv, key) == HIVE_OK);
-    FUZZ_CHECK(hive_fernet_decrypt(&msg, &len, token, token_len, key) == HIVE_OK);
-    FUZZ_CHECK(len == size && (size == 0 || memcmp(msg, data, size) == 0));
-    hive_free_secret(msg, len + 1);
+    FUZZ_CHECK(hive_fernet_decrypt(&msg, token, token_len, key) == HIVE_OK);
+    FUZZ_CHECK(msg.len == size && (size == 0 || memcmp(msg.data, data, size) == 0));
+    hive_secret_free(&msg);
     free(token);
     return 0;
 }

@@ -4,35 +4,40 @@
 
 #include <hive/hive.h>
 
-static char *emit(const char *text, size_t len, size_t *out_len, int indent)
+static hive_secret emit(const char *text, size_t len, int indent)
 {
     hive_json *v = NULL;
-    char *out = NULL;
+    hive_secret out = HIVE_SECRET_INIT;
 
     if (hive_json_parse(&v, text, len) != HIVE_OK)
-        return NULL;
-    FUZZ_CHECK(hive_json_emit(&out, out_len, v, indent) == HIVE_OK);
+        return out;
+    FUZZ_CHECK(hive_json_emit(&out, v, indent) == HIVE_OK);
     hive_json_free(&v);
     return out;
 }
 
+static bool same(const hive_secret *a, const hive_secret *b)
+{
+    return a->data != NULL && b->data != NULL && a->len == b->len &&
+           memcmp(a->data, b->data, a->len) == 0;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    size_t n1 = 0, n2 = 0, n3 = 0, n4 = 0;
-    char *t1 = emit((const char *)data, size, &n1, -1);
-    char *t2, *t3, *t4;
+    hive_secret t1 = emit((const char *)data, size, -1);
+    hive_secret t2, t3, t4;
 
-    if (t1 == NULL)
+    if (t1.data == NULL)
         return 0;
-    t2 = emit(t1, n1, &n2, -1);
-    FUZZ_CHECK(t2 != NULL && n2 == n1 && memcmp(t1, t2, n1) == 0);
-    t3 = emit(t1, n1, &n3, 2);
-    FUZZ_CHECK(t3 != NULL);
-    t4 = emit(t3, n3, &n4, -1);
-    FUZZ_CHECK(t4 != NULL && n4 == n1 && memcmp(t1, t4, n1) == 0);
-    hive_free_secret(t1, n1 + 1);
-    hive_free_secret(t2, n2 + 1);
-    hive_free_secret(t3, n3 + 1);
-    hive_free_secret(t4, n4 + 1);
+    t2 = emit(t1.data, t1.len, -1);
+    FUZZ_CHECK(same(&t1, &t2));
+    t3 = emit(t1.data, t1.len, 2);
+    FUZZ_CHECK(t3.data != NULL);
+    t4 = emit(t3.data, t3.len, -1);
+    FUZZ_CHECK(same(&t1, &t4));
+    hive_secret_free(&t1);
+    hive_secret_free(&t2);
+    hive_secret_free(&t3);
+    hive_secret_free(&t4);
     return 0;
 }

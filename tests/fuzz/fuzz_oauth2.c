@@ -14,6 +14,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     obj = hive__oauth2_parse_body(&rs);
     FUZZ_CHECK(obj == NULL || hive_json_typeof(obj) == HIVE_JSON_OBJECT);
     hive_json_free(&obj);
-    hive_free_secret(rs.body, size + 1);
+    hive__free_secret(rs.body, size + 1);
     return 0;
 }

@@ -14,9 +14,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static hive_store *store;
     hive_template_ref *refs = NULL;
-    size_t n = 0, len = 0, at = 0;
+    size_t n = 0, at = 0;
     char *text = fuzz_cstr(data, size);
-    char *out = NULL;
+    hive_secret out = HIVE_SECRET_INIT;
     hive_rc rc;
 
     if (store == NULL)
@@ -27,12 +27,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_CHECK(memcmp(text + refs[i].start, "{{", 2) == 0 && memcmp(text + refs[i].end - 2, "}}", 2) == 0);
         FUZZ_CHECK(refs[i].id[0] != '\0' && (refs[i].key == NULL || refs[i].key[0] != '\0'));
     }
-    hive_template_refs_free(refs, n);
-    rc = hive_store_resolve(store, &out, &len, text, 0);
+    hive_template_refs_free(&refs, n);
+    rc = hive_store_resolve(store, &out, text, 0);
     if (strstr(text, "{{") == NULL)
-        FUZZ_CHECK(rc == HIVE_OK && len == strlen(text) && memcmp(out, text, len) == 0);
+        FUZZ_CHECK(rc == HIVE_OK && out.len == strlen(text) && memcmp(out.data, text, out.len) == 0);
     if (rc == HIVE_OK)
-        hive_free_secret(out, len + 1);
+        hive_secret_free(&out);
     free(text);
     return 0;
 }

@@ -81,8 +81,7 @@ static void *work(void *arg)
 
     for (int i = 0; i < iterations; i++) {
         hive_cred *c = NULL;
-        char *v = NULL;
-        size_t len = 0;
+        hive_secret v = HIVE_SECRET_INIT;
         char id[32];
         char val[32];
         hive_rc rc;
@@ -108,14 +107,14 @@ static void *work(void *arg)
             CHECK(new_cred(&c, id, "api_key", val) == HIVE_OK);
             CHECK(hive_store_save(s, c) == HIVE_OK);
             hive_cred_free(&c);
-            CHECK(hive_store_get_key(s, &v, &len, id, NULL, 0) == HIVE_OK);
-            CHECK(strcmp(v, val) == 0);
-            hive_free_secret(v, len + 1);
+            CHECK(hive_store_get_key(s, &v, id, NULL, 0) == HIVE_OK);
+            CHECK(strcmp(v.data, val) == 0);
+            hive_secret_free(&v);
             break;
         default:  /* the shared static credential, and the cache dropped */
-            CHECK(hive_store_get_key(s, &v, &len, "static", NULL, 0) == HIVE_OK);
-            CHECK(strcmp(v, "static-value") == 0);
-            hive_free_secret(v, len + 1);
+            CHECK(hive_store_get_key(s, &v, "static", NULL, 0) == HIVE_OK);
+            CHECK(strcmp(v.data, "static-value") == 0);
+            hive_secret_free(&v);
             hive_store_invalidate(s, j->n % 2 ? "static" : NULL);
             break;
         }

@@ -24,8 +24,7 @@ int main(int argc, char **argv)
         hive_json *lines = hive_json_new(HIVE_JSON_ARRAY);
         hive_dotenv_options opts = {.size = sizeof(opts), .skipped = skipped, .ctx = lines};
         hive_json *vals = NULL;
-        char *text = NULL;
-        size_t len = 0;
+        hive_secret text = HIVE_SECRET_INIT;
         hive_rc rc;
 
         if (result == NULL || lines == NULL)
@@ -41,11 +40,11 @@ int main(int argc, char **argv)
             hive_json_free(&lines);
             rc = hive_json_set(result, "error", hive_json_new_string(hive_last_error(), strlen(hive_last_error())));
         }
-        if (rc != HIVE_OK || hive_json_emit(&text, &len, result, -1) != HIVE_OK)
+        if (rc != HIVE_OK || hive_json_emit(&text, result, -1) != HIVE_OK)
             return 1;
-        fwrite(text, 1, len, stdout);
+        fwrite(text.data, 1, text.len, stdout);
         putchar('\n');
-        free(text);
+        hive_secret_free(&text);
         hive_json_free(&result);
     }
     return 0;

@@ -60,12 +60,11 @@ int main(int argc, char **argv)
             puts(token);
             free(token);
         } else {
-            uint8_t *msg = NULL;
-            size_t mlen = 0;
-            if (hive_fernet_decrypt(&msg, &mlen, (const char *)data, n, key) == HIVE_OK) {
-                puthex(msg, mlen);
+            hive_secret msg = HIVE_SECRET_INIT;
+            if (hive_fernet_decrypt(&msg, (const char *)data, n, key) == HIVE_OK) {
+                puthex((const uint8_t *)msg.data, msg.len);
                 putchar('\n');
-                hive_free_secret(msg, mlen + 1);
+                hive_secret_free(&msg);
             } else {
                 puts("ERR");
             }

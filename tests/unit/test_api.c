@@ -34,10 +34,9 @@ Test(errors, a_success_of_every_kind_leaves_no_stale_message)
 {
     char key[HIVE_FERNET_KEY_TEXT + 1];
     uint8_t raw[HIVE_FERNET_KEY_BYTES];
-    char *tok = NULL, *text = NULL, *out = NULL;
-    size_t tlen = 0, len = 0, column = 0;
-    uint8_t *msg = NULL;
-    size_t mlen = 0;
+    char *tok = NULL;
+    size_t tlen = 0, column = 0;
+    hive_secret msg = HIVE_SECRET_INIT, text = HIVE_SECRET_INIT, out = HIVE_SECRET_INIT;
     hive_json *j = NULL, *env = NULL, *all = NULL;
     hive_time t;
     hive_cred *c = NULL, *copy = NULL, *loaded = NULL;
@@ -52,15 +51,15 @@ Test(errors, a_success_of_every_kind_leaves_no_stale_message)
     CLEARS(hive_fernet_key_generate(key));
     CLEARS(hive_fernet_key_decode(raw, key, strlen(key)));
     CLEARS(hive_fernet_encrypt(&tok, &tlen, "x", 1, raw));
-    CLEARS(hive_fernet_decrypt(&msg, &mlen, tok, tlen, raw));
-    hive_free_secret(msg, mlen + 1);
-    hive_free_secret(tok, tlen + 1);
+    CLEARS(hive_fernet_decrypt(&msg, tok, tlen, raw));
+    hive_secret_free(&msg);
+    free(tok);
     CLEARS(hive_strlist_add(&ids, "a"));
     hive_strlist_free(&ids);
     /* json, datetime, dotenv, templates */
     CLEARS(hive_json_parse(&j, "{\"a\": 1}", 8));
-    CLEARS(hive_json_emit(&text, &len, j, -1));
-    hive_free_secret(text, len + 1);
+    CLEARS(hive_json_emit(&text, j, -1));
+    hive_secret_free(&text);
     CLEARS(hive_json_set(j, "b", hive_json_new_int(2)));
     CLEARS(hive_time_parse(&t, "2026-01-02T03:04:05", 19));
     CLEARS(hive_dotenv_parse(&env, "A=1\n", 4));
@@ -71,9 +70,9 @@ Test(errors, a_success_of_every_kind_leaves_no_stale_message)
     CLEARS(hive_cred_set_key(c, "api_key", "secret", 6, NULL));
     CLEARS(hive_cred_set_description(c, "d"));
     CLEARS(hive_cred_clone(&copy, c));
-    CLEARS(hive_cred_emit(&text, &len, c));
-    CLEARS(hive_cred_parse(&loaded, text, len));
-    hive_free_secret(text, len + 1);
+    CLEARS(hive_cred_emit(&text, c));
+    CLEARS(hive_cred_parse(&loaded, text.data, text.len));
+    hive_secret_free(&text);
     hive_cred_free(&loaded);
     hive_cred_free(&copy);
     /* storages */
@@ -100,13 +99,13 @@ Test(errors, a_success_of_every_kind_leaves_no_stale_message)
     /* the store */
     CLEARS(hive_store_new(&s, mem, NULL));
     CLEARS(hive_store_save(s, c));
-    CLEARS(hive_store_get_key(s, &out, &len, "api", NULL, 0));
-    hive_free_secret(out, len + 1);
+    CLEARS(hive_store_get_key(s, &out, "api", NULL, 0));
+    hive_secret_free(&out);
     CLEARS(hive_store_exists(s, "api", &found));
     CLEARS(hive_store_list(s, &ids));
     hive_strlist_free(&ids);
-    CLEARS(hive_store_resolve(s, &out, &len, "k={{api.api_key}}", 0));
-    hive_free_secret(out, len + 1);
+    CLEARS(hive_store_resolve(s, &out, "k={{api.api_key}}", 0));
+    hive_secret_free(&out);
     CLEARS(hive_store_validate_all(s, &all));
     hive_json_free(&all);
     CLEARS(hive_store_list_usage(s, &ids));
@@ -120,4 +119,30 @@ Test(errors, a_success_of_every_kind_leaves_no_stale_message)
         snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
         cr_assert_eq(system(cmd), 0);
     }
+}
+
+/* One way to free a secret: hive_secret_free wipes, frees and clears, so
+ * a second free (or a free of one never filled) does nothing. */
+Test(secret, free_clears_the_struct_and_is_idempotent)
+{
+    hive_store *s = NULL;
+    hive_secret v = HIVE_SECRET_INIT;
+    static const char *const table[][3] = {{"svc", "api_key", "k-123"}, {NULL, NULL, NULL}};
+
+    cr_assert_eq(hive_store_for_testing(&s, table), HIVE_OK);
+    cr_assert_eq(hive_store_get_key(s, &v, "svc", NULL, 0), HIVE_OK);
+    cr_assert_eq(v.len, 5);
+    cr_assert_str_eq(v.data, "k-123");
+    cr_assert_eq(v.data[v.len], '\0');
+    hive_secret_free(&v);
+    cr_assert_null(v.data);
+    cr_assert_eq(v.len, 0);
+    hive_secret_free(&v);
+    hive_secret_free(NULL);
+    /* a failure leaves it untouched */
+    cr_assert_eq(hive_store_get_key(s, &v, "nope", NULL, 0), HIVE_ERR_NOT_FOUND);
+    cr_assert_null(v.data);
+    cr_assert_eq(hive_store_get_key(s, NULL, "svc", NULL, 0), HIVE_ERR_INVALID);
+    hive_store_free(&s);
+    cr_assert_null(s);
 }

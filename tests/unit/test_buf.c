@@ -22,7 +22,7 @@ Test(buf, appends_and_finishes)
     cr_expect_eq(strncmp(out, "abc-0123456789", 14), 0);
     cr_expect_eq(out[len], '\0');
     cr_expect_null(b.data, "the buffer is left empty");
-    hive_free_secret(out, len + 1);
+    hive__free_secret(out, len + 1);
 }
 
 Test(buf, empty_finishes_as_an_empty_string)

@@ -28,23 +28,24 @@ Test(cred, fixture_round_trips_byte_for_byte)
         const hive_json *c = hive_json_at(creds, i, NULL);
         const char *want = jstr(c, "plaintext_json");
         char path[512];
-        size_t tlen, plen, olen, rlen, nlen;
-        char *token, *out, *again;
-        uint8_t *plain, raw[4096];
+        size_t tlen, rlen, nlen;
+        char *token, *again;
+        hive_secret plain = HIVE_SECRET_INIT, out = HIVE_SECRET_INIT;
+        uint8_t raw[4096];
         hive_cred *cred = NULL;
         uint64_t ts = 0;
         const hive_json *keys = hive_json_get(c, "keys");
 
         snprintf(path, sizeof(path), "fixtures/hive-home/%s", jstr(c, "file"));
         token = data_file(path, &tlen);
-        cr_assert_eq(hive_fernet_decrypt(&plain, &plen, token, tlen, key), HIVE_OK);
-        cr_assert_eq(plen, strlen(want));
-        cr_assert_arr_eq(plain, want, plen);
+        cr_assert_eq(hive_fernet_decrypt(&plain, token, tlen, key), HIVE_OK);
+        cr_assert_eq(plain.len, strlen(want));
+        cr_assert_arr_eq(plain.data, want, plain.len);
 
-        cr_assert_eq(hive_cred_parse(&cred, (char *)plain, plen), HIVE_OK, "%s", hive_last_error());
+        cr_assert_eq(hive_cred_parse(&cred, (char *)plain.data, plain.len), HIVE_OK, "%s", hive_last_error());
         cr_assert_str_eq(hive_cred_id(cred), jstr(c, "id"));
-        cr_assert_eq(hive_cred_emit(&out, &olen, cred), HIVE_OK);
-        cr_assert_str_eq(out, want, "re-emitted %s differs", jstr(c, "id"));
+        cr_assert_eq(hive_cred_emit(&out, cred), HIVE_OK);
+        cr_assert_str_eq(out.data, want, "re-emitted %s differs", jstr(c, "id"));
 
         /* every key value, and the default key */
         for (size_t k = 0; k < hive_json_size(keys); k++) {
@@ -61,13 +62,13 @@ Test(cred, fixture_round_trips_byte_for_byte)
         cr_assert_eq(hive__b64_decode_lenient(raw, &rlen, token, tlen), HIVE_OK);
         for (int b = 0; b < 8; b++)
             ts = ts << 8 | raw[1 + b];
-        cr_assert_eq(hive_fernet_encrypt_at(&again, &nlen, out, olen, ts, raw + 9, key), HIVE_OK);
+        cr_assert_eq(hive_fernet_encrypt_at(&again, &nlen, out.data, out.len, ts, raw + 9, key), HIVE_OK);
         cr_assert_eq(nlen, tlen);
         cr_assert_str_eq(again, token);
 
         free(again);
-        hive_free_secret(out, olen + 1);
-        hive_free_secret(plain, plen + 1);
+        hive_secret_free(&out);
+        hive_secret_free(&plain);
         hive_cred_free(&cred);
         free(token);
     }
@@ -83,11 +84,10 @@ static hive_cred *parse(const char *json)
 
 static void expect_emit(const hive_cred *c, const char *want)
 {
-    char *out = NULL;
-    size_t len = 0;
-    cr_assert_eq(hive_cred_emit(&out, &len, c), HIVE_OK);
-    cr_expect_str_eq(out, want);
-    hive_free_secret(out, len + 1);
+    hive_secret out = HIVE_SECRET_INIT;
+    cr_assert_eq(hive_cred_emit(&out, c), HIVE_OK);
+    cr_expect_str_eq(out.data, want);
+    hive_secret_free(&out);
 }
 
 Test(cred, normalises_as_pydantic_does)
@@ -161,8 +161,7 @@ Test(cred, setters_keep_hive_form)
 {
     hive_cred *c = NULL;
     hive_time t;
-    char *out = NULL;
-    size_t len = 0;
+    hive_secret out = HIVE_SECRET_INIT;
 
     cr_assert_eq(hive_cred_new(&c, "svc", "oauth2"), HIVE_OK);
     cr_assert_eq(hive_time_parse(&t, "2030-01-01T00:00:00Z", 20), HIVE_OK);
@@ -174,12 +173,12 @@ Test(cred, setters_keep_hive_form)
     cr_assert_eq(hive_cred_set_provider_id(c, "oauth2"), HIVE_OK);
     cr_assert_eq(hive_cred_set_auto_refresh(c, true), HIVE_OK);
     cr_assert_eq(hive_cred_new(&c, "x", "password"), HIVE_ERR_INVALID);
-    cr_assert_eq(hive_cred_emit(&out, &len, c), HIVE_OK);
-    cr_assert_not_null(strstr(out, "\"keys\": {\"access_token\": {\"name\": \"access_token\", \"value\": "
+    cr_assert_eq(hive_cred_emit(&out, c), HIVE_OK);
+    cr_assert_not_null(strstr(out.data, "\"keys\": {\"access_token\": {\"name\": \"access_token\", \"value\": "
                                    "\"tok\", \"expires_at\": \"2030-01-01T00:00:00Z\", \"metadata\": {}}"));
-    cr_assert_not_null(strstr(out, "\"provider_id\": \"oauth2\", \"last_refreshed\": null, \"auto_refresh\": true"));
-    cr_assert_not_null(strstr(out, "\"tags\": [\"t1\"]"));
-    hive_free_secret(out, len + 1);
+    cr_assert_not_null(strstr(out.data, "\"provider_id\": \"oauth2\", \"last_refreshed\": null, \"auto_refresh\": true"));
+    cr_assert_not_null(strstr(out.data, "\"tags\": [\"t1\"]"));
+    hive_secret_free(&out);
     {
         hive_time e = hive_cred_expires(c);
         cr_assert_eq(e.sec, t.sec);
@@ -198,14 +197,13 @@ Test(cred, loads_and_rejects_what_hive_does)
         hive_cred *c = NULL;
         hive_rc rc = hive_cred_parse(&c, k->in, strlen(k->in));
         if (k->out != NULL) {
-            char *out = NULL;
-            size_t len = 0;
+            hive_secret out = HIVE_SECRET_INIT;
             cr_expect_eq(rc, HIVE_OK, "Hive loads %s; hive: %s", k->in, hive_last_error());
             if (rc != HIVE_OK)
                 continue;
-            cr_assert_eq(hive_cred_emit(&out, &len, c), HIVE_OK);
-            cr_expect_str_eq(out, k->out, "%s", k->in);
-            hive_free_secret(out, len + 1);
+            cr_assert_eq(hive_cred_emit(&out, c), HIVE_OK);
+            cr_expect_str_eq(out.data, k->out, "%s", k->in);
+            hive_secret_free(&out);
             hive_cred_free(&c);
         } else {
             cr_expect_eq(rc, HIVE_ERR_FORMAT, "Hive rejects %s (%s)", k->in, k->field);
@@ -277,14 +275,13 @@ Test(cred, remove_key_leaves_the_others)
     cr_expect_str_eq(hive_cred_default_key(c), "refresh_token");
     cr_expect_eq(hive_cred_expires(c).sec, later.sec, "the credential's expiry is that of the keys left");
     {
-        char *out = NULL;
-        size_t len = 0;
+        hive_secret out = HIVE_SECRET_INIT;
 
-        cr_assert_eq(hive_cred_emit(&out, &len, c), HIVE_OK);
-        cr_expect_not_null(strstr(out, "\"keys\": {\"refresh_token\": {\"name\": \"refresh_token\", \"value\": "
-                                       "\"ref\", \"expires_at\": \"2031-01-01T00:00:00Z\", \"metadata\": {}}}"), "%s", out);
-        cr_expect_null(strstr(out, "\"tok\""), "%s", out);
-        hive_free_secret(out, len + 1);
+        cr_assert_eq(hive_cred_emit(&out, c), HIVE_OK);
+        cr_expect_not_null(strstr(out.data, "\"keys\": {\"refresh_token\": {\"name\": \"refresh_token\", \"value\": "
+                                       "\"ref\", \"expires_at\": \"2031-01-01T00:00:00Z\", \"metadata\": {}}}"), "%s", out.data);
+        cr_expect_null(strstr(out.data, "\"tok\""), "%s", out.data);
+        hive_secret_free(&out);
     }
     /* the last key: a credential with no keys */
     cr_assert_eq(hive_cred_remove_key(c, "refresh_token"), HIVE_OK);

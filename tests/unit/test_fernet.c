@@ -51,16 +51,15 @@ Test(fernet, verify_vectors_with_ttl)
         const hive_json *v = hive_json_at(all, i, NULL);
         const char *token = jstr(v, "token");
         uint8_t key[32];
-        uint8_t *msg = NULL;
-        size_t len = 0;
+        hive_secret msg = HIVE_SECRET_INIT;
 
         key_of(key, v);
-        cr_assert_eq(hive_fernet_decrypt_ttl(&msg, &len, token, strlen(token),
+        cr_assert_eq(hive_fernet_decrypt_ttl(&msg, token, strlen(token),
                                              (int64_t)hive_json_number(hive_json_get(v, "ttl_sec")),
                                              time_of(v), key), HIVE_OK, "%s", hive_last_error());
-        cr_assert_eq(len, strlen(jstr(v, "src")));
-        cr_assert_arr_eq(msg, jstr(v, "src"), len);
-        hive_free_secret(msg, len + 1);
+        cr_assert_eq(msg.len, strlen(jstr(v, "src")));
+        cr_assert_arr_eq(msg.data, jstr(v, "src"), msg.len);
+        hive_secret_free(&msg);
     }
     hive_json_free(&all);
 }
@@ -74,15 +73,14 @@ Test(fernet, every_invalid_vector_is_rejected)
         const hive_json *v = hive_json_at(all, i, NULL);
         const char *token = jstr(v, "token");
         uint8_t key[32];
-        uint8_t *msg = NULL;
-        size_t len = 0;
+        hive_secret msg = HIVE_SECRET_INIT;
 
         key_of(key, v);
-        cr_assert_eq(hive_fernet_decrypt_ttl(&msg, &len, token, strlen(token),
+        cr_assert_eq(hive_fernet_decrypt_ttl(&msg, token, strlen(token),
                                              (int64_t)hive_json_number(hive_json_get(v, "ttl_sec")),
                                              time_of(v), key), HIVE_ERR_DECRYPT,
                      "accepted: %s", jstr(v, "desc"));
-        cr_assert_null(msg);
+        cr_assert_null(msg.data);
     }
     hive_json_free(&all);
 }
@@ -94,22 +92,19 @@ Test(fernet, clock_skew_boundary)
     uint8_t iv[16] = {2};
     char *token = NULL;
     size_t len = 0;
-    uint8_t *msg = NULL;
-    size_t mlen = 0;
+    hive_secret msg = HIVE_SECRET_INIT;
 
     cr_assert_eq(hive_fernet_encrypt_at(&token, &len, "x", 1, 1000, iv, key), HIVE_OK);
-    cr_assert_eq(hive_fernet_decrypt_ttl(&msg, &mlen, token, len, 60, 940, key), HIVE_OK);
-    hive_free_secret(msg, mlen + 1);
-    msg = NULL;
-    cr_assert_eq(hive_fernet_decrypt_ttl(&msg, &mlen, token, len, 60, 939, key), HIVE_ERR_DECRYPT);
+    cr_assert_eq(hive_fernet_decrypt_ttl(&msg, token, len, 60, 940, key), HIVE_OK);
+    hive_secret_free(&msg);
+    cr_assert_eq(hive_fernet_decrypt_ttl(&msg, token, len, 60, 939, key), HIVE_ERR_DECRYPT);
     /* exactly ttl old is still good */
-    cr_assert_eq(hive_fernet_decrypt_ttl(&msg, &mlen, token, len, 60, 1060, key), HIVE_OK);
-    hive_free_secret(msg, mlen + 1);
-    msg = NULL;
-    cr_assert_eq(hive_fernet_decrypt_ttl(&msg, &mlen, token, len, 60, 1061, key), HIVE_ERR_DECRYPT);
+    cr_assert_eq(hive_fernet_decrypt_ttl(&msg, token, len, 60, 1060, key), HIVE_OK);
+    hive_secret_free(&msg);
+    cr_assert_eq(hive_fernet_decrypt_ttl(&msg, token, len, 60, 1061, key), HIVE_ERR_DECRYPT);
     /* Hive reads without a time check */
-    cr_assert_eq(hive_fernet_decrypt(&msg, &mlen, token, len, key), HIVE_OK);
-    hive_free_secret(msg, mlen + 1);
+    cr_assert_eq(hive_fernet_decrypt(&msg, token, len, key), HIVE_OK);
+    hive_secret_free(&msg);
     free(token);
 }
 
@@ -127,13 +122,12 @@ static char *make_token(const char *plain, uint8_t key[32])
 
 static hive_rc try_decrypt(const char *token, const uint8_t key[32], char *out, size_t size)
 {
-    uint8_t *msg = NULL;
-    size_t len = 0;
-    hive_rc rc = hive_fernet_decrypt(&msg, &len, token, strlen(token), key);
+    hive_secret msg = HIVE_SECRET_INIT;
+    hive_rc rc = hive_fernet_decrypt(&msg, token, strlen(token), key);
 
     if (rc == HIVE_OK) {
-        snprintf(out, size, "%.*s", (int)len, (const char *)msg);
-        hive_free_secret(msg, len + 1);
+        snprintf(out, size, "%.*s", (int)msg.len, (const char *)msg.data);
+        hive_secret_free(&msg);
     }
     return rc;
 }
@@ -201,12 +195,11 @@ Test(fernet, rejects_wrong_length_even_with_valid_mac)
         const hive_json *v = hive_json_at(all, i, NULL);
         const char *token = jstr(v, "token");
         uint8_t key[32];
-        uint8_t *msg = NULL;
-        size_t len = 0;
+        hive_secret msg = HIVE_SECRET_INIT;
         if (strstr(jstr(v, "desc"), "padding") == NULL && strstr(jstr(v, "desc"), "size") == NULL)
             continue;
         key_of(key, v);
-        cr_assert_eq(hive_fernet_decrypt(&msg, &len, token, strlen(token), key), HIVE_ERR_DECRYPT,
+        cr_assert_eq(hive_fernet_decrypt(&msg, token, strlen(token), key), HIVE_ERR_DECRYPT,
                      "%s", jstr(v, "desc"));
     }
     hive_json_free(&all);
@@ -243,15 +236,14 @@ Test(fernet, every_length_round_trips)
     for (size_t n = 0; n <= sizeof(msg); n++) {
         char *token = NULL;
         size_t tlen = 0;
-        uint8_t *out = NULL;
-        size_t olen = 0;
+        hive_secret out = HIVE_SECRET_INIT;
         cr_assert_eq(hive_fernet_encrypt(&token, &tlen, msg, n, key), HIVE_OK);
         cr_assert_eq(tlen % 4, 0);
-        cr_assert_eq(hive_fernet_decrypt(&out, &olen, token, tlen, key), HIVE_OK);
-        cr_assert_eq(olen, n);
+        cr_assert_eq(hive_fernet_decrypt(&out, token, tlen, key), HIVE_OK);
+        cr_assert_eq(out.len, n);
         if (n)
-            cr_assert_arr_eq(out, msg, n);
-        hive_free_secret(out, olen + 1);
+            cr_assert_arr_eq(out.data, msg, n);
+        hive_secret_free(&out);
         free(token);
     }
 }

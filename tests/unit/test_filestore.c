@@ -320,14 +320,13 @@ Test(filestore, rebuilt_index_matches_hive)
         const char *id;
         const hive_json *w = hive_json_at(want_creds, i, &id);
         const hive_json *g = hive_json_get(hive_json_get(got, "credentials"), id);
-        char *a, *b;
-        size_t al, bl;
+        hive_secret a = HIVE_SECRET_INIT, b = HIVE_SECRET_INIT;
         cr_assert_not_null(g, "%s missing", id);
-        cr_assert_eq(hive_json_emit(&a, &al, w, 2), HIVE_OK);
-        cr_assert_eq(hive_json_emit(&b, &bl, g, 2), HIVE_OK);
-        cr_expect_str_eq(b, a, "%s", id);
-        free(a);
-        free(b);
+        cr_assert_eq(hive_json_emit(&a, w, 2), HIVE_OK);
+        cr_assert_eq(hive_json_emit(&b, g, 2), HIVE_OK);
+        cr_expect_str_eq(b.data, a.data, "%s", id);
+        hive_secret_free(&a);
+        hive_secret_free(&b);
     }
     hive_json_free(&got);
     hive_json_free(&want);
@@ -486,9 +485,9 @@ Test(filestore, index_key_names_are_counted_and_sorted_as_python_does)
     hive_cred *c = NULL;
     char path[600];
     char *text;
-    hive_json *idx = NULL;
-    char *names = NULL;
     size_t len = 0;
+    hive_json *idx = NULL;
+    hive_secret names = HIVE_SECRET_INIT;
 
     make_home();
     s = open_store(key_text);
@@ -498,10 +497,10 @@ Test(filestore, index_key_names_are_counted_and_sorted_as_python_does)
     snprintf(path, sizeof(path), "%s/metadata/index.json", dir);
     text = slurp(path, &len);
     cr_assert_eq(hive_json_parse(&idx, text, len), HIVE_OK);
-    cr_assert_eq(hive_json_emit(&names, &len, hive_json_get(hive_json_get(hive_json_get(idx, "credentials"), "n"),
+    cr_assert_eq(hive_json_emit(&names, hive_json_get(hive_json_get(hive_json_get(idx, "credentials"), "n"),
                                                             "key_names"), -1), HIVE_OK);
-    cr_expect_str_eq(names, "[\"a\", \"a\\u0000b\", \"b\"]");
-    free(names);
+    cr_expect_str_eq(names.data, "[\"a\", \"a\\u0000b\", \"b\"]");
+    hive_secret_free(&names);
     free(text);
     hive_json_free(&idx);
     hive_storage_free(&s);

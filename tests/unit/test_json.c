@@ -20,8 +20,7 @@ Test(json, matches_python_on_every_golden_case)
         const struct json_case *c = &json_cases[i];
         hive_json *v = NULL;
         hive_rc rc = hive_json_parse(&v, c->in, c->len);
-        char *out = NULL;
-        size_t len = 0;
+        hive_secret out = HIVE_SECRET_INIT;
 
         if (!c->ok) {
             cr_expect_neq(rc, HIVE_OK, "case %zu accepted, Python rejects it", i);
@@ -29,13 +28,13 @@ Test(json, matches_python_on_every_golden_case)
             continue;
         }
         cr_assert_eq(rc, HIVE_OK, "case %zu rejected: %s", i, hive_last_error());
-        cr_assert_eq(hive_json_emit(&out, &len, v, -1), HIVE_OK);
-        cr_expect_str_eq(out, c->compact, "case %zu compact", i);
-        cr_expect_eq(len, strlen(c->compact));
-        hive_free_secret(out, len + 1);
-        cr_assert_eq(hive_json_emit(&out, &len, v, 2), HIVE_OK);
-        cr_expect_str_eq(out, c->indented, "case %zu indented", i);
-        hive_free_secret(out, len + 1);
+        cr_assert_eq(hive_json_emit(&out, v, -1), HIVE_OK);
+        cr_expect_str_eq(out.data, c->compact, "case %zu compact", i);
+        cr_expect_eq(out.len, strlen(c->compact));
+        hive_secret_free(&out);
+        cr_assert_eq(hive_json_emit(&out, v, 2), HIVE_OK);
+        cr_expect_str_eq(out.data, c->indented, "case %zu indented", i);
+        hive_secret_free(&out);
         hive_json_free(&v);
     }
 }
@@ -44,12 +43,11 @@ Test(json, floats_print_as_python_repr)
 {
     for (size_t i = 0; i < sizeof(float_cases) / sizeof(float_cases[0]); i++) {
         hive_json *v = NULL;
-        char *out = NULL;
-        size_t len = 0;
+        hive_secret out = HIVE_SECRET_INIT;
         cr_assert_eq(hive_json_parse(&v, float_cases[i][0], strlen(float_cases[i][0])), HIVE_OK);
-        cr_assert_eq(hive_json_emit(&out, &len, v, -1), HIVE_OK);
-        cr_expect_str_eq(out, float_cases[i][1]);
-        hive_free_secret(out, len + 1);
+        cr_assert_eq(hive_json_emit(&out, v, -1), HIVE_OK);
+        cr_expect_str_eq(out.data, float_cases[i][1]);
+        hive_secret_free(&out);
         hive_json_free(&v);
     }
 }
@@ -134,15 +132,14 @@ Test(json, invalid_utf8_is_rejected)
 Test(json, set_keeps_position_and_builds_objects)
 {
     hive_json *o = hive_json_new(HIVE_JSON_OBJECT);
-    char *out = NULL;
-    size_t len = 0;
+    hive_secret out = HIVE_SECRET_INIT;
 
     cr_assert_eq(hive_json_set(o, "b", hive_json_new_int(1)), HIVE_OK);
     cr_assert_eq(hive_json_set(o, "a", hive_json_new_string("x", 1)), HIVE_OK);
     cr_assert_eq(hive_json_set(o, "b", hive_json_new(HIVE_JSON_NULL)), HIVE_OK);
-    cr_assert_eq(hive_json_emit(&out, &len, o, -1), HIVE_OK);
-    cr_assert_str_eq(out, "{\"b\": null, \"a\": \"x\"}");
-    hive_free_secret(out, len + 1);
+    cr_assert_eq(hive_json_emit(&out, o, -1), HIVE_OK);
+    cr_assert_str_eq(out.data, "{\"b\": null, \"a\": \"x\"}");
+    hive_secret_free(&out);
     hive_json_remove(o, "b");
     cr_assert_eq(hive_json_size(o), 1);
     hive_json_free(&o);
@@ -152,17 +149,16 @@ Test(json, put_and_push_build_a_whole_document)
 {
     hive_json *o = hive_json_new(HIVE_JSON_OBJECT);
     hive_json *a = hive_json_new(HIVE_JSON_ARRAY);
-    char *text = NULL;
-    size_t len = 0;
+    hive_secret text = HIVE_SECRET_INIT;
 
     hive_json_push(&a, hive_json_new_int(1));
     hive_json_push(&a, hive_json_new_string("x", 1));
     hive_json_put(&o, "id", hive_json_new_string("svc", 3));
     hive_json_put(&o, "items", a);
     cr_assert_not_null(o);
-    cr_assert_eq(hive_json_emit(&text, &len, o, -1), HIVE_OK);
-    cr_assert_str_eq(text, "{\"id\": \"svc\", \"items\": [1, \"x\"]}");
-    free(text);
+    cr_assert_eq(hive_json_emit(&text, o, -1), HIVE_OK);
+    cr_assert_str_eq(text.data, "{\"id\": \"svc\", \"items\": [1, \"x\"]}");
+    hive_secret_free(&text);
     hive_json_free(&o);
 }
 

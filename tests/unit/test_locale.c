@@ -81,14 +81,13 @@ TestSuite(locale, .init = comma_locale);
 static void parse_emit(const char *text, double num, const char *printed)
 {
     hive_json *v = NULL;
-    char *out = NULL;
-    size_t len = 0;
+    hive_secret out = HIVE_SECRET_INIT;
 
     cr_assert_eq(hive_json_parse(&v, text, strlen(text)), HIVE_OK, "%s: %s", text, hive_last_error());
     cr_expect_eq(hive_json_number(v), num, "%s read as %.17g", text, hive_json_number(v));
-    cr_assert_eq(hive_json_emit(&out, &len, v, -1), HIVE_OK);
-    cr_expect_str_eq(out, printed, "%s", text);
-    hive_free_secret(out, len + 1);
+    cr_assert_eq(hive_json_emit(&out, v, -1), HIVE_OK);
+    cr_expect_str_eq(out.data, printed, "%s", text);
+    hive_secret_free(&out);
     hive_json_free(&v);
 }
 
@@ -126,13 +125,12 @@ Test(locale, a_credential_with_a_float_expiry_round_trips)
     static const char text[] = "{\"id\": \"x\", \"keys\": {\"k\": {\"value\": \"v\", "
                                "\"expires_at\": 1772366400.5}}, \"ratio\": 0.75}";
     hive_json *v = NULL;
-    char *out = NULL;
-    size_t len = 0;
+    hive_secret out = HIVE_SECRET_INIT;
 
     cr_assert_eq(hive_json_parse(&v, text, sizeof(text) - 1), HIVE_OK);
-    cr_assert_eq(hive_json_emit(&out, &len, v, -1), HIVE_OK);
-    cr_assert_str_eq(out, text);
-    hive_free_secret(out, len + 1);
+    cr_assert_eq(hive_json_emit(&out, v, -1), HIVE_OK);
+    cr_assert_str_eq(out.data, text);
+    hive_secret_free(&out);
     hive_json_free(&v);
 }
 

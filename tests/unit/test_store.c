@@ -56,14 +56,13 @@ static void put_api_key(hive_storage *st, const char *id, const char *value)
 
 static void expect_key(hive_store *s, const char *id, const char *key, unsigned flags, const char *want)
 {
-    char *v = NULL;
-    size_t n = 0;
-    cr_assert_eq(hive_store_get_key(s, &v, &n, id, key, flags), HIVE_OK, "%s.%s: %s", id,
+    hive_secret v = HIVE_SECRET_INIT;
+    cr_assert_eq(hive_store_get_key(s, &v, id, key, flags), HIVE_OK, "%s.%s: %s", id,
                  key ? key : "(default)", hive_last_error());
-    cr_assert_not_null(v);
-    cr_expect_eq(n, strlen(want));
-    cr_expect_str_eq(v, want, "%s.%s", id, key ? key : "(default)");
-    hive_free_secret(v, n + 1);
+    cr_assert_not_null(v.data);
+    cr_expect_eq(v.len, strlen(want));
+    cr_expect_str_eq(v.data, want, "%s.%s", id, key ? key : "(default)");
+    hive_secret_free(&v);
 }
 
 /* A key's value as the storage itself holds it. */
@@ -109,9 +108,8 @@ static hive_rc tp_refresh(hive_provider *p, hive_store *store, hive_cred *cred)
     if (tp->fail) {
         /* fail with a detail message set by the library, as a real
          * provider's failed call would */
-        char *v = NULL;
-        size_t n = 0;
-        cr_assert_eq(hive_store_get_key(store, &v, &n, "token-endpoint-unreachable", NULL, 0),
+        hive_secret v = HIVE_SECRET_INIT;
+        cr_assert_eq(hive_store_get_key(store, &v, "token-endpoint-unreachable", NULL, 0),
                      HIVE_ERR_NOT_FOUND);
         return HIVE_ERR_IO;
     }
@@ -250,14 +248,13 @@ Test(store, get_credential_of_a_missing_id_is_not_found)
 Test(store, get_key_errors_use_hive_messages)
 {
     hive_store *s = testing_store();
-    char *v = NULL;
-    size_t n = 0;
+    hive_secret v = HIVE_SECRET_INIT;
 
-    cr_assert_eq(hive_store_get_key(s, &v, &n, "nope", "api_key", 0), HIVE_ERR_NOT_FOUND);
+    cr_assert_eq(hive_store_get_key(s, &v, "nope", "api_key", 0), HIVE_ERR_NOT_FOUND);
     cr_expect_str_eq(hive_last_error(), "Credential 'nope' not found");
-    cr_assert_eq(hive_store_get_key(s, &v, &n, "brave_search", "secret", 0), HIVE_ERR_KEY_NOT_FOUND);
+    cr_assert_eq(hive_store_get_key(s, &v, "brave_search", "secret", 0), HIVE_ERR_KEY_NOT_FOUND);
     cr_expect_str_eq(hive_last_error(), "Key 'secret' not found in credential 'brave_search'");
-    cr_expect_null(v);
+    cr_expect_null(v.data);
     hive_store_free(&s);
 }
 
@@ -296,9 +293,8 @@ Test(store, null_key_gives_the_default_key)
     expect_key(s, "two", NULL, 0, "k");
     expect_key(s, "basic", NULL, 0, "alice");
     {
-        char *v = NULL;
-        size_t n = 0;
-        cr_expect_eq(hive_store_get_key(s, &v, &n, "empty", NULL, 0), HIVE_ERR_KEY_NOT_FOUND);
+        hive_secret v = HIVE_SECRET_INIT;
+        cr_expect_eq(hive_store_get_key(s, &v, "empty", NULL, 0), HIVE_ERR_KEY_NOT_FOUND);
     }
     hive_store_free(&s);
 }
@@ -334,13 +330,12 @@ Test(store, delete_removes_and_a_second_delete_is_not_found)
 {
     hive_store *s = testing_store();
     bool found = true;
-    char *v = NULL;
-    size_t n = 0;
+    hive_secret v = HIVE_SECRET_INIT;
 
     cr_assert_eq(hive_store_delete(s, "brave_search"), HIVE_OK);
     cr_assert_eq(hive_store_exists(s, "brave_search", &found), HIVE_OK);
     cr_expect_not(found);
-    cr_expect_eq(hive_store_get_key(s, &v, &n, "brave_search", "api_key", 0), HIVE_ERR_NOT_FOUND);
+    cr_expect_eq(hive_store_get_key(s, &v, "brave_search", "api_key", 0), HIVE_ERR_NOT_FOUND);
     cr_expect_eq(hive_store_delete(s, "brave_search"), HIVE_ERR_NOT_FOUND);
     cr_expect_str_eq(hive_last_error(), "Credential 'brave_search' not found");
     hive_store_free(&s);
@@ -458,10 +453,9 @@ Test(store, negative_cache_ttl_disables_the_cache)
     expect_key(s, "k", "api_key", 0, "two");
     cr_assert_eq(hive_storage_delete(hive_store_storage(s), "k"), HIVE_OK);
     {
-        char *v = NULL;
-        size_t n = 0;
+        hive_secret v = HIVE_SECRET_INIT;
         bool found = true;
-        cr_expect_eq(hive_store_get_key(s, &v, &n, "k", NULL, 0), HIVE_ERR_NOT_FOUND);
+        cr_expect_eq(hive_store_get_key(s, &v, "k", NULL, 0), HIVE_ERR_NOT_FOUND);
         cr_assert_eq(hive_store_exists(s, "k", &found), HIVE_OK);
         cr_expect_not(found);
     }
@@ -857,10 +851,9 @@ Test(refresh, failing_provider_with_strict_fails_the_get)
     cr_expect_eq(tp.refreshes, 1);
     cr_expect_eq(w.count, 0);
     {
-        char *v = NULL;
-        size_t n = 0;
-        cr_expect_eq(hive_store_get_key(s, &v, &n, "tok", NULL, HIVE_GET_REFRESH | HIVE_GET_STRICT), HIVE_ERR_IO);
-        cr_expect_null(v);
+        hive_secret v = HIVE_SECRET_INIT;
+        cr_expect_eq(hive_store_get_key(s, &v, "tok", NULL, HIVE_GET_REFRESH | HIVE_GET_STRICT), HIVE_ERR_IO);
+        cr_expect_null(v.data);
     }
     expect_stored(hive_store_storage(s), "tok", "access_token", "old-token");
     hive_store_free(&s);

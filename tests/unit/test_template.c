@@ -34,12 +34,11 @@ static hive_json *parse(const char *text)
 /* v as json.dumps writes it (compact separators). */
 static char *dump(const hive_json *v)
 {
-    char *out = NULL;
-    size_t len = 0;
+    hive_secret out = HIVE_SECRET_INIT;
     char *copy;
-    cr_assert_eq(hive_json_emit(&out, &len, v, -1), HIVE_OK);
-    copy = strdup(out);
-    hive_free_secret(out, len + 1);
+    cr_assert_eq(hive_json_emit(&out, v, -1), HIVE_OK);
+    copy = strdup(out.data);
+    hive_secret_free(&out);
     return copy;
 }
 
@@ -54,12 +53,11 @@ static void expect_json(const hive_json *v, const char *want)
 
 static void expect_resolved(hive_store *s, const char *text, const char *want)
 {
-    char *out = NULL;
-    size_t len = 0;
-    cr_assert_eq(hive_store_resolve(s, &out, &len, text, 0), HIVE_OK, "%s: %s", text, hive_last_error());
-    cr_expect_str_eq(out, want, "%s", text);
-    cr_expect_eq(len, strlen(want));
-    hive_free_secret(out, len + 1);
+    hive_secret out = HIVE_SECRET_INIT;
+    cr_assert_eq(hive_store_resolve(s, &out, text, 0), HIVE_OK, "%s: %s", text, hive_last_error());
+    cr_expect_str_eq(out.data, want, "%s", text);
+    cr_expect_eq(out.len, strlen(want));
+    hive_secret_free(&out);
 }
 
 static void register_spec(hive_store *s, const char *json, bool persist)
@@ -155,7 +153,7 @@ Test(template_refs, finds_id_and_id_key_with_offsets)
     expect_ref(&refs[1], "brave_search", NULL, 41, 57);
     cr_expect_eq(memcmp(text + refs[0].start, "{{", 2), 0);
     cr_expect_eq(memcmp(text + refs[1].end - 2, "}}", 2), 0);
-    hive_template_refs_free(refs, n);
+    hive_template_refs_free(&refs, n);
 }
 
 Test(template_refs, ids_and_keys_take_dashes_and_underscores)
@@ -167,7 +165,7 @@ Test(template_refs, ids_and_keys_take_dashes_and_underscores)
     expect_ref(&refs[0], "my-cred_1", "key_2-x", 0, 21);
     expect_ref(&refs[1], "_-", "-_", 21, 30);
     expect_ref(&refs[2], "A9", NULL, 30, 36);
-    hive_template_refs_free(refs, n);
+    hive_template_refs_free(&refs, n);
 }
 
 Test(template_refs, malformed_references_stay_literal)
@@ -182,7 +180,7 @@ Test(template_refs, malformed_references_stay_literal)
         hive_template_ref *refs;
         size_t n = refs_of(&refs, literal[i]);
         cr_expect_eq(n, 0, "\"%s\" gave %zu references", literal[i], n);
-        hive_template_refs_free(refs, n);
+        hive_template_refs_free(&refs, n);
     }
 }
 
@@ -194,7 +192,7 @@ Test(template_refs, a_local_account_id_is_provider_slash_alias)
     cr_assert_eq(n, 2);
     expect_ref(&refs[0], "brave_search/work", NULL, 0, 21);
     expect_ref(&refs[1], "brave_search/work", "api_key", 22, 51);
-    hive_template_refs_free(refs, n);
+    hive_template_refs_free(&refs, n);
 }
 
 /* Every "{{" either opens a template or is reported, with its column. */
@@ -240,7 +238,7 @@ Test(template_refs, triple_braces_give_one_reference_at_offset_1)
 
     cr_assert_eq(n, 1);
     expect_ref(&refs[0], "a", NULL, 1, 6);
-    hive_template_refs_free(refs, n);
+    hive_template_refs_free(&refs, n);
 }
 
 Test(template_refs, adjacent_references)
@@ -251,7 +249,7 @@ Test(template_refs, adjacent_references)
     cr_assert_eq(n, 2);
     expect_ref(&refs[0], "a", NULL, 0, 5);
     expect_ref(&refs[1], "b", NULL, 5, 10);
-    hive_template_refs_free(refs, n);
+    hive_template_refs_free(&refs, n);
 }
 
 Test(template_refs, a_broken_reference_does_not_hide_the_next)
@@ -261,7 +259,7 @@ Test(template_refs, a_broken_reference_does_not_hide_the_next)
 
     cr_assert_eq(n, 1);
     expect_ref(&refs[0], "good", "key", 18, 30);
-    hive_template_refs_free(refs, n);
+    hive_template_refs_free(&refs, n);
 }
 
 Test(template_refs, the_length_bounds_the_scan)
@@ -271,11 +269,11 @@ Test(template_refs, the_length_bounds_the_scan)
 
     cr_assert_eq(hive_template_refs(&refs, &n, "{{a}}", 4), HIVE_OK);
     cr_expect_eq(n, 0);
-    hive_template_refs_free(refs, n);
+    hive_template_refs_free(&refs, n);
     cr_assert_eq(hive_template_refs(&refs, &n, "{{a}}{{b}}", 5), HIVE_OK);
     cr_assert_eq(n, 1);
     expect_ref(&refs[0], "a", NULL, 0, 5);
-    hive_template_refs_free(refs, n);
+    hive_template_refs_free(&refs, n);
 }
 
 Test(template_refs, plain_text_has_none)
@@ -284,7 +282,7 @@ Test(template_refs, plain_text_has_none)
     size_t n = refs_of(&refs, "https://api.example.com?q=1&x={y}");
 
     cr_expect_eq(n, 0);
-    hive_template_refs_free(refs, n);
+    hive_template_refs_free(&refs, n);
 }
 
 /* --- resolve -------------------------------------------------------------- */
@@ -326,27 +324,25 @@ Test(resolve, substituted_values_are_never_rescanned)
 Test(resolve, missing_credential_is_not_found)
 {
     hive_store *s = testing_store();
-    char *out = NULL;
-    size_t len = 0;
+    hive_secret out = HIVE_SECRET_INIT;
 
-    cr_assert_eq(hive_store_resolve(s, &out, &len, "a {{nope.key}} b", 0), HIVE_ERR_NOT_FOUND);
+    cr_assert_eq(hive_store_resolve(s, &out, "a {{nope.key}} b", 0), HIVE_ERR_NOT_FOUND);
     cr_expect_str_eq(hive_last_error(), "Credential 'nope' not found");
-    cr_expect_null(out);
-    cr_assert_eq(hive_store_resolve(s, &out, &len, "{{brave_search}}{{nope}}", 0), HIVE_ERR_NOT_FOUND);
+    cr_expect_null(out.data);
+    cr_assert_eq(hive_store_resolve(s, &out, "{{brave_search}}{{nope}}", 0), HIVE_ERR_NOT_FOUND);
     cr_expect_str_eq(hive_last_error(), "Credential 'nope' not found");
-    cr_expect_null(out);
+    cr_expect_null(out.data);
     hive_store_free(&s);
 }
 
 Test(resolve, missing_key_is_key_not_found)
 {
     hive_store *s = testing_store();
-    char *out = NULL;
-    size_t len = 0;
+    hive_secret out = HIVE_SECRET_INIT;
 
-    cr_assert_eq(hive_store_resolve(s, &out, &len, "{{brave_search.secret}}", 0), HIVE_ERR_KEY_NOT_FOUND);
+    cr_assert_eq(hive_store_resolve(s, &out, "{{brave_search.secret}}", 0), HIVE_ERR_KEY_NOT_FOUND);
     cr_expect_str_eq(hive_last_error(), "Key 'secret' not found in credential 'brave_search'");
-    cr_expect_null(out);
+    cr_expect_null(out.data);
     hive_store_free(&s);
 }
 

@@ -49,9 +49,9 @@ HIVE_EXPORT HIVE_NODISCARD hive_rc hive_cred_new(hive_cred **out, const char *id
  */
 HIVE_EXPORT HIVE_NODISCARD hive_rc hive_cred_parse(hive_cred **out, const char *json, size_t len);
 
-/* The credential's JSON text exactly as Hive writes it. Release *out with
- * hive_free_secret(*out, *len + 1). */
-HIVE_EXPORT HIVE_NODISCARD hive_rc hive_cred_emit(char **out, size_t *len, const hive_cred *cred);
+/* The credential's JSON text exactly as Hive writes it, secrets and all.
+ * *out is the caller's (hive_secret_free). */
+HIVE_EXPORT HIVE_NODISCARD hive_rc hive_cred_emit(hive_secret *out, const hive_cred *cred);
 
 /* Wipe and free; sets *cred to NULL. */
 HIVE_EXPORT void hive_cred_free(hive_cred **cred);

@@ -9,6 +9,7 @@
 #define HIVE_FERNET_H
 
 #include "common.h"
+#include "mem.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -45,10 +46,9 @@ HIVE_EXPORT HIVE_NODISCARD hive_rc hive_fernet_encrypt_at(char **token, size_t *
 
 /*
  * Verify and decrypt a token without an age check (as Hive reads its
- * files). *msg is the caller's, NUL-terminated for convenience, and must be
- * released with hive_free_secret(*msg, *len + 1).
+ * files). *msg is the caller's (hive_secret_free).
  */
-HIVE_EXPORT HIVE_NODISCARD hive_rc hive_fernet_decrypt(uint8_t **msg, size_t *len,
+HIVE_EXPORT HIVE_NODISCARD hive_rc hive_fernet_decrypt(hive_secret *msg,
                                         const char *token, size_t token_len,
                                         const uint8_t key[HIVE_FERNET_KEY_BYTES]);
 
@@ -56,7 +56,7 @@ HIVE_EXPORT HIVE_NODISCARD hive_rc hive_fernet_decrypt(uint8_t **msg, size_t *le
  * As hive_fernet_decrypt, and reject a token older than ttl seconds at time
  * now, or more than HIVE_FERNET_MAX_CLOCK_SKEW seconds in the future.
  */
-HIVE_EXPORT HIVE_NODISCARD hive_rc hive_fernet_decrypt_ttl(uint8_t **msg, size_t *len,
+HIVE_EXPORT HIVE_NODISCARD hive_rc hive_fernet_decrypt_ttl(hive_secret *msg,
                                             const char *token, size_t token_len,
                                             int64_t ttl, int64_t now,
                                             const uint8_t key[HIVE_FERNET_KEY_BYTES]);

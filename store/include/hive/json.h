@@ -14,6 +14,7 @@
 #define HIVE_JSON_H
 
 #include "common.h"
+#include "mem.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -47,10 +48,10 @@ HIVE_EXPORT void hive_json_free(hive_json **json);
 
 /*
  * Serialise as json.dumps(v) does (indent < 0: separators ", " and ": ") or
- * as json.dumps(v, indent=N). *out is NUL-terminated and the caller's:
- * release it with hive_free_secret(*out, *len + 1).
+ * as json.dumps(v, indent=N). *out is the caller's (hive_secret_free: the
+ * strings in a tree may be secrets).
  */
-HIVE_EXPORT HIVE_NODISCARD hive_rc hive_json_emit(char **out, size_t *len, const hive_json *v, int indent);
+HIVE_EXPORT HIVE_NODISCARD hive_rc hive_json_emit(hive_secret *out, const hive_json *v, int indent);
 
 HIVE_EXPORT hive_json_type hive_json_typeof(const hive_json *v);
 

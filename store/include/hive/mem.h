@@ -20,11 +20,25 @@ HIVE_EXPORT void hive_memzero(void *p, size_t n);
  * n only. */
 HIVE_EXPORT HIVE_NODISCARD int hive_memeq(const void *a, const void *b, size_t n);
 
-/* Wipe and free a NUL-terminated string; NULL is fine. */
-HIVE_EXPORT void hive_free_str(char *s);
+/*
+ * A secret the library hands over: a key's value, a rendered template, a
+ * decrypted token, a serialised credential. data holds len bytes and a NUL
+ * after them (data[len] == '\0', for convenience: the bytes may hold NUL
+ * too); data is NULL when the struct holds nothing. Start from
+ * HIVE_SECRET_INIT (or {0}); a function that fills one leaves it untouched
+ * on failure. The caller owns what it holds and gives it back with
+ * hive_secret_free, the one way to free a secret.
+ */
+typedef struct hive_secret {
+    char *data;
+    size_t len;
+} hive_secret;
 
-/* Wipe n bytes at p, then free it; NULL is fine. */
-HIVE_EXPORT void hive_free_secret(void *p, size_t n);
+#define HIVE_SECRET_INIT {NULL, 0}
+
+/* Wipe the len + 1 bytes of s->data, free them, and set *s to
+ * HIVE_SECRET_INIT. s and s->data may be NULL; freeing twice is harmless. */
+HIVE_EXPORT void hive_secret_free(hive_secret *s);
 
 #ifdef __cplusplus
 }

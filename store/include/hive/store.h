@@ -73,10 +73,10 @@ HIVE_EXPORT HIVE_NODISCARD hive_rc hive_store_get_credential(hive_store *s, hive
 
 /*
  * The value of key (NULL: the default key) of credential id. *value is the
- * caller's, NUL-terminated: release it with hive_free_secret(*value, *len + 1).
+ * caller's (hive_secret_free).
  * Errors: "Credential 'ID' not found", "Key 'K' not found in credential 'ID'".
  */
-HIVE_EXPORT HIVE_NODISCARD hive_rc hive_store_get_key(hive_store *s, char **value, size_t *len, const char *id,
+HIVE_EXPORT HIVE_NODISCARD hive_rc hive_store_get_key(hive_store *s, hive_secret *value, const char *id,
                                        const char *key, unsigned flags);
 
 HIVE_EXPORT HIVE_NODISCARD hive_rc hive_store_save(hive_store *s, const hive_cred *cred);
@@ -190,9 +190,11 @@ typedef struct hive_template_ref {
     size_t end;
 } hive_template_ref;
 
-/* The references in text, in order. Free with hive_template_refs_free. */
+/* The references in text, in order: *refs is an array of *n, the caller's
+ * (hive_template_refs_free). */
 HIVE_EXPORT HIVE_NODISCARD hive_rc hive_template_refs(hive_template_ref **refs, size_t *n, const char *text, size_t len);
-HIVE_EXPORT void hive_template_refs_free(hive_template_ref *refs, size_t n);
+/* Free the n references at *refs and set *refs to NULL. */
+HIVE_EXPORT void hive_template_refs_free(hive_template_ref **refs, size_t n);
 
 /*
  * HIVE_OK when every "{{" in text starts a template; else HIVE_ERR_INVALID,
@@ -203,8 +205,8 @@ HIVE_EXPORT void hive_template_refs_free(hive_template_ref *refs, size_t n);
  */
 HIVE_EXPORT HIVE_NODISCARD hive_rc hive_template_check(const char *text, size_t len, size_t *column);
 
-/* Render text. *out: release with hive_free_secret(*out, *len + 1). */
-HIVE_EXPORT HIVE_NODISCARD hive_rc hive_store_resolve(hive_store *s, char **out, size_t *len, const char *text,
+/* Render text. *out is the caller's (hive_secret_free). */
+HIVE_EXPORT HIVE_NODISCARD hive_rc hive_store_resolve(hive_store *s, hive_secret *out, const char *text,
                                        unsigned flags);
 
 /* Render every string value of an object (headers, query parameters);
