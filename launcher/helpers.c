@@ -210,7 +210,7 @@ static int build_exec_credential(hive_json *doc, const hive_cred *cred, const ch
         !helper_set_str(doc, "kind", "ExecCredential", 14) ||
         hive_json_set(doc, "status", hive_json_new(HIVE_JSON_OBJECT)) != HIVE_OK)
         return cli_fail(HIVE_ERR_NOMEM);
-    status = hive_json_get(doc, "status");
+    status = hive_json_get_mut(doc, "status");
     if (!helper_set_str(status, "token", value, len) ||
         !set_time(status, "expirationTimestamp", hive_cred_key_expires(cred, key)))
         return cli_fail(HIVE_ERR_NOMEM);

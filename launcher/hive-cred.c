@@ -1077,12 +1077,12 @@ static bool is_metadata_key(const char *name)
 static int show_json(const hive_cred *cred, bool reveal)
 {
     hive_json *doc = hive_json_clone(hive_cred_json(cred));
-    hive_json *keys = hive_json_get(doc, "keys");
+    hive_json *keys = hive_json_get_mut(doc, "keys");
     hive_rc rc = doc ? HIVE_OK : HIVE_ERR_NOMEM;
 
     for (size_t i = 0; rc == HIVE_OK && !reveal && i < hive_json_size(keys); i++) {
         const char *name;
-        hive_json *k = hive_json_at(keys, i, &name);
+        hive_json *k = hive_json_at_mut(keys, i, &name);
         if (!is_metadata_key(name))
             rc = hive_json_set(k, "value", hive_json_new(HIVE_JSON_NULL));
     }
@@ -1213,7 +1213,7 @@ static int cmd_list(const opts *o)
                        : HIVE_ERR_NOMEM;
             for (size_t k = 0; rc == HIVE_OK && k < hive_json_size(meta); k++) {
                 const char *name;
-                hive_json *v = hive_json_at(meta, k, &name);
+                const hive_json *v = hive_json_at(meta, k, &name);
                 rc = hive_json_set(entry, name, hive_json_clone(v));
             }
             if (rc == HIVE_OK)

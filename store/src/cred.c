@@ -266,7 +266,7 @@ static hive_rc copy_extras(hive_json *dst, const hive_json *src, const char *con
     for (size_t i = 0; i < hive_json_size(src); i++) {
         const char *k;
         size_t klen;
-        hive_json *v = hive_json_member(src, i, &k, &klen);
+        const hive_json *v = hive_json_member(src, i, &k, &klen);
         hive_rc rc;
 
         if (is_field(k, klen, fields, n))
@@ -355,7 +355,7 @@ static hive_rc norm_keys(hive_json **out, const hive_json *in)
     for (size_t i = 0; i < hive_json_size(in) && rc == HIVE_OK; i++) {
         const char *name;
         size_t name_len;
-        hive_json *kv = hive_json_member(in, i, &name, &name_len);
+        const hive_json *kv = hive_json_member(in, i, &name, &name_len);
         hive_json *nk = NULL;
         rc = norm_key(&nk, name, kv);
         if (rc == HIVE_OK)
@@ -706,7 +706,7 @@ hive_rc hive_cred_set_key(hive_cred *cred, const char *name, const char *value, 
                           const hive_time *expires_at)
 {
     hive__clear_error();
-    hive_json *keys = hive_json_get(cred->doc, "keys");
+    hive_json *keys = hive_json_get_mut(cred->doc, "keys");
     hive_json *k;
     hive_rc rc;
     hive_time none = {0, 0, 0, HIVE_TIME_NONE};
@@ -716,7 +716,7 @@ hive_rc hive_cred_set_key(hive_cred *cred, const char *name, const char *value, 
     if ((rc = check_text(name, strlen(name), "key name")) != HIVE_OK ||
         (rc = check_text(value, len, "the value of a key")) != HIVE_OK)
         return rc;
-    k = hive_json_get(keys, name);
+    k = hive_json_get_mut(keys, name);
     if (k != NULL) {
         rc = hive_json_set(k, "value", hive_json_new_string(value, len));
         if (rc == HIVE_OK)
@@ -742,7 +742,7 @@ hive_rc hive_cred_set_key(hive_cred *cred, const char *name, const char *value, 
 
 hive_rc hive__cred_key_meta_set(hive_cred *cred, const char *name, const char *field, hive_json *val)
 {
-    hive_json *meta = hive_json_get(hive_json_get(hive_json_get(cred->doc, "keys"), name), "metadata");
+    hive_json *meta = hive_json_get_mut(hive_json_get_mut(hive_json_get_mut(cred->doc, "keys"), name), "metadata");
 
     if (meta == NULL || hive_json_typeof(meta) != HIVE_JSON_OBJECT) {
         hive_json_free(&val);
@@ -759,7 +759,7 @@ hive_rc hive__cred_key_meta_set(hive_cred *cred, const char *name, const char *f
 hive_rc hive_cred_set_key_expires(hive_cred *cred, const char *name, const hive_time *expires_at)
 {
     hive__clear_error();
-    hive_json *k = hive_json_get(hive_json_get(cred->doc, "keys"), name);
+    hive_json *k = hive_json_get_mut(hive_json_get_mut(cred->doc, "keys"), name);
     hive_time none = {0, 0, 0, HIVE_TIME_NONE};
 
     if (k == NULL)
@@ -771,7 +771,7 @@ hive_rc hive_cred_set_key_expires(hive_cred *cred, const char *name, const hive_
 hive_rc hive_cred_remove_key(hive_cred *cred, const char *name)
 {
     hive__clear_error();
-    hive_json *keys = hive_json_get(cred->doc, "keys");
+    hive_json *keys = hive_json_get_mut(cred->doc, "keys");
 
     if (hive_json_get(keys, name) == NULL)
         return hive__fail(HIVE_ERR_KEY_NOT_FOUND, "Key '%.100s' not found in credential '%.200s'",
@@ -812,7 +812,7 @@ hive_rc hive_cred_set_auto_refresh(hive_cred *cred, bool on)
 hive_rc hive_cred_add_tag(hive_cred *cred, const char *tag)
 {
     hive__clear_error();
-    hive_json *tags = hive_json_get(cred->doc, "tags");
+    hive_json *tags = hive_json_get_mut(cred->doc, "tags");
     hive_rc rc;
 
     if ((rc = check_text(tag, strlen(tag), "tag")) != HIVE_OK)

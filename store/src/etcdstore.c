@@ -1043,7 +1043,7 @@ static hive_rc still_ours(etcd_storage *es, const char *lock_key, const held_loc
 {
     hive_json *rq = obj();
     hive_json *rs = NULL;
-    hive_json *kv;
+    const hive_json *kv;
     const char *lease;
     hive_rc rc;
 

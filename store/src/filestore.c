@@ -1008,7 +1008,7 @@ static hive_rc rebuild_entries(file_storage *fs, int credfd, const hive_json *ol
     /* Entries the index had, in its order. */
     for (size_t i = 0; i < hive_json_size(old_creds) && rc == HIVE_OK; i++) {
         const char *id;
-        hive_json *entry = hive_json_at(old_creds, i, &id);
+        const hive_json *entry = hive_json_at(old_creds, i, &id);
         char name[HIVE_ID_MAX + 16];
         hive_json *fresh = NULL;
         hive_cred *cred = NULL;
@@ -1146,7 +1146,7 @@ static hive_rc update_index(file_storage *fs, int credfd, int metafd, const char
         if (rc != HIVE_OK)
             goto out;
     }
-    creds = hive_json_get(doc, "credentials");
+    creds = hive_json_get_mut(doc, "credentials");
     /* One entry per file: an entry for id replaces every other entry that
      * names id's file (stale ones, from a file removed or written by hand),
      * and a file removed takes all of them with it. */

@@ -164,12 +164,21 @@ size_t hive_json_size(const hive_json *v)
     return (v && (v->type == HIVE_JSON_ARRAY || v->type == HIVE_JSON_OBJECT)) ? v->n : 0;
 }
 
-hive_json *hive_json_at(const hive_json *v, size_t i, const char **key)
+const hive_json *hive_json_at(const hive_json *v, size_t i, const char **key)
 {
     return hive_json_member(v, i, key, NULL);
 }
 
-hive_json *hive_json_member(const hive_json *v, size_t i, const char **key, size_t *key_len)
+hive_json *hive_json_at_mut(hive_json *v, size_t i, const char **key)
+{
+    if (i >= hive_json_size(v))
+        return NULL;
+    if (key != NULL)
+        *key = v->m[i].key;
+    return v->m[i].val;
+}
+
+const hive_json *hive_json_member(const hive_json *v, size_t i, const char **key, size_t *key_len)
 {
     if (i >= hive_json_size(v))
         return NULL;
@@ -190,14 +199,21 @@ static member *find(const hive_json *obj, const char *key, size_t key_len)
     return NULL;
 }
 
-hive_json *hive_json_get(const hive_json *obj, const char *key)
+const hive_json *hive_json_get(const hive_json *obj, const char *key)
 {
     return key != NULL ? hive_json_get_member(obj, key, strlen(key)) : NULL;
 }
 
-hive_json *hive_json_get_member(const hive_json *obj, const char *key, size_t key_len)
+const hive_json *hive_json_get_member(const hive_json *obj, const char *key, size_t key_len)
 {
     member *m = find(obj, key, key_len);
+
+    return m ? m->val : NULL;
+}
+
+hive_json *hive_json_get_mut(hive_json *obj, const char *key)
+{
+    member *m = key != NULL ? find(obj, key, strlen(key)) : NULL;
 
     return m ? m->val : NULL;
 }

@@ -183,3 +183,32 @@ Test(json, put_and_push_drop_a_document_missing_a_part)
     hive_json_put(&not_obj, "k", hive_json_new_int(3));
     cr_assert_null(not_obj);
 }
+
+/* Const all the way: a lookup on a const tree gives a const node (checked
+ * when this file compiles); only the _mut forms give a node to change. */
+#define IS_CONST_NODE(e) _Generic((e), const hive_json *: 1, default: 0)
+_Static_assert(IS_CONST_NODE(hive_json_get((const hive_json *)0, "a")), "hive_json_get gives const");
+_Static_assert(IS_CONST_NODE(hive_json_get_member((const hive_json *)0, "a", 1)), "get_member gives const");
+_Static_assert(IS_CONST_NODE(hive_json_at((const hive_json *)0, 0, NULL)), "hive_json_at gives const");
+_Static_assert(IS_CONST_NODE(hive_json_member((const hive_json *)0, 0, NULL, NULL)), "member gives const");
+_Static_assert(IS_CONST_NODE(hive_cred_json((const hive_cred *)0)), "hive_cred_json gives const");
+_Static_assert(!IS_CONST_NODE(hive_json_get_mut((hive_json *)0, "a")), "get_mut gives a node to change");
+_Static_assert(!IS_CONST_NODE(hive_json_at_mut((hive_json *)0, 0, NULL)), "at_mut gives a node to change");
+
+Test(json, mut_lookups_change_the_tree)
+{
+    hive_json *o = NULL;
+    hive_secret out = HIVE_SECRET_INIT;
+    const char *key = NULL;
+
+    cr_assert_eq(hive_json_parse(&o, "{\"a\": {}, \"b\": [1]}", 19), HIVE_OK);
+    cr_assert_eq(hive_json_set(hive_json_get_mut(o, "a"), "x", hive_json_new_int(1)), HIVE_OK);
+    cr_assert_eq(hive_json_append(hive_json_at_mut(o, 1, &key), hive_json_new_int(2)), HIVE_OK);
+    cr_assert_str_eq(key, "b");
+    cr_assert_null(hive_json_get_mut(o, "missing"));
+    cr_assert_null(hive_json_at_mut(o, 2, NULL));
+    cr_assert_eq(hive_json_emit(&out, o, -1), HIVE_OK);
+    cr_assert_str_eq(out.data, "{\"a\": {\"x\": 1}, \"b\": [1, 2]}");
+    hive_secret_free(&out);
+    hive_json_free(&o);
+}

@@ -65,17 +65,26 @@ HIVE_EXPORT double hive_json_number(const hive_json *v);
 /* ARRAY or OBJECT: the number of items or members; 0 otherwise. */
 HIVE_EXPORT size_t hive_json_size(const hive_json *v);
 
-/* ARRAY or OBJECT: item i (and, for an object, its key in *key). */
-HIVE_EXPORT hive_json *hive_json_at(const hive_json *v, size_t i, const char **key);
+/*
+ * Lookups. What is reached through a const tree is const: these return
+ * const nodes, owned by the tree (valid until it changes or is freed).
+ * The _mut forms take and give a node that may be changed.
+ */
+
+/* ARRAY or OBJECT: item i, or NULL past the end (and, for an object, its
+ * key in *key, which may be NULL). */
+HIVE_EXPORT const hive_json *hive_json_at(const hive_json *v, size_t i, const char **key);
+HIVE_EXPORT hive_json *hive_json_at_mut(hive_json *v, size_t i, const char **key);
 
 /* ARRAY or OBJECT: as hive_json_at, with the length of the key: member
  * names are counted strings and may hold NUL, as in Python. */
-HIVE_EXPORT hive_json *hive_json_member(const hive_json *v, size_t i, const char **key, size_t *key_len);
+HIVE_EXPORT const hive_json *hive_json_member(const hive_json *v, size_t i, const char **key, size_t *key_len);
 
 /* OBJECT: the member named key, or NULL. */
-HIVE_EXPORT hive_json *hive_json_get(const hive_json *obj, const char *key);
+HIVE_EXPORT const hive_json *hive_json_get(const hive_json *obj, const char *key);
+HIVE_EXPORT hive_json *hive_json_get_mut(hive_json *obj, const char *key);
 /* OBJECT: the member whose name is the key_len bytes at key, or NULL. */
-HIVE_EXPORT hive_json *hive_json_get_member(const hive_json *obj, const char *key, size_t key_len);
+HIVE_EXPORT const hive_json *hive_json_get_member(const hive_json *obj, const char *key, size_t key_len);
 
 /* Constructors; each returns NULL when out of memory. */
 HIVE_EXPORT hive_json *hive_json_new(hive_json_type type);
