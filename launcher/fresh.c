@@ -659,7 +659,7 @@ static int64_t first_floor(hive_store *st, const watched *w)
     int64_t at = now_ms() + REFRESH_FLOOR_MS;
 
     if (hive_store_get_credential(st, &c, w->id, 0) == HIVE_OK) {
-        hive_time last = hive_cred_time(c, "last_refreshed");
+        hive_time last = hive_cred_time(c, HIVE_CRED_LAST_REFRESHED);
         hive_time now = hive_time_now();
         int64_t ago_ms = ((now.sec - last.sec) * 1000000 + (now.usec - last.usec)) / 1000;
         if (last.form != HIVE_TIME_NONE && ago_ms >= 0 && ago_ms < REFRESH_FLOOR_MS)

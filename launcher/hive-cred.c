@@ -791,8 +791,8 @@ static hive_rc merge_metadata(hive_cred **out, const opts *o, const char *id, co
             rc = hive_cred_add_tag(c, hive_json_string(hive_json_at(tags, i, NULL), NULL));
     }
     if (rc == HIVE_OK && old != NULL) {
-        hive_time created = hive_cred_time(old, "created_at");
-        rc = hive_cred_set_time(c, "created_at", &created);
+        hive_time created = hive_cred_time(old, HIVE_CRED_CREATED_AT);
+        rc = hive_cred_set_time(c, HIVE_CRED_CREATED_AT, &created);
     }
     for (size_t i = 0; rc == HIVE_OK && from != NULL && i < hive_cred_key_count(from); i++) {
         const char *name = hive_cred_key_name(from, i);
@@ -981,7 +981,7 @@ static int build_set(hive_cred **out, const hive_cred *old, void *ctx)
     if (rc == HIVE_OK && old != NULL) {
         hive_time now = hive_time_now();
         now.form = HIVE_TIME_UTC;
-        rc = hive_cred_set_time(*out, "updated_at", &now);
+        rc = hive_cred_set_time(*out, HIVE_CRED_UPDATED_AT, &now);
     }
     if (rc == HIVE_OK && sc->value != NULL)
         rc = hive_cred_set_key(*out, sc->key, sc->value, sc->len, NULL);
@@ -1120,9 +1120,9 @@ static int cmd_show(const opts *o, const char *id)
             printf("%s%s", i ? ", " : " ", hive_json_string(hive_json_at(tags, i, NULL), NULL));
         putchar('\n');
     }
-    print_time_line("created_at", hive_cred_time(cred, "created_at"));
-    print_time_line("updated_at", hive_cred_time(cred, "updated_at"));
-    print_time_line("last_refreshed", hive_cred_time(cred, "last_refreshed"));
+    print_time_line("created_at", hive_cred_time(cred, HIVE_CRED_CREATED_AT));
+    print_time_line("updated_at", hive_cred_time(cred, HIVE_CRED_UPDATED_AT));
+    print_time_line("last_refreshed", hive_cred_time(cred, HIVE_CRED_LAST_REFRESHED));
     printf("keys:\n");
     for (size_t i = 0; i < hive_cred_key_count(cred); i++) {
         const char *name = hive_cred_key_name(cred, i);

@@ -615,7 +615,7 @@ static hive_time started;
 
 static bool refreshed_since_start(const hive_cred *c)
 {
-    hive_time t = hive_cred_time(c, "last_refreshed");
+    hive_time t = hive_cred_time(c, HIVE_CRED_LAST_REFRESHED);
 
     return t.form != HIVE_TIME_NONE && hive_time_cmp(&t, &started) >= 0;
 }

@@ -291,7 +291,7 @@ static hive_rc apply(hive_cred **cred, const char *id, const hive_json *tok)
         rc = set_identity(*cred, id, tok);
     if (rc == HIVE_OK && !fresh) {
         hive_time now = hive_time_now();
-        rc = hive_cred_set_time(*cred, "last_refreshed", &now);
+        rc = hive_cred_set_time(*cred, HIVE_CRED_LAST_REFRESHED, &now);
         if (rc == HIVE_OK)
             rc = hive_cred_set_provider_id(*cred, "aden_sync");
     }
@@ -350,8 +350,8 @@ hive_rc hive_aden_sync(hive_store *st, hive_aden_sync_result *res)
             r = apply(&cred, id, tok);
             if (r == HIVE_OK) {
                 if (hive_store_get_credential(st, &old, id, 0) == HIVE_OK) {
-                    hive_time created = hive_cred_time(old, "created_at");
-                    r = hive_cred_set_time(cred, "created_at", &created);
+                    hive_time created = hive_cred_time(old, HIVE_CRED_CREATED_AT);
+                    r = hive_cred_set_time(cred, HIVE_CRED_CREATED_AT, &created);
                 } else {
                     hive__clear_error();
                 }

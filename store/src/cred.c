@@ -618,9 +618,22 @@ static hive_time json_time(const hive_json *v)
     return t;
 }
 
-hive_time hive_cred_time(const hive_cred *cred, const char *field)
+const char *hive_cred_time_field_name(hive_cred_time_field field)
 {
-    return json_time(hive_json_get(cred->doc, field));
+    switch (field) {
+    case HIVE_CRED_CREATED_AT: return "created_at";
+    case HIVE_CRED_UPDATED_AT: return "updated_at";
+    case HIVE_CRED_LAST_REFRESHED: return "last_refreshed";
+    case HIVE_CRED_LAST_USED: return "last_used";
+    }
+    return NULL;
+}
+
+hive_time hive_cred_time(const hive_cred *cred, hive_cred_time_field field)
+{
+    const char *name = hive_cred_time_field_name(field);
+
+    return json_time(name != NULL ? hive_json_get(cred->doc, name) : NULL);
 }
 
 const hive_json *hive_cred_tags(const hive_cred *cred)
@@ -823,13 +836,14 @@ hive_rc hive_cred_add_tag(hive_cred *cred, const char *tag)
     return hive_json_append(tags, hive_json_new_string(tag, strlen(tag)));
 }
 
-hive_rc hive_cred_set_time(hive_cred *cred, const char *field, const hive_time *t)
+hive_rc hive_cred_set_time(hive_cred *cred, hive_cred_time_field f, const hive_time *t)
 {
     hive__clear_error();
-    bool nullable = strcmp(field, "last_refreshed") == 0 || strcmp(field, "last_used") == 0;
+    const char *field = hive_cred_time_field_name(f);
+    bool nullable = f == HIVE_CRED_LAST_REFRESHED || f == HIVE_CRED_LAST_USED;
 
-    if (!nullable && strcmp(field, "created_at") != 0 && strcmp(field, "updated_at") != 0)
-        return hive__fail(HIVE_ERR_INVALID, "'%.64s' is not a datetime field", field);
+    if (field == NULL)
+        return hive__fail(HIVE_ERR_INVALID, "%d is not a datetime field", (int)f);
     if (t == NULL || t->form == HIVE_TIME_NONE) {
         if (!nullable)
             return hive__fail(HIVE_ERR_INVALID, "'%.64s' cannot be null", field);

@@ -871,13 +871,13 @@ static hive_rc index_entry(hive_json **out, const hive_cred *cred)
         rc = hive_json_set(e, "key_names", names);
         names = NULL;
     }
-    t = hive_cred_time(cred, "created_at");
+    t = hive_cred_time(cred, HIVE_CRED_CREATED_AT);
     if (rc == HIVE_OK)
         rc = hive_json_set(e, "created_at", time_or_null(&t));
-    t = hive_cred_time(cred, "updated_at");
+    t = hive_cred_time(cred, HIVE_CRED_UPDATED_AT);
     if (rc == HIVE_OK)
         rc = hive_json_set(e, "updated_at", time_or_null(&t));
-    t = hive_cred_time(cred, "last_refreshed");
+    t = hive_cred_time(cred, HIVE_CRED_LAST_REFRESHED);
     if (rc == HIVE_OK)
         rc = hive_json_set(e, "last_refreshed", time_or_null(&t));
     t = hive_cred_expires(cred);

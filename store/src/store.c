@@ -360,7 +360,7 @@ static void remember(hive_store *s, const hive_cred *cred)
  */
 bool hive_cred_refresh_due(const hive_cred *cred, int margin, hive_time *due)
 {
-    hive_time refreshed = hive_cred_time(cred, "last_refreshed");
+    hive_time refreshed = hive_cred_time(cred, HIVE_CRED_LAST_REFRESHED);
     bool access = hive_cred_get_key(cred, "access_token", NULL) != NULL;
     bool any = false;
 
@@ -550,9 +550,9 @@ static hive_rc run_refresh(hive_store *s, hive_cred **cred, bool force, bool *go
     }
     if (rc == HIVE_OK) {
         now = hive_time_now();
-        rc = hive_cred_set_time(fresh, "last_refreshed", &now);
+        rc = hive_cred_set_time(fresh, HIVE_CRED_LAST_REFRESHED, &now);
         if (rc == HIVE_OK)
-            rc = hive_cred_set_time(fresh, "updated_at", &now);
+            rc = hive_cred_set_time(fresh, HIVE_CRED_UPDATED_AT, &now);
     }
     if (rc == HIVE_OK)
         rc = save_unless_changed(s, &result, gone, fresh, seen, force);

@@ -303,3 +303,39 @@ Test(cred, remove_key_that_is_absent)
     cr_expect_str_eq(hive_cred_get_key(c, "api_key", NULL), "k");
     hive_cred_free(&c);
 }
+
+/* Datetime fields are named by an enum: each reads and writes Hive's
+ * field, null only where Hive allows it, and a number naming no field is
+ * refused rather than silently read as null. */
+Test(cred, time_fields_by_enum)
+{
+    static const struct {
+        hive_cred_time_field f;
+        const char *name;
+        bool nullable;
+    } fields[] = {
+        {HIVE_CRED_CREATED_AT, "created_at", false},
+        {HIVE_CRED_UPDATED_AT, "updated_at", false},
+        {HIVE_CRED_LAST_REFRESHED, "last_refreshed", true},
+        {HIVE_CRED_LAST_USED, "last_used", true},
+    };
+    hive_cred *c = NULL;
+    hive_time t;
+
+    cr_assert_eq(hive_cred_new(&c, "svc", "api_key"), HIVE_OK);
+    cr_assert_eq(hive_time_parse(&t, "2030-01-02T03:04:05Z", 20), HIVE_OK);
+    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+        cr_assert_str_eq(hive_cred_time_field_name(fields[i].f), fields[i].name);
+        cr_assert_eq(hive_cred_set_time(c, fields[i].f, &t), HIVE_OK);
+        cr_expect_eq(hive_cred_time(c, fields[i].f).sec, t.sec, "%s", fields[i].name);
+        cr_expect_str_eq(hive_json_string(hive_json_get(hive_cred_json(c), fields[i].name), NULL),
+                         "2030-01-02T03:04:05Z");
+        cr_expect_eq(hive_cred_set_time(c, fields[i].f, NULL),
+                     fields[i].nullable ? HIVE_OK : HIVE_ERR_INVALID, "%s", fields[i].name);
+    }
+    cr_expect_eq(hive_cred_time(c, HIVE_CRED_LAST_USED).form, HIVE_TIME_NONE);
+    cr_expect_null(hive_cred_time_field_name((hive_cred_time_field)99));
+    cr_expect_eq(hive_cred_set_time(c, (hive_cred_time_field)99, &t), HIVE_ERR_INVALID);
+    cr_expect_eq(hive_cred_time(c, (hive_cred_time_field)99).form, HIVE_TIME_NONE);
+    hive_cred_free(&c);
+}

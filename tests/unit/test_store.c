@@ -744,7 +744,7 @@ Test(refresh, due_credential_is_refreshed_saved_and_stamped)
     cr_expect_eq(tp.refreshes, 1);
     cr_expect_str_eq(hive_cred_get_key(c, "access_token", NULL), "refreshed-token");
     cr_expect_str_eq(hive_cred_get_key(c, "refresh_token", NULL), "rt");
-    t = hive_cred_time(c, "last_refreshed");
+    t = hive_cred_time(c, HIVE_CRED_LAST_REFRESHED);
     cr_expect_neq(t.form, HIVE_TIME_NONE);
     cr_expect_geq(t.sec, before.sec);
     hive_cred_free(&c);
@@ -752,7 +752,7 @@ Test(refresh, due_credential_is_refreshed_saved_and_stamped)
     /* saved to the storage, with last_refreshed */
     cr_assert_eq(hive_storage_load(hive_store_storage(s), &c, "tok"), HIVE_OK);
     cr_expect_str_eq(hive_cred_get_key(c, "access_token", NULL), "refreshed-token");
-    cr_expect_neq(hive_cred_time(c, "last_refreshed").form, HIVE_TIME_NONE);
+    cr_expect_neq(hive_cred_time(c, HIVE_CRED_LAST_REFRESHED).form, HIVE_TIME_NONE);
     hive_cred_free(&c);
 
     /* no longer due: the next read does not refresh again */
@@ -825,7 +825,7 @@ Test(refresh, manual_refresh_runs_even_when_not_due)
     cr_assert_eq(hive_store_refresh(s, &c, "tok"), HIVE_OK, "%s", hive_last_error());
     cr_expect_eq(tp.refreshes, 1);
     cr_expect_str_eq(hive_cred_get_key(c, "access_token", NULL), "refreshed-token");
-    cr_expect_neq(hive_cred_time(c, "last_refreshed").form, HIVE_TIME_NONE);
+    cr_expect_neq(hive_cred_time(c, HIVE_CRED_LAST_REFRESHED).form, HIVE_TIME_NONE);
     hive_cred_free(&c);
     expect_stored(hive_store_storage(s), "tok", "access_token", "refreshed-token");
     expect_key(s, "tok", "access_token", 0, "refreshed-token");
@@ -874,7 +874,7 @@ Test(refresh, failing_provider_without_strict_warns_and_returns_the_stored_crede
     tp.fail = true;
     cr_assert_eq(hive_store_get_credential(s, &c, "tok", HIVE_GET_REFRESH), HIVE_OK, "%s", hive_last_error());
     cr_expect_str_eq(hive_cred_get_key(c, "access_token", NULL), "old-token");
-    cr_expect_eq(hive_cred_time(c, "last_refreshed").form, HIVE_TIME_NONE);
+    cr_expect_eq(hive_cred_time(c, HIVE_CRED_LAST_REFRESHED).form, HIVE_TIME_NONE);
     hive_cred_free(&c);
     cr_expect_eq(tp.refreshes, 1);
     cr_expect_eq(w.count, 1);

@@ -32,6 +32,19 @@ typedef enum hive_cred_type {
 
 typedef struct hive_cred hive_cred;
 
+/* The datetime fields of a credential (the other fields have typed
+ * accessors below). An enum, so that a misspelt field does not compile. */
+typedef enum hive_cred_time_field {
+    HIVE_CRED_CREATED_AT,        /* "created_at" (never null) */
+    HIVE_CRED_UPDATED_AT,        /* "updated_at" (never null) */
+    HIVE_CRED_LAST_REFRESHED,    /* "last_refreshed" (null until refreshed) */
+    HIVE_CRED_LAST_USED          /* "last_used" (null until used) */
+} hive_cred_time_field;
+
+/* Hive's name of a datetime field ("created_at", ...); NULL for a number
+ * that names none. */
+HIVE_EXPORT const char *hive_cred_time_field_name(hive_cred_time_field field);
+
 /* "api_key", ... for a known type; NULL for HIVE_TYPE_UNKNOWN. */
 HIVE_EXPORT const char *hive_cred_type_name(hive_cred_type type);
 /* The type named by name, or HIVE_TYPE_UNKNOWN. */
@@ -65,7 +78,7 @@ HIVE_EXPORT hive_cred_type hive_cred_get_type(const hive_cred *cred);
 HIVE_EXPORT const char *hive_cred_provider_id(const hive_cred *cred);
 HIVE_EXPORT const char *hive_cred_description(const hive_cred *cred);
 HIVE_EXPORT bool hive_cred_auto_refresh(const hive_cred *cred);
-HIVE_EXPORT hive_time hive_cred_time(const hive_cred *cred, const char *field);
+HIVE_EXPORT hive_time hive_cred_time(const hive_cred *cred, hive_cred_time_field field);
 HIVE_EXPORT const hive_json *hive_cred_tags(const hive_cred *cred);
 HIVE_EXPORT const hive_json *hive_cred_json(const hive_cred *cred);
 
@@ -105,8 +118,10 @@ HIVE_EXPORT HIVE_NODISCARD hive_rc hive_cred_set_description(hive_cred *cred, co
 HIVE_EXPORT HIVE_NODISCARD hive_rc hive_cred_set_provider_id(hive_cred *cred, const char *provider_id);
 HIVE_EXPORT HIVE_NODISCARD hive_rc hive_cred_set_auto_refresh(hive_cred *cred, bool on);
 HIVE_EXPORT HIVE_NODISCARD hive_rc hive_cred_add_tag(hive_cred *cred, const char *tag);
-/* Set a datetime field (created_at, updated_at, last_refreshed, last_used). */
-HIVE_EXPORT HIVE_NODISCARD hive_rc hive_cred_set_time(hive_cred *cred, const char *field, const hive_time *t);
+/* Set a datetime field; t NULL or HIVE_TIME_NONE writes null, which only
+ * last_refreshed and last_used may hold (else HIVE_ERR_INVALID). */
+HIVE_EXPORT HIVE_NODISCARD hive_rc hive_cred_set_time(hive_cred *cred, hive_cred_time_field field,
+                                                      const hive_time *t);
 
 #ifdef __cplusplus
 }
