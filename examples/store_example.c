@@ -91,7 +91,7 @@ int main(int argc, char **argv)
         const char *tmpl = "Bearer {{github_oauth.access_token}}";
         CHECK(hive_json_set(headers, "Authorization", hive_json_new_string(tmpl, strlen(tmpl))));
         CHECK(hive_store_resolve_headers(store, &resolved, headers, 0));
-        CHECK(hive_json_emit(&text, resolved, -1));
+        CHECK(hive_json_emit(resolved, &text, -1));
         printf("headers: %s\n", text.data);
         hive_secret_free(&text);
         hive_json_free(&resolved);
@@ -111,7 +111,7 @@ int main(int argc, char **argv)
         CHECK(hive_json_parse(&spec, spec_text, strlen(spec_text)));
         CHECK(hive_store_register_usage(store, spec, true));
         CHECK(hive_store_resolve_for_usage(store, &kwargs, "brave_search", 0));
-        CHECK(hive_json_emit(&text, kwargs, -1));
+        CHECK(hive_json_emit(kwargs, &text, -1));
         printf("resolve_for_usage: %s\n", text.data);
         hive_secret_free(&text);
         hive_json_free(&kwargs);
@@ -141,7 +141,7 @@ int main(int argc, char **argv)
         printf("\n");
         hive_strlist_free(&ids);
         CHECK(hive_store_delete(store, "postgres_db"));
-        CHECK(hive_store_exists(store, "postgres_db", &exists));
+        CHECK(hive_store_exists(store, &exists, "postgres_db"));
         printf("postgres_db deleted: %s\n", exists ? "no" : "yes");
     }
 

@@ -353,7 +353,7 @@ hive_rc cli_print_json(const hive_json *v)
 
     if (v == NULL)   /* a document hive_json_put could not complete */
         return hive_fail(HIVE_ERR_NOMEM, "out of memory");
-    rc = hive_json_emit(&text, v, 2);
+    rc = hive_json_emit(v, &text, 2);
     if (rc != HIVE_OK)
         return rc;
     fwrite(text.data, 1, text.len, stdout);

@@ -75,7 +75,7 @@ void helper_scrub_registers(void)
 int helper_print_json(const hive_json *doc)
 {
     hive_secret text = HIVE_SECRET_INIT;
-    hive_rc rc = hive_json_emit(&text, doc, -1);
+    hive_rc rc = hive_json_emit(doc, &text, -1);
     int ex = 0;
 
     if (rc != HIVE_OK)

@@ -1249,7 +1249,7 @@ static int cmd_exists(const opts *o, const char *id)
 
     if (ex != 0)
         return ex;
-    rc = hive_storage_exists(s, id, &found);
+    rc = hive_storage_exists(s, &found, id);
     hive_storage_free(&s);
     if (rc == HIVE_ERR_BAD_ID)
         return EXIT_NO;   /* no file can hold it, so it does not exist */
@@ -1432,7 +1432,7 @@ static int cmd_refresh(const opts *o, const char *id)
     rc = HIVE_OK;
     if (o->retry_in_doubt) {
         bool was = false;
-        rc = hive_store_clear_in_doubt(st, id, &was);
+        rc = hive_store_clear_in_doubt(st, &was, id);
         if (rc == HIVE_OK && !was)
             cli_warn("the refresh token of '%s' was not in doubt; refreshing as usual", id);
     }

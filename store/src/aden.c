@@ -377,7 +377,7 @@ hive_rc hive_aden_sync(hive_store *st, hive_aden_sync_result *res)
     return rc;
 }
 
-hive_rc hive_aden_validate(hive_store *st, const char *id, bool *valid, char *why, size_t size)
+hive_rc hive_aden_validate(hive_store *st, bool *valid, char *why, size_t size, const char *id)
 {
     hive__clear_error();
     aden a;

@@ -538,7 +538,7 @@ hive_rc hive__cred_emit(char **out, size_t *len, const hive_cred *cred)
     return hive__json_emit(out, len, cred->doc, -1);
 }
 
-hive_rc hive_cred_emit(hive_secret *out, const hive_cred *cred)
+hive_rc hive_cred_emit(const hive_cred *cred, hive_secret *out)
 {
     hive__clear_error();
     if (out == NULL || cred == NULL)

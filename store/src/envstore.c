@@ -31,7 +31,7 @@ static char *variable(const env_storage *e, const char *id)
 }
 
 /* Empty when the name does not fit buf: never a part of it. */
-void hive_env_storage_variable(char *buf, size_t size, const hive_storage *s, const char *id)
+void hive_env_storage_variable(const hive_storage *s, char *buf, size_t size, const char *id)
 {
     char *var = variable((const env_storage *)s, id);
 

@@ -2291,7 +2291,7 @@ hive_rc hive_storage_delete(hive_storage *s, const char *id)
     return hive__storage_unlock(s, lock, rc);
 }
 
-hive_rc hive_storage_exists(hive_storage *s, const char *id, bool *found)
+hive_rc hive_storage_exists(hive_storage *s, bool *found, const char *id)
 {
     hive__clear_error();
     if (s == NULL || id == NULL || found == NULL)

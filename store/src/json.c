@@ -1080,7 +1080,7 @@ hive_rc hive__json_emit(char **out, size_t *len, const hive_json *v, int indent)
     return hive__buf_finish(&b, out, len);
 }
 
-hive_rc hive_json_emit(hive_secret *out, const hive_json *v, int indent)
+hive_rc hive_json_emit(const hive_json *v, hive_secret *out, int indent)
 {
     hive__clear_error();
     if (out == NULL)

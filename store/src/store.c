@@ -358,7 +358,7 @@ static void remember(hive_store *s, const hive_cred *cred)
  * counting it would make the credential due again right after every
  * refresh. Without an access token, every key (Hive's default rule).
  */
-bool hive_cred_refresh_due(const hive_cred *cred, int margin, hive_time *due)
+bool hive_cred_refresh_due(const hive_cred *cred, hive_time *due, int margin)
 {
     hive_time refreshed = hive_cred_time(cred, HIVE_CRED_LAST_REFRESHED);
     bool access = hive_cred_get_key(cred, "access_token", NULL) != NULL;
@@ -388,7 +388,7 @@ bool hive_cred_needs_refresh(const hive_cred *cred, int margin, hive_time now)
 {
     hive_time due;
 
-    return hive_cred_refresh_due(cred, margin, &due) && hive_time_cmp(&due, &now) <= 0;
+    return hive_cred_refresh_due(cred, &due, margin) && hive_time_cmp(&due, &now) <= 0;
 }
 
 static hive_rc load(hive_store *s, hive_cred **out, const char *id)
@@ -667,7 +667,7 @@ hive_rc hive_store_get_credential(hive_store *s, hive_cred **out, const char *id
     return HIVE_OK;
 }
 
-hive_rc hive_store_clear_in_doubt(hive_store *s, const char *id, bool *was)
+hive_rc hive_store_clear_in_doubt(hive_store *s, bool *was, const char *id)
 {
     hive_cred *c = NULL;
     hive_rc rc;
@@ -784,7 +784,7 @@ hive_rc hive_store_delete(hive_store *s, const char *id)
     return holds_lock(s, id) ? s->storage->ops->del(s->storage, id) : hive_storage_delete(s->storage, id);
 }
 
-hive_rc hive_store_exists(hive_store *s, const char *id, bool *found)
+hive_rc hive_store_exists(hive_store *s, bool *found, const char *id)
 {
     bool hit;
 
@@ -796,7 +796,7 @@ hive_rc hive_store_exists(hive_store *s, const char *id, bool *found)
         *found = true;
         return HIVE_OK;
     }
-    return hive_storage_exists(s->storage, id, found);
+    return hive_storage_exists(s->storage, found, id);
 }
 
 hive_rc hive_store_list(hive_store *s, hive_strlist *out)

@@ -11,7 +11,7 @@ static hive_secret emit(const char *text, size_t len)
 
     if (hive_cred_parse(&c, text, len) != HIVE_OK)
         return out;
-    FUZZ_CHECK(hive_cred_emit(&out, c) == HIVE_OK);
+    FUZZ_CHECK(hive_cred_emit(c, &out) == HIVE_OK);
     hive_cred_free(&c);
     return out;
 }

@@ -33,8 +33,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_CHECK(hive_json_get(env, name) == hive_json_at(env, i, NULL));
     }
     FUZZ_CHECK(hive_dotenv_parse_with(&again, (const char *)data, size, &opts) == HIVE_OK);
-    FUZZ_CHECK(hive_json_emit(&a, env, -1) == HIVE_OK);
-    FUZZ_CHECK(hive_json_emit(&b, again, -1) == HIVE_OK);
+    FUZZ_CHECK(hive_json_emit(env, &a, -1) == HIVE_OK);
+    FUZZ_CHECK(hive_json_emit(again, &b, -1) == HIVE_OK);
     FUZZ_CHECK(a.len == b.len && memcmp(a.data, b.data, a.len) == 0);
     hive_secret_free(&a);
     hive_secret_free(&b);

@@ -11,7 +11,7 @@ static hive_secret emit(const char *text, size_t len, int indent)
 
     if (hive_json_parse(&v, text, len) != HIVE_OK)
         return out;
-    FUZZ_CHECK(hive_json_emit(&out, v, indent) == HIVE_OK);
+    FUZZ_CHECK(hive_json_emit(v, &out, indent) == HIVE_OK);
     hive_json_free(&v);
     return out;
 }

@@ -40,7 +40,7 @@ int main(int argc, char **argv)
             hive_json_free(&lines);
             rc = hive_json_set(result, "error", hive_json_new_string(hive_last_error(), strlen(hive_last_error())));
         }
-        if (rc != HIVE_OK || hive_json_emit(&text, result, -1) != HIVE_OK)
+        if (rc != HIVE_OK || hive_json_emit(result, &text, -1) != HIVE_OK)
             return 1;
         fwrite(text.data, 1, text.len, stdout);
         putchar('\n');

@@ -99,7 +99,7 @@ Test(aden, validate_an_active_integration)
     bool valid = false;
     char why[64];
 
-    cr_assert_eq(hive_aden_validate(st, "int-ok", &valid, why, sizeof(why)), HIVE_OK, "%s", hive_last_error());
+    cr_assert_eq(hive_aden_validate(st, &valid, why, sizeof(why), "int-ok"), HIVE_OK, "%s", hive_last_error());
     cr_expect(valid);
     cr_expect_str_eq(why, "active");
     hive_store_free(&st);
@@ -111,7 +111,7 @@ Test(aden, validate_an_expired_integration_says_why)
     bool valid = true;
     char why[64];
 
-    cr_assert_eq(hive_aden_validate(st, "int-off", &valid, why, sizeof(why)), HIVE_OK, "%s", hive_last_error());
+    cr_assert_eq(hive_aden_validate(st, &valid, why, sizeof(why), "int-off"), HIVE_OK, "%s", hive_last_error());
     cr_expect_not(valid);
     cr_expect_str_eq(why, "integration is expired");
     hive_store_free(&st);
@@ -123,7 +123,7 @@ Test(aden, validate_cuts_the_reason_to_its_buffer)
     bool valid = true;
     char why[11];
 
-    cr_assert_eq(hive_aden_validate(st, "int-off", &valid, why, sizeof(why)), HIVE_OK, "%s", hive_last_error());
+    cr_assert_eq(hive_aden_validate(st, &valid, why, sizeof(why), "int-off"), HIVE_OK, "%s", hive_last_error());
     cr_expect_not(valid);
     cr_expect_str_eq(why, "integratio");
     hive_store_free(&st);
@@ -135,7 +135,7 @@ Test(aden, validate_an_unknown_integration)
     bool valid = true;
     char why[64] = "untouched";
 
-    cr_assert_eq(hive_aden_validate(st, "int-nope", &valid, why, sizeof(why)), HIVE_ERR_NOT_FOUND);
+    cr_assert_eq(hive_aden_validate(st, &valid, why, sizeof(why), "int-nope"), HIVE_ERR_NOT_FOUND);
     cr_expect_str_eq(hive_last_error(), "Integration not found: /v1/credentials/int-nope/validate");
     cr_expect_str_eq(why, "untouched", "why is written only on success");
     hive_store_free(&st);
@@ -148,7 +148,7 @@ Test(aden, validate_with_a_wrong_key)
     char why[64];
 
     setenv("ADEN_API_KEY", "not-the-key", 1);
-    cr_assert_eq(hive_aden_validate(st, "int-ok", &valid, why, sizeof(why)), HIVE_ERR_PERM);
+    cr_assert_eq(hive_aden_validate(st, &valid, why, sizeof(why), "int-ok"), HIVE_ERR_PERM);
     cr_expect_str_eq(hive_last_error(), "Agent API key is invalid or revoked");
     cr_expect_null(strstr(hive_last_error(), "not-the-key"));
     hive_store_free(&st);
@@ -163,7 +163,7 @@ Test(aden, validate_with_the_key_from_the_store)
 
     unsetenv("ADEN_API_KEY");
     cr_assert_eq(hive_store_for_testing(&st, table), HIVE_OK);
-    cr_assert_eq(hive_aden_validate(st, "int-ok", &valid, why, sizeof(why)), HIVE_OK, "%s", hive_last_error());
+    cr_assert_eq(hive_aden_validate(st, &valid, why, sizeof(why), "int-ok"), HIVE_OK, "%s", hive_last_error());
     cr_expect(valid);
     hive_store_free(&st);
 }
@@ -175,7 +175,7 @@ Test(aden, validate_without_a_key)
     char why[64];
 
     unsetenv("ADEN_API_KEY");
-    cr_assert_eq(hive_aden_validate(st, "int-ok", &valid, why, sizeof(why)), HIVE_ERR_NO_KEY);
+    cr_assert_eq(hive_aden_validate(st, &valid, why, sizeof(why), "int-ok"), HIVE_ERR_NO_KEY);
     cr_expect_str_eq(hive_last_error(), "no Aden API key: set ADEN_API_KEY or store it as the "
                                         "credential aden_api_key (key api_key)");
     hive_store_free(&st);

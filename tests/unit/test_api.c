@@ -58,7 +58,7 @@ Test(errors, a_success_of_every_kind_leaves_no_stale_message)
     hive_strlist_free(&ids);
     /* json, datetime, dotenv, templates */
     CLEARS(hive_json_parse(&j, "{\"a\": 1}", 8));
-    CLEARS(hive_json_emit(&text, j, -1));
+    CLEARS(hive_json_emit(j, &text, -1));
     hive_secret_free(&text);
     CLEARS(hive_json_set(j, "b", hive_json_new_int(2)));
     CLEARS(hive_time_parse(&t, "2026-01-02T03:04:05", 19));
@@ -70,7 +70,7 @@ Test(errors, a_success_of_every_kind_leaves_no_stale_message)
     CLEARS(hive_cred_set_key(c, "api_key", "secret", 6, NULL));
     CLEARS(hive_cred_set_description(c, "d"));
     CLEARS(hive_cred_clone(&copy, c));
-    CLEARS(hive_cred_emit(&text, c));
+    CLEARS(hive_cred_emit(c, &text));
     CLEARS(hive_cred_parse(&loaded, text.data, text.len));
     hive_secret_free(&text);
     hive_cred_free(&loaded);
@@ -80,7 +80,7 @@ Test(errors, a_success_of_every_kind_leaves_no_stale_message)
     CLEARS(hive_storage_save(mem, c));
     CLEARS(hive_storage_load(mem, &loaded, "api"));
     hive_cred_free(&loaded);
-    CLEARS(hive_storage_exists(mem, "api", &found));
+    CLEARS(hive_storage_exists(mem, &found, "api"));
     CLEARS(hive_storage_list(mem, &ids));
     hive_strlist_free(&ids);
     cr_assert_not_null(mkdtemp(dir));
@@ -101,7 +101,7 @@ Test(errors, a_success_of_every_kind_leaves_no_stale_message)
     CLEARS(hive_store_save(s, c));
     CLEARS(hive_store_get_key(s, &out, "api", NULL, 0));
     hive_secret_free(&out);
-    CLEARS(hive_store_exists(s, "api", &found));
+    CLEARS(hive_store_exists(s, &found, "api"));
     CLEARS(hive_store_list(s, &ids));
     hive_strlist_free(&ids);
     CLEARS(hive_store_resolve(s, &out, "k={{api.api_key}}", 0));

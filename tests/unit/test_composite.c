@@ -85,7 +85,7 @@ Test(composite, a_token_found_in_a_fallback_is_refreshed_into_the_primary)
     bool found = true;
 
     open_layers(&l, false);
-    cr_assert_eq(hive_storage_exists(l.primary, "tok", &found), HIVE_OK);
+    cr_assert_eq(hive_storage_exists(l.primary, &found, "tok"), HIVE_OK);
     cr_assert_not(found);
     cr_assert_eq(hive_store_get_credential(l.store, &got, "tok", HIVE_GET_REFRESH | HIVE_GET_STRICT), HIVE_OK,
                  "%s", hive_last_error());
@@ -117,7 +117,7 @@ Test(composite, a_token_found_in_the_primary_is_refreshed_there_only)
     open_layers(&l, true);
     cr_assert_eq(hive_store_refresh(l.store, NULL, "tok"), HIVE_OK, "%s", hive_last_error());
     expect_access(l.primary, "fresh-access");
-    cr_assert_eq(hive_storage_exists(l.fallback, "tok", &found), HIVE_OK);
+    cr_assert_eq(hive_storage_exists(l.fallback, &found, "tok"), HIVE_OK);
     cr_expect_not(found, "the refresh also wrote to the fallback");
     close_layers(&l);
 }
@@ -190,12 +190,12 @@ Test(composite, writes_go_to_the_primary_under_its_lock, .fini = remove_home)
     cr_expect_str_eq(value_in(fallback, "shared", buf, sizeof(buf)), "from-fallback");
     cr_expect_str_eq(value_in(comp, "shared", buf, sizeof(buf)), "from-primary");
     cr_expect_str_eq(value_in(comp, "below", buf, sizeof(buf)), "only-below");
-    cr_assert_eq(hive_storage_exists(comp, "below", &found), HIVE_OK);
+    cr_assert_eq(hive_storage_exists(comp, &found, "below"), HIVE_OK);
     cr_expect(found);
-    cr_assert_eq(hive_storage_exists(comp, "nowhere", &found), HIVE_OK);
+    cr_assert_eq(hive_storage_exists(comp, &found, "nowhere"), HIVE_OK);
     cr_expect_not(found);
     /* an id no file can hold is looked for in the fallbacks all the same */
-    cr_assert_eq(hive_storage_exists(comp, "..", &found), HIVE_OK);
+    cr_assert_eq(hive_storage_exists(comp, &found, ".."), HIVE_OK);
     cr_expect_not(found);
     /* the union, sorted, each id once */
     cr_assert_eq(hive_storage_list(comp, &ids), HIVE_OK);
@@ -226,7 +226,7 @@ Test(composite, a_storage_that_fails_fails_the_composite, .fini = remove_home)
     cr_expect_neq(hive_storage_list(comp, &ids), HIVE_OK, "a list that misses the primary's ids");
     cr_expect_eq(ids.count, 0);
     /* what the fallback has is still read */
-    cr_assert_eq(hive_storage_exists(comp, "below", &found), HIVE_OK, "%s", hive_last_error());
+    cr_assert_eq(hive_storage_exists(comp, &found, "below"), HIVE_OK, "%s", hive_last_error());
     cr_expect(found);
     hive_storage_free(&comp);
 }

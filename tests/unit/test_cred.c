@@ -44,7 +44,7 @@ Test(cred, fixture_round_trips_byte_for_byte)
 
         cr_assert_eq(hive_cred_parse(&cred, (char *)plain.data, plain.len), HIVE_OK, "%s", hive_last_error());
         cr_assert_str_eq(hive_cred_id(cred), jstr(c, "id"));
-        cr_assert_eq(hive_cred_emit(&out, cred), HIVE_OK);
+        cr_assert_eq(hive_cred_emit(cred, &out), HIVE_OK);
         cr_assert_str_eq(out.data, want, "re-emitted %s differs", jstr(c, "id"));
 
         /* every key value, and the default key */
@@ -85,7 +85,7 @@ static hive_cred *parse(const char *json)
 static void expect_emit(const hive_cred *c, const char *want)
 {
     hive_secret out = HIVE_SECRET_INIT;
-    cr_assert_eq(hive_cred_emit(&out, c), HIVE_OK);
+    cr_assert_eq(hive_cred_emit(c, &out), HIVE_OK);
     cr_expect_str_eq(out.data, want);
     hive_secret_free(&out);
 }
@@ -173,7 +173,7 @@ Test(cred, setters_keep_hive_form)
     cr_assert_eq(hive_cred_set_provider_id(c, "oauth2"), HIVE_OK);
     cr_assert_eq(hive_cred_set_auto_refresh(c, true), HIVE_OK);
     cr_assert_eq(hive_cred_new(&c, "x", "password"), HIVE_ERR_INVALID);
-    cr_assert_eq(hive_cred_emit(&out, c), HIVE_OK);
+    cr_assert_eq(hive_cred_emit(c, &out), HIVE_OK);
     cr_assert_not_null(strstr(out.data, "\"keys\": {\"access_token\": {\"name\": \"access_token\", \"value\": "
                                    "\"tok\", \"expires_at\": \"2030-01-01T00:00:00Z\", \"metadata\": {}}"));
     cr_assert_not_null(strstr(out.data, "\"provider_id\": \"oauth2\", \"last_refreshed\": null, \"auto_refresh\": true"));
@@ -201,7 +201,7 @@ Test(cred, loads_and_rejects_what_hive_does)
             cr_expect_eq(rc, HIVE_OK, "Hive loads %s; hive: %s", k->in, hive_last_error());
             if (rc != HIVE_OK)
                 continue;
-            cr_assert_eq(hive_cred_emit(&out, c), HIVE_OK);
+            cr_assert_eq(hive_cred_emit(c, &out), HIVE_OK);
             cr_expect_str_eq(out.data, k->out, "%s", k->in);
             hive_secret_free(&out);
             hive_cred_free(&c);
@@ -277,7 +277,7 @@ Test(cred, remove_key_leaves_the_others)
     {
         hive_secret out = HIVE_SECRET_INIT;
 
-        cr_assert_eq(hive_cred_emit(&out, c), HIVE_OK);
+        cr_assert_eq(hive_cred_emit(c, &out), HIVE_OK);
         cr_expect_not_null(strstr(out.data, "\"keys\": {\"refresh_token\": {\"name\": \"refresh_token\", \"value\": "
                                        "\"ref\", \"expires_at\": \"2031-01-01T00:00:00Z\", \"metadata\": {}}}"), "%s", out.data);
         cr_expect_null(strstr(out.data, "\"tok\""), "%s", out.data);

@@ -26,9 +26,9 @@ Test(envstore, a_long_id_reads_its_own_variable_not_a_prefix)
     cr_expect_str_eq(hive_cred_get_key(c, "api_key", NULL), "its-own-value");
     hive_cred_free(&c);
     /* a buffer too small for the name gets none of it, not a part */
-    hive_env_storage_variable(small, sizeof(small), s, id);
+    hive_env_storage_variable(s, small, sizeof(small), id);
     cr_expect_str_eq(small, "");
-    hive_env_storage_variable(small, sizeof(small), s, "gh");
+    hive_env_storage_variable(s, small, sizeof(small), "gh");
     cr_expect_str_eq(small, "GH_API_KEY");
     hive_storage_free(&s);
 }

@@ -91,7 +91,7 @@ Test(etcdstore, a_long_auth_token_is_sent_whole)
     memcpy(g.token + sizeof(g.token) - 5, ".end", 5);
     setenv("HIVE_ETCD_PASSWORD", "pw", 1);
     s = open_on(&server, &g, "hiveuser");
-    cr_assert_eq(hive_storage_exists(s, "x", &found), HIVE_OK, "%s", hive_last_error());
+    cr_assert_eq(hive_storage_exists(s, &found, "x"), HIVE_OK, "%s", hive_last_error());
     cr_expect_not(found);
     cr_expect_eq(strlen(g.seen_auth), strlen(g.token), "the token was cut to %zu bytes", strlen(g.seen_auth));
     cr_expect_str_eq(g.seen_auth, g.token);
@@ -121,7 +121,7 @@ Test(etcdstore, a_revision_that_is_not_a_number_is_refused)
     g.range_answer = "{\"header\": {\"revision\": \"5\"}, \"kvs\": [{\"key\": \"eA==\", \"value\": \"dG9rZW4=\", "
                      "\"mod_revision\": \"1234567890123456789012345\"}]}";
     s = open_on(&server, &g, NULL);
-    cr_expect_eq(hive_storage_exists(s, "x", &found), HIVE_ERR_IO);
+    cr_expect_eq(hive_storage_exists(s, &found, "x"), HIVE_ERR_IO);
     cr_expect_str_eq(hive_last_error(), "etcd answered a mod_revision for 'x' that is not a number");
     hive_storage_free(&s);
     httpd_stop(&server);
@@ -145,7 +145,7 @@ Test(etcdstore, a_host_without_a_port_is_etcds_client_port)
     /* nothing listens on 127.0.0.9: the message names the endpoint meant */
     cr_assert_eq(hive_etcd_storage_open(&s, "etcd://127.0.0.9/p?timeout=0.5", NULL), HIVE_OK, "%s",
                  hive_last_error());
-    cr_expect_eq(hive_storage_exists(s, "x", &found), HIVE_ERR_NETWORK, "%s", hive_last_error());
+    cr_expect_eq(hive_storage_exists(s, &found, "x"), HIVE_ERR_NETWORK, "%s", hive_last_error());
     cr_expect_not_null(strstr(hive_last_error(), "etcd at 127.0.0.9:2379 is unreachable"), "%s",
                        hive_last_error());
     hive_storage_free(&s);
@@ -181,9 +181,9 @@ Test(etcdstore, prefetch_reads_every_id_in_one_request)
     cr_assert_eq(hive_storage_prefetch(s, ids, 3), HIVE_OK, "%s", hive_last_error());
     /* served from the read-ahead: the gateway is gone */
     httpd_stop(&server);
-    cr_expect_eq(hive_storage_exists(s, "a", &found), HIVE_OK, "%s", hive_last_error());
+    cr_expect_eq(hive_storage_exists(s, &found, "a"), HIVE_OK, "%s", hive_last_error());
     cr_expect_not(found);
-    cr_expect_eq(hive_storage_exists(s, "b", &found), HIVE_OK, "%s", hive_last_error());
+    cr_expect_eq(hive_storage_exists(s, &found, "b"), HIVE_OK, "%s", hive_last_error());
     cr_expect_not(found);
     hive_storage_free(&s);
 }

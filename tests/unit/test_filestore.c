@@ -119,9 +119,9 @@ Test(filestore, save_load_list_delete)
     cr_assert_str_eq(ids.items[0], "one");
     cr_assert_str_eq(ids.items[1], "two/alias");
     hive_strlist_free(&ids);
-    cr_assert_eq(hive_storage_exists(s, "one", &found), HIVE_OK);
+    cr_assert_eq(hive_storage_exists(s, &found, "one"), HIVE_OK);
     cr_assert(found);
-    cr_assert_eq(hive_storage_exists(s, "two_alias", &found), HIVE_OK);
+    cr_assert_eq(hive_storage_exists(s, &found, "two_alias"), HIVE_OK);
     cr_assert_not(found, "another id mapping to the same file must not exist");
     snprintf(path, sizeof(path), "%s/credentials/one.enc", dir);
     cr_assert_eq(stat(path, &st), 0);
@@ -131,7 +131,7 @@ Test(filestore, save_load_list_delete)
     cr_assert_eq(hive_storage_delete(s, "one"), HIVE_OK);
     cr_assert_eq(hive_storage_delete(s, "one"), HIVE_ERR_NOT_FOUND);
     cr_assert_str_eq(hive_last_error(), "Credential 'one' not found");
-    cr_assert_eq(hive_storage_exists(s, "one", &found), HIVE_OK);
+    cr_assert_eq(hive_storage_exists(s, &found, "one"), HIVE_OK);
     cr_assert_not(found);
     hive_storage_free(&s);
     remove_home();
@@ -322,8 +322,8 @@ Test(filestore, rebuilt_index_matches_hive)
         const hive_json *g = hive_json_get(hive_json_get(got, "credentials"), id);
         hive_secret a = HIVE_SECRET_INIT, b = HIVE_SECRET_INIT;
         cr_assert_not_null(g, "%s missing", id);
-        cr_assert_eq(hive_json_emit(&a, w, 2), HIVE_OK);
-        cr_assert_eq(hive_json_emit(&b, g, 2), HIVE_OK);
+        cr_assert_eq(hive_json_emit(w, &a, 2), HIVE_OK);
+        cr_assert_eq(hive_json_emit(g, &b, 2), HIVE_OK);
         cr_expect_str_eq(b.data, a.data, "%s", id);
         hive_secret_free(&a);
         hive_secret_free(&b);
@@ -414,7 +414,7 @@ Test(filestore, stale_index_entry_never_decides)
     snprintf(path, sizeof(path), "%s/credentials/a_b.enc", dir);
     cr_assert_eq(unlink(path), 0);
     save(s, "a_b", "kept");
-    cr_assert_eq(hive_storage_exists(s, "a/b", &found), HIVE_OK);
+    cr_assert_eq(hive_storage_exists(s, &found, "a/b"), HIVE_OK);
     cr_assert_not(found);
     cr_assert_eq(hive_storage_delete(s, "a/b"), HIVE_ERR_NOT_FOUND);
     cr_assert_eq(hive_cred_new(&c, "a/b", "api_key"), HIVE_OK);
@@ -497,8 +497,8 @@ Test(filestore, index_key_names_are_counted_and_sorted_as_python_does)
     snprintf(path, sizeof(path), "%s/metadata/index.json", dir);
     text = slurp(path, &len);
     cr_assert_eq(hive_json_parse(&idx, text, len), HIVE_OK);
-    cr_assert_eq(hive_json_emit(&names, hive_json_get(hive_json_get(hive_json_get(idx, "credentials"), "n"),
-                                                            "key_names"), -1), HIVE_OK);
+    cr_assert_eq(hive_json_emit(hive_json_get(hive_json_get(hive_json_get(idx, "credentials"), "n"),
+                                                            "key_names"), &names, -1), HIVE_OK);
     cr_expect_str_eq(names.data, "[\"a\", \"a\\u0000b\", \"b\"]");
     hive_secret_free(&names);
     free(text);

@@ -28,11 +28,11 @@ Test(json, matches_python_on_every_golden_case)
             continue;
         }
         cr_assert_eq(rc, HIVE_OK, "case %zu rejected: %s", i, hive_last_error());
-        cr_assert_eq(hive_json_emit(&out, v, -1), HIVE_OK);
+        cr_assert_eq(hive_json_emit(v, &out, -1), HIVE_OK);
         cr_expect_str_eq(out.data, c->compact, "case %zu compact", i);
         cr_expect_eq(out.len, strlen(c->compact));
         hive_secret_free(&out);
-        cr_assert_eq(hive_json_emit(&out, v, 2), HIVE_OK);
+        cr_assert_eq(hive_json_emit(v, &out, 2), HIVE_OK);
         cr_expect_str_eq(out.data, c->indented, "case %zu indented", i);
         hive_secret_free(&out);
         hive_json_free(&v);
@@ -45,7 +45,7 @@ Test(json, floats_print_as_python_repr)
         hive_json *v = NULL;
         hive_secret out = HIVE_SECRET_INIT;
         cr_assert_eq(hive_json_parse(&v, float_cases[i][0], strlen(float_cases[i][0])), HIVE_OK);
-        cr_assert_eq(hive_json_emit(&out, v, -1), HIVE_OK);
+        cr_assert_eq(hive_json_emit(v, &out, -1), HIVE_OK);
         cr_expect_str_eq(out.data, float_cases[i][1]);
         hive_secret_free(&out);
         hive_json_free(&v);
@@ -137,7 +137,7 @@ Test(json, set_keeps_position_and_builds_objects)
     cr_assert_eq(hive_json_set(o, "b", hive_json_new_int(1)), HIVE_OK);
     cr_assert_eq(hive_json_set(o, "a", hive_json_new_string("x", 1)), HIVE_OK);
     cr_assert_eq(hive_json_set(o, "b", hive_json_new(HIVE_JSON_NULL)), HIVE_OK);
-    cr_assert_eq(hive_json_emit(&out, o, -1), HIVE_OK);
+    cr_assert_eq(hive_json_emit(o, &out, -1), HIVE_OK);
     cr_assert_str_eq(out.data, "{\"b\": null, \"a\": \"x\"}");
     hive_secret_free(&out);
     hive_json_remove(o, "b");
@@ -156,7 +156,7 @@ Test(json, put_and_push_build_a_whole_document)
     hive_json_put(&o, "id", hive_json_new_string("svc", 3));
     hive_json_put(&o, "items", a);
     cr_assert_not_null(o);
-    cr_assert_eq(hive_json_emit(&text, o, -1), HIVE_OK);
+    cr_assert_eq(hive_json_emit(o, &text, -1), HIVE_OK);
     cr_assert_str_eq(text.data, "{\"id\": \"svc\", \"items\": [1, \"x\"]}");
     hive_secret_free(&text);
     hive_json_free(&o);
@@ -207,7 +207,7 @@ Test(json, mut_lookups_change_the_tree)
     cr_assert_str_eq(key, "b");
     cr_assert_null(hive_json_get_mut(o, "missing"));
     cr_assert_null(hive_json_at_mut(o, 2, NULL));
-    cr_assert_eq(hive_json_emit(&out, o, -1), HIVE_OK);
+    cr_assert_eq(hive_json_emit(o, &out, -1), HIVE_OK);
     cr_assert_str_eq(out.data, "{\"a\": {\"x\": 1}, \"b\": [1, 2]}");
     hive_secret_free(&out);
     hive_json_free(&o);

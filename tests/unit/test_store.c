@@ -315,11 +315,11 @@ Test(store, save_then_get_and_exists)
     bool found = false;
 
     cr_assert_eq(hive_cred_set_key(c, "password", "secret123", 9, NULL), HIVE_OK);
-    cr_assert_eq(hive_store_exists(s, "postgres_db", &found), HIVE_OK);
+    cr_assert_eq(hive_store_exists(s, &found, "postgres_db"), HIVE_OK);
     cr_expect_not(found);
     cr_assert_eq(hive_store_save(s, c), HIVE_OK, "%s", hive_last_error());
     hive_cred_free(&c);
-    cr_assert_eq(hive_store_exists(s, "postgres_db", &found), HIVE_OK);
+    cr_assert_eq(hive_store_exists(s, &found, "postgres_db"), HIVE_OK);
     cr_expect(found);
     expect_key(s, "postgres_db", "password", 0, "secret123");
     expect_stored(hive_store_storage(s), "postgres_db", "username", "admin");
@@ -333,7 +333,7 @@ Test(store, delete_removes_and_a_second_delete_is_not_found)
     hive_secret v = HIVE_SECRET_INIT;
 
     cr_assert_eq(hive_store_delete(s, "brave_search"), HIVE_OK);
-    cr_assert_eq(hive_store_exists(s, "brave_search", &found), HIVE_OK);
+    cr_assert_eq(hive_store_exists(s, &found, "brave_search"), HIVE_OK);
     cr_expect_not(found);
     cr_expect_eq(hive_store_get_key(s, &v, "brave_search", "api_key", 0), HIVE_ERR_NOT_FOUND);
     cr_expect_eq(hive_store_delete(s, "brave_search"), HIVE_ERR_NOT_FOUND);
@@ -456,7 +456,7 @@ Test(store, negative_cache_ttl_disables_the_cache)
         hive_secret v = HIVE_SECRET_INIT;
         bool found = true;
         cr_expect_eq(hive_store_get_key(s, &v, "k", NULL, 0), HIVE_ERR_NOT_FOUND);
-        cr_assert_eq(hive_store_exists(s, "k", &found), HIVE_OK);
+        cr_assert_eq(hive_store_exists(s, &found, "k"), HIVE_OK);
         cr_expect_not(found);
     }
     hive_store_free(&s);
@@ -518,7 +518,7 @@ Test(store, delete_through_the_store_drops_the_cached_copy)
     expect_key(s, "brave_search", "api_key", 0, "test-brave-key");   /* cached */
     cr_assert_eq(hive_store_delete(s, "brave_search"), HIVE_OK);
     cr_expect_eq(hive_store_get_credential(s, &c, "brave_search", 0), HIVE_ERR_NOT_FOUND);
-    cr_assert_eq(hive_store_exists(s, "brave_search", &found), HIVE_OK);
+    cr_assert_eq(hive_store_exists(s, &found, "brave_search"), HIVE_OK);
     cr_expect_not(found);
     cr_expect_not(hive_store_is_available(s, "brave_search"));
     hive_store_free(&s);
@@ -1009,10 +1009,10 @@ Test(refresh, the_access_token_decides_what_is_due)
     cr_assert_eq(hive_cred_set_key(c, "refresh_token", "r", 1, &past), HIVE_OK);
     cr_expect_not(hive_cred_needs_refresh(c, 300, now),
                   "an access token without expiry is never due, whatever the other keys");
-    cr_expect_not(hive_cred_refresh_due(c, 300, &due_at));
+    cr_expect_not(hive_cred_refresh_due(c, &due_at, 300));
     cr_assert_eq(hive_cred_set_key_expires(c, "access_token", &later), HIVE_OK);
     cr_expect_not(hive_cred_needs_refresh(c, 300, now), "a fresh access token with an expired id_token");
-    cr_assert(hive_cred_refresh_due(c, 300, &due_at));
+    cr_assert(hive_cred_refresh_due(c, &due_at, 300));
     cr_expect_eq(due_at.sec, later.sec - 300, "due: the access token's expiry less the margin");
     cr_assert_eq(hive_cred_set_key_expires(c, "access_token", &soon), HIVE_OK);
     cr_expect(hive_cred_needs_refresh(c, 300, now), "the access token within the margin");
@@ -1158,7 +1158,7 @@ Test(refresh, a_refresh_does_not_resurrect_a_credential_deleted_meanwhile)
     tp.meanwhile = delete_meanwhile;
     cr_expect_eq(hive_store_get_credential(s, &c, "tok", HIVE_GET_REFRESH), HIVE_ERR_NOT_FOUND);
     cr_expect_null(c);
-    cr_assert_eq(hive_storage_exists(hive_store_storage(s), "tok", &found), HIVE_OK);
+    cr_assert_eq(hive_storage_exists(hive_store_storage(s), &found, "tok"), HIVE_OK);
     cr_expect_not(found, "the refresh saved a deleted credential again");
 
     hive_store_free(&s);
@@ -1166,7 +1166,7 @@ Test(refresh, a_refresh_does_not_resurrect_a_credential_deleted_meanwhile)
     tp.meanwhile = delete_meanwhile;
     cr_expect_eq(hive_store_refresh(s, &c, "tok"), HIVE_ERR_NOT_FOUND);
     cr_expect_not_null(strstr(hive_last_error(), "deleted while it was being refreshed"), "%s", hive_last_error());
-    cr_assert_eq(hive_storage_exists(hive_store_storage(s), "tok", &found), HIVE_OK);
+    cr_assert_eq(hive_storage_exists(hive_store_storage(s), &found, "tok"), HIVE_OK);
     cr_expect_not(found, "the refresh saved a deleted credential again");
     hive_store_free(&s);
 }
@@ -1226,9 +1226,9 @@ Test(env_storage, explicit_mapping_reads_the_variable)
     cr_expect_str_eq(hive_cred_get_key(c, "api_key", NULL), "bsa-from-env");
     hive_cred_free(&c);
     cr_expect_eq(hive_storage_load(st, &c, "github"), HIVE_ERR_NOT_FOUND);
-    cr_assert_eq(hive_storage_exists(st, "brave_search", &found), HIVE_OK);
+    cr_assert_eq(hive_storage_exists(st, &found, "brave_search"), HIVE_OK);
     cr_expect(found);
-    cr_assert_eq(hive_storage_exists(st, "github", &found), HIVE_OK);
+    cr_assert_eq(hive_storage_exists(st, &found, "github"), HIVE_OK);
     cr_expect_not(found);
     hive_storage_free(&st);
     cr_expect_null(st);
@@ -1241,9 +1241,9 @@ Test(env_storage, default_variable_name_comes_from_the_id)
 
     setenv("BRAVE_SEARCH_API_KEY", "dashed", 1);
     cr_assert_eq(hive_env_storage_open(&st, NULL, ""), HIVE_OK);
-    hive_env_storage_variable(var, sizeof(var), st, "brave-search");
+    hive_env_storage_variable(st, var, sizeof(var), "brave-search");
     cr_expect_str_eq(var, "BRAVE_SEARCH_API_KEY");
-    hive_env_storage_variable(var, sizeof(var), st, "openai");
+    hive_env_storage_variable(st, var, sizeof(var), "openai");
     cr_expect_str_eq(var, "OPENAI_API_KEY");
     expect_loaded(st, "brave-search", "dashed");
     expect_loaded(st, "brave_search", "dashed");
@@ -1257,7 +1257,7 @@ Test(env_storage, mapped_variable_name_is_reported)
     char var[128];
 
     cr_assert_eq(hive_env_storage_open(&st, mapping, ""), HIVE_OK);
-    hive_env_storage_variable(var, sizeof(var), st, "github");
+    hive_env_storage_variable(st, var, sizeof(var), "github");
     cr_expect_str_eq(var, "GITHUB_TOKEN");
     hive_storage_free(&st);
 }
@@ -1278,7 +1278,7 @@ Test(env_storage, dotenv_file_is_a_second_source)
     cr_assert_eq(hive_env_storage_open(&st, mapping, path), HIVE_OK);
     expect_loaded(st, "fileonly", "from-file");
     expect_loaded(st, "both", "env-wins");
-    cr_assert_eq(hive_storage_exists(st, "fileonly", &found), HIVE_OK);
+    cr_assert_eq(hive_storage_exists(st, &found, "fileonly"), HIVE_OK);
     cr_expect(found);
     cr_expect_eq(hive_storage_load(st, &c, "absent"), HIVE_ERR_NOT_FOUND);
     hive_storage_free(&st);
@@ -1315,15 +1315,15 @@ Test(env_storage, empty_value_counts_as_missing)
     cr_assert_eq(hive_env_storage_open(&st, mapping, path), HIVE_OK);
 
     cr_expect_eq(hive_storage_load(st, &c, "blank"), HIVE_ERR_NOT_FOUND);
-    cr_assert_eq(hive_storage_exists(st, "blank", &found), HIVE_OK);
+    cr_assert_eq(hive_storage_exists(st, &found, "blank"), HIVE_OK);
     cr_expect_not(found);
     /* Hive: an empty value in the file cannot be loaded, yet it exists
      * (EnvVarStorage.exists is "_read_env_value(...) is not None") */
     cr_expect_eq(hive_storage_load(st, &c, "emptyfile"), HIVE_ERR_NOT_FOUND);
-    cr_assert_eq(hive_storage_exists(st, "emptyfile", &found), HIVE_OK);
+    cr_assert_eq(hive_storage_exists(st, &found, "emptyfile"), HIVE_OK);
     cr_expect(found);
     cr_expect_eq(hive_storage_load(st, &c, "quotedempty"), HIVE_ERR_NOT_FOUND);
-    cr_assert_eq(hive_storage_exists(st, "quotedempty", &found), HIVE_OK);
+    cr_assert_eq(hive_storage_exists(st, &found, "quotedempty"), HIVE_OK);
     cr_expect(found);
     /* an empty variable falls through to the file */
     expect_loaded(st, "fallback", "file-value");
@@ -1500,9 +1500,9 @@ Test(composite, writes_go_to_the_primary_only)
     expect_loaded(f2, "b", "fb2-b");
     expect_loaded(comp, "b", "written");
     put_api_key(comp, "new", "n");
-    cr_assert_eq(hive_storage_exists(f1, "new", &found), HIVE_OK);
+    cr_assert_eq(hive_storage_exists(f1, &found, "new"), HIVE_OK);
     cr_expect_not(found);
-    cr_assert_eq(hive_storage_exists(f2, "new", &found), HIVE_OK);
+    cr_assert_eq(hive_storage_exists(f2, &found, "new"), HIVE_OK);
     cr_expect_not(found);
     expect_loaded(p, "new", "n");
     hive_storage_free(&comp);
@@ -1515,7 +1515,7 @@ Test(composite, deletes_go_to_the_primary_only)
     bool found = true;
 
     cr_assert_eq(hive_storage_delete(comp, "a"), HIVE_OK);
-    cr_assert_eq(hive_storage_exists(p, "a", &found), HIVE_OK);
+    cr_assert_eq(hive_storage_exists(p, &found, "a"), HIVE_OK);
     cr_expect_not(found);
     expect_loaded(f1, "a", "fb1-a");
     expect_loaded(comp, "a", "fb1-a");   /* now served by the fallback */
@@ -1531,16 +1531,16 @@ Test(composite, exists_is_any)
     bool found;
 
     found = false;
-    cr_assert_eq(hive_storage_exists(comp, "a", &found), HIVE_OK);
+    cr_assert_eq(hive_storage_exists(comp, &found, "a"), HIVE_OK);
     cr_expect(found);
     found = false;
-    cr_assert_eq(hive_storage_exists(comp, "b", &found), HIVE_OK);
+    cr_assert_eq(hive_storage_exists(comp, &found, "b"), HIVE_OK);
     cr_expect(found);
     found = false;
-    cr_assert_eq(hive_storage_exists(comp, "c", &found), HIVE_OK);
+    cr_assert_eq(hive_storage_exists(comp, &found, "c"), HIVE_OK);
     cr_expect(found);
     found = true;
-    cr_assert_eq(hive_storage_exists(comp, "zzz", &found), HIVE_OK);
+    cr_assert_eq(hive_storage_exists(comp, &found, "zzz"), HIVE_OK);
     cr_expect_not(found);
     hive_storage_free(&comp);
 }

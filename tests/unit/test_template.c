@@ -36,7 +36,7 @@ static char *dump(const hive_json *v)
 {
     hive_secret out = HIVE_SECRET_INIT;
     char *copy;
-    cr_assert_eq(hive_json_emit(&out, v, -1), HIVE_OK);
+    cr_assert_eq(hive_json_emit(v, &out, -1), HIVE_OK);
     copy = strdup(out.data);
     hive_secret_free(&out);
     return copy;

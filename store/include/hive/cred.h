@@ -64,7 +64,7 @@ HIVE_EXPORT HIVE_NODISCARD hive_rc hive_cred_parse(hive_cred **out, const char *
 
 /* The credential's JSON text exactly as Hive writes it, secrets and all.
  * *out is the caller's (hive_secret_free). */
-HIVE_EXPORT HIVE_NODISCARD hive_rc hive_cred_emit(hive_secret *out, const hive_cred *cred);
+HIVE_EXPORT HIVE_NODISCARD hive_rc hive_cred_emit(const hive_cred *cred, hive_secret *out);
 
 /* Wipe and free; sets *cred to NULL. */
 HIVE_EXPORT void hive_cred_free(hive_cred **cred);

@@ -51,7 +51,7 @@ HIVE_EXPORT void hive_json_free(hive_json **json);
  * as json.dumps(v, indent=N). *out is the caller's (hive_secret_free: the
  * strings in a tree may be secrets).
  */
-HIVE_EXPORT HIVE_NODISCARD hive_rc hive_json_emit(hive_secret *out, const hive_json *v, int indent);
+HIVE_EXPORT HIVE_NODISCARD hive_rc hive_json_emit(const hive_json *v, hive_secret *out, int indent);
 
 HIVE_EXPORT hive_json_type hive_json_typeof(const hive_json *v);
 

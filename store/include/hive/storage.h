@@ -47,7 +47,7 @@ HIVE_EXPORT HIVE_NODISCARD hive_rc hive_storage_save(hive_storage *s, const hive
 /* Remove id (also waiting for a refresh under way). HIVE_ERR_NOT_FOUND when absent. */
 HIVE_EXPORT HIVE_NODISCARD hive_rc hive_storage_delete(hive_storage *s, const char *id);
 /* *found = whether id exists, without decrypting anything. */
-HIVE_EXPORT HIVE_NODISCARD hive_rc hive_storage_exists(hive_storage *s, const char *id, bool *found);
+HIVE_EXPORT HIVE_NODISCARD hive_rc hive_storage_exists(hive_storage *s, bool *found, const char *id);
 /* All ids, sorted. */
 HIVE_EXPORT HIVE_NODISCARD hive_rc hive_storage_list(hive_storage *s, hive_strlist *out);
 /* Close and free; sets *s to NULL. */
@@ -198,7 +198,7 @@ HIVE_EXPORT void hive_env_storage_set_warn(hive_storage *s, void (*warn)(void *c
                                            void *ctx);
 
 /* The variable an id reads (for messages): writes into buf. */
-HIVE_EXPORT void hive_env_storage_variable(char *buf, size_t size, const hive_storage *s, const char *id);
+HIVE_EXPORT void hive_env_storage_variable(const hive_storage *s, char *buf, size_t size, const char *id);
 
 /* --- in-memory storage ------------------------------------------------ */
 

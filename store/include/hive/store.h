@@ -81,7 +81,7 @@ HIVE_EXPORT HIVE_NODISCARD hive_rc hive_store_get_key(hive_store *s, hive_secret
 
 HIVE_EXPORT HIVE_NODISCARD hive_rc hive_store_save(hive_store *s, const hive_cred *cred);
 HIVE_EXPORT HIVE_NODISCARD hive_rc hive_store_delete(hive_store *s, const char *id);
-HIVE_EXPORT HIVE_NODISCARD hive_rc hive_store_exists(hive_store *s, const char *id, bool *found);
+HIVE_EXPORT HIVE_NODISCARD hive_rc hive_store_exists(hive_store *s, bool *found, const char *id);
 HIVE_EXPORT HIVE_NODISCARD hive_rc hive_store_list(hive_store *s, hive_strlist *out);
 
 /* Whether id can be used now: it loads, has a default key, and that key
@@ -139,7 +139,7 @@ HIVE_EXPORT HIVE_NODISCARD bool hive_cred_needs_refresh(const hive_cred *cred, i
 
 /* When cred next becomes due for refresh by that rule: false when it never
  * does (auto_refresh off, or no key expires). */
-HIVE_EXPORT HIVE_NODISCARD bool hive_cred_refresh_due(const hive_cred *cred, int margin, hive_time *due);
+HIVE_EXPORT HIVE_NODISCARD bool hive_cred_refresh_due(const hive_cred *cred, hive_time *due, int margin);
 
 /*
  * Refresh id through its provider now, whether or not it is due, and save
@@ -171,7 +171,7 @@ HIVE_EXPORT HIVE_NODISCARD hive_rc hive_store_refresh(hive_store *s, hive_cred *
  * take the mark off credential id (*was: there was one), so the next
  * refresh sends it once more.
  */
-HIVE_EXPORT HIVE_NODISCARD hive_rc hive_store_clear_in_doubt(hive_store *s, const char *id, bool *was);
+HIVE_EXPORT HIVE_NODISCARD hive_rc hive_store_clear_in_doubt(hive_store *s, bool *was, const char *id);
 
 /* --- templates --------------------------------------------------------- */
 
@@ -295,7 +295,7 @@ typedef struct hive_aden_sync_result {
 HIVE_EXPORT HIVE_NODISCARD hive_rc hive_aden_sync(hive_store *s, hive_aden_sync_result *out);
 
 /* Ask Aden whether integration id is valid; why: its error or status. */
-HIVE_EXPORT HIVE_NODISCARD hive_rc hive_aden_validate(hive_store *s, const char *id, bool *valid, char *why, size_t size);
+HIVE_EXPORT HIVE_NODISCARD hive_rc hive_aden_validate(hive_store *s, bool *valid, char *why, size_t size, const char *id);
 
 #ifdef __cplusplus
 }
