@@ -35,6 +35,22 @@ int main(void)
     return 0;
 }
 C
+# The complete program of docs/libhive.md, as the page has it, and the
+# output the page says it prints; it runs on a new store in a temp HIVE_HOME.
+repo=$(cd "$(dirname "$0")/.." && pwd)
+"$repo/tests/doc/extract_example.sh" "$repo/docs/libhive.md" libhive_intro.c > "$prefix/intro.c"
+intro_want=$(awk '/^It prints:$/ { f = 1; next } f && /^    / { print substr($0, 5); n++; next } f && n { exit }' \
+             "$repo/docs/libhive.md")
+[ -n "$intro_want" ] || { echo "docs/libhive.md: no output after 'It prints:'"; exit 1; }
+run_intro() {   # $1: the built program, $2: how it was built
+  local home out
+  home=$(mktemp -d "$prefix/home-intro.XXXXXX")
+  out=$(env -u HIVE_CREDENTIAL_KEY HIVE_HOME="$home" LD_LIBRARY_PATH="$libdir" "$1") ||
+    { echo "docs/libhive.md's program ($2) failed: $out"; exit 1; }
+  [ "$out" = "$intro_want" ] || { printf 'docs/libhive.md program (%s) printed:\n%s\nnot:\n%s\n' "$2" "$out" "$intro_want"; exit 1; }
+}
+cc $extra $(pkg-config --cflags hive) "$prefix/intro.c" -o "$prefix/intro" $(pkg-config --libs hive)
+run_intro "$prefix/intro" "pkg-config"
 # shared
 cc $extra $(pkg-config --cflags hive) "$prefix/prog.c" -o "$prefix/prog" $(pkg-config --libs hive)
 out=$(LD_LIBRARY_PATH="$libdir" "$prefix/prog")
@@ -70,6 +86,8 @@ add_executable(prog ../prog.c)
 target_link_libraries(prog PRIVATE hive::$kind)
 add_executable(ver ../ver.c)
 target_link_libraries(ver PRIVATE hive::$kind)
+add_executable(intro ../intro.c)
+target_link_libraries(intro PRIVATE hive::$kind)
 file(WRITE \${CMAKE_BINARY_DIR}/hive_version.txt "\${hive_VERSION}")
 CM
   CFLAGS="$extra" LDFLAGS="$extra" cmake -S "$prefix/pkg-$kind" -B "$prefix/pkg-$kind/build" \
@@ -78,6 +96,7 @@ CM
     { echo "find_package(hive) with hive::$kind:"; cat "$prefix/pkg-$kind.log"; exit 1; }
   out=$(LD_LIBRARY_PATH="$libdir" "$prefix/pkg-$kind/build/prog")
   [ "$out" = installed ] || { echo "hive::$kind: got '$out'"; exit 1; }
+  run_intro "$prefix/pkg-$kind/build/intro" "find_package, hive::$kind"
   ver=$(LD_LIBRARY_PATH="$libdir" "$prefix/pkg-$kind/build/ver") || { echo "hive::$kind: hive_version() is not HIVE_VERSION"; exit 1; }
   cmver=$(cat "$prefix/pkg-$kind/build/hive_version.txt")
   [ "$ver" = "$pcver" ] && [ "$cmver" = "$pcver" ] ||
@@ -108,7 +127,7 @@ zsh -f -c 'fpath=("$1" $fpath); autoload -Uz compinit && compinit -u -d "$2/zcom
   { echo "zsh completion not registered"; exit 1; }
 # The README's first example, verbatim, on a new HIVE_HOME with the
 # installed tools on PATH; 'make deploy' is a Makefile that checks the token.
-readme=$(cd "$(dirname "$0")/.." && pwd)/README.md
+readme=$repo/README.md
 example=$(awk '/^```sh$/ { f = 1; next } /^```$/ { if (f) exit } f' "$readme")
 case $example in
   "hive-cred init"*) ;;
@@ -119,4 +138,4 @@ printf 'deploy:\n\t@test "$$GITHUB_TOKEN" = tok-0123456789 && echo deployed\n' >
 out=$(cd "$prefix/project" && env -u HIVE_CREDENTIAL_KEY HIVE_HOME="$prefix/home" TOKEN=tok-0123456789 \
       PATH="$prefix/bin:$PATH" bash -euo pipefail -c "$example")
 [ "${out##*$'\n'}" = deployed ] || { echo "README example: got '$out'"; exit 1; }
-echo "install: OK (binaries, libhive.a, libhive.so, headers, hive.pc, find_package(hive), version, man pages, completion, README example)"
+echo "install: OK (binaries, libhive.a, libhive.so, headers, hive.pc, find_package(hive), docs/libhive.md's program, version, man pages, completion, README example)"

@@ -3,6 +3,24 @@
  *
  * Threads: the functions here may be called from any thread at any time;
  * the detail message is per thread.
+ *
+ * What holds for every function in these headers (docs/libhive.md says it
+ * at length, with an example program):
+ *  - Errors: a function that can fail returns a hive_rc (HIVE_OK = 0) and
+ *    sets this thread's detail message (hive_last_error); each function's
+ *    comment names the codes that mean something particular there, and
+ *    any may also give HIVE_ERR_NOMEM, or HIVE_ERR_INVALID for a NULL
+ *    where an argument is required. HIVE_NODISCARD: ignoring the result
+ *    does not compile with -Werror.
+ *  - Outputs are written only on success, and then belong to the caller:
+ *    an object to give back with its _free function, a hive_secret with
+ *    hive_secret_free. A const char * or const hive_json * returned by an
+ *    accessor belongs to the object it came from and lives as long as it
+ *    is not changed or freed. Every _free takes the address of what it
+ *    frees, wipes what may be secret, and clears it; NULL is fine.
+ *  - Argument order: the object acted on first, then outputs, then inputs;
+ *    a function with no object to act on puts its output first.
+ *  - Threads: each header says at its top what may be shared.
  */
 #ifndef HIVE_COMMON_H
 #define HIVE_COMMON_H

@@ -53,6 +53,8 @@ HIVE_EXPORT void hive_json_free(hive_json **json);
  */
 HIVE_EXPORT HIVE_NODISCARD hive_rc hive_json_emit(const hive_json *v, hive_secret *out, int indent);
 
+/* The type of v; HIVE_JSON_NULL for a NULL v (so a missing member reads
+ * as null). */
 HIVE_EXPORT hive_json_type hive_json_typeof(const hive_json *v);
 
 /* STRING: its bytes (NUL-terminated; *len may count embedded NULs).
@@ -86,7 +88,9 @@ HIVE_EXPORT hive_json *hive_json_get_mut(hive_json *obj, const char *key);
 /* OBJECT: the member whose name is the key_len bytes at key, or NULL. */
 HIVE_EXPORT const hive_json *hive_json_get_member(const hive_json *obj, const char *key, size_t key_len);
 
-/* Constructors; each returns NULL when out of memory. */
+/* Constructors; each returns a new tree, the caller's (hive_json_free), or
+ * NULL when out of memory. hive_json_new makes an empty ARRAY or OBJECT,
+ * or the value NULL, FALSE or TRUE (not NUMBER or STRING). */
 HIVE_EXPORT hive_json *hive_json_new(hive_json_type type);
 HIVE_EXPORT hive_json *hive_json_new_string(const char *s, size_t len);
 HIVE_EXPORT hive_json *hive_json_new_int(int64_t n);

@@ -1,8 +1,9 @@
 /*
- * hive/mem.h - the one wipe and the one constant-time compare.
+ * hive/mem.h - the one type for a secret handed over, the one wipe and
+ * the one constant-time compare.
  *
  * Threads: these functions share nothing and may run in several threads
- * at once.
+ * at once; a hive_secret is plain data, owned by one thread at a time.
  */
 #ifndef HIVE_MEM_H
 #define HIVE_MEM_H

@@ -29,12 +29,15 @@ extern "C" {
 
 typedef struct hive_storage hive_storage;
 
-/* A list of strings; free with hive_strlist_free. */
+/* A list of strings: start from {0}; a function that fills one appends
+ * copies the list owns; give it back with hive_strlist_free. */
 typedef struct hive_strlist {
     char **items;
     size_t count;
 } hive_strlist;
 
+/* Free every string and the array, and clear *list to {0} (so it may be
+ * filled again). NULL is fine. */
 HIVE_EXPORT void hive_strlist_free(hive_strlist *list);
 /* Append a copy of s. */
 HIVE_EXPORT HIVE_NODISCARD hive_rc hive_strlist_add(hive_strlist *list, const char *s);

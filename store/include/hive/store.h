@@ -58,7 +58,12 @@ HIVE_EXPORT HIVE_NODISCARD hive_rc hive_store_open(hive_store **out, const char 
  */
 HIVE_EXPORT HIVE_NODISCARD hive_rc hive_store_for_testing(hive_store **out, const char *const (*table)[3]);
 
+/* Free the store, its cache (wiped), its storage and its providers (their
+ * destroy), and set *store to NULL. NULL is fine. Not while another thread
+ * uses the store. */
 HIVE_EXPORT void hive_store_free(hive_store **store);
+/* The storage under the store, owned by the store (for the storage's own
+ * functions: hive_file_storage_init, rotation, the index). */
 HIVE_EXPORT hive_storage *hive_store_storage(hive_store *store);
 
 /* Flags for reading. */
@@ -79,9 +84,15 @@ HIVE_EXPORT HIVE_NODISCARD hive_rc hive_store_get_credential(hive_store *s, hive
 HIVE_EXPORT HIVE_NODISCARD hive_rc hive_store_get_key(hive_store *s, hive_secret *value, const char *id,
                                        const char *key, unsigned flags);
 
+/* Save cred (a copy; the caller keeps cred) through the storage, as
+ * hive_storage_save, and cache it. HIVE_ERR_READ_ONLY for a read-only
+ * storage; HIVE_ERR_BAD_ID for an id no file can hold. */
 HIVE_EXPORT HIVE_NODISCARD hive_rc hive_store_save(hive_store *s, const hive_cred *cred);
+/* Delete credential id (and drop it from the cache); HIVE_ERR_NOT_FOUND. */
 HIVE_EXPORT HIVE_NODISCARD hive_rc hive_store_delete(hive_store *s, const char *id);
+/* *found = whether id exists (cached, or in the storage, decrypting nothing). */
 HIVE_EXPORT HIVE_NODISCARD hive_rc hive_store_exists(hive_store *s, bool *found, const char *id);
+/* Every id in the storage, sorted, appended to *out (hive_strlist_free). */
 HIVE_EXPORT HIVE_NODISCARD hive_rc hive_store_list(hive_store *s, hive_strlist *out);
 
 /* Whether id can be used now: it loads, has a default key, and that key
