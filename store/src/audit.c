@@ -19,6 +19,7 @@ struct hive_audit {
     bool warned;
     int fd;                 /* -1: not opened yet */
     char *path;
+    char *store_dir;        /* NULL: none given */
     char *tool;
     char *command;
     void (*warn)(void *ctx, const char *message);
@@ -31,15 +32,19 @@ hive_rc hive_audit_path(char **out, const char *store_dir)
     char *path = NULL;
 
     if (store_dir != NULL && *store_dir != '\0') {
-        size_t n = strlen(store_dir);
-        while (n > 1 && store_dir[n - 1] == '/')
+        /* the real path when there is one: the parent of "." is ".." */
+        char *real = realpath(store_dir, NULL);
+        const char *dir = real ? real : store_dir;
+        size_t n = strlen(dir);
+        while (n > 1 && dir[n - 1] == '/')
             n--;
-        while (n > 0 && store_dir[n - 1] != '/')
+        while (n > 0 && dir[n - 1] != '/')
             n--;   /* the parent: "/h/.hive/credentials" -> "/h/.hive/" */
         if (n == 0)
             path = hive__strdup(HIVE_AUDIT_FILE);
         else
-            path = hive__aprintf("%.*s%s", (int)n, store_dir, HIVE_AUDIT_FILE);
+            path = hive__aprintf("%.*s%s", (int)n, dir, HIVE_AUDIT_FILE);
+        free(real);
     } else {
         char *home = hive__home_dir();
         if (home == NULL)
@@ -97,6 +102,8 @@ hive_rc hive_audit_open(hive_audit **out, const hive_audit_options *opts)
         a->command = hive__strdup(opts->command ? opts->command : "");
         if (a->tool == NULL || a->command == NULL)
             rc = hive__fail(HIVE_ERR_NOMEM, "out of memory");
+        else if (opts->store_dir != NULL && (a->store_dir = hive__strdup(opts->store_dir)) == NULL)
+            rc = hive__fail(HIVE_ERR_NOMEM, "out of memory");
         else if (opts->path != NULL)
             rc = (a->path = hive__strdup(opts->path)) ? HIVE_OK : hive__fail(HIVE_ERR_NOMEM, "out of memory");
         else
@@ -120,8 +127,19 @@ bool hive_audit_enabled(const hive_audit *a)
 static hive_rc open_log(hive_audit *a)
 {
     struct stat st;
-    int fd = open(a->path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0600);
+    int fd;
 
+    /* A store that does not exist hands nothing out: no record, and no
+     * log made in whatever directory would be its parent. */
+    if (a->store_dir != NULL && stat(a->store_dir, &st) != 0 && (errno == ENOENT || errno == ENOTDIR)) {
+        a->off = true;
+        return HIVE_OK;
+    }
+    fd = open(a->path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0600);
+    if (fd < 0 && errno == ENOENT && a->store_dir == NULL) {
+        a->off = true;   /* no HIVE_HOME: no store either */
+        return HIVE_OK;
+    }
     if (fd < 0 && errno == ELOOP)
         return hive__fail(HIVE_ERR_PERM, "audit log %s is a symbolic link: refused", a->path);
     if (fd < 0)
@@ -233,6 +251,8 @@ hive_rc hive_audit_write(hive_audit *a, const char *event, const hive_json *fiel
     if (fields != NULL && hive_json_typeof(fields) != HIVE_JSON_OBJECT)
         return hive__fail(HIVE_ERR_INVALID, "audit record fields must be a JSON object");
     rc = a->fd < 0 ? open_log(a) : HIVE_OK;
+    if (rc == HIVE_OK && a->off)
+        return HIVE_OK;
     if (rc == HIVE_OK)
         rc = build(&rec, a, event ? event : "", fields);
     if (rc == HIVE_OK)
@@ -298,6 +318,7 @@ void hive_audit_free(hive_audit **a)
     if ((*a)->fd >= 0)
         close((*a)->fd);
     free((*a)->path);
+    free((*a)->store_dir);
     free((*a)->tool);
     free((*a)->command);
     free(*a);
