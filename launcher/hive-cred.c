@@ -2256,6 +2256,9 @@ static bool parse_since(hive_time *t, const char *text)
             return true;
         }
     }
+    /* a date first (YYYY-MM-DD...): hive_time_parse also takes numbers */
+    if (strlen(text) < 10 || text[4] != '-' || text[7] != '-')
+        return false;
     return hive_time_parse(t, text, strlen(text)) == HIVE_OK && t->form != HIVE_TIME_NONE;
 }
 
@@ -2370,7 +2373,7 @@ static int print_audit(FILE *f, const char *path, const opts *o, const hive_time
         if (len > AUDIT_LINE_MAX)
             why = "longer than 1 MiB";
         else if (n > 0 && line[n - 1] != '\n')
-            why = "no newline at its end (cut off)";
+            why = "cut off: no newline at its end";
         else if (hive_json_parse(&rec, line, len) != HIVE_OK)
             why = "not JSON";
         else if (hive_json_typeof(rec) != HIVE_JSON_OBJECT)
