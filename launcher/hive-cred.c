@@ -76,10 +76,11 @@ static const char usage_text[] =
     "                           there, and delete FILE)\n"
     "  usage add ID [OPTIONS]   register how a tool uses credential ID:\n"
     "      --key K              a required key (repeatable)\n"
+    "      --scope S            a scope its token must have been granted (repeatable)\n"
     "      --header N=TEMPLATE  --param N=TEMPLATE  --body N=TEMPLATE\n"
     "      --env N=TEMPLATE     (each repeatable)\n"
     "      -d, --description D  --help-url URL\n"
-    "  usage list | usage show ID | usage remove ID\n";
+    "  usage list [--json] | usage show ID | usage remove ID\n";
 
 /* two strings: C99 guarantees literals of 4095 bytes only */
 static const char usage_text2[] =
@@ -91,6 +92,9 @@ static const char usage_text2[] =
     "                           and rebuilds the index (exit 1 if problems remain)\n"
     "  exec-credential ID [--key KEY]  kubectl's ExecCredential JSON (exec plugin)\n"
     "  aws-credential-process ID  the AWS credential_process JSON\n"
+    "  audit [--since TIME] [--id ID] [--json]  the audit log: which program got which\n"
+    "                           credentials, refreshes, failures; TIME: RFC 3339 or\n"
+    "                           30m, 1h, 2d back from now; HIVE_AUDIT=off stops it\n"
     "  help [COMMAND]           this help, or COMMAND's (also: COMMAND --help)\n"
     "\n"
     "Options:\n"
@@ -115,7 +119,9 @@ static const char usage_text2[] =
     "  5  a credential could not be decrypted or parsed (wrong key, damaged file)\n"
     "  6  store error: file system, permissions, lock, id conflict, damaged usage.json,\n"
     "     a store that does not exist (list)\n"
-    "  7  a refresh failed, or the credential cannot be refreshed\n";
+    "  7  a refresh failed, or the credential cannot be refreshed\n"
+    "  8  the token lacks a scope a usage spec requires (exec-credential,\n"
+    "     aws-credential-process)\n";
 
 /* Each command's help, for 'hive-cred CMD --help' and 'hive-cred help CMD':
  * one row a command. */
@@ -166,9 +172,12 @@ static const struct cmd_help {
                    "finish. With a key file, the new key (made, or HIVE_NEW_CREDENTIAL_KEY) replaces\n"
                    "it. --new-key-file FILE: the new key is read from FILE, or made and written there\n"
                    "(0600); required when the key is kept only in HIVE_CREDENTIAL_KEY.\n"},
-    {"usage", "hive-cred usage add ID [OPTIONS] | usage list | usage show ID | usage remove ID\n\n"
+    {"usage", "hive-cred usage add ID [OPTIONS] | usage list [--json] | usage show ID | usage remove ID\n\n"
               "Register, list, show or remove how a tool uses credential ID (templates only).\n\n"
               "  --key K              a required key (repeatable)\n"
+              "  --scope S            a scope the token must have been granted (repeatable);\n"
+              "                       checked against the credential's scope key\n"
+              "  --json                with list: each spec's credential, keys and scopes\n"
               "  --header N=TEMPLATE  --param N=TEMPLATE  --body N=TEMPLATE\n"
               "  --env N=TEMPLATE     (each repeatable)\n"
               "  -d, --description D  --help-url URL\n"},
@@ -184,6 +193,12 @@ static const struct cmd_help {
     {"aws-credential-process", "hive-cred aws-credential-process ID\n\nAn AWS credential_process: print Version 1, AccessKeyId, SecretAccessKey,\n"
                                "SessionToken and Expiration from ID's keys aws_access_key_id, aws_secret_access_key\n"
                                "and aws_session_token; ID is refreshed first when due.\n"},
+    {"audit", "hive-cred audit [--since TIME] [--id ID] [--json]\n\n"
+              "The audit log (beside the store: $HIVE_HOME/audit.log): launches, the credentials\n"
+              "and keys handed out, refreshes, logins, revocations and failures, one a line.\n"
+              "--since TIME: RFC 3339 (2026-03-01T12:00:00Z) or back from now (30m, 1h, 2d, 1w);\n"
+              "--id ID: only records naming credential ID (exit 3 if none ever did);\n"
+              "--json: the records as JSON lines. Damaged lines are reported and skipped.\n"},
     {"help", "hive-cred help [COMMAND]\n\nThe usage of hive-cred, or of COMMAND.\n"},
 };
 
