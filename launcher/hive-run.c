@@ -949,6 +949,13 @@ static void audit_note_launch(const run *r, hive_store *st)
     if (hive_json_set(f, "mode", hive_json_new_string(mode, strlen(mode))) == HIVE_OK &&
         hive_json_set(f, "variables", names) == HIVE_OK && hive_json_set(f, "credentials", creds) == HIVE_OK &&
         hive_json_set(f, "refreshed", fresh) == HIVE_OK) {
+        /* what was warned about: a refresh that failed and fell back to the
+         * stored token, a token about to expire */
+        hive_json *warns = n_warned > 0 ? hive_json_new(HIVE_JSON_ARRAY) : NULL;
+        for (size_t i = 0; warns != NULL && i < n_warned; i++)
+            add_unique(warns, warned[i]);
+        if (warns != NULL)
+            (void)hive_json_set(f, "warnings", warns);
         hive_json_free(&audit_fields);
         audit_fields = f;
         f = NULL;

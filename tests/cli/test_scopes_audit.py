@@ -12,10 +12,12 @@ Environment: HIVE_CRED, HIVE_RUN, GIT_CREDENTIAL_HIVE, DOCKER_CREDENTIAL_HIVE
 import json
 import os
 import re
+import shutil
+import socket
 import stat
 import subprocess
 import sys
-import time
+import tempfile
 import unittest
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -361,6 +363,63 @@ class TestAuditRecord(Base):
         self.assertEqual(len({r["pid"] for r in recs}), 20)
 
 
+class TestAuditRefresh(Base):
+    """Refreshes through the real OAuth2 server (tests/oauth/server.js)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="hive-audit-oauth-")
+        cls.server = hivetest.start_oauth_server(cls.tmp, hivetest.scaled_int(3600))
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.close()
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def add_refreshable(self, url=None, expires="-1m"):
+        srv = self.server
+        text = "token_url=%s\nclient_id=%s\nclient_secret=%s\n" % (url or srv.token_url, srv.POST_ID,
+                                                                     srv.POST_SECRET)
+        self.check(self.cred("add", "idp", "--type", "custom", stdin=text.encode()), 0)
+        self.rt = srv.mint()
+        self.check(self.cred("add", "gh", "--type", "oauth2", "--provider-id", "idp", "--auto-refresh",
+                             "--expires", "access_token=" + expires,
+                             stdin=("access_token=old-token\nrefresh_token=%s\n" % self.rt).encode()), 0)
+
+    def test_refreshes_are_recorded_never_their_tokens(self):
+        self.add_refreshable()
+        self.ok(HIVE_RUN, "-e", "T={{gh}}", "--", "true")
+        self.ok(HIVE_CRED, "refresh", "gh")
+        self.check(self.cred("set", "gh", "access_token", "--expires", "access_token=-1m", stdin=b"stale"), 0)
+        self.ok(HIVE_CRED, "exec-credential", "gh")
+        got = [(r["tool"], r["event"], r.get("refreshed"), r.get("id"), r.get("ok")) for r in self.records()]
+        self.assertEqual(got, [("hive-run", "launch", ["gh"], None, None),
+                               ("hive-cred", "refresh", None, "gh", True),
+                               ("hive-cred", "refresh", None, "gh", True),
+                               ("hive-cred", "handout", None, "gh", True)])
+        text = self.log_text()
+        token = self.ok(HIVE_CRED, "get", "gh").stdout.decode().strip()
+        refresh_token = self.ok(HIVE_CRED, "get", "gh", "refresh_token").stdout.decode().strip()
+        for secret in (token, refresh_token, self.rt, self.server.POST_SECRET):
+            self.assertNotIn(secret, text)
+
+    def test_a_refresh_that_failed_is_in_the_launch_record(self):
+        with socket.socket() as closed:
+            closed.bind(("127.0.0.1", 0))   # bound, not listening: connection refused
+            url = "http://127.0.0.1:%d/token" % closed.getsockname()[1]
+            self.add_refreshable(url=url, expires="+2m")
+            r = self.ok(HIVE_RUN, "-e", "T={{gh}}", "--", "true")
+        self.assertIn(b"hive-run: warning: Failed to refresh credential 'gh'", r.stderr)
+        rec = self.records()[-1]
+        self.assertEqual(rec["refreshed"], [])
+        self.assertEqual(len(rec["warnings"]), 1)
+        self.assertTrue(rec["warnings"][0].startswith("Failed to refresh credential 'gh'"), rec["warnings"])
+        r = self.check(self.cred("refresh", "gh"), 7)
+        rec = self.records()[-1]
+        self.assertEqual((rec["event"], rec["ok"]), ("refresh", False))
+        self.assertTrue(rec["error"].startswith("Failed to refresh credential 'gh'"), rec["error"])
+
+
 class TestAuditCommand(Base):
 
     def write_log(self, lines):
@@ -503,4 +562,4 @@ class TestAuditCommand(Base):
 
 
 if __name__ == "__main__":
-    hivetest.main(binaries=("hive-run", "hive-cred"))
+    hivetest.main(binaries=("hive-run", "hive-cred"), prerequisite=hivetest.missing_oauth_server)
