@@ -81,12 +81,16 @@ hive_rc hive_audit_open(hive_audit **out, const hive_audit_options *opts)
     hive__clear_error();
     static const char *const off[] = {"off", "0", "no", "false"};
     static const char *const on[] = {"", "on", "1", "yes", "true"};
+    static const hive_audit_options none = {0};
     hive_audit *a = calloc(1, sizeof(*a));
-    const char *setting = opts->setting;
+    const char *setting;
     hive_rc rc = HIVE_OK;
 
     if (a == NULL)
         return hive__fail(HIVE_ERR_NOMEM, "out of memory");
+    if (opts == NULL)
+        opts = &none;
+    setting = opts->setting;
     a->fd = -1;
     a->warn = opts->warn;
     a->warn_ctx = opts->warn_ctx;

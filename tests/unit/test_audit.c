@@ -391,3 +391,47 @@ Test(audit, many_writers_at_once_never_interleave_a_line)
     free_records(recs, n);
     remove_home(home);
 }
+
+Test(audit, without_options_it_writes_in_hive_home)
+{
+    char *home = temp_home();
+    hive_audit *a = NULL;
+    hive_json **recs = NULL;
+    size_t n;
+
+    setenv("HIVE_HOME", home, 1);
+    cr_assert_eq(hive_audit_open(&a, NULL), HIVE_OK);
+    cr_assert_eq(hive_audit_event(a, "handout", NULL, NULL, NULL), HIVE_OK, "%s", hive_last_error());
+    hive_audit_free(&a);
+    hive_audit_free(&a);   /* twice: a no-op */
+    hive_audit_free(NULL);
+    n = read_records(home, &recs);
+    cr_assert_eq(n, 1);
+    cr_expect_str_eq(jstr(recs[0], "tool"), "");
+    cr_expect_str_eq(jstr(recs[0], "event"), "handout");
+    cr_expect_null(hive_json_get(recs[0], "id"));
+    free_records(recs, n);
+    remove_home(home);
+}
+
+Test(audit, no_hive_home_directory_no_log_and_no_warning)
+{
+    char *home = temp_home();
+    char *gone = path_in(home, "not-made");
+    hive_audit_options o = {0};
+    hive_audit *a = NULL;
+    warnings w = {0};
+    struct stat st;
+
+    setenv("HIVE_HOME", gone, 1);
+    o.warn = count_warning;
+    o.warn_ctx = &w;
+    cr_assert_eq(hive_audit_open(&a, &o), HIVE_OK);
+    cr_expect_eq(hive_audit_event(a, "handout", "gh", NULL, NULL), HIVE_OK);
+    cr_expect_not(hive_audit_enabled(a), "a log that cannot be made is off");
+    hive_audit_free(&a);
+    cr_expect_neq(stat(gone, &st), 0);
+    cr_expect_eq(w.count, 0);
+    free(gone);
+    remove_home(home);
+}

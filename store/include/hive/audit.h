@@ -54,10 +54,11 @@ HIVE_EXPORT hive_rc hive_audit_path(char **out, const char *store_dir) __attribu
 /*
  * A handle writing records for one run of a tool. Nothing is opened yet:
  * the log is opened (and created) at the first record, and kept open
- * (close-on-exec) until hive_audit_free. When the setting says off, the
- * handle writes nothing; nor when store_dir is given and does not exist,
- * or (store_dir NULL) HIVE_HOME does not: a store that does not exist
- * hands nothing out, and no log is made in what would be its parent.
+ * (close-on-exec) until hive_audit_free. opts NULL: every default. When
+ * the setting says off, the handle writes nothing; nor when store_dir is
+ * given and does not exist, or (store_dir NULL) HIVE_HOME does not: a
+ * store that does not exist hands nothing out, and no log is made in what
+ * would be its parent.
  * *out is the caller's (hive_audit_free).
  */
 HIVE_EXPORT hive_rc hive_audit_open(hive_audit **out, const hive_audit_options *opts)
