@@ -257,6 +257,17 @@ class TestAuditRecord(Base):
         r = self.ok(HIVE_RUN, "-e", "T={{gh}}", "--", "sh", "-c", "echo $$")
         self.assertEqual(self.records()[0]["pid"], int(r.stdout))
 
+    def test_mask_and_fresh_record_their_mode_and_the_programs_pid(self):
+        self.add_gh("repo")
+        for mode in ("mask", "fresh"):
+            with self.subTest(mode=mode):
+                r = self.ok(HIVE_RUN, "--" + mode, "-e", "T={{gh}}", "--", "sh", "-c", "echo $$")
+                rec = self.records()[-1]
+                self.assertEqual((rec["event"], rec["mode"]), ("launch", mode))
+                self.assertEqual(rec["pid"], int(r.stdout))
+                self.assertEqual(rec["credentials"], [{"id": "gh", "keys": ["access_token"]}])
+        self.assertEqual(len(self.records()), 2)
+
     def test_a_failed_launch_is_recorded_with_its_error(self):
         r = self.check(self.run_bin(HIVE_RUN, "-e", "T={{nosuch}}", "--", "true"), 125)
         recs = self.records()
