@@ -38,7 +38,8 @@ static const char usage_text[] =
     "\n"
     "  -e, --env NAME=TEMPLATE   set NAME to TEMPLATE rendered ({{id}} or {{id.key}})\n"
     "      --env-file FILE       dotenv file whose values may hold templates\n"
-    "      --usage ID            the env map of the usage spec ID\n"
+    "      --usage ID            the env map of the usage spec ID (refused when the\n"
+    "                            token lacks a scope the spec requires)\n"
     "      --render-env NAME     render the template held by the inherited variable\n"
     "                            NAME (only the variables named so are rendered)\n"
     "  -i, --ignore-environment  start from an empty environment, as env -i\n"
@@ -71,11 +72,14 @@ static const char usage_text[] =
     "be able to pull a secret into it. NAMEs are shell names: letters, digits\n"
     "and '_', not starting with a digit. Templates in COMMAND's arguments are\n"
     "NOT rendered: arguments are visible to every user in the process list.\n"
-    "HIVE_CREDENTIAL_KEY is never passed on.\n"
+    "HIVE_CREDENTIAL_KEY is never passed on. Each launch is recorded in the\n"
+    "audit log beside the store ($HIVE_HOME/audit.log: the program's path and\n"
+    "the credentials and keys it gets, never a value); HIVE_AUDIT=off stops it.\n"
     "\n"
     "Exit status: COMMAND's own; 125 hive-run failed before running it (bad\n"
-    "template, missing credential or key, expired token, invalid or refused\n"
-    "name, size); 126 COMMAND found but not executable; 127 COMMAND not found.\n";
+    "template, missing credential or key, expired token, missing scope, invalid\n"
+    "or refused name, size); 126 COMMAND found but not executable; 127 COMMAND\n"
+    "not found.\n";
 
 /*
  * Names whose value a program, its interpreter or its loader runs as code,
