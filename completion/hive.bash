@@ -35,13 +35,14 @@ _hive_cred_commands=(
   "doctor|--fix|"
   "exec-credential|--key|id"
   "aws-credential-process||id"
+  "audit|--since --id --json|"
   "usage||"
   "help||command"
 )
 # usage's subcommands, the same way
 _hive_cred_usage=(
-  "add|--key --header --param --body --env --description --help-url|id"
-  "list||"
+  "add|--key --scope --header --param --body --env --description --help-url|id"
+  "list|--json|"
   "show||spec"
   "remove||spec"
 )
@@ -49,7 +50,7 @@ _hive_cred_global="--store --json --help --version"
 _hive_cred_types="api_key oauth2 basic_auth bearer_token custom"
 # options that take a value (the next word)
 _hive_cred_valued="--store -t --type -d --description --provider-id --expires --tag --key --header --param
-  --body --env --help-url --from-file --new-key-file"
+  --body --env --help-url --from-file --new-key-file --scope --since --id"
 
 _hive_run_options="-e --env --env-file --usage --render-env -i --ignore-environment --keep --no-refresh
   --allow-expired --allow-unsafe-env --fresh --allow-launch-values --mask --mask-min --dry-run --json

@@ -140,6 +140,40 @@ static bool hint_aden(hive_rc rc, const char *msg)
     return true;
 }
 
+static void audit_warn(void *ctx, const char *msg)
+{
+    (void)ctx;
+    cli_warn("%s", msg);
+    cli_hint("%s goes on without it; HIVE_AUDIT=off turns the audit log off", cli_prog);
+}
+
+hive_audit *cli_audit_open(const char *store_dir, const char *command)
+{
+    hive_audit_options ao = {0};
+    hive_audit *a = NULL;
+
+    ao.store_dir = store_dir;
+    ao.tool = cli_prog;
+    ao.command = command;
+    ao.setting = getenv("HIVE_AUDIT");
+    ao.warn = audit_warn;
+    if (hive_audit_open(&a, &ao) != HIVE_OK) {
+        audit_warn(NULL, hive_last_error());
+        return NULL;
+    }
+    return a;
+}
+
+void cli_scope_hint(const char *id, bool recorded)
+{
+    if (recorded)
+        cli_hint("obtain a token granting them (hive-cred login %s asks for every scope its usage specs "
+                 "require), or remove them from the spec: hive-cred usage add %s ...", id, id);
+    else
+        cli_hint("record the scopes its token was granted, as the token endpoint said them: "
+                 "printf %%s 'SCOPE SCOPE' | hive-cred set %s scope", id);
+}
+
 int cli_fail(hive_rc rc)
 {
     const char *msg = *hive_last_error() ? hive_last_error() : hive_strerror(rc);

@@ -16,7 +16,8 @@ enum {
     EXIT_KEY = 4,         /* no encryption key, or not a Fernet key */
     EXIT_DECRYPT = 5,     /* a credential cannot be decrypted or parsed */
     EXIT_STORE = 6,       /* file system, permission, lock or conflict error */
-    EXIT_REFRESH = 7      /* a refresh failed or is impossible */
+    EXIT_REFRESH = 7,     /* a refresh failed or is impossible */
+    EXIT_SCOPE = 8        /* the token lacks a scope a usage spec requires */
 };
 
 extern const char *cli_prog;
@@ -46,6 +47,24 @@ void cli_free_str(char *s);
 
 /* Read all of fd into a wiped-on-free buffer, at most max bytes. */
 int cli_read_all(int fd, char **out, size_t *len, size_t max);
+
+/* The audit log for this run of cli_prog's command, beside the file store
+ * at store_dir (NULL: in HIVE_HOME), switched by HIVE_AUDIT; a failure to
+ * write it is warned about once and stops nothing. NULL when out of
+ * memory (nothing is recorded then). */
+hive_audit *cli_audit_open(const char *store_dir, const char *command);
+
+/* Audit records are best-effort: a handle reports its first failure
+ * through its warn callback, so the caller has nothing more to do. */
+#define CLI_AUDIT(call)                                                                  \
+    do {                                                                                 \
+        if ((call) != HIVE_OK) { /* reported once by the handle */                       \
+        }                                                                                \
+    } while (0)
+
+/* The hint after hive_store_check_scopes' message about credential id;
+ * recorded: whether it has a scope record. */
+void cli_scope_hint(const char *id, bool recorded);
 
 /* Read one line from the terminal with echo off (echo on when echo). */
 int cli_prompt(const char *prompt, bool echo, char *buf, size_t size);

@@ -107,6 +107,8 @@ static int get(const char *dir, const char *id, const char *key, const char *use
         ex = EXIT_STORE;
     }
 out:
+    if (st != NULL)
+        helper_audit(st, id, ex);
     hive_cred_free(&cred);
     hive_store_free(&st);
     helper_scrub_registers();

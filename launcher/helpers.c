@@ -6,6 +6,8 @@
 #include "helpers.h"
 
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -17,21 +19,118 @@ static void warn_stderr(void *ctx, const char *msg)
     cli_warn("%s", msg);
 }
 
+/* --- the audit record --------------------------------------------------- */
+
+const char *helper_command = "get";
+
+/* For the record of this run: the names of the keys handed out, whether
+ * the credential was refreshed, and what failed (messages hold no value). */
+#define MAX_HANDED 8
+static char *handed[MAX_HANDED + 1];
+static size_t n_handed;
+static bool refreshed;
+static char *failure;
+/* when the helper started, less a second: a refresh stamped after it was ours */
+static hive_time started;
+
+static void note_failure(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void note_failure(const char *fmt, ...)
+{
+    va_list ap;
+
+    free(failure);
+    va_start(ap, fmt);
+    if (vasprintf(&failure, fmt, ap) < 0)
+        failure = NULL;
+    va_end(ap);
+}
+
+void helper_handed(const char *key)
+{
+    char *copy;
+
+    if (key == NULL || n_handed == MAX_HANDED || (copy = strdup(key)) == NULL)
+        return;
+    handed[n_handed++] = copy;
+}
+
+void helper_audit(hive_store *st, const char *id, int ex)
+{
+    const char *dir = st != NULL ? hive_file_storage_dir(hive_store_storage(st)) : NULL;
+    hive_audit *a = cli_audit_open(dir, helper_command);
+    char generic[32];
+
+    if (refreshed)
+        CLI_AUDIT(hive_audit_event(a, "refresh", id, NULL, NULL));
+    if (ex == 0) {
+        CLI_AUDIT(hive_audit_event(a, "handout", id, (const char *const *)handed, NULL));
+    } else {
+        snprintf(generic, sizeof(generic), "exit status %d", ex);
+        CLI_AUDIT(hive_audit_event(a, "failure", id, NULL, failure ? failure : generic));
+    }
+    hive_audit_free(&a);
+    for (size_t i = 0; i < n_handed; i++)
+        free(handed[i]);
+    n_handed = 0;
+    handed[0] = NULL;
+    free(failure);
+    failure = NULL;
+    refreshed = false;
+}
+
+/* --- the store -------------------------------------------------------------- */
+
 int helper_open(const char *dir, hive_store **st)
 {
     hive_store_options so = {0};
     hive_rc rc;
 
+    started = hive_time_now();
+    started.sec -= 1;
     so.warn = warn_stderr;
     rc = hive_store_open(st, dir, &so);
     return rc == HIVE_OK ? 0 : cli_fail(rc);
 }
 
+/*
+ * Refuse cred when its token lacks a scope that a usage spec naming it
+ * requires: the helpers serve a credential, not one spec, so every spec
+ * whose credential_id it is says what its token must grant.
+ */
+static int check_scopes(hive_store *st, const hive_cred *cred, const char *id)
+{
+    char *msg = NULL;
+    bool recorded = false;
+    hive_rc rc = hive_store_check_scopes(st, &msg, &recorded, cred);
+
+    if (rc != HIVE_OK) {
+        note_failure("%s", hive_last_error());
+        return cli_fail(rc);
+    }
+    if (msg == NULL)
+        return 0;
+    cli_error("%s", msg);
+    cli_scope_hint(id, recorded);
+    note_failure("%s", msg);
+    free(msg);
+    return EXIT_SCOPE;
+}
+
 int helper_load(hive_store *st, const char *id, hive_cred **cred)
 {
     hive_rc rc = hive_store_get_credential(st, cred, id, HIVE_GET_REFRESH | HIVE_GET_STRICT);
+    hive_time t;
+    int ex;
 
-    return rc == HIVE_OK ? 0 : cli_fail(rc);
+    if (rc != HIVE_OK) {
+        note_failure("%s", hive_last_error());
+        return cli_fail(rc);
+    }
+    t = hive_cred_time(*cred, HIVE_CRED_LAST_REFRESHED);
+    refreshed = t.form != HIVE_TIME_NONE && hive_time_cmp(&t, &started) >= 0;
+    if ((ex = check_scopes(st, *cred, id)) != 0)
+        hive_cred_free(cred);
+    return ex;
 }
 
 int helper_value(const hive_cred *cred, const char *id, const char *key, const char **value,
@@ -40,8 +139,14 @@ int helper_value(const hive_cred *cred, const char *id, const char *key, const c
     const char *name = key ? key : hive_cred_default_key(cred);
 
     *value = name ? hive_cred_get_key(cred, name, len) : NULL;
-    if (*value != NULL)
+    if (*value != NULL) {
+        helper_handed(name);
         return 0;
+    }
+    if (name == NULL)
+        note_failure("Credential '%s' has no keys", id);
+    else
+        note_failure("Key '%s' not found in credential '%s'", name, id);
     if (name == NULL) {
         cli_error("Credential '%s' has no keys", id);
         cli_hint("printf %%s \"$VALUE\" | hive-cred set %s KEY", id);
@@ -140,6 +245,7 @@ int helper_answer_json(hive_store *st, const char *id, helper_build build, const
         ex = build(doc, cred, id, arg);
     if (ex == 0)
         ex = helper_print_json(doc);
+    helper_audit(st, id, ex);
     hive_json_free(&doc);
     hive_cred_free(&cred);
     return ex;
@@ -221,6 +327,7 @@ int helper_exec_credential(const char *dir, const char *id, const char *key)
 {
     exec_arg a = {exec_api_version(), key};
 
+    helper_command = "exec-credential";
     return a.api == NULL ? EXIT_USAGE : answer(dir, id, build_exec_credential, &a);
 }
 
@@ -251,6 +358,7 @@ static int build_aws(hive_json *doc, const hive_cred *cred, const char *id, cons
             continue;
         if (!helper_set_str(doc, map[i].field, value, len))
             return cli_fail(HIVE_ERR_NOMEM);
+        helper_handed(map[i].key);
         earliest(&exp, cred, map[i].key);
     }
     return set_time(doc, "Expiration", exp) ? 0 : cli_fail(HIVE_ERR_NOMEM);
@@ -258,5 +366,6 @@ static int build_aws(hive_json *doc, const hive_cred *cred, const char *id, cons
 
 int helper_aws_credential_process(const char *dir, const char *id)
 {
+    helper_command = "aws-credential-process";
     return answer(dir, id, build_aws, NULL);
 }

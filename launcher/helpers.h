@@ -15,8 +15,17 @@
 int helper_open(const char *dir, hive_store **st);
 
 /* Credential id, refreshed first when due (single-flight; a failed
- * refresh fails). 0 or an exit code. */
+ * refresh fails), and refused (EXIT_SCOPE) when its token lacks a scope
+ * that a usage spec naming it requires. 0 or an exit code. */
 int helper_load(hive_store *st, const char *id, hive_cred **cred);
+
+/* The command the audit record names ("get", "exec-credential", ...). */
+extern const char *helper_command;
+/* Note that key's value is handed out, for the audit record. */
+void helper_handed(const char *key);
+/* Write this run's audit record: the refresh if helper_load refreshed id,
+ * then "handout" (the keys noted) when ex is 0, else "failure". */
+void helper_audit(hive_store *st, const char *id, int ex);
 
 /* The value of key (NULL: the default key) of cred, which is id; else a
  * message naming the key (never a value) and EXIT_NOT_FOUND. */

@@ -76,10 +76,11 @@ static const char usage_text[] =
     "                           there, and delete FILE)\n"
     "  usage add ID [OPTIONS]   register how a tool uses credential ID:\n"
     "      --key K              a required key (repeatable)\n"
+    "      --scope S            a scope its token must have been granted (repeatable)\n"
     "      --header N=TEMPLATE  --param N=TEMPLATE  --body N=TEMPLATE\n"
     "      --env N=TEMPLATE     (each repeatable)\n"
     "      -d, --description D  --help-url URL\n"
-    "  usage list | usage show ID | usage remove ID\n";
+    "  usage list [--json] | usage show ID | usage remove ID\n";
 
 /* two strings: C99 guarantees literals of 4095 bytes only */
 static const char usage_text2[] =
@@ -91,6 +92,9 @@ static const char usage_text2[] =
     "                           and rebuilds the index (exit 1 if problems remain)\n"
     "  exec-credential ID [--key KEY]  kubectl's ExecCredential JSON (exec plugin)\n"
     "  aws-credential-process ID  the AWS credential_process JSON\n"
+    "  audit [--since TIME] [--id ID] [--json]  the audit log: which program got which\n"
+    "                           credentials, refreshes, failures; TIME: RFC 3339 or\n"
+    "                           30m, 1h, 2d back from now; HIVE_AUDIT=off stops it\n"
     "  help [COMMAND]           this help, or COMMAND's (also: COMMAND --help)\n"
     "\n"
     "Options:\n"
@@ -115,7 +119,9 @@ static const char usage_text2[] =
     "  5  a credential could not be decrypted or parsed (wrong key, damaged file)\n"
     "  6  store error: file system, permissions, lock, id conflict, damaged usage.json,\n"
     "     a store that does not exist (list)\n"
-    "  7  a refresh failed, or the credential cannot be refreshed\n";
+    "  7  a refresh failed, or the credential cannot be refreshed\n"
+    "  8  the token lacks a scope a usage spec requires (exec-credential,\n"
+    "     aws-credential-process)\n";
 
 /* Each command's help, for 'hive-cred CMD --help' and 'hive-cred help CMD':
  * one row a command. */
@@ -166,9 +172,12 @@ static const struct cmd_help {
                    "finish. With a key file, the new key (made, or HIVE_NEW_CREDENTIAL_KEY) replaces\n"
                    "it. --new-key-file FILE: the new key is read from FILE, or made and written there\n"
                    "(0600); required when the key is kept only in HIVE_CREDENTIAL_KEY.\n"},
-    {"usage", "hive-cred usage add ID [OPTIONS] | usage list | usage show ID | usage remove ID\n\n"
+    {"usage", "hive-cred usage add ID [OPTIONS] | usage list [--json] | usage show ID | usage remove ID\n\n"
               "Register, list, show or remove how a tool uses credential ID (templates only).\n\n"
               "  --key K              a required key (repeatable)\n"
+              "  --scope S            a scope the token must have been granted (repeatable);\n"
+              "                       checked against the credential's scope key\n"
+              "  --json                with list: each spec's credential, keys and scopes\n"
               "  --header N=TEMPLATE  --param N=TEMPLATE  --body N=TEMPLATE\n"
               "  --env N=TEMPLATE     (each repeatable)\n"
               "  -d, --description D  --help-url URL\n"},
@@ -184,6 +193,12 @@ static const struct cmd_help {
     {"aws-credential-process", "hive-cred aws-credential-process ID\n\nAn AWS credential_process: print Version 1, AccessKeyId, SecretAccessKey,\n"
                                "SessionToken and Expiration from ID's keys aws_access_key_id, aws_secret_access_key\n"
                                "and aws_session_token; ID is refreshed first when due.\n"},
+    {"audit", "hive-cred audit [--since TIME] [--id ID] [--json]\n\n"
+              "The audit log (beside the store: $HIVE_HOME/audit.log): launches, the credentials\n"
+              "and keys handed out, refreshes, logins, revocations and failures, one a line.\n"
+              "--since TIME: RFC 3339 (2026-03-01T12:00:00Z) or back from now (30m, 1h, 2d, 1w);\n"
+              "--id ID: only records naming credential ID (exit 3 if none ever did);\n"
+              "--json: the records as JSON lines. Damaged lines are reported and skipped.\n"},
     {"help", "hive-cred help [COMMAND]\n\nThe usage of hive-cred, or of COMMAND.\n"},
 };
 
@@ -232,6 +247,11 @@ typedef struct opts {
     size_t n_body;
     const char *env[MAX_OPT_LIST];
     size_t n_env;
+    const char *scopes[MAX_OPT_LIST];
+    size_t n_scopes;
+    const char *since;
+    const char *audit_id;
+    const char *audit_only;  /* --since or --id given: 'audit' only */
     const char *help_url;
     const char *new_key_file;
     bool retry_in_doubt;
@@ -1024,6 +1044,20 @@ static int load(const opts *o, hive_storage **s, hive_cred **cred, const char *i
     return rc == HIVE_OK ? 0 : fail_for(o, *s, rc, id);
 }
 
+/* One audit record of this command about credential id: event with key
+ * (NULL: none) when ex is 0, else with error (or the exit status). */
+static void audit_cred(const hive_storage *s, const char *command, const char *event, const char *id,
+                       const char *key, int ex, const char *error)
+{
+    hive_audit *a = cli_audit_open(s ? hive_file_storage_dir(s) : NULL, command);
+    const char *keys[2] = {key, NULL};
+    char status[32];
+
+    snprintf(status, sizeof(status), "exit status %d", ex);
+    CLI_AUDIT(hive_audit_event(a, event, id, key ? keys : NULL, ex == 0 ? NULL : error && *error ? error : status));
+    hive_audit_free(&a);
+}
+
 static int cmd_get(const opts *o, const char *id, const char *key)
 {
     hive_storage *s = NULL;
@@ -1052,6 +1086,8 @@ static int cmd_get(const opts *o, const char *id, const char *key)
     if (fflush(stdout) != 0)
         ex = EXIT_STORE;
 out:
+    if (s != NULL)
+        audit_cred(s, "get", ex == 0 ? "handout" : "failure", id, ex == 0 ? key : NULL, ex, NULL);
     hive_cred_free(&cred);
     hive_storage_free(&s);
     return ex;
@@ -1446,8 +1482,12 @@ static int cmd_refresh(const opts *o, const char *id)
         char when[HIVE_TIME_TEXT];
         hive_time_format(when, &t, true);
         printf("refreshed %s%s%s\n", id, t.form != HIVE_TIME_NONE ? "; expires " : "", when);
+        audit_cred(hive_store_storage(st), "refresh", "refresh", id, NULL, 0, NULL);
     } else {
+        char *why = strdup(hive_last_error());
         ex = store_fail(o, rc);
+        audit_cred(hive_store_storage(st), "refresh", "refresh", id, NULL, ex, why);
+        free(why);
     }
     hive_cred_free(&c);
     hive_store_free(&st);
@@ -1507,6 +1547,31 @@ static int put_pairs(hive_json **spec, const char *field, const char *opt, const
     return 0;
 }
 
+/* usage list --json: each spec's id, credential, required keys and scopes. */
+static hive_rc usage_list_json(hive_store *st)
+{
+    static const char *const fields[] = {"credential_id", "required_keys", "required_scopes", "description"};
+    hive_strlist ids = {0};
+    hive_json *doc = hive_json_new(HIVE_JSON_OBJECT);
+    hive_rc rc = doc ? hive_store_list_usage(st, &ids) : HIVE_ERR_NOMEM;
+
+    for (size_t i = 0; rc == HIVE_OK && i < ids.count; i++) {
+        const hive_json *spec = hive_store_get_usage(st, ids.items[i]);
+        hive_json *e = hive_json_new(HIVE_JSON_OBJECT);
+        for (size_t f = 0; e != NULL && rc == HIVE_OK && f < sizeof(fields) / sizeof(fields[0]); f++)
+            rc = hive_json_set(e, fields[f], hive_json_clone(hive_json_get(spec, fields[f])));
+        if (rc == HIVE_OK)
+            rc = hive_json_set(doc, ids.items[i], e);
+        else
+            hive_json_free(&e);
+    }
+    if (rc == HIVE_OK)
+        rc = cli_print_json(doc);
+    hive_json_free(&doc);
+    hive_strlist_free(&ids);
+    return rc;
+}
+
 static int cmd_usage(const opts *o, char **args, int nargs)
 {
     const char *sub = nargs > 0 ? args[0] : "";
@@ -1523,7 +1588,9 @@ static int cmd_usage(const opts *o, char **args, int nargs)
         return usage_error("option %s applies to 'usage add' only", o->usage_only);
     if ((ex = open_store(o, &st)) != 0)
         return ex;
-    if (strcmp(sub, "list") == 0) {
+    if (strcmp(sub, "list") == 0 && o->json) {
+        rc = usage_list_json(st);
+    } else if (strcmp(sub, "list") == 0) {
         hive_strlist ids = {0};
         rc = hive_store_list_usage(st, &ids);
         for (size_t i = 0; rc == HIVE_OK && i < ids.count; i++)
@@ -1546,6 +1613,12 @@ static int cmd_usage(const opts *o, char **args, int nargs)
         for (size_t i = 0; i < o->n_keys; i++)
             hive_json_push(&keys, hive_json_new_string(o->keys[i], strlen(o->keys[i])));
         hive_json_put(&spec, "required_keys", keys);
+        if (o->n_scopes > 0) {
+            hive_json *scopes = hive_json_new(HIVE_JSON_ARRAY);
+            for (size_t i = 0; i < o->n_scopes; i++)
+                hive_json_push(&scopes, hive_json_new_string(o->scopes[i], strlen(o->scopes[i])));
+            hive_json_put(&spec, "required_scopes", scopes);
+        }
         ex = put_pairs(&spec, "headers", "--header", o->headers, o->n_headers);
         if (ex == 0)
             ex = put_pairs(&spec, "query_params", "--param", o->params, o->n_params);
@@ -2170,8 +2243,272 @@ static int cmd_doctor(const opts *o)
 enum {
     OPT_STORE = 1000, OPT_JSON, OPT_REVEAL, OPT_PROVIDER, OPT_AUTO, OPT_EXPIRES, OPT_TAG,
     OPT_VERSION, OPT_KEY, OPT_HEADER, OPT_PARAM, OPT_BODY, OPT_ENV, OPT_HELP_URL, OPT_NEW_KEY_FILE,
-    OPT_NO_AUTO, OPT_FROM_FILE, OPT_FIX, OPT_RETRY_IN_DOUBT
+    OPT_NO_AUTO, OPT_FROM_FILE, OPT_FIX, OPT_RETRY_IN_DOUBT, OPT_SCOPE, OPT_SINCE, OPT_ID
 };
+
+/* --- audit -------------------------------------------------------------- */
+
+/* A record line longer than this is damaged: a launch naming a hundred
+ * credentials writes some 10 KiB. */
+#define AUDIT_LINE_MAX (1024u * 1024)
+/* Damaged lines said one by one; the rest are counted. */
+#define AUDIT_DAMAGED_SAID 10
+
+/* --since: RFC 3339 (naive: UTC), or N with s, m, h, d or w back from now. */
+static bool parse_since(hive_time *t, const char *text)
+{
+    char *end;
+    long long n;
+    long long mult = 0;
+
+    if (text[0] >= '0' && text[0] <= '9') {
+        errno = 0;
+        n = strtoll(text, &end, 10);
+        if (errno == 0 && end[0] != '\0' && end[1] == '\0') {
+            mult = end[0] == 's' ? 1 : end[0] == 'm' ? 60 : end[0] == 'h' ? 3600 : end[0] == 'd' ? 86400
+                 : end[0] == 'w' ? 7 * 86400 : 0;
+        }
+        if (mult != 0) {
+            if (n > 100LL * 365 * 86400 / mult)
+                return false;
+            *t = hive_time_now();
+            t->sec -= n * mult;
+            return true;
+        }
+    }
+    /* a date first (YYYY-MM-DD...): hive_time_parse also takes numbers */
+    if (strlen(text) < 10 || text[4] != '-' || text[7] != '-')
+        return false;
+    return hive_time_parse(t, text, strlen(text)) == HIVE_OK && t->form != HIVE_TIME_NONE;
+}
+
+/* Whether record rec names credential id: its "id", or one of its "credentials". */
+static bool record_names(const hive_json *rec, const char *id)
+{
+    const hive_json *creds = hive_json_get(rec, "credentials");
+    const char *rid = hive_json_string(hive_json_get(rec, "id"), NULL);
+
+    if (rid != NULL && strcmp(rid, id) == 0)
+        return true;
+    for (size_t i = 0; i < hive_json_size(creds); i++) {
+        const char *cid = hive_json_string(hive_json_get(hive_json_at(creds, i, NULL), "id"), NULL);
+        if (cid != NULL && strcmp(cid, id) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* Print text with control characters escaped: the log is text anyone
+ * with the user's rights may have written. */
+static void put_field(const char *text)
+{
+    for (const unsigned char *p = (const unsigned char *)(text ? text : "-"); *p; p++) {
+        if (*p < 0x20 || *p == 0x7f)
+            printf("\\x%02x", *p);
+        else
+            putchar(*p);
+    }
+}
+
+/* "id:key+key" for each credential of rec, or its "id" and "keys". */
+static void put_credentials(const hive_json *rec)
+{
+    const hive_json *creds = hive_json_get(rec, "credentials");
+    bool any = false;
+
+    if (creds == NULL && hive_json_get(rec, "id") != NULL) {
+        put_field(hive_json_string(hive_json_get(rec, "id"), NULL));
+        creds = NULL;
+        any = true;
+        for (size_t k = 0; k < hive_json_size(hive_json_get(rec, "keys")); k++) {
+            putchar(k ? '+' : ':');
+            put_field(hive_json_string(hive_json_at(hive_json_get(rec, "keys"), k, NULL), NULL));
+        }
+    }
+    for (size_t i = 0; i < hive_json_size(creds); i++) {
+        const hive_json *c = hive_json_at(creds, i, NULL);
+        const hive_json *keys = hive_json_get(c, "keys");
+        if (any)
+            putchar(',');
+        any = true;
+        put_field(hive_json_string(hive_json_get(c, "id"), NULL));
+        for (size_t k = 0; k < hive_json_size(keys); k++) {
+            putchar(k ? '+' : ':');
+            put_field(hive_json_string(hive_json_at(keys, k, NULL), NULL));
+        }
+    }
+    if (!any)
+        putchar('-');
+}
+
+/* One row of the table: time, tool and command, event, pid, credentials, detail. */
+static void put_row(const hive_json *rec)
+{
+    const hive_json *ok = hive_json_get(rec, "ok");
+    const char *program = hive_json_string(hive_json_get(rec, "program"), NULL);
+    const char *error = hive_json_string(hive_json_get(rec, "error"), NULL);
+
+    put_field(hive_json_string(hive_json_get(rec, "time"), NULL));
+    putchar(' ');
+    put_field(hive_json_string(hive_json_get(rec, "tool"), NULL));
+    putchar(' ');
+    put_field(hive_json_string(hive_json_get(rec, "command"), NULL));
+    putchar(' ');
+    put_field(hive_json_string(hive_json_get(rec, "event"), NULL));
+    printf(" pid=%lld ", (long long)hive_json_number(hive_json_get(rec, "pid")));
+    put_credentials(rec);
+    if (program != NULL) {
+        fputs(" -> ", stdout);
+        put_field(program);
+    }
+    if (hive_json_typeof(ok) == HIVE_JSON_FALSE || error != NULL) {
+        fputs(" FAILED: ", stdout);
+        put_field(error);
+    }
+    putchar('\n');
+}
+
+/* Read the audit log at path and print the records that pass the filters.
+ * *named: how many records name --id's credential, at any time. */
+static int print_audit(FILE *f, const char *path, const opts *o, const hive_time *since, size_t *named)
+{
+    char *line = NULL;
+    size_t cap = 0;
+    size_t lineno = 0;
+    size_t damaged = 0;
+    ssize_t n;
+    int ex = 0;
+
+    while ((n = getline(&line, &cap, f)) >= 0) {
+        hive_json *rec = NULL;
+        const char *why = NULL;
+        hive_time t;
+        const char *when;
+        size_t len = (size_t)n;
+        lineno++;
+        if (len > 0 && line[len - 1] == '\n')
+            len--;
+        if (len == 0)
+            continue;
+        if (len > AUDIT_LINE_MAX)
+            why = "longer than 1 MiB";
+        else if (n > 0 && line[n - 1] != '\n')
+            why = "cut off: no newline at its end";
+        else if (hive_json_parse(&rec, line, len) != HIVE_OK)
+            why = "not JSON";
+        else if (hive_json_typeof(rec) != HIVE_JSON_OBJECT)
+            why = "not a JSON object";
+        else if ((when = hive_json_string(hive_json_get(rec, "time"), NULL)) == NULL ||
+                 hive_time_parse(&t, when, strlen(when)) != HIVE_OK)
+            why = "no time";
+        if (why != NULL) {
+            if (++damaged <= AUDIT_DAMAGED_SAID)
+                cli_warn("audit log %s: line %zu is damaged (%s): skipped", path, lineno, why);
+            hive_json_free(&rec);
+            continue;
+        }
+        if (o->audit_id != NULL && record_names(rec, o->audit_id))
+            (*named)++;
+        if ((since == NULL || hive_time_cmp(&t, since) >= 0) &&
+            (o->audit_id == NULL || record_names(rec, o->audit_id))) {
+            if (o->json) {
+                hive_secret text = HIVE_SECRET_INIT;
+                if (hive_json_emit(rec, &text, -1) == HIVE_OK) {
+                    fwrite(text.data, 1, text.len, stdout);
+                    putchar('\n');
+                }
+                hive_secret_free(&text);
+            } else {
+                put_row(rec);
+            }
+        }
+        hive_json_free(&rec);
+    }
+    if (ferror(f)) {
+        cli_error("cannot read audit log %s: %s", path, strerror(errno));
+        ex = EXIT_STORE;
+    }
+    if (damaged > AUDIT_DAMAGED_SAID)
+        cli_warn("audit log %s: %zu damaged lines in all, skipped", path, damaged);
+    free(line);
+    return ex;
+}
+
+/* The audit log of o's store: beside a store directory, else in HIVE_HOME. */
+static int audit_path(const opts *o, char **path)
+{
+    bool etcd = o->store != NULL && strncmp(o->store, "etcd", 4) == 0 && strstr(o->store, "://") != NULL;
+    hive_rc rc = hive_audit_path(path, etcd ? NULL : o->store);
+
+    return rc == HIVE_OK ? 0 : cli_fail(rc);
+}
+
+static int cmd_audit(const opts *o)
+{
+    hive_time since;
+    char *path = NULL;
+    struct stat st;
+    FILE *f;
+    size_t named = 0;
+    int fd;
+    int ex;
+
+    if (o->since != NULL && !parse_since(&since, o->since)) {
+        cli_error("--since wants an RFC 3339 time or a duration back from now, not '%.64s'", o->since);
+        cli_hint("e.g. --since 2026-03-01T12:00:00Z, --since 30m, --since 1h, --since 2d");
+        return EXIT_USAGE;
+    }
+    if ((ex = audit_path(o, &path)) != 0)
+        return ex;
+    fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    if (fd < 0 && errno == ENOENT && o->audit_id == NULL) {
+        cli_warn("no audit log at %s: nothing recorded yet (or HIVE_AUDIT=off)", path);
+        free(path);
+        return 0;
+    }
+    if (fd < 0 && errno == ENOENT) {
+        ex = EXIT_NOT_FOUND;
+        cli_error("no audit record names credential '%s': there is no audit log at %s", o->audit_id, path);
+    } else if (fd < 0) {
+        ex = EXIT_STORE;
+        if (errno == ELOOP)
+            cli_error("audit log %s is a symbolic link: refused", path);
+        else
+            cli_error("cannot open audit log %s: %s", path, strerror(errno));
+        if (errno == EACCES)
+            cli_hint("it is read by the user who writes it (mode 0600)");
+    } else if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        ex = EXIT_STORE;
+        cli_error("audit log %s is not a regular file: refused", path);
+    }
+    if (ex != 0) {
+        if (fd >= 0)
+            close(fd);
+        free(path);
+        return ex;
+    }
+    if ((st.st_mode & 077) != 0)
+        cli_warn("audit log %s is %s by group or others (mode %04o)%s; chmod 600 %s", path,
+                 (st.st_mode & 022) ? "writable" : "readable", (unsigned)(st.st_mode & 07777),
+                 (st.st_mode & 022) ? ": its records may have been forged" : "", path);
+    f = fdopen(fd, "r");
+    if (f == NULL) {
+        close(fd);
+        free(path);
+        return cli_fail(HIVE_ERR_NOMEM);
+    }
+    ex = print_audit(f, path, o, o->since ? &since : NULL, &named);
+    fclose(f);
+    if (ex == 0 && fflush(stdout) != 0)
+        ex = EXIT_STORE;
+    if (ex == 0 && o->audit_id != NULL && named == 0) {
+        cli_error("no audit record names credential '%s' in %s", o->audit_id, path);
+        cli_hint("'hive-cred audit' lists every record");
+        ex = EXIT_NOT_FOUND;
+    }
+    free(path);
+    return ex;
+}
 
 static const struct option long_opts[] = {
     {"store", required_argument, NULL, OPT_STORE},
@@ -2194,6 +2531,9 @@ static const struct option long_opts[] = {
     {"help-url", required_argument, NULL, OPT_HELP_URL},
     {"new-key-file", required_argument, NULL, OPT_NEW_KEY_FILE},
     {"retry-in-doubt", no_argument, NULL, OPT_RETRY_IN_DOUBT},
+    {"scope", required_argument, NULL, OPT_SCOPE},
+    {"since", required_argument, NULL, OPT_SINCE},
+    {"id", required_argument, NULL, OPT_ID},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
@@ -2249,11 +2589,14 @@ static int run(int argc, char **argv, opts *o)
         LIST_OPT(OPT_PARAM, params, n_params, "--param", usage_only)
         LIST_OPT(OPT_BODY, body, n_body, "--body", usage_only)
         LIST_OPT(OPT_ENV, env, n_env, "--env", usage_only)
+        LIST_OPT(OPT_SCOPE, scopes, n_scopes, "--scope", usage_only)
 #undef LIST_OPT
         case OPT_HELP_URL: o->help_url = optarg; o->usage_only = "--help-url"; break;
         case OPT_NEW_KEY_FILE: o->new_key_file = optarg; o->rotate_only = "--new-key-file"; break;
         case OPT_FIX: o->fix = true; o->doctor_only = "--fix"; break;
         case OPT_RETRY_IN_DOUBT: o->retry_in_doubt = true; break;
+        case OPT_SINCE: o->since = optarg; o->audit_only = "--since"; break;
+        case OPT_ID: o->audit_id = optarg; o->audit_only = "--id"; break;
         case 'h': o->help = true; break;
         case OPT_VERSION:
             printf("hive-cred %s\n", HIVE_VERSION);
@@ -2281,7 +2624,7 @@ static int run(int argc, char **argv, opts *o)
         !(strcmp(cmd, "usage") == 0 && o->description != NULL && o->add_only == o->description_opt))
         return usage_error("option %s applies to 'add' only", o->add_only);
     if (o->usage_only != NULL && strcmp(cmd, "usage") != 0 && !(strcmp(cmd, "exec-credential") == 0 &&
-        o->n_headers + o->n_params + o->n_body + o->n_env == 0 && !o->help_url))
+        o->n_headers + o->n_params + o->n_body + o->n_env + o->n_scopes == 0 && !o->help_url))
         return usage_error("option %s applies to 'usage add' only", o->usage_only);
     if (o->show_only != NULL && strcmp(cmd, "show") != 0)
         return usage_error("option %s applies to 'show' only", o->show_only);
@@ -2293,6 +2636,8 @@ static int run(int argc, char **argv, opts *o)
         return usage_error("option %s applies to 'doctor' only", o->doctor_only);
     if (o->retry_in_doubt && strcmp(cmd, "refresh") != 0)
         return usage_error("option %s applies to 'refresh' only", "--retry-in-doubt");
+    if (o->audit_only != NULL && strcmp(cmd, "audit") != 0)
+        return usage_error("option %s applies to 'audit' only", o->audit_only);
     o->ref.spec = o->store;
 
     if (strcmp(cmd, "init") == 0)
@@ -2339,6 +2684,8 @@ static int run(int argc, char **argv, opts *o)
         return (ex = want_operands(cmd, nargs, 1, 1, "one operand")) ? ex : helper_aws_credential_process(o->store, args[0]);
     if (strcmp(cmd, "doctor") == 0)
         return (ex = want_operands(cmd, nargs, 0, 0, "no operands")) ? ex : cmd_doctor(o);
+    if (strcmp(cmd, "audit") == 0)
+        return (ex = want_operands(cmd, nargs, 0, 0, "no operands (--since TIME, --id ID)")) ? ex : cmd_audit(o);
     return usage_error("unknown command '%.64s'", cmd);
 }
 

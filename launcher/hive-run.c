@@ -38,7 +38,8 @@ static const char usage_text[] =
     "\n"
     "  -e, --env NAME=TEMPLATE   set NAME to TEMPLATE rendered ({{id}} or {{id.key}})\n"
     "      --env-file FILE       dotenv file whose values may hold templates\n"
-    "      --usage ID            the env map of the usage spec ID\n"
+    "      --usage ID            the env map of the usage spec ID (refused when the\n"
+    "                            token lacks a scope the spec requires)\n"
     "      --render-env NAME     render the template held by the inherited variable\n"
     "                            NAME (only the variables named so are rendered)\n"
     "  -i, --ignore-environment  start from an empty environment, as env -i\n"
@@ -71,11 +72,14 @@ static const char usage_text[] =
     "be able to pull a secret into it. NAMEs are shell names: letters, digits\n"
     "and '_', not starting with a digit. Templates in COMMAND's arguments are\n"
     "NOT rendered: arguments are visible to every user in the process list.\n"
-    "HIVE_CREDENTIAL_KEY is never passed on.\n"
+    "HIVE_CREDENTIAL_KEY is never passed on. Each launch is recorded in the\n"
+    "audit log beside the store ($HIVE_HOME/audit.log: the program's path and\n"
+    "the credentials and keys it gets, never a value); HIVE_AUDIT=off stops it.\n"
     "\n"
     "Exit status: COMMAND's own; 125 hive-run failed before running it (bad\n"
-    "template, missing credential or key, expired token, invalid or refused\n"
-    "name, size); 126 COMMAND found but not executable; 127 COMMAND not found.\n";
+    "template, missing credential or key, expired token, missing scope, invalid\n"
+    "or refused name, size); 126 COMMAND found but not executable; 127 COMMAND\n"
+    "not found.\n";
 
 /*
  * Names whose value a program, its interpreter or its loader runs as code,
@@ -176,6 +180,44 @@ static char *text_of(const char *fmt, ...)
     return s;
 }
 
+/* --- the audit record -------------------------------------------------------- */
+
+/* The audit log (open from when the store is, unless --dry-run), what the
+ * launch hands out (names only), and the first error said. */
+static hive_audit *audit;
+static hive_json *audit_fields;
+static char *audit_failure;
+
+static void audit_note_failure(const char *text)
+{
+    if (audit != NULL && audit_failure == NULL)
+        audit_failure = strdup(text);
+}
+
+/* At exit (hive-run failed, or the program could not be run): a
+ * "failure" record with the first error. An exec'd program never gets here. */
+static void audit_at_exit(void)
+{
+    if (audit_failure != NULL)
+        CLI_AUDIT(hive_audit_event(audit, "failure", NULL, NULL, audit_failure));
+    free(audit_failure);
+    audit_failure = NULL;
+    hive_json_free(&audit_fields);
+    hive_audit_free(&audit);
+}
+
+/* Start recording this launch in the audit log of store st. */
+static void audit_begin(hive_store *st)
+{
+    audit = cli_audit_open(hive_file_storage_dir(hive_store_storage(st)), "run");
+    if (audit != NULL && !hive_audit_enabled(audit))
+        hive_audit_free(&audit);
+    if (audit != NULL)
+        atexit(audit_at_exit);
+}
+
+/* --- messages ------------------------------------------------------------------ */
+
 static void fail_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void fail_msg(const char *fmt, ...)
 {
@@ -188,6 +230,7 @@ static void fail_msg(const char *fmt, ...)
     {
         const char *text = msg ? msg : "(out of memory formatting the message)";
         cli_error("%s", text);
+        audit_note_failure(text);
         if (problems != NULL)
             hive_json_push(&problems, hive_json_new_string(text, strlen(text)));
     }
@@ -434,6 +477,38 @@ static void hint_unrendered(const run *r)
                  "named (--render-env NAME, once for each)", t.text, t.total > t.shown ? ", ..." : "");
 }
 
+/*
+ * Refuse a spec whose credential's token lacks a scope the spec requires
+ * (or has no record of its scopes, which cannot then be checked): the
+ * program would fail at its server, or a token with less than it was
+ * registered for would pass unnoticed. A credential that cannot be read
+ * is left to the rendering, which says why.
+ */
+static int check_usage_scopes(hive_store *st, const hive_json *spec)
+{
+    const char *cred_id = hive_json_string(hive_json_get(spec, "credential_id"), NULL);
+    hive_cred *c = NULL;
+    char *msg = NULL;
+    bool recorded = false;
+    hive_rc rc;
+
+    if (hive_json_size(hive_json_get(spec, "required_scopes")) == 0 ||
+        hive_store_get_credential(st, &c, cred_id, 0) != HIVE_OK)
+        return 0;
+    rc = hive_store_check_scopes(st, &msg, &recorded, c);
+    hive_cred_free(&c);
+    if (rc != HIVE_OK) {
+        fail_msg("%s", hive_last_error());
+        return EXIT_FAIL;
+    }
+    if (msg == NULL)
+        return 0;
+    fail_msg("%s", msg);
+    cli_scope_hint(cred_id, recorded);
+    free(msg);
+    return EXIT_FAIL;
+}
+
 static int collect_usage(run *r, hive_store *st, const char *id)
 {
     const hive_json *spec = hive_store_get_usage(st, id);
@@ -453,6 +528,8 @@ static int collect_usage(run *r, hive_store *st, const char *id)
         cli_hint("'hive-cred usage list' shows the registered specs");
         return EXIT_FAIL;
     }
+    if ((ex = check_usage_scopes(st, spec)) != 0 && !r->dry_run)
+        return ex;
     env = hive_json_get(spec, "env");
     if (hive_json_size(env) == 0) {
         fail_msg("usage spec '%s' has no env map", id);
@@ -806,6 +883,134 @@ static void warn_unmasked(const run *r)
                      r->vars[i].value.len, r->mask_min);
 }
 
+static bool find_program(const char *file, char **envp, char *out, size_t size);
+
+/* Append s to the array *arr unless it holds it already (*arr becomes
+ * NULL when out of memory, as hive_json_push says). */
+static void add_unique(hive_json **arr, const char *s)
+{
+    for (size_t i = 0; *arr != NULL && i < hive_json_size(*arr); i++)
+        if (strcmp(hive_json_string(hive_json_at(*arr, i, NULL), NULL), s) == 0)
+            return;
+    hive_json_push(arr, hive_json_new_string(s, strlen(s)));
+}
+
+/* Add key to the keys of credential id in *creds, [{"id", "keys"}]. */
+static void audit_add_key(hive_json **creds, const char *id, const char *key)
+{
+    hive_json *entry = NULL;
+    hive_json *keys;
+
+    for (size_t i = 0; *creds != NULL && i < hive_json_size(*creds) && entry == NULL; i++) {
+        hive_json *e = hive_json_at_mut(*creds, i, NULL);
+        if (strcmp(hive_json_string(hive_json_get(e, "id"), NULL), id) == 0)
+            entry = e;
+    }
+    if (entry == NULL && *creds != NULL) {
+        entry = hive_json_new(HIVE_JSON_OBJECT);
+        hive_json_put(&entry, "id", hive_json_new_string(id, strlen(id)));
+        hive_json_put(&entry, "keys", hive_json_new(HIVE_JSON_ARRAY));
+        if (entry == NULL)
+            return;
+        hive_json_push(creds, entry);
+        if (*creds == NULL)
+            return;
+    }
+    if (entry == NULL)
+        return;
+    keys = hive_json_get_mut(entry, "keys");
+    for (size_t i = 0; i < hive_json_size(keys); i++)
+        if (strcmp(hive_json_string(hive_json_at(keys, i, NULL), NULL), key) == 0)
+            return;
+    if (hive_json_append(keys, hive_json_new_string(key, strlen(key))) != HIVE_OK)
+        hive_json_free(creds);   /* out of memory: no half list in the record */
+}
+
+/* What the launch hands out, for its record: each variable's name, the
+ * credentials and keys its template names (a default key by its name),
+ * which of them were refreshed for it, and how the program runs. */
+static void audit_note_launch(const run *r, hive_store *st)
+{
+    hive_json *f = hive_json_new(HIVE_JSON_OBJECT);
+    hive_json *names = hive_json_new(HIVE_JSON_ARRAY);
+    hive_json *creds = hive_json_new(HIVE_JSON_ARRAY);
+    hive_json *fresh = hive_json_new(HIVE_JSON_ARRAY);
+    const char *mode = r->mask ? "mask" : r->fresh ? "fresh" : "exec";
+
+    if (audit == NULL || f == NULL || names == NULL || creds == NULL || fresh == NULL)
+        goto out;
+    for (size_t i = 0; i < r->nvars; i++) {
+        hive_template_ref *refs = NULL;
+        size_t n = 0;
+        const var *v = &r->vars[i];
+        add_unique(&names, v->name);
+        if (hive_template_refs(&refs, &n, v->tmpl, strlen(v->tmpl)) != HIVE_OK)
+            continue;
+        for (size_t k = 0; k < n; k++) {
+            hive_cred *c = NULL;
+            const char *key = refs[k].key;
+            if (hive_store_get_credential(st, &c, refs[k].id, 0) != HIVE_OK)
+                continue;
+            if (key == NULL)
+                key = hive_cred_default_key(c);
+            if (key != NULL)
+                audit_add_key(&creds, refs[k].id, key);
+            if (refreshed_since_start(c))
+                add_unique(&fresh, refs[k].id);
+            hive_cred_free(&c);
+        }
+        hive_template_refs_free(&refs, n);
+    }
+    hive_json_put(&f, "mode", hive_json_new_string(mode, strlen(mode)));
+    hive_json_put(&f, "variables", names);
+    hive_json_put(&f, "credentials", creds);
+    hive_json_put(&f, "refreshed", fresh);
+    names = creds = fresh = NULL;   /* in f, or freed by a failed put */
+    if (n_warned > 0) {
+        /* what was warned about: a refresh that failed and fell back to the
+         * stored token, a token about to expire */
+        hive_json *warns = hive_json_new(HIVE_JSON_ARRAY);
+        for (size_t i = 0; warns != NULL && i < n_warned; i++)
+            add_unique(&warns, warned[i]);
+        hive_json_put(&f, "warnings", warns);
+    }
+    if (f != NULL) {
+        hive_json_free(&audit_fields);
+        audit_fields = f;
+        f = NULL;
+    }
+out:
+    hive_json_free(&f);
+    hive_json_free(&names);
+    hive_json_free(&creds);
+    hive_json_free(&fresh);
+}
+
+/* The launch record, just before exec: the program's path (never its
+ * arguments, which may hold secrets: only how many), and what
+ * audit_note_launch found. */
+static void audit_launch(char **argv, char **envp)
+{
+    char path[PATH_MAX];
+    hive_json *f;
+    int argc = 0;
+
+    if (audit == NULL)
+        return;
+    f = audit_fields ? hive_json_clone(audit_fields) : hive_json_new(HIVE_JSON_OBJECT);
+    while (argv[argc] != NULL)
+        argc++;
+    if (strchr(argv[0], '/') != NULL ? realpath(argv[0], path) == NULL
+                                     : !find_program(argv[0], envp, path, sizeof(path)))
+        snprintf(path, sizeof(path), "%.*s", PATH_MAX - 1, argv[0]);   /* exec will say what is wrong */
+    hive_json_put(&f, "program", hive_json_new_string(path, strlen(path)));
+    hive_json_put(&f, "args", hive_json_new_int(argc - 1));
+    if (f != NULL)
+        CLI_AUDIT(hive_audit_write(audit, "launch", f));
+    hive_json_free(&f);
+}
+
+
 static int render_all(run *r, hive_store *st)
 {
     unsigned flags = r->no_refresh ? 0 : HIVE_GET_REFRESH;
@@ -830,6 +1035,7 @@ static int render_all(run *r, hive_store *st)
         if (ex != 0)
             return ex;
     }
+    audit_note_launch(r, st);
     return 0;
 }
 
@@ -966,6 +1172,7 @@ static int exec_program(char **argv, char **envp)
         fail_msg("the command is empty");
         return EXIT_NOTFOUND;
     }
+    audit_launch(argv, envp);
     if (strchr(file, '/') != NULL) {
         exec_file(file, argv, envp);
         err = errno;
@@ -1769,6 +1976,8 @@ int main(int argc, char **argv)
             return EXIT_FAIL;
         }
     }
+    if (!r.dry_run)
+        audit_begin(st);   /* a dry run writes nothing */
     /* A dry run goes on past an error, to report them all. */
     if (r.dry_run && (problems = hive_json_new(HIVE_JSON_ARRAY)) == NULL) {
         fail_msg("out of memory");

@@ -54,6 +54,23 @@ static hive_rc normalise_spec(hive_json **out, const hive_json *in, const char *
     }
     if (rc == HIVE_OK)
         rc = hive_json_set(spec, "required_keys", f ? hive_json_clone(f) : hive_json_new(HIVE_JSON_ARRAY));
+    f = hive_json_get(in, "required_scopes");
+    if (rc == HIVE_OK && f != NULL) {
+        if (hive_json_typeof(f) != HIVE_JSON_ARRAY)
+            rc = hive__fail(HIVE_ERR_INVALID, "usage spec '%s': required_scopes must be a list of strings", id);
+        for (size_t i = 0; rc == HIVE_OK && i < hive_json_size(f); i++) {
+            const hive_json *e = hive_json_at(f, i, NULL);
+            if (hive_json_typeof(e) != HIVE_JSON_STRING)
+                rc = hive__fail(HIVE_ERR_INVALID, "usage spec '%s': required_scopes must be a list of strings",
+                                id);
+            else if (!hive_scope_valid(hive_json_string(e, NULL)))
+                rc = hive__fail(HIVE_ERR_INVALID, "usage spec '%s': '%s' is not a scope (RFC 6749 section 3.3: "
+                                "printable ASCII without spaces, '\\' or '\"'; hive also splits at ',')",
+                                id, hive_json_string(e, NULL));
+        }
+    }
+    if (rc == HIVE_OK)
+        rc = hive_json_set(spec, "required_scopes", f ? hive_json_clone(f) : hive_json_new(HIVE_JSON_ARRAY));
     for (size_t m = 0; rc == HIVE_OK && m < 4; m++) {
         f = hive_json_get(in, map_fields[m]);
         if (f != NULL) {
@@ -319,6 +336,161 @@ hive_rc hive_store_resolve_for_usage(hive_store *s, hive_json **out, const char 
     return HIVE_OK;
 }
 
+/* --- scopes --------------------------------------------------------------- */
+
+bool hive_scope_valid(const char *scope)
+{
+    if (scope == NULL || *scope == '\0' || strlen(scope) > HIVE_SCOPE_MAX)
+        return false;
+    /* RFC 6749 section 3.3: scope-token = 1*NQCHAR, NQCHAR = %x21 / %x23-5B / %x5D-7E;
+     * without ',' too, which separates GitHub's scopes */
+    for (const char *p = scope; *p; p++)
+        if (*p < 0x21 || *p > 0x7e || *p == '"' || *p == '\\' || *p == ',')
+            return false;
+    return true;
+}
+
+/* Whether the granted scope list (space- or comma-separated) holds want. */
+static bool granted(const char *list, size_t len, const char *want)
+{
+    size_t wlen = strlen(want);
+
+    for (size_t i = 0; i < len;) {
+        size_t j = i;
+        while (j < len && list[j] != ' ' && list[j] != ',' && list[j] != '\t' && list[j] != '\n' &&
+               list[j] != '\r')
+            j++;
+        if (j - i == wlen && memcmp(list + i, want, wlen) == 0)
+            return true;
+        i = j + 1;
+    }
+    return false;
+}
+
+/* Add the scopes of spec's required_scopes to out. */
+static hive_rc add_scopes(hive_strlist *out, const hive_json *spec)
+{
+    const hive_json *req = hive_json_get(spec, "required_scopes");
+    hive_rc rc = HIVE_OK;
+
+    for (size_t i = 0; rc == HIVE_OK && i < hive_json_size(req); i++)
+        rc = hive__strlist_add(out, hive_json_string(hive_json_at(req, i, NULL), NULL));
+    return rc;
+}
+
+hive_rc hive_store_required_scopes(hive_store *s, hive_strlist *out, const char *id)
+{
+    hive__clear_error();
+    hive_strlist all = {0};
+    hive_rc rc = load_usage(s);
+
+    for (size_t i = 0; rc == HIVE_OK && i < hive_json_size(s->usage); i++) {
+        const hive_json *spec = hive_json_at(s->usage, i, NULL);
+        const char *cid = hive_json_string(hive_json_get(spec, "credential_id"), NULL);
+        if (cid != NULL && strcmp(cid, id) == 0)
+            rc = add_scopes(&all, spec);
+    }
+    if (rc != HIVE_OK) {
+        hive_strlist_free(&all);
+        return rc;
+    }
+    hive__strlist_sort_unique(&all);
+    *out = all;
+    return HIVE_OK;
+}
+
+hive_rc hive_cred_missing_scopes(hive_strlist *missing, bool *recorded, const hive_cred *cred,
+                                 const hive_strlist *required)
+{
+    hive__clear_error();
+    size_t len = 0;
+    const char *have = hive_cred_get_key(cred, "scope", &len);
+    hive_strlist out = {0};
+    hive_rc rc = HIVE_OK;
+
+    for (size_t i = 0; rc == HIVE_OK && i < required->count; i++)
+        if (have == NULL || !granted(have, len, required->items[i]))
+            rc = hive__strlist_add(&out, required->items[i]);
+    if (rc != HIVE_OK) {
+        hive_strlist_free(&out);
+        return rc;
+    }
+    *missing = out;
+    *recorded = have != NULL;
+    return HIVE_OK;
+}
+
+/* "a, b, c": the items of list (the caller's, free), or NULL. */
+static char *joined(const hive_strlist *list)
+{
+    size_t n = 1;
+    char *text;
+    char *p;
+
+    for (size_t i = 0; i < list->count; i++)
+        n += strlen(list->items[i]) + 2;
+    if ((text = malloc(n)) == NULL)
+        return NULL;
+    p = text;
+    for (size_t i = 0; i < list->count; i++) {
+        size_t l = strlen(list->items[i]);
+        if (i > 0) {
+            memcpy(p, ", ", 2);
+            p += 2;
+        }
+        memcpy(p, list->items[i], l);
+        p += l;
+    }
+    *p = '\0';
+    return text;
+}
+
+/* The message saying which of required cred's token lacks (*problem NULL:
+ * none), and whether it has a scope record. */
+static hive_rc scope_problem(char **problem, bool *recorded, const hive_cred *cred, const hive_strlist *required)
+{
+    hive_strlist missing = {0};
+    const char *id = hive_cred_id(cred);
+    size_t len = 0;
+    const char *have;
+    char *want = NULL;
+    char *msg = NULL;
+    hive_rc rc = hive_cred_missing_scopes(&missing, recorded, cred, required);
+
+    if (rc != HIVE_OK || missing.count == 0) {
+        hive_strlist_free(&missing);
+        if (rc == HIVE_OK)
+            *problem = NULL;
+        return rc;
+    }
+    want = joined(&missing);
+    have = hive_cred_get_key(cred, "scope", &len);
+    if (want != NULL && !*recorded)
+        msg = hive__aprintf("Credential '%s' has no record of its token's scopes (no 'scope' key), so the "
+                            "scopes its usage spec requires cannot be checked: %s", id, want);
+    else if (want != NULL)
+        msg = hive__aprintf("Credential '%s' lacks scopes its usage spec requires: %s (its token has: %.*s)",
+                            id, want, len > 0 ? (int)(len > 1000 ? 1000 : len) : 4, len > 0 ? have : "none");
+    free(want);
+    hive_strlist_free(&missing);
+    if (msg == NULL)
+        return hive__fail(HIVE_ERR_NOMEM, "out of memory");
+    *problem = msg;
+    return HIVE_OK;
+}
+
+hive_rc hive_store_check_scopes(hive_store *s, char **problem, bool *recorded, const hive_cred *cred)
+{
+    hive__clear_error();
+    hive_strlist required = {0};
+    hive_rc rc = hive_store_required_scopes(s, &required, hive_cred_id(cred));
+
+    if (rc == HIVE_OK)
+        rc = scope_problem(problem, recorded, cred, &required);
+    hive_strlist_free(&required);
+    return rc;
+}
+
 /* --- validation ------------------------------------------------------------ */
 
 static hive_rc add_problem(hive_strlist *problems, const char *fmt, ...) HIVE_PRINTF(2, 3);
@@ -456,10 +628,24 @@ hive_rc hive_store_validate_for_usage(hive_store *s, hive_strlist *problems, con
         if (hive_cred_get_key(c, k, NULL) == NULL)
             rc = add_problem(problems, "Missing required key '%s'", k);
     }
+    if (rc == HIVE_OK) {
+        /* this spec's scopes, as hive-run --usage checks them */
+        hive_strlist scopes = {0};
+        char *msg = NULL;
+        bool recorded;
+        rc = add_scopes(&scopes, spec);
+        if (rc == HIVE_OK)
+            rc = scope_problem(&msg, &recorded, c, &scopes);
+        if (rc == HIVE_OK && msg != NULL)
+            rc = hive__strlist_add(problems, msg);
+        free(msg);
+        hive_strlist_free(&scopes);
+    }
     hive_cred_free(&c);
-    /* Hive's own check ends here (its messages, in the spec's order,
-     * duplicates included); hive also renders the spec's templates, and
-     * says each distinct problem once, in the order found. */
+    /* Hive's own check is the keys' (its messages, in the spec's order,
+     * duplicates included); hive also checks the scopes (above) and renders
+     * the spec's templates, saying each distinct problem once, in the
+     * order found. */
     for (size_t m = 0; rc == HIVE_OK && m < 4; m++) {
         const hive_json *part = hive_json_get(spec, map_fields[m]);
         for (size_t i = 0; rc == HIVE_OK && i < hive_json_size(part); i++) {

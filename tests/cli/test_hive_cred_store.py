@@ -42,8 +42,8 @@ BRAVE_KEY = "BSA-test-0123456789abcdef"
 BEARER_MSG = ("Bearer token 'internal_jwt' cannot be refreshed. "
               "Obtain a new token and save it to the credential store.")
 # the fields of a usage spec as `usage show` prints them, with their defaults
-SPEC_DEFAULTS = {"required_keys": [], "headers": {}, "query_params": {}, "body_fields": {},
-                 "env": {}, "required": True, "description": "", "help_url": ""}
+SPEC_DEFAULTS = {"required_keys": [], "required_scopes": [], "headers": {}, "query_params": {},
+                 "body_fields": {}, "env": {}, "required": True, "description": "", "help_url": ""}
 
 
 load_expected = hivetest.load_expected

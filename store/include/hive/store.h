@@ -241,7 +241,10 @@ HIVE_EXPORT HIVE_NODISCARD hive_rc hive_store_check_template(hive_store *s, hive
  *    "env": {"BRAVE_API_KEY": "{{brave_search.api_key}}"},
  *    "description": "...", "help_url": "..."}
  * Every map holds templates, never secrets. Specs are keyed by
- * credential_id and kept in the usage file.
+ * credential_id and kept in the usage file. "required_scopes": ["repo"]
+ * (optional) lists the OAuth2 scopes the tool needs the credential's
+ * token to have been granted (its "scope" key, as token endpoints return
+ * it: separated by spaces, or by commas as GitHub's are).
  */
 
 /* Register spec (copied, normalised). persist: also write the usage file. */
@@ -261,13 +264,50 @@ HIVE_EXPORT HIVE_NODISCARD hive_rc hive_store_list_usage(hive_store *s, hive_str
 HIVE_EXPORT HIVE_NODISCARD hive_rc hive_store_resolve_for_usage(hive_store *s, hive_json **out, const char *id,
                                                  unsigned flags);
 
+/* --- scopes ----------------------------------------------------------- */
+
+/* Longest scope hive accepts in a usage spec. */
+#define HIVE_SCOPE_MAX 256
+
+/* Whether scope is one scope token (RFC 6749 section 3.3: printable
+ * ASCII, no space, '"' or '\\'), and holds no ',' (hive splits a granted
+ * scope list at commas too) and is at most HIVE_SCOPE_MAX bytes. */
+HIVE_EXPORT bool hive_scope_valid(const char *scope);
+
+/*
+ * The union of the required_scopes of every usage spec whose
+ * credential_id is id, sorted, without duplicates (empty: none). For a
+ * login to request, and for the tools to check. *out is the caller's
+ * (hive_strlist_free).
+ */
+HIVE_EXPORT HIVE_NODISCARD hive_rc hive_store_required_scopes(hive_store *s, hive_strlist *out, const char *id);
+
+/*
+ * The scopes of required (in its order) that cred's stored "scope" key
+ * does not list; *recorded: whether cred has a "scope" key at all. Without
+ * one every required scope is missing: an unrecorded grant cannot be
+ * checked. *missing is the caller's (hive_strlist_free).
+ */
+HIVE_EXPORT HIVE_NODISCARD hive_rc hive_cred_missing_scopes(hive_strlist *missing, bool *recorded, const hive_cred *cred,
+                                             const hive_strlist *required);
+
+/*
+ * Check cred against hive_store_required_scopes of its id: *problem is
+ * NULL when its token has them all, else a message naming the missing
+ * ones ("Credential 'gh' lacks scopes its usage spec requires: repo (its
+ * token has: gist)", or that it has no scope record), the caller's
+ * (free). *recorded as in hive_cred_missing_scopes.
+ */
+HIVE_EXPORT HIVE_NODISCARD hive_rc hive_store_check_scopes(hive_store *s, char **problem, bool *recorded, const hive_cred *cred);
+
 /* --- validation ---------------------------------------------------------- */
 
 /* Problems of credential id: not found, unreadable, no keys, an expired
  * key that cannot be refreshed. */
 HIVE_EXPORT HIVE_NODISCARD hive_rc hive_store_validate_credential(hive_store *s, hive_strlist *problems, const char *id);
 /* Problems of spec id: "Credential 'ID' not found", "Missing required key
- * 'K'", and its templates' problems. */
+ * 'K'", a required scope its token lacks (hive_store_check_scopes' message),
+ * and its templates' problems. */
 HIVE_EXPORT HIVE_NODISCARD hive_rc hive_store_validate_for_usage(hive_store *s, hive_strlist *problems, const char *id);
 /* Every spec: an object id -> [problems], with only the specs that have some. */
 HIVE_EXPORT HIVE_NODISCARD hive_rc hive_store_validate_all(hive_store *s, hive_json **out);
