@@ -18,6 +18,7 @@
 #include "storage.h"
 #include "dotenv.h"
 #include "store.h"
+#include "login.h"
 #include <hive/version.h>
 
 #endif
