@@ -228,6 +228,19 @@ static char *key_copy(const hive_cred *c, const char *name)
     return v != NULL && len > 0 ? hive__strndup(v, len) : NULL;
 }
 
+/* Whether two issuer identifiers are the same, trailing slashes aside. */
+static bool same_issuer(const char *a, const char *b)
+{
+    size_t na = strlen(a);
+    size_t nb = strlen(b);
+
+    while (na > 0 && a[na - 1] == '/')
+        na--;
+    while (nb > 0 && b[nb - 1] == '/')
+        nb--;
+    return na == nb && memcmp(a, b, na) == 0;
+}
+
 /* Fill the endpoints still missing from the issuer's discovery document
  * (OpenID Connect Discovery 1.0, RFC 8414), whose issuer must be ours. */
 static hive_rc discover(flow *f)
@@ -260,7 +273,7 @@ static hive_rc discover(flow *f)
         goto out;
     }
     iss = str_field(doc, "issuer");
-    if (iss == NULL || strlen(iss) < n || strncmp(iss, f->issuer, n) != 0 || strspn(iss + n, "/") != strlen(iss + n)) {
+    if (iss == NULL || !same_issuer(iss, f->issuer)) {
         rc = hive__fail(HIVE_ERR_REFRESH, "Failed to %s '%s': the discovery document at %.300s names another "
                         "issuer than provider '%s' has", f->what, f->id, url, f->provider);
         goto out;
@@ -503,7 +516,7 @@ static enum redirect serve_one(int fd, const char *state, const char *issuer, hi
     if (got == NULL || strlen(got) != strlen(state) || !hive_memeq(got, state, strlen(state))) {
         answer_page(fd, 400, "Not this login", "This answer does not belong to the login hive-cred is waiting "
                     "for (its state does not match). Nothing was done.");
-    } else if (iss != NULL && issuer != NULL && strcmp(iss, issuer) != 0) {
+    } else if (iss != NULL && issuer != NULL && !same_issuer(iss, issuer)) {
         /* RFC 9207: an answer from another authorization server */
         answer_page(fd, 400, "Not this login", "This answer comes from another authorization server than the one "
                     "hive-cred asked. Nothing was done.");
