@@ -249,6 +249,48 @@ class LoginTest(unittest.TestCase):
         self.assertNotEqual(self.value(c, "refresh_token"), "stale-from-before")
         self.check(self.cred("refresh", "tok"), 0)
 
+    def fake_xdg_open(self):
+        """An xdg-open first on PATH that notes its arguments and is the user: Chromium at that address."""
+        bindir = os.path.join(self.tmp, "bin")
+        os.mkdir(bindir)
+        log = os.path.join(self.tmp, "xdg-open.log")
+        with open(os.path.join(bindir, "xdg-open"), "w") as f:
+            f.write('#!/bin/sh\nprintf "%%s\\n" "$@" > "%s"\nexec node "%s" --url "$1" > "%s.page"\n'
+                    % (log, HERE / "browser.mjs", log))
+        os.chmod(os.path.join(bindir, "xdg-open"), 0o755)
+        self.env["PATH"] = bindir + os.pathsep + self.env["PATH"]
+        self.env["CHROMIUM"] = CHROMIUM
+        return log
+
+    def test_with_a_display_the_browser_is_opened(self):
+        self.add_provider(issuer=http_url(""), scope="api:read")
+        log = self.fake_xdg_open()
+        self.env["DISPLAY"] = ":99"
+        r = self.check(hivetest.run([HIVE_CRED, "login", "tok", "--provider-id", "idp", "--timeout", "60"], self.env,
+                                    timeout=hivetest.scaled(120), cwd=self.tmp), 0)
+        err = r.stderr.decode()
+        url = re.search(r"^authorization_url: (.*)$", err, re.M).group(1)
+        self.assertIn("the login page is opening in your browser", err)
+        with open(log) as f:
+            self.assertEqual(f.read(), url + "\n")   # one argument: the address
+        with open(log + ".page") as f:
+            self.assertIn("Logged in", json.loads(f.read())["text"])
+        self.assertTrue(self.value(self.stored(), "refresh_token"))
+
+    def test_no_browser_or_no_display_opens_none(self):
+        self.add_provider(authorization_endpoint=http_url("/auth"))
+        log = self.fake_xdg_open()
+        for display, extra in [(":99", ["--no-browser"]), (None, [])]:
+            with self.subTest(display=display, extra=extra):
+                if display:
+                    self.env["DISPLAY"] = display
+                else:
+                    self.env.pop("DISPLAY", None)
+                r = self.check(self.cred("login", "tok", "--provider-id", "idp", "--timeout", "1", *extra),
+                               EXIT_REFRESH)
+                self.assertIn(b"to log in, open authorization_url in a browser", r.stderr)
+                self.assertFalse(os.path.exists(log))
+
     def test_browser_cancel_is_reported_and_saves_nothing(self):
         self.add_provider(issuer=http_url("/"))
         code, out, err, _, page = self.browser_login("tok", "--provider-id", "idp", "--no-browser", cancel=True)
