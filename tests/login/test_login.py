@@ -422,6 +422,16 @@ class LoginTest(unittest.TestCase):
         self.assertIn(b"provider 'idp' has no authorization_endpoint: add the key authorization_endpoint", r.stderr)
         r = self.check(self.cred("login", "tok", "--device", "--provider-id", "idp"), EXIT_REFRESH)
         self.assertIn(b"has no device_authorization_endpoint", r.stderr)
+        closed = socket.socket()
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+        closed.close()
+        self.check(self.cred("add", "idp2", "--type", "custom", stdin="token_url=%s\nclient_id=%s\n"
+                             "device_authorization_endpoint=http://127.0.0.1:%d/device\n"
+                             % (http_url("/token"), PUBLIC_ID, port)), 0)
+        r = self.check(self.cred("login", "tok", "--device", "--provider-id", "idp2"), EXIT_REFRESH)
+        self.assertIn(b"Failed to log in for credential 'tok': the device authorization endpoint did not answer",
+                      r.stderr)
         self.check(self.cred("login", "tok", "--device", "--no-browser"), EXIT_USAGE)
         self.check(self.cred("login", "tok", "--timeout", "0"), EXIT_USAGE)
         self.check(self.cred("refresh", "tok", "--scope", "x"), EXIT_USAGE)
