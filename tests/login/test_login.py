@@ -17,14 +17,15 @@ Environment: HIVE_CRED (as tests/oauth), CHROMIUM (default
 /usr/bin/chromium).
 """
 
+import fcntl
 import json
-import tempfile
 import os
 import re
 import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import unittest
@@ -273,8 +274,16 @@ class LoginTest(unittest.TestCase):
         self.assertIn("the login page is opening in your browser", err)
         with open(log) as f:
             self.assertEqual(f.read(), url + "\n")   # one argument: the address
-        with open(log + ".page") as f:
-            self.assertIn("Logged in", json.loads(f.read())["text"])
+        # the browser writes what it saw once the page loaded: maybe after hive-cred has exited
+        deadline = time.monotonic() + TIMEOUT
+        while True:
+            with open(log + ".page") as f:
+                seen = f.read()
+            if seen.endswith("\n"):
+                break
+            self.assertLess(time.monotonic(), deadline, "the browser never said what it saw")
+            time.sleep(0.1)
+        self.assertIn("Logged in", json.loads(seen)["text"])
         self.assertTrue(self.value(self.stored(), "refresh_token"))
 
     def test_no_browser_or_no_display_opens_none(self):
@@ -383,6 +392,29 @@ class LoginTest(unittest.TestCase):
         # the server answers a token only to a poll that waited 1 + 5 s after its slow_down
         self.assertEqual(_server.request("GET", "/test/stats", port=SERVER["fail"])[1]["by_path"]["/device/token"], 2)
         self.assertEqual(self.value(self.stored(), "refresh_token"), "device-refresh-1")
+
+    def test_login_saves_under_the_refresh_lock(self):
+        # the lock a refresh of tok holds (.refresh/tok.lock): the login gets its tokens, then waits
+        self.device_provider("slow")
+        self.check(self.cred("add", "tok", "--type", "oauth2", "--provider-id", "idp", stdin="account=alice\n"), 0)
+        os.makedirs(os.path.join(self.store, ".refresh"), mode=0o700, exist_ok=True)
+        lock = os.open(os.path.join(self.store, ".refresh", "tok.lock"), os.O_RDWR | os.O_CREAT, 0o600)
+        self.addCleanup(os.close, lock)
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        login = Login(self, "tok", "--device")
+        deadline = time.monotonic() + TIMEOUT
+        while _server.request("GET", "/test/stats", port=SERVER["fail"])[1]["by_path"].get("/device/token", 0) < 2:
+            self.assertLess(time.monotonic(), deadline, "no token request")
+            self.assertIsNone(login.proc.poll(), "\n".join(login.lines))
+            time.sleep(0.2)
+        time.sleep(1)
+        self.assertIsNone(login.proc.poll(), "did not wait for the lock")
+        self.assertNotIn("access_token", self.stored()["keys"])
+        fcntl.flock(lock, fcntl.LOCK_UN)
+        code, out, err = login.finish()
+        self.assertEqual(code, 0, err)
+        c = self.stored()
+        self.assertEqual((self.value(c, "refresh_token"), self.value(c, "account")), ("device-refresh-1", "alice"))
 
     def test_device_code_expiry_stops_the_wait(self):
         self.device_provider("expire")
