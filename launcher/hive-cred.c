@@ -266,7 +266,6 @@ typedef struct opts {
     const char *show_only;
     const char *usage_only;
     const char *description_opt;
-    const char *provider_opt;
     const char *rotate_only;
     const char *add_set;    /* an option of add and set */
     bool fix;
@@ -2393,7 +2392,7 @@ static int run(int argc, char **argv, opts *o)
         case OPT_REVEAL: o->reveal = true; o->show_only = "--reveal"; break;
         case 't': o->type = optarg; o->add_set = "--type"; break;
         case 'd': o->description = optarg; o->add_only = o->description_opt = "--description"; break;
-        case OPT_PROVIDER: o->provider_id = optarg; o->add_only = o->provider_opt = "--provider-id"; break;
+        case OPT_PROVIDER: o->provider_id = optarg; break;
         case OPT_AUTO:
         case OPT_NO_AUTO:
             o->auto_refresh = c == OPT_AUTO;
@@ -2447,8 +2446,9 @@ static int run(int argc, char **argv, opts *o)
     if (strcmp(cmd, "help") == 0)
         return (ex = want_operands(cmd, nargs, 0, 1, "at most one COMMAND")) ? ex : print_help(nargs ? args[0] : NULL);
 
+    if (o->provider_id != NULL && strcmp(cmd, "add") != 0 && strcmp(cmd, "login") != 0)
+        return usage_error("option %s applies to 'add' and 'login' only", "--provider-id");
     if (o->add_only != NULL && strcmp(cmd, "add") != 0 &&
-        !(strcmp(cmd, "login") == 0 && o->add_only == o->provider_opt) &&
         !(strcmp(cmd, "usage") == 0 && o->description != NULL && o->add_only == o->description_opt))
         return usage_error("option %s applies to 'add' only", o->add_only);
     if (o->usage_only != NULL && strcmp(cmd, "usage") != 0 && !(strcmp(cmd, "exec-credential") == 0 &&

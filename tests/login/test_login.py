@@ -468,6 +468,11 @@ class LoginTest(unittest.TestCase):
         self.check(self.cred("login", "tok", "--timeout", "0"), EXIT_USAGE)
         self.check(self.cred("refresh", "tok", "--scope", "x"), EXIT_USAGE)
         self.check(self.cred("show", "tok", "--device"), EXIT_USAGE)
+        for order in (["--tag", "t", "--provider-id", "idp"], ["--provider-id", "idp", "--tag", "t"]):
+            r = self.check(self.cred("login", "tok", *order), EXIT_USAGE)
+            self.assertIn(b"option --tag applies to 'add' only", r.stderr)
+        r = self.check(self.cred("get", "tok", "--provider-id", "idp"), EXIT_USAGE)
+        self.assertIn(b"option --provider-id applies to 'add' and 'login' only", r.stderr)
         self.assertIsNone(self.stored())
 
     # --- revoke -------------------------------------------------------------------
