@@ -28,6 +28,8 @@ _hive_cred_commands=(
   "resolve||template"
   "validate|--json|id"
   "refresh|--retry-in-doubt|id"
+  "login|--device --scope --no-browser --provider-id --timeout|id"
+  "revoke||id"
   "accounts|--json|word"
   "sync||"
   "copy||dir dir"
@@ -50,7 +52,7 @@ _hive_cred_global="--store --json --help --version"
 _hive_cred_types="api_key oauth2 basic_auth bearer_token custom"
 # options that take a value (the next word)
 _hive_cred_valued="--store -t --type -d --description --provider-id --expires --tag --key --header --param
-  --body --env --help-url --from-file --new-key-file --scope --since --id"
+  --body --env --help-url --from-file --new-key-file --scope --since --id --timeout"
 
 _hive_run_options="-e --env --env-file --usage --render-env -i --ignore-environment --keep --no-refresh
   --allow-expired --allow-unsafe-env --fresh --allow-launch-values --mask --mask-min --dry-run --json

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <dirent.h>
+#include <spawn.h>
 #include <time.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -84,6 +85,15 @@ static const char usage_text[] =
 
 /* two strings: C99 guarantees literals of 4095 bytes only */
 static const char usage_text2[] =
+    "  login ID [OPTIONS]       obtain OAuth2 tokens for ID from its provider: a browser\n"
+    "                           login (PKCE, loopback redirect), or --device\n"
+    "      --device             the device grant: a code to enter on another machine\n"
+    "      --scope S            a scope to ask for (repeatable)\n"
+    "      --no-browser         print the login address, do not open a browser\n"
+    "      --provider-id P      create ID (oauth2, provider P) when it does not exist\n"
+    "      --timeout S          seconds to wait for the browser (default 300)\n"
+    "  revoke ID                revoke ID's refresh and access tokens at its provider,\n"
+    "                           then remove them from ID\n"
     "  doctor [--fix]           check the store: permissions, the key and where it comes\n"
     "                           from, an interrupted rotation, unreadable files, index\n"
     "                           drift, tokens expiring within a day that will not be\n"
@@ -119,7 +129,8 @@ static const char usage_text2[] =
     "  5  a credential could not be decrypted or parsed (wrong key, damaged file)\n"
     "  6  store error: file system, permissions, lock, id conflict, damaged usage.json,\n"
     "     a store that does not exist (list)\n"
-    "  7  a refresh failed, or the credential cannot be refreshed\n"
+    "  7  a refresh, login or revocation failed, or the credential cannot be\n"
+    "     refreshed\n"
     "  8  the token lacks a scope a usage spec requires (exec-credential,\n"
     "     aws-credential-process)\n";
 
@@ -162,6 +173,14 @@ static const struct cmd_help {
                 "--retry-in-doubt: send a refresh token marked in doubt (its request got no usable\n"
                 "answer, so the server may have spent it) once more; only when you know the server\n"
                 "never received that request.\n"},
+    {"login", "hive-cred login ID [--device] [--scope S]... [--no-browser] [--provider-id P] [--timeout S]\n\n"
+              "Obtain tokens for OAuth2 credential ID from its provider and save them (auto refresh on).\n"
+              "Browser login: authorization code with PKCE, the answer on a one-time port of 127.0.0.1;\n"
+              "the browser opens when there is a display, the address is printed on stderr.\n"
+              "--device: print verification_uri and user_code on stderr and wait for the user.\n"
+              "A missing ID is created (type oauth2) only with --provider-id.\n"},
+    {"revoke", "hive-cred revoke ID\n\nRevoke ID's refresh token and access token at its provider's\n"
+               "revocation_endpoint, then remove them from ID; the rest of ID stays.\n"},
     {"accounts", "hive-cred accounts PROVIDER [--json]\n\nThe aliases and identities of PROVIDER's accounts.\n"},
     {"sync", "hive-cred sync\n\nPull every active integration from the Aden platform (ADEN_API_KEY or the\n"
              "stored aden_api_key; ADEN_API_URL).\n"},
@@ -255,6 +274,11 @@ typedef struct opts {
     const char *help_url;
     const char *new_key_file;
     bool retry_in_doubt;
+    bool device;
+    bool no_browser;
+    const char *timeout;
+    const char *login_only;  /* an option of login */
+    const char *scope_only;  /* --scope: of usage add and login */
     bool help;
     /* which command-specific options were given, to reject misplaced ones */
     const char *add_only;
@@ -1494,6 +1518,153 @@ static int cmd_refresh(const opts *o, const char *id)
     return ex;
 }
 
+/* --- login and revoke ------------------------------------------------------- */
+
+/* name: value on stderr, value from a server: printable ASCII only. */
+static void print_field(const char *name, const char *value)
+{
+    fprintf(stderr, "%s: ", name);
+    for (const char *p = value; *p != '\0'; p++)
+        fputc(*p > 0x20 && *p < 0x7f ? *p : '?', stderr);
+    fputc('\n', stderr);
+}
+
+/* Open url with xdg-open (not waited for; its output dropped). */
+static bool open_browser(const char *url)
+{
+    char prog[] = "xdg-open";
+    char *arg = strdup(url);
+    char *argv[] = {prog, arg, NULL};
+    posix_spawn_file_actions_t fa;
+    extern char **environ;
+    pid_t pid;
+    int rc;
+
+    if (arg == NULL || posix_spawn_file_actions_init(&fa) != 0) {
+        free(arg);
+        return false;
+    }
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+    rc = posix_spawnp(&pid, "xdg-open", &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    free(arg);
+    return rc == 0;
+}
+
+static bool has_display(void)
+{
+    const char *x = getenv("DISPLAY");
+    const char *w = getenv("WAYLAND_DISPLAY");
+
+    return (x != NULL && *x != '\0') || (w != NULL && *w != '\0');
+}
+
+static void login_prompt(void *ctx, const hive_login_prompt *p)
+{
+    const bool *no_browser = ctx;
+
+    if (p->device) {
+        fprintf(stderr, "hive-cred: to log in, open verification_uri in a browser on any machine and enter "
+                "user_code (within %ld s)\n", p->expires_in);
+        print_field("verification_uri", p->verification_uri);
+        print_field("user_code", p->user_code);
+        if (p->verification_uri_complete != NULL)
+            print_field("verification_uri_complete", p->verification_uri_complete);
+    } else if (!*no_browser && has_display() && open_browser(p->authorization_url)) {
+        fprintf(stderr, "hive-cred: the login page is opening in your browser (waiting %ld s); if it does not, "
+                "open authorization_url:\n", p->expires_in);
+        print_field("authorization_url", p->authorization_url);
+    } else {
+        fprintf(stderr, "hive-cred: to log in, open authorization_url in a browser on this machine (waiting "
+                "%ld s)\n", p->expires_in);
+        print_field("authorization_url", p->authorization_url);
+    }
+    fflush(stderr);
+}
+
+/* A failure talking to the provider: no answer is a failed login too (7). */
+static int auth_fail(const opts *o, hive_rc rc)
+{
+    int ex = store_fail(o, rc);
+
+    return rc == HIVE_ERR_NETWORK ? EXIT_REFRESH : ex;
+}
+
+static int cmd_login(const opts *o, const char *id)
+{
+    hive_login_options lo;
+    bool no_browser = o->no_browser;
+    hive_store *st = NULL;
+    hive_cred *c = NULL;
+    hive_strlist required = {0};
+    hive_rc rc;
+    int ex;
+
+    memset(&lo, 0, sizeof(lo));
+    lo.size = sizeof(lo);
+    lo.device = o->device;
+    lo.scopes = o->scopes;
+    lo.nscopes = o->n_scopes;
+    lo.provider_id = o->provider_id;
+    lo.prompt = login_prompt;
+    lo.prompt_ctx = &no_browser;
+    if (o->timeout != NULL) {
+        char *end;
+        long t = strtol(o->timeout, &end, 10);
+        if (end == o->timeout || *end != '\0' || t < 1 || t > 3600)
+            return usage_error("--timeout takes a number of seconds from 1 to 3600");
+        lo.timeout = (int)t;
+    }
+    if (o->device && o->no_browser)
+        return usage_error("--no-browser applies to the browser login, not --device");
+    if ((ex = open_store(o, &st)) != 0)
+        return ex;
+    /* ask for what the usage specs naming the credential require */
+    rc = hive_store_required_scopes(st, &required, id);
+    lo.extra_scopes = (const char *const *)required.items;
+    lo.nextra_scopes = required.count;
+    if (rc == HIVE_OK)
+        rc = hive_store_login(st, &c, id, &lo);
+    if (rc == HIVE_OK) {
+        hive_time t = hive_cred_key_expires(c, "access_token");
+        char when[HIVE_TIME_TEXT];
+        hive_time_format(when, &t, true);
+        printf("logged in %s%s%s%s\n", id, t.form != HIVE_TIME_NONE ? "; expires " : "", when,
+               hive_cred_get_key(c, "refresh_token", NULL) ? "; refresh token saved" : "");
+        ex = fflush(stdout) == 0 ? 0 : EXIT_STORE;
+    } else {
+        ex = auth_fail(o, rc);
+        if (rc == HIVE_ERR_NOT_FOUND && o->provider_id == NULL)
+            cli_hint("--provider-id P creates it as an oauth2 credential of provider P");
+    }
+    hive_strlist_free(&required);
+    hive_cred_free(&c);
+    hive_store_free(&st);
+    return ex;
+}
+
+static int cmd_revoke(const opts *o, const char *id)
+{
+    hive_store *st = NULL;
+    int n = 0;
+    hive_rc rc;
+    int ex = open_store(o, &st);
+
+    if (ex != 0)
+        return ex;
+    rc = hive_store_revoke(st, id, &n);
+    if (rc == HIVE_OK) {
+        printf("revoked %d token%s of %s and removed them\n", n, n == 1 ? "" : "s", id);
+        ex = fflush(stdout) == 0 ? 0 : EXIT_STORE;
+    } else {
+        ex = auth_fail(o, rc);
+    }
+    hive_store_free(&st);
+    return ex;
+}
+
 static int cmd_accounts(const opts *o, const char *provider)
 {
     hive_store *st = NULL;
@@ -1586,6 +1757,8 @@ static int cmd_usage(const opts *o, char **args, int nargs)
         return usage_error("'usage %s' takes %s", sub, strcmp(sub, "list") == 0 ? "no operands" : "one ID");
     if (o->usage_only != NULL && strcmp(sub, "add") != 0)
         return usage_error("option %s applies to 'usage add' only", o->usage_only);
+    if (o->scope_only != NULL && strcmp(sub, "add") != 0)
+        return usage_error("option %s applies to 'usage add' and 'login' only", o->scope_only);
     if ((ex = open_store(o, &st)) != 0)
         return ex;
     if (strcmp(sub, "list") == 0 && o->json) {
@@ -2243,7 +2416,8 @@ static int cmd_doctor(const opts *o)
 enum {
     OPT_STORE = 1000, OPT_JSON, OPT_REVEAL, OPT_PROVIDER, OPT_AUTO, OPT_EXPIRES, OPT_TAG,
     OPT_VERSION, OPT_KEY, OPT_HEADER, OPT_PARAM, OPT_BODY, OPT_ENV, OPT_HELP_URL, OPT_NEW_KEY_FILE,
-    OPT_NO_AUTO, OPT_FROM_FILE, OPT_FIX, OPT_RETRY_IN_DOUBT, OPT_SCOPE, OPT_SINCE, OPT_ID
+    OPT_NO_AUTO, OPT_FROM_FILE, OPT_FIX, OPT_RETRY_IN_DOUBT, OPT_SCOPE, OPT_SINCE, OPT_ID, OPT_DEVICE,
+    OPT_NO_BROWSER, OPT_TIMEOUT
 };
 
 /* --- audit -------------------------------------------------------------- */
@@ -2534,6 +2708,9 @@ static const struct option long_opts[] = {
     {"scope", required_argument, NULL, OPT_SCOPE},
     {"since", required_argument, NULL, OPT_SINCE},
     {"id", required_argument, NULL, OPT_ID},
+    {"device", no_argument, NULL, OPT_DEVICE},
+    {"no-browser", no_argument, NULL, OPT_NO_BROWSER},
+    {"timeout", required_argument, NULL, OPT_TIMEOUT},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
@@ -2567,7 +2744,7 @@ static int run(int argc, char **argv, opts *o)
         case OPT_REVEAL: o->reveal = true; o->show_only = "--reveal"; break;
         case 't': o->type = optarg; o->add_set = "--type"; break;
         case 'd': o->description = optarg; o->add_only = o->description_opt = "--description"; break;
-        case OPT_PROVIDER: o->provider_id = optarg; o->add_only = "--provider-id"; break;
+        case OPT_PROVIDER: o->provider_id = optarg; break;
         case OPT_AUTO:
         case OPT_NO_AUTO:
             o->auto_refresh = c == OPT_AUTO;
@@ -2589,7 +2766,7 @@ static int run(int argc, char **argv, opts *o)
         LIST_OPT(OPT_PARAM, params, n_params, "--param", usage_only)
         LIST_OPT(OPT_BODY, body, n_body, "--body", usage_only)
         LIST_OPT(OPT_ENV, env, n_env, "--env", usage_only)
-        LIST_OPT(OPT_SCOPE, scopes, n_scopes, "--scope", usage_only)
+        LIST_OPT(OPT_SCOPE, scopes, n_scopes, "--scope", scope_only)
 #undef LIST_OPT
         case OPT_HELP_URL: o->help_url = optarg; o->usage_only = "--help-url"; break;
         case OPT_NEW_KEY_FILE: o->new_key_file = optarg; o->rotate_only = "--new-key-file"; break;
@@ -2597,6 +2774,9 @@ static int run(int argc, char **argv, opts *o)
         case OPT_RETRY_IN_DOUBT: o->retry_in_doubt = true; break;
         case OPT_SINCE: o->since = optarg; o->audit_only = "--since"; break;
         case OPT_ID: o->audit_id = optarg; o->audit_only = "--id"; break;
+        case OPT_DEVICE: o->device = true; o->login_only = "--device"; break;
+        case OPT_NO_BROWSER: o->no_browser = true; o->login_only = "--no-browser"; break;
+        case OPT_TIMEOUT: o->timeout = optarg; o->login_only = "--timeout"; break;
         case 'h': o->help = true; break;
         case OPT_VERSION:
             printf("hive-cred %s\n", HIVE_VERSION);
@@ -2620,6 +2800,8 @@ static int run(int argc, char **argv, opts *o)
     if (strcmp(cmd, "help") == 0)
         return (ex = want_operands(cmd, nargs, 0, 1, "at most one COMMAND")) ? ex : print_help(nargs ? args[0] : NULL);
 
+    if (o->provider_id != NULL && strcmp(cmd, "add") != 0 && strcmp(cmd, "login") != 0)
+        return usage_error("option %s applies to 'add' and 'login' only", "--provider-id");
     if (o->add_only != NULL && strcmp(cmd, "add") != 0 &&
         !(strcmp(cmd, "usage") == 0 && o->description != NULL && o->add_only == o->description_opt))
         return usage_error("option %s applies to 'add' only", o->add_only);
@@ -2634,6 +2816,10 @@ static int run(int argc, char **argv, opts *o)
         return usage_error("option %s applies to 'rotate-key' only", o->rotate_only);
     if (o->doctor_only != NULL && strcmp(cmd, "doctor") != 0)
         return usage_error("option %s applies to 'doctor' only", o->doctor_only);
+    if (o->login_only != NULL && strcmp(cmd, "login") != 0)
+        return usage_error("option %s applies to 'login' only", o->login_only);
+    if (o->scope_only != NULL && strcmp(cmd, "login") != 0 && strcmp(cmd, "usage") != 0)
+        return usage_error("option %s applies to 'usage add' and 'login' only", o->scope_only);
     if (o->retry_in_doubt && strcmp(cmd, "refresh") != 0)
         return usage_error("option %s applies to 'refresh' only", "--retry-in-doubt");
     if (o->audit_only != NULL && strcmp(cmd, "audit") != 0)
@@ -2666,6 +2852,10 @@ static int run(int argc, char **argv, opts *o)
                                                                           : cmd_validate(o, nargs ? args[0] : NULL);
     if (strcmp(cmd, "refresh") == 0)
         return (ex = want_operands(cmd, nargs, 1, 1, "one operand")) ? ex : cmd_refresh(o, args[0]);
+    if (strcmp(cmd, "login") == 0)
+        return (ex = want_operands(cmd, nargs, 1, 1, "one operand")) ? ex : cmd_login(o, args[0]);
+    if (strcmp(cmd, "revoke") == 0)
+        return (ex = want_operands(cmd, nargs, 1, 1, "one operand")) ? ex : cmd_revoke(o, args[0]);
     if (strcmp(cmd, "sync") == 0)
         return (ex = want_operands(cmd, nargs, 0, 0, "no operands")) ? ex : cmd_sync(o);
     if (strcmp(cmd, "copy") == 0)

@@ -8,9 +8,8 @@
  * client_secret_basic), ca_file and timeout (seconds). So the client
  * secret is encrypted like every other secret.
  */
-#include "buf.h"
 #include "http.h"
-#include "store_int.h"
+#include "oauth2.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -22,15 +21,7 @@
 #define DEFAULT_TIMEOUT_S 15
 #define CONNECT_TIMEOUT_S 5
 
-typedef struct config {
-    char *token_url;
-    char *client_id;
-    char *client_secret;
-    char *scope;
-    char *ca_file;
-    bool basic;
-    long timeout_ms;
-} config;
+typedef hive_oauth2_client config;
 
 static void config_free(config *c)
 {
@@ -50,7 +41,7 @@ static char *opt_key(const hive_cred *c, const char *name)
     return v && len > 0 ? hive__strndup(v, len) : NULL;
 }
 
-static hive_rc load_config(hive_store *store, const hive_cred *cred, config *cfg)
+static hive_rc load_config(hive_store *store, const hive_cred *cred, const char *what, config *cfg)
 {
     const char *id = hive_cred_id(cred);
     const char *pid = hive_cred_provider_id(cred);
@@ -61,15 +52,15 @@ static hive_rc load_config(hive_store *store, const hive_cred *cred, config *cfg
 
     memset(cfg, 0, sizeof(*cfg));
     if (pid == NULL)
-        return hive__fail(HIVE_ERR_REFRESH, "Failed to refresh credential '%s': it has no provider_id "
-                          "naming its OAuth2 provider credential", id);
+        return hive__fail(HIVE_ERR_REFRESH, "Failed to %s '%s': it has no provider_id "
+                          "naming its OAuth2 provider credential", what, id);
     rc = hive_store_get_credential(store, &pc, pid, 0);
     if (rc == HIVE_ERR_NOT_FOUND)
-        return hive__fail(HIVE_ERR_REFRESH, "Failed to refresh credential '%s': its provider '%s' is not "
+        return hive__fail(HIVE_ERR_REFRESH, "Failed to %s '%s': its provider '%s' is not "
                           "in the store (a custom credential with token_url, client_id, client_secret)",
-                          id, pid);
+                          what, id, pid);
     if (rc != HIVE_OK)
-        return hive__fail_prefix(HIVE_ERR_REFRESH, "Failed to refresh credential '%s'", id);
+        return hive__fail_prefix(HIVE_ERR_REFRESH, "Failed to %s '%s'", what, id);
     cfg->token_url = opt_key(pc, "token_url");
     cfg->client_id = opt_key(pc, "client_id");
     cfg->client_secret = opt_key(pc, "client_secret");
@@ -79,15 +70,15 @@ static hive_rc load_config(hive_store *store, const hive_cred *cred, config *cfg
     timeout = opt_key(pc, "timeout");
     hive_cred_free(&pc);
     if (cfg->token_url == NULL || cfg->client_id == NULL) {
-        rc = hive__fail(HIVE_ERR_REFRESH, "Failed to refresh credential '%s': provider '%s' lacks %s", id,
+        rc = hive__fail(HIVE_ERR_REFRESH, "Failed to %s '%s': provider '%s' lacks %s", what, id,
                         pid, cfg->token_url == NULL ? "token_url" : "client_id");
     } else if (method != NULL && strcmp(method, "client_secret_basic") != 0 &&
                strcmp(method, "client_secret_post") != 0) {
-        rc = hive__fail(HIVE_ERR_REFRESH, "Failed to refresh credential '%s': provider '%s' has auth_method "
-                        "'%.64s' (expected client_secret_post or client_secret_basic)", id, pid, method);
+        rc = hive__fail(HIVE_ERR_REFRESH, "Failed to %s '%s': provider '%s' has auth_method "
+                        "'%.64s' (expected client_secret_post or client_secret_basic)", what, id, pid, method);
     } else if (!hive__url_allowed(cfg->token_url)) {
-        rc = hive__fail(HIVE_ERR_REFRESH, "Failed to refresh credential '%s': provider '%s' has a token_url "
-                        "that is not https (plain http is allowed to loopback addresses only)", id, pid);
+        rc = hive__fail(HIVE_ERR_REFRESH, "Failed to %s '%s': provider '%s' has a token_url "
+                        "that is not https (plain http is allowed to loopback addresses only)", what, id, pid);
     } else {
         cfg->basic = method != NULL && strcmp(method, "client_secret_basic") == 0;
         cfg->timeout_ms = DEFAULT_TIMEOUT_S * 1000L;
@@ -95,8 +86,8 @@ static hive_rc load_config(hive_store *store, const hive_cred *cred, config *cfg
             char *end;
             double t = hive__strtod(timeout, &end);
             if (*end != '\0' || t <= 0 || t > 600)
-                rc = hive__fail(HIVE_ERR_REFRESH, "Failed to refresh credential '%s': provider '%s' has a "
-                                "timeout that is not a number of seconds (0 to 600)", id, pid);
+                rc = hive__fail(HIVE_ERR_REFRESH, "Failed to %s '%s': provider '%s' has a "
+                                "timeout that is not a number of seconds (0 to 600)", what, id, pid);
             else
                 cfg->timeout_ms = (long)(t * 1000);
         }
@@ -301,7 +292,9 @@ static hive_rc mark_in_doubt(hive_cred *cred, const char *id, const char *what)
 
 static hive_rc apply_tokens(hive_cred *cred, const hive_json *obj)
 {
-    static const char *const extras[] = {"refresh_token"};
+    /* a rotated refresh token; the granted scope (RFC 6749 5.1: when the
+     * answer omits it, the grant is unchanged and so is the record) */
+    static const char *const extras[] = {"refresh_token", "scope"};
     const char *access = field(obj, "access_token");
     long long ttl = expires_in(obj);
     hive_time exp = hive_time_now();
@@ -437,7 +430,7 @@ static hive_rc oauth2_refresh(hive_provider *p, hive_store *store, hive_cred *cr
                               "carrying it got no usable answer, %s); it is not sent again. "
                               "Re-authorization required.", id, since);
     }
-    rc = load_config(store, cred, &cfg);
+    rc = load_config(store, cred, "refresh credential", &cfg);
     if (rc != HIVE_OK)
         return rc;
     if (refresh_grant) {
@@ -448,16 +441,8 @@ static hive_rc oauth2_refresh(hive_provider *p, hive_store *store, hive_cred *cr
         if (cfg.scope != NULL)
             add_field(&body, "scope", cfg.scope);
     }
-    if (cfg.basic) {
-        auth = basic_header(&cfg);
-        headers[1] = auth;
-        if (auth == NULL)
-            rc = hive__fail(HIVE_ERR_NOMEM, "out of memory");
-    } else {
-        add_field(&body, "client_id", cfg.client_id);
-        if (cfg.client_secret != NULL)
-            add_field(&body, "client_secret", cfg.client_secret);
-    }
+    rc = hive__oauth2_client_auth(&cfg, &body, &auth);
+    headers[1] = auth;
     if (rc == HIVE_OK)
         rc = hive__buf_finish(&body, &body_text, &body_len);
     if (rc != HIVE_OK)
@@ -571,7 +556,7 @@ static bool oauth2_can_refresh(hive_provider *p, hive_store *store, const hive_c
                    "re-authorization required", since);
         return false;
     }
-    if (load_config(store, cred, &cfg) != HIVE_OK)
+    if (load_config(store, cred, "refresh credential", &cfg) != HIVE_OK)
         return false;
     config_free(&cfg);
     return true;
@@ -600,4 +585,40 @@ hive_rc hive__add_oauth2_provider(hive_store *s)
     p->can_refresh = oauth2_can_refresh;
     p->destroy = oauth2_destroy;
     return hive_store_add_provider(s, p);
+}
+
+/* --- shared with login.c ------------------------------------------------ */
+
+hive_rc hive__oauth2_client_load(hive_store *store, const hive_cred *cred, const char *what,
+                                 hive_oauth2_client *client)
+{
+    return load_config(store, cred, what, client);
+}
+
+void hive__oauth2_client_free(hive_oauth2_client *client)
+{
+    config_free(client);
+}
+
+void hive__oauth2_add_field(hive_buf *b, const char *name, const char *value)
+{
+    add_field(b, name, value);
+}
+
+hive_rc hive__oauth2_client_auth(const hive_oauth2_client *client, hive_buf *body, char **auth)
+{
+    *auth = NULL;
+    if (client->basic) {
+        *auth = basic_header(client);
+        return *auth != NULL ? HIVE_OK : hive__fail(HIVE_ERR_NOMEM, "out of memory");
+    }
+    add_field(body, "client_id", client->client_id);
+    if (client->client_secret != NULL)
+        add_field(body, "client_secret", client->client_secret);
+    return HIVE_OK;
+}
+
+hive_rc hive__oauth2_apply_tokens(hive_cred *cred, const hive_json *obj)
+{
+    return apply_tokens(cred, obj);
 }

@@ -485,9 +485,9 @@ static hive_rc save_unless_changed(hive_store *s, hive_cred **result, bool *gone
  * failure nothing is written. *cred becomes the stored credential. *gone:
  * the credential is not in the storage (any more).
  */
-static hive_rc run_refresh(hive_store *s, hive_cred **cred, bool force, bool *gone)
+static hive_rc run_refresh(hive_store *s, hive_cred **cred, bool force, bool *gone, hive_provider *via)
 {
-    hive_provider *p = hive_store_provider_for(s, *cred);
+    hive_provider *p = via != NULL ? via : hive_store_provider_for(s, *cred);
     const hive_storage_ops *ops = s->storage->ops;
     char *id = hive__strdup(hive_cred_id(*cred));
     hive_cred *seen = NULL;
@@ -526,7 +526,7 @@ static hive_rc run_refresh(hive_store *s, hive_cred **cred, bool force, bool *go
         seen = NULL;
         goto done;
     }
-    p = hive_store_provider_for(s, seen);
+    p = via != NULL ? via : hive_store_provider_for(s, seen);
     if (p == NULL || p->refresh == NULL) {
         rc = hive__fail(HIVE_ERR_UNSUPPORTED, "No provider can refresh credential '%s'", id);
         goto out;
@@ -645,7 +645,7 @@ hive_rc hive_store_get_credential(hive_store *s, hive_cred **out, const char *id
         }
         pthread_mutex_unlock(&s->lock);
         if (warn) {
-            rc = run_refresh(s, &c, false, &gone);
+            rc = run_refresh(s, &c, false, &gone, NULL);
             if (gone) {
                 hive_store_invalidate(s, id);
                 hive_cred_free(&c);
@@ -687,6 +687,11 @@ hive_rc hive_store_clear_in_doubt(hive_store *s, bool *was, const char *id)
 
 hive_rc hive_store_refresh(hive_store *s, hive_cred **out, const char *id)
 {
+    return hive__store_refresh_via(s, out, id, NULL);
+}
+
+hive_rc hive__store_refresh_via(hive_store *s, hive_cred **out, const char *id, hive_provider *via)
+{
     hive_cred *c = NULL;
     bool gone = false;
     hive_rc rc;
@@ -695,7 +700,7 @@ hive_rc hive_store_refresh(hive_store *s, hive_cred **out, const char *id)
     hive_store_invalidate(s, id);
     rc = hive_storage_load(s->storage, &c, id);
     if (rc == HIVE_OK) {
-        rc = run_refresh(s, &c, true, &gone);
+        rc = run_refresh(s, &c, true, &gone, via);
         if (rc == HIVE_OK)
             note_refresh(s, id, rc, c);
     }

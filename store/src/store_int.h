@@ -54,6 +54,9 @@ HIVE_NODISCARD hive_rc hive__cred_value(char **value, size_t *len, const hive_cr
 /* Whether p can produce a new token for cred (not static, not a bearer
  * token, and configured: see hive_provider.can_refresh). */
 bool hive__provider_can_refresh(hive_store *s, hive_provider *p, const hive_cred *cred);
+/* store.c: hive_store_refresh, with via's refresh in place of the
+ * credential's provider (same lock, same checks, same save). */
+hive_rc hive__store_refresh_via(hive_store *s, hive_cred **out, const char *id, hive_provider *via);
 /* Register the Aden provider (aden.c). */
 HIVE_NODISCARD hive_rc hive__add_aden_provider(hive_store *s);
 /*

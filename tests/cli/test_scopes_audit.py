@@ -116,11 +116,11 @@ class TestScopeSpecs(Base):
                 self.assertIn("is not a scope", first)
         self.assertFalse(os.path.exists(os.path.join(self.store, "usage.json")))
 
-    def test_scope_applies_to_usage_add_only(self):
+    def test_scope_applies_to_usage_add_and_login_only(self):
         r = self.check(self.cred("list", "--scope", "repo"), 2)
-        self.assertIn("--scope applies to 'usage add' only", r.stderr.decode())
+        self.assertIn("--scope applies to 'usage add' and 'login' only", r.stderr.decode())
         r = self.check(self.cred("usage", "list", "--scope", "repo"), 2)
-        self.assertIn("--scope applies to 'usage add' only", r.stderr.decode())
+        self.assertIn("--scope applies to 'usage add' and 'login' only", r.stderr.decode())
 
     def test_a_hand_edited_spec_with_a_bad_scope_list_is_damaged(self):
         with open(os.path.join(self.store, "usage.json"), "w", encoding="utf-8") as f:

@@ -96,6 +96,7 @@ function basicDecoded(h) {
 // ---- the failure server -------------------------------------------------------
 function failServer() {
   let counts = {};
+  const polls = {}; // device_code -> {n, last}
   const token = (extra = {}) => ({
     access_token: 'fail-access-' + crypto.randomBytes(6).toString('hex'),
     token_type: 'Bearer', expires_in: 3600, ...extra,
@@ -146,6 +147,37 @@ function failServer() {
               + `basic ${basicDecoded(req.headers.authorization)}\u001b[2J\r\nhive-cred: error: forged line`,
           });
         }
+        case '/device/code': {
+          // A device authorization endpoint whose codes behave as ?mode= says, polled at /device/token.
+          const mode = new URL(req.url, 'http://x').searchParams.get('mode') || 'slow';
+          const code = `dc-${mode}-${crypto.randomBytes(4).toString('hex')}`;
+          polls[code] = { mode, n: 0, last: 0 };
+          return json(res, 200, {
+            device_code: code, user_code: 'WDJB-MJHT', verification_uri: 'https://example.test/device',
+            expires_in: mode === 'expire' ? 3 : 60, interval: 1,
+          });
+        }
+        case '/device/token': {
+          // slow: slow_down at the first poll, then a token only if the next poll waited the
+          // interval plus 5 s (RFC 8628 3.5); expire: always authorization_pending; deny: pending,
+          // then access_denied.
+          const form = querystring.parse(body);
+          const st = polls[form.device_code];
+          if (!st || form.grant_type !== 'urn:ietf:params:oauth:grant-type:device_code') {
+            return json(res, 400, { error: 'invalid_grant', error_description: 'unknown device code' });
+          }
+          const now = Date.now();
+          const gap = now - st.last;
+          st.n += 1;
+          st.last = now;
+          if (st.mode === 'slow') {
+            if (st.n === 1) return json(res, 400, { error: 'slow_down' });
+            if (gap < 5900) return json(res, 400, { error: 'invalid_request', error_description: `polled ${gap} ms after slow_down` });
+            return json(res, 200, token({ refresh_token: 'device-refresh-1', scope: 'api:read' }));
+          }
+          if (st.mode === 'deny' && st.n > 1) return json(res, 400, { error: 'access_denied', error_description: 'the user said no' });
+          return json(res, 400, { error: 'authorization_pending' });
+        }
         case '/400-invalid-client':
           return json(res, 401, { error: 'invalid_client', error_description: 'client authentication failed' });
         default: return json(res, 404, { error: 'not_found', path: p });
@@ -167,11 +199,20 @@ async function main() {
   const signingKey = { ...privateKey.export({ format: 'jwk' }), kid: 'hive-test', alg: 'ES256', use: 'sig' };
   const grantTypes = ['authorization_code', 'refresh_token', 'client_credentials'];
   const common = { grant_types: grantTypes, redirect_uris: ['http://127.0.0.1/cb'], response_types: ['code'] };
+  // hive-cred login: native clients (RFC 8252), so that the loopback redirect may use any port;
+  // one confidential, one public (PKCE only).
+  const deviceGrant = 'urn:ietf:params:oauth:grant-type:device_code';
+  const native = {
+    application_type: 'native', response_types: ['code'], redirect_uris: ['http://127.0.0.1/callback'],
+    grant_types: ['authorization_code', 'refresh_token', deviceGrant],
+  };
 
   const provider = new Provider(issuer, {
     clients: [
       { client_id: 'hive-post', client_secret: 'post-secret-123', token_endpoint_auth_method: 'client_secret_post', ...common },
       { client_id: 'hive-basic', client_secret: 'b@sic:s3cr3t/+%&=', token_endpoint_auth_method: 'client_secret_basic', ...common },
+      { client_id: 'hive-login', client_secret: 'login-s3cret/+%', token_endpoint_auth_method: 'client_secret_post', ...native },
+      { client_id: 'hive-public', token_endpoint_auth_method: 'none', ...native },
     ],
     jwks: { keys: [signingKey] },
     clientDefaults: { id_token_signed_response_alg: 'ES256' },
@@ -179,7 +220,8 @@ async function main() {
     scopes: SCOPES, // all static: opaque access tokens, no resource indicators needed
     features: {
       clientCredentials: { enabled: true },
-      devInteractions: { enabled: false },
+      devInteractions: { enabled: true }, // login (any name) and consent pages, for hive-cred login
+      deviceFlow: { enabled: true },
       revocation: { enabled: true },
       introspection: { enabled: true },
     },
@@ -193,6 +235,7 @@ async function main() {
       Grant: 2 * 24 * 60 * 60,
       IdToken: 60 * 60,
       AuthorizationCode: 60,
+      DeviceCode: 600,
       Interaction: 60 * 60,
       Session: 24 * 60 * 60,
     },

@@ -19,6 +19,7 @@
 #include "dotenv.h"
 #include "store.h"
 #include "audit.h"
+#include "login.h"
 #include <hive/version.h>
 
 #endif
