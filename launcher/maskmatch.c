@@ -402,6 +402,32 @@ bool mask_stream_init(mask_stream *s, const masker *m, mask_sink sink, void *ctx
     return true;
 }
 
+bool mask_stream_rebind(mask_stream *s, const masker *m)
+{
+    size_t cap = m->maxlen > s->cap ? m->maxlen : s->cap;
+    char *held, *work;
+
+    if (cap > s->cap) {
+        held = malloc(cap);
+        work = malloc(2 * cap);
+        if (held == NULL || work == NULL) {
+            free(held);
+            free(work);
+            return false;
+        }
+        memcpy(held, s->held, s->nheld);
+        hive_free_secret(s->held, s->cap);
+        hive_free_secret(s->work, 2 * s->cap);
+        s->held = held;
+        s->work = work;
+        s->cap = cap;
+    }
+    /* the held tail was held as what could begin one of the old patterns;
+     * the next feed searches it again with the new ones too */
+    s->m = m;
+    return true;
+}
+
 void mask_feed(mask_stream *s, const char *data, size_t n)
 {
     const masker *m = s->m;
