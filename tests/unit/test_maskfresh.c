@@ -9,6 +9,7 @@
 #include "../../preload/snapshot.h"
 #include "maskfresh.h"
 #include "maskmatch.h"
+#include "masktest.h"
 
 #include <criterion/criterion.h>
 #include <stdio.h>
@@ -17,21 +18,6 @@
 #include <unistd.h>
 
 #define M MASK_MARKER
-
-typedef struct outbuf {
-    char b[4096];
-    size_t n;
-} outbuf;
-
-static void to_outbuf(void *ctx, const char *p, size_t n)
-{
-    outbuf *o = ctx;
-
-    cr_assert(o->n + n < sizeof(o->b));
-    memcpy(o->b + o->n, p, n);
-    o->n += n;
-    o->b[o->n] = '\0';
-}
 
 static masker *make(const char *const *values, size_t n)
 {
