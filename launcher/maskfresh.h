@@ -13,7 +13,11 @@
  * value or a later one; from a later one the chain of earlier values
  * (each block of the ring starts with the offset of the value it
  * replaced) leads back to every value published since the last poll,
- * also those replaced again before any output came.
+ * also those replaced again before any output came. The tail a stream
+ * holds back (bytes that could begin a secret) is searched again with the
+ * new values together with what follows (mask_stream_rebind); what went
+ * out before was read before the value was published, so it holds no byte
+ * of the value printed as such (the program had not read it yet).
  *
  * One thread; nothing is shared.
  */
