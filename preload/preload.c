@@ -78,7 +78,10 @@ static inline uint64_t load8(const char *p)
  * call through the PLT costs as much as the lookup): the first two bytes
  * of each entry compared at once (an entry is at least "X=", or empty:
  * its NUL, then whatever its second byte is, as libc reads it), then the
- * rest byte by byte. name has len > 0 bytes.
+ * rest 8 bytes at a time, as far as they lie in one page, and byte by
+ * byte. The 8-byte reads may go past an entry's NUL within its page, as
+ * libc's own string functions do (a memory checker that knows only
+ * libc's may say so). name has len > 0 bytes.
  */
 static inline __attribute__((always_inline)) char *env_lookup(const char *name, size_t len, uint16_t head)
 {
