@@ -311,6 +311,8 @@ static uint64_t turns;
 static uint64_t generation;       /* values published */
 static uint64_t live_off[HIVE_SNAP_MAX_VARS];   /* each variable's current value */
 static uint64_t live_len[HIVE_SNAP_MAX_VARS];   /* its bytes with the NUL, rounded up to 8 */
+static uint64_t value_off[HIVE_SNAP_MAX_VARS];  /* where that value itself starts */
+static int snap_rfd = -1;                        /* the program's descriptor of it */
 
 static struct hive_snap *snap_head(void)
 {
@@ -374,18 +376,21 @@ static uint64_t ring_alloc(uint64_t need)
  * overwriting a current value (the program keeps the last one). */
 static int publish(size_t i, const char *value, size_t len)
 {
-    uint64_t need = round8((uint64_t)len + 1);
+    uint64_t need = HIVE_SNAP_LINK + round8((uint64_t)len + 1);
     uint64_t at = ring_alloc(need);
     struct hive_snap *h = snap_head();
 
     if (at == 0)
         return -1;
-    memcpy(snap_w + at, value, len);
-    snap_w[at + len] = '\0';
+    /* the link to the value this one replaces (snapshot.h), then the value */
+    memcpy(snap_w + at, &value_off[i], HIVE_SNAP_LINK);
+    memcpy(snap_w + at + HIVE_SNAP_LINK, value, len);
+    snap_w[at + HIVE_SNAP_LINK + len] = '\0';
     ring_next = at + need;
     live_off[i] = at;
     live_len[i] = need;
-    atomic_store_explicit(&h->vars[i].offset, at, memory_order_release);
+    value_off[i] = at + HIVE_SNAP_LINK;
+    atomic_store_explicit(&h->vars[i].offset, value_off[i], memory_order_release);
     atomic_store_explicit(&h->generation, ++generation, memory_order_release);
     return 0;
 }
@@ -461,7 +466,7 @@ int fresh_create(const fresh_var *vars, size_t n)
         strcpy(h->vars[i].name, vars[i].name);
         memcpy(snap_w + at, vars[i].value, vars[i].len);
         snap_w[at + vars[i].len] = '\0';
-        live_off[i] = at;
+        live_off[i] = value_off[i] = at;
         live_len[i] = round8((uint64_t)vars[i].len + 1);
         h->vars[i].launch = at;
         atomic_store_explicit(&h->vars[i].offset, at, memory_order_release);
@@ -484,6 +489,7 @@ int fresh_create(const fresh_var *vars, size_t n)
     if (rfd < 0)
         goto fail;
     close(wfd);
+    snap_rfd = rfd;
     return rfd;
 fail:
     e = errno;
@@ -502,6 +508,12 @@ void fresh_discard(int fd)
     snap_w = NULL;
     if (fd >= 0)
         close(fd);
+    snap_rfd = -1;
+}
+
+int fresh_snapshot_fd(void)
+{
+    return snap_rfd;
 }
 
 /* --- the refresher ------------------------------------------------------------ */

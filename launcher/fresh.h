@@ -33,6 +33,9 @@ int fresh_create(const fresh_var *vars, size_t n);
 /* Undo fresh_create when the program will not run with it. */
 void fresh_discard(int fd);
 
+/* The descriptor fresh_create returned (its snapshot is in use), or -1. */
+int fresh_snapshot_fd(void);
+
 /* Start the refresher for the process that is about to exec the program
  * (this one). It ends when the program ends (letting a refresh in flight
  * finish first). 0 on success. */

@@ -1457,6 +1457,29 @@ static int exec_child(char **argv, char **envp)
     return exec_program(argv, envp);
 }
 
+/* --mask: run the program masked; under --fresh, following its snapshot. */
+static int run_masked(const run *r, char **argv, char **envp)
+{
+    mask_opts o = {(const char *const *)r->mask_vals, r->mask_lens, r->nmask, r->mask_min,
+                   fresh_snapshot_fd(), NULL, 0};
+    mask_fresh_var *fv = calloc(r->nvars + 1, sizeof(*fv));
+    int ex;
+
+    if (fv == NULL) {
+        fail_msg("out of memory");
+        return EXIT_FAIL;
+    }
+    for (size_t i = 0; i < r->nvars; i++) {
+        fv[i].name = r->vars[i].name;
+        fv[i].tmpl = r->vars[i].tmpl;
+    }
+    o.fresh_vars = fv;
+    o.nfresh = r->nvars;
+    ex = mask_run(argv, envp, &o, exec_child);
+    free(fv);
+    return ex;
+}
+
 /* --- dry run ---------------------------------------------------------------- */
 
 /*
@@ -1942,11 +1965,6 @@ int main(int argc, char **argv)
         cli_hint("hive-run -e NAME='{{id.key}}' -- COMMAND [ARG...]");
         return EXIT_FAIL;
     }
-    if (r.mask && r.fresh) {
-        fail_msg("--mask and --fresh cannot be used together yet");
-        cli_hint("use --mask for logs and CI steps, --fresh for long-running programs");
-        return EXIT_FAIL;
-    }
     if (r.json && !r.dry_run) {
         fail_msg("--json goes with --dry-run");
         return EXIT_FAIL;
@@ -2057,8 +2075,7 @@ int main(int argc, char **argv)
         /* hive-run stays, between the program and its output */
         if (core_ok)
             setrlimit(RLIMIT_CORE, &core_saved);
-        ex = mask_run(argv + optind, envp, (const char *const *)r.mask_vals, r.mask_lens, r.nmask,
-                      r.mask_min, exec_child);
+        ex = run_masked(&r, argv + optind, envp);
         for (size_t i = 0; i < r.nmask; i++)
             cli_free_secret(r.mask_vals[i], r.mask_lens[i] + 1);
         free(r.mask_vals);

@@ -31,6 +31,7 @@ typedef struct pattern {
 struct masker {
     pattern *p;
     size_t n;
+    size_t cap;                         /* of p */
     size_t maxlen;
     uint64_t bits4[HASH_SIZE / 64];     /* 4-byte prefixes present */
     uint32_t *bucket_start;             /* HASH_SIZE + 1 offsets into order[] */
@@ -72,17 +73,17 @@ static inline uint32_t hash3(const char *p)
 #define BIT_SET(b, i) ((b)[(i) >> 6] |= UINT64_C(1) << ((i) & 63))
 #define BIT_GET(b, i) (((b)[(i) >> 6] >> ((i) & 63)) & 1)
 
+/* Add a pattern (duplicates are dropped once all are in: drop_duplicates). */
 static bool add_pattern(masker *m, const char *s, size_t len)
 {
-    pattern *grown;
-
-    for (size_t i = 0; i < m->n; i++)
-        if (m->p[i].len == len && memcmp(m->p[i].bytes, s, len) == 0)
-            return true;
-    grown = realloc(m->p, (m->n + 1) * sizeof(*grown));
-    if (grown == NULL)
-        return false;
-    m->p = grown;
+    if (m->n == m->cap) {
+        size_t cap = m->cap ? 2 * m->cap : 16;
+        pattern *grown = realloc(m->p, cap * sizeof(*grown));
+        if (grown == NULL)
+            return false;
+        m->p = grown;
+        m->cap = cap;
+    }
     m->p[m->n].bytes = malloc(len);
     if (m->p[m->n].bytes == NULL)
         return false;
@@ -176,6 +177,34 @@ static int by_hash(const void *a, const void *b)
     return x->index < y->index ? -1 : x->index > y->index;
 }
 
+static int by_bytes(const void *a, const void *b)
+{
+    const pattern *x = a, *y = b;
+
+    if (x->len != y->len)
+        return x->len < y->len ? -1 : 1;
+    return memcmp(x->bytes, y->bytes, x->len);
+}
+
+/* Each pattern once (values and their encodings coincide often, and
+ * under --fresh a masker is made again with every value so far: sorted,
+ * not compared pair by pair). */
+static void drop_duplicates(masker *m)
+{
+    size_t k = 0;
+
+    if (m->n == 0)
+        return;
+    qsort(m->p, m->n, sizeof(pattern), by_bytes);
+    for (size_t i = 1; i < m->n; i++) {
+        if (by_bytes(&m->p[k], &m->p[i]) == 0)
+            wipe_free(m->p[i].bytes, m->p[i].len);
+        else
+            m->p[++k] = m->p[i];
+    }
+    m->n = k + 1;
+}
+
 masker *masker_new(const char *const *values, const size_t *lens, size_t n, size_t min_len)
 {
     masker *m = calloc(1, sizeof(*m));
@@ -188,6 +217,7 @@ masker *masker_new(const char *const *values, const size_t *lens, size_t n, size
     for (size_t i = 0; i < n; i++)
         if (lens[i] >= min_len && !add_value(m, values[i], lens[i]))
             goto fail;
+    drop_duplicates(m);
     m->bucket_start = calloc(HASH_SIZE + 1, sizeof(uint32_t));
     m->order = calloc(m->n + 1, sizeof(uint32_t));
     keys = calloc(m->n + 1, sizeof(keyed));
@@ -406,6 +436,32 @@ bool mask_stream_init(mask_stream *s, const masker *m, mask_sink sink, void *ctx
         s->held = s->work = NULL;
         return false;
     }
+    return true;
+}
+
+bool mask_stream_rebind(mask_stream *s, const masker *m)
+{
+    size_t cap = m->maxlen > s->cap ? m->maxlen : s->cap;
+    char *held, *work;
+
+    if (cap > s->cap) {
+        held = malloc(cap);
+        work = malloc(2 * cap);
+        if (held == NULL || work == NULL) {
+            free(held);
+            free(work);
+            return false;
+        }
+        memcpy(held, s->held, s->nheld);
+        wipe_free(s->held, s->cap);
+        wipe_free(s->work, 2 * s->cap);
+        s->held = held;
+        s->work = work;
+        s->cap = cap;
+    }
+    /* the held tail was held as what could begin one of the old patterns;
+     * the next feed searches it again with the new ones too */
+    s->m = m;
     return true;
 }
 

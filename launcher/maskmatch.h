@@ -55,6 +55,13 @@ typedef struct mask_stream {
 /* Start a stream over m writing to sink(ctx, ...); false when out of
  * memory. */
 bool mask_stream_init(mask_stream *s, const masker *m, mask_sink sink, void *ctx);
+/*
+ * Go on over m instead (a masker with more values: --fresh published new
+ * ones), keeping the held tail, which is searched again with what comes
+ * next, under m's patterns too. false when out of memory (then the stream
+ * is as it was). The caller frees the old masker once no stream uses it.
+ */
+bool mask_stream_rebind(mask_stream *s, const masker *m);
 /* Feed n bytes; writes what is settled. */
 void mask_feed(mask_stream *s, const char *data, size_t n);
 /* On silence: write the held tail (minus what is known to be masked) if

@@ -34,31 +34,104 @@ static char *snap_base;
 /* our own copies: the mapping may change under us, these do not */
 static uint64_t snap_size;
 static uint32_t snap_nvars;
-/* first bytes of the managed names: a quick no for everything else */
-static uint64_t first_chars[4];
+static char names[HIVE_SNAP_MAX_VARS][HIVE_SNAP_NAME_MAX];
+static uint32_t name_len[HIVE_SNAP_MAX_VARS];
+/*
+ * The managed names' keys (first two bytes and length): a bit each in a
+ * 256-bit filter, so that a name nobody manages (nearly every name a
+ * program asks for) costs one bit test more than libc's getenv.
+ */
+static uint64_t filter[4];
 
-/* getenv over environ, as libc does it, with no call out of this file:
- * a call through the PLT (strlen, strncmp) costs as much as the lookup. */
-static inline __attribute__((always_inline)) char *env_lookup(const char *name)
+/* The first two bytes of a name of len bytes as the first two of its
+ * "NAME=" entry: a one-byte name is followed by '='. */
+static inline uint16_t head_of(const char *name, size_t len)
+{
+    unsigned char b = len > 1 ? (unsigned char)name[1] : (unsigned char)'=';
+
+    return (uint16_t)((unsigned)(unsigned char)name[0] | (unsigned)b << 8);
+}
+
+static inline unsigned filter_bit(uint16_t head, size_t len)
+{
+    return (unsigned)(((uint32_t)head * 0x9E3779B1u + (uint32_t)len * 0x85EBCA77u) >> 24);
+}
+
+static inline uint16_t load2(const char *p)
+{
+    uint16_t v;
+
+    __builtin_memcpy(&v, p, 2);
+    return v;
+}
+
+static inline uint64_t load8(const char *p)
+{
+    uint64_t v;
+
+    __builtin_memcpy(&v, p, 8);
+    return v;
+}
+
+/*
+ * getenv over environ, as libc does it, with no call out of this file (a
+ * call through the PLT costs as much as the lookup): the first two bytes
+ * of each entry compared at once (an entry is at least "X=", or empty:
+ * its NUL, then whatever its second byte is, as libc reads it), then the
+ * rest 8 bytes at a time, as far as they lie in one page, and byte by
+ * byte. The 8-byte reads may go past an entry's NUL within its page, as
+ * libc's own string functions do (a memory checker that knows only
+ * libc's may say so). name has len > 0 bytes.
+ */
+static inline __attribute__((always_inline)) char *env_lookup(const char *name, size_t len, uint16_t head)
 {
     char **ep = environ;
-    size_t len = 0;
 
-    if (__builtin_expect(ep == NULL || name == NULL || name[0] == '\0', 0))
+    if (__builtin_expect(ep == NULL, 0))
         return NULL;
-    while (name[len] != '\0')
-        len++;
-    for (; *ep != NULL; ep++) {
-        char *e = *ep;
+    if (len == 1) {
+        for (; *ep != NULL; ep++)
+            if (load2(*ep) == head)
+                return *ep + 2;
+        return NULL;
+    }
+    for (;;) {
+        char *e;
         size_t i;
-        if (e[0] != name[0])
-            continue;
-        for (i = 1; i < len && e[i] == name[i]; i++)
+        /* the hot loop: entries whose first two bytes differ */
+        do {
+            e = *ep++;
+            if (__builtin_expect(e == NULL, 0))
+                return NULL;
+        } while (__builtin_expect(load2(e) != head, 1));
+        /* nothing of what follows is to be set up in the loop above (the
+         * compiler would, at a cost on every entry) */
+        __asm__("" : "+r"(e));
+        /* 8 bytes at a time while e's next 8 lie in the page its byte i
+         * does (readable, wherever e's NUL is: no fault, and a NUL
+         * differs from name, which has none before len) */
+        for (i = 2; i + 8 <= len; i += 8) {
+            if (((uintptr_t)(e + i) & 4095) > 4096 - 8)
+                break;
+            if (load8(e + i) != load8(name + i))
+                goto next;
+        }
+        for (; i < len && e[i] == name[i]; i++)
             ;
         if (i == len && e[len] == '=')
             return e + len + 1;
+next:;
     }
-    return NULL;
+}
+
+/* name's length, or 0 when empty; NULL has none */
+static inline size_t name_length(const char *name)
+{
+    size_t len = 0;
+
+    while (name[len] != '\0')
+        len++;
+    return len;
 }
 
 static inline bool same(const char *a, const char *b)
@@ -123,7 +196,8 @@ static void init(void)
 
     if (!atomic_compare_exchange_strong(&state, &expected, BUSY))
         return;
-    fd = parse_fd(env_lookup(HIVE_SNAP_ENV));
+    fd = parse_fd(env_lookup(HIVE_SNAP_ENV, sizeof(HIVE_SNAP_ENV) - 1,
+                             head_of(HIVE_SNAP_ENV, sizeof(HIVE_SNAP_ENV) - 1)));
     /* sealed against shrinking, or a truncation would SIGBUS every reader;
      * the seal first, then the size, which from then on cannot shrink */
     if (fd < 0 || (seals = fcntl(fd, F_GET_SEALS)) < 0 || !(seals & F_SEAL_SHRINK) || fstat(fd, &st) != 0 ||
@@ -146,8 +220,18 @@ static void init(void)
         return;
     }
     for (uint32_t i = 0; i < nvars; i++) {
-        unsigned char c = (unsigned char)s->vars[i].name[0];
-        first_chars[c >> 6] |= UINT64_C(1) << (c & 63);
+        uint32_t len = 0;
+        unsigned bit;
+        while (len < HIVE_SNAP_NAME_MAX - 1 && s->vars[i].name[len] != '\0') {
+            names[i][len] = s->vars[i].name[len];
+            len++;
+        }
+        names[i][len] = '\0';
+        name_len[i] = len;
+        if (len == 0)
+            continue;   /* matches nothing: getenv("") is NULL */
+        bit = filter_bit(head_of(names[i], len), len);
+        filter[bit >> 6] |= UINT64_C(1) << (bit & 63);
     }
     snap = s;
     snap_base = p;
@@ -161,36 +245,51 @@ __attribute__((constructor)) static void preload_init(void)
     init();
 }
 
+/* The value the snapshot holds for managed variable i, when the process's
+ * own environment still holds its launch value (own); else own: setenv,
+ * unsetenv, VAR=x cmd, env -u: the process's own choice wins. */
+static inline char *managed_value(uint32_t i, char *own)
+{
+    uint64_t off = atomic_load_explicit(&snap->vars[i].offset, memory_order_acquire);
+    uint64_t launch = snap->vars[i].launch;
+
+    if (own == NULL || launch < HIVE_SNAP_DATA || launch >= snap_size || !same(own, snap_base + launch))
+        return own;
+    if (off >= HIVE_SNAP_DATA && off < snap_size)
+        return snap_base + off;
+    return own;
+}
+
 static inline __attribute__((always_inline)) char *lookup(const char *name)
 {
     int st = atomic_load_explicit(&state, memory_order_acquire);
+    size_t len;
+    uint16_t head;
 
     if (__builtin_expect(st == UNINIT, 0)) {
         init();
         st = atomic_load_explicit(&state, memory_order_acquire);
     }
-    if (st == READY && name != NULL) {
-        unsigned char c = (unsigned char)name[0];
-        if (first_chars[c >> 6] & (UINT64_C(1) << (c & 63))) {
+    if (__builtin_expect(name == NULL || name[0] == '\0', 0))
+        return NULL;
+    len = name_length(name);
+    head = head_of(name, len);
+    if (st == READY) {
+        unsigned bit = filter_bit(head, len);
+        if (__builtin_expect((filter[bit >> 6] >> (bit & 63)) & 1, 0)) {
             for (uint32_t i = 0; i < snap_nvars; i++) {
-                if (strncmp(snap->vars[i].name, name, HIVE_SNAP_NAME_MAX) == 0) {
-                    uint64_t off = atomic_load_explicit(&snap->vars[i].offset, memory_order_acquire);
-                    uint64_t launch = snap->vars[i].launch;
-                    char *own = env_lookup(name);
-                    /* setenv, unsetenv, VAR=x cmd, env -u: the process's own
-                     * choice wins over the snapshot */
-                    if (own == NULL || launch < HIVE_SNAP_DATA || launch >= snap_size ||
-                        !same(own, snap_base + launch))
-                        return own;
-                    if (off >= HIVE_SNAP_DATA && off < snap_size)
-                        return snap_base + off;
-                    return own;
-                }
+                size_t k;
+                if (name_len[i] != len)
+                    continue;
+                for (k = 0; k < len && names[i][k] == name[k]; k++)
+                    ;
+                if (k == len)
+                    return managed_value(i, env_lookup(name, len, head));
             }
         }
     }
     /* unmanaged, or no snapshot (yet): the process's own environment */
-    return env_lookup(name);
+    return env_lookup(name, len, head);
 }
 
 EXPORT char *getenv(const char *name)

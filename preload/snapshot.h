@@ -16,9 +16,13 @@
  * not changed or moved until the ring has turned over once (days at the
  * usual rates; the refresher warns when it turns over in less than
  * HIVE_SNAP_TURN_WARN seconds) and never while it is a variable's current
- * value. Publishing a value writes it, then stores its offset into the
- * variable's slot with release order; readers load the slot with acquire
- * order. No lock, no allocation, no syscall on the read path.
+ * value. Each block of the ring starts with a link: the offset of the
+ * value the new one replaces (HIVE_SNAP_LINK bytes), so that a reader
+ * that saw an older value (hive-run --mask) finds every value published
+ * since, also those replaced again before it looked. Publishing a value
+ * writes its block, then stores the value's offset into the variable's
+ * slot with release order; readers load the slot with acquire order. No
+ * lock, no allocation, no syscall on the read path.
  *
  * The preload trusts nothing it maps: it takes the snapshot only when
  * sealed against shrinking (no SIGBUS), keeps its own copy of the size and
@@ -33,7 +37,7 @@
 #include <stdint.h>
 
 #define HIVE_SNAP_MAGIC UINT64_C(0x31504e5345564948)   /* "HIVESNP1" */
-#define HIVE_SNAP_VERSION 2u
+#define HIVE_SNAP_VERSION 3u
 #define HIVE_SNAP_MAX_VARS 64
 #define HIVE_SNAP_NAME_MAX 120
 /* Sparse: only what is written takes memory, and never more than this.
@@ -41,6 +45,8 @@
 #define HIVE_SNAP_SIZE (16u * 1024 * 1024)
 #define HIVE_SNAP_TURN_WARN 600
 #define HIVE_SNAP_ENV "HIVE_SNAPSHOT_FD"
+/* a ring block: the offset of the value it replaces (uint64_t), then the value */
+#define HIVE_SNAP_LINK 8u
 
 struct hive_snap_var {
     char name[HIVE_SNAP_NAME_MAX];      /* written once, before the program starts */

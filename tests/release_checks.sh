@@ -22,6 +22,7 @@ chmod 700 "$HIVE_HOME" "$HIVE_HOME"/secrets "$HIVE_HOME"/credentials "$HIVE_HOME
 chmod 600 "$HIVE_HOME/secrets/credential_key" "$HIVE_HOME"/credentials/credentials/* \
           "$HIVE_HOME"/credentials/metadata/*
 fail=0
+output_needle=    # core_check: what the program printed, looked for too
 
 echo "== core image at exit holds no key and no secret"
 if command -v gdb >/dev/null; then
@@ -31,11 +32,14 @@ if command -v gdb >/dev/null; then
     local input=$1; shift
     printf '%b' "$input" > "$work/stdin"
     rm -f "$work/core"
+    # run's own arguments replace those of --args: give them again, quoted
+    # for the shell gdb starts the program with
     gdb -batch -nx -ex 'set confirm off' -ex 'set use-coredump-filter off' \
-        -ex 'set dump-excluded-mappings on' -ex 'catch syscall exit_group' -ex "run < $work/stdin" \
+        -ex 'set dump-excluded-mappings on' -ex 'catch syscall exit_group' \
+        -ex "run $(printf '%q ' "${@:2}")< $work/stdin" \
         -ex "gcore $work/core" -ex kill --args "$@" >"$work/gdb.log" 2>&1 || true
     [ -s "$work/core" ] || { echo "no core image made for: ${*##*/}"; cat "$work/gdb.log"; fail=1; return; }
-    python3 - "$work/core" "$HIVE_HOME/secrets/credential_key" "${1##*/} ${*:2}" <<'PY' || fail=1
+    python3 - "$work/core" "$HIVE_HOME/secrets/credential_key" "${1##*/} ${*:2}" "$output_needle" <<'PY' || fail=1
 import base64, sys
 core = open(sys.argv[1], "rb").read()
 key = open(sys.argv[2], "rb").read().strip()
@@ -45,6 +49,8 @@ needles = {"the key (text)": key, "the key": raw, "its signing half": raw[:16],
            "github access token": b"gho_testAccessToken0123456789",
            "github refresh token": b"ghr_testRefreshToken0123456789",
            "anthropic key": b"sk-ant-test-0123456789"}
+if sys.argv[4]:
+    needles["the program's output"] = sys.argv[4].encode()
 found = [n for n, v in needles.items() if v in core]
 print(f"  {sys.argv[3]}: {len(core)} bytes of core, found: {', '.join(found) or 'nothing'}")
 sys.exit(1 if found else 0)
@@ -62,6 +68,16 @@ PY
   core_check 'reg.example.com' "$build/launcher/docker-credential-hive" get
   "$cred" unset anthropic server_url
   "$cred" unset anthropic username
+  # hive-run --mask, which stays between the program and its output: no
+  # output is left in the buffers it passed through (the value masked is
+  # a literal here: what is looked for is the output, not the secrets,
+  # which the masker holds to the end and which the registers saved at
+  # its last signal may still hold)
+  printf '#!/bin/sh\necho "plain-output-marker-0123456789 $X"\n' > "$work/prog.sh"
+  chmod +x "$work/prog.sh"
+  output_needle=plain-output-marker-0123456789   # not exported: not in hive-run's environment
+  core_check "" "$run" --mask -e 'X=a-literal-value-masked' -- "$work/prog.sh"
+  output_needle=
 else
   echo "  cannot run: gdb not installed (scripts/setup installs it)"; fail=1
 fi

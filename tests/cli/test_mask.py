@@ -25,7 +25,8 @@ when it ends the output; a prompt without newline not delayed;
 the program as it would without --mask. Exit statuses and signal deaths
 passed through; SIGINT, SIGTERM, SIGUSR1 and SIGHUP forwarded, a second
 SIGINT or SIGTERM kills the program; a ^C from hive-run's controlling
-terminal reaches the program once.
+terminal reaches the program once. Every pipe hive-run makes is closed
+before it exits, also when setting up fails (strace, too few descriptors).
 
 Terminal mode (hive-run's stdin, stdout and stderr on a pseudo-terminal
 made here, read from its master): the program sees terminals and is the
@@ -42,6 +43,8 @@ import fcntl
 import os
 import pty
 import random
+import re
+import resource
 import select
 import shutil
 import signal
@@ -559,6 +562,46 @@ class TestExit(MaskTest):
         r = self.run_mask([path])
         self.check(r, 126, b"", None)
         self.assertIn(b"hive-run: error: " + path.encode() + b": cannot execute", r.stderr)
+
+
+class TestDescriptors(MaskTest):
+    """Every descriptor hive-run makes for --mask is closed before it
+    exits, after a run and on each way setting up can fail (issue 15):
+    hive-run runs under strace with fewer and fewer descriptors allowed,
+    so that each of its pipes in turn cannot be made."""
+
+    def traced(self, limit):
+        """(hive-run's status, stderr, the pipe2 and close calls it made)."""
+        trace = os.path.join(self.work, "trace-%s" % limit)
+        nofile = (lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))) if limit else None
+        env = dict(self.env)
+        # an ASan build: LeakSanitizer cannot run under ptrace
+        env["ASAN_OPTIONS"] = env.get("ASAN_OPTIONS", "") + ":detect_leaks=0"
+        r = subprocess.run(["strace", "-qq", "-e", "trace=pipe2,close", "-o", trace, HIVE_RUN, "--mask", *VARS,
+                            "--", "sh", "-c", "echo $T"], env=env, cwd=self.work, stdin=subprocess.DEVNULL,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=TIMEOUT, preexec_fn=nofile)
+        with open(trace) as f:
+            return r.returncode, r.stdout, r.stderr, f.read()
+
+    def test_every_descriptor_closed(self):
+        if shutil.which("strace") is None:
+            self.fail("strace is not installed (scripts/setup installs it)")
+        failed = 0
+        for limit in [5, 6, 7, 8, 9, None]:
+            with self.subTest(limit=limit):
+                code, out, err, trace = self.traced(limit)
+                made = set()
+                for a, b in re.findall(r"^pipe2\(\[(\d+), (\d+)\],.*= 0$", trace, re.M):
+                    made |= {int(a), int(b)}
+                closed = {int(fd) for fd in re.findall(r"^close\((\d+)\)\s+= 0$", trace, re.M)}
+                self.assertTrue(made or code == 125, trace)
+                self.assertEqual(made - closed, set(), "left open:\n" + trace[-3000:])
+                if code == 125:
+                    failed += 1
+                    self.assertIn(b"hive-run: error: --mask: cannot make a pipe: Too many open files", err)
+                else:
+                    self.assertEqual((code, out), (0, M + b"\n"), err)
+        self.assertGreaterEqual(failed, 3, "the limits no longer make each pipe fail in turn")
 
 
 class TestSignals(MaskTest):

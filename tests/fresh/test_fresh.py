@@ -489,7 +489,7 @@ class RefresherTest(unittest.TestCase):
 
 
 SNAP_MAGIC = 0x31504E5345564948
-SNAP_VERSION = 2
+SNAP_VERSION = 3   # preload/snapshot.h
 SNAP_SLOTS = 64
 SNAP_SLOT = 136   # name[120], offset, launch
 SNAP_DATA = (48 + SNAP_SLOT * SNAP_SLOTS + 63) & ~63

@@ -5,27 +5,13 @@
  * it with a naive search over random inputs.
  */
 #include "maskmatch.h"
+#include "masktest.h"
 
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <string.h>
 
 #define M MASK_MARKER
-
-typedef struct outbuf {
-    char b[8192];
-    size_t n;
-} outbuf;
-
-static void to_outbuf(void *ctx, const char *p, size_t n)
-{
-    outbuf *o = ctx;
-
-    cr_assert(n > 0 && o->n + n < sizeof(o->b));
-    memcpy(o->b + o->n, p, n);
-    o->n += n;
-    o->b[o->n] = '\0';
-}
 
 static masker *make(const char *const *secrets)
 {
