@@ -1287,7 +1287,7 @@ static char *why_not_refreshed(const run *r, hive_store *st, const hive_cred *c)
         return text_of("a bearer token cannot be refreshed");
     if (r->no_refresh)
         return text_of("--no-refresh is set");
-    if (p->can_refresh != NULL && !p->can_refresh(p, st, c)) {
+    if (!hive_store_can_refresh(st, c)) {
         /* "Failed to refresh credential 'ID': why": the why */
         const char *msg = hive_last_error();
         const char *colon = strncmp(msg, "Failed to refresh credential '", 30) == 0 ? strstr(msg, "': ") : NULL;

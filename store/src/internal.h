@@ -28,6 +28,17 @@ size_t hive__b64url_encode(char *out, const uint8_t *in, size_t len);
  */
 hive_rc hive__b64_decode_lenient(uint8_t *out, size_t *out_len, const char *in, size_t len);
 
+/*
+ * oauth2.c: text, from a server, fit for a message in out (size bytes):
+ * each of the secrets the request carried (in every form it carried them)
+ * becomes [redacted], matched without regard to case (a re-encoded %2f
+ * too); every byte outside printable ASCII becomes '?' (no terminal
+ * escapes, no forged lines); what does not fit is cut with "...". Secrets
+ * go before the cut, so no part of one is left. A server may quote the
+ * request.
+ */
+void hive__server_text(char *out, size_t size, const char *text, char *const *secrets, size_t nsecrets);
+
 /* oauth2.c: take the in-doubt mark off cred's refresh token; *was: it had one. */
 hive_rc hive__oauth2_clear_in_doubt(hive_cred *cred, bool *was);
 

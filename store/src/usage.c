@@ -387,6 +387,7 @@ hive_rc hive_store_validate_credential(hive_store *s, hive_strlist *problems, co
     hive_cred *c = NULL;
     hive_time now = hive_time_now();
     hive_provider *p;
+    hive_lookup lookup;
     hive_rc rc = hive_store_get_credential(s, &c, id, 0);
 
     if (rc == HIVE_ERR_NOMEM)
@@ -397,6 +398,7 @@ hive_rc hive_store_validate_credential(hive_store *s, hive_strlist *problems, co
         return rc;
     }
     p = hive_store_provider_for(s, c);
+    lookup = hive__store_lookup(s);
     rc = provider_check(problems, c, p);
     for (size_t i = 0; rc == HIVE_OK && i < hive_cred_key_count(c); i++) {
         const char *name = hive_cred_key_name(c, i);
@@ -414,7 +416,7 @@ hive_rc hive_store_validate_credential(hive_store *s, hive_strlist *problems, co
         else if (!hive_cred_auto_refresh(c))
             rc = add_problem(problems, "Key '%s' of credential '%s' expired at %s and auto_refresh is off",
                              name, id, when);
-        else if (p != NULL && p->can_refresh != NULL && !p->can_refresh(p, s, c))
+        else if (p != NULL && p->can_refresh != NULL && !p->can_refresh(p, &lookup, c))
             rc = add_problem(problems, "Key '%s' of credential '%s' expired at %s and cannot be refreshed: %s",
                              name, id, when, hive_last_error());
         else

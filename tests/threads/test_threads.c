@@ -46,14 +46,14 @@ static bool tp_handles(const hive_provider *p, hive_cred_type t)
 
 /* A new access token, already due: every read with HIVE_GET_REFRESH finds
  * the credential due, and the store's refresh notes work too. */
-static hive_rc tp_refresh(hive_provider *p, hive_store *store, hive_cred *cred)
+static hive_rc tp_refresh(hive_provider *p, const hive_lookup *lookup, hive_cred *cred)
 {
     char v[64];
     hive_time exp = in(-1);
     int n = atomic_fetch_add(&refreshes, 1) + 1;
 
     (void)p;
-    (void)store;
+    (void)lookup;
     snprintf(v, sizeof(v), "refreshed-%d", n);
     return hive_cred_set_key(cred, "access_token", v, strlen(v), &exp);
 }

@@ -836,10 +836,10 @@ static bool refresher_handles(const hive_provider *p, hive_cred_type t)
     return t == HIVE_TYPE_OAUTH2;
 }
 
-static hive_rc refresher_refresh(hive_provider *p, hive_store *store, hive_cred *cred)
+static hive_rc refresher_refresh(hive_provider *p, const hive_lookup *lookup, hive_cred *cred)
 {
     (void)p;
-    (void)store;
+    (void)lookup;
     (void)cred;
     return HIVE_OK;
 }

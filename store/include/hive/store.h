@@ -41,6 +41,9 @@ typedef struct hive_store_options {
      * the stored credential). The library never prints; NULL: dropped. */
     void (*warn)(void *ctx, const char *message);
     void *warn_ctx;
+    /* Where the aden_sync provider and hive_aden_sync find Aden (copied);
+     * NULL: the defaults (hive_aden_options). */
+    const struct hive_aden_options *aden;
 } hive_store_options;
 
 /* A store over storage, which it takes ownership of (also on failure). */
@@ -95,6 +98,19 @@ HIVE_EXPORT void hive_store_invalidate(hive_store *s, const char *id);
 
 typedef struct hive_provider hive_provider;
 
+/*
+ * What a provider is given besides the credential it refreshes: a way to
+ * read another credential as stored, never refreshed (the OAuth2
+ * provider's configuration credential, the Aden API key). A provider
+ * knows nothing of the store; the store fills this in for each call.
+ * load: *out is the caller's (hive_cred_free); HIVE_ERR_NOT_FOUND when
+ * there is no such credential.
+ */
+typedef struct hive_lookup {
+    hive_rc (*load)(void *ctx, hive_cred **out, const char *id);
+    void *ctx;
+} hive_lookup;
+
 struct hive_provider {
     const char *id;
     /* Whether this provider manages credentials of type t. */
@@ -104,12 +120,12 @@ struct hive_provider {
      * credentials never change (static). The store saves the result (only
      * over what it read; the refresh does not save cred itself).
      */
-    hive_rc (*refresh)(hive_provider *p, hive_store *store, hive_cred *cred);
+    hive_rc (*refresh)(hive_provider *p, const hive_lookup *lookup, hive_cred *cred);
     void (*destroy)(hive_provider *p);
     void *ctx;
     /* Optional: whether refresh could work for cred (configured, has what
      * it needs), without contacting anyone; false sets the detail message. */
-    bool (*can_refresh)(hive_provider *p, hive_store *store, const hive_cred *cred);
+    bool (*can_refresh)(hive_provider *p, const hive_lookup *lookup, const hive_cred *cred);
 };
 
 /* The built-in OAuth2 provider's id. A credential whose provider_id names
@@ -128,6 +144,11 @@ struct hive_provider {
  */
 HIVE_EXPORT hive_rc hive_store_add_provider(hive_store *s, hive_provider *p);
 HIVE_EXPORT hive_provider *hive_store_provider_for(hive_store *s, const hive_cred *cred);
+
+/* Whether cred's provider could refresh it now (it refreshes at all and is
+ * configured: its can_refresh), asking no one; false sets the detail
+ * message saying why. */
+HIVE_EXPORT bool hive_store_can_refresh(hive_store *s, const hive_cred *cred);
 
 /* Whether cred should be refreshed at time now: auto_refresh is on and its
  * access token (when it has one, as Hive's OAuth2 provider decides; else
@@ -275,13 +296,21 @@ HIVE_EXPORT hive_rc hive_store_get_by_alias(hive_store *s, hive_cred **out, cons
 /* --- Aden sync --------------------------------------------------------- */
 
 /*
- * The Aden platform's credential API (ADEN_API_URL, default
- * https://api.adenhq.com; key ADEN_API_KEY or the stored credential
- * aden_api_key). Credentials synced from it are oauth2 credentials with
- * provider_id "aden_sync" (refreshed by asking Aden) and the keys Hive
- * uses: access_token, _aden_managed, _integration_type, _alias,
- * _identity_email, scope.
+ * The Aden platform's credential API. Credentials synced from it are
+ * oauth2 credentials with provider_id "aden_sync" (refreshed by asking
+ * Aden) and the keys Hive uses: access_token, _aden_managed,
+ * _integration_type, _alias, _identity_email, scope. Where the store
+ * finds Aden: hive_store_options.aden (hive_store_open_from_env reads
+ * ADEN_API_URL, ADEN_API_KEY and ADEN_TIMEOUT into it).
  */
+typedef struct hive_aden_options {
+    size_t size;           /* sizeof(hive_aden_options): start from HIVE_ADEN_OPTIONS_INIT */
+    const char *url;       /* NULL or "": https://api.adenhq.com */
+    const char *api_key;   /* NULL or "": the stored credential aden_api_key (key api_key) */
+    double timeout;        /* seconds a request may take; 0: 30 */
+} hive_aden_options;
+#define HIVE_ADEN_OPTIONS_INIT {sizeof(hive_aden_options), NULL, NULL, 0}
+
 typedef struct hive_aden_sync_result {
     size_t listed;     /* integrations Aden listed */
     size_t synced;     /* saved to the store */
