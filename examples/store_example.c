@@ -71,7 +71,7 @@ int main(int argc, char **argv)
     }
 
     /* credential.get_key("access_token"), store.get_key(...), store.get(...) */
-    CHECK(hive_store_get_key(store, &value, &len, "github_oauth", "access_token", HIVE_GET_REFRESH));
+    CHECK(hive_store_get_key(store, &value, &len, "github_oauth", "access_token", 0));
     printf("Token: %s\n", value);
     hive_free_secret(value, len + 1);
     CHECK(hive_store_get_key(store, &value, &len, "brave_search", "api_key", 0));

@@ -29,7 +29,7 @@ int helper_open(const char *dir, hive_store **st)
 
 int helper_load(hive_store *st, const char *id, hive_cred **cred)
 {
-    hive_rc rc = hive_store_get_credential(st, cred, id, HIVE_GET_REFRESH | HIVE_GET_STRICT);
+    hive_rc rc = hive_store_get_credential(st, cred, id, HIVE_GET_STRICT);
 
     return rc == HIVE_OK ? 0 : cli_fail(rc);
 }

@@ -1323,7 +1323,7 @@ static int cmd_resolve(const opts *o, const char *text)
 
     if (ex != 0)
         return ex;
-    rc = hive_store_resolve(st, &out, &len, text, HIVE_GET_REFRESH);
+    rc = hive_store_resolve(st, &out, &len, text, 0);
     if (rc == HIVE_OK) {
         fwrite(out, 1, len, stdout);
         fputc('\n', stdout);

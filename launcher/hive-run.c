@@ -643,7 +643,7 @@ static void expired_hint(const run *r, hive_store *st, const hive_cred *c, const
         cli_hint("a refresh renews only the access token, not '%s': save a new one with "
                  "'hive-cred add %s', or pass --allow-expired", key, id);
     } else if (refreshed_since_start(c) ||
-               hive_store_get_credential(st, &again, id, HIVE_GET_REFRESH | HIVE_GET_STRICT) == HIVE_OK) {
+               hive_store_get_credential(st, &again, id, HIVE_GET_STRICT) == HIVE_OK) {
         /* refreshed in this launch (or just now, by the call above) */
         cli_hint("the credential was refreshed, but its key '%s' was not renewed; save a new value "
                  "with 'hive-cred add %s', or pass --allow-expired", key, id);
@@ -674,7 +674,7 @@ static int check_expiry(run *r, hive_store *st, const var *v)
         hive_cred *c = NULL;
         const char *key;
         hive_time t;
-        if (hive_store_get_credential(st, &c, refs[i].id, 0) != HIVE_OK)
+        if (hive_store_get_credential(st, &c, refs[i].id, HIVE_GET_NO_REFRESH) != HIVE_OK)
             continue;
         key = refs[i].key ? refs[i].key : hive_cred_default_key(c);
         t = key ? hive_cred_key_expires(c, key) : (hive_time){0, 0, 0, HIVE_TIME_NONE};
@@ -809,7 +809,7 @@ static void warn_unmasked(const run *r)
 
 static int render_all(run *r, hive_store *st)
 {
-    unsigned flags = r->no_refresh ? 0 : HIVE_GET_REFRESH;
+    unsigned flags = r->no_refresh ? HIVE_GET_NO_REFRESH : 0;
 
     prefetch_all(r, st);
 
@@ -1217,7 +1217,7 @@ static int add_mask_value(run *r, const char *v, size_t len)
  * put into it: "Bearer {{tok}}" must not leak the token alone either. */
 static int collect_mask_values(run *r, hive_store *st)
 {
-    unsigned flags = r->no_refresh ? 0 : HIVE_GET_REFRESH;
+    unsigned flags = r->no_refresh ? HIVE_GET_NO_REFRESH : 0;
 
     for (size_t i = 0; i < r->nvars; i++) {
         hive_template_ref *refs = NULL;
@@ -1371,11 +1371,11 @@ static hive_json *dry_ref(const run *r, hive_store *st, const var *v, const hive
     char *value = NULL;
     size_t len = 0;
     /* the store's own words for a missing credential or key */
-    hive_rc rc = hive_store_get_key(st, &value, &len, ref->id, ref->key, 0);
+    hive_rc rc = hive_store_get_key(st, &value, &len, ref->id, ref->key, HIVE_GET_NO_REFRESH);
 
     if (rc == HIVE_OK) {
         hive_free_secret(value, len + 1);
-        rc = hive_store_get_credential(st, &d.cred, ref->id, 0);
+        rc = hive_store_get_credential(st, &d.cred, ref->id, HIVE_GET_NO_REFRESH);
     }
     if (rc != HIVE_OK) {
         d.problem = text_of("%s", hive_last_error());
@@ -1446,7 +1446,7 @@ static hive_json *dry_var(const run *r, hive_store *st, var *v)
         hive_template_refs_free(refs, n);
     }
     if (hive_json_size(vp) == 0) {
-        hive_rc rc = hive_store_resolve(st, &v->value, &v->value_len, v->tmpl, 0);
+        hive_rc rc = hive_store_resolve(st, &v->value, &v->value_len, v->tmpl, HIVE_GET_NO_REFRESH);
         if (rc != HIVE_OK)
             read_failed(v, rc);
         rendered = rc == HIVE_OK && value_fits(v);

@@ -48,7 +48,7 @@ hive_rc hive_aden_sync(hive_store *st, hive_aden_sync_result *res)
             hive_cred *old = NULL;
             r = hive__aden_apply(&cred, id, tok);
             if (r == HIVE_OK) {
-                if (hive_store_get_credential(st, &old, id, 0) == HIVE_OK) {
+                if (hive_store_get_credential(st, &old, id, HIVE_GET_NO_REFRESH) == HIVE_OK) {
                     hive_time created = hive_cred_time(old, "created_at");
                     r = hive_cred_set_time(cred, "created_at", &created);
                 } else {

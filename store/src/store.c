@@ -118,7 +118,7 @@ static int init_lock(pthread_mutex_t *m)
  * the cache), never refreshed. */
 static hive_rc lookup_load(void *ctx, hive_cred **out, const char *id)
 {
-    return hive_store_get_credential(ctx, out, id, 0);
+    return hive_store_get_credential(ctx, out, id, HIVE_GET_NO_REFRESH);
 }
 
 hive_lookup hive__store_lookup(hive_store *s)
@@ -565,7 +565,7 @@ hive_rc hive_store_get_credential(hive_store *s, hive_cred **out, const char *id
     rc = load(s, &c, id);
     if (rc != HIVE_OK)
         return rc;
-    if ((flags & HIVE_GET_REFRESH) && hive_cred_needs_refresh(c, s->margin, hive_time_now()) &&
+    if (!(flags & HIVE_GET_NO_REFRESH) && hive_cred_needs_refresh(c, s->margin, hive_time_now()) &&
         !is_static(hive_store_provider_for(s, c))) {
         const struct hive_refresh_note *n;
         bool warn;

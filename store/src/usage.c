@@ -388,7 +388,7 @@ hive_rc hive_store_validate_credential(hive_store *s, hive_strlist *problems, co
     hive_time now = hive_time_now();
     hive_provider *p;
     hive_lookup lookup;
-    hive_rc rc = hive_store_get_credential(s, &c, id, 0);
+    hive_rc rc = hive_store_get_credential(s, &c, id, HIVE_GET_NO_REFRESH);
 
     if (rc == HIVE_ERR_NOMEM)
         return rc;
@@ -442,7 +442,7 @@ hive_rc hive_store_validate_for_usage(hive_store *s, hive_strlist *problems, con
     if (spec == NULL)
         return hive__fail(HIVE_ERR_NOT_FOUND, "No usage spec registered for '%s'", id);
     cred_id = hive_json_string(hive_json_get(spec, "credential_id"), NULL);
-    rc = hive_store_get_credential(s, &c, cred_id, 0);
+    rc = hive_store_get_credential(s, &c, cred_id, HIVE_GET_NO_REFRESH);
     if (rc == HIVE_ERR_NOT_FOUND) {
         hive__clear_error();
         return add_problem(problems, "Credential '%s' not found", cred_id);
@@ -576,7 +576,7 @@ hive_rc hive_store_list_accounts(hive_store *s, hive_json **out, const char *pro
     for (size_t i = 0; rc == HIVE_OK && i < ids.count; i++) {
         hive_cred *c = NULL;
         hive_json *e = NULL;
-        if (hive_store_get_credential(s, &c, ids.items[i], 0) != HIVE_OK) {
+        if (hive_store_get_credential(s, &c, ids.items[i], HIVE_GET_NO_REFRESH) != HIVE_OK) {
             hive__clear_error();   /* an unreadable credential is nobody's account */
             continue;
         }
@@ -615,7 +615,7 @@ hive_rc hive_store_get_by_alias(hive_store *s, hive_cred **out, const char *prov
         }
     }
     if (rc == HIVE_OK)
-        rc = found ? hive_store_get_credential(s, out, found, HIVE_GET_REFRESH)
+        rc = found ? hive_store_get_credential(s, out, found, 0)
                    : hive__fail(HIVE_ERR_NOT_FOUND, "No '%s' account with alias '%s'", provider, alias);
     hive_json_free(&accounts);
     return rc;

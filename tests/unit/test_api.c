@@ -100,12 +100,12 @@ Test(errors, a_success_of_every_kind_leaves_no_stale_message)
     /* the store */
     CLEARS(hive_store_new(&s, mem, NULL));
     CLEARS(hive_store_save(s, c));
-    CLEARS(hive_store_get_key(s, &out, &len, "api", NULL, 0));
+    CLEARS(hive_store_get_key(s, &out, &len, "api", NULL, HIVE_GET_NO_REFRESH));
     hive_free_secret(out, len + 1);
     CLEARS(hive_store_exists(s, "api", &found));
     CLEARS(hive_store_list(s, &ids));
     hive_strlist_free(&ids);
-    CLEARS(hive_store_resolve(s, &out, &len, "k={{api.api_key}}", 0));
+    CLEARS(hive_store_resolve(s, &out, &len, "k={{api.api_key}}", HIVE_GET_NO_REFRESH));
     hive_free_secret(out, len + 1);
     CLEARS(hive_store_validate_all(s, &all));
     hive_json_free(&all);

@@ -56,7 +56,7 @@ static void expect_resolved(hive_store *s, const char *text, const char *want)
 {
     char *out = NULL;
     size_t len = 0;
-    cr_assert_eq(hive_store_resolve(s, &out, &len, text, 0), HIVE_OK, "%s: %s", text, hive_last_error());
+    cr_assert_eq(hive_store_resolve(s, &out, &len, text, HIVE_GET_NO_REFRESH), HIVE_OK, "%s: %s", text, hive_last_error());
     cr_expect_str_eq(out, want, "%s", text);
     cr_expect_eq(len, strlen(want));
     hive_free_secret(out, len + 1);
@@ -329,10 +329,10 @@ Test(resolve, missing_credential_is_not_found)
     char *out = NULL;
     size_t len = 0;
 
-    cr_assert_eq(hive_store_resolve(s, &out, &len, "a {{nope.key}} b", 0), HIVE_ERR_NOT_FOUND);
+    cr_assert_eq(hive_store_resolve(s, &out, &len, "a {{nope.key}} b", HIVE_GET_NO_REFRESH), HIVE_ERR_NOT_FOUND);
     cr_expect_str_eq(hive_last_error(), "Credential 'nope' not found");
     cr_expect_null(out);
-    cr_assert_eq(hive_store_resolve(s, &out, &len, "{{brave_search}}{{nope}}", 0), HIVE_ERR_NOT_FOUND);
+    cr_assert_eq(hive_store_resolve(s, &out, &len, "{{brave_search}}{{nope}}", HIVE_GET_NO_REFRESH), HIVE_ERR_NOT_FOUND);
     cr_expect_str_eq(hive_last_error(), "Credential 'nope' not found");
     cr_expect_null(out);
     hive_store_free(&s);
@@ -344,7 +344,7 @@ Test(resolve, missing_key_is_key_not_found)
     char *out = NULL;
     size_t len = 0;
 
-    cr_assert_eq(hive_store_resolve(s, &out, &len, "{{brave_search.secret}}", 0), HIVE_ERR_KEY_NOT_FOUND);
+    cr_assert_eq(hive_store_resolve(s, &out, &len, "{{brave_search.secret}}", HIVE_GET_NO_REFRESH), HIVE_ERR_KEY_NOT_FOUND);
     cr_expect_str_eq(hive_last_error(), "Key 'secret' not found in credential 'brave_search'");
     cr_expect_null(out);
     hive_store_free(&s);
@@ -357,7 +357,7 @@ Test(resolve, headers_are_resolved_in_order)
                           "\"X-Subscription-Token\": \"{{brave_search.api_key}}\", \"Accept\": \"application/json\"}");
     hive_json *out = NULL;
 
-    cr_assert_eq(hive_store_resolve_headers(s, &out, in, 0), HIVE_OK, "%s", hive_last_error());
+    cr_assert_eq(hive_store_resolve_headers(s, &out, in, HIVE_GET_NO_REFRESH), HIVE_OK, "%s", hive_last_error());
     expect_json(out, "{\"Authorization\": \"Bearer test-token\", \"X-Subscription-Token\": \"test-brave-key\", "
                      "\"Accept\": \"application/json\"}");
     /* the input is untouched */
@@ -373,7 +373,7 @@ Test(resolve, params_are_resolved)
     hive_json *in = parse("{\"api_key\": \"{{brave_search.api_key}}\", \"q\": \"hive\"}");
     hive_json *out = NULL;
 
-    cr_assert_eq(hive_store_resolve_params(s, &out, in, 0), HIVE_OK, "%s", hive_last_error());
+    cr_assert_eq(hive_store_resolve_params(s, &out, in, HIVE_GET_NO_REFRESH), HIVE_OK, "%s", hive_last_error());
     expect_json(out, "{\"api_key\": \"test-brave-key\", \"q\": \"hive\"}");
     hive_json_free(&out);
     hive_json_free(&in);
@@ -386,7 +386,7 @@ Test(resolve, empty_object_resolves_to_an_empty_object)
     hive_json *in = parse("{}");
     hive_json *out = NULL;
 
-    cr_assert_eq(hive_store_resolve_headers(s, &out, in, 0), HIVE_OK);
+    cr_assert_eq(hive_store_resolve_headers(s, &out, in, HIVE_GET_NO_REFRESH), HIVE_OK);
     expect_json(out, "{}");
     hive_json_free(&out);
     hive_json_free(&in);
@@ -404,9 +404,9 @@ Test(resolve, non_string_value_is_an_error)
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         hive_json *in = parse(bad[i]);
         hive_json *out = NULL;
-        cr_expect_neq(hive_store_resolve_headers(s, &out, in, 0), HIVE_OK, "%s", bad[i]);
+        cr_expect_neq(hive_store_resolve_headers(s, &out, in, HIVE_GET_NO_REFRESH), HIVE_OK, "%s", bad[i]);
         cr_expect_null(out, "%s", bad[i]);
-        cr_expect_neq(hive_store_resolve_params(s, &out, in, 0), HIVE_OK, "%s", bad[i]);
+        cr_expect_neq(hive_store_resolve_params(s, &out, in, HIVE_GET_NO_REFRESH), HIVE_OK, "%s", bad[i]);
         cr_expect_null(out, "%s", bad[i]);
         hive_json_free(&in);
     }
@@ -419,7 +419,7 @@ Test(resolve, non_object_is_an_error)
     hive_json *in = parse("[\"{{brave_search}}\"]");
     hive_json *out = NULL;
 
-    cr_expect_neq(hive_store_resolve_headers(s, &out, in, 0), HIVE_OK);
+    cr_expect_neq(hive_store_resolve_headers(s, &out, in, HIVE_GET_NO_REFRESH), HIVE_OK);
     cr_expect_null(out);
     hive_json_free(&in);
     hive_store_free(&s);
@@ -431,7 +431,7 @@ Test(resolve, missing_credential_in_headers_fails)
     hive_json *in = parse("{\"ok\": \"{{brave_search}}\", \"bad\": \"{{nope}}\"}");
     hive_json *out = NULL;
 
-    cr_expect_eq(hive_store_resolve_headers(s, &out, in, 0), HIVE_ERR_NOT_FOUND);
+    cr_expect_eq(hive_store_resolve_headers(s, &out, in, HIVE_GET_NO_REFRESH), HIVE_ERR_NOT_FOUND);
     cr_expect_str_eq(hive_last_error(), "Credential 'nope' not found");
     cr_expect_null(out);
     hive_json_free(&in);
@@ -691,7 +691,7 @@ Test(usage, resolve_for_usage_gives_only_the_non_empty_parts)
     hive_json *out = NULL;
 
     register_spec(s, brave_spec, false);
-    cr_assert_eq(hive_store_resolve_for_usage(s, &out, "brave_search", 0), HIVE_OK, "%s", hive_last_error());
+    cr_assert_eq(hive_store_resolve_for_usage(s, &out, "brave_search", HIVE_GET_NO_REFRESH), HIVE_OK, "%s", hive_last_error());
     expect_json(out, "{\"headers\": {\"X-Subscription-Token\": \"test-brave-key\"}}");
     hive_json_free(&out);
 
@@ -701,7 +701,7 @@ Test(usage, resolve_for_usage_gives_only_the_non_empty_parts)
                      "\"query_params\": {\"token\": \"{{github_oauth.access_token}}\", \"v\": \"2\"}, "
                      "\"headers\": {\"Authorization\": \"Bearer {{github_oauth.access_token}}\"}}",
                   false);
-    cr_assert_eq(hive_store_resolve_for_usage(s, &out, "github_oauth", 0), HIVE_OK, "%s", hive_last_error());
+    cr_assert_eq(hive_store_resolve_for_usage(s, &out, "github_oauth", HIVE_GET_NO_REFRESH), HIVE_OK, "%s", hive_last_error());
     expect_json(out, "{\"headers\": {\"Authorization\": \"Bearer test-token\"}, "
                      "\"params\": {\"token\": \"test-token\", \"v\": \"2\"}, "
                      "\"data\": {\"refresh\": \"test-refresh\"}, "
@@ -709,12 +709,12 @@ Test(usage, resolve_for_usage_gives_only_the_non_empty_parts)
     hive_json_free(&out);
 
     register_spec(s, "{\"credential_id\": \"tricky\", \"query_params\": {\"q\": \"{{tricky}}\"}}", false);
-    cr_assert_eq(hive_store_resolve_for_usage(s, &out, "tricky", 0), HIVE_OK);
+    cr_assert_eq(hive_store_resolve_for_usage(s, &out, "tricky", HIVE_GET_NO_REFRESH), HIVE_OK);
     expect_json(out, "{\"params\": {\"q\": \"{{brave_search}}\"}}");
     hive_json_free(&out);
 
     register_spec(s, "{\"credential_id\": \"my-cred_1\"}", false);
-    cr_assert_eq(hive_store_resolve_for_usage(s, &out, "my-cred_1", 0), HIVE_OK);
+    cr_assert_eq(hive_store_resolve_for_usage(s, &out, "my-cred_1", HIVE_GET_NO_REFRESH), HIVE_OK);
     expect_json(out, "{}");
     hive_json_free(&out);
     hive_store_free(&s);
@@ -725,7 +725,7 @@ Test(usage, resolve_for_an_unknown_spec_is_not_found)
     hive_store *s = testing_store();
     hive_json *out = NULL;
 
-    cr_expect_eq(hive_store_resolve_for_usage(s, &out, "brave_search", 0), HIVE_ERR_NOT_FOUND);
+    cr_expect_eq(hive_store_resolve_for_usage(s, &out, "brave_search", HIVE_GET_NO_REFRESH), HIVE_ERR_NOT_FOUND);
     cr_expect_str_eq(hive_last_error(), "No usage spec registered for 'brave_search'");
     cr_expect_null(out);
     hive_store_free(&s);
@@ -737,7 +737,7 @@ Test(usage, resolve_for_usage_with_a_missing_credential_fails)
     hive_json *out = NULL;
 
     register_spec(s, "{\"credential_id\": \"slack\", \"headers\": {\"Authorization\": \"Bearer {{slack}}\"}}", false);
-    cr_expect_eq(hive_store_resolve_for_usage(s, &out, "slack", 0), HIVE_ERR_NOT_FOUND);
+    cr_expect_eq(hive_store_resolve_for_usage(s, &out, "slack", HIVE_GET_NO_REFRESH), HIVE_ERR_NOT_FOUND);
     cr_expect_str_eq(hive_last_error(), "Credential 'slack' not found");
     cr_expect_null(out);
     hive_store_free(&s);

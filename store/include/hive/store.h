@@ -64,11 +64,15 @@ HIVE_EXPORT hive_rc hive_store_for_testing(hive_store **out, const char *const (
 HIVE_EXPORT void hive_store_free(hive_store **store);
 HIVE_EXPORT hive_storage *hive_store_storage(hive_store *store);
 
-/* Flags for reading. */
-#define HIVE_GET_REFRESH 1u   /* refresh when due (hive_cred_needs_refresh); see
-                               * hive_store_refresh */
-#define HIVE_GET_STRICT  2u   /* ...and fail when that refresh fails, instead of
-                               * warning and returning the stored credential */
+/*
+ * Flags for reading. By default a read refreshes a credential that is due
+ * (hive_cred_needs_refresh) through its provider, as Hive's
+ * CredentialStore does, and a failed refresh is warned about (opts->warn)
+ * and the stored credential returned; see hive_store_refresh.
+ */
+#define HIVE_GET_STRICT     2u   /* fail when that refresh fails, instead of warning
+                                  * and returning the stored credential */
+#define HIVE_GET_NO_REFRESH 4u   /* never refresh: the credential as stored */
 
 /* The credential id (a copy: *out is the caller's, hive_cred_free). */
 HIVE_EXPORT hive_rc hive_store_get_credential(hive_store *s, hive_cred **out, const char *id,
@@ -175,7 +179,7 @@ HIVE_EXPORT bool hive_cred_refresh_due(const hive_cred *cred, int margin, hive_t
  * HIVE_ERR_CHANGED when another writer replaced the credential meanwhile
  * (what it wrote stays), HIVE_ERR_NOT_FOUND when it was deleted.
  *
- * A read with HIVE_GET_REFRESH refreshes a due credential the same way.
+ * A read without HIVE_GET_NO_REFRESH refreshes a due credential the same way.
  * While the credential stays cached (a launch), a failed refresh is not
  * tried again (later reads get the same failure), nor one that left the
  * credential due at once (later reads get what the store kept); else the
