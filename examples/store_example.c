@@ -39,7 +39,7 @@ int main(int argc, char **argv)
     char key[HIVE_FERNET_KEY_TEXT + 1];
     hive_storage *files = NULL;
     hive_store *store = NULL;
-    hive_file_options fo = {0};
+    hive_file_options fo = HIVE_FILE_OPTIONS_INIT;
     bool created = false;
     char *value = NULL;
     size_t len = 0;

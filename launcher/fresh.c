@@ -704,7 +704,7 @@ static void try_refresh(hive_store *st, watched *w)
 
 static void refresher_loop(const char *store_dir, const fresh_var *vars, size_t n, int margin)
 {
-    hive_store_options so = {0};
+    hive_store_options so = HIVE_STORE_OPTIONS_INIT;
     hive_store *st = NULL;
     char **last = calloc(n, sizeof(char *));
     bool *unresolved = calloc(n, sizeof(bool));
@@ -716,7 +716,7 @@ static void refresher_loop(const char *store_dir, const fresh_var *vars, size_t 
     so.refresh_margin = margin;
     so.warn = refresher_warn;
     if (last == NULL || unresolved == NULL || collect_watched(&ws, &nw, vars, n) != 0 ||
-        hive_store_open(&st, store_dir, &so) != HIVE_OK) {
+        hive_store_open_from_env(&st, store_dir, &so) != HIVE_OK) {
         cli_warn("refresher: cannot open the store: %s; the program keeps its launch values",
                  hive_last_error());
         _exit(0);

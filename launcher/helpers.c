@@ -19,11 +19,11 @@ static void warn_stderr(void *ctx, const char *msg)
 
 int helper_open(const char *dir, hive_store **st)
 {
-    hive_store_options so = {0};
+    hive_store_options so = HIVE_STORE_OPTIONS_INIT;
     hive_rc rc;
 
     so.warn = warn_stderr;
-    rc = hive_store_open(st, dir, &so);
+    rc = hive_store_open_from_env(st, dir, &so);
     return rc == HIVE_OK ? 0 : cli_fail(rc);
 }
 

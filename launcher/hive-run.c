@@ -1650,7 +1650,7 @@ int main(int argc, char **argv)
     source_opt srcs[MAX_LIST * 3];
     size_t nsrcs = 0;
     hive_store *st = NULL;
-    hive_store_options so = {0};
+    hive_store_options so = HIVE_STORE_OPTIONS_INIT;
     struct rlimit core_saved;
     bool core_ok;
     char **envp;
@@ -1763,7 +1763,7 @@ int main(int argc, char **argv)
     if (r.mask_min == 0)
         r.mask_min = MASK_DEFAULT_MIN;
     {
-        hive_rc rc = hive_store_open(&st, r.store_dir, &so);
+        hive_rc rc = hive_store_open_from_env(&st, r.store_dir, &so);
         if (rc != HIVE_OK) {
             fail_msg("%s", hive_last_error());
             return EXIT_FAIL;

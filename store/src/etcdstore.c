@@ -1545,11 +1545,19 @@ hive_rc hive_etcd_storage_open(hive_storage **out, const char *url, const hive_f
 {
     etcd_storage *es;
     hive__etcd_url u;
-    hive_file_options fo = {0};
-    char *home = NULL;
+    hive_file_options fo = HIVE_FILE_OPTIONS_INIT;
+    const char *home;
     char *cache_dir = NULL;
-    hive_rc rc = hive__etcd_url_parse(&u, url);
+    hive_rc rc;
 
+    hive__clear_error();
+    if (opts != NULL && hive__check_size(opts->size, sizeof(*opts), "hive_file_options",
+                                         "HIVE_FILE_OPTIONS_INIT") != HIVE_OK)
+        return HIVE_ERR_INVALID;
+    if (opts != NULL)
+        fo = *opts;
+    home = fo.home;
+    rc = hive__etcd_url_parse(&u, url);
     if (rc != HIVE_OK)
         return rc;
     es = calloc(1, sizeof(*es));
@@ -1560,8 +1568,8 @@ hive_rc hive_etcd_storage_open(hive_storage **out, const char *url, const hive_f
     es->base.ops = &etcd_ops;
     es->conn.fd = -1;
     take_url(es, &u);
-    if (es->user == NULL && getenv("HIVE_ETCD_USER") != NULL && *getenv("HIVE_ETCD_USER") != '\0' &&
-        (es->user = hive__strdup(getenv("HIVE_ETCD_USER"))) == NULL) {
+    if (es->user == NULL && fo.etcd_user != NULL && *fo.etcd_user != '\0' &&
+        (es->user = hive__strdup(fo.etcd_user)) == NULL) {
         rc = hive__fail(HIVE_ERR_NOMEM, "out of memory");
         goto out;
     }
@@ -1572,9 +1580,9 @@ hive_rc hive_etcd_storage_open(hive_storage **out, const char *url, const hive_f
         goto out;
     }
     /* the local copy: $HIVE_HOME/etcd-cache/<hash of the endpoint set and the prefix>/ */
-    home = hive__home_dir();
-    if (home == NULL) {
-        rc = hive__fail(HIVE_ERR_INVALID, "cannot find the home directory for the etcd cache: set " HIVE_ENV_HOME);
+    if (home == NULL || *home == '\0') {
+        rc = hive__fail(HIVE_ERR_INVALID, "no home directory for the etcd storage's local copy: set "
+                        "hive_file_options.home (hive_storage_open_from_env finds it: set " HIVE_ENV_HOME ")");
         goto out;
     }
     es->cache_dir = cache_name(es, home);
@@ -1585,9 +1593,10 @@ hive_rc hive_etcd_storage_open(hive_storage **out, const char *url, const hive_f
     }
     read_remembered(es);
     if (es->user != NULL) {
-        const char *pw = getenv("HIVE_ETCD_PASSWORD");
+        const char *pw = fo.etcd_password;
         if (pw == NULL) {
-            rc = hive__fail(HIVE_ERR_PERM, "etcd user '%s' given, but HIVE_ETCD_PASSWORD is not set", es->user);
+            rc = hive__fail(HIVE_ERR_PERM, "etcd user '%s' given, but no password (HIVE_ETCD_PASSWORD is not set)",
+                            es->user);
             goto out;
         }
         es->password_len = strlen(pw);
@@ -1597,8 +1606,6 @@ hive_rc hive_etcd_storage_open(hive_storage **out, const char *url, const hive_f
         }
         hive__protect(es->password, es->password_len + 1);
     }
-    if (opts != NULL)
-        fo = *opts;
     /* a file storage for its key alone: nothing is written there */
     fo.dir = cache_dir;
     if (fo.key_file == NULL) {
@@ -1621,7 +1628,6 @@ hive_rc hive_etcd_storage_open(hive_storage **out, const char *url, const hive_f
     if (rc == HIVE_OK && es->user != NULL)
         rc = authenticate(es);
 out:
-    free(home);
     free(cache_dir);
     if (rc != HIVE_OK) {
         etcd_destroy(&es->base);
@@ -1633,8 +1639,12 @@ out:
 
 hive_rc hive_storage_open(hive_storage **out, const char *spec, const hive_file_options *opts)
 {
-    hive_file_options fo = {0};
+    hive_file_options fo = HIVE_FILE_OPTIONS_INIT;
 
+    hive__clear_error();
+    if (opts != NULL && hive__check_size(opts->size, sizeof(*opts), "hive_file_options",
+                                         "HIVE_FILE_OPTIONS_INIT") != HIVE_OK)
+        return HIVE_ERR_INVALID;
     if (hive__is_etcd_url(spec))
         return hive_etcd_storage_open(out, spec, opts);
     /* etcd:/x or etcds:host is a mistyped URL, never a directory name */

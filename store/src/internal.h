@@ -16,6 +16,11 @@ hive_rc hive__fail(hive_rc rc, const char *fmt, ...) HIVE_PRINTF(2, 3);
 hive_rc hive__fail_prefix(hive_rc rc, const char *fmt, ...) HIVE_PRINTF(2, 3);
 /* Forget the detail message. */
 void hive__clear_error(void);
+/* An options struct's size field: HIVE_OK when it is one this library
+ * knows (known: sizeof the struct; a later version accepts its older
+ * sizes too), else HIVE_ERR_INVALID naming type and init, the macro to
+ * start from. */
+hive_rc hive__check_size(size_t size, size_t known, const char *type, const char *init);
 
 /* Base64 (RFC 4648) with the urlsafe alphabet and padding. out must hold
  * hive__b64_encoded_len(len) + 1 bytes; returns the length written. */
@@ -90,8 +95,9 @@ hive_rc hive__storage_unlock(hive_storage *s, int handle, hive_rc rc);
 hive_rc hive__file_decrypt(hive_storage *local, const char *token, size_t len, hive_cred **out);
 hive_rc hive__file_encrypt(hive_storage *local, const hive_cred *cred, char **token, size_t *len);
 bool hive__is_etcd_url(const char *spec);
-/* $HIVE_HOME, else $HOME/.hive, else the password database's home/.hive;
- * NULL when no home is known (the caller says "set HIVE_HOME"). Free it. */
+/* open.c, for the _from_env entry points only: $HIVE_HOME, else
+ * $HOME/.hive, else the password database's home/.hive; NULL when no home
+ * is known (the caller says "set HIVE_HOME"). Free it. */
 char *hive__home_dir(void);
 
 /* Sorted, deduplicated list helpers. */

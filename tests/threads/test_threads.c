@@ -164,7 +164,7 @@ int main(int argc, char **argv)
 {
     hive_storage *mem = NULL;
     hive_storage *file = NULL;
-    hive_file_options fo = {0};
+    hive_file_options fo = HIVE_FILE_OPTIONS_INIT;
     char key[HIVE_FERNET_KEY_TEXT + 1];
     char dir[] = "/tmp/hive-threads-XXXXXX";
     char cmd[64];

@@ -89,7 +89,7 @@ TestSuite(aden, .init = start_server, .fini = stop_server);
 static hive_store *aden_store(const char *const (*table)[3], const char *api_key)
 {
     hive_aden_options ao = HIVE_ADEN_OPTIONS_INIT;
-    hive_store_options so = {0};
+    hive_store_options so = HIVE_STORE_OPTIONS_INIT;
     hive_storage *mem = NULL;
     hive_store *st = NULL;
 

@@ -44,7 +44,7 @@ Test(errors, a_success_of_every_kind_leaves_no_stale_message)
     hive_storage *mem = NULL, *file = NULL;
     hive_store *s = NULL;
     hive_strlist ids = {0};
-    hive_file_options fo = {0};
+    hive_file_options fo = HIVE_FILE_OPTIONS_INIT;
     char dir[] = "/tmp/hive-api-XXXXXX";
     bool found = false, created = false;
 

@@ -129,7 +129,7 @@ static char home[64];
 static hive_storage *file_storage(void)
 {
     char dir[128];
-    hive_file_options o = {0};
+    hive_file_options o = HIVE_FILE_OPTIONS_INIT;
     hive_storage *s = NULL;
     bool made = true;
 

@@ -449,7 +449,7 @@ Test(store, invalidate_null_drops_everything)
 
 Test(store, negative_cache_ttl_disables_the_cache)
 {
-    hive_store_options o = {0};
+    hive_store_options o = HIVE_STORE_OPTIONS_INIT;
     hive_store *s;
 
     o.cache_ttl = -1;
@@ -481,7 +481,7 @@ static int64_t test_clock(void)
 
 Test(store, cache_entry_expires_after_the_ttl)
 {
-    hive_store_options o = {0};
+    hive_store_options o = HIVE_STORE_OPTIONS_INIT;
     hive_store *s;
 
     hive__store_clock = test_clock;
@@ -691,7 +691,7 @@ Test(refresh, static_provider_never_refreshes)
 Test(refresh, static_credential_is_never_due)
 {
     warnings w = {0};
-    hive_store_options o = {0};
+    hive_store_options o = HIVE_STORE_OPTIONS_INIT;
     hive_store *s;
     hive_time soon = now_plus(10);
     hive_cred *c = make_cred("k", "api_key", "api_key", "v", &soon);
@@ -807,7 +807,7 @@ Test(refresh, default_margin_is_300_seconds_inclusive)
 
 Test(refresh, configured_margin_is_used)
 {
-    hive_store_options o = {0};
+    hive_store_options o = HIVE_STORE_OPTIONS_INIT;
 
     o.refresh_margin = 60;
     cr_expect_eq(refreshes_for(&o, true, now_plus(59), 0), 1);
@@ -820,7 +820,7 @@ Test(refresh, configured_margin_is_used)
 
 Test(refresh, negative_margin_refreshes_only_expired_keys)
 {
-    hive_store_options o = {0};
+    hive_store_options o = HIVE_STORE_OPTIONS_INIT;
 
     o.refresh_margin = -1;
     cr_expect_eq(refreshes_for(&o, true, now_plus(-1), 0), 1);
@@ -849,7 +849,7 @@ Test(refresh, failing_provider_with_strict_fails_the_get)
 {
     test_provider tp;
     warnings w = {0};
-    hive_store_options o = {0};
+    hive_store_options o = HIVE_STORE_OPTIONS_INIT;
     hive_time soon = now_plus(30);
     hive_store *s;
     hive_cred *c = NULL;
@@ -877,7 +877,7 @@ Test(refresh, failing_provider_without_strict_warns_and_returns_the_stored_crede
 {
     test_provider tp;
     warnings w = {0};
-    hive_store_options o = {0};
+    hive_store_options o = HIVE_STORE_OPTIONS_INIT;
     hive_time soon = now_plus(30);
     hive_store *s;
     hive_cred *c = NULL;
@@ -902,7 +902,7 @@ Test(refresh, failed_refresh_is_tried_and_warned_once)
 {
     test_provider tp;
     warnings w = {0};
-    hive_store_options o = {0};
+    hive_store_options o = HIVE_STORE_OPTIONS_INIT;
     hive_time soon = now_plus(30);
     hive_store *s;
 
@@ -1107,7 +1107,7 @@ Test(refresh, a_long_lived_handle_refreshes_again_when_due_again)
 Test(refresh, a_store_without_cache_decides_on_each_read)
 {
     test_provider tp;
-    hive_store_options o = {0};
+    hive_store_options o = HIVE_STORE_OPTIONS_INIT;
     hive_time past = now_plus(-60);
     hive_store *s;
 
@@ -1903,7 +1903,7 @@ static void save_through_the_store(hive_store *store)
  * bounds a hang. */
 Test(refresh, a_provider_writing_its_credential_does_not_wait_for_its_own_lock)
 {
-    hive_file_options o = {0};
+    hive_file_options o = HIVE_FILE_OPTIONS_INIT;
     hive_storage *fs = NULL;
     hive_store *s = NULL;
     test_provider tp;

@@ -110,7 +110,7 @@ static hive_store *usage_store(void)
     static char path[300];
     hive_storage *mem = NULL;
     hive_store *s = NULL;
-    hive_store_options o = {0};
+    hive_store_options o = HIVE_STORE_OPTIONS_INIT;
 
     snprintf(path, sizeof(path), "%s/usage.json", tmp);
     o.usage_file = path;

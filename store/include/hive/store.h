@@ -32,7 +32,14 @@ typedef struct hive_store hive_store;
 #define HIVE_DEFAULT_CACHE_TTL 300
 #define HIVE_DEFAULT_REFRESH_MARGIN 300
 
+/*
+ * A store's settings. Start from HIVE_STORE_OPTIONS_INIT and set what you
+ * need: size tells the library which version of the struct the caller
+ * was built with (an unknown size is HIVE_ERR_INVALID). NULL options: all
+ * defaults.
+ */
 typedef struct hive_store_options {
+    size_t size;              /* sizeof(hive_store_options) */
     int cache_ttl;            /* seconds a loaded credential is reused; 0: 300; <0: no cache */
     int refresh_margin;       /* refresh keys expiring within this; 0: 300; <0: only expired */
     const char *usage_file;   /* usage specs (JSON); NULL: usage.json in a file storage's
@@ -44,14 +51,31 @@ typedef struct hive_store_options {
     /* Where the aden_sync provider and hive_aden_sync find Aden (copied);
      * NULL: the defaults (hive_aden_options). */
     const struct hive_aden_options *aden;
+    /* How hive_store_open opens the storage; NULL: the defaults, with warn
+     * and warn_ctx above. Ignored by hive_store_new. */
+    const hive_file_options *storage;
 } hive_store_options;
+#define HIVE_STORE_OPTIONS_INIT {sizeof(hive_store_options), 0, 0, NULL, NULL, NULL, NULL, NULL}
 
 /* A store over storage, which it takes ownership of (also on failure). */
 HIVE_EXPORT hive_rc hive_store_new(hive_store **out, hive_storage *storage,
                                    const hive_store_options *opts);
 
-/* A store over the encrypted file storage at dir (NULL: the default). */
-HIVE_EXPORT hive_rc hive_store_open(hive_store **out, const char *dir, const hive_store_options *opts);
+/* A store over the storage spec names (hive_storage_open: an etcd:// URL or
+ * a directory; NULL: <opts->storage->home>/credentials). Reads no
+ * environment variable. */
+HIVE_EXPORT hive_rc hive_store_open(hive_store **out, const char *spec, const hive_store_options *opts);
+
+/*
+ * hive_store_open as the tools open a store, the one store entry point that
+ * reads the environment: the storage as hive_storage_open_from_env opens
+ * it (HIVE_HOME, HOME, HIVE_ETCD_USER, HIVE_ETCD_PASSWORD, for what
+ * opts->storage leaves unset), and, when opts->aden is NULL, Aden from
+ * ADEN_API_URL, ADEN_API_KEY and ADEN_TIMEOUT (seconds, up to 3600; any
+ * other value: the default).
+ */
+HIVE_EXPORT hive_rc hive_store_open_from_env(hive_store **out, const char *spec,
+                                             const hive_store_options *opts);
 
 /*
  * An in-memory store filled from a table of {id, key, value} rows ended by
