@@ -398,6 +398,7 @@ hive_rc hive__aden_provider_new(hive_provider **out, const hive_aden_options *o)
 
     if (ap == NULL)
         return hive__fail(HIVE_ERR_NOMEM, "out of memory");
+    ap->base.size = sizeof(ap->base);
     ap->base.id = "aden_sync";
     ap->base.handles = aden_handles;
     ap->base.refresh = aden_refresh;

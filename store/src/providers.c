@@ -49,6 +49,7 @@ hive_rc hive__provider_new(hive_provider **out, const char *id,
 
     if (p == NULL)
         return hive__fail(HIVE_ERR_NOMEM, "out of memory");
+    p->size = sizeof(*p);
     p->id = id;
     p->handles = handles;
     p->refresh = refresh;

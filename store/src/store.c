@@ -57,7 +57,11 @@ hive_rc hive_store_add_provider(hive_store *s, hive_provider *p)
     hive_provider **grown;
 
     hive__clear_error();
-    if (p == NULL || p->id == NULL)
+    if (p == NULL)
+        return hive__fail(HIVE_ERR_INVALID, "no provider");
+    if (hive__check_size(p->size, sizeof(*p), "hive_provider", "HIVE_PROVIDER_INIT") != HIVE_OK)
+        return HIVE_ERR_INVALID;
+    if (p->id == NULL)
         return hive__fail(HIVE_ERR_INVALID, "a provider needs an id");
     grown = realloc(s->providers, (s->nproviders + 1) * sizeof(*grown));
     if (grown == NULL) {

@@ -127,7 +127,7 @@ static int run(const char *what, hive_storage *storage, bool changed_ok)
     hive_store *s = NULL;
     hive_cred *c = NULL;
     hive_time due = in(-1);
-    static hive_provider tp = {"test-oauth", tp_handles, tp_refresh, NULL, NULL, NULL};
+    static hive_provider tp = {sizeof(hive_provider), "test-oauth", tp_handles, tp_refresh, NULL, NULL, NULL};
     pthread_t t[THREADS];
     job jobs[THREADS];
 

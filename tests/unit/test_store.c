@@ -133,6 +133,7 @@ static hive_rc tp_refresh(hive_provider *p, const hive_lookup *lookup, hive_cred
 static void init_provider(test_provider *tp, const char *id, hive_cred_type type)
 {
     memset(tp, 0, sizeof(*tp));
+    tp->base = (hive_provider)HIVE_PROVIDER_INIT;
     tp->base.id = id;
     tp->base.handles = tp_handles;
     tp->base.refresh = tp_refresh;
@@ -648,6 +649,24 @@ Test(store, add_provider_without_id_is_invalid)
 
     init_provider(&p, NULL, HIVE_TYPE_OAUTH2);
     cr_expect_eq(hive_store_add_provider(s, &p.base), HIVE_ERR_INVALID);
+    cr_expect_str_eq(hive_last_error(), "a provider needs an id");
+    hive_store_free(&s);
+}
+
+Test(store, add_provider_of_an_unknown_size_is_invalid)
+{
+    hive_store *s = memory_store(NULL);
+    test_provider p;
+    hive_cred *c = NULL;
+
+    init_provider(&p, "mine", HIVE_TYPE_OAUTH2);
+    p.base.size = 0;
+    cr_expect_eq(hive_store_add_provider(s, &p.base), HIVE_ERR_INVALID);
+    cr_expect_not_null(strstr(hive_last_error(), "hive_provider.size is 0"), "%s", hive_last_error());
+    cr_expect_not_null(strstr(hive_last_error(), "HIVE_PROVIDER_INIT"), "%s", hive_last_error());
+    cr_assert_eq(hive_cred_new(&c, "tok", "oauth2"), HIVE_OK);
+    cr_expect_str_eq(hive_store_provider_for(s, c)->id, "oauth2", "the refused provider was registered");
+    hive_cred_free(&c);
     hive_store_free(&s);
 }
 

@@ -848,7 +848,8 @@ Test(validate, credential_flags_expired_tokens_that_cannot_be_refreshed)
 {
     hive_store *s = testing_store();
     hive_time past = now_plus(-3600);
-    hive_provider refresher = {.id = "oauth2", .handles = refresher_handles, .refresh = refresher_refresh};
+    hive_provider refresher = {.size = sizeof(hive_provider), .id = "oauth2", .handles = refresher_handles,
+                               .refresh = refresher_refresh};
     hive_cred *c = NULL;
 
     cr_assert_eq(hive_store_add_provider(s, &refresher), HIVE_OK);

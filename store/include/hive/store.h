@@ -139,7 +139,11 @@ typedef struct hive_lookup {
     void *ctx;
 } hive_lookup;
 
+/* A provider: the caller fills this in (or a struct that starts with it)
+ * from HIVE_PROVIDER_INIT; size tells the library which version of the
+ * struct the caller was built with (an unknown one is refused). */
 struct hive_provider {
+    size_t size;          /* sizeof(hive_provider) */
     const char *id;
     /* Whether this provider manages credentials of type t. */
     bool (*handles)(const hive_provider *p, hive_cred_type t);
@@ -155,6 +159,7 @@ struct hive_provider {
      * it needs), without contacting anyone; false sets the detail message. */
     bool (*can_refresh)(hive_provider *p, const hive_lookup *lookup, const hive_cred *cred);
 };
+#define HIVE_PROVIDER_INIT {sizeof(hive_provider), NULL, NULL, NULL, NULL, NULL, NULL}
 
 /* The built-in OAuth2 provider's id. A credential whose provider_id names
  * no registered provider is refreshed by it, with provider_id naming the
@@ -163,7 +168,9 @@ struct hive_provider {
 #define HIVE_OAUTH2_PROVIDER "oauth2"
 
 /*
- * Register p (the store owns it from now on). A credential is handled by
+ * Register p (the store owns it from now on, also when it cannot be
+ * added, except a p of an unknown size or without an id, which is
+ * HIVE_ERR_INVALID and left to the caller). A credential is handled by
  * the provider whose id is its provider_id, else by the first provider
  * registered by the caller that handles its type, else (provider_id set
  * but unknown) by the OAuth2 provider, else by a built-in one for its type. Built in: "static" (api_key, basic_auth,
