@@ -638,7 +638,8 @@ static int64_t due_ms(hive_store *st, const watched *w, int margin)
     hive_time due;
     int64_t at = INT64_MAX;
 
-    if (hive_store_get_credential(st, &c, w->id, HIVE_GET_NO_REFRESH) == HIVE_OK && hive_cred_refresh_due(c, margin, &due)) {
+    if (hive_store_get_credential(st, &c, w->id, HIVE_GET_NO_REFRESH) == HIVE_OK &&
+        hive_cred_refresh_due(c, margin, &due)) {
         hive_time now = hive_time_now();
         int64_t in_us = (due.sec - now.sec) * 1000000 + (due.usec - now.usec);
         /* rounded up: woken at that time, the store finds it due too */

@@ -28,7 +28,8 @@ hive_rc hive_store_new(hive_store **out, hive_storage *storage, const hive_store
     if (opts != NULL)
         rc = hive__check_size(opts->size, sizeof(*opts), "hive_store_options", "HIVE_STORE_OPTIONS_INIT");
     if (rc == HIVE_OK && opts != NULL && opts->aden != NULL)
-        rc = hive__check_size(opts->aden->size, sizeof(*opts->aden), "hive_aden_options", "HIVE_ADEN_OPTIONS_INIT");
+        rc = hive__check_size(opts->aden->size, sizeof(*opts->aden), "hive_aden_options",
+                              "HIVE_ADEN_OPTIONS_INIT");
     /* static first, oauth2 before aden_sync: the order hive_store_provider_for
      * searches the built-in ones in */
     if (rc == HIVE_OK)

@@ -146,7 +146,8 @@ Test(etcdstore, a_password_in_the_url_is_refused_and_never_repeated)
 {
     hive_storage *s = NULL;
 
-    cr_expect_eq(hive_etcd_storage_open(&s, "etcd://hiveuser:Sekr1t-pw@127.0.0.1:9/p", etcd_opts()), HIVE_ERR_INVALID);
+    cr_expect_eq(hive_etcd_storage_open(&s, "etcd://hiveuser:Sekr1t-pw@127.0.0.1:9/p", etcd_opts()),
+                 HIVE_ERR_INVALID);
     cr_expect_null(s);
     cr_expect_not_null(strstr(hive_last_error(), "HIVE_ETCD_PASSWORD"), "%s", hive_last_error());
     cr_expect_null(strstr(hive_last_error(), "Sekr1t"), "%s", hive_last_error());

@@ -258,7 +258,8 @@ Test(store, get_key_errors_use_hive_messages)
 
     cr_assert_eq(hive_store_get_key(s, &v, &n, "nope", "api_key", HIVE_GET_NO_REFRESH), HIVE_ERR_NOT_FOUND);
     cr_expect_str_eq(hive_last_error(), "Credential 'nope' not found");
-    cr_assert_eq(hive_store_get_key(s, &v, &n, "brave_search", "secret", HIVE_GET_NO_REFRESH), HIVE_ERR_KEY_NOT_FOUND);
+    cr_assert_eq(hive_store_get_key(s, &v, &n, "brave_search", "secret", HIVE_GET_NO_REFRESH),
+                 HIVE_ERR_KEY_NOT_FOUND);
     cr_expect_str_eq(hive_last_error(), "Key 'secret' not found in credential 'brave_search'");
     cr_expect_null(v);
     hive_store_free(&s);

@@ -56,7 +56,8 @@ static void expect_resolved(hive_store *s, const char *text, const char *want)
 {
     char *out = NULL;
     size_t len = 0;
-    cr_assert_eq(hive_store_resolve(s, &out, &len, text, HIVE_GET_NO_REFRESH), HIVE_OK, "%s: %s", text, hive_last_error());
+    cr_assert_eq(hive_store_resolve(s, &out, &len, text, HIVE_GET_NO_REFRESH), HIVE_OK, "%s: %s", text,
+                 hive_last_error());
     cr_expect_str_eq(out, want, "%s", text);
     cr_expect_eq(len, strlen(want));
     hive_free_secret(out, len + 1);
@@ -332,7 +333,8 @@ Test(resolve, missing_credential_is_not_found)
     cr_assert_eq(hive_store_resolve(s, &out, &len, "a {{nope.key}} b", HIVE_GET_NO_REFRESH), HIVE_ERR_NOT_FOUND);
     cr_expect_str_eq(hive_last_error(), "Credential 'nope' not found");
     cr_expect_null(out);
-    cr_assert_eq(hive_store_resolve(s, &out, &len, "{{brave_search}}{{nope}}", HIVE_GET_NO_REFRESH), HIVE_ERR_NOT_FOUND);
+    cr_assert_eq(hive_store_resolve(s, &out, &len, "{{brave_search}}{{nope}}", HIVE_GET_NO_REFRESH),
+                 HIVE_ERR_NOT_FOUND);
     cr_expect_str_eq(hive_last_error(), "Credential 'nope' not found");
     cr_expect_null(out);
     hive_store_free(&s);
@@ -344,7 +346,8 @@ Test(resolve, missing_key_is_key_not_found)
     char *out = NULL;
     size_t len = 0;
 
-    cr_assert_eq(hive_store_resolve(s, &out, &len, "{{brave_search.secret}}", HIVE_GET_NO_REFRESH), HIVE_ERR_KEY_NOT_FOUND);
+    cr_assert_eq(hive_store_resolve(s, &out, &len, "{{brave_search.secret}}", HIVE_GET_NO_REFRESH),
+                 HIVE_ERR_KEY_NOT_FOUND);
     cr_expect_str_eq(hive_last_error(), "Key 'secret' not found in credential 'brave_search'");
     cr_expect_null(out);
     hive_store_free(&s);
@@ -691,7 +694,8 @@ Test(usage, resolve_for_usage_gives_only_the_non_empty_parts)
     hive_json *out = NULL;
 
     register_spec(s, brave_spec, false);
-    cr_assert_eq(hive_store_resolve_for_usage(s, &out, "brave_search", HIVE_GET_NO_REFRESH), HIVE_OK, "%s", hive_last_error());
+    cr_assert_eq(hive_store_resolve_for_usage(s, &out, "brave_search", HIVE_GET_NO_REFRESH), HIVE_OK, "%s",
+                 hive_last_error());
     expect_json(out, "{\"headers\": {\"X-Subscription-Token\": \"test-brave-key\"}}");
     hive_json_free(&out);
 
@@ -701,7 +705,8 @@ Test(usage, resolve_for_usage_gives_only_the_non_empty_parts)
                      "\"query_params\": {\"token\": \"{{github_oauth.access_token}}\", \"v\": \"2\"}, "
                      "\"headers\": {\"Authorization\": \"Bearer {{github_oauth.access_token}}\"}}",
                   false);
-    cr_assert_eq(hive_store_resolve_for_usage(s, &out, "github_oauth", HIVE_GET_NO_REFRESH), HIVE_OK, "%s", hive_last_error());
+    cr_assert_eq(hive_store_resolve_for_usage(s, &out, "github_oauth", HIVE_GET_NO_REFRESH), HIVE_OK, "%s",
+                 hive_last_error());
     expect_json(out, "{\"headers\": {\"Authorization\": \"Bearer test-token\"}, "
                      "\"params\": {\"token\": \"test-token\", \"v\": \"2\"}, "
                      "\"data\": {\"refresh\": \"test-refresh\"}, "
