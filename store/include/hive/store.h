@@ -7,13 +7,15 @@
  * threads (hive/storage.h: memory, file) may be used by several threads at
  * once for reading and writing credentials: hive_store_get_credential,
  * _get_key, _refresh, _clear_in_doubt, _save, _delete, _exists, _list,
- * _invalidate, _provider_for and the template functions (_resolve,
- * _resolve_headers, _resolve_params, _check_template); its cache and its
+ * _invalidate, _provider_for, _can_refresh and the template functions
+ * (_resolve, _resolve_headers, _resolve_params, _check_template); its cache and its
  * refresh notes are under a mutex, and each refresh holds the credential's
  * refresh lock. Providers the caller registers must then be thread-safe
  * too. Everything else (hive_store_add_provider, the usage functions,
  * validation, accounts, hive_store_free) needs the handle to itself: set
- * the store up before sharing it.
+ * the store up before sharing it. The functions that open a store share
+ * nothing; hive_store_open_from_env reads the environment, so no thread
+ * may change it (setenv) meanwhile.
  */
 #ifndef HIVE_STORE_H
 #define HIVE_STORE_H
