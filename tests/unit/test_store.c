@@ -1947,3 +1947,73 @@ Test(refresh, a_provider_writing_its_credential_does_not_wait_for_its_own_lock)
     hive_store_free(&s);
     remove_tmp();
 }
+
+/* --- what a provider is given, and asking without refreshing ------------ */
+
+/* A provider that reads another credential through its lookup while it
+ * refreshes: it gets that credential as stored, never refreshed, even
+ * when it is due itself. */
+static char looked_up[64];
+
+static hive_rc lookup_refresh(hive_provider *p, const hive_lookup *lookup, hive_cred *cred)
+{
+    hive_cred *other = NULL;
+    hive_time exp = now_plus(3600);
+    const char *v;
+
+    (void)p;
+    cr_assert_eq(lookup->load(lookup->ctx, &other, "other"), HIVE_OK, "%s", hive_last_error());
+    v = hive_cred_get_key(other, "access_token", NULL);
+    snprintf(looked_up, sizeof(looked_up), "%s", v != NULL ? v : "");
+    hive_cred_free(&other);
+    return hive_cred_set_key(cred, "access_token", "new", 3, &exp);
+}
+
+Test(refresh, a_provider_looks_up_credentials_as_stored)
+{
+    hive_store *s = memory_store(NULL);
+    test_provider tp;
+    hive_time past = now_plus(-60);
+    hive_cred *c = oauth_cred("tok", true, &past);
+    hive_cred *other = oauth_cred("other", true, &past);
+
+    init_provider(&tp, "test-oauth", HIVE_TYPE_OAUTH2);
+    tp.base.refresh = lookup_refresh;
+    cr_assert_eq(hive_store_add_provider(s, &tp.base), HIVE_OK);
+    cr_assert_eq(hive_store_save(s, c), HIVE_OK);
+    cr_assert_eq(hive_store_save(s, other), HIVE_OK);
+    expect_key(s, "tok", "access_token", HIVE_GET_STRICT, "new");
+    cr_expect_str_eq(looked_up, "old-token", "the lookup refreshed 'other'");
+    expect_stored(hive_store_storage(s), "other", "access_token", "old-token");
+    hive_cred_free(&c);
+    hive_cred_free(&other);
+    hive_store_free(&s);
+}
+
+Test(refresh, can_refresh_asks_the_provider_without_refreshing)
+{
+    hive_store *s = memory_store(NULL);
+    hive_time past = now_plus(-60);
+    hive_cred *api = make_cred("k", "api_key", "api_key", "v", NULL);
+    hive_cred *bearer = make_cred("b", "bearer_token", "access_token", "eyJ", &past);
+    hive_cred *oauth = make_cred("o", "oauth2", "access_token", "old", &past);
+    hive_cred *config = make_cred("idp", "custom", "token_url", "https://idp.example/token", NULL);
+
+    cr_expect_not(hive_store_can_refresh(s, api));
+    cr_expect_str_eq(hive_last_error(), "No provider can refresh credential 'k'");
+    cr_expect_not(hive_store_can_refresh(s, bearer));
+    cr_expect_str_eq(hive_last_error(), "Bearer token 'b' cannot be refreshed");
+    cr_assert_eq(hive_cred_set_provider_id(oauth, "idp"), HIVE_OK);
+    cr_expect_not(hive_store_can_refresh(s, oauth), "no configuration credential yet");
+    cr_expect_not_null(strstr(hive_last_error(), "its provider 'idp' is not in the store"), "%s",
+                       hive_last_error());
+    cr_assert_eq(hive_cred_set_key(config, "client_id", "cid", 3, NULL), HIVE_OK);
+    cr_assert_eq(hive_store_save(s, config), HIVE_OK);
+    cr_expect(hive_store_can_refresh(s, oauth), "%s", hive_last_error());
+    cr_expect_str_eq(hive_last_error(), "");
+    hive_cred_free(&api);
+    hive_cred_free(&bearer);
+    hive_cred_free(&oauth);
+    hive_cred_free(&config);
+    hive_store_free(&s);
+}
