@@ -39,7 +39,7 @@ int main(int argc, char **argv)
     char key[HIVE_FERNET_KEY_TEXT + 1];
     hive_storage *files = NULL;
     hive_store *store = NULL;
-    hive_file_options fo = {0};
+    hive_file_options fo = HIVE_FILE_OPTIONS_INIT;
     bool created = false;
     hive_secret value = HIVE_SECRET_INIT;
 
@@ -70,7 +70,7 @@ int main(int argc, char **argv)
     }
 
     /* credential.get_key("access_token"), store.get_key(...), store.get(...) */
-    CHECK(hive_store_get_key(store, &value, "github_oauth", "access_token", HIVE_GET_REFRESH));
+    CHECK(hive_store_get_key(store, &value, "github_oauth", "access_token", 0));
     printf("Token: %s\n", value.data);
     hive_secret_free(&value);
     CHECK(hive_store_get_key(store, &value, "brave_search", "api_key", 0));

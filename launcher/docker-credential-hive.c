@@ -59,7 +59,7 @@ static int load_all(hive_store *st, hive_strlist *ids, hive_cred ***creds)
     if (*creds == NULL)
         return cli_fail(HIVE_ERR_NOMEM);
     for (size_t i = 0; i < ids->count; i++) {
-        rc = hive_store_get_credential(st, &(*creds)[i], ids->items[i], 0);
+        rc = hive_store_get_credential(st, &(*creds)[i], ids->items[i], HIVE_GET_NO_REFRESH);
         if (rc != HIVE_OK)
             return cli_fail(rc);
     }

@@ -650,7 +650,7 @@ static int64_t due_ms(hive_store *st, const watched *w, int margin)
     hive_time due;
     int64_t at = INT64_MAX;
 
-    if (hive_store_get_credential(st, &c, w->id, 0) == HIVE_OK && hive_cred_refresh_due(c, &due, margin)) {
+    if (hive_store_get_credential(st, &c, w->id, HIVE_GET_NO_REFRESH) == HIVE_OK && hive_cred_refresh_due(c, &due, margin)) {
         hive_time now = hive_time_now();
         int64_t in_us = (due.sec - now.sec) * 1000000 + (due.usec - now.usec);
         /* rounded up: woken at that time, the store finds it due too */
@@ -670,7 +670,7 @@ static int64_t first_floor(hive_store *st, const watched *w)
     hive_cred *c = NULL;
     int64_t at = now_ms() + REFRESH_FLOOR_MS;
 
-    if (hive_store_get_credential(st, &c, w->id, 0) == HIVE_OK) {
+    if (hive_store_get_credential(st, &c, w->id, HIVE_GET_NO_REFRESH) == HIVE_OK) {
         hive_time last = hive_cred_time(c, HIVE_CRED_LAST_REFRESHED);
         hive_time now = hive_time_now();
         int64_t ago_ms = ((now.sec - last.sec) * 1000000 + (now.usec - last.usec)) / 1000;
@@ -693,7 +693,7 @@ static void try_refresh(hive_store *st, watched *w)
         _exit(0);
     }
     hive_store_invalidate(st, w->id);   /* read it again; forget an earlier failure */
-    rc = hive_store_get_credential(st, &c, w->id, HIVE_GET_REFRESH | HIVE_GET_STRICT);
+    rc = hive_store_get_credential(st, &c, w->id, HIVE_GET_STRICT);
     atomic_store(&in_flight, false);
     hive_cred_free(&c);
     if (atomic_load(&program_gone))
@@ -716,7 +716,7 @@ static void try_refresh(hive_store *st, watched *w)
 
 static void refresher_loop(const char *store_dir, const fresh_var *vars, size_t n, int margin)
 {
-    hive_store_options so = {0};
+    hive_store_options so = HIVE_STORE_OPTIONS_INIT;
     hive_store *st = NULL;
     char **last = calloc(n, sizeof(char *));
     bool *unresolved = calloc(n, sizeof(bool));
@@ -728,7 +728,7 @@ static void refresher_loop(const char *store_dir, const fresh_var *vars, size_t 
     so.refresh_margin = margin;
     so.warn = refresher_warn;
     if (last == NULL || unresolved == NULL || collect_watched(&ws, &nw, vars, n) != 0 ||
-        hive_store_open(&st, store_dir, &so) != HIVE_OK) {
+        hive_store_open_from_env(&st, store_dir, &so) != HIVE_OK) {
         cli_warn("refresher: cannot open the store: %s; the program keeps its launch values",
                  hive_last_error());
         _exit(0);
@@ -751,7 +751,7 @@ static void refresher_loop(const char *store_dir, const fresh_var *vars, size_t 
         /* publish what the store holds now, refreshed by us or by others */
         for (size_t i = 0; i < n; i++) {
             hive_secret v = HIVE_SECRET_INIT;
-            if (hive_store_resolve(st, &v, vars[i].tmpl, 0) != HIVE_OK) {
+            if (hive_store_resolve(st, &v, vars[i].tmpl, HIVE_GET_NO_REFRESH) != HIVE_OK) {
                 if (!unresolved[i])
                     cli_warn("refresher: %s: %s; the program keeps the last value", vars[i].name,
                              hive_last_error());

@@ -82,13 +82,13 @@ void helper_audit(hive_store *st, const char *id, int ex)
 
 int helper_open(const char *dir, hive_store **st)
 {
-    hive_store_options so = {0};
+    hive_store_options so = HIVE_STORE_OPTIONS_INIT;
     hive_rc rc;
 
     started = hive_time_now();
     started.sec -= 1;
     so.warn = warn_stderr;
-    rc = hive_store_open(st, dir, &so);
+    rc = hive_store_open_from_env(st, dir, &so);
     return rc == HIVE_OK ? 0 : cli_fail(rc);
 }
 
@@ -118,7 +118,7 @@ static int check_scopes(hive_store *st, const hive_cred *cred, const char *id)
 
 int helper_load(hive_store *st, const char *id, hive_cred **cred)
 {
-    hive_rc rc = hive_store_get_credential(st, cred, id, HIVE_GET_REFRESH | HIVE_GET_STRICT);
+    hive_rc rc = hive_store_get_credential(st, cred, id, HIVE_GET_STRICT);
     hive_time t;
     int ex;
 

@@ -324,12 +324,12 @@ static void *warn_ref(const opts *o)
 
 static int open_storage(const opts *o, hive_storage **s)
 {
-    hive_file_options fo = {0};
+    hive_file_options fo = HIVE_FILE_OPTIONS_INIT;
     hive_rc rc;
 
     fo.warn = print_warning;
     fo.warn_ctx = warn_ref(o);
-    rc = hive_storage_open(s, o->store, &fo);
+    rc = hive_storage_open_from_env(s, o->store, &fo);
     return rc == HIVE_OK ? 0 : cli_fail(rc);
 }
 
@@ -701,7 +701,7 @@ static int store_fail(const opts *o, hive_rc rc)
         return cli_fail(rc);
     msg = strdup(last);
     id = strndup(last + 12, n - 23);
-    if (msg == NULL || id == NULL || hive_storage_open(&s, o->store, NULL) != HIVE_OK) {
+    if (msg == NULL || id == NULL || hive_storage_open_from_env(&s, o->store, NULL) != HIVE_OK) {
         cli_error("%s", msg ? msg : "Credential not found");
         ex = EXIT_NOT_FOUND;
     } else {
@@ -1364,12 +1364,12 @@ static void print_warning(void *ctx, const char *msg)
 
 static int open_store(const opts *o, hive_store **st)
 {
-    hive_store_options so = {0};
+    hive_store_options so = HIVE_STORE_OPTIONS_INIT;
     hive_rc rc;
 
     so.warn = print_warning;
     so.warn_ctx = warn_ref(o);
-    rc = hive_store_open(st, o->store, &so);
+    rc = hive_store_open_from_env(st, o->store, &so);
     return rc == HIVE_OK ? 0 : cli_fail(rc);
 }
 
@@ -1382,7 +1382,7 @@ static int cmd_resolve(const opts *o, const char *text)
 
     if (ex != 0)
         return ex;
-    rc = hive_store_resolve(st, &out, text, HIVE_GET_REFRESH);
+    rc = hive_store_resolve(st, &out, text, 0);
     if (rc == HIVE_OK) {
         fwrite(out.data, 1, out.len, stdout);
         fputc('\n', stdout);
@@ -1846,7 +1846,7 @@ static int cmd_sync(const opts *o)
 
 static int cmd_copy(const char *from, const char *to)
 {
-    hive_file_options fo = {0};
+    hive_file_options fo = HIVE_FILE_OPTIONS_INIT;
     hive_storage *src = NULL;
     hive_storage *dst = NULL;
     hive_strlist ids = {0};
@@ -1860,10 +1860,10 @@ static int cmd_copy(const char *from, const char *to)
     dst_ref.spec = to;
     fo.warn = print_warning;
     fo.warn_ctx = &src_ref;
-    rc = hive_storage_open(&src, from, &fo);
+    rc = hive_storage_open_from_env(&src, from, &fo);
     fo.warn_ctx = &dst_ref;
     if (rc == HIVE_OK)
-        rc = hive_storage_open(&dst, to, &fo);
+        rc = hive_storage_open_from_env(&dst, to, &fo);
     if (rc == HIVE_OK)
         rc = hive_storage_list(src, &ids);
     for (size_t i = 0; rc == HIVE_OK && i < ids.count; i++) {
@@ -2164,7 +2164,7 @@ static void report_open_modes(void)
         hive_storage *s = NULL;
         modes m = {0, 0, NULL};
         const char *spec = warned[i].ref->spec;
-        if (hive_storage_open(&s, spec, NULL) == HIVE_OK)
+        if (hive_storage_open_from_env(&s, spec, NULL) == HIVE_OK)
             check_store_modes(&m, s, false);
         if (m.open > 0) {
             cli_warn("%zu path(s) of store %s can be reached by group or others, e.g. %s", m.open,

@@ -493,7 +493,7 @@ static int check_usage_scopes(hive_store *st, const hive_json *spec)
     hive_rc rc;
 
     if (hive_json_size(hive_json_get(spec, "required_scopes")) == 0 ||
-        hive_store_get_credential(st, &c, cred_id, 0) != HIVE_OK)
+        hive_store_get_credential(st, &c, cred_id, HIVE_GET_NO_REFRESH) != HIVE_OK)
         return 0;
     rc = hive_store_check_scopes(st, &msg, &recorded, c);
     hive_cred_free(&c);
@@ -719,7 +719,7 @@ static void expired_hint(const run *r, hive_store *st, const hive_cred *c, const
         cli_hint("a refresh renews only the access token, not '%s': save a new one with "
                  "'hive-cred add %s', or pass --allow-expired", key, id);
     } else if (refreshed_since_start(c) ||
-               hive_store_get_credential(st, &again, id, HIVE_GET_REFRESH | HIVE_GET_STRICT) == HIVE_OK) {
+               hive_store_get_credential(st, &again, id, HIVE_GET_STRICT) == HIVE_OK) {
         /* refreshed in this launch (or just now, by the call above) */
         cli_hint("the credential was refreshed, but its key '%s' was not renewed; save a new value "
                  "with 'hive-cred add %s', or pass --allow-expired", key, id);
@@ -750,7 +750,7 @@ static int check_expiry(run *r, hive_store *st, const var *v)
         hive_cred *c = NULL;
         const char *key;
         hive_time t;
-        if (hive_store_get_credential(st, &c, refs[i].id, 0) != HIVE_OK)
+        if (hive_store_get_credential(st, &c, refs[i].id, HIVE_GET_NO_REFRESH) != HIVE_OK)
             continue;
         key = refs[i].key ? refs[i].key : hive_cred_default_key(c);
         t = key ? hive_cred_key_expires(c, key) : (hive_time){0, 0, 0, HIVE_TIME_NONE};
@@ -949,7 +949,7 @@ static void audit_note_launch(const run *r, hive_store *st)
         for (size_t k = 0; k < n; k++) {
             hive_cred *c = NULL;
             const char *key = refs[k].key;
-            if (hive_store_get_credential(st, &c, refs[k].id, 0) != HIVE_OK)
+            if (hive_store_get_credential(st, &c, refs[k].id, HIVE_GET_NO_REFRESH) != HIVE_OK)
                 continue;
             if (key == NULL)
                 key = hive_cred_default_key(c);
@@ -1013,7 +1013,7 @@ static void audit_launch(char **argv, char **envp)
 
 static int render_all(run *r, hive_store *st)
 {
-    unsigned flags = r->no_refresh ? 0 : HIVE_GET_REFRESH;
+    unsigned flags = r->no_refresh ? HIVE_GET_NO_REFRESH : 0;
 
     prefetch_all(r, st);
 
@@ -1423,7 +1423,7 @@ static int add_mask_value(run *r, const char *v, size_t len)
  * put into it: "Bearer {{tok}}" must not leak the token alone either. */
 static int collect_mask_values(run *r, hive_store *st)
 {
-    unsigned flags = r->no_refresh ? 0 : HIVE_GET_REFRESH;
+    unsigned flags = r->no_refresh ? HIVE_GET_NO_REFRESH : 0;
 
     for (size_t i = 0; i < r->nvars; i++) {
         hive_template_ref *refs = NULL;
@@ -1515,7 +1515,7 @@ static char *why_not_refreshed(const run *r, hive_store *st, const hive_cred *c)
         return text_of("a bearer token cannot be refreshed");
     if (r->no_refresh)
         return text_of("--no-refresh is set");
-    if (p->can_refresh != NULL && !p->can_refresh(p, st, c)) {
+    if (!hive_store_can_refresh(st, c)) {
         /* "Failed to refresh credential 'ID': why": the why */
         const char *msg = hive_last_error();
         const char *colon = strncmp(msg, "Failed to refresh credential '", 30) == 0 ? strstr(msg, "': ") : NULL;
@@ -1598,11 +1598,11 @@ static hive_json *dry_ref(const run *r, hive_store *st, const var *v, const hive
     dry_ref_info d = {.key = ref->key};
     hive_secret value = HIVE_SECRET_INIT;
     /* the store's own words for a missing credential or key */
-    hive_rc rc = hive_store_get_key(st, &value, ref->id, ref->key, 0);
+    hive_rc rc = hive_store_get_key(st, &value, ref->id, ref->key, HIVE_GET_NO_REFRESH);
 
     if (rc == HIVE_OK) {
         hive_secret_free(&value);
-        rc = hive_store_get_credential(st, &d.cred, ref->id, 0);
+        rc = hive_store_get_credential(st, &d.cred, ref->id, HIVE_GET_NO_REFRESH);
     }
     if (rc != HIVE_OK) {
         d.problem = text_of("%s", hive_last_error());
@@ -1673,7 +1673,7 @@ static hive_json *dry_var(const run *r, hive_store *st, var *v)
         hive_template_refs_free(&refs, n);
     }
     if (hive_json_size(vp) == 0) {
-        hive_rc rc = hive_store_resolve(st, &v->value, v->tmpl, 0);
+        hive_rc rc = hive_store_resolve(st, &v->value, v->tmpl, HIVE_GET_NO_REFRESH);
         if (rc != HIVE_OK)
             read_failed(v, rc);
         rendered = rc == HIVE_OK && value_fits(v);
@@ -1880,7 +1880,7 @@ int main(int argc, char **argv)
     source_opt srcs[MAX_LIST * 3];
     size_t nsrcs = 0;
     hive_store *st = NULL;
-    hive_store_options so = {0};
+    hive_store_options so = HIVE_STORE_OPTIONS_INIT;
     struct rlimit core_saved;
     bool core_ok;
     char **envp;
@@ -1988,7 +1988,7 @@ int main(int argc, char **argv)
     if (r.mask_min == 0)
         r.mask_min = MASK_DEFAULT_MIN;
     {
-        hive_rc rc = hive_store_open(&st, r.store_dir, &so);
+        hive_rc rc = hive_store_open_from_env(&st, r.store_dir, &so);
         if (rc != HIVE_OK) {
             fail_msg("%s", hive_last_error());
             return EXIT_FAIL;

@@ -11,12 +11,13 @@
  * Bearer authentication with ADEN_API_KEY, or the stored credential
  * aden_api_key. Connection errors and time-outs are retried (3 attempts,
  * 1 s then 2 s apart); HTTP errors never. Synced credentials are saved with
- * the keys Hive uses, in its order (see apply); provider_id "aden_sync",
+ * the keys Hive uses, in its order (see hive__aden_apply); provider_id "aden_sync",
  * auto_refresh on.
  */
+#include "aden.h"
 #include "buf.h"
 #include "http.h"
-#include "store_int.h"
+#include "providers.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -24,33 +25,26 @@
 #include <time.h>
 
 #define DEFAULT_URL "https://api.adenhq.com"
+#define DEFAULT_TIMEOUT_MS 30000L
 #define ATTEMPTS 3
 #define MAX_KEY 16384   /* an API key longer than this is not one */
 #define SAID_MAX 304   /* 300 characters of what a server says, and "..." */
 
-typedef struct aden {
-    char *base;
-    char *api_key;
-    long timeout_ms;
-} aden;
-
-static void aden_free(aden *a)
+void hive__aden_close(hive__aden *a)
 {
     free(a->base);
     hive__free_str(a->api_key);
     memset(a, 0, sizeof(*a));
 }
 
-static hive_rc aden_open(hive_store *st, aden *a)
+hive_rc hive__aden_open(hive__aden *a, const hive_aden_options *o, const hive_lookup *lookup)
 {
-    const char *url = getenv("ADEN_API_URL");
-    const char *key = getenv("ADEN_API_KEY");
-    const char *t = getenv("ADEN_TIMEOUT");
-    double sec = 0;
+    const char *url = o != NULL ? o->url : NULL;
+    const char *key = o != NULL ? o->api_key : NULL;
 
     memset(a, 0, sizeof(*a));
     a->base = hive__strdup(url && *url ? url : DEFAULT_URL);
-    a->timeout_ms = t && hive__parse_seconds(&sec, t, 3600) && sec > 0 ? (long)(sec * 1000) : 30000;
+    a->timeout_ms = o != NULL && o->timeout > 0 ? (long)(o->timeout * 1000) : DEFAULT_TIMEOUT_MS;
     if (a->base == NULL)
         return hive__fail(HIVE_ERR_NOMEM, "out of memory");
     while (strlen(a->base) > 1 && a->base[strlen(a->base) - 1] == '/')
@@ -58,21 +52,31 @@ static hive_rc aden_open(hive_store *st, aden *a)
     if (key != NULL && *key != '\0') {
         a->api_key = hive__strdup(key);
     } else {
+        hive_cred *c = NULL;
         char *v = NULL;
         size_t len = 0;
-        if (hive__store_get_key(st, &v, &len, "aden_api_key", "api_key", 0) != HIVE_OK) {
-            aden_free(a);
+        hive_rc rc = lookup != NULL ? lookup->load(lookup->ctx, &c, "aden_api_key") : HIVE_ERR_NOT_FOUND;
+        if (rc == HIVE_OK) {
+            const char *k = hive_cred_get_key(c, "api_key", &len);
+            v = k != NULL ? hive__strndup(k, len) : NULL;
+            rc = k == NULL ? HIVE_ERR_KEY_NOT_FOUND : v == NULL ? HIVE_ERR_NOMEM : HIVE_OK;
+        }
+        hive_cred_free(&c);
+        if (rc != HIVE_OK) {
+            hive__aden_close(a);
+            if (rc == HIVE_ERR_NOMEM)
+                return hive__fail(HIVE_ERR_NOMEM, "out of memory");
             return hive__fail(HIVE_ERR_NO_KEY, "no Aden API key: set ADEN_API_KEY or store it as the "
                               "credential aden_api_key (key api_key)");   /* the hint follows the text */
         }
         a->api_key = v;
     }
     if (a->api_key == NULL) {
-        aden_free(a);
+        hive__aden_close(a);
         return hive__fail(HIVE_ERR_NOMEM, "out of memory");
     }
     if (strlen(a->api_key) > MAX_KEY) {
-        aden_free(a);
+        hive__aden_close(a);
         return hive__fail(HIVE_ERR_TOO_LARGE, "the Aden API key is longer than %d bytes", MAX_KEY);
     }
     return HIVE_OK;
@@ -88,7 +92,7 @@ static void pause_ms(long ms)
 
 /* One call; *out: the answer's JSON object. The error cases of Hive's
  * AdenCredentialClient, with its messages. */
-static hive_rc aden_call(const aden *a, const char *method, const char *path, hive_json **out)
+hive_rc hive__aden_call(const hive__aden *a, const char *method, const char *path, hive_json **out)
 {
     /* both as long as they are: a key cut short is a wrong key */
     char *url = hive__aprintf("%s%s", a->base, path);
@@ -168,7 +172,7 @@ out:
     return rc;
 }
 
-static const char *jstr(const hive_json *o, const char *k)
+const char *hive__aden_str(const hive_json *o, const char *k)
 {
     const hive_json *v = hive_json_get(o, k);
 
@@ -216,7 +220,7 @@ static hive_rc set_scope(hive_cred *c, const char *id, const hive_json *scopes)
 static hive_rc set_identity(hive_cred *c, const char *id, const hive_json *tok)
 {
     const hive_json *meta = hive_json_get(tok, "metadata");
-    const char *email = jstr(tok, "email");
+    const char *email = hive__aden_str(tok, "email");
     hive_json_type t = hive_json_typeof(meta);
     hive_rc rc = HIVE_OK;
 
@@ -254,12 +258,12 @@ static hive_rc set_identity(hive_cred *c, const char *id, const hive_json *tok)
  * _identity_*; last_refreshed now). _alias only when the alias is not
  * empty; _integration_type always, empty when the answer names no provider.
  */
-static hive_rc apply(hive_cred **cred, const char *id, const hive_json *tok)
+hive_rc hive__aden_apply(hive_cred **cred, const char *id, const hive_json *tok)
 {
-    const char *access = jstr(tok, "access_token");
-    const char *exp_text = jstr(tok, "expires_at");
-    const char *provider = jstr(tok, "provider");
-    const char *alias = jstr(tok, "alias");
+    const char *access = hive__aden_str(tok, "access_token");
+    const char *exp_text = hive__aden_str(tok, "expires_at");
+    const char *provider = hive__aden_str(tok, "provider");
+    const char *alias = hive__aden_str(tok, "alias");
     hive_time exp = {0, 0, 0, HIVE_TIME_NONE};
     bool fresh = *cred == NULL;
     hive_rc rc = HIVE_OK;
@@ -299,7 +303,7 @@ static hive_rc apply(hive_cred **cred, const char *id, const hive_json *tok)
 }
 
 /* /v1/credentials/<id, percent-encoded><suffix> */
-static char *path_for(const char *id, const char *suffix)
+char *hive__aden_path(const char *id, const char *suffix)
 {
     hive_buf b = {0};
     char *out = NULL;
@@ -313,112 +317,30 @@ static char *path_for(const char *id, const char *suffix)
     return out;
 }
 
-hive_rc hive_aden_sync(hive_store *st, hive_aden_sync_result *res)
-{
-    hive__clear_error();
-    aden a;
-    hive_json *list = NULL;
-    const hive_json *items;
-    hive_rc rc = aden_open(st, &a);
-
-    memset(res, 0, sizeof(*res));
-    if (rc != HIVE_OK)
-        return rc;
-    rc = aden_call(&a, "GET", "/v1/credentials", &list);
-    items = hive_json_get(list, "integrations");
-    for (size_t i = 0; rc == HIVE_OK && i < hive_json_size(items); i++) {
-        const hive_json *it = hive_json_at(items, i, NULL);
-        const char *id = jstr(it, "integration_id");
-        const char *status = jstr(it, "status");
-        hive_json *tok = NULL;
-        hive_cred *cred = NULL;
-        char *path;
-        hive_rc r;
-
-        res->listed++;
-        if (id == NULL || (status != NULL && strcmp(status, "active") != 0)) {
-            res->skipped++;
-            continue;
-        }
-        path = path_for(id, "");
-        r = path ? aden_call(&a, "GET", path, &tok) : HIVE_ERR_NOMEM;
-        free(path);
-        if (r == HIVE_OK) {
-            /* As Hive: a new credential from the answer replaces the local
-             * one; hive keeps only its creation time. */
-            hive_cred *old = NULL;
-            r = apply(&cred, id, tok);
-            if (r == HIVE_OK) {
-                if (hive_store_get_credential(st, &old, id, 0) == HIVE_OK) {
-                    hive_time created = hive_cred_time(old, HIVE_CRED_CREATED_AT);
-                    r = hive_cred_set_time(cred, HIVE_CRED_CREATED_AT, &created);
-                } else {
-                    hive__clear_error();
-                }
-            }
-            hive_cred_free(&old);
-            if (r == HIVE_OK)
-                r = hive_store_save(st, cred);
-        }
-        hive_cred_free(&cred);
-        hive_json_free(&tok);
-        if (r == HIVE_OK) {
-            res->synced++;
-        } else if (r == HIVE_ERR_NETWORK || r == HIVE_ERR_PERM || r == HIVE_ERR_NOMEM) {
-            rc = r;   /* the server or the key is the problem: stop */
-        } else {
-            res->failed++;
-            hive__store_warn(st, "%s: %s", id, hive_last_error());
-            hive__clear_error();
-        }
-    }
-    hive_json_free(&list);
-    aden_free(&a);
-    return rc;
-}
-
-hive_rc hive_aden_validate(hive_store *st, bool *valid, char *why, size_t size, const char *id)
-{
-    hive__clear_error();
-    aden a;
-    hive_json *ans = NULL;
-    char *path = NULL;
-    hive_rc rc = aden_open(st, &a);
-
-    if (rc == HIVE_OK) {
-        path = path_for(id, "/validate");
-        rc = path ? aden_call(&a, "GET", path, &ans) : hive__fail(HIVE_ERR_NOMEM, "out of memory");
-    }
-    if (rc == HIVE_OK) {
-        const char *err = jstr(ans, "error");
-        const char *status = jstr(ans, "status");
-        *valid = hive_json_typeof(hive_json_get(ans, "valid")) == HIVE_JSON_TRUE;
-        snprintf(why, size, "%s", err ? err : (status ? status : ""));
-    }
-    free(path);
-    hive_json_free(&ans);
-    aden_free(&a);
-    return rc;
-}
-
 /* The aden_sync provider: ask Aden for a new token. When Aden cannot be
  * reached, a token that has not expired is kept (as Hive does). */
-static hive_rc aden_refresh(hive_provider *p, hive_store *st, hive_cred *cred)
+typedef struct aden_provider {
+    hive_provider base;   /* first: the store's hive_provider * is ours */
+    hive_aden_options opts;
+    char *url;
+    char *api_key;
+} aden_provider;
+
+static hive_rc aden_refresh(hive_provider *p, const hive_lookup *lookup, hive_cred *cred)
 {
     const char *id = hive_cred_id(cred);
-    aden a;
+    hive__aden a;
     hive_json *tok = NULL;
     char *path = NULL;
     hive_rc rc;
 
-    (void)p;
-    rc = aden_open(st, &a);
+    rc = hive__aden_open(&a, &((aden_provider *)p)->opts, lookup);
     if (rc == HIVE_OK) {
-        path = path_for(id, "/refresh");
-        rc = path ? aden_call(&a, "POST", path, &tok) : hive__fail(HIVE_ERR_NOMEM, "out of memory");
+        path = hive__aden_path(id, "/refresh");
+        rc = path ? hive__aden_call(&a, "POST", path, &tok) : hive__fail(HIVE_ERR_NOMEM, "out of memory");
     }
     if (rc == HIVE_OK)
-        rc = apply(&cred, id, tok);
+        rc = hive__aden_apply(&cred, id, tok);
     else if (rc == HIVE_ERR_REAUTH) {
         /* the URL Aden sent, whole: hive__fail is about to reuse its buffer */
         const char *v = strstr(hive_last_error(), "Visit: ");
@@ -439,19 +361,18 @@ static hive_rc aden_refresh(hive_provider *p, hive_store *st, hive_cred *cred)
     }
     free(path);
     hive_json_free(&tok);
-    aden_free(&a);
+    hive__aden_close(&a);
     return rc;
 }
 
 /* Refreshable when there is an API key to ask Aden with. */
-static bool aden_can_refresh(hive_provider *p, hive_store *st, const hive_cred *cred)
+static bool aden_can_refresh(hive_provider *p, const hive_lookup *lookup, const hive_cred *cred)
 {
-    aden a;
-    hive_rc rc = aden_open(st, &a);
+    hive__aden a;
+    hive_rc rc = hive__aden_open(&a, &((aden_provider *)p)->opts, lookup);
 
-    (void)p;
     (void)cred;
-    aden_free(&a);
+    hive__aden_close(&a);
     return rc == HIVE_OK;
 }
 
@@ -464,19 +385,37 @@ static bool aden_handles(const hive_provider *p, hive_cred_type t)
 
 static void aden_destroy(hive_provider *p)
 {
-    free(p);
+    aden_provider *ap = (aden_provider *)p;
+
+    free(ap->url);
+    hive__free_str(ap->api_key);
+    free(ap);
 }
 
-hive_rc hive__add_aden_provider(hive_store *s)
+hive_rc hive__aden_provider_new(hive_provider **out, const hive_aden_options *o)
 {
-    hive_provider *p = calloc(1, sizeof(*p));
+    aden_provider *ap = calloc(1, sizeof(*ap));
 
-    if (p == NULL)
+    if (ap == NULL)
         return hive__fail(HIVE_ERR_NOMEM, "out of memory");
-    p->id = "aden_sync";
-    p->handles = aden_handles;
-    p->refresh = aden_refresh;
-    p->can_refresh = aden_can_refresh;
-    p->destroy = aden_destroy;
-    return hive_store_add_provider(s, p);
+    ap->base.size = sizeof(ap->base);
+    ap->base.id = "aden_sync";
+    ap->base.handles = aden_handles;
+    ap->base.refresh = aden_refresh;
+    ap->base.can_refresh = aden_can_refresh;
+    ap->base.destroy = aden_destroy;
+    ap->opts.size = sizeof(ap->opts);
+    if (o != NULL) {
+        ap->url = o->url ? hive__strdup(o->url) : NULL;
+        ap->api_key = o->api_key ? hive__strdup(o->api_key) : NULL;
+        ap->opts.timeout = o->timeout;
+        if ((o->url && ap->url == NULL) || (o->api_key && ap->api_key == NULL)) {
+            aden_destroy(&ap->base);
+            return hive__fail(HIVE_ERR_NOMEM, "out of memory");
+        }
+    }
+    ap->opts.url = ap->url;
+    ap->opts.api_key = ap->api_key;
+    *out = &ap->base;
+    return HIVE_OK;
 }

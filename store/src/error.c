@@ -110,3 +110,11 @@ hive_rc hive__fail_prefix(hive_rc rc, const char *fmt, ...)
     hive__fail(rc, "%s: %s", prefix, old);
     return rc;
 }
+
+hive_rc hive__check_size(size_t size, size_t known, const char *type, const char *init)
+{
+    if (size == known)
+        return HIVE_OK;
+    return hive__fail(HIVE_ERR_INVALID, "%s.size is %zu, not a size this libhive knows for it (%zu): "
+                      "start the options from %s", type, size, known, init);
+}

@@ -23,6 +23,7 @@
  * attempt time-out, once.
  */
 #include "buf.h"
+#include "etcdurl.h"
 #include "http.h"
 
 #include <dirent.h>
@@ -36,7 +37,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MAX_ENDPOINTS 8
+#define MAX_ENDPOINTS HIVE__ETCD_MAX_ENDPOINTS
 #define MAX_REVS 64
 #define MAX_TOKEN 65536   /* an etcd auth token (a JWT) longer than this is not one */
 #define MAX_PREFETCH 64
@@ -45,7 +46,6 @@
 #define DOWN_MS 10000     /* after no member answered: that long, reads go to the copy at once */
 #define SUSPECT_S 60      /* and for that long, later processes wait ATTEMPT_MS (last: 2x) on each */
 #define CACHE_MAX (1024u * 1024)
-#define DEFAULT_PORT "2379"
 #define MAX_LOCKS 16
 
 typedef struct rev_entry {
@@ -1532,115 +1532,53 @@ bool hive__is_etcd_url(const char *spec)
     return spec != NULL && (strncmp(spec, "etcd://", 7) == 0 || strncmp(spec, "etcds://", 8) == 0);
 }
 
+/* Take what the parsed URL holds (u is left empty). */
+static void take_url(etcd_storage *es, hive__etcd_url *u)
+{
+    es->tls = u->tls;
+    es->user = u->user;
+    memcpy(es->endpoints, u->endpoints, u->nendpoints * sizeof(es->endpoints[0]));
+    es->nendpoints = u->nendpoints;
+    es->plain_remote = u->plain_remote;
+    es->prefix = u->prefix;
+    es->lock_ttl = u->lock_ttl;
+    es->timeout_ms = u->timeout_ms;
+    es->ca_file = u->ca_file;
+    es->cert_file = u->cert_file;
+    es->key_file = u->key_file;
+    memset(u, 0, sizeof(*u));
+}
+
 hive_rc hive_etcd_storage_open(hive_storage **out, const char *url, const hive_file_options *opts)
 {
-    etcd_storage *es = calloc(1, sizeof(*es));
-    hive_file_options fo = {0};
-    const char *p;
-    const char *slash;
-    const char *q;
-    char *hosts = NULL;
-    char *home = NULL;
+    etcd_storage *es;
+    hive__etcd_url u;
+    hive_file_options fo = HIVE_FILE_OPTIONS_INIT;
+    const char *home;
     char *cache_dir = NULL;
-    hive_rc rc = HIVE_OK;
+    hive_rc rc;
 
-    if (es == NULL)
+    hive__clear_error();
+    if (opts != NULL && hive__check_size(opts->size, sizeof(*opts), "hive_file_options",
+                                         "HIVE_FILE_OPTIONS_INIT") != HIVE_OK)
+        return HIVE_ERR_INVALID;
+    if (opts != NULL)
+        fo = *opts;
+    home = fo.home;
+    rc = hive__etcd_url_parse(&u, url);
+    if (rc != HIVE_OK)
+        return rc;
+    es = calloc(1, sizeof(*es));
+    if (es == NULL) {
+        hive__etcd_url_free(&u);
         return hive__fail(HIVE_ERR_NOMEM, "out of memory");
+    }
     es->base.ops = &etcd_ops;
     es->conn.fd = -1;
-    es->timeout_ms = 5000;
-    es->lock_ttl = 60;
-    if (!hive__is_etcd_url(url)) {
-        free(es);
-        return hive__fail(HIVE_ERR_INVALID, "not an etcd:// URL");
-    }
-    es->tls = url[4] == 's';
-    p = url + (es->tls ? 8 : 7);
-    slash = strchr(p, '/');
-    q = strchr(p, '?');
-    if (slash == NULL || (q != NULL && q < slash) || slash == p) {
-        free(es);
-        return hive__fail(HIVE_ERR_INVALID, "an etcd store is etcd://HOST:PORT[,HOST:PORT]/PREFIX");
-    }
-    hosts = hive__strndup(p, (size_t)(slash - p));
-    es->prefix = q ? hive__strndup(slash, (size_t)(q - slash)) : hive__strdup(slash);
-    if (hosts == NULL || es->prefix == NULL) {
+    take_url(es, &u);
+    if (es->user == NULL && fo.etcd_user != NULL && *fo.etcd_user != '\0' &&
+        (es->user = hive__strdup(fo.etcd_user)) == NULL) {
         rc = hive__fail(HIVE_ERR_NOMEM, "out of memory");
-        goto out;
-    }
-    while (strlen(es->prefix) > 0 && es->prefix[strlen(es->prefix) - 1] == '/')
-        es->prefix[strlen(es->prefix) - 1] = '\0';
-    if (es->prefix[0] == '\0') {
-        rc = hive__fail(HIVE_ERR_INVALID, "an etcd store is etcd://HOST:PORT[,HOST:PORT]/PREFIX");
-        goto out;
-    }
-    {
-        char *at = strchr(hosts, '@');
-        char *h = hosts;
-        if (at != NULL && memchr(hosts, ':', (size_t)(at - hosts)) != NULL) {
-            /* never repeated: not here, not in any message */
-            rc = hive__fail(HIVE_ERR_INVALID, "an etcd URL holds a password after the user name (USER:PASSWORD@); "
-                            "refused, as the URL shows in the process list: give the user as USER@ "
-                            "and the password in HIVE_ETCD_PASSWORD");
-            goto out;
-        }
-        if (at != NULL) {
-            *at = '\0';
-            es->user = hive__strdup(hosts);
-            h = at + 1;
-        } else if (getenv("HIVE_ETCD_USER") != NULL && *getenv("HIVE_ETCD_USER") != '\0') {
-            es->user = hive__strdup(getenv("HIVE_ETCD_USER"));
-        }
-        for (char *tok = strtok(h, ","); tok != NULL && es->nendpoints < MAX_ENDPOINTS; tok = strtok(NULL, ",")) {
-            /* no port: etcd's client port */
-            const char *close = strrchr(tok, ']');
-            bool port = strchr(close ? close : tok, ':') != NULL;
-            es->endpoints[es->nendpoints++] = port ? hive__strdup(tok) : hive__aprintf("%s:" DEFAULT_PORT, tok);
-            if (es->endpoints[es->nendpoints - 1] == NULL) {
-                rc = hive__fail(HIVE_ERR_NOMEM, "out of memory");
-                goto out;
-            }
-            if (!es->tls) {
-                char *u = hive__aprintf("http://%s/", tok);
-                es->plain_remote = es->plain_remote || u == NULL || !hive__url_allowed(u);
-                free(u);
-            }
-        }
-    }
-    if (es->nendpoints == 0) {
-        rc = hive__fail(HIVE_ERR_INVALID, "an etcd store is etcd://HOST:PORT[,HOST:PORT]/PREFIX");
-        goto out;
-    }
-    for (const char *o = q ? q + 1 : NULL; o != NULL && *o;) {
-        const char *amp = strchr(o, '&');
-        size_t n = amp ? (size_t)(amp - o) : strlen(o);
-        char *opt = hive__strndup(o, n);   /* whole: a path is as long as it is */
-        double sec = 0;
-        if (opt == NULL) {
-            rc = hive__fail(HIVE_ERR_NOMEM, "out of memory");
-            goto out;
-        }
-        if (strncmp(opt, "lock_ttl=", 9) == 0)
-            es->lock_ttl = hive__parse_seconds(&sec, opt + 9, 86400) ? (long)sec : 0;
-        else if (strncmp(opt, "timeout=", 8) == 0)
-            es->timeout_ms = hive__parse_seconds(&sec, opt + 8, 86400) ? (long)(sec * 1000) : 0;
-        else if (strncmp(opt, "ca_file=", 8) == 0)
-            es->ca_file = hive__strdup(opt + 8);
-        else if (strncmp(opt, "cert_file=", 10) == 0)
-            es->cert_file = hive__strdup(opt + 10);
-        else if (strncmp(opt, "key_file=", 9) == 0)
-            es->key_file = hive__strdup(opt + 9);
-        else {
-            rc = hive__fail(HIVE_ERR_INVALID, "unknown etcd store option '%.64s' (lock_ttl, timeout, ca_file, "
-                            "cert_file, key_file)", opt);
-            free(opt);
-            goto out;
-        }
-        free(opt);
-        o = amp ? amp + 1 : NULL;
-    }
-    if (es->lock_ttl < 2 || es->timeout_ms < 100) {
-        rc = hive__fail(HIVE_ERR_INVALID, "etcd store: lock_ttl must be 2 to 86400 s and timeout 0.1 to 86400 s");
         goto out;
     }
     if (es->plain_remote && es->user != NULL) {
@@ -1650,9 +1588,9 @@ hive_rc hive_etcd_storage_open(hive_storage **out, const char *url, const hive_f
         goto out;
     }
     /* the local copy: $HIVE_HOME/etcd-cache/<hash of the endpoint set and the prefix>/ */
-    home = hive__home_dir();
-    if (home == NULL) {
-        rc = hive__fail(HIVE_ERR_INVALID, "cannot find the home directory for the etcd cache: set " HIVE_ENV_HOME);
+    if (home == NULL || *home == '\0') {
+        rc = hive__fail(HIVE_ERR_INVALID, "no home directory for the etcd storage's local copy: set "
+                        "hive_file_options.home (hive_storage_open_from_env finds it: set " HIVE_ENV_HOME ")");
         goto out;
     }
     es->cache_dir = cache_name(es, home);
@@ -1663,9 +1601,10 @@ hive_rc hive_etcd_storage_open(hive_storage **out, const char *url, const hive_f
     }
     read_remembered(es);
     if (es->user != NULL) {
-        const char *pw = getenv("HIVE_ETCD_PASSWORD");
+        const char *pw = fo.etcd_password;
         if (pw == NULL) {
-            rc = hive__fail(HIVE_ERR_PERM, "etcd user '%s' given, but HIVE_ETCD_PASSWORD is not set", es->user);
+            rc = hive__fail(HIVE_ERR_PERM, "etcd user '%s' given, but no password (HIVE_ETCD_PASSWORD is not set)",
+                            es->user);
             goto out;
         }
         es->password_len = strlen(pw);
@@ -1675,8 +1614,6 @@ hive_rc hive_etcd_storage_open(hive_storage **out, const char *url, const hive_f
         }
         hive__protect(es->password, es->password_len + 1);
     }
-    if (opts != NULL)
-        fo = *opts;
     /* a file storage for its key alone: nothing is written there */
     fo.dir = cache_dir;
     if (fo.key_file == NULL) {
@@ -1699,10 +1636,6 @@ hive_rc hive_etcd_storage_open(hive_storage **out, const char *url, const hive_f
     if (rc == HIVE_OK && es->user != NULL)
         rc = authenticate(es);
 out:
-    if (hosts != NULL)
-        hive__free_secret(hosts, strlen(hosts) + 1);   /* it may have held a password */
-    hosts = NULL;
-    free(home);
     free(cache_dir);
     if (rc != HIVE_OK) {
         etcd_destroy(&es->base);
@@ -1714,8 +1647,12 @@ out:
 
 hive_rc hive_storage_open(hive_storage **out, const char *spec, const hive_file_options *opts)
 {
-    hive_file_options fo = {0};
+    hive_file_options fo = HIVE_FILE_OPTIONS_INIT;
 
+    hive__clear_error();
+    if (opts != NULL && hive__check_size(opts->size, sizeof(*opts), "hive_file_options",
+                                         "HIVE_FILE_OPTIONS_INIT") != HIVE_OK)
+        return HIVE_ERR_INVALID;
     if (hive__is_etcd_url(spec))
         return hive_etcd_storage_open(out, spec, opts);
     /* etcd:/x or etcds:host is a mistyped URL, never a directory name */

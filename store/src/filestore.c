@@ -16,7 +16,6 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1767,24 +1766,6 @@ static const hive_storage_ops file_ops = {
     file_lock, file_unlock, false,
 };
 
-/* The one HIVE_HOME resolver (file and etcd storages): $HIVE_HOME, else
- * $HOME/.hive, else the password database's home/.hive; NULL when none is
- * known: never a shared default such as /tmp. */
-char *hive__home_dir(void)
-{
-    const char *home = getenv(HIVE_ENV_HOME);
-    const char *user_home;
-
-    if (home != NULL && *home != '\0')
-        return hive__strdup(home);
-    user_home = getenv("HOME");
-    if (user_home == NULL || *user_home == '\0') {
-        struct passwd *pw = getpwuid(geteuid());
-        user_home = pw && pw->pw_dir && *pw->pw_dir ? pw->pw_dir : NULL;
-    }
-    return user_home ? hive__aprintf("%s/.hive", user_home) : NULL;
-}
-
 static char *absolute(const char *path)
 {
     char cwd[PATH_MAX];
@@ -1807,10 +1788,17 @@ static char *absolute(const char *path)
 hive_rc hive_file_storage_open(hive_storage **out, const hive_file_options *opts)
 {
     hive__clear_error();
-    file_storage *fs = calloc(1, sizeof(*fs));
-    hive_file_options none = {0};
-    char *home = NULL;
+    file_storage *fs;
+    hive_file_options none = HIVE_FILE_OPTIONS_INIT;
 
+    if (opts != NULL && hive__check_size(opts->size, sizeof(*opts), "hive_file_options",
+                                         "HIVE_FILE_OPTIONS_INIT") != HIVE_OK)
+        return HIVE_ERR_INVALID;
+    if ((opts == NULL || opts->dir == NULL || *opts->dir == '\0') &&
+        (opts == NULL || opts->home == NULL || *opts->home == '\0'))
+        return hive__fail(HIVE_ERR_INVALID, "no store directory: set hive_file_options.dir or .home "
+                          "(hive_storage_open_from_env finds the home: set " HIVE_ENV_HOME ")");
+    fs = calloc(1, sizeof(*fs));
     if (fs == NULL)
         return hive__fail(HIVE_ERR_NOMEM, "out of memory");
     if (pthread_mutex_init(&fs->mu, NULL) != 0) {
@@ -1827,17 +1815,9 @@ hive_rc hive_file_storage_open(hive_storage **out, const hive_file_options *opts
     if (opts->dir != NULL && *opts->dir != '\0') {
         fs->dir = absolute(opts->dir);
     } else {
-        home = hive__home_dir();
-        if (home == NULL) {
-            pthread_mutex_destroy(&fs->mu);
-            free(fs);
-            return hive__fail(HIVE_ERR_INVALID, "cannot find the home directory: set " HIVE_ENV_HOME);
-        }
-        {
-            char *tmp = hive__aprintf("%s/credentials", home);
-            fs->dir = tmp ? absolute(tmp) : NULL;
-            free(tmp);
-        }
+        char *tmp = hive__aprintf("%s/credentials", opts->home);
+        fs->dir = tmp ? absolute(tmp) : NULL;
+        free(tmp);
     }
     if (fs->dir != NULL) {
         if (opts->key_file != NULL) {
@@ -1853,7 +1833,6 @@ hive_rc hive_file_storage_open(hive_storage **out, const hive_file_options *opts
             free(parent);
         }
     }
-    free(home);
     if (opts->key != NULL)
         fs->explicit_key = hive__strdup(opts->key);
     if (fs->key_file != NULL)

@@ -16,6 +16,11 @@ hive_rc hive__fail(hive_rc rc, const char *fmt, ...) HIVE_PRINTF(2, 3);
 hive_rc hive__fail_prefix(hive_rc rc, const char *fmt, ...) HIVE_PRINTF(2, 3);
 /* Forget the detail message. */
 void hive__clear_error(void);
+/* An options struct's size field: HIVE_OK when it is one this library
+ * knows (known: sizeof the struct; a later version accepts its older
+ * sizes too), else HIVE_ERR_INVALID naming type and init, the macro to
+ * start from. */
+hive_rc hive__check_size(size_t size, size_t known, const char *type, const char *init);
 
 /* Wipe n bytes at p, then free it; NULL is fine. The library's own
  * buffers; what it hands over is a hive_secret (hive_secret_free). */
@@ -45,6 +50,17 @@ size_t hive__b64url_encode(char *out, const uint8_t *in, size_t len);
  * without padding is an error. out holds len * 3 / 4 + 3 bytes.
  */
 HIVE_NODISCARD hive_rc hive__b64_decode_lenient(uint8_t *out, size_t *out_len, const char *in, size_t len);
+
+/*
+ * oauth2.c: text, from a server, fit for a message in out (size bytes):
+ * each of the secrets the request carried (in every form it carried them)
+ * becomes [redacted], matched without regard to case (a re-encoded %2f
+ * too); every byte outside printable ASCII becomes '?' (no terminal
+ * escapes, no forged lines); what does not fit is cut with "...". Secrets
+ * go before the cut, so no part of one is left. A server may quote the
+ * request.
+ */
+void hive__server_text(char *out, size_t size, const char *text, char *const *secrets, size_t nsecrets);
 
 /* oauth2.c: take the in-doubt mark off cred's refresh token; *was: it had one. */
 HIVE_NODISCARD hive_rc hive__oauth2_clear_in_doubt(hive_cred *cred, bool *was);
@@ -97,8 +113,9 @@ HIVE_NODISCARD hive_rc hive__storage_unlock(hive_storage *s, int handle, hive_rc
 HIVE_NODISCARD hive_rc hive__file_decrypt(hive_storage *local, const char *token, size_t len, hive_cred **out);
 HIVE_NODISCARD hive_rc hive__file_encrypt(hive_storage *local, const hive_cred *cred, char **token, size_t *len);
 bool hive__is_etcd_url(const char *spec);
-/* $HIVE_HOME, else $HOME/.hive, else the password database's home/.hive;
- * NULL when no home is known (the caller says "set HIVE_HOME"). Free it. */
+/* open.c, for the _from_env entry points only: $HIVE_HOME, else
+ * $HOME/.hive, else the password database's home/.hive; NULL when no home
+ * is known (the caller says "set HIVE_HOME"). Free it. */
 char *hive__home_dir(void);
 
 /* Sorted, deduplicated list helpers. */

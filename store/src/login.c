@@ -307,11 +307,14 @@ static hive_rc flow_load(flow *f, hive_store *s, const hive_cred *cred, const ch
     f->id = hive_cred_id(cred);
     f->what = what;
     f->provider = hive_cred_provider_id(cred);
-    rc = hive__oauth2_client_load(s, cred, what, &f->client);
+    {
+        hive_lookup lookup = hive__store_lookup(s);
+        rc = hive__oauth2_client_load(&lookup, cred, what, &f->client);
+    }
     if (rc != HIVE_OK)
         return rc;
     keep_secret(f, f->client.client_secret);
-    rc = hive_store_get_credential(s, &pc, f->provider, 0);
+    rc = hive_store_get_credential(s, &pc, f->provider, HIVE_GET_NO_REFRESH);
     if (rc != HIVE_OK)
         return hive__fail_prefix(HIVE_ERR_REFRESH, "Failed to %s '%s'", what, f->id);
     f->authorization_endpoint = key_copy(pc, "authorization_endpoint");
@@ -747,13 +750,13 @@ out:
 /* --- saving ------------------------------------------------------------------ */
 
 /* The "refresh" that writes a login's tokens (p->ctx) into cred. */
-static hive_rc apply_login(hive_provider *p, hive_store *s, hive_cred *cred)
+static hive_rc apply_login(hive_provider *p, const hive_lookup *lookup, hive_cred *cred)
 {
     const hive_json *tokens = p->ctx;
     const char *rt = str_field(tokens, "refresh_token");
     hive_rc rc = HIVE_OK;
 
-    (void)s;
+    (void)lookup;
     if ((rt == NULL || *rt == '\0') && hive_cred_get_key(cred, "refresh_token", NULL) != NULL)
         rc = hive_cred_remove_key(cred, "refresh_token");   /* an older grant's */
     if (rc == HIVE_OK)
@@ -765,17 +768,16 @@ static hive_rc apply_login(hive_provider *p, hive_store *s, hive_cred *cred)
 
 static hive_rc save_login(hive_store *s, hive_cred **out, hive_cred *made, const char *id, hive_json *tokens)
 {
-    hive_provider via;
+    hive_provider via = HIVE_PROVIDER_INIT;
     hive_time now = hive_time_now();
     hive_rc rc;
 
-    memset(&via, 0, sizeof(via));
     via.id = "login";
     via.refresh = apply_login;
     via.ctx = tokens;
     if (made == NULL)
         return hive__store_refresh_via(s, out, id, &via);
-    rc = apply_login(&via, s, made);
+    rc = apply_login(&via, NULL, made);
     if (rc == HIVE_OK)
         rc = hive_cred_set_time(made, HIVE_CRED_LAST_REFRESHED, &now);
     if (rc == HIVE_OK)
@@ -801,7 +803,7 @@ hive_rc hive_store_login(hive_store *s, hive_cred **out, const char *id, const h
     if (s == NULL || id == NULL || o == NULL || o->size < sizeof(*o) || o->prompt == NULL)
         return hive__fail(HIVE_ERR_INVALID, "invalid argument");
     hive_store_invalidate(s, id);
-    rc = hive_store_get_credential(s, &cred, id, 0);
+    rc = hive_store_get_credential(s, &cred, id, HIVE_GET_NO_REFRESH);
     if (rc == HIVE_ERR_NOT_FOUND && o->provider_id != NULL) {
         made = true;
         rc = hive_cred_new(&cred, id, "oauth2");
@@ -881,7 +883,7 @@ hive_rc hive_store_revoke(hive_store *s, const char *id, int *revoked)
     if (s == NULL || id == NULL)
         return hive__fail(HIVE_ERR_INVALID, "invalid argument");
     hive_store_invalidate(s, id);
-    rc = hive_store_get_credential(s, &cred, id, 0);
+    rc = hive_store_get_credential(s, &cred, id, HIVE_GET_NO_REFRESH);
     if (rc != HIVE_OK)
         return rc;
     if (hive_cred_get_key(cred, "refresh_token", NULL) == NULL && hive_cred_get_key(cred, "access_token", NULL) == NULL) {
@@ -907,7 +909,7 @@ hive_rc hive_store_revoke(hive_store *s, const char *id, int *revoked)
         char *why = rc != HIVE_OK ? hive__strdup(hive_last_error()) : NULL;
         hive_cred *now = NULL;
         hive_store_invalidate(s, id);
-        saved = hive_store_get_credential(s, &now, id, 0);
+        saved = hive_store_get_credential(s, &now, id, HIVE_GET_NO_REFRESH);
         for (size_t i = 0; saved == HIVE_OK && i < 2; i++) {
             const char *v = sent[i] ? hive_cred_get_key(now, kinds[i], NULL) : NULL;
             if (v != NULL && strcmp(v, sent[i]) == 0)

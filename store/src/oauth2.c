@@ -10,6 +10,7 @@
  */
 #include "http.h"
 #include "oauth2.h"
+#include "providers.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -41,7 +42,7 @@ static char *opt_key(const hive_cred *c, const char *name)
     return v && len > 0 ? hive__strndup(v, len) : NULL;
 }
 
-static hive_rc load_config(hive_store *store, const hive_cred *cred, const char *what, config *cfg)
+static hive_rc load_config(const hive_lookup *lookup, const hive_cred *cred, const char *what, config *cfg)
 {
     const char *id = hive_cred_id(cred);
     const char *pid = hive_cred_provider_id(cred);
@@ -54,7 +55,7 @@ static hive_rc load_config(hive_store *store, const hive_cred *cred, const char 
     if (pid == NULL)
         return hive__fail(HIVE_ERR_REFRESH, "Failed to %s '%s': it has no provider_id "
                           "naming its OAuth2 provider credential", what, id);
-    rc = hive_store_get_credential(store, &pc, pid, 0);
+    rc = lookup->load(lookup->ctx, &pc, pid);
     if (rc == HIVE_ERR_NOT_FOUND)
         return hive__fail(HIVE_ERR_REFRESH, "Failed to %s '%s': its provider '%s' is not "
                           "in the store (a custom credential with token_url, client_id, client_secret)",
@@ -404,7 +405,7 @@ static hive_rc answer_error(const char *id, bool refresh_grant, long status, con
                       err_text, desc ? ": " : "", desc_text);
 }
 
-static hive_rc oauth2_refresh(hive_provider *p, hive_store *store, hive_cred *cred)
+static hive_rc oauth2_refresh(hive_provider *p, const hive_lookup *lookup, hive_cred *cred)
 {
     const char *id = hive_cred_id(cred);
     const char *refresh = hive_cred_get_key(cred, "refresh_token", NULL);
@@ -430,7 +431,7 @@ static hive_rc oauth2_refresh(hive_provider *p, hive_store *store, hive_cred *cr
                               "carrying it got no usable answer, %s); it is not sent again. "
                               "Re-authorization required.", id, since);
     }
-    rc = load_config(store, cred, "refresh credential", &cfg);
+    rc = load_config(lookup, cred, "refresh credential", &cfg);
     if (rc != HIVE_OK)
         return rc;
     if (refresh_grant) {
@@ -545,7 +546,7 @@ out:
     return rc;
 }
 
-static bool oauth2_can_refresh(hive_provider *p, hive_store *store, const hive_cred *cred)
+static bool oauth2_can_refresh(hive_provider *p, const hive_lookup *lookup, const hive_cred *cred)
 {
     config cfg;
     const char *since;
@@ -556,7 +557,7 @@ static bool oauth2_can_refresh(hive_provider *p, hive_store *store, const hive_c
                    "re-authorization required", since);
         return false;
     }
-    if (load_config(store, cred, "refresh credential", &cfg) != HIVE_OK)
+    if (load_config(lookup, cred, "refresh credential", &cfg) != HIVE_OK)
         return false;
     config_free(&cfg);
     return true;
@@ -568,31 +569,17 @@ static bool oauth2_handles(const hive_provider *p, hive_cred_type t)
     return t == HIVE_TYPE_OAUTH2;
 }
 
-static void oauth2_destroy(hive_provider *p)
+hive_rc hive__oauth2_provider_new(hive_provider **out)
 {
-    free(p);
-}
-
-hive_rc hive__add_oauth2_provider(hive_store *s)
-{
-    hive_provider *p = calloc(1, sizeof(*p));
-
-    if (p == NULL)
-        return hive__fail(HIVE_ERR_NOMEM, "out of memory");
-    p->id = HIVE_OAUTH2_PROVIDER;
-    p->handles = oauth2_handles;
-    p->refresh = oauth2_refresh;
-    p->can_refresh = oauth2_can_refresh;
-    p->destroy = oauth2_destroy;
-    return hive_store_add_provider(s, p);
+    return hive__provider_new(out, HIVE_OAUTH2_PROVIDER, oauth2_handles, oauth2_refresh, oauth2_can_refresh);
 }
 
 /* --- shared with login.c ------------------------------------------------ */
 
-hive_rc hive__oauth2_client_load(hive_store *store, const hive_cred *cred, const char *what,
+hive_rc hive__oauth2_client_load(const hive_lookup *lookup, const hive_cred *cred, const char *what,
                                  hive_oauth2_client *client)
 {
-    return load_config(store, cred, what, client);
+    return load_config(lookup, cred, what, client);
 }
 
 void hive__oauth2_client_free(hive_oauth2_client *client)

@@ -26,7 +26,7 @@ typedef struct hive_oauth2_client {
  * HIVE_ERR_REFRESH, "Failed to <what> '<id>': ..." (what: "refresh
  * credential", "log in for credential", ...).
  */
-hive_rc hive__oauth2_client_load(hive_store *store, const hive_cred *cred, const char *what,
+hive_rc hive__oauth2_client_load(const hive_lookup *lookup, const hive_cred *cred, const char *what,
                                  hive_oauth2_client *client);
 void hive__oauth2_client_free(hive_oauth2_client *client);
 

@@ -43,47 +43,6 @@ void hive__store_warn(hive_store *s, const char *fmt, ...)
     free(msg);
 }
 
-/* --- built-in providers ------------------------------------------------ */
-
-static bool static_handles(const hive_provider *p, hive_cred_type t)
-{
-    (void)p;
-    return t == HIVE_TYPE_API_KEY || t == HIVE_TYPE_BASIC_AUTH || t == HIVE_TYPE_CUSTOM;
-}
-
-static bool bearer_handles(const hive_provider *p, hive_cred_type t)
-{
-    (void)p;
-    return t == HIVE_TYPE_BEARER_TOKEN;
-}
-
-static hive_rc bearer_refresh(hive_provider *p, hive_store *store, hive_cred *cred)
-{
-    (void)p;
-    (void)store;
-    return hive__fail(HIVE_ERR_UNSUPPORTED, "Bearer token '%s' cannot be refreshed. Obtain a new "
-                      "token and save it to the credential store.", hive_cred_id(cred));
-}
-
-static void free_builtin(hive_provider *p)
-{
-    free(p);
-}
-
-static hive_rc add_builtin(hive_store *s, const char *id, bool (*handles)(const hive_provider *, hive_cred_type),
-                           hive_rc (*refresh)(hive_provider *, hive_store *, hive_cred *))
-{
-    hive_provider *p = calloc(1, sizeof(*p));
-
-    if (p == NULL)
-        return hive__fail(HIVE_ERR_NOMEM, "out of memory");
-    p->id = id;
-    p->handles = handles;
-    p->refresh = refresh;
-    p->destroy = free_builtin;
-    return hive_store_add_provider(s, p);
-}
-
 /* Whether provider i is replaced by a later one with the same id. */
 static bool shadowed(const hive_store *s, size_t i)
 {
@@ -98,7 +57,11 @@ hive_rc hive_store_add_provider(hive_store *s, hive_provider *p)
     hive_provider **grown;
 
     hive__clear_error();
-    if (p == NULL || p->id == NULL)
+    if (p == NULL)
+        return hive__fail(HIVE_ERR_INVALID, "no provider");
+    if (hive__check_size(p->size, sizeof(*p), "hive_provider", "HIVE_PROVIDER_INIT") != HIVE_OK)
+        return HIVE_ERR_INVALID;
+    if (p->id == NULL)
         return hive__fail(HIVE_ERR_INVALID, "a provider needs an id");
     grown = realloc(s->providers, (s->nproviders + 1) * sizeof(*grown));
     if (grown == NULL) {
@@ -155,26 +118,37 @@ static int init_lock(pthread_mutex_t *m)
     return e;
 }
 
-hive_rc hive_store_new(hive_store **out, hive_storage *storage, const hive_store_options *opts)
+/* The store's way for its providers to read a credential: as stored (from
+ * the cache), never refreshed. */
+static hive_rc lookup_load(void *ctx, hive_cred **out, const char *id)
+{
+    return hive_store_get_credential(ctx, out, id, HIVE_GET_NO_REFRESH);
+}
+
+hive_lookup hive__store_lookup(hive_store *s)
+{
+    hive_lookup l = {lookup_load, s};
+
+    return l;
+}
+
+hive_rc hive__store_create(hive_store **out, hive_storage *storage, const hive_store_options *opts,
+                           hive_provider *const *builtin, size_t n)
 {
     hive_store *s;
     hive_store_options none = {0};
-    hive_rc rc;
+    hive_rc rc = HIVE_OK;
 
-    hive__clear_error();
-    if (storage == NULL)
-        return hive__fail(HIVE_ERR_INVALID, "no storage");
     if (opts == NULL)
         opts = &none;
     s = calloc(1, sizeof(*s));
-    if (s == NULL) {
-        hive_storage_free(&storage);
-        return hive__fail(HIVE_ERR_NOMEM, "out of memory");
-    }
-    if (init_lock(&s->lock) != 0) {
+    if (s == NULL || init_lock(&s->lock) != 0) {
         free(s);
+        for (size_t i = 0; i < n; i++)
+            if (builtin[i]->destroy)
+                builtin[i]->destroy(builtin[i]);
         hive_storage_free(&storage);
-        return hive__fail(HIVE_ERR_NOMEM, "cannot create the store's mutex");
+        return hive__fail(HIVE_ERR_NOMEM, "cannot create the store");
     }
     s->storage = storage;
     s->cache_ttl = opts->cache_ttl == 0 ? HIVE_DEFAULT_CACHE_TTL : opts->cache_ttl;
@@ -182,68 +156,28 @@ hive_rc hive_store_new(hive_store **out, hive_storage *storage, const hive_store
                 : opts->refresh_margin < 0 ? 0 : opts->refresh_margin;
     s->warn = opts->warn;
     s->warn_ctx = opts->warn_ctx;
+    s->aden.size = sizeof(s->aden);
+    if (opts->aden != NULL) {
+        s->aden_url = opts->aden->url ? hive__strdup(opts->aden->url) : NULL;
+        s->aden_key = opts->aden->api_key ? hive__strdup(opts->aden->api_key) : NULL;
+        s->aden.url = s->aden_url;
+        s->aden.api_key = s->aden_key;
+        s->aden.timeout = opts->aden->timeout;
+        if ((opts->aden->url && !s->aden_url) || (opts->aden->api_key && !s->aden_key))
+            rc = hive__fail(HIVE_ERR_NOMEM, "out of memory");
+    }
     if (opts->usage_file != NULL) {
         s->usage_file = hive__strdup(opts->usage_file);
     } else if (hive_file_storage_dir(storage) != NULL) {
         s->usage_file = hive__aprintf("%s/usage.json", hive_file_storage_dir(storage));
     }
-    rc = add_builtin(s, "static", static_handles, NULL);
-    if (rc == HIVE_OK)
-        rc = add_builtin(s, "bearer_token", bearer_handles, bearer_refresh);
-    if (rc == HIVE_OK)
-        rc = hive__add_oauth2_provider(s);
-    if (rc == HIVE_OK)
-        rc = hive__add_aden_provider(s);
+    for (size_t i = 0; i < n; i++) {
+        if (rc == HIVE_OK)
+            rc = hive_store_add_provider(s, builtin[i]);   /* destroys it on failure */
+        else if (builtin[i]->destroy)
+            builtin[i]->destroy(builtin[i]);
+    }
     s->nbuiltin = s->nproviders;
-    if (rc != HIVE_OK) {
-        hive_store_free(&s);
-        return rc;
-    }
-    *out = s;
-    return HIVE_OK;
-}
-
-hive_rc hive_store_open(hive_store **out, const char *dir, const hive_store_options *opts)
-{
-    hive_storage *storage = NULL;
-    hive_file_options fo = {0};
-    hive_rc rc;
-
-    hive__clear_error();
-    if (opts != NULL) {
-        fo.warn = opts->warn;
-        fo.warn_ctx = opts->warn_ctx;
-    }
-    rc = hive_storage_open(&storage, dir, &fo);
-    if (rc != HIVE_OK)
-        return rc;
-    return hive_store_new(out, storage, opts);
-}
-
-hive_rc hive_store_for_testing(hive_store **out, const char *const (*table)[3])
-{
-    hive__clear_error();
-    hive_storage *mem = NULL;
-    hive_store *s = NULL;
-    hive_rc rc = hive_memory_storage_new(&mem);
-
-    if (rc == HIVE_OK)
-        rc = hive_store_new(&s, mem, NULL);
-    for (size_t i = 0; rc == HIVE_OK && table != NULL && table[i][0] != NULL; i++) {
-        hive_cred *c = NULL;
-        const char *id = table[i][0];
-        const char *key = table[i][1];
-        const char *value = table[i][2] ? table[i][2] : "";
-        /* rows of one id build one credential */
-        rc = hive_storage_load(mem, &c, id);
-        if (rc == HIVE_ERR_NOT_FOUND)
-            rc = hive_cred_new(&c, id, "api_key");
-        if (rc == HIVE_OK)
-            rc = hive_cred_set_key(c, key, value, strlen(value), NULL);
-        if (rc == HIVE_OK)
-            rc = hive_storage_save(mem, c);
-        hive_cred_free(&c);
-    }
     if (rc != HIVE_OK) {
         hive_store_free(&s);
         return rc;
@@ -295,6 +229,8 @@ void hive_store_free(hive_store **store)
     free(s->providers);
     hive_json_free(&s->usage);
     free(s->usage_file);
+    free(s->aden_url);
+    hive__free_str(s->aden_key);
     free(s->notes);
     hive_storage_free(&s->storage);
     pthread_mutex_destroy(&s->lock);
@@ -532,8 +468,10 @@ static hive_rc run_refresh(hive_store *s, hive_cred **cred, bool force, bool *go
         goto out;
     }
     rc = hive_cred_clone(&fresh, seen);
-    if (rc == HIVE_OK)
-        rc = p->refresh(p, s, fresh);
+    if (rc == HIVE_OK) {
+        hive_lookup lookup = hive__store_lookup(s);
+        rc = p->refresh(p, &lookup, fresh);
+    }
     if (rc == HIVE_ERR_IN_DOUBT) {
         /* the provider marked a one-time token that may have been spent:
          * save the mark (still under the lock), so that no process sends
@@ -631,7 +569,7 @@ hive_rc hive_store_get_credential(hive_store *s, hive_cred **out, const char *id
     rc = load(s, &c, id);
     if (rc != HIVE_OK)
         return rc;
-    if ((flags & HIVE_GET_REFRESH) && hive_cred_needs_refresh(c, s->margin, hive_time_now()) &&
+    if (!(flags & HIVE_GET_NO_REFRESH) && hive_cred_needs_refresh(c, s->margin, hive_time_now()) &&
         !is_static(hive_store_provider_for(s, c))) {
         const struct hive_refresh_note *n;
         bool warn;
@@ -834,11 +772,26 @@ bool hive_store_is_available(hive_store *s, const char *id)
 
 bool hive__provider_can_refresh(hive_store *s, hive_provider *p, const hive_cred *cred)
 {
-    if (p == NULL || p->refresh == NULL || p->refresh == bearer_refresh)
+    hive_lookup lookup = hive__store_lookup(s);
+
+    if (p == NULL || p->refresh == NULL)
         return false;
-    if (p->can_refresh != NULL && !p->can_refresh(p, s, cred)) {
+    if (p->can_refresh != NULL && !p->can_refresh(p, &lookup, cred)) {
         hive__clear_error();
         return false;
     }
     return true;
+}
+
+bool hive_store_can_refresh(hive_store *s, const hive_cred *cred)
+{
+    hive_provider *p = hive_store_provider_for(s, cred);
+    hive_lookup lookup = hive__store_lookup(s);
+
+    hive__clear_error();
+    if (p == NULL || p->refresh == NULL) {
+        hive__fail(HIVE_ERR_UNSUPPORTED, "No provider can refresh credential '%s'", hive_cred_id(cred));
+        return false;
+    }
+    return p->can_refresh == NULL || p->can_refresh(p, &lookup, cred);
 }

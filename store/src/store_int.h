@@ -1,6 +1,7 @@
 /*
- * store_int.h - the store's insides, shared by store.c, template.c and
- * usage.c.
+ * store_int.h - the store's insides, shared by store.c and the modules
+ * above it: template.c, usage.c, adensync.c and open.c. The providers
+ * (providers.h) are below the store and never include this.
  */
 #ifndef HIVE_STORE_INT_H
 #define HIVE_STORE_INT_H
@@ -33,6 +34,11 @@ struct hive_store {
     bool usage_loaded;
     void (*warn)(void *ctx, const char *message);
     void *warn_ctx;
+    /* Where Aden is, for the store-level sync (adensync.c): a copy of
+     * hive_store_options.aden, its strings in aden_url and aden_key. */
+    hive_aden_options aden;
+    char *aden_url;
+    char *aden_key;
     /* Refreshes this store tried that failed or left the credential due
      * at once, kept as long as its cached copy (one launch): replayed
      * instead of tried again. */
@@ -48,7 +54,17 @@ struct hive_store {
  * replace it to step over a cache_ttl without sleeping. */
 extern int64_t (*hive__store_clock)(void);
 
+/*
+ * A store over storage with the built-in providers builtin[0..n) (open.c
+ * makes them; a provider registered later by the caller comes first for
+ * the types it handles). Takes storage and every provider, also on
+ * failure.
+ */
+hive_rc hive__store_create(hive_store **out, hive_storage *storage, const hive_store_options *opts,
+                           hive_provider *const *builtin, size_t n);
 void hive__store_warn(hive_store *s, const char *fmt, ...) HIVE_PRINTF(2, 3);
+/* What the store gives its providers: credentials read as stored. */
+hive_lookup hive__store_lookup(hive_store *s);
 /* A copy of key's value (NULL: the default key), with Hive's messages. */
 HIVE_NODISCARD hive_rc hive__cred_value(char **value, size_t *len, const hive_cred *c, const char *key);
 /* Whether p can produce a new token for cred (not static, not a bearer
@@ -56,20 +72,7 @@ HIVE_NODISCARD hive_rc hive__cred_value(char **value, size_t *len, const hive_cr
 bool hive__provider_can_refresh(hive_store *s, hive_provider *p, const hive_cred *cred);
 /* store.c: hive_store_refresh, with via's refresh in place of the
  * credential's provider (same lock, same checks, same save). */
-hive_rc hive__store_refresh_via(hive_store *s, hive_cred **out, const char *id, hive_provider *via);
-/* Register the Aden provider (aden.c). */
-HIVE_NODISCARD hive_rc hive__add_aden_provider(hive_store *s);
-/*
- * text, from a server, fit for a message in out (size bytes): each of the
- * secrets the request carried (in every form it carried them) becomes
- * [redacted], matched without regard to case (a re-encoded %2f too);
- * every byte outside printable ASCII becomes '?' (no terminal escapes, no
- * forged lines); what does not fit is cut with "...". Secrets go before
- * the cut, so no part of one is left. A server may quote the request.
- */
-void hive__server_text(char *out, size_t size, const char *text, char *const *secrets, size_t nsecrets);
-/* Register the OAuth2 provider (oauth2.c). */
-HIVE_NODISCARD hive_rc hive__add_oauth2_provider(hive_store *s);
+HIVE_NODISCARD hive_rc hive__store_refresh_via(hive_store *s, hive_cred **out, const char *id, hive_provider *via);
 /* Render every string of an object of templates. */
 HIVE_NODISCARD hive_rc hive__resolve_object(hive_store *s, hive_json **out, const hive_json *in, unsigned flags);
 

@@ -262,7 +262,7 @@ hive_rc hive_store_check_template(hive_store *s, hive_strlist *problems, const c
     for (size_t i = 0; rc == HIVE_OK && i < n; i++) {
         char *v = NULL;
         size_t vlen = 0;
-        hive_rc r = hive__store_get_key(s, &v, &vlen, refs[i].id, refs[i].key, 0);
+        hive_rc r = hive__store_get_key(s, &v, &vlen, refs[i].id, refs[i].key, HIVE_GET_NO_REFRESH);
         hive__free_secret(v, vlen + 1);
         if (r == HIVE_ERR_NOMEM)
             rc = r;

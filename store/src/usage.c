@@ -559,7 +559,8 @@ hive_rc hive_store_validate_credential(hive_store *s, hive_strlist *problems, co
     hive_cred *c = NULL;
     hive_time now = hive_time_now();
     hive_provider *p;
-    hive_rc rc = hive_store_get_credential(s, &c, id, 0);
+    hive_lookup lookup;
+    hive_rc rc = hive_store_get_credential(s, &c, id, HIVE_GET_NO_REFRESH);
 
     if (rc == HIVE_ERR_NOMEM)
         return rc;
@@ -569,6 +570,7 @@ hive_rc hive_store_validate_credential(hive_store *s, hive_strlist *problems, co
         return rc;
     }
     p = hive_store_provider_for(s, c);
+    lookup = hive__store_lookup(s);
     rc = provider_check(problems, c, p);
     for (size_t i = 0; rc == HIVE_OK && i < hive_cred_key_count(c); i++) {
         const char *name = hive_cred_key_name(c, i);
@@ -586,7 +588,7 @@ hive_rc hive_store_validate_credential(hive_store *s, hive_strlist *problems, co
         else if (!hive_cred_auto_refresh(c))
             rc = add_problem(problems, "Key '%s' of credential '%s' expired at %s and auto_refresh is off",
                              name, id, when);
-        else if (p != NULL && p->can_refresh != NULL && !p->can_refresh(p, s, c))
+        else if (p != NULL && p->can_refresh != NULL && !p->can_refresh(p, &lookup, c))
             rc = add_problem(problems, "Key '%s' of credential '%s' expired at %s and cannot be refreshed: %s",
                              name, id, when, hive_last_error());
         else
@@ -612,7 +614,7 @@ hive_rc hive_store_validate_for_usage(hive_store *s, hive_strlist *problems, con
     if (spec == NULL)
         return hive__fail(HIVE_ERR_NOT_FOUND, "No usage spec registered for '%s'", id);
     cred_id = hive_json_string(hive_json_get(spec, "credential_id"), NULL);
-    rc = hive_store_get_credential(s, &c, cred_id, 0);
+    rc = hive_store_get_credential(s, &c, cred_id, HIVE_GET_NO_REFRESH);
     if (rc == HIVE_ERR_NOT_FOUND) {
         hive__clear_error();
         return add_problem(problems, "Credential '%s' not found", cred_id);
@@ -760,7 +762,7 @@ hive_rc hive_store_list_accounts(hive_store *s, hive_json **out, const char *pro
     for (size_t i = 0; rc == HIVE_OK && i < ids.count; i++) {
         hive_cred *c = NULL;
         hive_json *e = NULL;
-        if (hive_store_get_credential(s, &c, ids.items[i], 0) != HIVE_OK) {
+        if (hive_store_get_credential(s, &c, ids.items[i], HIVE_GET_NO_REFRESH) != HIVE_OK) {
             hive__clear_error();   /* an unreadable credential is nobody's account */
             continue;
         }
@@ -799,7 +801,7 @@ hive_rc hive_store_get_by_alias(hive_store *s, hive_cred **out, const char *prov
         }
     }
     if (rc == HIVE_OK)
-        rc = found ? hive_store_get_credential(s, out, found, HIVE_GET_REFRESH)
+        rc = found ? hive_store_get_credential(s, out, found, 0)
                    : hive__fail(HIVE_ERR_NOT_FOUND, "No '%s' account with alias '%s'", provider, alias);
     hive_json_free(&accounts);
     return rc;

@@ -31,7 +31,8 @@ static void cleanup(void)
 static void setup(void)
 {
     const char *tmp = getenv("TMPDIR");
-    hive_file_options o = {.dir = dir, .key = "CDYCcZR9HSFJhGdO3tDSUBI4JyY_S-KIB3oWzAKtsgI="};
+    hive_file_options o = {.size = sizeof(hive_file_options), .dir = dir,
+                           .key = "CDYCcZR9HSFJhGdO3tDSUBI4JyY_S-KIB3oWzAKtsgI="};
     hive_time soon = {.sec = 1772370000, .form = HIVE_TIME_UTC};
     char path[4096];
     bool created;

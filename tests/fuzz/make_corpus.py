@@ -162,6 +162,10 @@ SEEDS = {
                        "a=%zz&=x&b&c=%41%42%43&&d=1=2", "<html><body>502 Bad Gateway</body></html>",
                        '{"access_token": "x", "expires_in": "3600"}'],
     "mask": mask_seeds,
+    "etcdurl": lambda: ["etcd://127.0.0.1:2379/hive", "etcds://alice@a.example,b.example:2380,[::1]:2381/team/hive/"
+                        "?lock_ttl=30&timeout=2.5&ca_file=/etc/ca.pem&cert_file=c.pem&key_file=k.pem",
+                        "etcd://h/p?timeout=5x", "etcd://a,,b/p", "etcd://u:pw@h/p", "etcd://[::1/p",
+                        "etcd://h:65536/p?timeout=1&timeout=2&", "etcd://h/p?timeout=0000000000000000000000005"],
     "datetime": lambda: ["2026-03-01T12:00:00Z", "2026-03-01T12:00:00+00:00", "2026-03-01T13:00:00.123456+02:00",
                          "2026-03-01 12:00", "2026-03-01", "1772366400", "1772366400123", "-1.5",
                          "2024-02-29T23:59:59-0530", "0001-01-01T00:00:00", "9999-12-31T23:59:59.999999Z",

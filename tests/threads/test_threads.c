@@ -45,16 +45,16 @@ static bool tp_handles(const hive_provider *p, hive_cred_type t)
     return t == HIVE_TYPE_OAUTH2;
 }
 
-/* A new access token, already due: every read with HIVE_GET_REFRESH finds
+/* A new access token, already due: every read (refreshing by default) finds
  * the credential due, and the store's refresh notes work too. */
-static hive_rc tp_refresh(hive_provider *p, hive_store *store, hive_cred *cred)
+static hive_rc tp_refresh(hive_provider *p, const hive_lookup *lookup, hive_cred *cred)
 {
     char v[64];
     hive_time exp = in(-1);
     int n = atomic_fetch_add(&refreshes, 1) + 1;
 
     (void)p;
-    (void)store;
+    (void)lookup;
     snprintf(v, sizeof(v), "refreshed-%d", n);
     return hive_cred_set_key(cred, "access_token", v, strlen(v), &exp);
 }
@@ -88,7 +88,7 @@ static void *work(void *arg)
 
         switch ((j->n + i) % 4) {
         case 0:   /* read, refreshing when due */
-            CHECK(hive_store_get_credential(s, &c, "tok", HIVE_GET_REFRESH) == HIVE_OK);
+            CHECK(hive_store_get_credential(s, &c, "tok", 0) == HIVE_OK);
             CHECK(strncmp(hive_cred_get_key(c, "access_token", NULL), "refreshed-", 10) == 0 ||
                   strcmp(hive_cred_get_key(c, "access_token", NULL), "old") == 0);
             hive_cred_free(&c);
@@ -107,12 +107,12 @@ static void *work(void *arg)
             CHECK(new_cred(&c, id, "api_key", val) == HIVE_OK);
             CHECK(hive_store_save(s, c) == HIVE_OK);
             hive_cred_free(&c);
-            CHECK(hive_store_get_key(s, &v, id, NULL, 0) == HIVE_OK);
+            CHECK(hive_store_get_key(s, &v, id, NULL, HIVE_GET_NO_REFRESH) == HIVE_OK);
             CHECK(strcmp(v.data, val) == 0);
             hive_secret_free(&v);
             break;
         default:  /* the shared static credential, and the cache dropped */
-            CHECK(hive_store_get_key(s, &v, "static", NULL, 0) == HIVE_OK);
+            CHECK(hive_store_get_key(s, &v, "static", NULL, HIVE_GET_NO_REFRESH) == HIVE_OK);
             CHECK(strcmp(v.data, "static-value") == 0);
             hive_secret_free(&v);
             hive_store_invalidate(s, j->n % 2 ? "static" : NULL);
@@ -127,7 +127,7 @@ static int run(const char *what, hive_storage *storage, bool changed_ok)
     hive_store *s = NULL;
     hive_cred *c = NULL;
     hive_time due = in(-1);
-    static hive_provider tp = {"test-oauth", tp_handles, tp_refresh, NULL, NULL, NULL};
+    static hive_provider tp = {sizeof(hive_provider), "test-oauth", tp_handles, tp_refresh, NULL, NULL, NULL};
     pthread_t t[THREADS];
     job jobs[THREADS];
 
@@ -164,7 +164,7 @@ int main(int argc, char **argv)
 {
     hive_storage *mem = NULL;
     hive_storage *file = NULL;
-    hive_file_options fo = {0};
+    hive_file_options fo = HIVE_FILE_OPTIONS_INIT;
     char key[HIVE_FERNET_KEY_TEXT + 1];
     char dir[] = "/tmp/hive-threads-XXXXXX";
     char cmd[64];

@@ -11,6 +11,7 @@
 
 #define KEY "aden-unit-key-0123456789"
 
+static char server_url[256];
 static pid_t server_pid = -1;
 static int server_stdin = -1;
 static int server_stdout = -1;
@@ -58,9 +59,7 @@ static void start_server(void)
     cr_assert(strchr(url, '\n') != NULL, "the Aden test server did not start (%s %s/server.py)", PYTHON, ADEN_DIR);
     url[strcspn(url, "\n")] = '\0';
     cr_assert(strncmp(url, "http://127.0.0.1:", 17) == 0, "server said: %s", url);
-    setenv("ADEN_API_URL", url, 1);
-    setenv("ADEN_API_KEY", KEY, 1);
-    setenv("ADEN_TIMEOUT", "20", 1);
+    snprintf(server_url, sizeof(server_url), "%s", url);
     unsetenv("http_proxy");
     unsetenv("HTTP_PROXY");
     unsetenv("all_proxy");
@@ -84,13 +83,35 @@ static void stop_server(void)
 
 TestSuite(aden, .init = start_server, .fini = stop_server);
 
-static hive_store *empty_store(void)
+/* A memory store with the credentials of table (rows {id, key, value},
+ * ended by a NULL id) that finds Aden at the test server with api_key
+ * (NULL: none given, so the stored aden_api_key is used). */
+static hive_store *aden_store(const char *const (*table)[3], const char *api_key)
 {
-    static const char *const none[][3] = {{NULL, NULL, NULL}};
+    hive_aden_options ao = HIVE_ADEN_OPTIONS_INIT;
+    hive_store_options so = HIVE_STORE_OPTIONS_INIT;
+    hive_storage *mem = NULL;
     hive_store *st = NULL;
 
-    cr_assert_eq(hive_store_for_testing(&st, none), HIVE_OK);
+    ao.url = server_url;
+    ao.api_key = api_key;
+    ao.timeout = 20;
+    so.aden = &ao;
+    cr_assert_eq(hive_memory_storage_new(&mem), HIVE_OK);
+    for (size_t i = 0; table != NULL && table[i][0] != NULL; i++) {
+        hive_cred *c = NULL;
+        cr_assert_eq(hive_cred_new(&c, table[i][0], "api_key"), HIVE_OK);
+        cr_assert_eq(hive_cred_set_key(c, table[i][1], table[i][2], strlen(table[i][2]), NULL), HIVE_OK);
+        cr_assert_eq(hive_storage_save(mem, c), HIVE_OK);
+        hive_cred_free(&c);
+    }
+    cr_assert_eq(hive_store_new(&st, mem, &so), HIVE_OK, "%s", hive_last_error());
     return st;
+}
+
+static hive_store *empty_store(void)
+{
+    return aden_store(NULL, KEY);
 }
 
 Test(aden, validate_an_active_integration)
@@ -143,11 +164,10 @@ Test(aden, validate_an_unknown_integration)
 
 Test(aden, validate_with_a_wrong_key)
 {
-    hive_store *st = empty_store();
+    hive_store *st = aden_store(NULL, "not-the-key");
     bool valid = true;
     char why[64];
 
-    setenv("ADEN_API_KEY", "not-the-key", 1);
     cr_assert_eq(hive_aden_validate(st, &valid, why, sizeof(why), "int-ok"), HIVE_ERR_PERM);
     cr_expect_str_eq(hive_last_error(), "Agent API key is invalid or revoked");
     cr_expect_null(strstr(hive_last_error(), "not-the-key"));
@@ -157,12 +177,10 @@ Test(aden, validate_with_a_wrong_key)
 Test(aden, validate_with_the_key_from_the_store)
 {
     static const char *const table[][3] = {{"aden_api_key", "api_key", KEY}, {NULL, NULL, NULL}};
-    hive_store *st = NULL;
+    hive_store *st = aden_store(table, NULL);
     bool valid = false;
     char why[64];
 
-    unsetenv("ADEN_API_KEY");
-    cr_assert_eq(hive_store_for_testing(&st, table), HIVE_OK);
     cr_assert_eq(hive_aden_validate(st, &valid, why, sizeof(why), "int-ok"), HIVE_OK, "%s", hive_last_error());
     cr_expect(valid);
     hive_store_free(&st);
@@ -170,11 +188,10 @@ Test(aden, validate_with_the_key_from_the_store)
 
 Test(aden, validate_without_a_key)
 {
-    hive_store *st = empty_store();
+    hive_store *st = aden_store(NULL, NULL);
     bool valid = true;
     char why[64];
 
-    unsetenv("ADEN_API_KEY");
     cr_assert_eq(hive_aden_validate(st, &valid, why, sizeof(why), "int-ok"), HIVE_ERR_NO_KEY);
     cr_expect_str_eq(hive_last_error(), "no Aden API key: set ADEN_API_KEY or store it as the "
                                         "credential aden_api_key (key api_key)");

@@ -43,7 +43,7 @@ Test(errors, a_success_of_every_kind_leaves_no_stale_message)
     hive_storage *mem = NULL, *file = NULL;
     hive_store *s = NULL;
     hive_strlist ids = {0};
-    hive_file_options fo = {0};
+    hive_file_options fo = HIVE_FILE_OPTIONS_INIT;
     char dir[] = "/tmp/hive-api-XXXXXX";
     bool found = false, created = false;
 
@@ -99,12 +99,12 @@ Test(errors, a_success_of_every_kind_leaves_no_stale_message)
     /* the store */
     CLEARS(hive_store_new(&s, mem, NULL));
     CLEARS(hive_store_save(s, c));
-    CLEARS(hive_store_get_key(s, &out, "api", NULL, 0));
+    CLEARS(hive_store_get_key(s, &out, "api", NULL, HIVE_GET_NO_REFRESH));
     hive_secret_free(&out);
     CLEARS(hive_store_exists(s, &found, "api"));
     CLEARS(hive_store_list(s, &ids));
     hive_strlist_free(&ids);
-    CLEARS(hive_store_resolve(s, &out, "k={{api.api_key}}", 0));
+    CLEARS(hive_store_resolve(s, &out, "k={{api.api_key}}", HIVE_GET_NO_REFRESH));
     hive_secret_free(&out);
     CLEARS(hive_store_validate_all(s, &all));
     hive_json_free(&all);

@@ -87,7 +87,7 @@ Test(composite, a_token_found_in_a_fallback_is_refreshed_into_the_primary)
     open_layers(&l, false);
     cr_assert_eq(hive_storage_exists(l.primary, &found, "tok"), HIVE_OK);
     cr_assert_not(found);
-    cr_assert_eq(hive_store_get_credential(l.store, &got, "tok", HIVE_GET_REFRESH | HIVE_GET_STRICT), HIVE_OK,
+    cr_assert_eq(hive_store_get_credential(l.store, &got, "tok", HIVE_GET_STRICT), HIVE_OK,
                  "%s", hive_last_error());
     cr_expect_str_eq(hive_cred_get_key(got, "access_token", NULL), "fresh-access");
     hive_cred_free(&got);
@@ -102,7 +102,7 @@ Test(composite, a_token_found_in_a_fallback_is_refreshed_into_the_primary)
     hive_cred_free(&got);
     /* read again through the composite: the primary's, no second refresh */
     hive_store_invalidate(l.store, "tok");
-    cr_assert_eq(hive_store_get_credential(l.store, &got, "tok", HIVE_GET_REFRESH | HIVE_GET_STRICT), HIVE_OK);
+    cr_assert_eq(hive_store_get_credential(l.store, &got, "tok", HIVE_GET_STRICT), HIVE_OK);
     cr_expect_str_eq(hive_cred_get_key(got, "access_token", NULL), "fresh-access");
     hive_cred_free(&got);
     cr_expect_eq(atomic_load(&l.token_endpoint.connections), 1);
@@ -129,7 +129,7 @@ static char home[64];
 static hive_storage *file_storage(void)
 {
     char dir[128];
-    hive_file_options o = {0};
+    hive_file_options o = HIVE_FILE_OPTIONS_INIT;
     hive_storage *s = NULL;
     bool made = true;
 

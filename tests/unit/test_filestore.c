@@ -39,7 +39,7 @@ TestSuite(filestore, .init = NULL, .fini = NULL);
 static hive_storage *open_store(const char *key)
 {
     hive_storage *s = NULL;
-    hive_file_options o = {0};
+    hive_file_options o = HIVE_FILE_OPTIONS_INIT;
     o.dir = dir;
     o.key = key;
     cr_assert_eq(hive_file_storage_open(&s, &o), HIVE_OK);
@@ -446,7 +446,7 @@ static void collect_warning(void *ctx, const char *msg)
 Test(filestore, open_store_directory_warned_once)
 {
     hive_storage *s = NULL;
-    hive_file_options o = {0};
+    hive_file_options o = HIVE_FILE_OPTIONS_INIT;
     char want[1200];
     char *v;
 
@@ -552,7 +552,7 @@ Test(filestore, index_without_a_key_drops_entries_whose_file_is_gone)
 static hive_rc init_with_key_file(const char *key_file)
 {
     hive_storage *s = NULL;
-    hive_file_options o = {0};
+    hive_file_options o = HIVE_FILE_OPTIONS_INIT;
     bool made = true;
     hive_rc rc;
 

@@ -137,15 +137,15 @@ Test(locale, a_credential_with_a_float_expiry_round_trips)
 Test(locale, etcd_timeout_option_keeps_its_fraction)
 {
     char home[] = "/tmp/hive-locale-home-XXXXXX";
+    hive_file_options fo = HIVE_FILE_OPTIONS_INIT;
     hive_storage *s = NULL;
     char cmd[64];
 
     cr_assert_not_null(mkdtemp(home));
-    setenv("HIVE_HOME", home, 1);
+    fo.home = home;
     setenv("HIVE_CREDENTIAL_KEY", "", 1);
-    unsetenv("HIVE_ETCD_USER");
     /* 0.5 s read as 0 would be refused as shorter than 0.1 s */
-    cr_expect_eq(hive_etcd_storage_open(&s, "etcd://127.0.0.1:9/p?timeout=0.5", NULL), HIVE_OK, "%s",
+    cr_expect_eq(hive_etcd_storage_open(&s, "etcd://127.0.0.1:9/p?timeout=0.5", &fo), HIVE_OK, "%s",
                  hive_last_error());
     hive_storage_free(&s);
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", home);

@@ -43,7 +43,7 @@ TestSuite(rotate, .init = make_home, .fini = remove_home);
 static hive_storage *open_store(const char *key)
 {
     hive_storage *s = NULL;
-    hive_file_options o = {0};
+    hive_file_options o = HIVE_FILE_OPTIONS_INIT;
     bool made = false;
 
     o.dir = dir;
@@ -76,7 +76,7 @@ static void write_pending(const char *text)
 static char *read_with(const char *key, const char *id)
 {
     hive_storage *s = NULL;
-    hive_file_options o = {0};
+    hive_file_options o = HIVE_FILE_OPTIONS_INIT;
     hive_cred *c = NULL;
     char *v = NULL;
 
@@ -256,7 +256,7 @@ Test(rotate, key_in_the_environment_to_the_given_key)
 Test(rotate, key_in_the_environment_to_HIVE_NEW_CREDENTIAL_KEY)
 {
     hive_storage *s = NULL;
-    hive_file_options o = {0};
+    hive_file_options o = HIVE_FILE_OPTIONS_INIT;
     hive_rotation r = {0};
     bool made = true;
 

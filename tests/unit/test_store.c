@@ -90,8 +90,11 @@ typedef struct test_provider {
     bool numbered;          /* "refreshed-token-N" for the Nth refresh */
     bool expired;           /* the new access token is already expired */
     int ttl;                /* else its life in seconds (0: an hour) */
-    /* another writer at work while the token request is out */
+    /* another writer at work while the token request is out, through
+     * store (a provider knows no store: this one keeps one, as a user's
+     * provider may) */
     void (*meanwhile)(hive_store *store);
+    hive_store *store;
 } test_provider;
 
 static bool tp_handles(const hive_provider *p, hive_cred_type t)
@@ -99,7 +102,7 @@ static bool tp_handles(const hive_provider *p, hive_cred_type t)
     return ((const test_provider *)p)->type == t;
 }
 
-static hive_rc tp_refresh(hive_provider *p, hive_store *store, hive_cred *cred)
+static hive_rc tp_refresh(hive_provider *p, const hive_lookup *lookup, hive_cred *cred)
 {
     test_provider *tp = (test_provider *)p;
     hive_time exp = now_plus(3600);
@@ -108,13 +111,12 @@ static hive_rc tp_refresh(hive_provider *p, hive_store *store, hive_cred *cred)
     if (tp->fail) {
         /* fail with a detail message set by the library, as a real
          * provider's failed call would */
-        hive_secret v = HIVE_SECRET_INIT;
-        cr_assert_eq(hive_store_get_key(store, &v, "token-endpoint-unreachable", NULL, 0),
-                     HIVE_ERR_NOT_FOUND);
+        hive_cred *none = NULL;
+        cr_assert_eq(lookup->load(lookup->ctx, &none, "token-endpoint-unreachable"), HIVE_ERR_NOT_FOUND);
         return HIVE_ERR_IO;
     }
     if (tp->meanwhile != NULL)
-        tp->meanwhile(store);
+        tp->meanwhile(tp->store);
     if (tp->expired)
         exp = now_plus(-1);
     else if (tp->ttl > 0)
@@ -130,6 +132,7 @@ static hive_rc tp_refresh(hive_provider *p, hive_store *store, hive_cred *cred)
 static void init_provider(test_provider *tp, const char *id, hive_cred_type type)
 {
     memset(tp, 0, sizeof(*tp));
+    tp->base = (hive_provider)HIVE_PROVIDER_INIT;
     tp->base.id = id;
     tp->base.handles = tp_handles;
     tp->base.refresh = tp_refresh;
@@ -169,6 +172,7 @@ static hive_store *refresh_store(test_provider *tp, const hive_store_options *op
 
     init_provider(tp, "test-oauth", HIVE_TYPE_OAUTH2);
     cr_assert_eq(hive_store_add_provider(s, &tp->base), HIVE_OK);
+    tp->store = s;
     cr_assert_eq(hive_storage_save(hive_store_storage(s), c), HIVE_OK);
     hive_cred_free(&c);
     return s;
@@ -196,10 +200,10 @@ Test(store, for_testing_serves_the_doc_example)
     hive_store *s = testing_store();
     hive_cred *c = NULL;
 
-    expect_key(s, "brave_search", "api_key", 0, "test-brave-key");
-    expect_key(s, "github_oauth", "access_token", 0, "test-token");
-    expect_key(s, "github_oauth", "refresh_token", 0, "test-refresh");
-    cr_assert_eq(hive_store_get_credential(s, &c, "github_oauth", 0), HIVE_OK);
+    expect_key(s, "brave_search", "api_key", HIVE_GET_NO_REFRESH, "test-brave-key");
+    expect_key(s, "github_oauth", "access_token", HIVE_GET_NO_REFRESH, "test-token");
+    expect_key(s, "github_oauth", "refresh_token", HIVE_GET_NO_REFRESH, "test-refresh");
+    cr_assert_eq(hive_store_get_credential(s, &c, "github_oauth", HIVE_GET_NO_REFRESH), HIVE_OK);
     cr_expect_str_eq(hive_cred_id(c), "github_oauth");
     cr_expect_str_eq(hive_cred_type_str(c), "api_key");
     cr_expect_eq(hive_cred_key_count(c), 2);
@@ -227,10 +231,10 @@ Test(store, get_credential_returns_a_copy)
     hive_store *s = testing_store();
     hive_cred *c = NULL;
 
-    cr_assert_eq(hive_store_get_credential(s, &c, "brave_search", 0), HIVE_OK);
+    cr_assert_eq(hive_store_get_credential(s, &c, "brave_search", HIVE_GET_NO_REFRESH), HIVE_OK);
     cr_assert_eq(hive_cred_set_key(c, "api_key", "scribbled", 9, NULL), HIVE_OK);
     hive_cred_free(&c);
-    expect_key(s, "brave_search", "api_key", 0, "test-brave-key");
+    expect_key(s, "brave_search", "api_key", HIVE_GET_NO_REFRESH, "test-brave-key");
     hive_store_free(&s);
 }
 
@@ -239,7 +243,7 @@ Test(store, get_credential_of_a_missing_id_is_not_found)
     hive_store *s = testing_store();
     hive_cred *c = NULL;
 
-    cr_assert_eq(hive_store_get_credential(s, &c, "nope", 0), HIVE_ERR_NOT_FOUND);
+    cr_assert_eq(hive_store_get_credential(s, &c, "nope", HIVE_GET_NO_REFRESH), HIVE_ERR_NOT_FOUND);
     cr_expect_null(c);
     cr_expect_str_eq(hive_last_error(), "Credential 'nope' not found");
     hive_store_free(&s);
@@ -250,9 +254,9 @@ Test(store, get_key_errors_use_hive_messages)
     hive_store *s = testing_store();
     hive_secret v = HIVE_SECRET_INIT;
 
-    cr_assert_eq(hive_store_get_key(s, &v, "nope", "api_key", 0), HIVE_ERR_NOT_FOUND);
+    cr_assert_eq(hive_store_get_key(s, &v, "nope", "api_key", HIVE_GET_NO_REFRESH), HIVE_ERR_NOT_FOUND);
     cr_expect_str_eq(hive_last_error(), "Credential 'nope' not found");
-    cr_assert_eq(hive_store_get_key(s, &v, "brave_search", "secret", 0), HIVE_ERR_KEY_NOT_FOUND);
+    cr_assert_eq(hive_store_get_key(s, &v, "brave_search", "secret", HIVE_GET_NO_REFRESH), HIVE_ERR_KEY_NOT_FOUND);
     cr_expect_str_eq(hive_last_error(), "Key 'secret' not found in credential 'brave_search'");
     cr_expect_null(v.data);
     hive_store_free(&s);
@@ -288,13 +292,13 @@ Test(store, null_key_gives_the_default_key)
     cr_assert_eq(hive_storage_save(st, c), HIVE_OK);
     hive_cred_free(&c);
 
-    expect_key(s, "oauth", NULL, 0, "a");
-    expect_key(s, "all", NULL, 0, "v");
-    expect_key(s, "two", NULL, 0, "k");
-    expect_key(s, "basic", NULL, 0, "alice");
+    expect_key(s, "oauth", NULL, HIVE_GET_NO_REFRESH, "a");
+    expect_key(s, "all", NULL, HIVE_GET_NO_REFRESH, "v");
+    expect_key(s, "two", NULL, HIVE_GET_NO_REFRESH, "k");
+    expect_key(s, "basic", NULL, HIVE_GET_NO_REFRESH, "alice");
     {
         hive_secret v = HIVE_SECRET_INIT;
-        cr_expect_eq(hive_store_get_key(s, &v, "empty", NULL, 0), HIVE_ERR_KEY_NOT_FOUND);
+        cr_expect_eq(hive_store_get_key(s, &v, "empty", NULL, HIVE_GET_NO_REFRESH), HIVE_ERR_KEY_NOT_FOUND);
     }
     hive_store_free(&s);
 }
@@ -303,8 +307,8 @@ Test(store, for_testing_default_key_is_the_access_token)
 {
     hive_store *s = testing_store();
 
-    expect_key(s, "github_oauth", NULL, 0, "test-token");
-    expect_key(s, "brave_search", NULL, 0, "test-brave-key");
+    expect_key(s, "github_oauth", NULL, HIVE_GET_NO_REFRESH, "test-token");
+    expect_key(s, "brave_search", NULL, HIVE_GET_NO_REFRESH, "test-brave-key");
     hive_store_free(&s);
 }
 
@@ -321,7 +325,7 @@ Test(store, save_then_get_and_exists)
     hive_cred_free(&c);
     cr_assert_eq(hive_store_exists(s, &found, "postgres_db"), HIVE_OK);
     cr_expect(found);
-    expect_key(s, "postgres_db", "password", 0, "secret123");
+    expect_key(s, "postgres_db", "password", HIVE_GET_NO_REFRESH, "secret123");
     expect_stored(hive_store_storage(s), "postgres_db", "username", "admin");
     hive_store_free(&s);
 }
@@ -335,7 +339,7 @@ Test(store, delete_removes_and_a_second_delete_is_not_found)
     cr_assert_eq(hive_store_delete(s, "brave_search"), HIVE_OK);
     cr_assert_eq(hive_store_exists(s, &found, "brave_search"), HIVE_OK);
     cr_expect_not(found);
-    cr_expect_eq(hive_store_get_key(s, &v, "brave_search", "api_key", 0), HIVE_ERR_NOT_FOUND);
+    cr_expect_eq(hive_store_get_key(s, &v, "brave_search", "api_key", HIVE_GET_NO_REFRESH), HIVE_ERR_NOT_FOUND);
     cr_expect_eq(hive_store_delete(s, "brave_search"), HIVE_ERR_NOT_FOUND);
     cr_expect_str_eq(hive_last_error(), "Credential 'brave_search' not found");
     hive_store_free(&s);
@@ -403,9 +407,9 @@ Test(store, cache_serves_a_credential_changed_in_storage)
 {
     hive_store *s = testing_store();
 
-    expect_key(s, "brave_search", "api_key", 0, "test-brave-key");
+    expect_key(s, "brave_search", "api_key", HIVE_GET_NO_REFRESH, "test-brave-key");
     put_api_key(hive_store_storage(s), "brave_search", "changed");
-    expect_key(s, "brave_search", "api_key", 0, "test-brave-key");
+    expect_key(s, "brave_search", "api_key", HIVE_GET_NO_REFRESH, "test-brave-key");
     expect_stored(hive_store_storage(s), "brave_search", "api_key", "changed");
     hive_store_free(&s);
 }
@@ -414,13 +418,13 @@ Test(store, invalidate_drops_one_id)
 {
     hive_store *s = testing_store();
 
-    expect_key(s, "brave_search", "api_key", 0, "test-brave-key");
-    expect_key(s, "github_oauth", "access_token", 0, "test-token");
+    expect_key(s, "brave_search", "api_key", HIVE_GET_NO_REFRESH, "test-brave-key");
+    expect_key(s, "github_oauth", "access_token", HIVE_GET_NO_REFRESH, "test-token");
     put_api_key(hive_store_storage(s), "brave_search", "changed");
     put_api_key(hive_store_storage(s), "github_oauth", "changed-too");
     hive_store_invalidate(s, "brave_search");
-    expect_key(s, "brave_search", "api_key", 0, "changed");
-    expect_key(s, "github_oauth", "access_token", 0, "test-token");
+    expect_key(s, "brave_search", "api_key", HIVE_GET_NO_REFRESH, "changed");
+    expect_key(s, "github_oauth", "access_token", HIVE_GET_NO_REFRESH, "test-token");
     hive_store_free(&s);
 }
 
@@ -429,33 +433,33 @@ Test(store, invalidate_null_drops_everything)
     hive_store *s = testing_store();
     hive_cred *c = make_cred("github_oauth", "oauth2", "access_token", "new-token", NULL);
 
-    expect_key(s, "brave_search", "api_key", 0, "test-brave-key");
-    expect_key(s, "github_oauth", "access_token", 0, "test-token");
+    expect_key(s, "brave_search", "api_key", HIVE_GET_NO_REFRESH, "test-brave-key");
+    expect_key(s, "github_oauth", "access_token", HIVE_GET_NO_REFRESH, "test-token");
     put_api_key(hive_store_storage(s), "brave_search", "changed");
     cr_assert_eq(hive_storage_save(hive_store_storage(s), c), HIVE_OK);
     hive_cred_free(&c);
     hive_store_invalidate(s, NULL);
-    expect_key(s, "brave_search", "api_key", 0, "changed");
-    expect_key(s, "github_oauth", "access_token", 0, "new-token");
+    expect_key(s, "brave_search", "api_key", HIVE_GET_NO_REFRESH, "changed");
+    expect_key(s, "github_oauth", "access_token", HIVE_GET_NO_REFRESH, "new-token");
     hive_store_free(&s);
 }
 
 Test(store, negative_cache_ttl_disables_the_cache)
 {
-    hive_store_options o = {0};
+    hive_store_options o = HIVE_STORE_OPTIONS_INIT;
     hive_store *s;
 
     o.cache_ttl = -1;
     s = memory_store(&o);
     put_api_key(hive_store_storage(s), "k", "one");
-    expect_key(s, "k", "api_key", 0, "one");
+    expect_key(s, "k", "api_key", HIVE_GET_NO_REFRESH, "one");
     put_api_key(hive_store_storage(s), "k", "two");
-    expect_key(s, "k", "api_key", 0, "two");
+    expect_key(s, "k", "api_key", HIVE_GET_NO_REFRESH, "two");
     cr_assert_eq(hive_storage_delete(hive_store_storage(s), "k"), HIVE_OK);
     {
         hive_secret v = HIVE_SECRET_INIT;
         bool found = true;
-        cr_expect_eq(hive_store_get_key(s, &v, "k", NULL, 0), HIVE_ERR_NOT_FOUND);
+        cr_expect_eq(hive_store_get_key(s, &v, "k", NULL, HIVE_GET_NO_REFRESH), HIVE_ERR_NOT_FOUND);
         cr_assert_eq(hive_store_exists(s, &found, "k"), HIVE_OK);
         cr_expect_not(found);
     }
@@ -473,7 +477,7 @@ static int64_t test_clock(void)
 
 Test(store, cache_entry_expires_after_the_ttl)
 {
-    hive_store_options o = {0};
+    hive_store_options o = HIVE_STORE_OPTIONS_INIT;
     hive_store *s;
 
     hive__store_clock = test_clock;
@@ -481,18 +485,18 @@ Test(store, cache_entry_expires_after_the_ttl)
     o.cache_ttl = 60;
     s = memory_store(&o);
     put_api_key(hive_store_storage(s), "k", "one");
-    expect_key(s, "k", "api_key", 0, "one");
+    expect_key(s, "k", "api_key", HIVE_GET_NO_REFRESH, "one");
     put_api_key(hive_store_storage(s), "k", "two");
-    expect_key(s, "k", "api_key", 0, "one");
+    expect_key(s, "k", "api_key", HIVE_GET_NO_REFRESH, "one");
     test_now = 1059;                        /* 59 s later: still cached */
-    expect_key(s, "k", "api_key", 0, "one");
+    expect_key(s, "k", "api_key", HIVE_GET_NO_REFRESH, "one");
     test_now = 1060;                        /* the ttl has passed */
-    expect_key(s, "k", "api_key", 0, "two");
+    expect_key(s, "k", "api_key", HIVE_GET_NO_REFRESH, "two");
     put_api_key(hive_store_storage(s), "k", "three");
     test_now = 1119;                        /* cached again at 1060 */
-    expect_key(s, "k", "api_key", 0, "two");
+    expect_key(s, "k", "api_key", HIVE_GET_NO_REFRESH, "two");
     test_now = 1120;
-    expect_key(s, "k", "api_key", 0, "three");
+    expect_key(s, "k", "api_key", HIVE_GET_NO_REFRESH, "three");
     hive_store_free(&s);
 }
 
@@ -501,10 +505,10 @@ Test(store, save_through_the_store_updates_the_cache)
     hive_store *s = testing_store();
     hive_cred *c = make_cred("brave_search", "api_key", "api_key", "saved", NULL);
 
-    expect_key(s, "brave_search", "api_key", 0, "test-brave-key");   /* cached */
+    expect_key(s, "brave_search", "api_key", HIVE_GET_NO_REFRESH, "test-brave-key");   /* cached */
     cr_assert_eq(hive_store_save(s, c), HIVE_OK);
     hive_cred_free(&c);
-    expect_key(s, "brave_search", "api_key", 0, "saved");
+    expect_key(s, "brave_search", "api_key", HIVE_GET_NO_REFRESH, "saved");
     expect_stored(hive_store_storage(s), "brave_search", "api_key", "saved");
     hive_store_free(&s);
 }
@@ -515,9 +519,9 @@ Test(store, delete_through_the_store_drops_the_cached_copy)
     hive_cred *c = NULL;
     bool found = true;
 
-    expect_key(s, "brave_search", "api_key", 0, "test-brave-key");   /* cached */
+    expect_key(s, "brave_search", "api_key", HIVE_GET_NO_REFRESH, "test-brave-key");   /* cached */
     cr_assert_eq(hive_store_delete(s, "brave_search"), HIVE_OK);
-    cr_expect_eq(hive_store_get_credential(s, &c, "brave_search", 0), HIVE_ERR_NOT_FOUND);
+    cr_expect_eq(hive_store_get_credential(s, &c, "brave_search", HIVE_GET_NO_REFRESH), HIVE_ERR_NOT_FOUND);
     cr_assert_eq(hive_store_exists(s, &found, "brave_search"), HIVE_OK);
     cr_expect_not(found);
     cr_expect_not(hive_store_is_available(s, "brave_search"));
@@ -534,10 +538,10 @@ Test(store, failed_save_leaves_no_stale_cache)
     setenv("HIVE_UNIT_ENVCRED", "from-env", 1);
     cr_assert_eq(hive_env_storage_open(&env, mapping, ""), HIVE_OK);
     cr_assert_eq(hive_store_new(&s, env, NULL), HIVE_OK);
-    expect_key(s, "envcred", "api_key", 0, "from-env");
+    expect_key(s, "envcred", "api_key", HIVE_GET_NO_REFRESH, "from-env");
     cr_expect_eq(hive_store_save(s, c), HIVE_ERR_READ_ONLY);
     hive_cred_free(&c);
-    expect_key(s, "envcred", "api_key", 0, "from-env");
+    expect_key(s, "envcred", "api_key", HIVE_GET_NO_REFRESH, "from-env");
     hive_store_free(&s);
 }
 
@@ -640,6 +644,24 @@ Test(store, add_provider_without_id_is_invalid)
 
     init_provider(&p, NULL, HIVE_TYPE_OAUTH2);
     cr_expect_eq(hive_store_add_provider(s, &p.base), HIVE_ERR_INVALID);
+    cr_expect_str_eq(hive_last_error(), "a provider needs an id");
+    hive_store_free(&s);
+}
+
+Test(store, add_provider_of_an_unknown_size_is_invalid)
+{
+    hive_store *s = memory_store(NULL);
+    test_provider p;
+    hive_cred *c = NULL;
+
+    init_provider(&p, "mine", HIVE_TYPE_OAUTH2);
+    p.base.size = 0;
+    cr_expect_eq(hive_store_add_provider(s, &p.base), HIVE_ERR_INVALID);
+    cr_expect_not_null(strstr(hive_last_error(), "hive_provider.size is 0"), "%s", hive_last_error());
+    cr_expect_not_null(strstr(hive_last_error(), "HIVE_PROVIDER_INIT"), "%s", hive_last_error());
+    cr_assert_eq(hive_cred_new(&c, "tok", "oauth2"), HIVE_OK);
+    cr_expect_str_eq(hive_store_provider_for(s, c)->id, "oauth2", "the refused provider was registered");
+    hive_cred_free(&c);
     hive_store_free(&s);
 }
 
@@ -683,7 +705,7 @@ Test(refresh, static_provider_never_refreshes)
 Test(refresh, static_credential_is_never_due)
 {
     warnings w = {0};
-    hive_store_options o = {0};
+    hive_store_options o = HIVE_STORE_OPTIONS_INIT;
     hive_store *s;
     hive_time soon = now_plus(10);
     hive_cred *c = make_cred("k", "api_key", "api_key", "v", &soon);
@@ -695,10 +717,10 @@ Test(refresh, static_credential_is_never_due)
     cr_assert_eq(hive_cred_set_auto_refresh(c, true), HIVE_OK);
     cr_assert_eq(hive_storage_save(hive_store_storage(s), c), HIVE_OK);
     hive_cred_free(&c);
-    cr_expect_eq(hive_store_get_credential(s, &got, "k", HIVE_GET_REFRESH), HIVE_OK);
+    cr_expect_eq(hive_store_get_credential(s, &got, "k", 0), HIVE_OK);
     hive_cred_free(&got);
     cr_expect_eq(w.count, 0, "warned: %s", w.last);
-    cr_expect_eq(hive_store_get_credential(s, &got, "k", HIVE_GET_REFRESH | HIVE_GET_STRICT), HIVE_OK,
+    cr_expect_eq(hive_store_get_credential(s, &got, "k", HIVE_GET_STRICT), HIVE_OK,
                  "%s", hive_last_error());
     hive_cred_free(&got);
     hive_store_free(&s);
@@ -716,7 +738,7 @@ Test(refresh, bearer_token_cannot_be_refreshed)
     cr_assert_eq(hive_store_refresh(s, NULL, "internal_jwt"), HIVE_ERR_UNSUPPORTED);
     cr_expect_str_eq(hive_last_error(), "Bearer token 'internal_jwt' cannot be refreshed. Obtain a new "
                      "token and save it to the credential store.");
-    cr_assert_eq(hive_store_get_credential(s, &c, "internal_jwt", HIVE_GET_REFRESH | HIVE_GET_STRICT),
+    cr_assert_eq(hive_store_get_credential(s, &c, "internal_jwt", HIVE_GET_STRICT),
                  HIVE_ERR_UNSUPPORTED);
     cr_expect_str_eq(hive_last_error(), "Bearer token 'internal_jwt' cannot be refreshed. Obtain a new "
                      "token and save it to the credential store.");
@@ -740,7 +762,7 @@ Test(refresh, due_credential_is_refreshed_saved_and_stamped)
     hive_time before = hive_time_now();
     hive_time t;
 
-    cr_assert_eq(hive_store_get_credential(s, &c, "tok", HIVE_GET_REFRESH), HIVE_OK, "%s", hive_last_error());
+    cr_assert_eq(hive_store_get_credential(s, &c, "tok", 0), HIVE_OK, "%s", hive_last_error());
     cr_expect_eq(tp.refreshes, 1);
     cr_expect_str_eq(hive_cred_get_key(c, "access_token", NULL), "refreshed-token");
     cr_expect_str_eq(hive_cred_get_key(c, "refresh_token", NULL), "rt");
@@ -756,63 +778,68 @@ Test(refresh, due_credential_is_refreshed_saved_and_stamped)
     hive_cred_free(&c);
 
     /* no longer due: the next read does not refresh again */
-    expect_key(s, "tok", NULL, HIVE_GET_REFRESH, "refreshed-token");
+    expect_key(s, "tok", NULL, 0, "refreshed-token");
     cr_expect_eq(tp.refreshes, 1);
     hive_store_free(&s);
 }
 
 Test(refresh, expired_credential_is_refreshed)
 {
-    cr_expect_eq(refreshes_for(NULL, true, now_plus(-3600), HIVE_GET_REFRESH), 1);
+    cr_expect_eq(refreshes_for(NULL, true, now_plus(-3600), 0), 1);
 }
 
-Test(refresh, not_without_the_refresh_flag)
+Test(refresh, a_due_credential_is_refreshed_by_default)
 {
-    cr_expect_eq(refreshes_for(NULL, true, now_plus(60), 0), 0);
-    cr_expect_eq(refreshes_for(NULL, true, now_plus(-60), HIVE_GET_STRICT), 0);
+    cr_expect_eq(refreshes_for(NULL, true, now_plus(60), 0), 1);
+}
+
+Test(refresh, not_with_the_no_refresh_flag)
+{
+    cr_expect_eq(refreshes_for(NULL, true, now_plus(60), HIVE_GET_NO_REFRESH), 0);
+    cr_expect_eq(refreshes_for(NULL, true, now_plus(-60), HIVE_GET_NO_REFRESH | HIVE_GET_STRICT), 0);
 }
 
 Test(refresh, not_when_auto_refresh_is_off)
 {
-    cr_expect_eq(refreshes_for(NULL, false, now_plus(60), HIVE_GET_REFRESH), 0);
-    cr_expect_eq(refreshes_for(NULL, false, now_plus(-60), HIVE_GET_REFRESH | HIVE_GET_STRICT), 0);
+    cr_expect_eq(refreshes_for(NULL, false, now_plus(60), 0), 0);
+    cr_expect_eq(refreshes_for(NULL, false, now_plus(-60), HIVE_GET_STRICT), 0);
 }
 
 Test(refresh, not_when_no_key_expires)
 {
     hive_time none = {0, 0, 0, HIVE_TIME_NONE};
-    cr_expect_eq(refreshes_for(NULL, true, none, HIVE_GET_REFRESH), 0);
-    cr_expect_eq(refreshes_for(NULL, true, now_plus(3600), HIVE_GET_REFRESH), 0);
+    cr_expect_eq(refreshes_for(NULL, true, none, 0), 0);
+    cr_expect_eq(refreshes_for(NULL, true, now_plus(3600), 0), 0);
 }
 
 Test(refresh, default_margin_is_300_seconds_inclusive)
 {
-    cr_expect_eq(refreshes_for(NULL, true, now_plus(HIVE_DEFAULT_REFRESH_MARGIN - 1), HIVE_GET_REFRESH), 1);
-    cr_expect_eq(refreshes_for(NULL, true, now_plus(HIVE_DEFAULT_REFRESH_MARGIN), HIVE_GET_REFRESH), 1);
-    cr_expect_eq(refreshes_for(NULL, true, now_plus(HIVE_DEFAULT_REFRESH_MARGIN + 2), HIVE_GET_REFRESH), 0);
+    cr_expect_eq(refreshes_for(NULL, true, now_plus(HIVE_DEFAULT_REFRESH_MARGIN - 1), 0), 1);
+    cr_expect_eq(refreshes_for(NULL, true, now_plus(HIVE_DEFAULT_REFRESH_MARGIN), 0), 1);
+    cr_expect_eq(refreshes_for(NULL, true, now_plus(HIVE_DEFAULT_REFRESH_MARGIN + 2), 0), 0);
 }
 
 Test(refresh, configured_margin_is_used)
 {
-    hive_store_options o = {0};
+    hive_store_options o = HIVE_STORE_OPTIONS_INIT;
 
     o.refresh_margin = 60;
-    cr_expect_eq(refreshes_for(&o, true, now_plus(59), HIVE_GET_REFRESH), 1);
-    cr_expect_eq(refreshes_for(&o, true, now_plus(60), HIVE_GET_REFRESH), 1);
-    cr_expect_eq(refreshes_for(&o, true, now_plus(62), HIVE_GET_REFRESH), 0);
-    cr_expect_eq(refreshes_for(&o, true, now_plus(200), HIVE_GET_REFRESH), 0, "within 300 but not 60");
+    cr_expect_eq(refreshes_for(&o, true, now_plus(59), 0), 1);
+    cr_expect_eq(refreshes_for(&o, true, now_plus(60), 0), 1);
+    cr_expect_eq(refreshes_for(&o, true, now_plus(62), 0), 0);
+    cr_expect_eq(refreshes_for(&o, true, now_plus(200), 0), 0, "within 300 but not 60");
     o.refresh_margin = 3600;
-    cr_expect_eq(refreshes_for(&o, true, now_plus(3000), HIVE_GET_REFRESH), 1);
+    cr_expect_eq(refreshes_for(&o, true, now_plus(3000), 0), 1);
 }
 
 Test(refresh, negative_margin_refreshes_only_expired_keys)
 {
-    hive_store_options o = {0};
+    hive_store_options o = HIVE_STORE_OPTIONS_INIT;
 
     o.refresh_margin = -1;
-    cr_expect_eq(refreshes_for(&o, true, now_plus(-1), HIVE_GET_REFRESH), 1);
-    cr_expect_eq(refreshes_for(&o, true, now_plus(2), HIVE_GET_REFRESH), 0);
-    cr_expect_eq(refreshes_for(&o, true, now_plus(60), HIVE_GET_REFRESH), 0);
+    cr_expect_eq(refreshes_for(&o, true, now_plus(-1), 0), 1);
+    cr_expect_eq(refreshes_for(&o, true, now_plus(2), 0), 0);
+    cr_expect_eq(refreshes_for(&o, true, now_plus(60), 0), 0);
 }
 
 Test(refresh, manual_refresh_runs_even_when_not_due)
@@ -828,7 +855,7 @@ Test(refresh, manual_refresh_runs_even_when_not_due)
     cr_expect_neq(hive_cred_time(c, HIVE_CRED_LAST_REFRESHED).form, HIVE_TIME_NONE);
     hive_cred_free(&c);
     expect_stored(hive_store_storage(s), "tok", "access_token", "refreshed-token");
-    expect_key(s, "tok", "access_token", 0, "refreshed-token");
+    expect_key(s, "tok", "access_token", HIVE_GET_NO_REFRESH, "refreshed-token");
     hive_store_free(&s);
 }
 
@@ -836,7 +863,7 @@ Test(refresh, failing_provider_with_strict_fails_the_get)
 {
     test_provider tp;
     warnings w = {0};
-    hive_store_options o = {0};
+    hive_store_options o = HIVE_STORE_OPTIONS_INIT;
     hive_time soon = now_plus(30);
     hive_store *s;
     hive_cred *c = NULL;
@@ -845,14 +872,14 @@ Test(refresh, failing_provider_with_strict_fails_the_get)
     o.warn_ctx = &w;
     s = refresh_store(&tp, &o, true, &soon);
     tp.fail = true;
-    cr_expect_eq(hive_store_get_credential(s, &c, "tok", HIVE_GET_REFRESH | HIVE_GET_STRICT), HIVE_ERR_IO);
+    cr_expect_eq(hive_store_get_credential(s, &c, "tok", HIVE_GET_STRICT), HIVE_ERR_IO);
     cr_expect_null(c);
     cr_expect_not_null(strstr(hive_last_error(), "token-endpoint-unreachable"), "%s", hive_last_error());
     cr_expect_eq(tp.refreshes, 1);
     cr_expect_eq(w.count, 0);
     {
         hive_secret v = HIVE_SECRET_INIT;
-        cr_expect_eq(hive_store_get_key(s, &v, "tok", NULL, HIVE_GET_REFRESH | HIVE_GET_STRICT), HIVE_ERR_IO);
+        cr_expect_eq(hive_store_get_key(s, &v, "tok", NULL, HIVE_GET_STRICT), HIVE_ERR_IO);
         cr_expect_null(v.data);
     }
     expect_stored(hive_store_storage(s), "tok", "access_token", "old-token");
@@ -863,7 +890,7 @@ Test(refresh, failing_provider_without_strict_warns_and_returns_the_stored_crede
 {
     test_provider tp;
     warnings w = {0};
-    hive_store_options o = {0};
+    hive_store_options o = HIVE_STORE_OPTIONS_INIT;
     hive_time soon = now_plus(30);
     hive_store *s;
     hive_cred *c = NULL;
@@ -872,7 +899,7 @@ Test(refresh, failing_provider_without_strict_warns_and_returns_the_stored_crede
     o.warn_ctx = &w;
     s = refresh_store(&tp, &o, true, &soon);
     tp.fail = true;
-    cr_assert_eq(hive_store_get_credential(s, &c, "tok", HIVE_GET_REFRESH), HIVE_OK, "%s", hive_last_error());
+    cr_assert_eq(hive_store_get_credential(s, &c, "tok", 0), HIVE_OK, "%s", hive_last_error());
     cr_expect_str_eq(hive_cred_get_key(c, "access_token", NULL), "old-token");
     cr_expect_eq(hive_cred_time(c, HIVE_CRED_LAST_REFRESHED).form, HIVE_TIME_NONE);
     hive_cred_free(&c);
@@ -888,7 +915,7 @@ Test(refresh, failed_refresh_is_tried_and_warned_once)
 {
     test_provider tp;
     warnings w = {0};
-    hive_store_options o = {0};
+    hive_store_options o = HIVE_STORE_OPTIONS_INIT;
     hive_time soon = now_plus(30);
     hive_store *s;
 
@@ -896,13 +923,13 @@ Test(refresh, failed_refresh_is_tried_and_warned_once)
     o.warn_ctx = &w;
     s = refresh_store(&tp, &o, true, &soon);
     tp.fail = true;
-    expect_key(s, "tok", "access_token", HIVE_GET_REFRESH, "old-token");
-    expect_key(s, "tok", "access_token", HIVE_GET_REFRESH, "old-token");
+    expect_key(s, "tok", "access_token", 0, "old-token");
+    expect_key(s, "tok", "access_token", 0, "old-token");
     cr_expect_eq(tp.refreshes, 1);
     cr_expect_eq(w.count, 1);
     {
         hive_cred *c = NULL;
-        cr_expect_eq(hive_store_get_credential(s, &c, "tok", HIVE_GET_REFRESH | HIVE_GET_STRICT), HIVE_ERR_IO);
+        cr_expect_eq(hive_store_get_credential(s, &c, "tok", HIVE_GET_STRICT), HIVE_ERR_IO);
         cr_expect_not_null(strstr(hive_last_error(), "token-endpoint-unreachable"), "%s", hive_last_error());
         cr_expect_null(c);
     }
@@ -920,7 +947,7 @@ Test(refresh, successful_refresh_forgets_an_earlier_failure)
     hive_cred *c = NULL;
 
     tp.fail = true;
-    expect_key(s, "tok", "access_token", HIVE_GET_REFRESH, "old-token");
+    expect_key(s, "tok", "access_token", 0, "old-token");
     cr_assert_eq(tp.refreshes, 1);
     tp.fail = false;
     cr_assert_eq(hive_store_refresh(s, NULL, "tok"), HIVE_OK, "%s", hive_last_error());
@@ -929,7 +956,7 @@ Test(refresh, successful_refresh_forgets_an_earlier_failure)
     c = oauth_cred("tok", true, &soon);
     cr_assert_eq(hive_store_save(s, c), HIVE_OK);
     hive_cred_free(&c);
-    cr_expect_eq(hive_store_get_credential(s, &c, "tok", HIVE_GET_REFRESH | HIVE_GET_STRICT), HIVE_OK,
+    cr_expect_eq(hive_store_get_credential(s, &c, "tok", HIVE_GET_STRICT), HIVE_OK,
                  "the failure before the successful refresh was replayed: %s", hive_last_error());
     cr_expect_eq(tp.refreshes, 3);
     if (c != NULL)
@@ -945,7 +972,7 @@ Test(refresh, failing_provider_without_a_warn_callback_is_silent)
     hive_store *s = refresh_store(&tp, NULL, true, &soon);
 
     tp.fail = true;
-    expect_key(s, "tok", "access_token", HIVE_GET_REFRESH, "old-token");
+    expect_key(s, "tok", "access_token", 0, "old-token");
     cr_expect_eq(tp.refreshes, 1);
     hive_store_free(&s);
 }
@@ -1042,7 +1069,7 @@ Test(refresh, fresh_access_token_with_expired_other_keys_is_not_refreshed)
     cr_assert_eq(hive_storage_save(hive_store_storage(s), c), HIVE_OK);
     hive_cred_free(&c);
     for (int i = 0; i < 3; i++)
-        expect_key(s, "tok", "access_token", HIVE_GET_REFRESH | HIVE_GET_STRICT, "old-token");
+        expect_key(s, "tok", "access_token", HIVE_GET_STRICT, "old-token");
     cr_expect_eq(tp.refreshes, 0);
     hive_store_free(&s);
 }
@@ -1059,8 +1086,8 @@ Test(refresh, a_launch_refreshes_a_credential_at_most_once)
     tp.numbered = true;
     tp.expired = true;
     for (int i = 0; i < 3; i++) {
-        expect_key(s, "tok", "access_token", HIVE_GET_REFRESH, "refreshed-token-1");
-        expect_key(s, "tok", "access_token", HIVE_GET_REFRESH | HIVE_GET_STRICT, "refreshed-token-1");
+        expect_key(s, "tok", "access_token", 0, "refreshed-token-1");
+        expect_key(s, "tok", "access_token", HIVE_GET_STRICT, "refreshed-token-1");
     }
     cr_expect_eq(tp.refreshes, 1);
     expect_stored(hive_store_storage(s), "tok", "access_token", "refreshed-token-1");
@@ -1080,10 +1107,10 @@ Test(refresh, a_long_lived_handle_refreshes_again_when_due_again)
 
     tp.numbered = true;
     tp.ttl = 2;   /* due after two thirds of its life */
-    expect_key(s, "tok", "access_token", HIVE_GET_REFRESH, "refreshed-token-1");
-    expect_key(s, "tok", "access_token", HIVE_GET_REFRESH, "refreshed-token-1");
+    expect_key(s, "tok", "access_token", 0, "refreshed-token-1");
+    expect_key(s, "tok", "access_token", 0, "refreshed-token-1");
     sleep(2);
-    expect_key(s, "tok", "access_token", HIVE_GET_REFRESH | HIVE_GET_STRICT, "refreshed-token-2");
+    expect_key(s, "tok", "access_token", HIVE_GET_STRICT, "refreshed-token-2");
     cr_expect_eq(tp.refreshes, 2);
     hive_store_free(&s);
 }
@@ -1093,7 +1120,7 @@ Test(refresh, a_long_lived_handle_refreshes_again_when_due_again)
 Test(refresh, a_store_without_cache_decides_on_each_read)
 {
     test_provider tp;
-    hive_store_options o = {0};
+    hive_store_options o = HIVE_STORE_OPTIONS_INIT;
     hive_time past = now_plus(-60);
     hive_store *s;
 
@@ -1101,8 +1128,8 @@ Test(refresh, a_store_without_cache_decides_on_each_read)
     s = refresh_store(&tp, &o, true, &past);
     tp.numbered = true;
     tp.expired = true;
-    expect_key(s, "tok", "access_token", HIVE_GET_REFRESH, "refreshed-token-1");
-    expect_key(s, "tok", "access_token", HIVE_GET_REFRESH, "refreshed-token-2");
+    expect_key(s, "tok", "access_token", 0, "refreshed-token-1");
+    expect_key(s, "tok", "access_token", 0, "refreshed-token-2");
     cr_expect_eq(tp.refreshes, 2);
     expect_stored(hive_store_storage(s), "tok", "access_token", "refreshed-token-2");
     hive_store_free(&s);
@@ -1134,7 +1161,7 @@ Test(refresh, a_refresh_keeps_a_credential_saved_meanwhile)
     hive_cred *c = NULL;
 
     tp.meanwhile = add_meanwhile;
-    expect_key(s, "tok", "access_token", HIVE_GET_REFRESH | HIVE_GET_STRICT, "added-meanwhile");
+    expect_key(s, "tok", "access_token", HIVE_GET_STRICT, "added-meanwhile");
     expect_stored(hive_store_storage(s), "tok", "access_token", "added-meanwhile");
     cr_expect_eq(tp.refreshes, 1);
 
@@ -1156,7 +1183,7 @@ Test(refresh, a_refresh_does_not_resurrect_a_credential_deleted_meanwhile)
     bool found = true;
 
     tp.meanwhile = delete_meanwhile;
-    cr_expect_eq(hive_store_get_credential(s, &c, "tok", HIVE_GET_REFRESH), HIVE_ERR_NOT_FOUND);
+    cr_expect_eq(hive_store_get_credential(s, &c, "tok", 0), HIVE_ERR_NOT_FOUND);
     cr_expect_null(c);
     cr_assert_eq(hive_storage_exists(hive_store_storage(s), &found, "tok"), HIVE_OK);
     cr_expect_not(found, "the refresh saved a deleted credential again");
@@ -1443,8 +1470,8 @@ Test(env_storage, store_over_env_storage_like_with_env_storage)
     setenv("HIVE_UNIT_BSA", "doc-key", 1);
     cr_assert_eq(hive_env_storage_open(&st, mapping, ""), HIVE_OK);
     cr_assert_eq(hive_store_new(&s, st, NULL), HIVE_OK);
-    expect_key(s, "brave_search", "api_key", 0, "doc-key");
-    expect_key(s, "brave_search", NULL, 0, "doc-key");
+    expect_key(s, "brave_search", "api_key", HIVE_GET_NO_REFRESH, "doc-key");
+    expect_key(s, "brave_search", NULL, HIVE_GET_NO_REFRESH, "doc-key");
     cr_expect(hive_store_is_available(s, "brave_search"));
     cr_expect_eq(hive_store_delete(s, "brave_search"), HIVE_ERR_READ_ONLY);
     hive_store_free(&s);
@@ -1573,14 +1600,14 @@ Test(composite, primary_with_env_fallback_like_the_doc)
     cr_assert_eq(hive_env_storage_open(&env, mapping, ""), HIVE_OK);
     cr_assert_eq(hive_composite_storage_new(&comp, mem, &env, 1), HIVE_OK);
     cr_assert_eq(hive_store_new(&s, comp, NULL), HIVE_OK);
-    expect_key(s, "brave_search", "api_key", 0, "env-key");
+    expect_key(s, "brave_search", "api_key", HIVE_GET_NO_REFRESH, "env-key");
     {
         hive_cred *c = make_cred("brave_search", "api_key", "api_key", "saved-key", NULL);
         cr_assert_eq(hive_store_save(s, c), HIVE_OK, "%s", hive_last_error());
         hive_cred_free(&c);
     }
     hive_store_invalidate(s, NULL);
-    expect_key(s, "brave_search", "api_key", 0, "saved-key");
+    expect_key(s, "brave_search", "api_key", HIVE_GET_NO_REFRESH, "saved-key");
     hive_store_free(&s);
 }
 
@@ -1889,7 +1916,7 @@ static void save_through_the_store(hive_store *store)
  * bounds a hang. */
 Test(refresh, a_provider_writing_its_credential_does_not_wait_for_its_own_lock)
 {
-    hive_file_options o = {0};
+    hive_file_options o = HIVE_FILE_OPTIONS_INIT;
     hive_storage *fs = NULL;
     hive_store *s = NULL;
     test_provider tp;
@@ -1903,12 +1930,83 @@ Test(refresh, a_provider_writing_its_credential_does_not_wait_for_its_own_lock)
     cr_assert_eq(hive_store_new(&s, fs, NULL), HIVE_OK, "%s", hive_last_error());
     init_provider(&tp, "test-oauth", HIVE_TYPE_OAUTH2);
     cr_assert_eq(hive_store_add_provider(s, &tp.base), HIVE_OK);
+    tp.store = s;
     cr_assert_eq(hive_store_save(s, c), HIVE_OK, "%s", hive_last_error());
     hive_cred_free(&c);
     tp.meanwhile = save_through_the_store;
-    expect_key(s, "tok", "access_token", HIVE_GET_REFRESH | HIVE_GET_STRICT, "saved-by-provider");
+    expect_key(s, "tok", "access_token", HIVE_GET_STRICT, "saved-by-provider");
     expect_stored(hive_store_storage(s), "tok", "access_token", "saved-by-provider");
     cr_expect_eq(tp.refreshes, 1);
     hive_store_free(&s);
     remove_tmp();
+}
+
+/* --- what a provider is given, and asking without refreshing ------------ */
+
+/* A provider that reads another credential through its lookup while it
+ * refreshes: it gets that credential as stored, never refreshed, even
+ * when it is due itself. */
+static char looked_up[64];
+
+static hive_rc lookup_refresh(hive_provider *p, const hive_lookup *lookup, hive_cred *cred)
+{
+    hive_cred *other = NULL;
+    hive_time exp = now_plus(3600);
+    const char *v;
+
+    (void)p;
+    cr_assert_eq(lookup->load(lookup->ctx, &other, "other"), HIVE_OK, "%s", hive_last_error());
+    v = hive_cred_get_key(other, "access_token", NULL);
+    snprintf(looked_up, sizeof(looked_up), "%s", v != NULL ? v : "");
+    hive_cred_free(&other);
+    return hive_cred_set_key(cred, "access_token", "new", 3, &exp);
+}
+
+Test(refresh, a_provider_looks_up_credentials_as_stored)
+{
+    hive_store *s = memory_store(NULL);
+    test_provider tp;
+    hive_time past = now_plus(-60);
+    hive_cred *c = oauth_cred("tok", true, &past);
+    hive_cred *other = oauth_cred("other", true, &past);
+
+    init_provider(&tp, "test-oauth", HIVE_TYPE_OAUTH2);
+    tp.base.refresh = lookup_refresh;
+    cr_assert_eq(hive_store_add_provider(s, &tp.base), HIVE_OK);
+    cr_assert_eq(hive_store_save(s, c), HIVE_OK);
+    cr_assert_eq(hive_store_save(s, other), HIVE_OK);
+    expect_key(s, "tok", "access_token", HIVE_GET_STRICT, "new");
+    cr_expect_str_eq(looked_up, "old-token", "the lookup refreshed 'other'");
+    expect_stored(hive_store_storage(s), "other", "access_token", "old-token");
+    hive_cred_free(&c);
+    hive_cred_free(&other);
+    hive_store_free(&s);
+}
+
+Test(refresh, can_refresh_asks_the_provider_without_refreshing)
+{
+    hive_store *s = memory_store(NULL);
+    hive_time past = now_plus(-60);
+    hive_cred *api = make_cred("k", "api_key", "api_key", "v", NULL);
+    hive_cred *bearer = make_cred("b", "bearer_token", "access_token", "eyJ", &past);
+    hive_cred *oauth = make_cred("o", "oauth2", "access_token", "old", &past);
+    hive_cred *config = make_cred("idp", "custom", "token_url", "https://idp.example/token", NULL);
+
+    cr_expect_not(hive_store_can_refresh(s, api));
+    cr_expect_str_eq(hive_last_error(), "No provider can refresh credential 'k'");
+    cr_expect_not(hive_store_can_refresh(s, bearer));
+    cr_expect_str_eq(hive_last_error(), "Bearer token 'b' cannot be refreshed");
+    cr_assert_eq(hive_cred_set_provider_id(oauth, "idp"), HIVE_OK);
+    cr_expect_not(hive_store_can_refresh(s, oauth), "no configuration credential yet");
+    cr_expect_not_null(strstr(hive_last_error(), "its provider 'idp' is not in the store"), "%s",
+                       hive_last_error());
+    cr_assert_eq(hive_cred_set_key(config, "client_id", "cid", 3, NULL), HIVE_OK);
+    cr_assert_eq(hive_store_save(s, config), HIVE_OK);
+    cr_expect(hive_store_can_refresh(s, oauth), "%s", hive_last_error());
+    cr_expect_str_eq(hive_last_error(), "");
+    hive_cred_free(&api);
+    hive_cred_free(&bearer);
+    hive_cred_free(&oauth);
+    hive_cred_free(&config);
+    hive_store_free(&s);
 }

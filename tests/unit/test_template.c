@@ -54,7 +54,7 @@ static void expect_json(const hive_json *v, const char *want)
 static void expect_resolved(hive_store *s, const char *text, const char *want)
 {
     hive_secret out = HIVE_SECRET_INIT;
-    cr_assert_eq(hive_store_resolve(s, &out, text, 0), HIVE_OK, "%s: %s", text, hive_last_error());
+    cr_assert_eq(hive_store_resolve(s, &out, text, HIVE_GET_NO_REFRESH), HIVE_OK, "%s: %s", text, hive_last_error());
     cr_expect_str_eq(out.data, want, "%s", text);
     cr_expect_eq(out.len, strlen(want));
     hive_secret_free(&out);
@@ -108,7 +108,7 @@ static hive_store *usage_store(void)
     static char path[300];
     hive_storage *mem = NULL;
     hive_store *s = NULL;
-    hive_store_options o = {0};
+    hive_store_options o = HIVE_STORE_OPTIONS_INIT;
 
     snprintf(path, sizeof(path), "%s/usage.json", tmp);
     o.usage_file = path;
@@ -326,10 +326,10 @@ Test(resolve, missing_credential_is_not_found)
     hive_store *s = testing_store();
     hive_secret out = HIVE_SECRET_INIT;
 
-    cr_assert_eq(hive_store_resolve(s, &out, "a {{nope.key}} b", 0), HIVE_ERR_NOT_FOUND);
+    cr_assert_eq(hive_store_resolve(s, &out, "a {{nope.key}} b", HIVE_GET_NO_REFRESH), HIVE_ERR_NOT_FOUND);
     cr_expect_str_eq(hive_last_error(), "Credential 'nope' not found");
     cr_expect_null(out.data);
-    cr_assert_eq(hive_store_resolve(s, &out, "{{brave_search}}{{nope}}", 0), HIVE_ERR_NOT_FOUND);
+    cr_assert_eq(hive_store_resolve(s, &out, "{{brave_search}}{{nope}}", HIVE_GET_NO_REFRESH), HIVE_ERR_NOT_FOUND);
     cr_expect_str_eq(hive_last_error(), "Credential 'nope' not found");
     cr_expect_null(out.data);
     hive_store_free(&s);
@@ -340,7 +340,7 @@ Test(resolve, missing_key_is_key_not_found)
     hive_store *s = testing_store();
     hive_secret out = HIVE_SECRET_INIT;
 
-    cr_assert_eq(hive_store_resolve(s, &out, "{{brave_search.secret}}", 0), HIVE_ERR_KEY_NOT_FOUND);
+    cr_assert_eq(hive_store_resolve(s, &out, "{{brave_search.secret}}", HIVE_GET_NO_REFRESH), HIVE_ERR_KEY_NOT_FOUND);
     cr_expect_str_eq(hive_last_error(), "Key 'secret' not found in credential 'brave_search'");
     cr_expect_null(out.data);
     hive_store_free(&s);
@@ -353,7 +353,7 @@ Test(resolve, headers_are_resolved_in_order)
                           "\"X-Subscription-Token\": \"{{brave_search.api_key}}\", \"Accept\": \"application/json\"}");
     hive_json *out = NULL;
 
-    cr_assert_eq(hive_store_resolve_headers(s, &out, in, 0), HIVE_OK, "%s", hive_last_error());
+    cr_assert_eq(hive_store_resolve_headers(s, &out, in, HIVE_GET_NO_REFRESH), HIVE_OK, "%s", hive_last_error());
     expect_json(out, "{\"Authorization\": \"Bearer test-token\", \"X-Subscription-Token\": \"test-brave-key\", "
                      "\"Accept\": \"application/json\"}");
     /* the input is untouched */
@@ -369,7 +369,7 @@ Test(resolve, params_are_resolved)
     hive_json *in = parse("{\"api_key\": \"{{brave_search.api_key}}\", \"q\": \"hive\"}");
     hive_json *out = NULL;
 
-    cr_assert_eq(hive_store_resolve_params(s, &out, in, 0), HIVE_OK, "%s", hive_last_error());
+    cr_assert_eq(hive_store_resolve_params(s, &out, in, HIVE_GET_NO_REFRESH), HIVE_OK, "%s", hive_last_error());
     expect_json(out, "{\"api_key\": \"test-brave-key\", \"q\": \"hive\"}");
     hive_json_free(&out);
     hive_json_free(&in);
@@ -382,7 +382,7 @@ Test(resolve, empty_object_resolves_to_an_empty_object)
     hive_json *in = parse("{}");
     hive_json *out = NULL;
 
-    cr_assert_eq(hive_store_resolve_headers(s, &out, in, 0), HIVE_OK);
+    cr_assert_eq(hive_store_resolve_headers(s, &out, in, HIVE_GET_NO_REFRESH), HIVE_OK);
     expect_json(out, "{}");
     hive_json_free(&out);
     hive_json_free(&in);
@@ -400,9 +400,9 @@ Test(resolve, non_string_value_is_an_error)
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         hive_json *in = parse(bad[i]);
         hive_json *out = NULL;
-        cr_expect_neq(hive_store_resolve_headers(s, &out, in, 0), HIVE_OK, "%s", bad[i]);
+        cr_expect_neq(hive_store_resolve_headers(s, &out, in, HIVE_GET_NO_REFRESH), HIVE_OK, "%s", bad[i]);
         cr_expect_null(out, "%s", bad[i]);
-        cr_expect_neq(hive_store_resolve_params(s, &out, in, 0), HIVE_OK, "%s", bad[i]);
+        cr_expect_neq(hive_store_resolve_params(s, &out, in, HIVE_GET_NO_REFRESH), HIVE_OK, "%s", bad[i]);
         cr_expect_null(out, "%s", bad[i]);
         hive_json_free(&in);
     }
@@ -415,7 +415,7 @@ Test(resolve, non_object_is_an_error)
     hive_json *in = parse("[\"{{brave_search}}\"]");
     hive_json *out = NULL;
 
-    cr_expect_neq(hive_store_resolve_headers(s, &out, in, 0), HIVE_OK);
+    cr_expect_neq(hive_store_resolve_headers(s, &out, in, HIVE_GET_NO_REFRESH), HIVE_OK);
     cr_expect_null(out);
     hive_json_free(&in);
     hive_store_free(&s);
@@ -427,7 +427,7 @@ Test(resolve, missing_credential_in_headers_fails)
     hive_json *in = parse("{\"ok\": \"{{brave_search}}\", \"bad\": \"{{nope}}\"}");
     hive_json *out = NULL;
 
-    cr_expect_eq(hive_store_resolve_headers(s, &out, in, 0), HIVE_ERR_NOT_FOUND);
+    cr_expect_eq(hive_store_resolve_headers(s, &out, in, HIVE_GET_NO_REFRESH), HIVE_ERR_NOT_FOUND);
     cr_expect_str_eq(hive_last_error(), "Credential 'nope' not found");
     cr_expect_null(out);
     hive_json_free(&in);
@@ -687,7 +687,8 @@ Test(usage, resolve_for_usage_gives_only_the_non_empty_parts)
     hive_json *out = NULL;
 
     register_spec(s, brave_spec, false);
-    cr_assert_eq(hive_store_resolve_for_usage(s, &out, "brave_search", 0), HIVE_OK, "%s", hive_last_error());
+    cr_assert_eq(hive_store_resolve_for_usage(s, &out, "brave_search", HIVE_GET_NO_REFRESH), HIVE_OK, "%s",
+                 hive_last_error());
     expect_json(out, "{\"headers\": {\"X-Subscription-Token\": \"test-brave-key\"}}");
     hive_json_free(&out);
 
@@ -697,7 +698,8 @@ Test(usage, resolve_for_usage_gives_only_the_non_empty_parts)
                      "\"query_params\": {\"token\": \"{{github_oauth.access_token}}\", \"v\": \"2\"}, "
                      "\"headers\": {\"Authorization\": \"Bearer {{github_oauth.access_token}}\"}}",
                   false);
-    cr_assert_eq(hive_store_resolve_for_usage(s, &out, "github_oauth", 0), HIVE_OK, "%s", hive_last_error());
+    cr_assert_eq(hive_store_resolve_for_usage(s, &out, "github_oauth", HIVE_GET_NO_REFRESH), HIVE_OK, "%s",
+                 hive_last_error());
     expect_json(out, "{\"headers\": {\"Authorization\": \"Bearer test-token\"}, "
                      "\"params\": {\"token\": \"test-token\", \"v\": \"2\"}, "
                      "\"data\": {\"refresh\": \"test-refresh\"}, "
@@ -705,12 +707,12 @@ Test(usage, resolve_for_usage_gives_only_the_non_empty_parts)
     hive_json_free(&out);
 
     register_spec(s, "{\"credential_id\": \"tricky\", \"query_params\": {\"q\": \"{{tricky}}\"}}", false);
-    cr_assert_eq(hive_store_resolve_for_usage(s, &out, "tricky", 0), HIVE_OK);
+    cr_assert_eq(hive_store_resolve_for_usage(s, &out, "tricky", HIVE_GET_NO_REFRESH), HIVE_OK);
     expect_json(out, "{\"params\": {\"q\": \"{{brave_search}}\"}}");
     hive_json_free(&out);
 
     register_spec(s, "{\"credential_id\": \"my-cred_1\"}", false);
-    cr_assert_eq(hive_store_resolve_for_usage(s, &out, "my-cred_1", 0), HIVE_OK);
+    cr_assert_eq(hive_store_resolve_for_usage(s, &out, "my-cred_1", HIVE_GET_NO_REFRESH), HIVE_OK);
     expect_json(out, "{}");
     hive_json_free(&out);
     hive_store_free(&s);
@@ -721,7 +723,7 @@ Test(usage, resolve_for_an_unknown_spec_is_not_found)
     hive_store *s = testing_store();
     hive_json *out = NULL;
 
-    cr_expect_eq(hive_store_resolve_for_usage(s, &out, "brave_search", 0), HIVE_ERR_NOT_FOUND);
+    cr_expect_eq(hive_store_resolve_for_usage(s, &out, "brave_search", HIVE_GET_NO_REFRESH), HIVE_ERR_NOT_FOUND);
     cr_expect_str_eq(hive_last_error(), "No usage spec registered for 'brave_search'");
     cr_expect_null(out);
     hive_store_free(&s);
@@ -733,7 +735,7 @@ Test(usage, resolve_for_usage_with_a_missing_credential_fails)
     hive_json *out = NULL;
 
     register_spec(s, "{\"credential_id\": \"slack\", \"headers\": {\"Authorization\": \"Bearer {{slack}}\"}}", false);
-    cr_expect_eq(hive_store_resolve_for_usage(s, &out, "slack", 0), HIVE_ERR_NOT_FOUND);
+    cr_expect_eq(hive_store_resolve_for_usage(s, &out, "slack", HIVE_GET_NO_REFRESH), HIVE_ERR_NOT_FOUND);
     cr_expect_str_eq(hive_last_error(), "Credential 'slack' not found");
     cr_expect_null(out);
     hive_store_free(&s);
@@ -832,10 +834,10 @@ static bool refresher_handles(const hive_provider *p, hive_cred_type t)
     return t == HIVE_TYPE_OAUTH2;
 }
 
-static hive_rc refresher_refresh(hive_provider *p, hive_store *store, hive_cred *cred)
+static hive_rc refresher_refresh(hive_provider *p, const hive_lookup *lookup, hive_cred *cred)
 {
     (void)p;
-    (void)store;
+    (void)lookup;
     (void)cred;
     return HIVE_OK;
 }
@@ -844,7 +846,8 @@ Test(validate, credential_flags_expired_tokens_that_cannot_be_refreshed)
 {
     hive_store *s = testing_store();
     hive_time past = now_plus(-3600);
-    hive_provider refresher = {.id = "oauth2", .handles = refresher_handles, .refresh = refresher_refresh};
+    hive_provider refresher = {.size = sizeof(hive_provider), .id = "oauth2", .handles = refresher_handles,
+                               .refresh = refresher_refresh};
     hive_cred *c = NULL;
 
     cr_assert_eq(hive_store_add_provider(s, &refresher), HIVE_OK);

@@ -5,7 +5,8 @@
  *   <dir>/credentials/<stem>.enc    one Fernet token per credential
  *   <dir>/metadata/index.json       plaintext index (schema 2.0)
  *
- * where <dir> is $HIVE_HOME/credentials (HIVE_HOME defaults to ~/.hive).
+ * where <dir> is <home>/credentials, the Hive home being $HIVE_HOME, else
+ * ~/.hive, for the tools (hive_storage_open_from_env).
  *
  * Threads: a memory or file storage handle may be used by several threads
  * at once for hive_storage_load, _save, _delete, _exists, _list and
@@ -64,19 +65,38 @@ HIVE_EXPORT void hive_storage_free(hive_storage **s);
 /* Longest credential id the file storage accepts (bytes). */
 #define HIVE_ID_MAX 250
 
+/*
+ * How to open a storage (the file storage, and the etcd storage, which
+ * keeps Hive's tokens and a local copy). Start from HIVE_FILE_OPTIONS_INIT
+ * and set what you need: size tells the library which version of the
+ * struct the caller was built with (an unknown size is HIVE_ERR_INVALID).
+ * Nothing comes from the environment here; hive_storage_open_from_env
+ * fills in what is left unset from HIVE_HOME, HOME, HIVE_ETCD_USER and
+ * HIVE_ETCD_PASSWORD, as the tools do.
+ */
 typedef struct hive_file_options {
-    /* The store directory; NULL: $HIVE_HOME/credentials. */
+    size_t size;          /* sizeof(hive_file_options) */
+    /* The store directory; NULL: <home>/credentials. */
     const char *dir;
     /* The key as text; NULL: $HIVE_CREDENTIAL_KEY if set, else the key file. */
     const char *key;
     /* The key file; NULL: secrets/credential_key beside dir (so
-     * $HIVE_HOME/secrets/credential_key for the default dir). */
+     * <home>/secrets/credential_key for the default dir). */
     const char *key_file;
     /* Told (once per storage) about store files or directories that group
      * or others can access. NULL: not told. */
     void (*warn)(void *ctx, const char *message);
     void *warn_ctx;
+    /* The Hive home (~/.hive): the default dir, and, for etcd, where the
+     * local copy (<home>/etcd-cache/) and the key file are. NULL: none
+     * (then the file storage needs dir; the etcd storage cannot open). */
+    const char *home;
+    /* etcd: the user when the URL names none (NULL: none), and its
+     * password (needed when there is a user). */
+    const char *etcd_user;
+    const char *etcd_password;
 } hive_file_options;
+#define HIVE_FILE_OPTIONS_INIT {sizeof(hive_file_options), NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL}
 
 /*
  * Open the file storage. Nothing is read yet: the key is loaded on first
@@ -151,14 +171,18 @@ HIVE_EXPORT HIVE_NODISCARD hive_rc hive_file_stem(char *buf, size_t size, const 
  * that answered last (remembered on disk); a read waits at most 0.4 s on a
  * member while others remain, and after no member answered, reads use the
  * local copy at once for 10 s. The user's password comes from
- * HIVE_ETCD_PASSWORD (a password in the URL is refused, and never
- * repeated); an expired auth token is renewed. etcd:// (plain http) to a
+ * opts->etcd_password (hive_storage_open_from_env: HIVE_ETCD_PASSWORD; a
+ * password in the URL is refused, and never repeated); an expired auth
+ * token is renewed. etcd:// (plain http) to a
  * host that is not this machine is allowed without a user, with a warning
  * through opts->warn, and refused with one. A local copy,
- * $HIVE_HOME/etcd-cache/<hash of the endpoint set and prefix>/, keeps
+ * <opts->home>/etcd-cache/<hash of the endpoint set and prefix>/, keeps
  * every credential read or written (rewritten only when its revision
  * changed), and serves reads when etcd is down.
- * The key: opts->key, HIVE_CREDENTIAL_KEY, or $HIVE_HOME/secrets/credential_key.
+ * The key: opts->key, HIVE_CREDENTIAL_KEY, opts->key_file, or
+ * <opts->home>/secrets/credential_key. The URL's syntax: every part is
+ * checked (ports 1 to 65535, lock_ttl and timeout plain decimal numbers of
+ * seconds, each option once); what is wrong is said by name.
  */
 HIVE_EXPORT HIVE_NODISCARD hive_rc hive_etcd_storage_open(hive_storage **out, const char *url, const hive_file_options *opts);
 
@@ -173,8 +197,21 @@ HIVE_EXPORT HIVE_NODISCARD hive_rc hive_etcd_storage_open(hive_storage **out, co
 HIVE_EXPORT HIVE_NODISCARD hive_rc hive_storage_prefetch(hive_storage *s, const char *const *ids, size_t n);
 
 /* A storage named by spec: an etcd:// URL, else a directory for the file
- * storage (NULL: the default). opts->dir is ignored. */
+ * storage (NULL: <opts->home>/credentials). opts->dir is ignored. */
 HIVE_EXPORT HIVE_NODISCARD hive_rc hive_storage_open(hive_storage **out, const char *spec, const hive_file_options *opts);
+
+/*
+ * hive_storage_open as the tools open a storage: what opts (may be NULL)
+ * leaves unset comes from the environment - home from $HIVE_HOME, else
+ * $HOME/.hive, else the password database's home (none: an error saying
+ * "set HIVE_HOME"); etcd_user from HIVE_ETCD_USER, etcd_password from
+ * HIVE_ETCD_PASSWORD. (The key's HIVE_CREDENTIAL_KEY is read by the file
+ * storage itself when opts->key is NULL.) The only entry points that read
+ * the environment are this one and hive_store_open_from_env; the
+ * environment storage reads variables by design.
+ */
+HIVE_EXPORT HIVE_NODISCARD hive_rc hive_storage_open_from_env(hive_storage **out, const char *spec,
+                                               const hive_file_options *opts);
 
 /* --- environment storage (read-only) ----------------------------------- */
 

@@ -7,13 +7,15 @@
  * threads (hive/storage.h: memory, file) may be used by several threads at
  * once for reading and writing credentials: hive_store_get_credential,
  * _get_key, _refresh, _clear_in_doubt, _save, _delete, _exists, _list,
- * _invalidate, _provider_for and the template functions (_resolve,
- * _resolve_headers, _resolve_params, _check_template); its cache and its
+ * _invalidate, _provider_for, _can_refresh and the template functions
+ * (_resolve, _resolve_headers, _resolve_params, _check_template); its cache and its
  * refresh notes are under a mutex, and each refresh holds the credential's
  * refresh lock. Providers the caller registers must then be thread-safe
  * too. Everything else (hive_store_add_provider, the usage functions,
  * validation, accounts, hive_store_free) needs the handle to itself: set
- * the store up before sharing it.
+ * the store up before sharing it. The functions that open a store share
+ * nothing; hive_store_open_from_env reads the environment, so no thread
+ * may change it (setenv) meanwhile.
  */
 #ifndef HIVE_STORE_H
 #define HIVE_STORE_H
@@ -32,7 +34,14 @@ typedef struct hive_store hive_store;
 #define HIVE_DEFAULT_CACHE_TTL 300
 #define HIVE_DEFAULT_REFRESH_MARGIN 300
 
+/*
+ * A store's settings. Start from HIVE_STORE_OPTIONS_INIT and set what you
+ * need: size tells the library which version of the struct the caller
+ * was built with (an unknown size is HIVE_ERR_INVALID). NULL options: all
+ * defaults.
+ */
 typedef struct hive_store_options {
+    size_t size;              /* sizeof(hive_store_options) */
     int cache_ttl;            /* seconds a loaded credential is reused; 0: 300; <0: no cache */
     int refresh_margin;       /* refresh keys expiring within this; 0: 300; <0: only expired */
     const char *usage_file;   /* usage specs (JSON); NULL: usage.json in a file storage's
@@ -41,14 +50,34 @@ typedef struct hive_store_options {
      * the stored credential). The library never prints; NULL: dropped. */
     void (*warn)(void *ctx, const char *message);
     void *warn_ctx;
+    /* Where the aden_sync provider and hive_aden_sync find Aden (copied);
+     * NULL: the defaults (hive_aden_options). */
+    const struct hive_aden_options *aden;
+    /* How hive_store_open opens the storage; NULL: the defaults, with warn
+     * and warn_ctx above. Ignored by hive_store_new. */
+    const hive_file_options *storage;
 } hive_store_options;
+#define HIVE_STORE_OPTIONS_INIT {sizeof(hive_store_options), 0, 0, NULL, NULL, NULL, NULL, NULL}
 
 /* A store over storage, which it takes ownership of (also on failure). */
 HIVE_EXPORT HIVE_NODISCARD hive_rc hive_store_new(hive_store **out, hive_storage *storage,
                                    const hive_store_options *opts);
 
-/* A store over the encrypted file storage at dir (NULL: the default). */
-HIVE_EXPORT HIVE_NODISCARD hive_rc hive_store_open(hive_store **out, const char *dir, const hive_store_options *opts);
+/* A store over the storage spec names (hive_storage_open: an etcd:// URL or
+ * a directory; NULL: <opts->storage->home>/credentials). Reads no
+ * environment variable. */
+HIVE_EXPORT HIVE_NODISCARD hive_rc hive_store_open(hive_store **out, const char *spec, const hive_store_options *opts);
+
+/*
+ * hive_store_open as the tools open a store, the one store entry point that
+ * reads the environment: the storage as hive_storage_open_from_env opens
+ * it (HIVE_HOME, HOME, HIVE_ETCD_USER, HIVE_ETCD_PASSWORD, for what
+ * opts->storage leaves unset), and, when opts->aden is NULL, Aden from
+ * ADEN_API_URL, ADEN_API_KEY and ADEN_TIMEOUT (seconds, up to 3600; any
+ * other value: the default).
+ */
+HIVE_EXPORT HIVE_NODISCARD hive_rc hive_store_open_from_env(hive_store **out, const char *spec,
+                                             const hive_store_options *opts);
 
 /*
  * An in-memory store filled from a table of {id, key, value} rows ended by
@@ -66,11 +95,15 @@ HIVE_EXPORT void hive_store_free(hive_store **store);
  * functions: hive_file_storage_init, rotation, the index). */
 HIVE_EXPORT hive_storage *hive_store_storage(hive_store *store);
 
-/* Flags for reading. */
-#define HIVE_GET_REFRESH 1u   /* refresh when due (hive_cred_needs_refresh); see
-                               * hive_store_refresh */
-#define HIVE_GET_STRICT  2u   /* ...and fail when that refresh fails, instead of
-                               * warning and returning the stored credential */
+/*
+ * Flags for reading. By default a read refreshes a credential that is due
+ * (hive_cred_needs_refresh) through its provider, as Hive's
+ * CredentialStore does, and a failed refresh is warned about (opts->warn)
+ * and the stored credential returned; see hive_store_refresh.
+ */
+#define HIVE_GET_STRICT     2u   /* fail when that refresh fails, instead of warning
+                                  * and returning the stored credential */
+#define HIVE_GET_NO_REFRESH 4u   /* never refresh: the credential as stored */
 
 /* The credential id (a copy: *out is the caller's, hive_cred_free). */
 HIVE_EXPORT HIVE_NODISCARD hive_rc hive_store_get_credential(hive_store *s, hive_cred **out, const char *id,
@@ -106,7 +139,24 @@ HIVE_EXPORT void hive_store_invalidate(hive_store *s, const char *id);
 
 typedef struct hive_provider hive_provider;
 
+/*
+ * What a provider is given besides the credential it refreshes: a way to
+ * read another credential as stored, never refreshed (the OAuth2
+ * provider's configuration credential, the Aden API key). A provider
+ * knows nothing of the store; the store fills this in for each call.
+ * load: *out is the caller's (hive_cred_free); HIVE_ERR_NOT_FOUND when
+ * there is no such credential.
+ */
+typedef struct hive_lookup {
+    hive_rc (*load)(void *ctx, hive_cred **out, const char *id);
+    void *ctx;
+} hive_lookup;
+
+/* A provider: the caller fills this in (or a struct that starts with it)
+ * from HIVE_PROVIDER_INIT; size tells the library which version of the
+ * struct the caller was built with (an unknown one is refused). */
 struct hive_provider {
+    size_t size;          /* sizeof(hive_provider) */
     const char *id;
     /* Whether this provider manages credentials of type t. */
     bool (*handles)(const hive_provider *p, hive_cred_type t);
@@ -115,13 +165,14 @@ struct hive_provider {
      * credentials never change (static). The store saves the result (only
      * over what it read; the refresh does not save cred itself).
      */
-    hive_rc (*refresh)(hive_provider *p, hive_store *store, hive_cred *cred);
+    hive_rc (*refresh)(hive_provider *p, const hive_lookup *lookup, hive_cred *cred);
     void (*destroy)(hive_provider *p);
     void *ctx;
     /* Optional: whether refresh could work for cred (configured, has what
      * it needs), without contacting anyone; false sets the detail message. */
-    bool (*can_refresh)(hive_provider *p, hive_store *store, const hive_cred *cred);
+    bool (*can_refresh)(hive_provider *p, const hive_lookup *lookup, const hive_cred *cred);
 };
+#define HIVE_PROVIDER_INIT {sizeof(hive_provider), NULL, NULL, NULL, NULL, NULL, NULL}
 
 /* The built-in OAuth2 provider's id. A credential whose provider_id names
  * no registered provider is refreshed by it, with provider_id naming the
@@ -130,7 +181,9 @@ struct hive_provider {
 #define HIVE_OAUTH2_PROVIDER "oauth2"
 
 /*
- * Register p (the store owns it from now on). A credential is handled by
+ * Register p (the store owns it from now on, also when it cannot be
+ * added, except a p of an unknown size or without an id, which is
+ * HIVE_ERR_INVALID and left to the caller). A credential is handled by
  * the provider whose id is its provider_id, else by the first provider
  * registered by the caller that handles its type, else (provider_id set
  * but unknown) by the OAuth2 provider, else by a built-in one for its type. Built in: "static" (api_key, basic_auth,
@@ -139,6 +192,11 @@ struct hive_provider {
  */
 HIVE_EXPORT HIVE_NODISCARD hive_rc hive_store_add_provider(hive_store *s, hive_provider *p);
 HIVE_EXPORT hive_provider *hive_store_provider_for(hive_store *s, const hive_cred *cred);
+
+/* Whether cred's provider could refresh it now (it refreshes at all and is
+ * configured: its can_refresh), asking no one; false sets the detail
+ * message saying why. */
+HIVE_EXPORT bool hive_store_can_refresh(hive_store *s, const hive_cred *cred);
 
 /* Whether cred should be refreshed at time now: auto_refresh is on and its
  * access token (when it has one, as Hive's OAuth2 provider decides; else
@@ -165,7 +223,7 @@ HIVE_EXPORT HIVE_NODISCARD bool hive_cred_refresh_due(const hive_cred *cred, hiv
  * HIVE_ERR_CHANGED when another writer replaced the credential meanwhile
  * (what it wrote stays), HIVE_ERR_NOT_FOUND when it was deleted.
  *
- * A read with HIVE_GET_REFRESH refreshes a due credential the same way.
+ * A read without HIVE_GET_NO_REFRESH refreshes a due credential the same way.
  * While the credential stays cached (a launch), a failed refresh is not
  * tried again (later reads get the same failure), nor one that left the
  * credential due at once (later reads get what the store kept); else the
@@ -328,13 +386,21 @@ HIVE_EXPORT HIVE_NODISCARD hive_rc hive_store_get_by_alias(hive_store *s, hive_c
 /* --- Aden sync --------------------------------------------------------- */
 
 /*
- * The Aden platform's credential API (ADEN_API_URL, default
- * https://api.adenhq.com; key ADEN_API_KEY or the stored credential
- * aden_api_key). Credentials synced from it are oauth2 credentials with
- * provider_id "aden_sync" (refreshed by asking Aden) and the keys Hive
- * uses: access_token, _aden_managed, _integration_type, _alias,
- * _identity_email, scope.
+ * The Aden platform's credential API. Credentials synced from it are
+ * oauth2 credentials with provider_id "aden_sync" (refreshed by asking
+ * Aden) and the keys Hive uses: access_token, _aden_managed,
+ * _integration_type, _alias, _identity_email, scope. Where the store
+ * finds Aden: hive_store_options.aden (hive_store_open_from_env reads
+ * ADEN_API_URL, ADEN_API_KEY and ADEN_TIMEOUT into it).
  */
+typedef struct hive_aden_options {
+    size_t size;           /* sizeof(hive_aden_options): start from HIVE_ADEN_OPTIONS_INIT */
+    const char *url;       /* NULL or "": https://api.adenhq.com */
+    const char *api_key;   /* NULL or "": the stored credential aden_api_key (key api_key) */
+    double timeout;        /* seconds a request may take; 0: 30 */
+} hive_aden_options;
+#define HIVE_ADEN_OPTIONS_INIT {sizeof(hive_aden_options), NULL, NULL, 0}
+
 typedef struct hive_aden_sync_result {
     size_t listed;     /* integrations Aden listed */
     size_t synced;     /* saved to the store */
