@@ -103,7 +103,7 @@ HIVE_EXPORT unsigned hive_version_number(void);
 /* Set this thread's detail message and return rc: for providers and
  * storages written outside the library. Not HIVE_NODISCARD: it returns its
  * own argument, so that "return hive_fail(...)" reads as one step. */
-HIVE_EXPORT HIVE_NODISCARD hive_rc hive_fail(hive_rc rc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+HIVE_EXPORT hive_rc hive_fail(hive_rc rc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #ifdef __cplusplus
 }
