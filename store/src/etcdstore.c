@@ -23,6 +23,7 @@
  * attempt time-out, once.
  */
 #include "buf.h"
+#include "fileio.h"
 #include "http.h"
 
 #include <dirent.h>
