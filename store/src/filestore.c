@@ -336,8 +336,9 @@ hive_rc fs_read_cred(file_storage *fs, int credfd, const char *name, hive_cred *
             hive_fernet_decrypt(&plain, &plain_len, token, token_len, fs->next) == HIVE_OK)
             rc = HIVE_OK;
         /* a long-lived handle (the --fresh refresher) after another process
-         * rotated the key: read the key file again, once */
-        if (rc == HIVE_ERR_DECRYPT && fs->key_source == fs->key_file && token_len > 0 &&
+         * rotated the key: read the key file (or the rotation marker) again,
+         * once */
+        if (rc == HIVE_ERR_DECRYPT && fs->kind != HIVE_KEY_GIVEN && token_len > 0 &&
             fs_reload_key(fs) == HIVE_OK) {
             rc = hive_fernet_decrypt(&plain, &plain_len, token, token_len, fs->key);
             if (rc == HIVE_ERR_DECRYPT && fs->have_next &&
@@ -691,6 +692,10 @@ static void file_destroy(hive_storage *s)
     pthread_mutex_destroy(&fs->mu);
     munlock(fs, sizeof(*fs));
     free(fs->next_file);
+    free(fs->marker);
+    free(fs->pending_file);
+    free(fs->key_desc);
+    hive_key_source_free(&fs->source);
     hive_free_str(fs->explicit_key);
     free(fs->dir);
     free(fs->key_file);
@@ -855,8 +860,12 @@ hive_rc hive_file_storage_open(hive_storage **out, const hive_file_options *opts
         fs->explicit_key = hive__strdup(opts->key);
     if (fs->key_file != NULL)
         fs->next_file = hive__aprintf("%s.new", fs->key_file);
-    if (fs->dir == NULL || fs->key_file == NULL || fs->next_file == NULL ||
-        (opts->key != NULL && fs->explicit_key == NULL)) {
+    if (fs->dir != NULL)
+        fs->marker = hive__aprintf("%s/" META_DIR "/" ROTATION_MARKER, fs->dir);
+    if (opts->key_source != NULL && fs_copy_source(&fs->source, opts->key_source) != HIVE_OK)
+        fs->source = NULL;
+    if (fs->dir == NULL || fs->key_file == NULL || fs->next_file == NULL || fs->marker == NULL ||
+        (opts->key != NULL && fs->explicit_key == NULL) || (opts->key_source != NULL && fs->source == NULL)) {
         file_destroy(&fs->base);
         return hive__fail(HIVE_ERR_NOMEM, "out of memory");
     }

@@ -18,21 +18,28 @@
 #define LOCK_FILE ".lock"
 #define ENC_SUFFIX ".enc"
 #define MAX_FILE (64u * 1024 * 1024)
+/* The rotation of a key kept outside the key file, under META_DIR. */
+#define ROTATION_MARKER "key-rotation.json"
 
 typedef struct file_storage {
     hive_storage base;
     char *dir;              /* absolute store directory */
     char *key_file;
     char *explicit_key;     /* wiped on free */
-    const char *key_source; /* set once the key is loaded */
+    hive_key_source *source;/* given at open (a copy), else read from the environment when needed */
+    hive_key_kind kind;     /* set once the key is loaded, */
+    char *key_desc;         /* with hive_file_storage_key_source's text */
     bool have_key;
     uint8_t key[HIVE_FERNET_KEY_BYTES];
-    /* A key rotation in progress (secrets/credential_key.new, or
-     * HIVE_NEW_CREDENTIAL_KEY for a key kept in the environment): files may
-     * be under either key; new writes use this one. */
+    /* A key rotation in progress (secrets/credential_key.new; for a key
+     * kept outside the key file HIVE_NEW_CREDENTIAL_KEY, else the file the
+     * rotation marker names): files may be under either key; new writes
+     * use this one. */
     bool have_next;
     uint8_t next[HIVE_FERNET_KEY_BYTES];
     char *next_file;
+    char *marker;           /* <dir>/metadata/key-rotation.json */
+    char *pending_file;     /* the new key file the marker names, when there is one */
     void (*warn)(void *ctx, const char *message);
     void *warn_ctx;
     unsigned warned;        /* WARN_* said already */
@@ -93,6 +100,15 @@ hive_rc fs_load_key(file_storage *fs);
 hive_rc fs_reload_key(file_storage *fs);
 /* The key new tokens are written with. */
 const uint8_t *fs_write_key(const file_storage *fs);
+/* HIVE_NEW_CREDENTIAL_KEY, as the storage's source has it (NULL: unset). */
+const char *fs_env_new_key(file_storage *fs);
+/* A copy of a key source. */
+hive_rc fs_copy_source(hive_key_source **out, const hive_key_source *ks);
+/* Read the rotation marker and the key its file holds into fs->next
+ * (fs->pending_file: the file, or NULL without a marker). strict: a file
+ * that cannot be read, or holds another key, is an error (else the
+ * rotation's readers go on without it). */
+hive_rc fs_read_marker_key(file_storage *fs, bool strict);
 
 /* --- index.c --------------------------------------------------------- */
 

@@ -25,13 +25,31 @@ static void trim(const char **s, size_t *len)
         (*len)--;
 }
 
-/* Read a key file into key. HIVE_ERR_NO_KEY when it does not exist. Like
- * ssh with a private key, refuse one that group or others can access. */
-hive_rc hive__key_file_read(const char *path, uint8_t key[HIVE_FERNET_KEY_BYTES])
+/* Whether st, the systemd credential's, is as systemd makes it: owned by
+ * us or by root (which then grants us an ACL), writable by nobody else,
+ * readable by no other (0400; 0440 where the group bits show the ACL's
+ * mask). Else the failure, naming path. */
+static hive_rc check_systemd_mode(const struct stat *st, const char *path)
 {
+    if (st->st_uid != geteuid() && st->st_uid != 0)
+        return hive__fail(HIVE_ERR_PERM, "systemd credential %s belongs to uid %lu, neither you (uid %lu) "
+                          "nor root", path, (unsigned long)st->st_uid, (unsigned long)geteuid());
+    if ((st->st_mode & 022) != 0 || (st->st_mode & 004) != 0)
+        return hive__fail(HIVE_ERR_PERM, "systemd credential %s is %s by %s (mode %04o); systemd makes "
+                          "it 0400: load it with LoadCredential= or LoadCredentialEncrypted=", path,
+                          (st->st_mode & 022) ? "writable" : "readable",
+                          (st->st_mode & 002) || (st->st_mode & 004) ? "others" : "group",
+                          (unsigned)(st->st_mode & 07777));
+    return HIVE_OK;
+}
+
+hive_rc hive__key_file_read_as(const char *path, hive_key_file_kind kind, uint8_t key[HIVE_FERNET_KEY_BYTES])
+{
+    const char *what = kind == HIVE_KEYFILE_SYSTEMD ? "systemd credential" : "key file";
     struct stat st;
     char buf[512];
-    ssize_t n;
+    ssize_t n = 0;
+    int err = 0;
     const char *p = buf;
     size_t len;
     hive_rc rc;
@@ -39,32 +57,55 @@ hive_rc hive__key_file_read(const char *path, uint8_t key[HIVE_FERNET_KEY_BYTES]
 
     if (fd < 0) {
         if (errno == ENOENT)
-            return hive__fail(HIVE_ERR_NO_KEY, "No encryption key: " HIVE_ENV_KEY
-                              " is not set and %s does not exist", path);
-        return hive__io_fail(errno, "cannot open key file", path);
+            return hive__fail(HIVE_ERR_NO_KEY, "%s %s does not exist", what, path);
+        return hive__io_fail(errno, kind == HIVE_KEYFILE_SYSTEMD ? "cannot open systemd credential"
+                                                                  : "cannot open key file", path);
     }
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         close(fd);
-        return hive__fail(HIVE_ERR_PERM, "key file %s is not a regular file", path);
+        return hive__fail(HIVE_ERR_PERM, "%s %s is not a regular file", what, path);
     }
-    if ((st.st_mode & 077) != 0) {
+    if (kind == HIVE_KEYFILE_SYSTEMD) {
+        rc = check_systemd_mode(&st, path);
+        if (rc != HIVE_OK) {
+            close(fd);
+            return rc;
+        }
+    } else if ((st.st_mode & 077) != 0) {
         close(fd);
         return hive__fail(HIVE_ERR_PERM, "key file %s is %s by group or others (mode %04o); it must "
                           "be 0600: chmod 600 %s", path, (st.st_mode & 022) ? "writable" : "readable",
                           (unsigned)(st.st_mode & 07777), path);
     }
-    n = read(fd, buf, sizeof(buf));
+    /* a key is 44 characters: a file that fills buf is not one */
+    for (ssize_t got = 1; got > 0 && (size_t)n < sizeof(buf);) {
+        got = read(fd, buf + n, sizeof(buf) - (size_t)n);
+        if (got < 0 && errno == EINTR)
+            got = 1;
+        else if (got < 0)
+            err = errno, n = -1;
+        else
+            n += got;
+    }
     close(fd);
-    if (n < 0)
-        return hive__io_fail(errno, "cannot read key file", path);
+    if (n < 0) {
+        hive_memzero(buf, sizeof(buf));
+        return hive__io_fail(err, kind == HIVE_KEYFILE_SYSTEMD ? "cannot read systemd credential"
+                                                                  : "cannot read key file", path);
+    }
     len = (size_t)n;
     trim(&p, &len);
-    rc = hive_fernet_key_decode(key, p, len);
+    rc = (size_t)n < sizeof(buf) ? hive_fernet_key_decode(key, p, len) : HIVE_ERR_BAD_KEY;
     hive_memzero(buf, sizeof(buf));
     if (rc != HIVE_OK)
-        return hive__fail(HIVE_ERR_BAD_KEY, "key file %s does not hold a Fernet key "
-                          "(urlsafe base64 of 32 bytes)", path);
+        return hive__fail(HIVE_ERR_BAD_KEY, "%s %s does not hold a Fernet key "
+                          "(urlsafe base64 of 32 bytes)", what, path);
     return HIVE_OK;
+}
+
+hive_rc hive__key_file_read(const char *path, uint8_t key[HIVE_FERNET_KEY_BYTES])
+{
+    return hive__key_file_read_as(path, HIVE_KEYFILE_OWNER, key);
 }
 
 /* Write key text to path without replacing an existing file: temp file,

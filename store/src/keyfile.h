@@ -12,6 +12,14 @@
  * access, a symbolic link, or anything but a regular file. */
 hive_rc hive__key_file_read(const char *path, uint8_t key[HIVE_FERNET_KEY_BYTES]);
 
+typedef enum hive_key_file_kind {
+    HIVE_KEYFILE_OWNER,     /* a key file: no access for group or others */
+    HIVE_KEYFILE_SYSTEMD    /* a systemd credential: ours or root's, 0400 (0440: an ACL's mask) */
+} hive_key_file_kind;
+
+/* hive__key_file_read with the rules of kind. */
+hive_rc hive__key_file_read_as(const char *path, hive_key_file_kind kind, uint8_t key[HIVE_FERNET_KEY_BYTES]);
+
 /* Write key_text to path (0600, its directory made 0700 if missing)
  * without replacing an existing file: temp file, fsync, link() into place,
  * fsync the directory. HIVE_ERR_CONFLICT when path exists. */

@@ -228,8 +228,8 @@ Test(rotate, key_in_the_environment_needs_the_new_key)
 
     fill(s);
     cr_assert_eq(hive_file_storage_rotate_key(s, NULL, NULL, NULL, NULL), HIVE_ERR_INVALID);
-    cr_expect_str_eq(hive_last_error(), "the key is in explicit, not in a key file: give the new key in "
-                                        HIVE_ENV_NEW_KEY);
+    cr_expect_str_eq(hive_last_error(), "the key comes from explicit, which hive cannot write: name a file for "
+                                        "the new key, or give it in " HIVE_ENV_NEW_KEY);
     cr_assert_eq(hive_file_storage_rotate_key(s, "not-a-key", NULL, NULL, NULL), HIVE_ERR_BAD_KEY);
     cr_expect_str_eq(hive_last_error(), "the new key is not a Fernet key");
     cr_assert_eq(hive_file_storage_rotate_key(s, OLD_KEY, NULL, NULL, NULL), HIVE_ERR_INVALID);
