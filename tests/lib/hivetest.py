@@ -78,7 +78,7 @@ PROXY_VARS = ["http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PRO
               "no_proxy", "NO_PROXY"]
 # what else changes how hive or libcurl behaves, or what a program run under
 # hive-run sees
-OTHER_VARS = ["LD_PRELOAD", "LD_DEBUG", "CURL_CA_BUNDLE", "SSL_CERT_FILE", "SSL_CERT_DIR"]
+OTHER_VARS = ["LD_PRELOAD", "LD_DEBUG", "CURL_CA_BUNDLE", "SSL_CERT_FILE", "SSL_CERT_DIR", "CREDENTIALS_DIRECTORY"]
 
 
 def foreign(name):
