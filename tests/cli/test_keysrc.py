@@ -179,9 +179,12 @@ class KeySourceTest(unittest.TestCase):
                 self.assertIn("fix: run the command yourself: it must exit 0 within "
                               "HIVE_CREDENTIAL_KEY_COMMAND_TIMEOUT (default 10 s) and print the key alone",
                               r.stdout.decode())
-        # its stderr reaches the user, as it wrote it
+        # its stderr reaches the user, as it wrote it, then hive-cred's hint
         self.env["HIVE_CREDENTIAL_KEY_COMMAND"] = self.script("key-cmd", "echo 'gpg: no agent' >&2\nexit 2")
-        self.assertIn("gpg: no agent\n", self.brave(code=4).stderr.decode())
+        err = self.brave(code=4).stderr.decode()
+        self.assertIn("gpg: no agent\n", err)
+        self.assertIn("\nhint: run the command yourself: it must exit 0 within HIVE_CREDENTIAL_KEY_COMMAND_TIMEOUT "
+                      "(default 10 s) and print the key alone\n", err)
         # not found
         self.env["HIVE_CREDENTIAL_KEY_COMMAND"] = "hive-test-no-such-vault read key"
         r = self.brave(code=4)
