@@ -29,6 +29,7 @@ systemd package has it (scripts/setup installs it).
 import json
 import os
 import shutil
+import signal
 import stat
 import subprocess
 import sys
@@ -372,6 +373,79 @@ class KeySourceTest(unittest.TestCase):
         self.command_key(new_key)
         self.assert_brave()
         self.assertEqual(self.lines(self.run_cred("doctor"))[-1], "no problems found")
+
+    def test_rotation_of_a_command_key_killed_by_sigkill(self):
+        """rotate-key of a command key, SIGKILLed in the middle of the
+        re-encryption: every file opens with one of the two keys, readers
+        follow the rotation record, a write meanwhile uses the new key, and
+        rotate-key alone finishes."""
+        n = 2000
+        home = os.path.join(self.tmp, "big")
+        subprocess.run([sys.executable, str(REPO / "bench" / "make_store.py"), home, str(n)], check=True,
+                       timeout=TIMEOUT)
+        with open(os.path.join(home, "secrets", "credential_key"), "rb") as f:
+            old_key = f.read().strip()
+        os.remove(os.path.join(home, "secrets", "credential_key"))
+        self.keys.append(old_key)
+        self.command_key(old_key)
+        pristine = os.path.join(self.tmp, "pristine")
+        shutil.copytree(home, pristine)
+        self.env["HIVE_HOME"] = home
+        cdir = os.path.join(home, "credentials", "credentials")
+        marker = os.path.join(home, "credentials", "metadata", "key-rotation.json")
+        new_file = os.path.join(self.tmp, "new-key")
+        delay = 0.05
+        for _ in range(20):
+            shutil.rmtree(home)
+            shutil.copytree(pristine, home)
+            if os.path.exists(new_file):
+                os.remove(new_file)
+            rc = hivetest.kill_when([HIVE_CRED, "rotate-key", "--new-key-file", new_file], self.env, self.tmp,
+                                    marker, delay)
+            if rc != -signal.SIGKILL or not os.path.exists(marker):
+                delay /= 2
+                continue
+            with open(new_file, "rb") as f:
+                new_key = f.read().strip()
+            under = {"old": 0, "new": 0}
+            for name in os.listdir(cdir):
+                if not name.endswith(".enc"):
+                    continue
+                with open(os.path.join(cdir, name), "rb") as f:
+                    token = f.read()
+                try:
+                    Fernet(old_key).decrypt(token)
+                    under["old"] += 1
+                except Exception:
+                    Fernet(new_key).decrypt(token)   # raises: opens with neither
+                    under["new"] += 1
+            if under["old"] and under["new"]:
+                break
+            delay = delay * 2 if under["old"] else delay / 2
+        else:
+            self.fail("no kill landed in the middle of the rotation in 20 attempts")
+        self.keys.append(new_key)
+        # readers: every credential, under either key (the command still
+        # prints the old key; the record gives the new one)
+        ids = ["c%d" % i for i in range(n)]
+        r = self.run_cred("resolve", "\n".join("{{%s}}" % i for i in ids))
+        self.assertEqual(r.stdout.decode().split("\n")[:-1], ["value-%s-%s" % (i[1:], "x" * 24) for i in ids])
+        w = hivetest.run([HIVE_CRED, "add", "during"], self.env, stdin=b"k=written-mid-rotation\n", timeout=TIMEOUT)
+        self.assertEqual(w.returncode, 0, w.stderr)
+        with open(os.path.join(cdir, "during.enc"), "rb") as f:
+            Fernet(new_key).decrypt(f.read())
+        r = self.run_cred("doctor", code=1)
+        self.assertIn("an interrupted key rotation is pending (the new key is in %s)" % new_file, r.stdout.decode())
+        r = self.run_cred("rotate-key")
+        self.assertIn("re-encrypted %d of %d credential(s) (%d done by an earlier, interrupted run)"
+                      % (under["old"], n + 1, under["new"] + 1), r.stdout.decode())
+        self.assertFalse(os.path.exists(marker))
+        for name in os.listdir(cdir):
+            if name.endswith(".enc"):
+                with open(os.path.join(cdir, name), "rb") as f:
+                    Fernet(new_key).decrypt(f.read())
+        self.command_key(new_key)
+        self.assertEqual(self.run_cred("get", "c7").stdout, b"value-7-" + b"x" * 24 + b"\n")
 
 
 def prerequisite():
