@@ -43,6 +43,9 @@ static hive_rc check_pending_key(const file_storage *fs, const wanted *w)
         return HIVE_OK;
     hive__key_fingerprint(have, fs->next);
     hive__key_fingerprint(want, w->key);
+    if (fs->kind == HIVE_KEY_FILE && w->file != NULL)
+        return hive__fail(HIVE_ERR_CONFLICT, "an interrupted rotation to another key is pending: key %s in %s; "
+                          "the key in %s is key %s", have, fs->next_file, w->file, want);
     if (fs->kind == HIVE_KEY_FILE)
         return hive__fail(HIVE_ERR_CONFLICT, "an interrupted rotation to another key is pending: key %s in %s; "
                           HIVE_ENV_NEW_KEY " is key %s", have, fs->next_file, want);

@@ -823,3 +823,36 @@ Test(keysrc, rotation_outside_needs_a_place_for_the_new_key)
     expect_reads(s = open_env());
     hive_storage_free(&s);
 }
+
+Test(keysrc, pending_key_file_rotation_names_the_file_given)
+{
+    char secrets[400];
+    char path[400];
+    char other[400];
+    char want[1200];
+    hive_rotation r = {0};
+    hive_storage *s;
+
+    fill_store();
+    snprintf(secrets, sizeof(secrets), "%s/secrets", home);
+    cr_assert_eq(mkdir(secrets, 0700), 0);
+    write_file(path, sizeof(path), "secrets/credential_key", OLD_KEY, 0600);
+    /* a killed rotation of the key file, to NEW_KEY */
+    write_file(path, sizeof(path), "secrets/credential_key.new", NEW_KEY, 0600);
+    write_file(other, sizeof(other), "other-key", OTHER_KEY, 0600);
+    s = open_env();
+    cr_expect_eq(hive_file_storage_key_kind(s), HIVE_KEY_FILE);
+    cr_expect_str_eq(hive_file_storage_pending_key_file(s), path);
+    cr_assert_eq(hive_file_storage_rotate_key_file(s, other, NULL, NULL, &r), HIVE_ERR_CONFLICT);
+    snprintf(want, sizeof(want), "an interrupted rotation to another key is pending: key eb2cd3d7 in %s; the key "
+             "in %s is key 2f95d458", path, other);
+    cr_expect_str_eq(hive_last_error(), want);
+    /* finished with its own key */
+    cr_assert_eq(hive_file_storage_rotate_key_file(s, NULL, NULL, NULL, &r), HIVE_OK, "%s", hive_last_error());
+    cr_expect(r.key_file);
+    cr_expect_null(hive_file_storage_pending_key_file(s));
+    hive_storage_free(&s);
+    s = open_env();
+    expect_reads(s);
+    hive_storage_free(&s);
+}
