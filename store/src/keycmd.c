@@ -344,8 +344,8 @@ hive_rc hive__key_command_run(uint8_t key[HIVE_FERNET_KEY_BYTES], const char *co
         rc = hive__fail(HIVE_ERR_NO_KEY, HIVE_ENV_KEY_COMMAND " (%.200s) did not finish within %g s (" 
                         HIVE_ENV_KEY_COMMAND_TIMEOUT "), and was killed", argv[0], limit);
     else if (rc == HIVE_OK && WIFSIGNALED(status))
-        rc = hive__fail(HIVE_ERR_NO_KEY, HIVE_ENV_KEY_COMMAND " (%.200s) was killed by signal %d (%s)", argv[0],
-                        WTERMSIG(status), strsignal(WTERMSIG(status)));
+        rc = hive__fail(HIVE_ERR_NO_KEY, HIVE_ENV_KEY_COMMAND " (%.200s) was killed by signal %d (SIG%s)", argv[0],
+                        WTERMSIG(status), sigabbrev_np(WTERMSIG(status)) ? sigabbrev_np(WTERMSIG(status)) : "?");
     else if (rc == HIVE_OK && WIFEXITED(status) && WEXITSTATUS(status) != 0)
         rc = hive__fail(HIVE_ERR_NO_KEY, HIVE_ENV_KEY_COMMAND " (%.200s) failed: exit status %d", argv[0],
                         WEXITSTATUS(status));

@@ -337,7 +337,7 @@ Test(keysrc, command_failures_say_why_and_never_the_output)
         const char *message;   /* after "HIVE_CREDENTIAL_KEY_COMMAND (PATH) " */
     } cases[] = {
         {"echo " OLD_KEY "\nexit 3", HIVE_ERR_NO_KEY, "failed: exit status 3"},
-        {"echo " OLD_KEY "\nkill -TERM $$", HIVE_ERR_NO_KEY, "was killed by signal 15 (Terminated)"},
+        {"echo " OLD_KEY "\nkill -TERM $$", HIVE_ERR_NO_KEY, "was killed by signal 15 (SIGTERM)"},
         {"exit 0", HIVE_ERR_NO_KEY, "printed no key"},
         {"printf '\\n\\n  \\n'", HIVE_ERR_NO_KEY, "printed no key"},
         {"echo 'Enter passphrase: " OLD_KEY "'", HIVE_ERR_BAD_KEY,
