@@ -185,6 +185,9 @@ int cli_fail(hive_rc rc)
     case HIVE_ERR_NO_KEY:
         if (strstr(msg, "Aden API key") != NULL)
             cli_hint("export ADEN_API_KEY=..., or: printf 'api_key=%%s\\n' \"$KEY\" | hive-cred add aden_api_key");
+        else if (strncmp(msg, HIVE_ENV_KEY_COMMAND, strlen(HIVE_ENV_KEY_COMMAND)) == 0)
+            cli_hint("run the command yourself: it must exit 0 within " HIVE_ENV_KEY_COMMAND_TIMEOUT
+                     " (default 10 s) and print the key alone");
         else
             cli_hint("run 'hive-cred init' to create a key file, or set HIVE_CREDENTIAL_KEY");
         break;

@@ -72,9 +72,9 @@ static const char usage_text[] =
     "                           killed, run it again to finish. With a key file, the\n"
     "                           new key (made, or HIVE_NEW_CREDENTIAL_KEY) replaces it\n"
     "      --new-key-file FILE  the new key: read from FILE, or made and written there\n"
-    "                           (0600) if FILE does not exist; required when the key is\n"
-    "                           kept only in HIVE_CREDENTIAL_KEY (then put FILE's key\n"
-    "                           there, and delete FILE)\n"
+    "                           (0600) if FILE does not exist; required when the key\n"
+    "                           comes from HIVE_CREDENTIAL_KEY, the key command or\n"
+    "                           systemd (then give that source FILE's key; it says how)\n"
     "  usage add ID [OPTIONS]   register how a tool uses credential ID:\n"
     "      --key K              a required key (repeatable)\n"
     "      --scope S            a scope its token must have been granted (repeatable)\n"
@@ -116,8 +116,11 @@ static const char usage_text2[] =
     "  -h, --help    this help;  --version  the version\n"
     "Options may come before or after operands; '--' ends them.\n"
     "\n"
-    "The key comes from HIVE_CREDENTIAL_KEY if set, else from the key file,\n"
-    "which must not be readable by group or others.\n"
+    "The key comes from the first of: HIVE_CREDENTIAL_KEY; the output of\n"
+    "HIVE_CREDENTIAL_KEY_COMMAND (run without a shell, at most\n"
+    "HIVE_CREDENTIAL_KEY_COMMAND_TIMEOUT seconds, default 10); the systemd\n"
+    "credential $CREDENTIALS_DIRECTORY/hive-credential-key; the key file, which\n"
+    "must not be readable by group or others. 'hive-cred doctor' says which.\n"
     "\n"
     "Exit status:\n"
     "  0  success\n"
@@ -190,7 +193,10 @@ static const struct cmd_help {
                    "Re-encrypt everything under a new key, crash-safe; if killed, run it again to\n"
                    "finish. With a key file, the new key (made, or HIVE_NEW_CREDENTIAL_KEY) replaces\n"
                    "it. --new-key-file FILE: the new key is read from FILE, or made and written there\n"
-                   "(0600); required when the key is kept only in HIVE_CREDENTIAL_KEY.\n"},
+                   "(0600); required when the key comes from HIVE_CREDENTIAL_KEY, the key command or\n"
+                   "a systemd credential, which hive cannot write: then FILE keeps the new key, readers\n"
+                   "follow it until the rotation is done, and the output says how to give the source\n"
+                   "the new key.\n"},
     {"usage", "hive-cred usage add ID [OPTIONS] | usage list [--json] | usage show ID | usage remove ID\n\n"
               "Register, list, show or remove how a tool uses credential ID (templates only).\n\n"
               "  --key K              a required key (repeatable)\n"
@@ -201,7 +207,8 @@ static const struct cmd_help {
               "  --env N=TEMPLATE     (each repeatable)\n"
               "  -d, --description D  --help-url URL\n"},
     {"doctor", "hive-cred doctor [--fix]\n\n"
-               "Check the store: permissions, the key and where it comes from, an interrupted\n"
+               "Check the store: permissions, the key and where it comes from (HIVE_CREDENTIAL_KEY,\n"
+               "the key command, a systemd credential or the key file; never the key), an interrupted\n"
                "rotation, unreadable files, index drift, tokens expiring within a day that will\n"
                "not be refreshed, usage specs that do not resolve; say how to fix each. --fix\n"
                "makes directories 0700 and files 0600 and rebuilds the index. Exit 1 if problems\n"
@@ -335,6 +342,21 @@ static int open_storage(const opts *o, hive_storage **s)
 
 /* --- init / keygen ---------------------------------------------------- */
 
+/* Where s's key comes from, between label and tail, on one line (never
+ * the key). */
+static void print_key_source(const char *label, hive_storage *s, const char *tail)
+{
+    const char *src = hive_file_storage_key_source(s);
+
+    switch (hive_file_storage_key_kind(s)) {
+    case HIVE_KEY_ENV:
+    case HIVE_KEY_COMMAND: printf("%sfrom %s%s\n", label, src, tail); break;
+    case HIVE_KEY_SYSTEMD: printf("%sfrom the systemd credential %s%s\n", label, src, tail); break;
+    case HIVE_KEY_NONE: break;
+    default: printf("%s%s%s\n", label, src, tail); break;
+    }
+}
+
 static int cmd_init(const opts *o)
 {
     hive_storage *s = NULL;
@@ -355,10 +377,8 @@ static int cmd_init(const opts *o)
     printf("store: %s\n", hive_file_storage_dir(s));
     if (created)
         printf("key:   %s (created; back it up: losing it loses every credential)\n", src);
-    else if (strcmp(src, HIVE_ENV_KEY) == 0)
-        printf("key:   from %s\n", src);
     else
-        printf("key:   %s\n", src);
+        print_key_source("key:   ", s, "");
     hive_storage_free(&s);
     return 0;
 }
@@ -1909,106 +1929,104 @@ static void show_progress(void *ctx, size_t done, size_t total)
     }
 }
 
-/* The new key of a rotation, from a file the user names: read when it
- * exists (it must be 0600, like the key file), else made and written there
- * (0600, never over an existing file). text gets the key in its canonical
- * form; *made says whether the file was written now. */
-static int new_key_file(const char *path, char text[HIVE_FERNET_KEY_TEXT + 1], bool *made)
+/* What the user must do with new_file, the new key, for s's source, which
+ * hive cannot write: a line "key:   ..." on stdout. */
+static void print_update(hive_storage *s, const char *new_file)
 {
-    uint8_t check[HIVE_FERNET_KEY_BYTES];
-    char buf[256];
-    struct stat st;
-    ssize_t n;
-    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-    int ex = 0;
+    const char *src = hive_file_storage_key_source(s);
 
-    *made = false;
-    if (fd < 0 && errno == ENOENT) {
-        hive_rc rc = hive_fernet_key_generate(text);
-        size_t len;
-        if (rc != HIVE_OK)
-            return cli_fail(rc);
-        fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-        if (fd < 0) {
-            cli_error("cannot create the new key file %s: %s", path, strerror(errno));
-            hive_memzero(text, HIVE_FERNET_KEY_TEXT + 1);
-            return EXIT_STORE;
-        }
-        len = (size_t)snprintf(buf, sizeof(buf), "%s\n", text);
-        n = write(fd, buf, len);
-        if (n != (ssize_t)len || fsync(fd) != 0) {
-            cli_error("cannot write the new key file %s: %s", path, n < 0 ? strerror(errno) : "short write");
-            unlink(path);   /* nothing was encrypted with it yet */
-            ex = EXIT_STORE;
-        }
-        hive_memzero(buf, sizeof(buf));
-        close(fd);
-        if (ex != 0)
-            hive_memzero(text, HIVE_FERNET_KEY_TEXT + 1);
-        *made = ex == 0;
-        return ex;
+    printf("key:   %s holds the new key: ", new_file);
+    switch (hive_file_storage_key_kind(s)) {
+    case HIVE_KEY_COMMAND:
+        printf("make %s print it (update the secret it reads, e.g. pass insert -m NAME < %s; or "
+               "secret-tool store ... < %s), check with 'hive-cred doctor', then delete the file", src, new_file,
+               new_file);
+        break;
+    case HIVE_KEY_SYSTEMD:
+        printf("make it the service's credential " HIVE_SYSTEMD_KEY_NAME " (%s): for LoadCredentialEncrypted=, "
+               "systemd-creds encrypt --name=" HIVE_SYSTEMD_KEY_NAME " %s /etc/credstore.encrypted/"
+               HIVE_SYSTEMD_KEY_NAME "; for LoadCredential=, copy it to the path the unit names; restart the "
+               "service, then delete the file", src, new_file);
+        break;
+    default:
+        printf("put it in %s wherever that is kept (secrets manager, CI settings), then delete the file", src);
+        break;
     }
-    if (fd < 0) {
-        cli_error("cannot open the new key file %s: %s", path, strerror(errno));
-        return EXIT_STORE;
-    }
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        cli_error("the new key file %s is not a regular file", path);
-        close(fd);
-        return EXIT_STORE;
-    }
-    if ((st.st_mode & 077) != 0) {
-        cli_error("the new key file %s can be read or written by group or others (mode %04o)", path,
-                  (unsigned)(st.st_mode & 07777));
-        cli_hint("chmod 600 %s", path);
-        close(fd);
-        return EXIT_STORE;
-    }
-    n = read(fd, buf, sizeof(buf) - 1);
-    close(fd);
-    if (n < 0) {
-        cli_error("cannot read the new key file %s: %s", path, strerror(errno));
-        return EXIT_STORE;
-    }
-    buf[n] = '\0';
-    if (hive_fernet_key_decode(check, buf, (size_t)n) != HIVE_OK) {
-        cli_error("the new key file %s does not hold a Fernet key", path);
-        cli_hint("name a file that does not exist yet, and hive-cred writes a new key into it");
-        ex = EXIT_KEY;
-    } else {
-        hive_base64_encode(text, check, sizeof(check), HIVE_B64_URL);
-    }
-    hive_memzero(buf, sizeof(buf));
-    hive_memzero(check, sizeof(check));
-    return ex;
+    printf("; the old key no longer opens anything\n");
 }
 
-/* Whether two key texts are the same key (both must decode). */
-static bool same_key(const char *a, const char *b)
+/* rotate-key refused before anything changed: the key's source cannot be
+ * written and no file was named for the new key. */
+static int rotate_needs_file(hive_storage *s)
 {
-    uint8_t ka[HIVE_FERNET_KEY_BYTES];
-    uint8_t kb[HIVE_FERNET_KEY_BYTES];
-    bool same = hive_fernet_key_decode(ka, a, strlen(a)) == HIVE_OK &&
-                hive_fernet_key_decode(kb, b, strlen(b)) == HIVE_OK && hive_memeq(ka, kb, sizeof(ka));
+    const char *src = hive_file_storage_key_source(s);
 
-    hive_memzero(ka, sizeof(ka));
-    hive_memzero(kb, sizeof(kb));
-    return same;
+    cli_error("the key comes from %s, not from a key file: a new key made or given now would exist only in "
+              "this process; nothing changed", src);
+    cli_hint("hive-cred rotate-key --new-key-file FILE   (FILE gets a new key, 0600; or holds the one to use)");
+    switch (hive_file_storage_key_kind(s)) {
+    case HIVE_KEY_COMMAND:
+        cli_hint("then make %s print FILE's key, and delete FILE", src);
+        break;
+    case HIVE_KEY_SYSTEMD:
+        cli_hint("then make FILE the service's credential: systemd-creds encrypt --name=" HIVE_SYSTEMD_KEY_NAME
+                 " FILE /etc/credstore.encrypted/" HIVE_SYSTEMD_KEY_NAME " (LoadCredentialEncrypted=), and "
+                 "delete FILE");
+        break;
+    default:
+        cli_hint("then put the content of FILE in %s wherever it is kept, and delete FILE", src);
+        break;
+    }
+    hive_storage_free(&s);
+    return EXIT_USAGE;
+}
+
+/* The hints for a failed rotation (the error is said). */
+static int rotate_failed(const opts *o, hive_rc rc, bool made, hive_key_kind kind)
+{
+    char msg[1024];
+    int ex;
+
+    snprintf(msg, sizeof(msg), "%s", hive_last_error());
+    if (rc == HIVE_ERR_PERM && o->new_key_file != NULL && strstr(msg, o->new_key_file) != NULL) {
+        /* the new key file, checked as a key file */
+        cli_error("%s", msg);
+        cli_hint("chmod 600 %s", o->new_key_file);
+        ex = cli_exit_code(rc);
+    } else {
+        ex = cli_fail(rc);
+    }
+    if (rc == HIVE_ERR_CONFLICT && strstr(msg, "is another key than the one in") != NULL) {
+        cli_hint("unset %s, or name the file that holds it", HIVE_ENV_NEW_KEY);
+    } else if (rc == HIVE_ERR_CONFLICT && strstr(msg, "interrupted rotation") != NULL) {
+        if (kind == HIVE_KEY_FILE) {
+            cli_hint("finish it with its own key first: env -u HIVE_NEW_CREDENTIAL_KEY hive-cred rotate-key");
+            cli_hint("then rotate to your key: HIVE_NEW_CREDENTIAL_KEY=... hive-cred rotate-key");
+        } else {
+            cli_hint("finish it with its own key first: hive-cred rotate-key (without --new-key-file)");
+        }
+        cli_hint("a fingerprint is printf %%s \"$KEY\" | sha256sum | cut -c1-8");
+    } else if (rc == HIVE_ERR_BAD_KEY && o->new_key_file != NULL && strstr(msg, o->new_key_file) != NULL) {
+        cli_hint("name a file that does not exist yet, and hive-cred writes a new key into it");
+    }
+    if (made)
+        cli_hint("%s holds a key nothing was encrypted with: delete it, or use it again", o->new_key_file);
+    return ex;
 }
 
 /* No rotation may leave the store under a key that exists only in this
  * process: with the key in a key file the new key goes there; with the
- * key only in the environment it must come from (or go to) a file the
- * user names, which is kept until the user deletes it. */
+ * key anywhere else (HIVE_CREDENTIAL_KEY, the command, systemd), which
+ * hive cannot write, it must come from (or go to) a file the user names,
+ * kept until the user deletes it. */
 static int cmd_rotate_key(const opts *o)
 {
     hive_storage *s = NULL;
     hive_rotation res = {0};
-    const char *next = getenv(HIVE_ENV_NEW_KEY);
-    const char *src;
-    char text[HIVE_FERNET_KEY_TEXT + 1] = "";
-    bool made = false;
-    bool env_key;
+    hive_key_kind kind;
+    char *pending = NULL;   /* the file of an interrupted rotation (a copy: the rotation ends it) */
+    bool outside;
+    bool existed;
     hive_rc rc;
     int ex = open_storage(o, &s);
 
@@ -2021,44 +2039,26 @@ static int cmd_rotate_key(const opts *o)
                  "(hive-cred copy URL DIR), rotate that, and copy it back to a new prefix");
         return EXIT_USAGE;
     }
-    /* NULL: no usable key, which the rotation itself reports */
-    src = hive_file_storage_key_source(s);
-    env_key = src != NULL && strcmp(src, HIVE_ENV_KEY) == 0;
-    if (env_key && o->new_key_file == NULL) {
-        cli_error("the key is kept in %s, not in a key file: a new key made or given now would exist "
-                  "only in this process; nothing changed", HIVE_ENV_KEY);
-        cli_hint("hive-cred rotate-key --new-key-file FILE   (FILE gets a new key, 0600; or holds the one to use)");
-        cli_hint("then put the content of FILE in %s wherever it is kept, and delete FILE", HIVE_ENV_KEY);
+    /* HIVE_KEY_NONE: no usable key, which the rotation itself reports */
+    kind = hive_file_storage_key_kind(s);
+    outside = kind != HIVE_KEY_FILE && kind != HIVE_KEY_NONE;
+    if (outside && hive_file_storage_pending_key_file(s) != NULL &&
+        (pending = strdup(hive_file_storage_pending_key_file(s))) == NULL) {
         hive_storage_free(&s);
-        return EXIT_USAGE;
+        return cli_fail(HIVE_ERR_NOMEM);
     }
-    if (src != NULL && o->new_key_file != NULL) {
-        ex = new_key_file(o->new_key_file, text, &made);
-        if (ex == 0 && next != NULL && *next != '\0' && !same_key(next, text)) {
-            cli_error("%s is another key than the one in %s", HIVE_ENV_NEW_KEY, o->new_key_file);
-            cli_hint("unset %s, or name the file that holds it", HIVE_ENV_NEW_KEY);
-            ex = EXIT_STORE;
-        }
-        if (ex != 0) {
-            hive_memzero(text, sizeof(text));
-            hive_storage_free(&s);
-            return ex;
-        }
-    }
-    rc = hive_file_storage_rotate_key(s, text[0] ? text : (next && *next ? next : NULL),
-                                      isatty(STDERR_FILENO) ? show_progress : NULL, NULL, &res);
-    hive_memzero(text, sizeof(text));
+    if (outside && o->new_key_file == NULL && pending == NULL)
+        return rotate_needs_file(s);
+    existed = o->new_key_file != NULL && access(o->new_key_file, F_OK) == 0;
+    if (o->new_key_file != NULL || pending != NULL)
+        rc = hive_file_storage_rotate_key_file(s, o->new_key_file, isatty(STDERR_FILENO) ? show_progress : NULL,
+                                               NULL, &res);
+    else
+        rc = hive_file_storage_rotate_key(s, NULL, isatty(STDERR_FILENO) ? show_progress : NULL, NULL, &res);
     if (rc != HIVE_OK) {
-        char msg[1024];
-        snprintf(msg, sizeof(msg), "%s", hive_last_error());
-        ex = cli_fail(rc);
-        if (rc == HIVE_ERR_CONFLICT && strstr(msg, "rotation") != NULL) {
-            cli_hint("finish it with its own key first: env -u HIVE_NEW_CREDENTIAL_KEY hive-cred rotate-key");
-            cli_hint("then rotate to your key: HIVE_NEW_CREDENTIAL_KEY=... hive-cred rotate-key");
-            cli_hint("a fingerprint is printf %%s \"$KEY\" | sha256sum | cut -c1-8");
-        }
-        if (made)
-            cli_hint("%s holds a key nothing was encrypted with: delete it, or use it again", o->new_key_file);
+        ex = rotate_failed(o, rc, o->new_key_file != NULL && !existed && access(o->new_key_file, F_OK) == 0,
+                           kind);
+        free(pending);
         hive_storage_free(&s);
         return ex;
     }
@@ -2073,13 +2073,12 @@ static int cmd_rotate_key(const opts *o)
         printf("key:   %s (the new key; back it up: the old one no longer opens anything)\n",
                hive_file_storage_key_file(s));
     else
-        printf("key:   %s holds the new key: put it in %s wherever that is kept (secrets manager, CI "
-               "settings), then delete the file; the old key no longer opens anything\n",
-               o->new_key_file, HIVE_ENV_KEY);
+        print_update(s, o->new_key_file ? o->new_key_file : pending);
     if (!res.key_file && access(hive_file_storage_key_file(s), F_OK) == 0)
         cli_warn("the key file %s was not used (%s was) and holds the old key, which opens nothing now: "
-                 "replace it with %s's key, or delete it", hive_file_storage_key_file(s), HIVE_ENV_KEY,
-                 o->new_key_file);
+                 "replace it with the new key, or delete it", hive_file_storage_key_file(s),
+                 hive_file_storage_key_source(s));
+    free(pending);
     hive_storage_free(&s);
     return res.unreadable ? EXIT_DECRYPT : 0;
 }
@@ -2339,6 +2338,24 @@ static void doctor_usage(hive_store *st)
     hive_strlist_free(&specs);
 }
 
+/* doctor: there is no usable key; say how to fix what failed. */
+static void doctor_no_key(const char *kf)
+{
+    char msg[1024];
+
+    snprintf(msg, sizeof(msg), "%s", hive_last_error());
+    problem("no usable key: %s", msg);
+    if (strncmp(msg, HIVE_ENV_KEY_COMMAND, strlen(HIVE_ENV_KEY_COMMAND)) == 0)
+        printf("         fix: run the command yourself: it must exit 0 within %s (default 10 s) and print the "
+               "key alone; or unset %s\n", HIVE_ENV_KEY_COMMAND_TIMEOUT, HIVE_ENV_KEY_COMMAND);
+    else if (strstr(msg, "systemd credential") != NULL)
+        printf("         fix: load it as systemd does (LoadCredential=%s:PATH or LoadCredentialEncrypted=), "
+               "or unset %s\n", HIVE_SYSTEMD_KEY_NAME, HIVE_ENV_CREDENTIALS_DIRECTORY);
+    else
+        printf("         fix: set %s, or restore the key file %s (hive-cred init makes a new one for a "
+               "new store)\n", HIVE_ENV_KEY, kf);
+}
+
 static int cmd_doctor(const opts *o)
 {
     hive_storage *s = NULL;
@@ -2373,20 +2390,19 @@ static int cmd_doctor(const opts *o)
         free(m.first);
         src = hive_file_storage_key_source(s);
         if (src == NULL) {
-            problem("no usable key: %s", hive_last_error());
-            printf("         fix: set %s, or restore the key file %s (hive-cred init makes a new one for a "
-                   "new store)\n", HIVE_ENV_KEY, kf);
-        } else if (strcmp(src, HIVE_ENV_KEY) == 0) {
-            printf("key      from %s%s\n", HIVE_ENV_KEY,
-                   stat(kf, &kst) == 0 ? " (the key file beside the store is not used)" : "");
+            doctor_no_key(kf);
         } else {
-            char *next = NULL;
-            printf("key      %s\n", src);
-            if (asprintf(&next, "%s.new", kf) >= 0 && stat(next, &kst) == 0) {
-                problem("an interrupted key rotation is pending (%s)", next);
+            hive_key_kind kind = hive_file_storage_key_kind(s);
+            const char *pending = hive_file_storage_pending_key_file(s);
+            print_key_source("key      ", s, kind != HIVE_KEY_FILE && stat(kf, &kst) == 0
+                                                 ? " (the key file beside the store is not used)" : "");
+            if (pending != NULL && kind == HIVE_KEY_FILE) {
+                problem("an interrupted key rotation is pending (%s)", pending);
                 printf("         fix: env -u %s hive-cred rotate-key finishes it\n", HIVE_ENV_NEW_KEY);
+            } else if (pending != NULL) {
+                problem("an interrupted key rotation is pending (the new key is in %s)", pending);
+                printf("         fix: hive-cred rotate-key finishes it; then give %s the new key\n", src);
             }
-            free(next);
         }
         doctor_index(s);
     }

@@ -66,6 +66,13 @@ PY
   printf 'me' | "$cred" set anthropic username
   core_check 'protocol=https\nhost=example.com\n\n' "$build/launcher/git-credential-hive" anthropic get
   core_check 'reg.example.com' "$build/launcher/docker-credential-hive" get
+  # the key from a command, and from a systemd credential: the buffers that
+  # held it are wiped too
+  HIVE_CREDENTIAL_KEY_COMMAND="cat $HIVE_HOME/secrets/credential_key" core_check "" "$cred" get smtp_login password
+  mkdir -m 700 "$work/creds"
+  (umask 277 && cp "$HIVE_HOME/secrets/credential_key" "$work/creds/hive-credential-key")
+  CREDENTIALS_DIRECTORY="$work/creds" core_check "" "$cred" get smtp_login password
+  rm -rf "$work/creds"
   "$cred" unset anthropic server_url
   "$cred" unset anthropic username
   # hive-run --mask, which stays between the program and its output: no
@@ -129,6 +136,14 @@ if command -v valgrind >/dev/null; then
   vg "$cred" unset smtp_login note
   vg "$cred" doctor
   vg "$cred" rotate-key
+  vg "$cred" get anthropic
+  HIVE_CREDENTIAL_KEY_COMMAND="cat $HIVE_HOME/secrets/credential_key" vg "$cred" get anthropic
+  HIVE_CREDENTIAL_KEY_COMMAND="cat $HIVE_HOME/secrets/credential_key" vg "$cred" doctor
+  HIVE_CREDENTIAL_KEY_COMMAND="sleep 5" HIVE_CREDENTIAL_KEY_COMMAND_TIMEOUT=0.2 vg "$cred" get anthropic  # exit 4
+  HIVE_CREDENTIAL_KEY_COMMAND="echo not-a-key" vg "$cred" get anthropic                                  # exit 4
+  cp "$HIVE_HOME/secrets/credential_key" "$work/vault-key"
+  HIVE_CREDENTIAL_KEY_COMMAND="cat $work/vault-key" vg "$cred" rotate-key --new-key-file "$work/new-key"
+  cp "$work/new-key" "$HIVE_HOME/secrets/credential_key"
   vg "$cred" get anthropic
   vg "$run" -e X='{{anthropic}}' --dry-run -- true
   vg "$cred" exec-credential anthropic

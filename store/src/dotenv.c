@@ -10,6 +10,7 @@
  * which str.isspace() is true, some of them multi-byte.
  */
 #include "buf.h"
+#include "fileio.h"
 #include "utf8.h"
 
 #include <fcntl.h>

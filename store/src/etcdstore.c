@@ -24,6 +24,7 @@
  */
 #include "buf.h"
 #include "etcdurl.h"
+#include "fileio.h"
 #include "http.h"
 
 #include <dirent.h>

@@ -122,24 +122,7 @@ char *hive__home_dir(void);
 HIVE_NODISCARD hive_rc hive__strlist_add(hive_strlist *list, const char *s);
 void hive__strlist_sort_unique(hive_strlist *list);
 
-/*
- * Read a whole regular file (name under dirfd, or AT_FDCWD) of at most max
- * bytes. *data is NUL-terminated: release it with hive__free_secret(*data,
- * *len + 1). HIVE_ERR_NOT_FOUND, with no message, when it does not exist;
- * `what` names the file in other messages.
- */
-HIVE_NODISCARD hive_rc hive__read_at(int dirfd, const char *name, bool nofollow, size_t max, const char *what,
-                      char **data, size_t *len);
-
-/* Atomically replace path with data (temp file, fsync, rename, fsync dir). */
-HIVE_NODISCARD hive_rc hive__write_file_atomic(const char *path, const char *data, size_t len);
-/* The same, the temporary file's name starting with tmp_prefix. */
-HIVE_NODISCARD hive_rc hive__write_file_atomic_tmp(const char *path, const char *tmp_prefix, const char *data, size_t len);
-/* An exclusive flock on lock_name in path's directory; then, as the only
- * holder, remove the files starting with orphans there (left by killed
- * holders). Release with hive__unlock. */
-HIVE_NODISCARD hive_rc hive__lock_beside(const char *path, const char *lock_name, const char *orphans, int *lockfd);
-void hive__unlock(int *lockfd);
+/* File I/O (whole-file reads, atomic writes, locks): fileio.h. */
 
 /* Take key's value out of obj (the caller owns it), without a copy; NULL
  * when obj has no such key. */

@@ -128,11 +128,20 @@ static const char *env_nonempty(const char *name)
  * key's variables (HIVE_CREDENTIAL_KEY, HIVE_NEW_CREDENTIAL_KEY) are still
  * read by the file storage itself.
  */
-static hive_rc storage_env(hive_file_options *fo, char **home, const char *spec)
+static hive_rc storage_env(hive_file_options *fo, char **home, hive_key_source **ks, const char *spec)
 {
     bool etcd = hive__is_etcd_url(spec);
 
     *home = NULL;
+    *ks = NULL;
+    if (fo->key_source == NULL) {
+        /* HIVE_CREDENTIAL_KEY, HIVE_NEW_CREDENTIAL_KEY, the key command,
+         * CREDENTIALS_DIRECTORY: read here, and nowhere else */
+        hive_rc rc = hive_key_source_from_env(ks);
+        if (rc != HIVE_OK)
+            return rc;
+        fo->key_source = *ks;
+    }
     if (fo->home == NULL) {
         *home = hive__home_dir();
         fo->home = *home;
@@ -150,6 +159,7 @@ static hive_rc storage_env(hive_file_options *fo, char **home, const char *spec)
 hive_rc hive_storage_open_from_env(hive_storage **out, const char *spec, const hive_file_options *opts)
 {
     hive_file_options fo = HIVE_FILE_OPTIONS_INIT;
+    hive_key_source *ks = NULL;
     char *home = NULL;
     hive_rc rc = HIVE_OK;
 
@@ -159,9 +169,10 @@ hive_rc hive_storage_open_from_env(hive_storage **out, const char *spec, const h
         return rc;
     if (opts != NULL)
         fo = *opts;
-    rc = storage_env(&fo, &home, spec);
+    rc = storage_env(&fo, &home, &ks, spec);
     if (rc == HIVE_OK)
         rc = hive_storage_open(out, spec, &fo);
+    hive_key_source_free(&ks);
     free(home);
     return rc;
 }

@@ -3,6 +3,7 @@
  * validation, and accounts.
  */
 #include "store_int.h"
+#include "fileio.h"
 #include "utf8.h"
 
 #include <errno.h>

@@ -31,7 +31,6 @@ import stat
 import subprocess
 import sys
 import tempfile
-import time
 import unittest
 from pathlib import Path
 
@@ -372,17 +371,8 @@ class RotateTest(unittest.TestCase):
         for attempt in range(20):
             shutil.rmtree(self.home, ignore_errors=True)
             shutil.copytree(pristine, self.home)
-            p = subprocess.Popen([HIVE_CRED, "rotate-key"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                 env=self.env, cwd=self.tmp)
             # from the moment the pending key is on disk, ~50 ms of work
-            deadline = time.monotonic() + TIMEOUT
-            while not os.path.exists(self.new_path) and p.poll() is None and time.monotonic() < deadline:
-                time.sleep(0.001)
-            time.sleep(delay)
-            p.send_signal(signal.SIGKILL)
-            rc = p.wait(timeout=TIMEOUT)
-            p.stdout.close()
-            p.stderr.close()
+            rc = hivetest.kill_when([HIVE_CRED, "rotate-key"], self.env, self.tmp, self.new_path, delay)
             if rc != -signal.SIGKILL or not os.path.exists(self.new_path):
                 delay /= 2          # it finished: kill sooner
                 continue

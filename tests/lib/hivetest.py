@@ -22,9 +22,11 @@ import json
 import math
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
 from pathlib import Path
 
@@ -78,7 +80,7 @@ PROXY_VARS = ["http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PRO
               "no_proxy", "NO_PROXY"]
 # what else changes how hive or libcurl behaves, or what a program run under
 # hive-run sees
-OTHER_VARS = ["LD_PRELOAD", "LD_DEBUG", "CURL_CA_BUNDLE", "SSL_CERT_FILE", "SSL_CERT_DIR"]
+OTHER_VARS = ["LD_PRELOAD", "LD_DEBUG", "CURL_CA_BUNDLE", "SSL_CERT_FILE", "SSL_CERT_DIR", "CREDENTIALS_DIRECTORY"]
 
 
 def foreign(name):
@@ -146,6 +148,22 @@ def run(argv, env, stdin=b"", timeout=TIMEOUT, cwd=None, stdout=subprocess.PIPE,
         stdin = stdin.encode("utf-8")
     return subprocess.run([os.fspath(a) for a in argv], input=stdin, stdout=stdout, stderr=stderr, env=env,
                           timeout=timeout, cwd=cwd)
+
+
+def kill_when(argv, env, cwd, path, delay):
+    """Start argv; once path exists (or argv ended), let it run delay
+    seconds more, then SIGKILL it. Its exit status (-SIGKILL if killed)."""
+    p = subprocess.Popen([os.fspath(a) for a in argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                         cwd=cwd)
+    deadline = time.monotonic() + TIMEOUT
+    while not os.path.exists(path) and p.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.001)
+    time.sleep(delay)
+    p.send_signal(signal.SIGKILL)
+    rc = p.wait(timeout=TIMEOUT)
+    p.stdout.close()
+    p.stderr.close()
+    return rc
 
 
 def reap(p):

@@ -12,8 +12,8 @@ this test. Each ```sh block runs as `sh -e -c BLOCK`, one after the other,
 all in one sandbox, so that a block may use what an earlier one stored:
 
 - HOME is a new temporary directory (so ~/.hive is the sandbox's store),
-  with no HIVE_HOME, HIVE_CREDENTIAL_KEY or HIVE_NEW_CREDENTIAL_KEY
-  inherited; the working directory is a new directory beside it;
+  with no HIVE_HOME, HIVE_CREDENTIAL_KEY, HIVE_NEW_CREDENTIAL_KEY, the key
+  command's variables or CREDENTIALS_DIRECTORY inherited; the working directory is a new directory beside it;
 - the directories of the built hive-cred and hive-run come first on PATH,
   then stand-ins for programs the README names that are not hive's and
   not installed here (`gh`: it prints whether GH_TOKEN reached it
@@ -60,6 +60,7 @@ PLACEHOLDERS = {
     "BRAVE_KEY": "BSA-readme-dummy-0005",
 }
 SCRUB = ("HIVE_HOME", "HIVE_CREDENTIAL_KEY", "HIVE_NEW_CREDENTIAL_KEY", "HIVE_ETCD_PASSWORD",
+         "HIVE_CREDENTIAL_KEY_COMMAND", "HIVE_CREDENTIAL_KEY_COMMAND_TIMEOUT", "CREDENTIALS_DIRECTORY",
          "ADEN_API_KEY", "ADEN_API_URL", "http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY",
          "ALL_PROXY", "all_proxy")
 

@@ -46,6 +46,14 @@ static hive_storage *open_store(const char *key)
     return s;
 }
 
+/* The same as the tools open it: the key's sources from the environment. */
+static hive_storage *open_store_from_env(void)
+{
+    hive_storage *s = NULL;
+    cr_assert_eq(hive_storage_open_from_env(&s, dir, NULL), HIVE_OK, "%s", hive_last_error());
+    return s;
+}
+
 #define save save_api_key
 
 static char *value_of(hive_storage *s, const char *id)
@@ -279,11 +287,14 @@ Test(filestore, key_sources_and_their_errors)
 
     setenv("HIVE_CREDENTIAL_KEY", "garbage", 1);
     s = open_store(NULL);
+    cr_assert_eq(hive_storage_load(s, &c, "anthropic"), HIVE_ERR_NO_KEY, "only the _from_env opening reads it");
+    hive_storage_free(&s);
+    s = open_store_from_env();
     cr_assert_eq(hive_storage_load(s, &c, "anthropic"), HIVE_ERR_BAD_KEY);
     cr_assert_null(strstr(hive_last_error(), "garbage"));
     hive_storage_free(&s);
     setenv("HIVE_CREDENTIAL_KEY", key_text, 1);
-    s = open_store(NULL);
+    s = open_store_from_env();
     cr_assert_eq(hive_storage_load(s, &c, "anthropic"), HIVE_OK);
     hive_cred_free(&c);
     hive_storage_free(&s);

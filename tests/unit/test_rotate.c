@@ -54,6 +54,18 @@ static hive_storage *open_store(const char *key)
     return s;
 }
 
+/* The same as the tools open it: the key's other sources
+ * (HIVE_NEW_CREDENTIAL_KEY among them) from the environment. */
+static hive_storage *open_store_from_env(const char *key)
+{
+    hive_storage *s = NULL;
+    hive_file_options o = HIVE_FILE_OPTIONS_INIT;
+
+    o.key = key;
+    cr_assert_eq(hive_storage_open_from_env(&s, dir, &o), HIVE_OK, "%s", hive_last_error());
+    return s;
+}
+
 static void fill(hive_storage *s)
 {
     save_api_key(s, "one", "first-secret");
@@ -228,8 +240,8 @@ Test(rotate, key_in_the_environment_needs_the_new_key)
 
     fill(s);
     cr_assert_eq(hive_file_storage_rotate_key(s, NULL, NULL, NULL, NULL), HIVE_ERR_INVALID);
-    cr_expect_str_eq(hive_last_error(), "the key is in explicit, not in a key file: give the new key in "
-                                        HIVE_ENV_NEW_KEY);
+    cr_expect_str_eq(hive_last_error(), "the key comes from explicit, which hive cannot write: name a file for "
+                                        "the new key, or give it in " HIVE_ENV_NEW_KEY);
     cr_assert_eq(hive_file_storage_rotate_key(s, "not-a-key", NULL, NULL, NULL), HIVE_ERR_BAD_KEY);
     cr_expect_str_eq(hive_last_error(), "the new key is not a Fernet key");
     cr_assert_eq(hive_file_storage_rotate_key(s, OLD_KEY, NULL, NULL, NULL), HIVE_ERR_INVALID);
@@ -262,7 +274,7 @@ Test(rotate, key_in_the_environment_to_HIVE_NEW_CREDENTIAL_KEY)
 
     setenv(HIVE_ENV_KEY, OLD_KEY, 1);
     o.dir = dir;
-    cr_assert_eq(hive_file_storage_open(&s, &o), HIVE_OK);
+    cr_assert_eq(hive_storage_open_from_env(&s, dir, &o), HIVE_OK);
     cr_assert_eq(hive_file_storage_init(s, &made), HIVE_OK, "%s", hive_last_error());
     cr_expect_not(made);
     fill(s);
@@ -270,7 +282,7 @@ Test(rotate, key_in_the_environment_to_HIVE_NEW_CREDENTIAL_KEY)
     hive_storage_free(&s);
     /* new_key NULL: HIVE_NEW_CREDENTIAL_KEY, as hive_file_storage_rotate_key says */
     setenv(HIVE_ENV_NEW_KEY, NEW_KEY, 1);
-    cr_assert_eq(hive_file_storage_open(&s, &o), HIVE_OK);
+    cr_assert_eq(hive_storage_open_from_env(&s, dir, &o), HIVE_OK);
     cr_assert_eq(hive_file_storage_rotate_key(s, NULL, NULL, NULL, &r), HIVE_OK, "%s", hive_last_error());
     cr_expect_not(r.key_file);
     cr_expect_eq(r.rotated, 2);
@@ -288,7 +300,7 @@ Test(rotate, key_in_the_environment_refuses_another_key_than_HIVE_NEW_CREDENTIAL
     fill(s);
     hive_storage_free(&s);
     setenv(HIVE_ENV_NEW_KEY, NEW_KEY, 1);
-    s = open_store(OLD_KEY);
+    s = open_store_from_env(OLD_KEY);
     /* HIVE_NEW_CREDENTIAL_KEY may name a rotation already half done: files
      * under it would be lost if the run went on to a third key */
     cr_assert_eq(hive_file_storage_rotate_key(s, OTHER_KEY, NULL, NULL, NULL), HIVE_ERR_CONFLICT);

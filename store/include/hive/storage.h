@@ -9,10 +9,11 @@
  * ~/.hive, for the tools (hive_storage_open_from_env).
  *
  * Threads: a memory or file storage handle may be used by several threads
- * at once for hive_storage_load, _save, _delete, _exists, _list and
- * hive_file_storage_key_source; everything else on it (hive_storage_free,
- * hive_file_storage_init, _rotate_key, _index, hive_storage_prefetch)
- * needs the handle to itself. Any other storage (environment, composite,
+ * at once for hive_storage_load, _save, _delete, _exists, _list,
+ * hive_file_storage_key_source and _key_kind; everything else on it
+ * (hive_storage_free, hive_file_storage_init, _rotate_key,
+ * _rotate_key_file, _pending_key_file, _index, hive_storage_prefetch)
+ * needs the handle to itself. A hive_key_source may be shared once made. Any other storage (environment, composite,
  * etcd, Aden, one written outside the library): one handle, one thread at
  * a time. Distinct handles share nothing, and processes coordinate
  * through the store's file locks.
@@ -62,6 +63,52 @@ HIVE_EXPORT void hive_storage_free(hive_storage **s);
 #define HIVE_ENV_HOME "HIVE_HOME"
 #define HIVE_ENV_KEY "HIVE_CREDENTIAL_KEY"
 #define HIVE_ENV_NEW_KEY "HIVE_NEW_CREDENTIAL_KEY"
+#define HIVE_ENV_KEY_COMMAND "HIVE_CREDENTIAL_KEY_COMMAND"
+#define HIVE_ENV_KEY_COMMAND_TIMEOUT "HIVE_CREDENTIAL_KEY_COMMAND_TIMEOUT"
+/* systemd's directory of a service's credentials (LoadCredential=,
+ * LoadCredentialEncrypted=), and the name of the key's credential in it. */
+#define HIVE_ENV_CREDENTIALS_DIRECTORY "CREDENTIALS_DIRECTORY"
+#define HIVE_SYSTEMD_KEY_NAME "hive-credential-key"
+
+/*
+ * Where the store key comes from. The first of these that is configured
+ * is the key, and the only one tried:
+ *   HIVE_KEY_GIVEN    hive_file_options.key
+ *   HIVE_KEY_ENV      HIVE_CREDENTIAL_KEY
+ *   HIVE_KEY_COMMAND  the output of HIVE_CREDENTIAL_KEY_COMMAND, a program
+ *                     run without a shell (words split as README says),
+ *                     for at most HIVE_CREDENTIAL_KEY_COMMAND_TIMEOUT
+ *                     seconds (default 10)
+ *   HIVE_KEY_SYSTEMD  $CREDENTIALS_DIRECTORY/hive-credential-key, when that
+ *                     file exists
+ *   HIVE_KEY_FILE     the key file
+ * A source that is configured but fails (the command fails, the systemd
+ * credential is a symlink) is an error, never a fall-through to the next.
+ */
+typedef enum hive_key_kind {
+    HIVE_KEY_NONE = 0,  /* no usable key */
+    HIVE_KEY_GIVEN = 1,
+    HIVE_KEY_ENV = 2,
+    HIVE_KEY_COMMAND = 3,
+    HIVE_KEY_SYSTEMD = 4,
+    HIVE_KEY_FILE = 5
+} hive_key_kind;
+
+/* What the environment says about the key (opaque). */
+typedef struct hive_key_source hive_key_source;
+
+/*
+ * Read HIVE_CREDENTIAL_KEY, HIVE_NEW_CREDENTIAL_KEY,
+ * HIVE_CREDENTIAL_KEY_COMMAND, HIVE_CREDENTIAL_KEY_COMMAND_TIMEOUT and
+ * CREDENTIALS_DIRECTORY now (an empty value counts as unset), into *out,
+ * the caller's (hive_key_source_free). Keys are copied into memory that is
+ * wiped on free. Nothing is checked or run yet: a malformed command fails
+ * when the key is first needed. The only function of libhive that reads
+ * these variables.
+ */
+HIVE_EXPORT HIVE_NODISCARD hive_rc hive_key_source_from_env(hive_key_source **out);
+/* Wipe and free *ks; sets *ks to NULL. */
+HIVE_EXPORT void hive_key_source_free(hive_key_source **ks);
 /* Longest credential id the file storage accepts (bytes). */
 #define HIVE_ID_MAX 250
 
@@ -78,7 +125,7 @@ typedef struct hive_file_options {
     size_t size;          /* sizeof(hive_file_options) */
     /* The store directory; NULL: <home>/credentials. */
     const char *dir;
-    /* The key as text; NULL: $HIVE_CREDENTIAL_KEY if set, else the key file. */
+    /* The key as text; NULL: the sources of key_source, else the key file. */
     const char *key;
     /* The key file; NULL: secrets/credential_key beside dir (so
      * <home>/secrets/credential_key for the default dir). */
@@ -95,8 +142,11 @@ typedef struct hive_file_options {
      * password (needed when there is a user). */
     const char *etcd_user;
     const char *etcd_password;
+    /* Where else the key may come from (copied; see hive_key_kind). NULL:
+     * what hive_key_source_from_env says when the key is first needed. */
+    const hive_key_source *key_source;
 } hive_file_options;
-#define HIVE_FILE_OPTIONS_INIT {sizeof(hive_file_options), NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL}
+#define HIVE_FILE_OPTIONS_INIT {sizeof(hive_file_options), NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL}
 
 /*
  * Open the file storage. Nothing is read yet: the key is loaded on first
@@ -116,9 +166,19 @@ HIVE_EXPORT HIVE_NODISCARD hive_rc hive_file_storage_init(hive_storage *s, bool 
 HIVE_EXPORT const char *hive_file_storage_dir(const hive_storage *s);
 /* The key file path, whether or not it is used. */
 HIVE_EXPORT const char *hive_file_storage_key_file(const hive_storage *s);
-/* Where the key comes from: "HIVE_CREDENTIAL_KEY", "explicit", or the key
- * file path. NULL when there is no key. */
+/* Where the key comes from, for messages (never the key): "explicit",
+ * "HIVE_CREDENTIAL_KEY", "HIVE_CREDENTIAL_KEY_COMMAND (PROGRAM)" (its
+ * first word, no arguments), the systemd credential's path, or the key
+ * file's path. NULL when there is no key (hive_last_error says why). The
+ * key is loaded (the command run) if it was not yet. */
 HIVE_EXPORT const char *hive_file_storage_key_source(hive_storage *s);
+/* Which source the key comes from; HIVE_KEY_NONE when there is no key
+ * (hive_last_error says why). Loads the key as hive_file_storage_key_source. */
+HIVE_EXPORT hive_key_kind hive_file_storage_key_kind(hive_storage *s);
+/* The file that holds the new key of an interrupted rotation (the key
+ * file's .new, or the --new-key-file a rotation of a key kept outside the
+ * key file named), when one is pending; else NULL. */
+HIVE_EXPORT const char *hive_file_storage_pending_key_file(hive_storage *s);
 
 /*
  * The index's "credentials" object (id -> metadata, no secrets), repaired
@@ -132,7 +192,7 @@ typedef struct hive_rotation {
     size_t already;       /* found under the new key (an earlier, killed run) */
     size_t unreadable;    /* readable with neither key: left as they were */
     bool key_file;        /* the new key went into the key file (else: the caller must
-                           * move HIVE_NEW_CREDENTIAL_KEY into HIVE_CREDENTIAL_KEY) */
+                           * put the new key where the key's source gets it) */
 } hive_rotation;
 
 /*
@@ -151,6 +211,22 @@ typedef struct hive_rotation {
 HIVE_EXPORT HIVE_NODISCARD hive_rc hive_file_storage_rotate_key(hive_storage *s, const char *new_key,
                                                  void (*progress)(void *ctx, size_t done, size_t total),
                                                  void *ctx, hive_rotation *out);
+
+/*
+ * The same, the new key kept in new_key_file: read from it when it exists
+ * (a key file: regular, 0600), else made and written there (0600, never
+ * over a file) before any credential is touched. For a key kept outside
+ * the key file (HIVE_CREDENTIAL_KEY, the command, systemd), which hive
+ * cannot write, the rotation is recorded in metadata/key-rotation.json
+ * (new_key_file's path and the key's fingerprint, never the key) until
+ * every file is under the new key: meanwhile readers take the new key
+ * from new_key_file, and a killed run is finished by running it again
+ * (new_key_file NULL, or the same file). Then the caller must put the new
+ * key where the source gets it: until then nothing opens.
+ */
+HIVE_EXPORT HIVE_NODISCARD hive_rc hive_file_storage_rotate_key_file(hive_storage *s, const char *new_key_file,
+                                                      void (*progress)(void *ctx, size_t done, size_t total),
+                                                      void *ctx, hive_rotation *out);
 
 /* The file stem Hive uses for id: '/', '\\' and ".." become '_'. Returns
  * HIVE_ERR_BAD_ID for an id no file can hold. buf holds HIVE_ID_MAX + 1. */
