@@ -344,6 +344,59 @@ class ModesTest(unittest.TestCase):
         self.assertEqual(wait_gone([holder_of(path)], T(5)), [])
         self.assertFalse(os.path.exists(path))
 
+    def test_file_readable_by_the_user_alone(self):
+        """As a user without privileges (root may open any process's
+        descriptors, so a run as root drops to nobody with setpriv): the
+        program reads its file, and so does another process of the same
+        user; as root, also: another user cannot while it exists."""
+        root = os.getuid() == 0
+        setpriv = shutil.which("setpriv")
+        self.assertTrue(setpriv or not root, "setpriv (util-linux) is not installed")
+
+        def user(uid):
+            return [setpriv, "--reuid=%d" % uid, "--regid=%d" % uid, "--clear-groups", "--inh-caps=-all"] \
+                if root else []
+
+        top = hivetest.temp_dir(self, "hive-modes-user-")   # outside _tmp, which is 0700
+        os.chmod(top, 0o755)
+        if root:
+            os.chown(top, 65534, 65534)
+        env = hivetest.clean_env(os.path.join(top, "home"))
+        env["ASAN_OPTIONS"] = "detect_leaks=0"   # LSan would need to ptrace, which nobody may not
+        for args, stdin in ((["init"], None), (["add", "st"], b"token=%s\n" % STATIC_TOKEN.encode())):
+            r = subprocess.run([*user(65534), HIVE_CRED, *args], env=env, input=stdin, cwd=top,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=TIMEOUT)
+            self.assertEqual(r.returncode, 0, r.stderr)
+        flag = os.path.join(top, "path")
+        p = subprocess.Popen([*user(65534), HIVE_RUN, "--file", "F={{st.token}}", "--", "sh", "-c",
+                              'cat "$F"; echo "$F" > "$0.new"; mv "$0.new" "$0"; sleep %g' % T(3), flag],
+                             env=env, cwd=top, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
+        try:
+            deadline = time.monotonic() + TIMEOUT
+            while not os.path.exists(flag):
+                self.assertLess(time.monotonic(), deadline, "the program did not start")
+                time.sleep(0.02)
+            with open(flag) as f:
+                path = f.read().strip()
+            same = subprocess.run([*user(65534), "cat", path], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  timeout=TIMEOUT)
+            self.assertEqual(same.stdout.decode(), STATIC_TOKEN, same.stderr)
+            if root:
+                other = subprocess.run([*user(65533), "cat", path], stdout=subprocess.PIPE,
+                                       stderr=subprocess.PIPE, timeout=TIMEOUT)
+                self.assertNotEqual(other.returncode, 0, "another user read the file")
+                self.assertEqual(other.stdout, b"")
+            out, err = p.communicate(timeout=TIMEOUT)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.communicate()
+        self.assertEqual(p.returncode, 0, err)
+        self.assertEqual(out.decode(), STATIC_TOKEN)
+        self.assertEqual(wait_gone([holder_of(path)], T(5)), [])
+        self.assertFalse(os.path.exists(path))
+
     def test_sighup_once_per_refresh(self):
         """signal:HUP once each refresh, after the file holds the new token."""
         home = Home()
