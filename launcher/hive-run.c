@@ -1531,7 +1531,8 @@ static int start_fresh(run *r, char ***envp, char **argv, int files_ctl, int *no
         }
     }
     if (r->on_refresh == FRESH_ON_RESTART) {
-        if (pipe2(pp, O_CLOEXEC) != 0) {
+        /* never blocks the refresher: one byte unread is news enough */
+        if (pipe2(pp, O_CLOEXEC | O_NONBLOCK) != 0) {
             fail_msg("--on-refresh restart: %s", strerror(errno));
             return EXIT_FAIL;
         }

@@ -38,8 +38,9 @@
 
 #define HOLDER_CTL 3        /* the holder's end of the control socket */
 #define HOLDER_PIDFD 4      /* the process it lives as long as */
-/* above every descriptor the holder keeps; those above it are closed at exec */
-#define HOLDER_HIGH_FD 4096
+/* above every descriptor the holder keeps: where they are moved out of
+ * the way first (within the usual limit of 1024 open files) */
+#define HOLDER_HIGH_FD (SECRETFILE_FD_BASE + SECRETFILE_MAX + 16)
 #define READY_WAIT_MS 10000
 #define ACK_WAIT_MS 10000
 
@@ -113,9 +114,14 @@ static void exec_holder(int ctl, int pidfd, const int *files, size_t n)
         _exit(125);
     for (int fd = 0; fd < 3; fd++)
         dup2(devnull, fd);
-    for (int fd = HOLDER_PIDFD + 1; fd < HOLDER_HIGH_FD; fd++)
-        if (fd < SECRETFILE_FD_BASE || fd >= SECRETFILE_FD_BASE + (int)n)
-            close(fd);
+    for (int fd = HOLDER_PIDFD + 1; fd < SECRETFILE_FD_BASE; fd++)
+        close(fd);
+    if (syscall(SYS_close_range, SECRETFILE_FD_BASE + (unsigned)n, ~0U, 0) != 0) {
+        /* before Linux 5.9: one by one */
+        long max = sysconf(_SC_OPEN_MAX);
+        for (long fd = SECRETFILE_FD_BASE + (long)n; fd < (max > 0 && max < 65536 ? max : 65536); fd++)
+            close((int)fd);
+    }
     execve("/proc/self/exe", argv, envp);
     _exit(125);
 }

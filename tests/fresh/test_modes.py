@@ -31,6 +31,7 @@ What is proved here:
 import json
 import os
 import re
+import resource
 import shutil
 import signal
 import stat
@@ -343,6 +344,11 @@ class ModesTest(unittest.TestCase):
         self.assertEqual(lines[2], lines[1])
         self.assertEqual(wait_gone([holder_of(path)], T(5)), [])
         self.assertFalse(os.path.exists(path))
+        # the usual limit of 1024 open files, and less: the holder fits in 64
+        r = subprocess.run([HIVE_RUN, "--file", "F={{st.token}}", "--", "sh", "-c", 'cat "$F"'], env=home.env,
+                           cwd=home.dir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=TIMEOUT,
+                           preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64)))
+        self.assertEqual((r.returncode, r.stdout.decode()), (0, STATIC_TOKEN), r.stderr)
 
     def test_file_readable_by_the_user_alone(self):
         """As a user without privileges (root may open any process's
