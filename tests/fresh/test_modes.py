@@ -28,6 +28,7 @@ What is proved here:
   125 with an error.
 """
 
+import fcntl
 import json
 import os
 import re
@@ -38,6 +39,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import termios
 import threading
 import time
 import unittest
@@ -220,8 +222,10 @@ class ModesTest(unittest.TestCase):
         the new token; hive-run passes SIGTERM on and dies of it too."""
         home = Home()
         prog = [sys.executable, "-c", "import os, time\n"
-                "print(os.getpid(), os.environ['TOKEN'], flush=True)\ntime.sleep(600)\n"]
-        p = home.popen(["--fresh", "--on-refresh", "restart", "-e", "TOKEN={{tok}}"], prog)
+                "f = os.environ['TOKEN_FILE']\n"
+                "print(os.getpid(), os.environ['TOKEN'], f, open(f).read(), flush=True)\ntime.sleep(600)\n"]
+        p = home.popen(["--fresh", "--on-refresh", "restart", "-e", "TOKEN={{tok}}", "--file", "TOKEN_FILE={{tok}}"],
+                       prog)
         lines = Lines(p)
         time.sleep(T(10))
         p.send_signal(signal.SIGTERM)
@@ -236,6 +240,9 @@ class ModesTest(unittest.TestCase):
             self.assertToken(t)
         self.assertEqual(len(set(pids)), len(pids), "a start was not a new process: " + ctx)
         self.assertEqual(len(set(tokens)), len(tokens), "a start got a token it had before: " + ctx)
+        # the file: the same path for every start, holding what the environment holds
+        self.assertEqual(len({s[2] for s in starts}), 1, ctx)
+        self.assertEqual([s[3] for s in starts], tokens, ctx)
         self.assertTrue(active(tokens[-1]) or T(10) > ACCESS_TTL, ctx)
 
     def test_restart_kill_signal_and_timeout(self):
@@ -303,6 +310,47 @@ class ModesTest(unittest.TestCase):
         self.assertEqual(r.returncode, 3, r.stderr)
         r = home.run(opts, ["no-such-program-here"])
         self.assertEqual(r.returncode, 127, r.stderr)
+
+    def test_restart_terminal_signal_reaches_the_program_once(self):
+        """^C on a terminal goes to the whole foreground process group, the
+        program included: hive-run does not send it a second time."""
+        home = Home()
+        prog = [sys.executable, "-c", "import os, signal, sys, time\n"
+                "n = 0\n"
+                "def count(*a):\n    global n; n += 1\n"
+                "signal.signal(signal.SIGINT, count)\n"
+                "print('ready', flush=True)\n"
+                "while n == 0: time.sleep(0.02)\n"
+                "time.sleep(%g)\nprint('interrupts', n, flush=True)\n" % T(1)]
+        master, slave = os.openpty()
+        p = subprocess.Popen([HIVE_RUN, "--fresh", "--on-refresh", "restart", "-e", "X={{st.token}}", "--", *prog],
+                             env=home.env, cwd=home.dir, stdin=slave, stdout=slave, stderr=slave,
+                             start_new_session=True,
+                             preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0))
+        os.close(slave)
+        out = b""
+        try:
+            deadline = time.monotonic() + TIMEOUT
+            while b"ready" not in out and time.monotonic() < deadline:
+                out += os.read(master, 1024)
+            os.write(master, b"\x03")   # ^C: SIGINT from the terminal
+            while b"interrupts" not in out or not out.endswith(b"\n"):
+                try:
+                    chunk = os.read(master, 1024)
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                out += chunk
+            p.wait(TIMEOUT)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+            os.close(master)
+        text = out.decode("utf-8", "replace")
+        self.assertEqual(p.returncode, 0, text)
+        self.assertIn("interrupts 1\r\n", text)
 
     # --- --file -------------------------------------------------------------
 
