@@ -201,22 +201,23 @@ static bool is_env(const char *path)
  * getenv() through Python's ctypes) ask every time. Matched on the base
  * name, and a version after it: python3.11, perl5.36.0, ksh93.
  */
+#define SHELL_COPIES "a shell copies its environment at start (into its variables)"
 static const struct { const char *name; const char *what; } copiers[] = {
     {"python", "Python copies its environment at start (os.environ)"},
     {"pypy", "Python copies its environment at start (os.environ)"},
     {"perl", "Perl copies its environment at start (%ENV)"},
     {"java", "Java copies its environment at start (System.getenv() answers from the copy)"},
-    {"sh", "a shell copies its environment at start (into its variables)"},
-    {"bash", "a shell copies its environment at start (into its variables)"},
-    {"dash", "a shell copies its environment at start (into its variables)"},
-    {"ash", "a shell copies its environment at start (into its variables)"},
-    {"zsh", "a shell copies its environment at start (into its variables)"},
-    {"ksh", "a shell copies its environment at start (into its variables)"},
-    {"mksh", "a shell copies its environment at start (into its variables)"},
-    {"yash", "a shell copies its environment at start (into its variables)"},
-    {"fish", "a shell copies its environment at start (into its variables)"},
-    {"csh", "a shell copies its environment at start (into its variables)"},
-    {"tcsh", "a shell copies its environment at start (into its variables)"},
+    {"sh", SHELL_COPIES},
+    {"bash", SHELL_COPIES},
+    {"dash", SHELL_COPIES},
+    {"ash", SHELL_COPIES},
+    {"zsh", SHELL_COPIES},
+    {"ksh", SHELL_COPIES},
+    {"mksh", SHELL_COPIES},
+    {"yash", SHELL_COPIES},
+    {"fish", SHELL_COPIES},
+    {"csh", SHELL_COPIES},
+    {"tcsh", SHELL_COPIES},
 };
 
 /* Set by the last fresh_unreachable: the program copies its environment
