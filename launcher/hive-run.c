@@ -1832,6 +1832,14 @@ static int parse_command_line(run *r, sources *srcs, int argc, char **argv)
     }
     if ((e = check_combinations(r)) != 0)
         return e;
+    /* what was not given */
+    r->margin = HIVE_DEFAULT_REFRESH_MARGIN;
+    if (r->mask_min == 0)
+        r->mask_min = MASK_DEFAULT_MIN;
+    if (r->kill_signal == 0)
+        r->kill_signal = SIGTERM;
+    if (r->kill_timeout_ms < 0)
+        r->kill_timeout_ms = 10 * 1000;
     for (int i = optind + 1; i < argc; i++) {
         if (has_template(argv[i])) {
             cli_hint("argument %d holds a template, which is passed as is: arguments are visible to "
@@ -1912,14 +1920,7 @@ int main(int argc, char **argv)
     ex = parse_command_line(&r, &srcs, argc, argv);
     if (ex != 0)
         return ex < 0 ? 0 : ex;
-    if (r.kill_signal == 0)
-        r.kill_signal = SIGTERM;
-    if (r.kill_timeout_ms < 0)
-        r.kill_timeout_ms = 10 * 1000;
     so.warn = print_warning;
-    r.margin = HIVE_DEFAULT_REFRESH_MARGIN;
-    if (r.mask_min == 0)
-        r.mask_min = MASK_DEFAULT_MIN;
     if (hive_store_open(&st, r.store_dir, &so) != HIVE_OK) {
         fail_msg("%s", hive_last_error());
         return EXIT_FAIL;
