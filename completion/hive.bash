@@ -54,10 +54,11 @@ _hive_cred_types="api_key oauth2 basic_auth bearer_token custom"
 _hive_cred_valued="--store -t --type -d --description --provider-id --expires --tag --key --header --param
   --body --env --help-url --from-file --new-key-file --scope --since --id --timeout"
 
-_hive_run_options="-e --env --env-file --usage --render-env -i --ignore-environment --keep --no-refresh
-  --allow-expired --allow-unsafe-env --fresh --allow-launch-values --mask --mask-min --dry-run --json
-  --store -h --help --version"
-_hive_run_valued="-e --env --env-file --usage --render-env --keep --allow-unsafe-env --mask-min --store"
+_hive_run_options="-e --env --env-file --usage --file --render-env -i --ignore-environment --keep --no-refresh
+  --allow-expired --allow-unsafe-env --fresh --on-refresh --kill-signal --kill-timeout --allow-launch-values
+  --mask --mask-min --dry-run --json --store -h --help --version"
+_hive_run_valued="-e --env --env-file --usage --file --render-env --keep --allow-unsafe-env --on-refresh
+  --kill-signal --kill-timeout --mask-min --store"
 
 # The words before the one being completed, with bash's splits at '=' undone
 # (--store=DIR, -e NAME=VALUE): _hive_w. _hive_prev: the option whose value
@@ -196,8 +197,10 @@ _hive_run()
     --store | --env-file) _hive_reply < <(compgen -f -- "$cur") ;;
     --usage) _hive_reply < <(_hive_specs) ;;
     --render-env | --keep | --allow-unsafe-env) _hive_reply < <(compgen -e -- "$cur") ;;
-    --mask-min) ;;
-    -e | --env)
+    --mask-min | --kill-timeout) ;;
+    --on-refresh) _hive_reply < <(compgen -W "restart signal:HUP signal:USR1 signal:USR2 signal:TERM signal:INT" -- "$cur") ;;
+    --kill-signal) _hive_reply < <(compgen -W "TERM INT QUIT HUP USR1 USR2 KILL" -- "$cur") ;;
+    -e | --env | --file)
         if [[ $cur == *'{{'* ]]; then
             _hive_templates
         else

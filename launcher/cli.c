@@ -11,6 +11,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -37,13 +38,18 @@ static char *__attribute__((format(printf, 1, 0))) vformat(const char *fmt, va_l
     return vasprintf(&msg, fmt, ap) < 0 ? NULL : msg;
 }
 
+void (*cli_error_hook)(const char *text);
+
 static void __attribute__((format(printf, 2, 0))) vmsg(const char *kind, const char *fmt, va_list ap)
 {
     char *msg = vformat(fmt, ap);
+    const char *text = msg ? msg : "(out of memory formatting the message)";
 
     fprintf(stderr, "%s: %s: ", cli_prog, kind);
-    put_escaped(msg ? msg : "(out of memory formatting the message)");
+    put_escaped(text);
     fputc('\n', stderr);
+    if (cli_error_hook != NULL && strcmp(kind, "error") == 0)
+        cli_error_hook(text);
     free(msg);
 }
 
@@ -397,4 +403,74 @@ hive_rc cli_print_json(const hive_json *v)
     fputc('\n', stdout);
     hive_secret_free(&text);   /* show --reveal prints secrets */
     return HIVE_OK;
+}
+
+bool cli_path_next(const char **cursor, const char *name, char *out, size_t size)
+{
+    while (*cursor != NULL) {
+        const char *p = *cursor;
+        const char *colon = strchr(p, ':');
+        size_t dl = colon ? (size_t)(colon - p) : strlen(p);
+        int w = dl == 0 ? snprintf(out, size, "%s", name) : snprintf(out, size, "%.*s/%s", (int)dl, p, name);
+        *cursor = colon ? colon + 1 : NULL;
+        if (w > 0 && (size_t)w < size)
+            return true;
+    }
+    return false;
+}
+
+const char *cli_env_value(char *const *envp, const char *name)
+{
+    size_t n = strlen(name);
+
+    for (char *const *e = envp; *e != NULL; e++)
+        if (strncmp(*e, name, n) == 0 && (*e)[n] == '=')
+            return *e + n + 1;
+    return NULL;
+}
+
+/* The signals a user may want sent to a program: not SIGKILL/SIGSTOP
+ * (they cannot be handled), not the ones a fault raises. */
+static const struct { const char *name; int sig; } signals[] = {
+    {"HUP", SIGHUP}, {"INT", SIGINT}, {"QUIT", SIGQUIT}, {"TERM", SIGTERM}, {"USR1", SIGUSR1},
+    {"USR2", SIGUSR2}, {"ALRM", SIGALRM}, {"WINCH", SIGWINCH}, {"CONT", SIGCONT}, {"PIPE", SIGPIPE},
+    {"TSTP", SIGTSTP}, {"TTIN", SIGTTIN}, {"TTOU", SIGTTOU}, {"URG", SIGURG}, {"IO", SIGIO},
+    {"PWR", SIGPWR}, {"PROF", SIGPROF}, {"VTALRM", SIGVTALRM}, {"XCPU", SIGXCPU}, {"XFSZ", SIGXFSZ},
+    {"KILL", SIGKILL},
+};
+
+int cli_signal_number(const char *name)
+{
+    if (strncasecmp(name, "SIG", 3) == 0)
+        name += 3;
+    for (size_t i = 0; i < sizeof(signals) / sizeof(signals[0]); i++)
+        if (strcasecmp(name, signals[i].name) == 0)
+            return signals[i].sig;
+    return 0;
+}
+
+const char *cli_signal_name(int sig)
+{
+    for (size_t i = 0; i < sizeof(signals) / sizeof(signals[0]); i++)
+        if (signals[i].sig == sig)
+            return signals[i].name;
+    return "?";
+}
+
+int cli_exit_like(int status)
+{
+    if (WIFSIGNALED(status)) {
+        struct rlimit none = {0, 0};
+        int sig = WTERMSIG(status);
+        sigset_t set;
+        setrlimit(RLIMIT_CORE, &none);
+        signal(sig, SIG_DFL);
+        sigemptyset(&set);
+        sigaddset(&set, sig);
+        sigprocmask(SIG_UNBLOCK, &set, NULL);
+        fflush(NULL);
+        kill(getpid(), sig);
+        return 128 + sig;
+    }
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 125;
 }

@@ -23,6 +23,9 @@ enum {
 extern const char *cli_prog;
 
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Called with the text of every cli_error (hive-run: the audit record's
+ * failure); NULL: none. */
+extern void (*cli_error_hook)(const char *text);
 void cli_hint(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
@@ -68,5 +71,26 @@ void cli_scope_hint(const char *id, bool recorded);
 
 /* Read one line from the terminal with echo off (echo on when echo). */
 int cli_prompt(const char *prompt, bool echo, char *buf, size_t size);
+
+/* The one PATH walker: the next file a search for name tries in the
+ * colon-separated list at *cursor ("dir/name", or "name" for an empty
+ * entry, as execvp), into out; *cursor starts at the list and is moved
+ * on. False at the end of the list. An entry too long for out is passed. */
+#define CLI_DEFAULT_PATH "/usr/local/bin:/bin:/usr/bin"
+bool cli_path_next(const char **cursor, const char *name, char *out, size_t size);
+
+/* The value of NAME in envp ("NAME=value" entries), or NULL. */
+const char *cli_env_value(char *const *envp, const char *name);
+
+/* The number of a signal named "HUP", "SIGHUP" or "hup"; 0 when it is
+ * none of those that may be sent to a program (see cli.c). */
+int cli_signal_number(const char *name);
+/* "HUP" for SIGHUP; "?" for one not in the table. Static text. */
+const char *cli_signal_name(int sig);
+
+/* The exit status for a child's wait status, after the 128+N convention;
+ * for a child that died of a signal, this process dies of it too (with no
+ * core of its own), so that its parent sees what happened. */
+int cli_exit_like(int status);
 
 #endif

@@ -4,7 +4,8 @@
  * reached by the preload at all.
  */
 #include "fresh.h"
-#include "../preload/snapshot.h"
+#include "secretfile.h"
+#include "snapshot.h"
 
 #include <elf.h>
 #include <errno.h>
@@ -21,7 +22,6 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
-#include <limits.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -60,20 +60,16 @@ static bool has_section(int fd, const Elf64_Ehdr *eh, const char *const *names)
 
 bool fresh_which(char *out, size_t size, const char *name, const char *search)
 {
+    const char *cursor = search;
+
     if (strchr(name, '/') != NULL) {
         int w = snprintf(out, size, "%s", name);
         return w > 0 && (size_t)w < size && access(out, F_OK) == 0;
     }
-    for (const char *p = search;; p++) {
-        const char *colon = strchr(p, ':');
-        size_t dl = colon ? (size_t)(colon - p) : strlen(p);
-        int w = dl == 0 ? snprintf(out, size, "%s", name) : snprintf(out, size, "%.*s/%s", (int)dl, p, name);
-        if (w > 0 && (size_t)w < size && access(out, X_OK) == 0)
+    while (cli_path_next(&cursor, name, out, size))
+        if (access(out, X_OK) == 0)
             return true;
-        if (colon == NULL)
-            return false;
-        p = colon;
-    }
+    return false;
 }
 
 #define ENV_WORDS 64
@@ -197,6 +193,67 @@ static bool is_env(const char *path)
     return strcmp(base ? base + 1 : path, "env") == 0;
 }
 
+/*
+ * Runtimes that copy their environment at start and never call getenv()
+ * for it again: the preload reaches them, but they never ask it. Checked
+ * by tests/fresh (test_runtimes): Python's os.environ and os.getenv, Perl's
+ * %ENV, Java's System.getenv(), sh and bash. Node's process.env (and a C
+ * getenv() through Python's ctypes) ask every time. Matched on the base
+ * name, and a version after it: python3.11, perl5.36.0, ksh93.
+ */
+#define SHELL_COPIES "a shell copies its environment at start (into its variables)"
+static const struct { const char *name; const char *what; } copiers[] = {
+    {"python", "Python copies its environment at start (os.environ)"},
+    {"pypy", "Python copies its environment at start (os.environ)"},
+    {"perl", "Perl copies its environment at start (%ENV)"},
+    {"java", "Java copies its environment at start (System.getenv() answers from the copy)"},
+    {"sh", SHELL_COPIES},
+    {"bash", SHELL_COPIES},
+    {"dash", SHELL_COPIES},
+    {"ash", SHELL_COPIES},
+    {"zsh", SHELL_COPIES},
+    {"ksh", SHELL_COPIES},
+    {"mksh", SHELL_COPIES},
+    {"yash", SHELL_COPIES},
+    {"fish", SHELL_COPIES},
+    {"csh", SHELL_COPIES},
+    {"tcsh", SHELL_COPIES},
+};
+
+/* Set by the last fresh_unreachable: the program copies its environment
+ * (rather than being out of the preload's reach). */
+static bool last_copies;
+
+static const char *copier_of(const char *path)
+{
+    const char *base = strrchr(path, '/');
+
+    base = base ? base + 1 : path;
+    for (size_t i = 0; i < sizeof(copiers) / sizeof(copiers[0]); i++) {
+        size_t n = strlen(copiers[i].name);
+        if (strncmp(base, copiers[i].name, n) == 0 &&
+            (base[n] == '\0' || base[n] == '.' || (base[n] >= '0' && base[n] <= '9')))
+            return copiers[i].what;
+    }
+    return NULL;
+}
+
+/* Why the program at path copies its environment at start, judged by its
+ * name and by the name of the file it links to; NULL when it does not. */
+static const char *copies_environment(const char *path, char *why, size_t size)
+{
+    char real[PATH_MAX];
+    const char *what = copier_of(path);
+
+    if (what == NULL && realpath(path, real) != NULL)
+        what = copier_of(real);
+    if (what == NULL)
+        return NULL;
+    snprintf(why, size, "%s: %s, and never reads it again", path, what);
+    last_copies = true;
+    return why;
+}
+
 static const char *unreachable_at(const char *path, const char *const *args, size_t nargs, const char *search,
                                   int depth)
 {
@@ -283,16 +340,20 @@ static const char *unreachable_at(const char *path, const char *const *args, siz
     /* env itself is fine; what it runs may not be */
     if (args != NULL && is_env(path))
         return through_env(args, nargs, search, depth);
-    return NULL;
+    return copies_environment(path, why, sizeof(why));
 }
 
-const char *fresh_unreachable(const char *path, char *const *argv, const char *search)
+const char *fresh_unreachable(const char *path, char *const *argv, const char *search, bool *copies)
 {
     size_t n = 0;
+    const char *why;
 
     while (argv[n] != NULL)
         n++;
-    return unreachable_at(path, (const char *const *)argv + (n > 0), n > 0 ? n - 1 : 0, search, 0);
+    last_copies = false;
+    why = unreachable_at(path, (const char *const *)argv + (n > 0), n > 0 ? n - 1 : 0, search, 0);
+    *copies = why != NULL && last_copies;
+    return why;
 }
 
 /* --- the snapshot ---------------------------------------------------------- */
@@ -312,7 +373,6 @@ static uint64_t generation;       /* values published */
 static uint64_t live_off[HIVE_SNAP_MAX_VARS];   /* each variable's current value */
 static uint64_t live_len[HIVE_SNAP_MAX_VARS];   /* its bytes with the NUL, rounded up to 8 */
 static uint64_t value_off[HIVE_SNAP_MAX_VARS];  /* where that value itself starts */
-static int snap_rfd = -1;                        /* the program's descriptor of it */
 
 static struct hive_snap *snap_head(void)
 {
@@ -413,7 +473,12 @@ static uint64_t snapshot_size(bool *fixed)
     return round8(v);
 }
 
-int fresh_create(const fresh_var *vars, size_t n)
+/* Create the snapshot holding the launch values of vars (variables only),
+ * sealed so that only this process's mapping of it (which the refresher
+ * inherits) can write it. Returns a read-only descriptor of it for the
+ * program (inherited across exec), or -1 with errno (ENOSYS: the kernel
+ * cannot seal it so). */
+static int snapshot_create(const fresh_var *vars, size_t n)
 {
     const unsigned seals = F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_FUTURE_WRITE | F_SEAL_SEAL;
     bool fixed;
@@ -489,7 +554,6 @@ int fresh_create(const fresh_var *vars, size_t n)
     if (rfd < 0)
         goto fail;
     close(wfd);
-    snap_rfd = rfd;
     return rfd;
 fail:
     e = errno;
@@ -501,19 +565,244 @@ fail:
     return -1;
 }
 
-void fresh_discard(int fd)
+/* The program's descriptor of the snapshot, or -1. */
+static int snap_fd = -1;
+
+void fresh_discard(void)
 {
     if (snap_w != NULL)
         munmap(snap_w, (size_t)snap_size);
     snap_w = NULL;
-    if (fd >= 0)
-        close(fd);
-    snap_rfd = -1;
+    if (snap_fd >= 0)
+        close(snap_fd);
+    snap_fd = -1;
 }
 
 int fresh_snapshot_fd(void)
 {
-    return snap_rfd;
+    return snap_fd;
+}
+
+char **fresh_env_now(char *const *envp)
+{
+    const struct hive_snap *h = snap_head();
+    size_t n = 0;
+    char **out;
+
+    while (envp[n] != NULL)
+        n++;
+    out = calloc(n + snap_nvars + 1, sizeof(char *));
+    if (out == NULL)
+        return NULL;
+    memcpy(out, envp, n * sizeof(char *));
+    for (size_t i = 0; i < snap_nvars; i++) {
+        uint64_t off = atomic_load_explicit(&((struct hive_snap *)(void *)snap_w)->vars[i].offset,
+                                            memory_order_acquire);
+        const char *name = h->vars[i].name;
+        const char *value = snap_w + off;
+        size_t nl = strlen(name);
+        char *entry = malloc(nl + 1 + strlen(value) + 1);
+        size_t k = 0;
+        if (entry == NULL)
+            return NULL;   /* about to exec or exit: the OS takes it back */
+        sprintf(entry, "%s=%s", name, value);
+        while (k < n && !(strncmp(out[k], name, nl) == 0 && out[k][nl] == '='))
+            k++;
+        out[k] = entry;
+        if (k == n)
+            n++;
+    }
+    return out;
+}
+
+/* Where libhive-preload.so is: $HIVE_PRELOAD, else beside an installed
+ * hive-run, else in the build tree, else where it is installed. */
+static bool preload_path(char *out, size_t size)
+{
+    const char *env = getenv("HIVE_PRELOAD");
+    char exe[PATH_MAX];
+    ssize_t n;
+
+    if (env != NULL && *env != '\0') {
+        /* a path cut short would name another library */
+        int w = snprintf(out, size, "%s", env);
+        return w > 0 && (size_t)w < size && access(out, R_OK) == 0;
+    }
+    n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    if (n > 0) {
+        char *slash;
+        exe[n] = '\0';
+        slash = strrchr(exe, '/');
+        if (slash != NULL) {
+            *slash = '\0';
+            int n2 = snprintf(out, size, "%s/../%s/hive/libhive-preload.so", exe, HIVE_LIBDIR_REL);
+            if (n2 > 0 && (size_t)n2 < size && access(out, R_OK) == 0)
+                return true;
+        }
+    }
+    n = snprintf(out, size, "%s", HIVE_PRELOAD_BUILD_PATH);
+    if (n > 0 && (size_t)n < size && access(out, R_OK) == 0)
+        return true;
+    n = snprintf(out, size, "%s", HIVE_PRELOAD_INSTALL_PATH);
+    return n > 0 && (size_t)n < size && access(out, R_OK) == 0;
+}
+
+/* The refresher must not become the program's child: as PID 1 or a
+ * subreaper this process would inherit it, and a program waiting for all
+ * its children would wait for ever. */
+static int check_not_reaper(void)
+{
+    int sub = 0;
+
+    if (getpid() == 1 || (prctl(PR_GET_CHILD_SUBREAPER, &sub, 0, 0, 0) == 0 && sub)) {
+        cli_error("--fresh cannot run a program as PID 1 or as a subreaper");
+        cli_hint("in a container, run it under an init (docker run --init, tini)");
+        return 125;
+    }
+    return 0;
+}
+
+/*
+ * Whether the preload can keep the program fresh: 0 when it can (or may
+ * help: a shell or Python passes the preload on to the programs it
+ * starts), 1 when the program runs without it (said), else the exit
+ * status (said).
+ */
+static int check_reach(const fresh_config *cfg, char **argv, char *const *envp, size_t nenv)
+{
+    char prog[PATH_MAX];
+    const char *search = cli_env_value(envp, "PATH");
+    bool copies = false;
+    const char *why;
+
+    if (cfg->on_refresh == FRESH_ON_RESTART)
+        return 1;   /* every start gets the values in its environment */
+    why = fresh_which(prog, sizeof(prog), argv[0], search ? search : CLI_DEFAULT_PATH)
+              ? fresh_unreachable(prog, argv, search, &copies)
+              : NULL;
+    if (why == NULL)
+        return 0;
+    if (cfg->on_refresh == FRESH_ON_SIGNAL) {
+        if (nenv > 0)
+            cli_warn("--fresh: the program sees the launch-time values of its variables (%s); what "
+                     "it reloads on SIG%s is fresh in --file files", why, cli_signal_name(cfg->signal));
+        return copies ? 0 : 1;
+    }
+    if (cfg->allow_launch_values) {
+        cli_warn("--fresh cannot keep this program fresh (%s); it runs with launch-time values", why);
+        return copies ? 0 : 1;
+    }
+    if (copies) {
+        cli_error("--fresh cannot keep this program fresh: %s", why);
+        cli_hint("use --on-refresh restart (restarts it with the new values), --on-refresh signal:HUP "
+                 "if it reloads on SIGHUP, or --file NAME=TEMPLATE and read the file when it needs the value");
+        cli_hint("--allow-launch-values runs it with launch-time values (the programs it starts still "
+                 "get fresh ones through getenv)");
+    } else {
+        cli_error("--fresh cannot reach this program: %s", why);
+        cli_hint("use --on-refresh restart or --file NAME=TEMPLATE; or --allow-launch-values to run "
+                 "it with launch-time values, or run it without --fresh");
+    }
+    return 125;
+}
+
+/* "NAME=value" in a new string, or NULL. */
+static char *env_entry(const char *name, const char *value)
+{
+    char *entry = malloc(strlen(name) + 1 + strlen(value) + 1);
+
+    if (entry != NULL)
+        sprintf(entry, "%s=%s", name, value);
+    return entry;
+}
+
+/* The snapshot of the variables of vars; 0 or the exit status (said). */
+static int make_snapshot(const fresh_var *vars, size_t n)
+{
+    fresh_var env[HIVE_SNAP_MAX_VARS];
+    size_t k = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        if (vars[i].file >= 0)
+            continue;
+        if (k == HIVE_SNAP_MAX_VARS) {
+            cli_error("--fresh keeps at most %d variables fresh", HIVE_SNAP_MAX_VARS);
+            return 125;
+        }
+        env[k++] = vars[i];
+    }
+    snap_fd = snapshot_create(env, k);
+    if (snap_fd < 0) {
+        int e = errno;
+        cli_error("--fresh: cannot create the snapshot: %s", strerror(e));
+        if (e == ENOSYS)
+            cli_hint("--fresh needs Linux 5.1 or later (memfd F_SEAL_FUTURE_WRITE), so that the program "
+                     "cannot write the values it is given");
+        else if (e == ENOENT)
+            cli_hint("--fresh needs /proc mounted");
+        return 125;
+    }
+    return 0;
+}
+
+int fresh_setup(const fresh_config *cfg, const fresh_var *vars, size_t n, char **argv, char *const *envp,
+                char ***extra)
+{
+    char lib[PATH_MAX];
+    char fdtext[16];
+    const char *old;
+    char *preload;
+    char **added;
+    size_t nenv = 0;
+    int ex;
+
+    *extra = NULL;
+    for (size_t i = 0; i < n; i++)
+        nenv += vars[i].file < 0;
+    if (n == 0) {
+        cli_warn("--fresh: no variables to keep fresh");
+        return 0;
+    }
+    if ((ex = check_not_reaper()) != 0)
+        return ex;
+    /* files are fresh whatever the program is written in */
+    ex = nenv > 0 ? check_reach(cfg, argv, envp, nenv) : 1;
+    if (ex > 1)
+        return ex;
+    if (nenv == 0 || (ex == 1 && cfg->on_refresh != FRESH_ON_RESTART))
+        return 0;   /* no snapshot: the refresher keeps the files fresh, or tells the program */
+    if ((ex = make_snapshot(vars, n)) != 0)
+        return ex;
+    if (cfg->on_refresh == FRESH_ON_RESTART) {
+        /* hive-run reads the snapshot at each start; the program needs none */
+        close(snap_fd);
+        snap_fd = -1;
+        return 0;
+    }
+    if (!preload_path(lib, sizeof(lib))) {
+        cli_error("--fresh: libhive-preload.so not found (looked for %s)", lib);
+        cli_hint("set HIVE_PRELOAD to its path");
+        fresh_discard();
+        return 125;
+    }
+    snprintf(fdtext, sizeof(fdtext), "%d", snap_fd);
+    old = cli_env_value(envp, "LD_PRELOAD");
+    preload = malloc((old ? strlen(old) : 0) + 1 + strlen(lib) + 1);
+    if (preload != NULL)
+        sprintf(preload, "%s%s%s", old && *old ? old : "", old && *old ? ":" : "", lib);
+    added = calloc(3, sizeof(char *));
+    if (added != NULL) {
+        added[0] = env_entry(HIVE_SNAP_ENV, fdtext);
+        added[1] = preload ? env_entry("LD_PRELOAD", preload) : NULL;
+    }
+    free(preload);
+    if (added == NULL || added[0] == NULL || added[1] == NULL) {
+        cli_error("out of memory");
+        fresh_discard();
+        return 125;
+    }
+    *extra = added;
+    return 0;
 }
 
 /* --- the refresher ------------------------------------------------------------ */
@@ -714,43 +1003,75 @@ static void try_refresh(hive_store *st, watched *w)
     }
 }
 
-static void refresher_loop(const char *store_dir, const fresh_var *vars, size_t n, int margin)
+/* Hand the new value v (len bytes) of vars[i] on: to the snapshot slot
+ * of a variable, or to the holder of a file. 0 when done. */
+static int hand_on(const fresh_config *cfg, const fresh_var *vars, size_t i, size_t slot, const char *v, size_t len)
+{
+    if (vars[i].file >= 0)
+        return secretfile_replace(cfg->files_ctl, (size_t)vars[i].file, v, len);
+    return publish(slot, v, len);
+}
+
+/* After new values were handed on: tell the program, or hive-run. */
+static void tell_refreshed(const fresh_config *cfg)
+{
+    if (cfg->on_refresh == FRESH_ON_SIGNAL) {
+        if (kill(program, cfg->signal) != 0 && errno != ESRCH)
+            cli_warn("refresher: cannot send SIG%s to the program: %s", cli_signal_name(cfg->signal),
+                     strerror(errno));
+    } else if (cfg->on_refresh == FRESH_ON_RESTART) {
+        (void)!write(cfg->notify_fd, "r", 1);
+    }
+}
+
+static void refresher_loop(const fresh_config *cfg, const fresh_var *vars, size_t n)
 {
     hive_store_options so = HIVE_STORE_OPTIONS_INIT;
     hive_store *st = NULL;
     char **last = calloc(n, sizeof(char *));
     bool *unresolved = calloc(n, sizeof(bool));
+    size_t *slot = calloc(n, sizeof(size_t));
     watched *ws = NULL;
     size_t nw = 0;
     bool full_said = false;
 
     so.cache_ttl = -1;   /* always read what other processes wrote */
-    so.refresh_margin = margin;
+    so.refresh_margin = cfg->margin;
     so.warn = refresher_warn;
-    if (last == NULL || unresolved == NULL || collect_watched(&ws, &nw, vars, n) != 0 ||
-        hive_store_open_from_env(&st, store_dir, &so) != HIVE_OK) {
+    if (last == NULL || unresolved == NULL || slot == NULL || collect_watched(&ws, &nw, vars, n) != 0 ||
+        hive_store_open_from_env(&st, cfg->store_dir, &so) != HIVE_OK) {
         cli_warn("refresher: cannot open the store: %s; the program keeps its launch values",
                  hive_last_error());
         _exit(0);
     }
-    for (size_t i = 0; i < n; i++)
-        last[i] = strdup(vars[i].value);
+    for (size_t i = 0, k = 0; i < n; i++) {
+        last[i] = malloc(vars[i].len + 1);
+        if (last[i] != NULL)
+            memcpy(last[i], vars[i].value, vars[i].len + 1);
+        /* a variable without a snapshot (the preload cannot reach the
+         * program) is not kept: nothing could read it */
+        unresolved[i] = vars[i].file < 0 && snap_w == NULL;
+        slot[i] = vars[i].file < 0 ? k++ : 0;
+    }
     for (size_t k = 0; k < nw; k++)
         ws[k].not_before_ms = first_floor(st, &ws[k]);
     for (;;) {
         int64_t next = now_ms() + 60 * 1000;   /* look again at least every minute */
+        bool changed = false;
         for (size_t k = 0; k < nw; k++) {
-            int64_t d = due_ms(st, &ws[k], margin);
+            int64_t d = due_ms(st, &ws[k], cfg->margin);
             if (d < next)
                 next = d;
         }
         wait_until(next);
         for (size_t k = 0; k < nw; k++)
-            if (due_ms(st, &ws[k], margin) <= now_ms())
+            if (due_ms(st, &ws[k], cfg->margin) <= now_ms())
                 try_refresh(st, &ws[k]);
         /* publish what the store holds now, refreshed by us or by others */
         for (size_t i = 0; i < n; i++) {
             hive_secret v = HIVE_SECRET_INIT;
+            if (vars[i].file < 0 && snap_w == NULL)
+                continue;
             if (hive_store_resolve(st, &v, vars[i].tmpl, HIVE_GET_NO_REFRESH) != HIVE_OK) {
                 if (!unresolved[i])
                     cli_warn("refresher: %s: %s; the program keeps the last value", vars[i].name,
@@ -759,11 +1080,16 @@ static void refresher_loop(const char *store_dir, const fresh_var *vars, size_t 
                 continue;
             }
             unresolved[i] = false;
-            if (strlen(v.data) == v.len && (last[i] == NULL || strcmp(last[i], v.data) != 0)) {
-                if (publish(i, v.data, v.len) == 0) {
+            if ((vars[i].file >= 0 || strlen(v.data) == v.len) &&
+                (last[i] == NULL || v.len != strlen(last[i]) || memcmp(last[i], v.data, v.len) != 0)) {
+                if (hand_on(cfg, vars, i, slot[i], v.data, v.len) == 0) {
                     cli_free_str(last[i]);
                     last[i] = strdup(v.data);
                     full_said = false;
+                    changed = true;
+                } else if (vars[i].file >= 0) {
+                    cli_warn("refresher: %s: cannot replace the file: %s; the program keeps the last value",
+                             vars[i].name, strerror(errno));
                 } else if (!full_said) {
                     cli_warn("refresher: %s: a %zu-byte value does not fit in the snapshot beside the "
                              "current ones; the program keeps the last value", vars[i].name, v.len);
@@ -772,15 +1098,19 @@ static void refresher_loop(const char *store_dir, const fresh_var *vars, size_t 
             }
             hive_secret_free(&v);
         }
+        if (changed)
+            tell_refreshed(cfg);
     }
 }
 
-int fresh_start_refresher(const char *store_dir, const fresh_var *vars, size_t n, int margin)
+int fresh_start_refresher(const fresh_config *cfg, const fresh_var *vars, size_t n)
 {
     pid_t me = getpid();
     pid_t a;
     int status;
 
+    if (snap_w == NULL && cfg->files_ctl < 0 && cfg->on_refresh == FRESH_ON_NOTHING)
+        return 0;   /* nothing it could keep fresh */
     fflush(NULL);
     a = fork();
     if (a < 0)
@@ -798,15 +1128,19 @@ int fresh_start_refresher(const char *store_dir, const fresh_var *vars, size_t n
          * starts, however late b is scheduled */
         prctl(PR_SET_NAME, "hive-refresher", 0, 0, 0);
         b = fork();
-        if (b != 0)
+        if (b != 0) {
+            /* said before hive-run goes on (it waits for this process),
+             * so that the program finds it from its first instruction */
+            if (b > 0 && snap_w != NULL)
+                snap_head()->refresher_pid = (uint64_t)b;
             _exit(b < 0 ? 1 : 0);
+        }
         /* b: the refresher; not the program's child, so it never shows up
          * in the program's wait() */
         program = me;
         program_fd = (int)syscall(SYS_pidfd_open, me, 0);
         if (!program_alive())
             _exit(0);
-        snap_head()->refresher_pid = (uint64_t)getpid();
         {
             /* hold none of the program's files open (the snapshot's
              * descriptor neither: the mapping is enough): a pipe reader
@@ -815,7 +1149,7 @@ int fresh_start_refresher(const char *store_dir, const fresh_var *vars, size_t n
             dup2(devnull, 0);
             dup2(devnull, 1);
             for (int fd = 3; fd < 1024; fd++)
-                if (fd != program_fd && fd != devnull)
+                if (fd != program_fd && fd != devnull && fd != cfg->files_ctl && fd != cfg->notify_fd)
                     close(fd);
         }
         signal(SIGINT, SIG_IGN);
@@ -825,7 +1159,7 @@ int fresh_start_refresher(const char *store_dir, const fresh_var *vars, size_t n
             pthread_t t;
             pthread_create(&t, NULL, watchdog, NULL);
         }
-        refresher_loop(store_dir, vars, n, margin);
+        refresher_loop(cfg, vars, n);
         _exit(0);
     }
     if (waitpid(a, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)

@@ -10,11 +10,14 @@
 #include "cli.h"
 #include "fresh.h"
 #include "mask.h"
-#include "../preload/snapshot.h"
+#include "secretfile.h"
+#include "supervise.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,8 +55,26 @@ static const char usage_text[] =
     "      --fresh               keep the values fresh for the program's whole life:\n"
     "                            its getenv() answers from a snapshot that a refresher\n"
     "                            process renews ahead of expiry (libhive-preload.so)\n"
-    "      --allow-launch-values with --fresh, run a program the preload cannot reach\n"
-    "                            (static, set-ID, Go) with launch-time values\n"
+    "      --file NAME=TEMPLATE  render TEMPLATE into a file in memory, readable by you\n"
+    "                            alone and gone when the program ends, and set NAME\n"
+    "                            to its path (KUBECONFIG, GOOGLE_APPLICATION_CREDENTIALS,\n"
+    "                            *_FILE); with --fresh it is replaced at each refresh\n"
+    "      --on-refresh restart  with --fresh: restart the program with the new values\n"
+    "                            (hive-run stays its parent and passes signals on)\n"
+    "      --on-refresh signal:NAME\n"
+    "                            with --fresh: send the program signal NAME (HUP, USR1,\n"
+    "                            ...) once the new values are published\n"
+    "      --kill-signal NAME    with --on-refresh restart: the signal that stops it\n"
+    "                            (default TERM)\n"
+    "      --kill-timeout SECONDS\n"
+    "                            with --on-refresh restart: then SIGKILL after SECONDS\n"
+    "                            (default 10)\n"
+    "      --allow-launch-values with --fresh, run a program it cannot keep fresh (static,\n"
+    "                            set-ID, Go; Python, shells, Perl, Java copy their\n"
+    "                            environment at start) with launch-time values\n"
+    "";
+
+static const char usage_text2[] =
     "      --mask                replace the secret values (and their base64, hex and\n"
     "                            URL encodings) in the program's output by [masked];\n"
     "                            on a terminal the program keeps a terminal of its own\n"
@@ -120,7 +141,7 @@ static const char *const unsafe_prefix[] = {
 /* Never passed to the program. */
 static const char *const stripped[] = {"HIVE_CREDENTIAL_KEY", "HIVE_NEW_CREDENTIAL_KEY"};
 
-typedef enum source_kind { SRC_INHERITED, SRC_USAGE, SRC_ENV_FILE, SRC_FLAG } source_kind;
+typedef enum source_kind { SRC_INHERITED, SRC_USAGE, SRC_ENV_FILE, SRC_FLAG, SRC_FILE } source_kind;
 
 typedef struct var {
     char *name;
@@ -128,6 +149,7 @@ typedef struct var {
     source_kind kind;
     char *source;         /* "-e", "FILE", "usage ID", "inherited" */
     hive_secret value;    /* rendered */
+    char path[SECRETFILE_PATH_MAX];   /* SRC_FILE: the file's path, NAME's value */
 } var;
 
 typedef struct run {
@@ -138,6 +160,11 @@ typedef struct run {
     bool json;
     bool fresh;
     bool allow_launch_values;
+    fresh_on_refresh on_refresh;
+    int refresh_signal;   /* --on-refresh signal:NAME */
+    int kill_signal;      /* 0: not given */
+    int kill_timeout_ms;  /* -1: not given */
+    size_t nfiles;
     int margin;
     bool mask;
     size_t mask_min;
@@ -212,8 +239,10 @@ static void audit_begin(hive_store *st)
     audit = cli_audit_open(hive_file_storage_dir(hive_store_storage(st)), "run");
     if (audit != NULL && !hive_audit_enabled(audit))
         hive_audit_free(&audit);
-    if (audit != NULL)
+    if (audit != NULL) {
         atexit(audit_at_exit);
+        cli_error_hook = audit_note_failure;   /* errors said by fresh.c and the others too */
+    }
 }
 
 /* --- messages ------------------------------------------------------------------ */
@@ -230,7 +259,6 @@ static void fail_msg(const char *fmt, ...)
     {
         const char *text = msg ? msg : "(out of memory formatting the message)";
         cli_error("%s", text);
-        audit_note_failure(text);
         if (problems != NULL)
             hive_json_push(&problems, hive_json_new_string(text, strlen(text)));
     }
@@ -858,6 +886,8 @@ static void read_failed(const var *v, hive_rc rc)
 /* Whether v's rendered value can be an environment string; if not, say why. */
 static bool value_fits(const var *v)
 {
+    if (v->kind == SRC_FILE)
+        return true;   /* a file holds any bytes, of any size */
     if (strlen(v->value.data) != v->value.len) {
         fail_msg("%s: the value holds a NUL byte, which an environment variable cannot carry", v->name);
         return false;
@@ -883,7 +913,6 @@ static void warn_unmasked(const run *r)
                      r->vars[i].value.len, r->mask_min);
 }
 
-static bool find_program(const char *file, char **envp, char *out, size_t size);
 
 /* Append s to the array *arr unless it holds it already (*arr becomes
  * NULL when out of memory, as hive_json_push says). */
@@ -993,6 +1022,7 @@ static void audit_launch(char **argv, char **envp)
 {
     char path[PATH_MAX];
     hive_json *f;
+    const char *search;
     int argc = 0;
 
     if (audit == NULL)
@@ -1000,8 +1030,9 @@ static void audit_launch(char **argv, char **envp)
     f = audit_fields ? hive_json_clone(audit_fields) : hive_json_new(HIVE_JSON_OBJECT);
     while (argv[argc] != NULL)
         argc++;
+    search = cli_env_value(envp, "PATH");
     if (strchr(argv[0], '/') != NULL ? realpath(argv[0], path) == NULL
-                                     : !find_program(argv[0], envp, path, sizeof(path)))
+                                     : !fresh_which(path, sizeof(path), argv[0], search ? search : CLI_DEFAULT_PATH))
         snprintf(path, sizeof(path), "%.*s", PATH_MAX - 1, argv[0]);   /* exec will say what is wrong */
     hive_json_put(&f, "program", hive_json_new_string(path, strlen(path)));
     hive_json_put(&f, "args", hive_json_new_int(argc - 1));
@@ -1058,13 +1089,17 @@ static char **build_env(const run *r)
             envp[k++] = *e;
     }
     for (size_t i = 0; i < r->nvars; i++) {
-        size_t nl = strlen(r->vars[i].name);
-        char *s = malloc(nl + 1 + r->vars[i].value.len + 1);
+        const var *v = &r->vars[i];
+        /* a file's variable holds its path (none yet in a dry run) */
+        const char *value = v->kind == SRC_FILE ? v->path : v->value.data;
+        size_t len = v->kind == SRC_FILE ? strlen(v->path) : v->value.len;
+        size_t nl = strlen(v->name);
+        char *s = malloc(nl + 1 + len + 1);
         if (s == NULL)
             return NULL;   /* exiting: the OS takes it back */
-        memcpy(s, r->vars[i].name, nl);
+        memcpy(s, v->name, nl);
         s[nl] = '=';
-        memcpy(s + nl + 1, r->vars[i].value.data, r->vars[i].value.len + 1);
+        memcpy(s + nl + 1, value, len + 1);
         envp[k++] = s;
     }
     envp[k] = NULL;
@@ -1123,6 +1158,10 @@ static int check_total_size(char **argv, char **envp)
     return check_size_with(argv, envp, NULL);
 }
 
+/* The environment handed to execve: kept reachable for the leak checker
+ * on the failure path, where the process exits right after. */
+static char **kept_envp;
+
 /* --- exec ------------------------------------------------------------------- */
 
 static void exec_file(char *path, char **argv, char **envp)
@@ -1149,22 +1188,11 @@ static void exec_file(char *path, char **argv, char **envp)
     }
 }
 
-static const char *env_value(char **envp, const char *name)
-{
-    size_t n = strlen(name);
-
-    for (char **e = envp; *e != NULL; e++)
-        if (strncmp(*e, name, n) == 0 && (*e)[n] == '=')
-            return *e + n + 1;
-    return NULL;
-}
-
 /* Exec argv[0], searching the PATH the program will have. Returns only on
  * failure, with the exit status to use. */
 static int exec_program(char **argv, char **envp)
 {
     char *file = argv[0];
-    const char *path;
     int err = ENOENT;
     bool denied = false;
 
@@ -1177,27 +1205,16 @@ static int exec_program(char **argv, char **envp)
         exec_file(file, argv, envp);
         err = errno;
     } else {
-        path = env_value(envp, "PATH");
-        if (path == NULL)
-            path = "/usr/local/bin:/bin:/usr/bin";
-        for (const char *p = path;; p++) {
-            const char *colon = strchr(p, ':');
-            size_t dl = colon ? (size_t)(colon - p) : strlen(p);
-            char full[PATH_MAX];
-            if (dl + 1 + strlen(file) + 1 <= sizeof(full)) {
-                if (dl == 0)
-                    snprintf(full, sizeof(full), "%s", file);
-                else
-                    snprintf(full, sizeof(full), "%.*s/%s", (int)dl, p, file);
-                exec_file(full, argv, envp);
-                if (errno == EACCES)
-                    denied = true;
-                else if (errno != ENOENT && errno != ENOTDIR && errno != ELOOP && errno != ENAMETOOLONG)
-                    err = errno;
-            }
-            if (colon == NULL)
-                break;
-            p = colon;
+        const char *cursor = cli_env_value(envp, "PATH");
+        char full[PATH_MAX];
+        if (cursor == NULL)
+            cursor = CLI_DEFAULT_PATH;
+        while (cli_path_next(&cursor, file, full, sizeof(full))) {
+            exec_file(full, argv, envp);
+            if (errno == EACCES)
+                denied = true;
+            else if (errno != ENOENT && errno != ENOTDIR && errno != ELOOP && errno != ENAMETOOLONG)
+                err = errno;
         }
         if (err == ENOENT && denied)
             err = EACCES;
@@ -1223,46 +1240,6 @@ static int exec_program(char **argv, char **envp)
     return EXIT_NOEXEC;
 }
 
-/* The file exec_program would run, for inspection; false when not found. */
-static bool find_program(const char *file, char **envp, char *out, size_t size)
-{
-    const char *path = env_value(envp, "PATH");
-
-    return fresh_which(out, size, file, path != NULL ? path : "/usr/local/bin:/bin:/usr/bin");
-}
-
-/* Where libhive-preload.so is: $HIVE_PRELOAD, else beside an installed
- * hive-run, else in the build tree, else where it is installed. */
-static bool preload_path(char *out, size_t size)
-{
-    const char *env = getenv("HIVE_PRELOAD");
-    char exe[PATH_MAX];
-    ssize_t n;
-
-    if (env != NULL && *env != '\0') {
-        /* a path cut short would name another library */
-        int w = snprintf(out, size, "%s", env);
-        return w > 0 && (size_t)w < size && access(out, R_OK) == 0;
-    }
-    n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-    if (n > 0) {
-        char *slash;
-        exe[n] = '\0';
-        slash = strrchr(exe, '/');
-        if (slash != NULL) {
-            *slash = '\0';
-            int n2 = snprintf(out, size, "%s/../%s/hive/libhive-preload.so", exe, HIVE_LIBDIR_REL);
-            if (n2 > 0 && (size_t)n2 < size && access(out, R_OK) == 0)
-                return true;
-        }
-    }
-    n = snprintf(out, size, "%s", HIVE_PRELOAD_BUILD_PATH);
-    if (n > 0 && (size_t)n < size && access(out, R_OK) == 0)
-        return true;
-    n = snprintf(out, size, "%s", HIVE_PRELOAD_INSTALL_PATH);
-    return n > 0 && (size_t)n < size && access(out, R_OK) == 0;
-}
-
 /* Set entry ("NAME=value", which envp takes) in envp, replacing NAME. */
 static char **env_put(char **envp, char *entry)
 {
@@ -1282,120 +1259,6 @@ static char **env_put(char **envp, char *entry)
     grown[n] = entry;
     grown[n + 1] = NULL;
     return grown;
-}
-
-/* "NAME=value" in a new string, or NULL. */
-static char *env_entry(const char *name, const char *value)
-{
-    char *entry = malloc(strlen(name) + 1 + strlen(value) + 1);
-
-    if (entry != NULL)
-        sprintf(entry, "%s=%s", name, value);
-    return entry;
-}
-
-/*
- * --fresh: check that the preload can reach the program, make the
- * snapshot, start the refresher, and add LD_PRELOAD (appended to one
- * already set) and HIVE_SNAPSHOT_FD to the program's environment.
- */
-static int setup_fresh(run *r, char ***envp, char **argv)
-{
-    char prog[PATH_MAX];
-    char lib[PATH_MAX];
-    const char *why;
-    fresh_var fv[HIVE_SNAP_MAX_VARS];
-    char fdtext[16];
-    const char *old;
-    char *preload;
-    char *added[3];
-    int fd;
-    int ex;
-
-    if (r->nvars == 0) {
-        cli_warn("--fresh: no variables to keep fresh");
-        return 0;
-    }
-    {
-        /* the refresher must not become the program's child: as PID 1 or a
-         * subreaper it would inherit it, and a program waiting for all its
-         * children would wait for ever */
-        int sub = 0;
-        if (getpid() == 1 || (prctl(PR_GET_CHILD_SUBREAPER, &sub, 0, 0, 0) == 0 && sub)) {
-            fail_msg("--fresh cannot run a program as PID 1 or as a subreaper");
-            cli_hint("in a container, run it under an init (docker run --init, tini)");
-            return EXIT_FAIL;
-        }
-    }
-    if (r->nvars > HIVE_SNAP_MAX_VARS) {
-        fail_msg("--fresh keeps at most %d variables fresh, not %zu", HIVE_SNAP_MAX_VARS, r->nvars);
-        return EXIT_FAIL;
-    }
-    why = find_program(argv[0], *envp, prog, sizeof(prog))
-              ? fresh_unreachable(prog, argv, env_value(*envp, "PATH"))
-              : NULL;
-    if (why != NULL) {
-        if (!r->allow_launch_values) {
-            fail_msg("--fresh cannot reach this program: %s", why);
-            cli_hint("it would only ever see the launch-time values; pass --allow-launch-values "
-                     "to run it so anyway, or run it without --fresh");
-            return EXIT_FAIL;
-        }
-        cli_warn("--fresh cannot reach this program (%s); it runs with launch-time values", why);
-        return 0;
-    }
-    if (!preload_path(lib, sizeof(lib))) {
-        fail_msg("--fresh: libhive-preload.so not found (looked for %s)", lib);
-        cli_hint("set HIVE_PRELOAD to its path");
-        return EXIT_FAIL;
-    }
-    for (size_t i = 0; i < r->nvars; i++) {
-        fv[i].name = r->vars[i].name;
-        fv[i].tmpl = r->vars[i].tmpl;
-        fv[i].value = r->vars[i].value.data;
-        fv[i].len = r->vars[i].value.len;
-    }
-    fd = fresh_create(fv, r->nvars);
-    if (fd < 0) {
-        int e = errno;
-        fail_msg("--fresh: cannot create the snapshot: %s", strerror(e));
-        if (e == ENOSYS)
-            cli_hint("--fresh needs Linux 5.1 or later (memfd F_SEAL_FUTURE_WRITE), so that the program "
-                     "cannot write the values it is given");
-        else if (e == ENOENT)
-            cli_hint("--fresh needs /proc mounted");
-        return EXIT_FAIL;
-    }
-    snprintf(fdtext, sizeof(fdtext), "%d", fd);
-    old = env_value(*envp, "LD_PRELOAD");
-    preload = malloc((old ? strlen(old) : 0) + 1 + strlen(lib) + 1);
-    if (preload != NULL)
-        sprintf(preload, "%s%s%s", old && *old ? old : "", old && *old ? ":" : "", lib);
-    added[0] = env_entry(HIVE_SNAP_ENV, fdtext);
-    added[1] = preload ? env_entry("LD_PRELOAD", preload) : NULL;
-    added[2] = NULL;
-    free(preload);
-    if (added[0] == NULL || added[1] == NULL) {
-        fail_msg("out of memory");
-        return EXIT_FAIL;
-    }
-    /* the size of what the program really gets, with what --fresh adds */
-    ex = check_size_with(argv, *envp, (const char *const *)added);
-    if (ex == 0 && ((*envp = env_put(*envp, added[0])) == NULL || (*envp = env_put(*envp, added[1])) == NULL)) {
-        fail_msg("out of memory");
-        return EXIT_FAIL;
-    }
-    if (ex != 0) {
-        free(added[0]);
-        free(added[1]);
-        fresh_discard(fd);
-        return ex;
-    }
-    if (fresh_start_refresher(r->store_dir, fv, r->nvars, r->margin) != 0) {
-        fail_msg("--fresh: cannot start the refresher: %s", strerror(errno));
-        return EXIT_FAIL;
-    }
-    return 0;
 }
 
 static int add_mask_value(run *r, const char *v, size_t len)
@@ -1637,6 +1500,7 @@ static const char *kind_name(source_kind k)
     case SRC_USAGE: return "usage";
     case SRC_ENV_FILE: return "env-file";
     case SRC_FLAG: return "flag";
+    case SRC_FILE: return "file";
     }
     return "?";
 }
@@ -1818,16 +1682,189 @@ static int dry_run(run *r, hive_store *st, char **argv)
     return nproblems > 0 ? EXIT_FAIL : 0;
 }
 
-/* --- main -------------------------------------------------------------------- */
+/* --- the launch ------------------------------------------------------------ */
+
+/* --file: start the holder of the files, and note their paths. */
+static int start_files(run *r, int *ctl)
+{
+    const char *contents[SECRETFILE_MAX];
+    size_t lens[SECRETFILE_MAX];
+    char paths[SECRETFILE_MAX][SECRETFILE_PATH_MAX];
+    var *files[SECRETFILE_MAX];
+    size_t n = 0;
+
+    *ctl = -1;
+    for (size_t i = 0; i < r->nvars; i++) {
+        if (r->vars[i].kind != SRC_FILE)
+            continue;
+        if (n == SECRETFILE_MAX) {
+            fail_msg("at most %d --file options", SECRETFILE_MAX);
+            return EXIT_FAIL;
+        }
+        files[n] = &r->vars[i];
+        contents[n] = r->vars[i].value.data;
+        lens[n++] = r->vars[i].value.len;
+    }
+    r->nfiles = n;
+    if (n == 0)
+        return 0;
+    *ctl = secretfile_start(paths, contents, lens, n);
+    if (*ctl < 0) {
+        int e = errno;
+        fail_msg("--file: cannot make the files: %s", strerror(e));
+        if (e == ENOSYS)
+            cli_hint("--file needs Linux 5.3 or later (memfd, pidfd_open) and /proc mounted");
+        return EXIT_FAIL;
+    }
+    for (size_t i = 0; i < n; i++)
+        memcpy(files[i]->path, paths[i], sizeof(paths[i]));
+    return 0;
+}
+
+/* --fresh: check, make the snapshot, add what the program's environment
+ * needs for it, start the refresher. *notify: the end hive-run reads
+ * under --on-refresh restart. */
+static int start_fresh(run *r, char ***envp, char **argv, int files_ctl, int *notify)
+{
+    fresh_var fv[HIVE_FRESH_MAX];
+    fresh_config cfg = {.store_dir = r->store_dir, .margin = r->margin,
+                        .allow_launch_values = r->allow_launch_values, .on_refresh = r->on_refresh,
+                        .signal = r->refresh_signal, .files_ctl = files_ctl, .notify_fd = -1};
+    int pp[2] = {-1, -1};
+    char **extra = NULL;
+    int ex;
+
+    *notify = -1;
+    if (r->nvars > HIVE_FRESH_MAX) {
+        fail_msg("--fresh keeps at most %d variables and files fresh, not %zu", HIVE_FRESH_MAX, r->nvars);
+        return EXIT_FAIL;
+    }
+    for (size_t i = 0, f = 0; i < r->nvars; i++) {
+        fv[i].name = r->vars[i].name;
+        fv[i].tmpl = r->vars[i].tmpl;
+        fv[i].value = r->vars[i].value.data;
+        fv[i].len = r->vars[i].value.len;
+        fv[i].file = r->vars[i].kind == SRC_FILE ? (int)f++ : -1;
+    }
+    ex = fresh_setup(&cfg, fv, r->nvars, argv, *envp, &extra);
+    if (ex != 0)
+        return ex;
+    /* the size of what the program really gets, with what --fresh adds */
+    if (extra != NULL) {
+        ex = check_size_with(argv, *envp, (const char *const *)extra);
+        for (size_t i = 0; ex == 0 && extra[i] != NULL; i++)
+            if ((*envp = env_put(*envp, extra[i])) == NULL) {
+                fail_msg("out of memory");
+                return EXIT_FAIL;
+            }
+        free(ex == 0 ? NULL : extra[0]);
+        free(ex == 0 ? NULL : extra[1]);
+        free(extra);
+        if (ex != 0) {
+            fresh_discard();
+            return ex;
+        }
+    }
+    if (r->on_refresh == FRESH_ON_RESTART) {
+        /* never blocks the refresher: one byte unread is news enough */
+        if (pipe2(pp, O_CLOEXEC | O_NONBLOCK) != 0) {
+            fail_msg("--on-refresh restart: %s", strerror(errno));
+            return EXIT_FAIL;
+        }
+        cfg.notify_fd = pp[1];
+    }
+    if (fresh_start_refresher(&cfg, fv, r->nvars) != 0) {
+        fail_msg("--fresh: cannot start the refresher: %s", strerror(errno));
+        return EXIT_FAIL;
+    }
+    if (pp[1] >= 0)
+        close(pp[1]);   /* the refresher's: EOF here when it has gone */
+    *notify = pp[0];
+    return 0;
+}
+
+/* Run the program: exec it in this process, or stay as its parent
+ * (--mask, --on-refresh restart). Returns only with the exit status. */
+static int run_program(run *r, char **argv, char **envp, int notify, const struct rlimit *core)
+{
+    int ex;
+
+    if (core != NULL)
+        setrlimit(RLIMIT_CORE, core);
+    if (r->mask) {
+        /* hive-run stays, between the program and its output */
+        ex = run_masked(r, argv, envp);
+        for (size_t i = 0; i < r->nmask; i++)
+            cli_free_secret(r->mask_vals[i], r->mask_lens[i] + 1);
+        free(r->mask_vals);
+        free(r->mask_lens);
+        return ex;
+    }
+    if (r->on_refresh == FRESH_ON_RESTART) {
+        supervise_opts o = {.notify_fd = notify, .kill_signal = r->kill_signal,
+                            .kill_timeout_ms = r->kill_timeout_ms, .env_now = fresh_env_now,
+                            .exec = exec_child};
+        /* the values live in the snapshot from here on */
+        free_vars(r);
+        return supervise_run(argv, envp, &o);
+    }
+    fflush(NULL);
+    /* still here after it: the exec failed, and hive-run exits; the
+     * environment (reachable through kept_envp) goes with the process */
+    return exec_program(argv, envp);
+}
+
+/* Render, build the environment, set up --file and --fresh, and run the
+ * program; returns only with the exit status. */
+static int launch(run *r, hive_store **st, char **argv, const struct rlimit *core)
+{
+    char **envp;
+    int files_ctl = -1;
+    int notify = -1;
+    int ex = check_templates(r);
+
+    if (ex == 0)
+        ex = render_all(r, *st);
+    if (ex == 0) {
+        warn_unmasked(r);
+        hint_unrendered(r);
+    }
+    if (ex == 0 && r->mask)
+        ex = collect_mask_values(r, *st);
+    report_open_modes(r->store_dir);
+    hive_store_free(st);
+    if (ex == 0)
+        ex = start_files(r, &files_ctl);
+    if (ex != 0)
+        return ex;
+    envp = build_env(r);
+    if (envp == NULL) {
+        fail_msg("out of memory");
+        return EXIT_FAIL;
+    }
+    kept_envp = envp;
+    ex = check_total_size(argv, envp);
+    if (ex == 0 && r->fresh)
+        ex = start_fresh(r, &envp, argv, files_ctl, &notify);
+    if (ex != 0)
+        return ex;
+    kept_envp = envp;
+    if (files_ctl >= 0)
+        close(files_ctl);   /* the refresher's now */
+    return run_program(r, argv, envp, notify, core);
+}
+
+/* --- the command line -------------------------------------------------------- */
 
 enum { OPT_STORE = 1000, OPT_ENV_FILE, OPT_USAGE, OPT_NO_REFRESH, OPT_ALLOW_EXPIRED, OPT_UNSAFE,
        OPT_DRY_RUN, OPT_JSON, OPT_VERSION, OPT_FRESH, OPT_LAUNCH_VALUES, OPT_MASK, OPT_MASK_MIN,
-       OPT_RENDER_ENV, OPT_KEEP };
+       OPT_RENDER_ENV, OPT_KEEP, OPT_FILE, OPT_ON_REFRESH, OPT_KILL_SIGNAL, OPT_KILL_TIMEOUT };
 
 static const struct option long_opts[] = {
     {"env", required_argument, NULL, 'e'},
     {"env-file", required_argument, NULL, OPT_ENV_FILE},
     {"usage", required_argument, NULL, OPT_USAGE},
+    {"file", required_argument, NULL, OPT_FILE},
     {"no-refresh", no_argument, NULL, OPT_NO_REFRESH},
     {"allow-expired", no_argument, NULL, OPT_ALLOW_EXPIRED},
     {"allow-unsafe-env", required_argument, NULL, OPT_UNSAFE},
@@ -1836,6 +1873,9 @@ static const struct option long_opts[] = {
     {"keep", required_argument, NULL, OPT_KEEP},
     {"dry-run", no_argument, NULL, OPT_DRY_RUN},
     {"fresh", no_argument, NULL, OPT_FRESH},
+    {"on-refresh", required_argument, NULL, OPT_ON_REFRESH},
+    {"kill-signal", required_argument, NULL, OPT_KILL_SIGNAL},
+    {"kill-timeout", required_argument, NULL, OPT_KILL_TIMEOUT},
     {"mask", no_argument, NULL, OPT_MASK},
     {"mask-min", required_argument, NULL, OPT_MASK_MIN},
     {"allow-launch-values", no_argument, NULL, OPT_LAUNCH_VALUES},
@@ -1846,14 +1886,15 @@ static const struct option long_opts[] = {
     {NULL, 0, NULL, 0},
 };
 
-/* The environment handed to execve: kept reachable for the leak checker
- * on the failure path, where the process exits right after. */
-static char **kept_envp;
-
 typedef struct source_opt {
     int kind;
     const char *arg;
 } source_opt;
+
+typedef struct sources {
+    source_opt list[MAX_LIST * 3];
+    size_t n;
+} sources;
 
 /* Add the NAME of option opt to list: a variable name, one a time. */
 static int add_name_opt(const char **list, size_t *n, const char *opt, const char *name)
@@ -1874,106 +1915,168 @@ static int add_name_opt(const char **list, size_t *n, const char *opt, const cha
     return 0;
 }
 
-int main(int argc, char **argv)
+/* --on-refresh restart | signal:NAME */
+static int parse_on_refresh(run *r, const char *arg)
 {
-    run r = {0};
-    source_opt srcs[MAX_LIST * 3];
-    size_t nsrcs = 0;
-    hive_store *st = NULL;
-    hive_store_options so = HIVE_STORE_OPTIONS_INIT;
-    struct rlimit core_saved;
-    bool core_ok;
-    char **envp;
-    int c;
-    int ex = 0;
-
-    cli_prog = "hive-run";
-    started = hive_time_now();
-    started.sec -= 1;
-    /* While secrets are in memory: no core dump, no ptrace attach. Both are
-     * put back (or reset by execve) before the program runs: its limits
-     * and umask are its own. */
-    core_ok = getrlimit(RLIMIT_CORE, &core_saved) == 0;
-    {
-        struct rlimit none = {0, core_ok ? core_saved.rlim_max : 0};
-        setrlimit(RLIMIT_CORE, &none);
+    if (strcmp(arg, "restart") == 0) {
+        r->on_refresh = FRESH_ON_RESTART;
+        return 0;
     }
-    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+    if (strncmp(arg, "signal:", 7) == 0) {
+        int sig = cli_signal_number(arg + 7);
+        if (sig == 0 || sig == SIGKILL) {
+            fail_msg("--on-refresh %.40s: %s", arg, sig ? "SIGKILL would end the program, not reload it"
+                                                            : "not a signal name");
+            cli_hint("a signal the program reloads on: signal:HUP, signal:USR1, ...");
+            return EXIT_FAIL;
+        }
+        r->on_refresh = FRESH_ON_SIGNAL;
+        r->refresh_signal = sig;
+        return 0;
+    }
+    fail_msg("--on-refresh wants restart or signal:NAME, not '%.40s'", arg);
+    cli_hint("--on-refresh restart restarts the program with the new values; --on-refresh signal:HUP "
+             "sends it SIGHUP");
+    return EXIT_FAIL;
+}
+
+static int parse_kill_timeout(run *r, const char *arg)
+{
+    char *end;
+    double v = strtod(arg, &end);
+
+    if (end == arg || *end != '\0' || !(v >= 0 && v <= 86400)) {
+        fail_msg("--kill-timeout wants seconds from 0 to 86400, not '%.32s'", arg);
+        return EXIT_FAIL;
+    }
+    r->kill_timeout_ms = (int)(v * 1000 + 0.5);
+    return 0;
+}
+
+/* One option of the command line (getopt's c, its optarg): 0, or -1
+ * when hive-run is done (help, version), or the exit status of a bad
+ * option (said). */
+static int parse_option(run *r, sources *srcs, int c, char **argv)
+{
+    switch (c) {
+    case 'e':
+    case OPT_FILE:
+    case OPT_ENV_FILE:
+    case OPT_USAGE:
+        if (srcs->n == sizeof(srcs->list) / sizeof(srcs->list[0])) {
+            fail_msg("too many -e, --file, --env-file and --usage options");
+            return EXIT_FAIL;
+        }
+        srcs->list[srcs->n].kind = c;
+        srcs->list[srcs->n++].arg = optarg;
+        return 0;
+    case OPT_STORE: r->store_dir = optarg; return 0;
+    case OPT_NO_REFRESH: r->no_refresh = true; return 0;
+    case OPT_ALLOW_EXPIRED: r->allow_expired = true; return 0;
+    case OPT_UNSAFE: return add_name_opt(r->unsafe_ok, &r->n_unsafe_ok, "--allow-unsafe-env", optarg);
+    case OPT_RENDER_ENV: return add_name_opt(r->render, &r->n_render, "--render-env", optarg);
+    case OPT_KEEP: return add_name_opt(r->keep, &r->n_keep, "--keep", optarg);
+    case 'i': r->pristine = true; return 0;
+    case OPT_DRY_RUN: r->dry_run = true; return 0;
+    case OPT_FRESH: r->fresh = true; return 0;
+    case OPT_ON_REFRESH: return parse_on_refresh(r, optarg);
+    case OPT_KILL_SIGNAL:
+        r->kill_signal = cli_signal_number(optarg);
+        if (r->kill_signal == 0) {
+            fail_msg("--kill-signal: '%.32s' is not a signal name", optarg);
+            cli_hint("TERM, INT, QUIT, HUP, USR1, KILL, ... (with or without SIG)");
+            return EXIT_FAIL;
+        }
+        return 0;
+    case OPT_KILL_TIMEOUT: return parse_kill_timeout(r, optarg);
+    case OPT_MASK: r->mask = true; return 0;
+    case OPT_MASK_MIN: {
+        char *end;
+        long v = strtol(optarg, &end, 10);
+        if (*end != '\0' || v < 4 || v > 4096) {
+            fail_msg("--mask-min wants a number of bytes from 4 to 4096, not '%.32s'", optarg);
+            return EXIT_FAIL;
+        }
+        r->mask_min = (size_t)v;
+        return 0;
+    }
+    case OPT_LAUNCH_VALUES: r->allow_launch_values = true; return 0;
+    case OPT_JSON: r->json = true; return 0;
+    case 'h':
+        fputs(usage_text, stdout);
+        fputs(usage_text2, stdout);
+        return -1;
+    case OPT_VERSION:
+        printf("hive-run %s\n", HIVE_VERSION);
+        return -1;
+    case ':':
+        fail_msg("option '%s' needs a value", argv[optind - 1]);
+        cli_hint("'hive-run --help' lists the options");
+        return EXIT_FAIL;
+    default:
+        fail_msg("unknown option '%s'", argv[optind - 1]);
+        cli_hint("'hive-run --help' lists the options; put '--' before the command");
+        return EXIT_FAIL;
+    }
+}
+
+/* Options that need another, or exclude one; 0 or EXIT_FAIL (said). */
+static int check_combinations(const run *r)
+{
+    if (r->mask && r->on_refresh != FRESH_ON_NOTHING) {
+        /* both would stand between hive-run and the program it runs */
+        fail_msg("--mask and --on-refresh cannot be used together yet");
+        cli_hint("--mask --fresh masks every refreshed value of a program that reads it through getenv; "
+                 "--file keeps values fresh for one that reads files");
+        return EXIT_FAIL;
+    }
+    if (r->json && !r->dry_run) {
+        fail_msg("--json goes with --dry-run");
+        return EXIT_FAIL;
+    }
+    if (r->n_keep > 0 && !r->pristine) {
+        fail_msg("--keep goes with -i (--ignore-environment)");
+        cli_hint("without -i every inherited variable is passed on already");
+        return EXIT_FAIL;
+    }
+    if (r->on_refresh != FRESH_ON_NOTHING && !r->fresh) {
+        fail_msg("--on-refresh goes with --fresh");
+        cli_hint("without --fresh nothing is refreshed while the program runs");
+        return EXIT_FAIL;
+    }
+    if ((r->kill_signal != 0 || r->kill_timeout_ms >= 0) && r->on_refresh != FRESH_ON_RESTART) {
+        fail_msg("--kill-signal and --kill-timeout go with --on-refresh restart");
+        return EXIT_FAIL;
+    }
+    return 0;
+}
+
+/* Parse the command line into r and srcs; 0, or -1 when done (help,
+ * version), or the exit status (said). */
+static int parse_command_line(run *r, sources *srcs, int argc, char **argv)
+{
+    int c;
+    int e;
 
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "+:e:hi", long_opts, NULL)) != -1) {
-        switch (c) {
-        case 'e':
-        case OPT_ENV_FILE:
-        case OPT_USAGE:
-            if (nsrcs == sizeof(srcs) / sizeof(srcs[0])) {
-                fail_msg("too many -e, --env-file and --usage options");
-                return EXIT_FAIL;
-            }
-            srcs[nsrcs].kind = c;
-            srcs[nsrcs++].arg = optarg;
-            break;
-        case OPT_STORE: r.store_dir = optarg; break;
-        case OPT_NO_REFRESH: r.no_refresh = true; break;
-        case OPT_ALLOW_EXPIRED: r.allow_expired = true; break;
-        case OPT_UNSAFE:
-            if (add_name_opt(r.unsafe_ok, &r.n_unsafe_ok, "--allow-unsafe-env", optarg) != 0)
-                return EXIT_FAIL;
-            break;
-        case OPT_RENDER_ENV:
-            if (add_name_opt(r.render, &r.n_render, "--render-env", optarg) != 0)
-                return EXIT_FAIL;
-            break;
-        case OPT_KEEP:
-            if (add_name_opt(r.keep, &r.n_keep, "--keep", optarg) != 0)
-                return EXIT_FAIL;
-            break;
-        case 'i': r.pristine = true; break;
-        case OPT_DRY_RUN: r.dry_run = true; break;
-        case OPT_FRESH: r.fresh = true; break;
-        case OPT_MASK: r.mask = true; break;
-        case OPT_MASK_MIN: {
-            char *end;
-            long v = strtol(optarg, &end, 10);
-            if (*end != '\0' || v < 4 || v > 4096) {
-                fail_msg("--mask-min wants a number of bytes from 4 to 4096, not '%.32s'", optarg);
-                return EXIT_FAIL;
-            }
-            r.mask_min = (size_t)v;
-            break;
-        }
-        case OPT_LAUNCH_VALUES: r.allow_launch_values = true; break;
-        case OPT_JSON: r.json = true; break;
-        case 'h':
-            fputs(usage_text, stdout);
-            return 0;
-        case OPT_VERSION:
-            printf("hive-run %s\n", HIVE_VERSION);
-            return 0;
-        case ':':
-            fail_msg("option '%s' needs a value", argv[optind - 1]);
-            cli_hint("'hive-run --help' lists the options");
-            return EXIT_FAIL;
-        default:
-            fail_msg("unknown option '%s'", argv[optind - 1]);
-            cli_hint("'hive-run --help' lists the options; put '--' before the command");
-            return EXIT_FAIL;
-        }
-    }
+    while ((c = getopt_long(argc, argv, "+:e:hi", long_opts, NULL)) != -1)
+        if ((e = parse_option(r, srcs, c, argv)) != 0)
+            return e;
     if (optind >= argc) {
         fail_msg("no command to run");
         cli_hint("hive-run -e NAME='{{id.key}}' -- COMMAND [ARG...]");
         return EXIT_FAIL;
     }
-    if (r.json && !r.dry_run) {
-        fail_msg("--json goes with --dry-run");
-        return EXIT_FAIL;
-    }
-    if (r.n_keep > 0 && !r.pristine) {
-        fail_msg("--keep goes with -i (--ignore-environment)");
-        cli_hint("without -i every inherited variable is passed on already");
-        return EXIT_FAIL;
-    }
+    if ((e = check_combinations(r)) != 0)
+        return e;
+    /* what was not given */
+    r->margin = HIVE_DEFAULT_REFRESH_MARGIN;
+    if (r->mask_min == 0)
+        r->mask_min = MASK_DEFAULT_MIN;
+    if (r->kill_signal == 0)
+        r->kill_signal = SIGTERM;
+    if (r->kill_timeout_ms < 0)
+        r->kill_timeout_ms = 10 * 1000;
     for (int i = optind + 1; i < argc; i++) {
         if (has_template(argv[i])) {
             cli_hint("argument %d holds a template, which is passed as is: arguments are visible to "
@@ -1982,17 +2085,82 @@ int main(int argc, char **argv)
             break;
         }
     }
+    return 0;
+}
 
-    so.warn = print_warning;
-    r.margin = HIVE_DEFAULT_REFRESH_MARGIN;
-    if (r.mask_min == 0)
-        r.mask_min = MASK_DEFAULT_MIN;
-    {
-        hive_rc rc = hive_store_open_from_env(&st, r.store_dir, &so);
-        if (rc != HIVE_OK) {
-            fail_msg("%s", hive_last_error());
-            return EXIT_FAIL;
+/* NAME=TEMPLATE of -e or --file into r. */
+static int collect_flag(run *r, const source_opt *o)
+{
+    const char *opt = o->kind == OPT_FILE ? "--file" : "-e";
+    const char *eq = strchr(o->arg, '=');
+
+    if (eq == NULL) {
+        fail_msg("%s wants NAME=TEMPLATE, not '%.100s'", opt, o->arg);
+        return EXIT_FAIL;
+    }
+    return set_var(r, o->arg, (size_t)(eq - o->arg), eq + 1, o->kind == OPT_FILE ? SRC_FILE : SRC_FLAG, opt);
+}
+
+/* The sources in precedence order: inherited, usage, env-file, then -e
+ * and --file in the order given. A dry run goes on past an error. */
+static int collect_sources(run *r, hive_store *st, const sources *srcs)
+{
+    int ex = collect_inherited(r);
+
+    for (int pass = 0; pass < 3 && (ex == 0 || r->dry_run); pass++) {
+        for (size_t i = 0; i < srcs->n && (ex == 0 || r->dry_run); i++) {
+            const source_opt *o = &srcs->list[i];
+            int e = 0;
+            if (pass == 0 && o->kind == OPT_USAGE)
+                e = collect_usage(r, st, o->arg);
+            else if (pass == 1 && o->kind == OPT_ENV_FILE)
+                e = collect_env_file(r, o->arg);
+            else if (pass == 2 && (o->kind == 'e' || o->kind == OPT_FILE))
+                e = collect_flag(r, o);
+            if (e != 0)
+                ex = e;
         }
+    }
+    return ex;
+}
+
+/* While secrets are in memory: no core dump, no ptrace attach. Both are
+ * put back (or reset by execve) before the program runs: its limits and
+ * umask are its own. *saved: the core limit to put back; false if none. */
+static bool harden(struct rlimit *saved)
+{
+    bool ok = getrlimit(RLIMIT_CORE, saved) == 0;
+    struct rlimit none = {0, ok ? saved->rlim_max : 0};
+
+    setrlimit(RLIMIT_CORE, &none);
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+    return ok;
+}
+
+int main(int argc, char **argv)
+{
+    run r = {.kill_timeout_ms = -1};
+    sources srcs = {.n = 0};
+    hive_store *st = NULL;
+    hive_store_options so = HIVE_STORE_OPTIONS_INIT;
+    struct rlimit core_saved;
+    bool core_ok;
+    int ex = 0;
+
+    /* --file's holder: hive-run exec'd afresh (see secretfile.c) */
+    if (argc == 1 && strcmp(argv[0], SECRETFILE_HOLDER_NAME) == 0)
+        return secretfile_holder_main();
+    cli_prog = "hive-run";
+    started = hive_time_now();
+    started.sec -= 1;
+    core_ok = harden(&core_saved);
+    ex = parse_command_line(&r, &srcs, argc, argv);
+    if (ex != 0)
+        return ex < 0 ? 0 : ex;
+    so.warn = print_warning;
+    if (hive_store_open_from_env(&st, r.store_dir, &so) != HIVE_OK) {
+        fail_msg("%s", hive_last_error());
+        return EXIT_FAIL;
     }
     if (!r.dry_run)
         audit_begin(st);   /* a dry run writes nothing */
@@ -2002,93 +2170,18 @@ int main(int argc, char **argv)
         hive_store_free(&st);
         return EXIT_FAIL;
     }
-    /* Sources in precedence order: inherited, usage, env-file, -e. */
-    ex = collect_inherited(&r);
-    for (int pass = 0; pass < 3 && (ex == 0 || r.dry_run); pass++) {
-        int want = pass == 0 ? OPT_USAGE : pass == 1 ? OPT_ENV_FILE : 'e';
-        for (size_t i = 0; i < nsrcs && (ex == 0 || r.dry_run); i++) {
-            int e = 0;
-            if (srcs[i].kind != want)
-                continue;
-            if (want == OPT_USAGE) {
-                e = collect_usage(&r, st, srcs[i].arg);
-            } else if (want == OPT_ENV_FILE) {
-                e = collect_env_file(&r, srcs[i].arg);
-            } else {
-                const char *eq = strchr(srcs[i].arg, '=');
-                if (eq == NULL) {
-                    fail_msg("-e wants NAME=TEMPLATE, not '%.100s'", srcs[i].arg);
-                    e = EXIT_FAIL;
-                } else {
-                    e = set_var(&r, srcs[i].arg, (size_t)(eq - srcs[i].arg), eq + 1, SRC_FLAG, "-e");
-                }
-            }
-            if (e != 0)
-                ex = e;
-        }
-    }
+    ex = collect_sources(&r, st, &srcs);
     if (r.dry_run) {
         /* renders nothing that would refresh, writes nothing */
         ex = dry_run(&r, st, argv + optind);
         report_open_modes(r.store_dir);
         hive_store_free(&st);
-        free_vars(&r);
-        return ex;
+    } else if (ex == 0) {
+        ex = launch(&r, &st, argv + optind, core_ok ? &core_saved : NULL);
+    } else {
+        report_open_modes(r.store_dir);
+        hive_store_free(&st);
     }
-    if (ex == 0)
-        ex = check_templates(&r);
-    if (ex == 0)
-        ex = render_all(&r, st);
-    if (ex == 0) {
-        warn_unmasked(&r);
-        hint_unrendered(&r);
-    }
-    if (ex == 0 && r.mask)
-        ex = collect_mask_values(&r, st);
-    report_open_modes(r.store_dir);
-    hive_store_free(&st);
-    if (ex != 0) {
-        free_vars(&r);
-        return ex;
-    }
-    envp = build_env(&r);
-    if (envp == NULL) {
-        fail_msg("out of memory");
-        free_vars(&r);
-        return EXIT_FAIL;
-    }
-    kept_envp = envp;
-    ex = check_total_size(argv + optind, envp);
-    if (ex != 0) {
-        free_vars(&r);
-        return ex;
-    }
-    if (r.fresh) {
-        ex = setup_fresh(&r, &envp, argv + optind);
-        if (ex != 0) {
-            free_vars(&r);
-            return ex;
-        }
-    }
-    kept_envp = envp;
-    if (r.mask) {
-        /* hive-run stays, between the program and its output */
-        if (core_ok)
-            setrlimit(RLIMIT_CORE, &core_saved);
-        ex = run_masked(&r, argv + optind, envp);
-        for (size_t i = 0; i < r.nmask; i++)
-            cli_free_secret(r.mask_vals[i], r.mask_lens[i] + 1);
-        free(r.mask_vals);
-        free(r.mask_lens);
-        free_vars(&r);
-        return ex;
-    }
-    if (core_ok)
-        setrlimit(RLIMIT_CORE, &core_saved);
-    fflush(NULL);
-    ex = exec_program(argv + optind, envp);
-    /* still here: the exec failed, and hive-run exits; the environment
-     * (reachable through kept_envp) goes with the process */
     free_vars(&r);
     return ex;
 }

@@ -3,7 +3,7 @@
  */
 #include "maskfresh.h"
 #include "cli.h"
-#include "../preload/snapshot.h"
+#include "snapshot.h"
 
 #include <errno.h>
 #include <stdint.h>

@@ -261,12 +261,21 @@ class TestAuditRecord(Base):
         self.add_gh("repo")
         for mode in ("mask", "fresh"):
             with self.subTest(mode=mode):
-                r = self.ok(HIVE_RUN, "--" + mode, "-e", "T={{gh}}", "--", "sh", "-c", "echo $$")
+                # a shell copies its environment: --fresh runs it with launch values only if told to
+                extra = ["--allow-launch-values"] if mode == "fresh" else []
+                r = self.ok(HIVE_RUN, "--" + mode, *extra, "-e", "T={{gh}}", "--", "sh", "-c", "echo $$")
                 rec = self.records()[-1]
                 self.assertEqual((rec["event"], rec["mode"]), ("launch", mode))
                 self.assertEqual(rec["pid"], int(r.stdout))
                 self.assertEqual(rec["credentials"], [{"id": "gh", "keys": ["access_token"]}])
         self.assertEqual(len(self.records()), 2)
+
+    def test_a_refused_fresh_launch_is_recorded_with_its_error(self):
+        self.add_gh("repo")
+        self.check(self.run_bin(HIVE_RUN, "--fresh", "-e", "T={{gh}}", "--", "sh", "-c", "true"), 125)
+        recs = self.records()
+        self.assertEqual([r["event"] for r in recs], ["failure"])
+        self.assertIn("--fresh cannot keep this program fresh", recs[0]["error"])
 
     def test_a_failed_launch_is_recorded_with_its_error(self):
         r = self.check(self.run_bin(HIVE_RUN, "-e", "T={{nosuch}}", "--", "true"), 125)

@@ -1664,8 +1664,10 @@ class EtcdSecurityTest(unittest.TestCase):
                   "libc = ctypes.CDLL(None); libc.getenv.restype = ctypes.c_char_p\n"
                   "for _ in range(16):\n"
                   "    print(libc.getenv(b'T').decode(), flush=True); time.sleep(0.5)\n")
-        r = subprocess.run([HIVE_RUN, "--store", url, "--fresh", "-e", "T={{tok.access_token}}", "--",
-                            sys.executable, "-c", reader], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        # Python is refused under bare --fresh (os.environ is a copy); its
+        # ctypes getenv() reads through the preload all the same
+        r = subprocess.run([HIVE_RUN, "--store", url, "--fresh", "--allow-launch-values",
+                            "-e", "T={{tok.access_token}}", "--", sys.executable, "-c", reader], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                            stderr=subprocess.PIPE, env=env, timeout=TIMEOUT, cwd=self.tmp)
         self.check(r, 0, "hive-run --fresh")
         seen = list(dict.fromkeys(r.stdout.decode().split()))

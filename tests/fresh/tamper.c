@@ -6,7 +6,7 @@
  * then "value unchanged" or "value CHANGED" (what getenv(NAME) returns
  * afterwards, against what it returned first).
  */
-#include "../../preload/snapshot.h"
+#include "snapshot.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -6,7 +6,7 @@
  * again before it looked too) and the credential values a template puts
  * in each.
  */
-#include "../../preload/snapshot.h"
+#include "snapshot.h"
 #include "maskfresh.h"
 #include "maskmatch.h"
 #include "masktest.h"
