@@ -564,6 +564,10 @@ class ModesTest(unittest.TestCase):
             "bad kill signal": (["--fresh", "--on-refresh", "restart", "--kill-signal", "FOO"], "not a signal name"),
             "kill timeout": (["--fresh", "--on-refresh", "restart", "--kill-timeout", "-1"], "--kill-timeout wants"),
             "kill without restart": (["--fresh", "--kill-signal", "INT"], "go with --on-refresh restart"),
+            "--mask with restart": (["--fresh", "--mask", "--on-refresh", "restart"],
+                                    "--mask and --on-refresh cannot be used together yet"),
+            "--mask with signal": (["--fresh", "--mask", "--on-refresh", "signal:HUP"],
+                                   "--mask and --on-refresh cannot be used together yet"),
         }
         for name, (opts, want) in cases.items():
             with self.subTest(name):
