@@ -573,25 +573,6 @@ static bool relay_round(session *s)
     return true;
 }
 
-/* The status hive-run exits with: the program's; a program killed by a
- * signal makes this process die of the same signal. */
-static int exit_like(int status)
-{
-    if (WIFSIGNALED(status)) {
-        /* die of the same signal, without a core of our own */
-        struct rlimit none = {0, 0};
-        int sig = WTERMSIG(status);
-        sigset_t set;
-        setrlimit(RLIMIT_CORE, &none);
-        signal(sig, SIG_DFL);
-        sigemptyset(&set);
-        sigaddset(&set, sig);
-        sigprocmask(SIG_UNBLOCK, &set, NULL);
-        kill(getpid(), sig);
-        return 128 + sig;
-    }
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 125;
-}
 
 int mask_run(char **argv, char **envp, const mask_opts *o, int (*exec_fn)(char **argv, char **envp))
 {
@@ -622,5 +603,5 @@ int mask_run(char **argv, char **envp, const mask_opts *o, int (*exec_fn)(char *
     /* nothing is held back at the end */
     session_free(&s);
     terminal_restore(&s);
-    return exit_like(s.status);
+    return cli_exit_like(s.status);   /* a program killed by a signal: the same death */
 }
