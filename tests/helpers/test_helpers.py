@@ -2,8 +2,9 @@
 """The credential helpers, each in its tool's own protocol, with the real
 tools where they run here:
 
-  git-credential-hive       git credential fill, and a clone over HTTP from a
-                            server demanding Basic auth with the current token
+  git-credential-hive       git credential fill, and a clone and a push over
+                            HTTP (git-http-backend) from a server demanding
+                            Basic auth with the current token
   hive-cred exec-credential kubectl get --raw against an HTTPS endpoint that
                             checks the bearer token (v1 and v1beta1)
   hive-cred aws-credential-process  botocore (what the aws CLI runs) reading
@@ -11,9 +12,12 @@ tools where they run here:
   docker-credential-hive    the docker-credential-helpers protocol's cases (no
                             Docker engine runs here)
 
-The clone and the kubectl run go across a refresh: the stored OAuth2 token
-is due, its provider is the OAuth2 test server (tests/oauth/server.js), and
-the endpoints accept only the token the store holds after the refresh.
+The clone, the push and the kubectl run go across a refresh: the stored
+OAuth2 token is due, its provider is the OAuth2 test server
+(tests/oauth/server.js), and the endpoints accept only the token the store
+holds after the refresh. The push comes after the clone, its token expired
+again, so the helper refreshes a second time; git's store and erase calls
+leave the store as it was.
 
 Needs git (and git-http-backend), kubectl, openssl, botocore, node and
 tests/oauth/node_modules; without one the suite fails saying why.
@@ -35,6 +39,8 @@ import tempfile
 import threading
 import time
 import unittest
+import urllib.error
+import urllib.request
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -255,29 +261,31 @@ class HelperTest(unittest.TestCase):
         self.check(self.git("push", "-q", os.path.join(root, "r.git"), "HEAD:main", cwd=work), 0)
         return root
 
-    def test_git_clone_over_http_across_a_refresh(self):
-        self.add_due_token("tok")
-        root = self.make_repo()
+    def git_http_server(self, cid, root):
+        """git-http-backend serving root over HTTP, behind Basic auth that
+        accepts only x-access-token with the access token cid holds now, once
+        refreshed (never "old-access"). seen["ok"]: (method, path, token) of
+        each request let through; seen["rejected"]: the 401s; seen["deny"]
+        set: every request is refused."""
         test = self
-        seen = {"ok": [], "rejected": 0}
+        seen = {"ok": [], "rejected": 0, "deny": False}
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def log_message(self, *args):
                 pass
 
-            def authorised(self):
+            def token(self):
                 auth = self.headers.get("Authorization", "")
-                if not auth.startswith("Basic "):
-                    return False
+                if seen["deny"] or not auth.startswith("Basic "):
+                    return None
                 user, _, password = base64.b64decode(auth[6:]).decode().partition(":")
-                current = test.stored("tok", "access_token")
-                if user == "x-access-token" and password == current and current != "old-access":
-                    seen["ok"].append(password)
-                    return True
-                return False
+                current = test.stored(cid, "access_token")   # a plain read: hive-cred get never refreshes
+                ok = user == "x-access-token" and password == current and current != "old-access"
+                return password if ok else None
 
             def serve(self):
-                if not self.authorised():
+                token = self.token()
+                if token is None:
                     seen["rejected"] += 1
                     self.send_response(401)
                     self.send_header("WWW-Authenticate", 'Basic realm="hive"')
@@ -285,10 +293,13 @@ class HelperTest(unittest.TestCase):
                     self.end_headers()
                     return
                 path, _, query = self.path.partition("?")
+                seen["ok"].append((self.command, path, token))
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
+                # REMOTE_USER: an authenticated user, for whom git-http-backend
+                # enables receive-pack (http.receivepack stays unset)
                 env = {"GIT_PROJECT_ROOT": root, "GIT_HTTP_EXPORT_ALL": "1", "PATH_INFO": path,
-                       "QUERY_STRING": query, "REQUEST_METHOD": self.command, "REMOTE_USER": "x",
+                       "QUERY_STRING": query, "REQUEST_METHOD": self.command, "REMOTE_USER": "x-access-token",
                        "REMOTE_ADDR": "127.0.0.1", "CONTENT_TYPE": self.headers.get("Content-Type", ""),
                        "CONTENT_LENGTH": str(len(body)), "PATH": os.environ.get("PATH", "")}
                 if self.headers.get("Git-Protocol"):
@@ -315,16 +326,134 @@ class HelperTest(unittest.TestCase):
 
         srv = Endpoint(Handler)
         self.addCleanup(srv.close)
+        return "http://127.0.0.1:%d/r.git" % srv.port, seen
+
+    def git_clone_over_http(self, cid):
+        """A clone over HTTP through the helper serving cid, whose token is
+        due: the helper refreshes it and the server takes only the new one."""
+        self.add_due_token(cid)
+        root = self.make_repo()
+        url, seen = self.git_http_server(cid, root)
         dest = os.path.join(self.tmp, "clone")
-        r = self.git("-c", "credential.helper=", "-c", "credential.helper=%s tok" % GIT_HELPER, "clone", "-q",
-                     "http://127.0.0.1:%d/r.git" % srv.port, dest)
+        r = self.git("-c", "credential.helper=", "-c", "credential.helper=%s %s" % (GIT_HELPER, cid), "clone", "-q",
+                     url, dest)
         self.check(r, 0)
         with open(os.path.join(dest, "hello.txt")) as f:
             self.assertEqual(f.read(), "hello over http\n")
-        token = self.assert_refreshed("tok")
+        token = self.assert_refreshed(cid)
         self.assertGreaterEqual(seen["rejected"], 1, "git never asked the helper")
-        self.assertTrue(seen["ok"] and set(seen["ok"]) == {token}, seen)
+        self.assertTrue(seen["ok"] and {t for _, _, t in seen["ok"]} == {token}, seen)
         self.assertNotIn(token, r.stderr.decode())
+        return root, url, seen, dest, token
+
+    def test_git_clone_over_http_across_a_refresh(self):
+        self.git_clone_over_http("tok")
+
+    def refused(self, url, token):
+        """Whether the server answers 401 to x-access-token:token."""
+        req = urllib.request.Request(url + "/info/refs?service=git-upload-pack", headers={
+            "Authorization": "Basic " + base64.b64encode(b"x-access-token:" + token.encode()).decode()})
+        try:
+            with urllib.request.urlopen(req, timeout=TIMEOUT) as resp:
+                return resp.status == 401
+        except urllib.error.HTTPError as e:
+            return e.code == 401
+
+    def test_git_push_over_http_across_a_refresh(self):
+        root, url, seen, dest, first = self.git_clone_over_http("tok")
+        bare = os.path.join(root, "r.git")
+        # the push goes to the HTTP server, never to r.git's path
+        origin = self.check(self.git("remote", "get-url", "origin", cwd=dest), 0).stdout.decode().strip()
+        self.assertEqual(origin, url)
+        # the token has expired: the push must refresh it once more
+        self.check(self.run_(HIVE_CRED, "set", "tok", "access_token", "--expires", "access_token=-1m",
+                             stdin=first), 0)
+        before = self.show("tok")
+        # git runs the helper through this wrapper, which logs each action and
+        # keeps the credential as it stands after each get
+        log = os.path.join(self.tmp, "actions")
+        wrapper = os.path.join(self.tmp, "helper.sh")
+        with open(wrapper, "w") as f:
+            f.write('#!/bin/sh\n'
+                    '"$GIT_HELPER" tok "$1"\n'
+                    'rc=$?\n'
+                    'echo "$1" >>"$ACTIONS"\n'
+                    'if [ "$1" = get ]; then\n'
+                    '    "$HIVE_CRED" show tok --json --reveal </dev/null >"$ACTIONS.after-get" || exit 1\n'
+                    'fi\n'
+                    'exit $rc\n')
+        os.chmod(wrapper, 0o700)
+        env = dict(self.env, GIT_HELPER=str(GIT_HELPER), HIVE_CRED=str(HIVE_CRED), ACTIONS=log)
+        ident = ["-c", "user.name=t", "-c", "user.email=t@example.com"]
+        helper = ["-c", "credential.helper=", "-c", "credential.helper=" + wrapper]
+
+        def push(message):
+            with open(os.path.join(dest, "hello.txt"), "a") as f:
+                f.write(message + "\n")
+            self.check(self.git(*ident, "commit", "-q", "-a", "-m", message, cwd=dest), 0)
+            head = self.check(self.git("rev-parse", "HEAD", cwd=dest), 0).stdout.decode().strip()
+            open(log, "w").close()
+            seen["ok"].clear()
+            seen["rejected"] = 0
+            r = hivetest.run(["git", *helper, "push", "origin", "HEAD:main"], env, timeout=TIMEOUT, cwd=dest)
+            with open(log) as f:
+                return r, head, f.read().split()
+
+        def bare_main():
+            r = self.check(self.git("--git-dir", bare, "rev-parse", "refs/heads/main"), 0)
+            return r.stdout.decode().strip()
+
+        r, head, actions = push("second, pushed over http")
+        self.check(r, 0)
+        token = self.assert_refreshed("tok")
+        self.assertNotEqual(token, first, "the push did not refresh the token again")
+        self.assertEqual(bare_main(), head, "receive-pack did not update r.git")
+        self.assertGreaterEqual(seen["rejected"], 1, "git never asked the helper")
+        self.assertIn(("POST", "/r.git/git-receive-pack", token), seen["ok"])
+        self.assertEqual({t for _, _, t in seen["ok"]}, {token}, seen)
+        self.assertEqual(actions, ["get", "store"])
+        # store changed nothing: the credential is as the get (and its refresh) left it
+        after_get = self.read_json(log + ".after-get")
+        self.assertEqual(self.show("tok"), after_get)
+        self.assert_only_refreshed(before, after_get)
+        for t in (first, "old-access"):
+            self.assertTrue(self.refused(url, t), "the server took a superseded token")
+        self.assertFalse(self.refused(url, token))
+        err = r.stderr.decode()
+        for t in (token, first, after_get["keys"]["refresh_token"]["value"]):
+            self.assertNotIn(t, err)
+
+        # the server now refuses the token: git erases it, which changes nothing
+        settled = self.show("tok")
+        seen["deny"] = True
+        r, _, actions = push("third, refused")
+        self.assertNotEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(actions, ["get", "erase"])
+        self.assertEqual(bare_main(), head)
+        self.assertEqual(self.show("tok"), settled)
+        self.assertEqual(self.read_json(log + ".after-get"), settled)
+        self.assertNotIn(token, r.stderr.decode())
+
+    def show(self, cid):
+        return json.loads(self.check(self.run_(HIVE_CRED, "show", cid, "--json", "--reveal"), 0).stdout)
+
+    def read_json(self, path):
+        with open(path) as f:
+            return json.load(f)
+
+    def assert_only_refreshed(self, before, after):
+        """after is before with what a refresh renews: the tokens, their
+        expiries, the refresh and update times."""
+        renewed = {"access_token", "refresh_token", "scope", "token_type", "id_token"}
+        b, a = dict(before), dict(after)
+        bk, ak = b.pop("keys"), a.pop("keys")
+        for t in ("updated_at", "last_refreshed"):
+            b.pop(t, None)
+            a.pop(t, None)
+        self.assertEqual(a, b)
+        self.assertEqual({k: v for k, v in ak.items() if k not in renewed},
+                         {k: v for k, v in bk.items() if k not in renewed})
+        self.assertNotEqual(ak["access_token"]["value"], bk["access_token"]["value"])
 
     # --- kubectl -------------------------------------------------------
 
