@@ -93,4 +93,10 @@ const char *cli_signal_name(int sig);
  * core of its own), so that its parent sees what happened. */
 int cli_exit_like(int status);
 
+/* The environment without the store's and remotes' secrets
+ * (HIVE_CREDENTIAL_KEY, HIVE_NEW_CREDENTIAL_KEY, HIVE_ETCD_PASSWORD,
+ * ADEN_API_KEY), for a program hive starts on the side (a browser): an
+ * array of environ's strings (free the array only), or NULL. */
+char **cli_env_without_secrets(void);
+
 #endif

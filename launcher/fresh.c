@@ -1029,6 +1029,7 @@ static void refresher_loop(const fresh_config *cfg, const fresh_var *vars, size_
     hive_store_options so = HIVE_STORE_OPTIONS_INIT;
     hive_store *st = NULL;
     char **last = calloc(n, sizeof(char *));
+    size_t *last_len = calloc(n, sizeof(size_t));   /* a file's value may hold NUL bytes */
     bool *unresolved = calloc(n, sizeof(bool));
     size_t *slot = calloc(n, sizeof(size_t));
     watched *ws = NULL;
@@ -1038,7 +1039,7 @@ static void refresher_loop(const fresh_config *cfg, const fresh_var *vars, size_
     so.cache_ttl = -1;   /* always read what other processes wrote */
     so.refresh_margin = cfg->margin;
     so.warn = refresher_warn;
-    if (last == NULL || unresolved == NULL || slot == NULL || collect_watched(&ws, &nw, vars, n) != 0 ||
+    if (last == NULL || last_len == NULL || unresolved == NULL || slot == NULL || collect_watched(&ws, &nw, vars, n) != 0 ||
         hive_store_open_from_env(&st, cfg->store_dir, &so) != HIVE_OK) {
         cli_warn("refresher: cannot open the store: %s; the program keeps its launch values",
                  hive_last_error());
@@ -1048,6 +1049,7 @@ static void refresher_loop(const fresh_config *cfg, const fresh_var *vars, size_
         last[i] = malloc(vars[i].len + 1);
         if (last[i] != NULL)
             memcpy(last[i], vars[i].value, vars[i].len + 1);
+        last_len[i] = vars[i].len;
         /* a variable without a snapshot (the preload cannot reach the
          * program) is not kept: nothing could read it */
         unresolved[i] = vars[i].file < 0 && snap_w == NULL;
@@ -1081,10 +1083,13 @@ static void refresher_loop(const fresh_config *cfg, const fresh_var *vars, size_
             }
             unresolved[i] = false;
             if ((vars[i].file >= 0 || strlen(v.data) == v.len) &&
-                (last[i] == NULL || v.len != strlen(last[i]) || memcmp(last[i], v.data, v.len) != 0)) {
+                (last[i] == NULL || v.len != last_len[i] || memcmp(last[i], v.data, v.len) != 0)) {
                 if (hand_on(cfg, vars, i, slot[i], v.data, v.len) == 0) {
-                    cli_free_str(last[i]);
-                    last[i] = strdup(v.data);
+                    cli_free_secret(last[i], last[i] != NULL ? last_len[i] + 1 : 0);
+                    last[i] = malloc(v.len + 1);
+                    if (last[i] != NULL)
+                        memcpy(last[i], v.data, v.len + 1);
+                    last_len[i] = v.len;
                     full_said = false;
                     changed = true;
                 } else if (vars[i].file >= 0) {

@@ -1555,20 +1555,22 @@ static bool open_browser(const char *url)
     char prog[] = "xdg-open";
     char *arg = strdup(url);
     char *argv[] = {prog, arg, NULL};
+    char **env = cli_env_without_secrets();   /* the browser outlives us: no store key in it */
     posix_spawn_file_actions_t fa;
-    extern char **environ;
     pid_t pid;
     int rc;
 
-    if (arg == NULL || posix_spawn_file_actions_init(&fa) != 0) {
+    if (arg == NULL || env == NULL || posix_spawn_file_actions_init(&fa) != 0) {
         free(arg);
+        free(env);
         return false;
     }
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
     posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
     posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-    rc = posix_spawnp(&pid, "xdg-open", &fa, NULL, argv, environ);
+    rc = posix_spawnp(&pid, "xdg-open", &fa, NULL, argv, env);
     posix_spawn_file_actions_destroy(&fa);
+    free(env);
     free(arg);
     return rc == 0;
 }
@@ -1614,7 +1616,7 @@ static int auth_fail(const opts *o, hive_rc rc)
 
 static int cmd_login(const opts *o, const char *id)
 {
-    hive_login_options lo;
+    hive_login_options lo = HIVE_LOGIN_OPTIONS_INIT;
     bool no_browser = o->no_browser;
     hive_store *st = NULL;
     hive_cred *c = NULL;
@@ -1622,8 +1624,6 @@ static int cmd_login(const opts *o, const char *id)
     hive_rc rc;
     int ex;
 
-    memset(&lo, 0, sizeof(lo));
-    lo.size = sizeof(lo);
     lo.device = o->device;
     lo.scopes = o->scopes;
     lo.nscopes = o->n_scopes;

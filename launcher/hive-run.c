@@ -1286,7 +1286,8 @@ static int add_mask_value(run *r, const char *v, size_t len)
  * put into it: "Bearer {{tok}}" must not leak the token alone either. */
 static int collect_mask_values(run *r, hive_store *st)
 {
-    unsigned flags = r->no_refresh ? HIVE_GET_NO_REFRESH : 0;
+    /* exactly what render_all put in: a refresh now would mask a newer token */
+    unsigned flags = HIVE_GET_NO_REFRESH;
 
     for (size_t i = 0; i < r->nvars; i++) {
         hive_template_ref *refs = NULL;
@@ -1816,12 +1817,31 @@ static int run_program(run *r, char **argv, char **envp, int notify, const struc
 
 /* Render, build the environment, set up --file and --fresh, and run the
  * program; returns only with the exit status. */
+/* The masker follows what the refresher publishes in the snapshot; a
+ * --file's new content goes to its holder alone, so it could not be
+ * masked: refused. 0, or the exit status (said). */
+static int check_mask_files(const run *r)
+{
+    if (!r->mask || !r->fresh)
+        return 0;
+    for (size_t i = 0; i < r->nvars; i++)
+        if (r->vars[i].kind == SRC_FILE) {
+            fail_msg("--fresh --mask cannot mask the new content of --file %s yet", r->vars[i].name);
+            cli_hint("use -e for what the program prints, or --mask without --fresh");
+            return EXIT_FAIL;
+        }
+    return 0;
+}
+
 static int launch(run *r, hive_store **st, char **argv, const struct rlimit *core)
 {
     char **envp;
     int files_ctl = -1;
     int notify = -1;
-    int ex = check_templates(r);
+    int ex = check_mask_files(r);
+
+    if (ex == 0)
+        ex = check_templates(r);
 
     if (ex == 0)
         ex = render_all(r, *st);
@@ -2026,8 +2046,7 @@ static int check_combinations(const run *r)
     if (r->mask && r->on_refresh != FRESH_ON_NOTHING) {
         /* both would stand between hive-run and the program it runs */
         fail_msg("--mask and --on-refresh cannot be used together yet");
-        cli_hint("--mask --fresh masks every refreshed value of a program that reads it through getenv; "
-                 "--file keeps values fresh for one that reads files");
+        cli_hint("--mask --fresh masks every refreshed value of a program that reads it through getenv");
         return EXIT_FAIL;
     }
     if (r->json && !r->dry_run) {

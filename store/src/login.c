@@ -800,7 +800,9 @@ hive_rc hive_store_login(hive_store *s, hive_cred **out, const char *id, const h
 
     hive__clear_error();
     memset(&f, 0, sizeof(f));
-    if (s == NULL || id == NULL || o == NULL || o->size < sizeof(*o) || o->prompt == NULL)
+    if (o != NULL && hive__check_size(o->size, sizeof(*o), "hive_login_options", "HIVE_LOGIN_OPTIONS_INIT") != HIVE_OK)
+        return HIVE_ERR_INVALID;
+    if (s == NULL || id == NULL || o == NULL || o->prompt == NULL)
         return hive__fail(HIVE_ERR_INVALID, "invalid argument");
     hive_store_invalidate(s, id);
     rc = hive_store_get_credential(s, &cred, id, HIVE_GET_NO_REFRESH);

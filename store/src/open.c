@@ -124,9 +124,8 @@ static const char *env_nonempty(const char *name)
 /*
  * Fill in what fo leaves unset from the environment for the storage spec
  * names: the home (*home, the caller's to free; needed for the default
- * directory and for etcd's local copy) and etcd's user and password. The
- * key's variables (HIVE_CREDENTIAL_KEY, HIVE_NEW_CREDENTIAL_KEY) are still
- * read by the file storage itself.
+ * directory and for etcd's local copy), etcd's user and password, and the
+ * key's sources (*ks, the caller's to free: hive_key_source_from_env).
  */
 static hive_rc storage_env(hive_file_options *fo, char **home, hive_key_source **ks, const char *spec)
 {

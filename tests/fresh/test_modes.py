@@ -568,6 +568,8 @@ class ModesTest(unittest.TestCase):
                                     "--mask and --on-refresh cannot be used together yet"),
             "--mask with signal": (["--fresh", "--mask", "--on-refresh", "signal:HUP"],
                                    "--mask and --on-refresh cannot be used together yet"),
+            "--fresh --mask --file": (["--fresh", "--mask", "--file", "F={{st.token}}"],
+                                      "--fresh --mask cannot mask the new content of --file F yet"),
         }
         for name, (opts, want) in cases.items():
             with self.subTest(name):

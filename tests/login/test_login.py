@@ -256,8 +256,8 @@ class LoginTest(unittest.TestCase):
         os.mkdir(bindir)
         log = os.path.join(self.tmp, "xdg-open.log")
         with open(os.path.join(bindir, "xdg-open"), "w") as f:
-            f.write('#!/bin/sh\nprintf "%%s\\n" "$@" > "%s"\nexec node "%s" --url "$1" > "%s.page"\n'
-                    % (log, HERE / "browser.mjs", log))
+            f.write('#!/bin/sh\nprintf "%%s\\n" "$@" > "%s"\nenv > "%s.env"\nexec node "%s" --url "$1" > "%s.page"\n'
+                    % (log, log, HERE / "browser.mjs", log))
         os.chmod(os.path.join(bindir, "xdg-open"), 0o755)
         self.env["PATH"] = bindir + os.pathsep + self.env["PATH"]
         self.env["CHROMIUM"] = CHROMIUM
@@ -267,6 +267,10 @@ class LoginTest(unittest.TestCase):
         self.add_provider(issuer=http_url(""), scope="api:read")
         log = self.fake_xdg_open()
         self.env["DISPLAY"] = ":99"
+        # the store's key and the remotes' secrets never reach the browser, which outlives hive-cred
+        with open(os.path.join(self.home, "secrets", "credential_key")) as f:
+            self.env["HIVE_CREDENTIAL_KEY"] = f.read().strip()
+        self.env["ADEN_API_KEY"] = "aden-secret-for-the-test"
         r = self.check(hivetest.run([HIVE_CRED, "login", "tok", "--provider-id", "idp", "--timeout", "60"], self.env,
                                     timeout=hivetest.scaled(120), cwd=self.tmp), 0)
         err = r.stderr.decode()
@@ -274,6 +278,11 @@ class LoginTest(unittest.TestCase):
         self.assertIn("the login page is opening in your browser", err)
         with open(log) as f:
             self.assertEqual(f.read(), url + "\n")   # one argument: the address
+        with open(log + ".env") as f:
+            seen_env = f.read()
+        self.assertNotIn(self.env["HIVE_CREDENTIAL_KEY"], seen_env)
+        self.assertNotIn("aden-secret-for-the-test", seen_env)
+        self.assertIn("DISPLAY=:99", seen_env)
         # the browser writes what it saw once the page loaded: maybe after hive-cred has exited
         deadline = time.monotonic() + TIMEOUT
         while True:

@@ -105,10 +105,8 @@ static void prompt(void *ctx, const hive_login_prompt *p)
 
 static hive_login_options options(seen *s)
 {
-    hive_login_options o;
+    hive_login_options o = HIVE_LOGIN_OPTIONS_INIT;
 
-    memset(&o, 0, sizeof(o));
-    o.size = sizeof(o);
     o.prompt = prompt;
     o.prompt_ctx = s;
     o.timeout = 30;
@@ -170,6 +168,9 @@ Test(login, refusals)
 
     small.size = sizeof(small) - 1;
     cr_assert_eq(hive_store_login(store, &out, "tok", &small), HIVE_ERR_INVALID);
+    small.size = sizeof(small) + 8;   /* a newer caller's: its fields would be ignored */
+    cr_assert_eq(hive_store_login(store, &out, "tok", &small), HIVE_ERR_INVALID);
+    cr_assert_not_null(strstr(hive_last_error(), "HIVE_LOGIN_OPTIONS_INIT"));
     small = o;
     small.prompt = NULL;
     cr_assert_eq(hive_store_login(store, &out, "tok", &small), HIVE_ERR_INVALID);

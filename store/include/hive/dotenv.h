@@ -38,6 +38,8 @@ typedef struct hive_dotenv_options {
     void (*skipped)(void *ctx, size_t line);
     void *ctx;
 } hive_dotenv_options;
+/* Start from this, then set what you need. */
+#define HIVE_DOTENV_OPTIONS_INIT {.size = sizeof(hive_dotenv_options)}
 
 /*
  * Parse dotenv text into an object of NAME -> value, as python-dotenv

@@ -58,6 +58,8 @@ typedef struct hive_login_options {
     void (*prompt)(void *ctx, const hive_login_prompt *prompt);
     void *prompt_ctx;
 } hive_login_options;
+/* Start from this, then set what you need (an unknown size is refused). */
+#define HIVE_LOGIN_OPTIONS_INIT {.size = sizeof(hive_login_options)}
 
 /*
  * Log in: obtain tokens for OAuth2 credential id through its provider and

@@ -142,8 +142,9 @@ typedef struct hive_file_options {
      * password (needed when there is a user). */
     const char *etcd_user;
     const char *etcd_password;
-    /* Where else the key may come from (copied; see hive_key_kind). NULL:
-     * what hive_key_source_from_env says when the key is first needed. */
+    /* Where else the key may come from (copied; see hive_key_kind), as
+     * hive_key_source_from_env reads it. NULL: no other source - the key
+     * is key, else the key file (hive_storage_open_from_env fills it in). */
     const hive_key_source *key_source;
 } hive_file_options;
 #define HIVE_FILE_OPTIONS_INIT {sizeof(hive_file_options), NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL}
@@ -281,9 +282,10 @@ HIVE_EXPORT HIVE_NODISCARD hive_rc hive_storage_open(hive_storage **out, const c
  * leaves unset comes from the environment - home from $HIVE_HOME, else
  * $HOME/.hive, else the password database's home (none: an error saying
  * "set HIVE_HOME"); etcd_user from HIVE_ETCD_USER, etcd_password from
- * HIVE_ETCD_PASSWORD. (The key's HIVE_CREDENTIAL_KEY is read by the file
- * storage itself when opts->key is NULL.) The only entry points that read
- * the environment are this one and hive_store_open_from_env; the
+ * HIVE_ETCD_PASSWORD; key_source from hive_key_source_from_env
+ * (HIVE_CREDENTIAL_KEY, HIVE_NEW_CREDENTIAL_KEY, HIVE_CREDENTIAL_KEY_COMMAND,
+ * CREDENTIALS_DIRECTORY). The only entry points that read the environment
+ * are this one, hive_store_open_from_env and hive_key_source_from_env; the
  * environment storage reads variables by design.
  */
 HIVE_EXPORT HIVE_NODISCARD hive_rc hive_storage_open_from_env(hive_storage **out, const char *spec,

@@ -196,7 +196,7 @@ HIVE_EXPORT hive_provider *hive_store_provider_for(hive_store *s, const hive_cre
 /* Whether cred's provider could refresh it now (it refreshes at all and is
  * configured: its can_refresh), asking no one; false sets the detail
  * message saying why. */
-HIVE_EXPORT bool hive_store_can_refresh(hive_store *s, const hive_cred *cred);
+HIVE_EXPORT HIVE_NODISCARD bool hive_store_can_refresh(hive_store *s, const hive_cred *cred);
 
 /* Whether cred should be refreshed at time now: auto_refresh is on and its
  * access token (when it has one, as Hive's OAuth2 provider decides; else
@@ -330,7 +330,7 @@ HIVE_EXPORT HIVE_NODISCARD hive_rc hive_store_resolve_for_usage(hive_store *s, h
 /* Whether scope is one scope token (RFC 6749 section 3.3: printable
  * ASCII, no space, '"' or '\\'), and holds no ',' (hive splits a granted
  * scope list at commas too) and is at most HIVE_SCOPE_MAX bytes. */
-HIVE_EXPORT bool hive_scope_valid(const char *scope);
+HIVE_EXPORT HIVE_NODISCARD bool hive_scope_valid(const char *scope);
 
 /*
  * The union of the required_scopes of every usage spec whose
