@@ -8,6 +8,7 @@
 #include "snapshot.h"
 
 #include <elf.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -1024,6 +1025,54 @@ static void tell_refreshed(const fresh_config *cfg)
     }
 }
 
+/* Close every descriptor from 3 up but those of keep: all of them, also
+ * past 1024 (a program may hold a pipe up there whose reader waits for
+ * EOF). The open ones are listed in /proc/self/fd; without /proc, up to
+ * the limit. */
+static void close_all_but(const int *keep, size_t nkeep)
+{
+    int fds[4096];
+    size_t n = 0;
+    bool more = true;
+
+    while (more) {
+        DIR *d = opendir("/proc/self/fd");
+        struct dirent *e;
+        long max;
+
+        if (d == NULL) {
+            max = sysconf(_SC_OPEN_MAX);
+            for (long fd = 3; fd < (max > 0 && max < (1L << 20) ? max : (1L << 20)); fd++) {
+                bool kept = false;
+                for (size_t k = 0; k < nkeep && !kept; k++)
+                    kept = keep[k] == (int)fd;
+                if (!kept)
+                    close((int)fd);
+            }
+            return;
+        }
+        n = 0;
+        more = false;
+        while ((e = readdir(d)) != NULL) {
+            char *end;
+            long fd = strtol(e->d_name, &end, 10);
+            bool kept = *end != '\0' || fd < 3 || fd == dirfd(d);
+            for (size_t k = 0; k < nkeep && !kept; k++)
+                kept = keep[k] == (int)fd;
+            if (kept)
+                continue;
+            if (n == sizeof(fds) / sizeof(fds[0])) {
+                more = true;   /* close these, then look again */
+                break;
+            }
+            fds[n++] = (int)fd;
+        }
+        closedir(d);
+        for (size_t i = 0; i < n; i++)
+            close(fds[i]);
+    }
+}
+
 static void refresher_loop(const fresh_config *cfg, const fresh_var *vars, size_t n)
 {
     hive_store_options so = HIVE_STORE_OPTIONS_INIT;
@@ -1153,9 +1202,8 @@ int fresh_start_refresher(const fresh_config *cfg, const fresh_var *vars, size_t
             int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
             dup2(devnull, 0);
             dup2(devnull, 1);
-            for (int fd = 3; fd < 1024; fd++)
-                if (fd != program_fd && fd != devnull && fd != cfg->files_ctl && fd != cfg->notify_fd)
-                    close(fd);
+            int keep[4] = {program_fd, devnull, cfg->files_ctl, cfg->notify_fd};
+            close_all_but(keep, 4);
         }
         signal(SIGINT, SIG_IGN);
         signal(SIGHUP, SIG_IGN);

@@ -33,6 +33,7 @@ import json
 import os
 import re
 import resource
+import select
 import shutil
 import signal
 import stat
@@ -549,6 +550,35 @@ class ModesTest(unittest.TestCase):
         self.assertEqual((r.returncode, r.stdout.decode().strip()), (0, STATIC_TOKEN), r.stderr)
         r = home.run(["--fresh", "--file", "X={{st.token}}"], ["sh", "-c", 'cat "$X"'])
         self.assertEqual((r.returncode, r.stdout.decode()), (0, STATIC_TOKEN), r.stderr)
+
+    def test_the_refresher_holds_no_descriptor_of_the_program_past_1024(self):
+        # the program closes a pipe it holds at fd 1500 and goes on running:
+        # its reader must see EOF then, not when the refresher ends
+        home = Home()
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft < 4096 and (hard == resource.RLIM_INFINITY or hard >= 4096):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (4096, hard))
+            self.addCleanup(resource.setrlimit, resource.RLIMIT_NOFILE, (soft, hard))
+        rfd, wfd = os.pipe()
+        high = 1500
+        os.dup2(wfd, high)
+        os.close(wfd)
+        try:
+            p = subprocess.Popen([HIVE_RUN, "--fresh", "--allow-launch-values", "-e", "X={{st.token}}", "--",
+                                  "bash", "-c", "exec %d>&-; read line" % high],
+                                 env=home.env, cwd=home.dir, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.PIPE, pass_fds=(high,))
+        finally:
+            os.close(high)
+        try:
+            ready, _, _ = select.select([rfd], [], [], TIMEOUT)
+            self.assertTrue(ready, "no EOF: someone still holds the pipe's write end")
+            self.assertEqual(os.read(rfd, 1), b"")   # EOF, with the program still waiting for its line
+            self.assertIsNone(p.poll(), "the program ended first: the test proves nothing")
+        finally:
+            _, err = p.communicate(b"go\n", timeout=TIMEOUT)
+            os.close(rfd)
+        self.assertEqual(p.returncode, 0, err)
 
     def test_bad_option_values(self):
         home = Home()
