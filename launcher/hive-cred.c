@@ -2628,9 +2628,8 @@ static int print_audit(FILE *f, const char *path, const opts *o, const hive_time
 static int audit_path(const opts *o, char **path)
 {
     bool etcd = o->store != NULL && strncmp(o->store, "etcd", 4) == 0 && strstr(o->store, "://") != NULL;
-    hive_rc rc = hive_audit_path(path, etcd ? NULL : o->store);
 
-    return rc == HIVE_OK ? 0 : cli_fail(rc);
+    return cli_audit_path(path, etcd ? NULL : o->store);
 }
 
 static int cmd_audit(const opts *o)

@@ -283,11 +283,23 @@ HIVE_EXPORT HIVE_NODISCARD hive_rc hive_storage_open(hive_storage **out, const c
  * "set HIVE_HOME"); etcd_user from HIVE_ETCD_USER, etcd_password from
  * HIVE_ETCD_PASSWORD. (The key's HIVE_CREDENTIAL_KEY is read by the file
  * storage itself when opts->key is NULL.) The only entry points that read
- * the environment are this one and hive_store_open_from_env; the
- * environment storage reads variables by design.
+ * the environment are this one, hive_store_open_from_env,
+ * hive_key_source_from_env and hive_home_from_env; the environment
+ * storage reads variables by design.
  */
 HIVE_EXPORT HIVE_NODISCARD hive_rc hive_storage_open_from_env(hive_storage **out, const char *spec,
                                                const hive_file_options *opts);
+
+/*
+ * The Hive home as the tools find it: $HIVE_HOME, else $HOME/.hive, else
+ * the password database's home/.hive (the home hive_storage_open_from_env
+ * uses), for what needs it beside a store (hive_audit_options.home).
+ * Whether it exists is not checked. HIVE_ERR_INVALID ("set HIVE_HOME")
+ * when no home is known: never a shared default such as /tmp. *out is the
+ * caller's (free). Reads the environment: not with setenv in another
+ * thread.
+ */
+HIVE_EXPORT HIVE_NODISCARD hive_rc hive_home_from_env(char **out);
 
 /* --- environment storage (read-only) ----------------------------------- */
 
