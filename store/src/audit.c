@@ -81,12 +81,13 @@ hive_rc hive_audit_open(hive_audit **out, const hive_audit_options *opts)
     hive__clear_error();
     static const char *const off[] = {"off", "0", "no", "false"};
     static const char *const on[] = {"", "on", "1", "yes", "true"};
+    static const hive_audit_options defaults = HIVE_AUDIT_OPTIONS_INIT;
     hive_audit *a;
     const char *setting;
     hive_rc rc;
 
     if (opts == NULL)
-        return hive__fail(HIVE_ERR_INVALID, "no hive_audit_options: start them from HIVE_AUDIT_OPTIONS_INIT");
+        opts = &defaults;   /* which name no place for the log: refused below */
     rc = hive__check_size(opts->size, sizeof(*opts), "hive_audit_options", "HIVE_AUDIT_OPTIONS_INIT");
     if (rc != HIVE_OK)
         return rc;

@@ -69,9 +69,9 @@ HIVE_EXPORT HIVE_NODISCARD hive_rc hive_audit_path(char **out, const char *store
  * handle writes nothing; nor when store_dir is given and does not exist,
  * or (store_dir NULL) the home does not: a store that does not exist
  * hands nothing out, and no log is made in what would be its parent.
- * Errors: HIVE_ERR_INVALID for opts NULL, an unknown opts->size, or no
- * path, store_dir or home (unless the setting says off: then nothing is
- * needed). *out is the caller's (hive_audit_free).
+ * opts NULL: every default. Errors: HIVE_ERR_INVALID for an unknown
+ * opts->size, or no path, store_dir or home (unless the setting says off:
+ * then nothing is needed). *out is the caller's (hive_audit_free).
  */
 HIVE_EXPORT HIVE_NODISCARD hive_rc hive_audit_open(hive_audit **out, const hive_audit_options *opts);
 
