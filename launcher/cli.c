@@ -155,19 +155,39 @@ static void audit_warn(void *ctx, const char *msg)
 
 hive_audit *cli_audit_open(const char *store_dir, const char *command)
 {
-    hive_audit_options ao = {0};
+    hive_audit_options ao = HIVE_AUDIT_OPTIONS_INIT;
     hive_audit *a = NULL;
+    char *home = NULL;
+    char *why = NULL;
 
     ao.store_dir = store_dir;
     ao.tool = cli_prog;
     ao.command = command;
     ao.setting = getenv("HIVE_AUDIT");
     ao.warn = audit_warn;
+    /* a store that is no directory (etcd, or none yet): the log is in the
+     * Hive home; none known: hive_audit_open says so */
+    if (store_dir == NULL && hive_home_from_env(&home) != HIVE_OK)
+        why = strdup(hive_last_error());   /* said if the log is on */
+    ao.home = home;
     if (hive_audit_open(&a, &ao) != HIVE_OK) {
-        audit_warn(NULL, hive_last_error());
-        return NULL;
+        audit_warn(NULL, why != NULL ? why : hive_last_error());
+        a = NULL;
     }
+    free(why);
+    free(home);
     return a;
+}
+
+int cli_audit_path(char **out, const char *store_dir)
+{
+    char *home = NULL;
+    hive_rc rc = store_dir != NULL ? HIVE_OK : hive_home_from_env(&home);
+
+    if (rc == HIVE_OK)
+        rc = hive_audit_path(out, store_dir, home);
+    free(home);
+    return rc == HIVE_OK ? 0 : cli_fail(rc);
 }
 
 void cli_scope_hint(const char *id, bool recorded)

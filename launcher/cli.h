@@ -52,10 +52,13 @@ void cli_free_str(char *s);
 int cli_read_all(int fd, char **out, size_t *len, size_t max);
 
 /* The audit log for this run of cli_prog's command, beside the file store
- * at store_dir (NULL: in HIVE_HOME), switched by HIVE_AUDIT; a failure to
- * write it is warned about once and stops nothing. NULL when out of
- * memory (nothing is recorded then). */
+ * at store_dir (NULL: in the Hive home, hive_home_from_env), switched by
+ * HIVE_AUDIT; a failure to write it is warned about once and stops
+ * nothing. NULL when it cannot be opened (said; nothing is recorded). */
 hive_audit *cli_audit_open(const char *store_dir, const char *command);
+/* Where cli_audit_open's log is, into *out (free); else the error said
+ * (cli_fail) and its exit status. */
+int cli_audit_path(char **out, const char *store_dir);
 
 /* Audit records are best-effort: a handle reports its first failure
  * through its warn callback, so the caller has nothing more to do. */

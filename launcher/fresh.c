@@ -971,10 +971,26 @@ static int64_t first_floor(hive_store *st, const watched *w)
     return at;
 }
 
-/* One refresh attempt for w (the store refreshes only if still due). */
-static void try_refresh(hive_store *st, watched *w)
+/* When credential id was last refreshed, as stored (form NONE: never, or
+ * it cannot be read). */
+static hive_time last_refreshed(hive_store *st, const char *id)
 {
     hive_cred *c = NULL;
+    hive_time t = {0, 0, 0, HIVE_TIME_NONE};
+
+    if (hive_store_get_credential(st, &c, id, HIVE_GET_NO_REFRESH) == HIVE_OK)
+        t = hive_cred_time(c, HIVE_CRED_LAST_REFRESHED);
+    hive_cred_free(&c);
+    return t;
+}
+
+/* One refresh attempt for w (the store refreshes only if still due),
+ * recorded in audit: a refresh it made, or its failure. */
+static void try_refresh(hive_store *st, hive_audit *audit, watched *w)
+{
+    hive_cred *c = NULL;
+    hive_time before;
+    char *why = NULL;
     hive_rc rc;
 
     atomic_store(&in_flight, true);
@@ -983,8 +999,19 @@ static void try_refresh(hive_store *st, watched *w)
         _exit(0);
     }
     hive_store_invalidate(st, w->id);   /* read it again; forget an earlier failure */
+    before = last_refreshed(st, w->id);
     rc = hive_store_get_credential(st, &c, w->id, HIVE_GET_STRICT);
     atomic_store(&in_flight, false);
+    if (rc == HIVE_OK) {
+        /* found no longer due (another process refreshed it, and recorded
+         * that): no refresh here, no record */
+        hive_time after = hive_cred_time(c, HIVE_CRED_LAST_REFRESHED);
+        if (after.form != HIVE_TIME_NONE && (before.form == HIVE_TIME_NONE || hive_time_cmp(&after, &before) != 0))
+            CLI_AUDIT(hive_audit_event(audit, "refresh", w->id, NULL, NULL));
+    } else {
+        why = strdup(hive_last_error());   /* the record clears it */
+        CLI_AUDIT(hive_audit_event(audit, "refresh", w->id, NULL, why ? why : "refresh failed"));
+    }
     hive_cred_free(&c);
     if (atomic_load(&program_gone))
         _exit(0);
@@ -999,9 +1026,10 @@ static void try_refresh(hive_store *st, watched *w)
             wait = REFRESH_BACKOFF_MAX_MS;
         w->failures++;
         w->not_before_ms = now_ms() + wait;
-        cli_warn("refresher: %s; the program keeps the last value, next try in %lld s", hive_last_error(),
-                 (long long)(wait / 1000));
+        cli_warn("refresher: %s; the program keeps the last value, next try in %lld s",
+                 why ? why : "refresh failed", (long long)(wait / 1000));
     }
+    free(why);
 }
 
 /* Hand the new value v (len bytes) of vars[i] on: to the snapshot slot
@@ -1077,6 +1105,7 @@ static void refresher_loop(const fresh_config *cfg, const fresh_var *vars, size_
 {
     hive_store_options so = HIVE_STORE_OPTIONS_INIT;
     hive_store *st = NULL;
+    hive_audit *audit;
     char **last = calloc(n, sizeof(char *));
     size_t *last_len = calloc(n, sizeof(size_t));   /* a file's value may hold NUL bytes */
     bool *unresolved = calloc(n, sizeof(bool));
@@ -1094,6 +1123,9 @@ static void refresher_loop(const fresh_config *cfg, const fresh_var *vars, size_
                  hive_last_error());
         _exit(0);
     }
+    /* its refreshes are recorded as hive-run's others are (the log is
+     * opened at the first record; the refresher never execs) */
+    audit = cli_audit_open(hive_file_storage_dir(hive_store_storage(st)), "fresh");
     for (size_t i = 0, k = 0; i < n; i++) {
         last[i] = malloc(vars[i].len + 1);
         if (last[i] != NULL)
@@ -1117,7 +1149,7 @@ static void refresher_loop(const fresh_config *cfg, const fresh_var *vars, size_
         wait_until(next);
         for (size_t k = 0; k < nw; k++)
             if (due_ms(st, &ws[k], cfg->margin) <= now_ms())
-                try_refresh(st, &ws[k]);
+                try_refresh(st, audit, &ws[k]);
         /* publish what the store holds now, refreshed by us or by others */
         for (size_t i = 0; i < n; i++) {
             hive_secret v = HIVE_SECRET_INIT;

@@ -1614,6 +1614,47 @@ static int auth_fail(const opts *o, hive_rc rc)
     return rc == HIVE_ERR_NETWORK ? EXIT_REFRESH : ex;
 }
 
+/* The tokens a login or revoke handles, by name. */
+static const char *const token_keys[] = {"access_token", "refresh_token", "scope"};
+#define N_TOKEN_KEYS (sizeof(token_keys) / sizeof(token_keys[0]))
+
+/* Which of token_keys credential id holds as stored (have[i]); all false
+ * when it cannot be read. */
+static void tokens_held(hive_store *st, const char *id, bool have[N_TOKEN_KEYS])
+{
+    hive_cred *c = NULL;
+
+    hive_store_invalidate(st, id);
+    if (hive_store_get_credential(st, &c, id, HIVE_GET_NO_REFRESH) != HIVE_OK)
+        c = NULL;
+    for (size_t i = 0; i < N_TOKEN_KEYS; i++)
+        have[i] = c != NULL && hive_cred_get_key(c, token_keys[i], NULL) != NULL;
+    hive_cred_free(&c);
+}
+
+/* The record of a login or revoke of id: the token keys saved (held now)
+ * or removed (held before, gone now), by name; error NULL when it worked. */
+static void audit_tokens(hive_store *st, const char *command, const char *id, const bool before[N_TOKEN_KEYS],
+                         const char *error)
+{
+    hive_audit *a = cli_audit_open(hive_file_storage_dir(hive_store_storage(st)), command);
+    const char *keys[N_TOKEN_KEYS + 1];
+    bool now[N_TOKEN_KEYS];
+    size_t n = 0;
+
+    if (!hive_audit_enabled(a)) {
+        hive_audit_free(&a);
+        return;
+    }
+    tokens_held(st, id, now);
+    for (size_t i = 0; i < N_TOKEN_KEYS; i++)
+        if (before == NULL ? now[i] : (before[i] && !now[i]))
+            keys[n++] = token_keys[i];
+    keys[n] = NULL;
+    CLI_AUDIT(hive_audit_event(a, command, id, keys, error));
+    hive_audit_free(&a);
+}
+
 static int cmd_login(const opts *o, const char *id)
 {
     hive_login_options lo = HIVE_LOGIN_OPTIONS_INIT;
@@ -1654,10 +1695,15 @@ static int cmd_login(const opts *o, const char *id)
         printf("logged in %s%s%s%s\n", id, t.form != HIVE_TIME_NONE ? "; expires " : "", when,
                hive_cred_get_key(c, "refresh_token", NULL) ? "; refresh token saved" : "");
         ex = fflush(stdout) == 0 ? 0 : EXIT_STORE;
+        audit_tokens(st, "login", id, NULL, NULL);
     } else {
+        char *why = strdup(hive_last_error());
+        bool none[N_TOKEN_KEYS] = {false};
         ex = auth_fail(o, rc);
         if (rc == HIVE_ERR_NOT_FOUND && o->provider_id == NULL)
             cli_hint("--provider-id P creates it as an oauth2 credential of provider P");
+        audit_tokens(st, "login", id, none, why ? why : "login failed");   /* nothing saved */
+        free(why);
     }
     hive_strlist_free(&required);
     hive_cred_free(&c);
@@ -1668,18 +1714,24 @@ static int cmd_login(const opts *o, const char *id)
 static int cmd_revoke(const opts *o, const char *id)
 {
     hive_store *st = NULL;
+    bool before[N_TOKEN_KEYS];
     int n = 0;
     hive_rc rc;
     int ex = open_store(o, &st);
 
     if (ex != 0)
         return ex;
+    tokens_held(st, id, before);
     rc = hive_store_revoke(st, id, &n);
     if (rc == HIVE_OK) {
         printf("revoked %d token%s of %s and removed them\n", n, n == 1 ? "" : "s", id);
         ex = fflush(stdout) == 0 ? 0 : EXIT_STORE;
+        audit_tokens(st, "revoke", id, before, NULL);
     } else {
+        char *why = strdup(hive_last_error());
         ex = auth_fail(o, rc);
+        audit_tokens(st, "revoke", id, before, why ? why : "revocation failed");
+        free(why);
     }
     hive_store_free(&st);
     return ex;
@@ -2628,9 +2680,8 @@ static int print_audit(FILE *f, const char *path, const opts *o, const hive_time
 static int audit_path(const opts *o, char **path)
 {
     bool etcd = o->store != NULL && strncmp(o->store, "etcd", 4) == 0 && strstr(o->store, "://") != NULL;
-    hive_rc rc = hive_audit_path(path, etcd ? NULL : o->store);
 
-    return rc == HIVE_OK ? 0 : cli_fail(rc);
+    return cli_audit_path(path, etcd ? NULL : o->store);
 }
 
 static int cmd_audit(const opts *o)

@@ -1,6 +1,8 @@
 /*
- * audit.c - the audit record ($HIVE_HOME/audit.log): JSON lines, one
- * write() each on an O_APPEND descriptor.
+ * audit.c - the audit record (beside the store, as <home>/audit.log):
+ * JSON lines, one write() each on an O_APPEND descriptor. The caller says
+ * where (the store's directory, the Hive home): nothing here reads the
+ * environment.
  */
 #include "hive/audit.h"
 #include "internal.h"
@@ -26,7 +28,7 @@ struct hive_audit {
     void *warn_ctx;
 };
 
-hive_rc hive_audit_path(char **out, const char *store_dir)
+hive_rc hive_audit_path(char **out, const char *store_dir, const char *home)
 {
     hive__clear_error();
     char *path = NULL;
@@ -45,12 +47,10 @@ hive_rc hive_audit_path(char **out, const char *store_dir)
         else
             path = hive__aprintf("%.*s%s", (int)n, dir, HIVE_AUDIT_FILE);
         free(real);
-    } else {
-        char *home = hive__home_dir();
-        if (home == NULL)
-            return hive__fail(HIVE_ERR_INVALID, "cannot find the home directory: set HIVE_HOME");
+    } else if (home != NULL && *home != '\0') {
         path = hive__aprintf("%s/%s", home, HIVE_AUDIT_FILE);
-        free(home);
+    } else {
+        return hive__fail(HIVE_ERR_INVALID, "no store directory and no Hive home: nowhere to keep the audit log");
     }
     if (path == NULL)
         return hive__fail(HIVE_ERR_NOMEM, "out of memory");
@@ -81,15 +81,19 @@ hive_rc hive_audit_open(hive_audit **out, const hive_audit_options *opts)
     hive__clear_error();
     static const char *const off[] = {"off", "0", "no", "false"};
     static const char *const on[] = {"", "on", "1", "yes", "true"};
-    static const hive_audit_options none = {0};
-    hive_audit *a = calloc(1, sizeof(*a));
+    static const hive_audit_options defaults = HIVE_AUDIT_OPTIONS_INIT;
+    hive_audit *a;
     const char *setting;
-    hive_rc rc = HIVE_OK;
+    hive_rc rc;
 
+    if (opts == NULL)
+        opts = &defaults;   /* which name no place for the log: refused below */
+    rc = hive__check_size(opts->size, sizeof(*opts), "hive_audit_options", "HIVE_AUDIT_OPTIONS_INIT");
+    if (rc != HIVE_OK)
+        return rc;
+    a = calloc(1, sizeof(*a));
     if (a == NULL)
         return hive__fail(HIVE_ERR_NOMEM, "out of memory");
-    if (opts == NULL)
-        opts = &none;
     setting = opts->setting;
     a->fd = -1;
     a->warn = opts->warn;
@@ -111,7 +115,7 @@ hive_rc hive_audit_open(hive_audit **out, const hive_audit_options *opts)
         else if (opts->path != NULL)
             rc = (a->path = hive__strdup(opts->path)) ? HIVE_OK : hive__fail(HIVE_ERR_NOMEM, "out of memory");
         else
-            rc = hive_audit_path(&a->path, opts->store_dir);
+            rc = hive_audit_path(&a->path, opts->store_dir, opts->home);
     }
     if (rc != HIVE_OK) {
         hive_audit_free(&a);
@@ -141,7 +145,7 @@ static hive_rc open_log(hive_audit *a)
     }
     fd = open(a->path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0600);
     if (fd < 0 && errno == ENOENT && a->store_dir == NULL) {
-        a->off = true;   /* no HIVE_HOME: no store either */
+        a->off = true;   /* no Hive home: no store either */
         return HIVE_OK;
     }
     if (fd < 0 && errno == ELOOP)

@@ -114,6 +114,20 @@ char *hive__home_dir(void)
     return user_home ? hive__aprintf("%s/.hive", user_home) : NULL;
 }
 
+hive_rc hive_home_from_env(char **out)
+{
+    char *home;
+
+    hive__clear_error();
+    if (out == NULL)
+        return hive__fail(HIVE_ERR_INVALID, "invalid argument");
+    home = hive__home_dir();
+    if (home == NULL)
+        return hive__fail(HIVE_ERR_INVALID, "cannot find the home directory: set " HIVE_ENV_HOME);
+    *out = home;
+    return HIVE_OK;
+}
+
 static const char *env_nonempty(const char *name)
 {
     const char *v = getenv(name);

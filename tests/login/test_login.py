@@ -190,6 +190,13 @@ class LoginTest(unittest.TestCase):
             if s:
                 self.assertNotIn(s, text)
 
+    def audited(self, event, *secrets):
+        """The audit log's records of event (each checked to hold none of secrets)."""
+        with open(os.path.join(self.home, "audit.log"), encoding="utf-8") as f:
+            text = f.read()
+        self.assert_no_secret(text, *secrets)
+        return [r for r in map(json.loads, text.splitlines()) if r["event"] == event]
+
     def browser_login(self, *args, cancel=False):
         """hive-cred login ... driven by Chromium: (exit, stdout, stderr, query of the login address)."""
         login = Login(self, *args)
@@ -422,7 +429,12 @@ class LoginTest(unittest.TestCase):
         self.assertNotIn("verification_uri_complete", err)
         # the server answers a token only to a poll that waited 1 + 5 s after its slow_down
         self.assertEqual(_server.request("GET", "/test/stats", port=SERVER["fail"])[1]["by_path"]["/device/token"], 2)
-        self.assertEqual(self.value(self.stored(), "refresh_token"), "device-refresh-1")
+        c = self.stored()
+        self.assertEqual(self.value(c, "refresh_token"), "device-refresh-1")
+        # recorded: the keys saved, by name only
+        [rec] = self.audited("login", self.value(c, "access_token"), "device-refresh-1")
+        self.assertEqual((rec["tool"], rec["command"], rec["id"], rec["ok"]), ("hive-cred", "login", "tok", True))
+        self.assertEqual(rec["keys"], ["access_token", "refresh_token", "scope"])
 
     def test_login_saves_under_the_refresh_lock(self):
         # the lock a refresh of tok holds (.refresh/tok.lock): the login gets its tokens, then waits
@@ -459,6 +471,9 @@ class LoginTest(unittest.TestCase):
         r = self.check(self.cred("login", "tok", "--device", "--provider-id", "idp"), EXIT_REFRESH)
         self.assertIn(b"the user denied the request (access_denied)", r.stderr)
         self.assertIsNone(self.stored())
+        [rec] = self.audited("login")
+        self.assertEqual((rec["id"], rec["ok"], rec["keys"]), ("tok", False, []))
+        self.assertIn("the user denied the request (access_denied)", rec["error"])
 
     def test_a_server_quoting_the_request_gets_no_secret_out(self):
         self.add_provider(device_authorization_endpoint=fail_url("/reflect"))
@@ -528,6 +543,9 @@ class LoginTest(unittest.TestCase):
         r = self.check(self.cred("revoke", "tok"), 0)
         self.assertEqual(r.stdout, b"revoked 2 tokens of tok and removed them\n")
         self.assert_no_secret((r.stdout + r.stderr).decode(), access, refresh)
+        [rec] = self.audited("revoke", access, refresh)
+        self.assertEqual((rec["tool"], rec["command"], rec["id"], rec["ok"]), ("hive-cred", "revoke", "tok", True))
+        self.assertEqual(rec["keys"], ["access_token", "refresh_token"])
         self.assertFalse(introspect(access)["active"])
         self.assertFalse(introspect(refresh)["active"])
         c = self.stored()
@@ -555,6 +573,9 @@ class LoginTest(unittest.TestCase):
                       b"HTTP 500: server_error", r.stderr)
         self.assertEqual(self.raw(), before)
         self.assertTrue(introspect(refresh)["active"])
+        [rec] = self.audited("revoke", access, refresh)
+        self.assertEqual((rec["id"], rec["ok"], rec["keys"]), ("tok", False, []))
+        self.assertIn("the revocation endpoint answered HTTP 500: server_error", rec["error"])
 
     def test_revoke_unknown_credential(self):
         r = self.check(self.cred("revoke", "nope"), EXIT_NOT_FOUND)

@@ -57,7 +57,7 @@ static void count_warning(void *ctx, const char *msg)
 
 static hive_audit *open_for(const char *home, const char *setting, warnings *w)
 {
-    hive_audit_options o = {0};
+    hive_audit_options o = HIVE_AUDIT_OPTIONS_INIT;
     hive_audit *a = NULL;
     char *store = path_in(home, "credentials");
 
@@ -112,19 +112,19 @@ Test(audit, the_log_lies_beside_the_store_as_its_key_does)
     char *store = path_in(home, "credentials");
     char *want = path_in(home, "audit.log");
 
-    cr_assert_eq(hive_audit_path(&p, store), HIVE_OK);
+    cr_assert_eq(hive_audit_path(&p, store, NULL), HIVE_OK);
     cr_expect_str_eq(p, want);
     free(p);
-    cr_assert_eq(hive_audit_path(&p, "/nowhere/at/all/credentials/"), HIVE_OK);
+    /* the store's directory wins over the home */
+    cr_assert_eq(hive_audit_path(&p, "/nowhere/at/all/credentials/", home), HIVE_OK);
     cr_expect_str_eq(p, "/nowhere/at/all/audit.log");
     free(p);
-    setenv("HIVE_HOME", home, 1);
-    cr_assert_eq(hive_audit_path(&p, NULL), HIVE_OK);
+    cr_assert_eq(hive_audit_path(&p, NULL, home), HIVE_OK);
     cr_expect_str_eq(p, want);
     free(p);
     /* "." is a real directory: its parent, not "./audit.log" */
     cr_assert_eq(chdir(store), 0);
-    cr_assert_eq(hive_audit_path(&p, "."), HIVE_OK);
+    cr_assert_eq(hive_audit_path(&p, ".", NULL), HIVE_OK);
     cr_expect_str_eq(p, want);
     free(p);
     cr_assert_eq(chdir("/"), 0);
@@ -320,7 +320,7 @@ Test(audit, a_store_that_does_not_exist_makes_no_log)
     char *home = temp_home();
     char *store = path_in(home, "nothing-here");
     char *log = path_in(home, "audit.log");
-    hive_audit_options o = {0};
+    hive_audit_options o = HIVE_AUDIT_OPTIONS_INIT;
     hive_audit *a = NULL;
     warnings w = {0};
     struct stat st;
@@ -392,38 +392,118 @@ Test(audit, many_writers_at_once_never_interleave_a_line)
     remove_home(home);
 }
 
-Test(audit, without_options_it_writes_in_hive_home)
+Test(audit, the_home_is_the_callers_never_hive_home_read_behind_its_back)
 {
     char *home = temp_home();
+    char *other = temp_home();
+    char *log = path_in(other, "audit.log");
+    hive_audit_options o = HIVE_AUDIT_OPTIONS_INIT;
     hive_audit *a = NULL;
     hive_json **recs = NULL;
+    char untouched[] = "untouched";
+    char *p = untouched;
+    struct stat st;
     size_t n;
 
-    setenv("HIVE_HOME", home, 1);
-    cr_assert_eq(hive_audit_open(&a, NULL), HIVE_OK);
+    /* HIVE_HOME names another home: the library does not look */
+    setenv("HIVE_HOME", other, 1);
+    cr_expect_eq(hive_audit_path(&p, NULL, NULL), HIVE_ERR_INVALID);
+    cr_expect_str_eq(p, "untouched", "no output on failure");
+    cr_expect(strstr(hive_last_error(), "nowhere to keep the audit log") != NULL, "%s", hive_last_error());
+    cr_expect_eq(hive_audit_open(&a, &o), HIVE_ERR_INVALID, "no path, store or home");
+    cr_expect_null(a);
+    cr_expect_eq(hive_audit_open(&a, NULL), HIVE_ERR_INVALID, "every default: no place either");
+    cr_expect(strstr(hive_last_error(), "nowhere to keep the audit log") != NULL, "%s", hive_last_error());
+    cr_expect_null(a);
+    /* switched off, it needs no place */
+    o.setting = "off";
+    cr_assert_eq(hive_audit_open(&a, &o), HIVE_OK, "%s", hive_last_error());
+    cr_expect_not(hive_audit_enabled(a));
+    hive_audit_free(&a);
+    /* the home given */
+    o.setting = NULL;
+    o.home = home;
+    o.tool = "test";
+    cr_assert_eq(hive_audit_open(&a, &o), HIVE_OK, "%s", hive_last_error());
     cr_assert_eq(hive_audit_event(a, "handout", NULL, NULL, NULL), HIVE_OK, "%s", hive_last_error());
     hive_audit_free(&a);
     hive_audit_free(&a);   /* twice: a no-op */
     hive_audit_free(NULL);
     n = read_records(home, &recs);
     cr_assert_eq(n, 1);
-    cr_expect_str_eq(jstr(recs[0], "tool"), "");
+    cr_expect_str_eq(jstr(recs[0], "tool"), "test");
+    cr_expect_str_eq(jstr(recs[0], "command"), "");
     cr_expect_str_eq(jstr(recs[0], "event"), "handout");
     cr_expect_null(hive_json_get(recs[0], "id"));
     free_records(recs, n);
+    cr_expect_neq(stat(log, &st), 0, "nothing in $HIVE_HOME");
+    unsetenv("HIVE_HOME");
+    free(log);
+    remove_home(other);
     remove_home(home);
 }
 
-Test(audit, no_hive_home_directory_no_log_and_no_warning)
+Test(audit, an_options_struct_of_an_unknown_size_is_refused)
+{
+    char *home = temp_home();
+    hive_audit_options o = HIVE_AUDIT_OPTIONS_INIT;
+    hive_audit *a = NULL;
+    char want[256];
+
+    cr_expect_eq(o.size, sizeof(hive_audit_options));
+    o.home = home;
+    o.size = sizeof(o) - sizeof(void *);
+    cr_expect_eq(hive_audit_open(&a, &o), HIVE_ERR_INVALID);
+    cr_expect_null(a);
+    snprintf(want, sizeof(want), "hive_audit_options.size is %zu, not a size this libhive knows for it (%zu): "
+             "start the options from HIVE_AUDIT_OPTIONS_INIT", sizeof(o) - sizeof(void *), sizeof(o));
+    cr_expect_str_eq(hive_last_error(), want);
+    o.size = 0;   /* {0}: also refused, switched off or not */
+    o.setting = "off";
+    cr_expect_eq(hive_audit_open(&a, &o), HIVE_ERR_INVALID);
+    cr_expect_null(a);
+    remove_home(home);
+}
+
+Test(audit, hive_home_from_env_finds_the_home_the_tools_use)
+{
+    char *p = NULL;
+    char *saved_home = getenv("HOME") ? strdup(getenv("HOME")) : NULL;
+
+    setenv("HIVE_HOME", "/somewhere/hive", 1);
+    cr_assert_eq(hive_home_from_env(&p), HIVE_OK, "%s", hive_last_error());
+    cr_expect_str_eq(p, "/somewhere/hive");
+    free(p);
+    p = NULL;
+    unsetenv("HIVE_HOME");
+    setenv("HOME", "/home/someone", 1);
+    cr_assert_eq(hive_home_from_env(&p), HIVE_OK, "%s", hive_last_error());
+    cr_expect_str_eq(p, "/home/someone/.hive");
+    free(p);
+    p = NULL;
+    setenv("HIVE_HOME", "", 1);   /* empty: unset */
+    cr_assert_eq(hive_home_from_env(&p), HIVE_OK, "%s", hive_last_error());
+    cr_expect_str_eq(p, "/home/someone/.hive");
+    free(p);
+    cr_expect_eq(hive_home_from_env(NULL), HIVE_ERR_INVALID);
+    unsetenv("HIVE_HOME");
+    if (saved_home != NULL)
+        setenv("HOME", saved_home, 1);
+    else
+        unsetenv("HOME");
+    free(saved_home);
+}
+
+Test(audit, no_home_directory_no_log_and_no_warning)
 {
     char *home = temp_home();
     char *gone = path_in(home, "not-made");
-    hive_audit_options o = {0};
+    hive_audit_options o = HIVE_AUDIT_OPTIONS_INIT;
     hive_audit *a = NULL;
     warnings w = {0};
     struct stat st;
 
-    setenv("HIVE_HOME", gone, 1);
+    o.home = gone;
     o.warn = count_warning;
     o.warn_ctx = &w;
     cr_assert_eq(hive_audit_open(&a, &o), HIVE_OK);

@@ -285,11 +285,22 @@ HIVE_EXPORT HIVE_NODISCARD hive_rc hive_storage_open(hive_storage **out, const c
  * HIVE_ETCD_PASSWORD; key_source from hive_key_source_from_env
  * (HIVE_CREDENTIAL_KEY, HIVE_NEW_CREDENTIAL_KEY, HIVE_CREDENTIAL_KEY_COMMAND,
  * CREDENTIALS_DIRECTORY). The only entry points that read the environment
- * are this one, hive_store_open_from_env and hive_key_source_from_env; the
- * environment storage reads variables by design.
+ * are this one, hive_store_open_from_env, hive_key_source_from_env and
+ * hive_home_from_env; the environment storage reads variables by design.
  */
 HIVE_EXPORT HIVE_NODISCARD hive_rc hive_storage_open_from_env(hive_storage **out, const char *spec,
                                                const hive_file_options *opts);
+
+/*
+ * The Hive home as the tools find it: $HIVE_HOME, else $HOME/.hive, else
+ * the password database's home/.hive (the home hive_storage_open_from_env
+ * uses), for what needs it beside a store (hive_audit_options.home).
+ * Whether it exists is not checked. HIVE_ERR_INVALID ("set HIVE_HOME")
+ * when no home is known: never a shared default such as /tmp. *out is the
+ * caller's (free). Reads the environment: not with setenv in another
+ * thread.
+ */
+HIVE_EXPORT HIVE_NODISCARD hive_rc hive_home_from_env(char **out);
 
 /* --- environment storage (read-only) ----------------------------------- */
 
