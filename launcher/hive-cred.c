@@ -1890,7 +1890,7 @@ static int cmd_usage(const opts *o, char **args, int nargs)
 static int cmd_sync(const opts *o)
 {
     hive_store *st = NULL;
-    hive_aden_sync_result res;
+    hive_aden_sync_result res = HIVE_ADEN_SYNC_RESULT_INIT;
     hive_rc rc;
     int ex = open_store(o, &st);
 
@@ -2074,7 +2074,7 @@ static int rotate_failed(const opts *o, hive_rc rc, bool made, hive_key_kind kin
 static int cmd_rotate_key(const opts *o)
 {
     hive_storage *s = NULL;
-    hive_rotation res = {0};
+    hive_rotation res = HIVE_ROTATION_INIT;
     hive_key_kind kind;
     char *pending = NULL;   /* the file of an interrupted rotation (a copy: the rotation ends it) */
     bool outside;

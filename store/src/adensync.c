@@ -17,10 +17,14 @@ hive_rc hive_aden_sync(hive_store *st, hive_aden_sync_result *res)
     hive__aden a;
     hive_json *list = NULL;
     const hive_json *items;
-    hive_lookup lookup = hive__store_lookup(st);
-    hive_rc rc = hive__aden_open(&a, &st->aden, &lookup);
+    hive_lookup lookup;
+    hive_rc rc;
 
-    memset(res, 0, sizeof(*res));
+    if (hive__check_size(res->size, sizeof(*res), "hive_aden_sync_result", "HIVE_ADEN_SYNC_RESULT_INIT") != HIVE_OK)
+        return HIVE_ERR_INVALID;
+    *res = (hive_aden_sync_result)HIVE_ADEN_SYNC_RESULT_INIT;
+    lookup = hive__store_lookup(st);
+    rc = hive__aden_open(&a, &st->aden, &lookup);
     if (rc != HIVE_OK)
         return rc;
     rc = hive__aden_call(&a, "GET", "/v1/credentials", &list);

@@ -271,7 +271,7 @@ static hive_rc rotate(hive_storage *s, const char *new_key, const char *new_key_
                       void (*progress)(void *ctx, size_t done, size_t total), void *ctx, hive_rotation *out)
 {
     file_storage *fs = fs_of(s);
-    hive_rotation res = {0};
+    hive_rotation res = HIVE_ROTATION_INIT;
     hive_strlist files = {0};
     wanted w = {false, {0}, NULL};
     char *abs_file = NULL;
@@ -280,6 +280,8 @@ static hive_rc rotate(hive_storage *s, const char *new_key, const char *new_key_
     hive_rc rc;
 
     hive__clear_error();
+    if (out != NULL && hive__check_size(out->size, sizeof(*out), "hive_rotation", "HIVE_ROTATION_INIT") != HIVE_OK)
+        return HIVE_ERR_INVALID;
     if (fs == NULL)
         return hive__fail(HIVE_ERR_UNSUPPORTED, "not a file storage");
     rc = fs_lock_all(fs, &l, false);

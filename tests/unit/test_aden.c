@@ -197,3 +197,34 @@ Test(aden, validate_without_a_key)
                                         "credential aden_api_key (key api_key)");
     hive_store_free(&st);
 }
+
+Test(aden, sync_counts_into_a_result_started_from_its_init)
+{
+    hive_store *st = empty_store();
+    hive_aden_sync_result res = HIVE_ADEN_SYNC_RESULT_INIT;
+
+    cr_assert_eq(hive_aden_sync(st, &res), HIVE_OK, "%s", hive_last_error());
+    cr_expect_eq(res.size, sizeof(res));
+    cr_expect_eq(res.listed, 2);
+    cr_expect_eq(res.synced, 1);
+    cr_expect_eq(res.skipped, 1);
+    cr_expect_eq(res.failed, 0);
+    hive_store_free(&st);
+}
+
+Test(aden, sync_refuses_a_result_of_an_unknown_size)
+{
+    hive_store *st = empty_store();
+    hive_aden_sync_result res = HIVE_ADEN_SYNC_RESULT_INIT;
+    hive_cred *c = NULL;
+
+    res.size = sizeof(res) - sizeof(size_t);   /* a caller built against an older header */
+    res.listed = 7;
+    cr_assert_eq(hive_aden_sync(st, &res), HIVE_ERR_INVALID);
+    cr_expect_not_null(strstr(hive_last_error(), "HIVE_ADEN_SYNC_RESULT_INIT"), "%s", hive_last_error());
+    cr_expect_not_null(strstr(hive_last_error(), "hive_aden_sync_result"), "%s", hive_last_error());
+    cr_expect_eq(res.listed, 7, "nothing written into a struct of the wrong size");
+    cr_expect_neq(hive_store_get_credential(st, &c, "int-ok", HIVE_GET_NO_REFRESH), HIVE_OK,
+                  "Aden was not asked");
+    hive_store_free(&st);
+}

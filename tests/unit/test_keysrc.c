@@ -665,7 +665,7 @@ static void die_after_first(void *ctx, size_t done, size_t total)
  * first file, in a process of its own. */
 static void kill_rotation_half_way(const char *new_file)
 {
-    hive_rotation r = {0};
+    hive_rotation r = HIVE_ROTATION_INIT;
     int status = 0;
     pid_t pid = fork();
 
@@ -684,7 +684,7 @@ static void kill_rotation_half_way(const char *new_file)
 Test(keysrc, rotation_of_a_command_key_killed_half_way_and_finished)
 {
     char new_file[400];
-    hive_rotation r = {0};
+    hive_rotation r = HIVE_ROTATION_INIT;
     hive_storage *s;
 
     fill_store();
@@ -742,7 +742,7 @@ Test(keysrc, rotation_of_a_command_key_killed_half_way_and_finished)
 Test(keysrc, rotation_of_a_systemd_key_and_the_marker_file_lost)
 {
     char new_file[400];
-    hive_rotation r = {0};
+    hive_rotation r = HIVE_ROTATION_INIT;
     hive_storage *s;
 
     fill_store();
@@ -779,7 +779,7 @@ Test(keysrc, rotation_of_a_systemd_key_and_the_marker_file_lost)
 Test(keysrc, source_updated_before_the_rotation_finished)
 {
     char new_file[400];
-    hive_rotation r = {0};
+    hive_rotation r = HIVE_ROTATION_INIT;
     hive_storage *s;
     char *k;
 
@@ -811,7 +811,7 @@ Test(keysrc, source_updated_before_the_rotation_finished)
 
 Test(keysrc, rotation_outside_needs_a_place_for_the_new_key)
 {
-    hive_rotation r = {0};
+    hive_rotation r = HIVE_ROTATION_INIT;
     hive_storage *s;
 
     fill_store();
@@ -832,7 +832,7 @@ Test(keysrc, pending_key_file_rotation_names_the_file_given)
     char path[400];
     char other[400];
     char want[1200];
-    hive_rotation r = {0};
+    hive_rotation r = HIVE_ROTATION_INIT;
     hive_storage *s;
 
     fill_store();

@@ -130,7 +130,7 @@ static bool exists(const char *path)
 Test(rotate, not_a_file_storage)
 {
     hive_storage *m = NULL;
-    hive_rotation r = {0};
+    hive_rotation r = HIVE_ROTATION_INIT;
 
     cr_assert_eq(hive_memory_storage_new(&m), HIVE_OK);
     cr_assert_eq(hive_file_storage_rotate_key(m, NEW_KEY, NULL, NULL, &r), HIVE_ERR_UNSUPPORTED);
@@ -153,7 +153,7 @@ static void count(void *ctx, size_t done, size_t total)
 Test(rotate, key_file_to_a_given_key_with_progress)
 {
     hive_storage *s = open_store(NULL);
-    hive_rotation r = {0};
+    hive_rotation r = HIVE_ROTATION_INIT;
     char *text;
 
     fill(s);
@@ -201,7 +201,7 @@ Test(rotate, a_pending_key_that_is_the_current_key_is_no_rotation)
 {
     hive_storage *s = open_store(NULL);
     char *current = slurp(key_file, NULL), *now;
-    hive_rotation r = {0};
+    hive_rotation r = HIVE_ROTATION_INIT;
 
     fill(s);
     /* <key file>.new holds the current key (written by hand, or a copy):
@@ -253,7 +253,7 @@ Test(rotate, key_in_the_environment_needs_the_new_key)
 Test(rotate, key_in_the_environment_to_the_given_key)
 {
     hive_storage *s = open_store(OLD_KEY);
-    hive_rotation r = {0};
+    hive_rotation r = HIVE_ROTATION_INIT;
 
     fill(s);
     cr_assert_eq(hive_file_storage_rotate_key(s, NEW_KEY, NULL, NULL, &r), HIVE_OK, "%s", hive_last_error());
@@ -269,7 +269,7 @@ Test(rotate, key_in_the_environment_to_HIVE_NEW_CREDENTIAL_KEY)
 {
     hive_storage *s = NULL;
     hive_file_options o = HIVE_FILE_OPTIONS_INIT;
-    hive_rotation r = {0};
+    hive_rotation r = HIVE_ROTATION_INIT;
     bool made = true;
 
     setenv(HIVE_ENV_KEY, OLD_KEY, 1);
@@ -311,5 +311,29 @@ Test(rotate, key_in_the_environment_refuses_another_key_than_HIVE_NEW_CREDENTIAL
     /* the same key given twice is no conflict */
     cr_assert_eq(hive_file_storage_rotate_key(s, NEW_KEY, NULL, NULL, NULL), HIVE_OK, "%s", hive_last_error());
     expect_readable_with(NEW_KEY);
+    hive_storage_free(&s);
+}
+
+Test(rotate, refuses_a_report_of_an_unknown_size_before_anything_is_done)
+{
+    hive_storage *s = open_store(NULL);
+    char *before = slurp(key_file, NULL), *after;
+    hive_rotation r = HIVE_ROTATION_INIT;
+
+    fill(s);
+    r.size = sizeof(r) + 8;   /* a caller built against a newer header */
+    r.total = 7;
+    cr_assert_eq(hive_file_storage_rotate_key(s, NEW_KEY, NULL, NULL, &r), HIVE_ERR_INVALID);
+    cr_expect_not_null(strstr(hive_last_error(), "HIVE_ROTATION_INIT"), "%s", hive_last_error());
+    cr_expect_not_null(strstr(hive_last_error(), "hive_rotation"), "%s", hive_last_error());
+    cr_expect_eq(r.total, 7, "nothing written into a struct of the wrong size");
+    cr_expect_not(exists(next_file), "no rotation started");
+    after = slurp(key_file, NULL);
+    cr_expect_str_eq(after, before);
+    free(before);
+    free(after);
+    cr_assert_eq(hive_file_storage_rotate_key_file(s, NULL, NULL, NULL, &r), HIVE_ERR_INVALID);
+    cr_expect_not_null(strstr(hive_last_error(), "HIVE_ROTATION_INIT"), "%s", hive_last_error());
+    expect_readable_with(NULL);
     hive_storage_free(&s);
 }

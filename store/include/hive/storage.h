@@ -187,7 +187,10 @@ HIVE_EXPORT const char *hive_file_storage_pending_key_file(hive_storage *s);
  */
 HIVE_EXPORT HIVE_NODISCARD hive_rc hive_file_storage_index(hive_storage *s, hive_json **out);
 
+/* What a rotation did: filled by the library. Start from
+ * HIVE_ROTATION_INIT; an unknown size is refused (HIVE_ERR_INVALID). */
 typedef struct hive_rotation {
+    size_t size;          /* sizeof(hive_rotation): start from HIVE_ROTATION_INIT */
     size_t total;         /* credential files */
     size_t rotated;       /* re-encrypted by this run */
     size_t already;       /* found under the new key (an earlier, killed run) */
@@ -195,6 +198,7 @@ typedef struct hive_rotation {
     bool key_file;        /* the new key went into the key file (else: the caller must
                            * put the new key where the key's source gets it) */
 } hive_rotation;
+#define HIVE_ROTATION_INIT {.size = sizeof(hive_rotation)}
 
 /*
  * Re-encrypt every credential under a new key, crash-safe:
@@ -207,7 +211,9 @@ typedef struct hive_rotation {
  * A kill at any instant leaves every credential readable with the old key
  * or the new one; running it again resumes with the same new key. new_key:
  * NULL to generate one (key file) or use HIVE_NEW_CREDENTIAL_KEY. progress
- * (may be NULL) is called as files are done.
+ * (may be NULL) is called as files are done. out (may be NULL): the
+ * report, started from HIVE_ROTATION_INIT (another size: HIVE_ERR_INVALID,
+ * before anything is done), filled on success.
  */
 HIVE_EXPORT HIVE_NODISCARD hive_rc hive_file_storage_rotate_key(hive_storage *s, const char *new_key,
                                                  void (*progress)(void *ctx, size_t done, size_t total),

@@ -401,14 +401,21 @@ typedef struct hive_aden_options {
 } hive_aden_options;
 #define HIVE_ADEN_OPTIONS_INIT {sizeof(hive_aden_options), NULL, NULL, 0}
 
+/* What hive_aden_sync did: filled by the library. Start from
+ * HIVE_ADEN_SYNC_RESULT_INIT; an unknown size is refused (HIVE_ERR_INVALID). */
 typedef struct hive_aden_sync_result {
+    size_t size;       /* sizeof(hive_aden_sync_result): start from HIVE_ADEN_SYNC_RESULT_INIT */
     size_t listed;     /* integrations Aden listed */
     size_t synced;     /* saved to the store */
     size_t skipped;    /* not active */
     size_t failed;     /* could not be fetched or saved (each warned about) */
 } hive_aden_sync_result;
+#define HIVE_ADEN_SYNC_RESULT_INIT {.size = sizeof(hive_aden_sync_result)}
 
-/* Pull every active integration into the store. */
+/* Pull every active integration into the store; *out (started from
+ * HIVE_ADEN_SYNC_RESULT_INIT; another size: HIVE_ERR_INVALID, before
+ * Aden is asked) counts what was done, also when a network or key error
+ * stopped the sync part way. */
 HIVE_EXPORT HIVE_NODISCARD hive_rc hive_aden_sync(hive_store *s, hive_aden_sync_result *out);
 
 /* Ask Aden whether integration id is valid; why: its error or status. */
