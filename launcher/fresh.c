@@ -918,14 +918,13 @@ static int add_watched(watched **list, size_t *n, const char *id)
 static int collect_watched(watched **list, size_t *nw, const fresh_var *vars, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        hive_template_ref *refs = NULL;
-        size_t nr = 0;
+        hive_template_refs *refs = NULL;
         int rc = 0;
-        if (hive_template_refs(&refs, &nr, vars[i].tmpl, strlen(vars[i].tmpl)) != HIVE_OK)
+        if (hive_template_refs_parse(&refs, vars[i].tmpl, strlen(vars[i].tmpl)) != HIVE_OK)
             return -1;
-        for (size_t k = 0; k < nr && rc == 0; k++)
-            rc = add_watched(list, nw, refs[k].id);
-        hive_template_refs_free(&refs, nr);
+        for (size_t k = 0; k < hive_template_refs_count(refs) && rc == 0; k++)
+            rc = add_watched(list, nw, hive_template_refs_id(refs, k));
+        hive_template_refs_free(&refs);
         if (rc != 0)
             return -1;
     }

@@ -371,14 +371,15 @@ nomem:
 
 static bool has_template(const char *text)
 {
-    hive_template_ref *refs = NULL;
-    size_t n = 0;
+    hive_template_refs *refs = NULL;
+    size_t n;
 
     if (strstr(text, "{{") == NULL)
         return false;
-    if (hive_template_refs(&refs, &n, text, strlen(text)) != HIVE_OK)
+    if (hive_template_refs_parse(&refs, text, strlen(text)) != HIVE_OK)
         return false;
-    hive_template_refs_free(&refs, n);
+    n = hive_template_refs_count(refs);
+    hive_template_refs_free(&refs);
     return n > 0;
 }
 
@@ -767,36 +768,37 @@ static void expired_hint(const run *r, hive_store *st, const hive_cred *c, const
  * refreshed what could be; the credential is read as that left it. */
 static int check_expiry(run *r, hive_store *st, const var *v)
 {
-    hive_template_ref *refs = NULL;
-    size_t n = 0;
+    hive_template_refs *refs = NULL;
     hive_time now = hive_time_now();
     int ex = 0;
 
-    if (hive_template_refs(&refs, &n, v->tmpl, strlen(v->tmpl)) != HIVE_OK)
+    if (hive_template_refs_parse(&refs, v->tmpl, strlen(v->tmpl)) != HIVE_OK)
         return 0;
-    for (size_t i = 0; i < n && ex == 0; i++) {
+    for (size_t i = 0; i < hive_template_refs_count(refs) && ex == 0; i++) {
+        const char *id = hive_template_refs_id(refs, i);
+        const char *key = hive_template_refs_key(refs, i);
         hive_cred *c = NULL;
-        const char *key;
         hive_time t;
-        if (hive_store_get_credential(st, &c, refs[i].id, HIVE_GET_NO_REFRESH) != HIVE_OK)
+        if (hive_store_get_credential(st, &c, id, HIVE_GET_NO_REFRESH) != HIVE_OK)
             continue;
-        key = refs[i].key ? refs[i].key : hive_cred_default_key(c);
+        if (key == NULL)
+            key = hive_cred_default_key(c);
         t = key ? hive_cred_key_expires(c, key) : (hive_time){0, 0, 0, HIVE_TIME_NONE};
         if (t.form != HIVE_TIME_NONE && hive_time_cmp(&t, &now) <= 0) {
             char when[HIVE_TIME_TEXT];
             hive_time_format(when, &t, true);
             if (r->allow_expired) {
                 cli_warn("%s: key '%s' of credential '%s' expired at %s (passed on: --allow-expired)",
-                         v->name, key, refs[i].id, when);
+                         v->name, key, id, when);
             } else {
-                fail_msg("%s: key '%s' of credential '%s' expired at %s", v->name, key, refs[i].id, when);
-                expired_hint(r, st, c, refs[i].id, key);
+                fail_msg("%s: key '%s' of credential '%s' expired at %s", v->name, key, id, when);
+                expired_hint(r, st, c, id, key);
                 ex = EXIT_FAIL;
             }
         }
         hive_cred_free(&c);
     }
-    hive_template_refs_free(&refs, n);
+    hive_template_refs_free(&refs);
     return ex;
 }
 
@@ -842,22 +844,21 @@ static void prefetch_all(const run *r, hive_store *st)
 {
     const char *ids[64];
     size_t nids = 0;
-    hive_template_ref *refs[64];
-    size_t nrefs[64];
+    hive_template_refs *refs[64];
     size_t nv = 0;
 
     for (size_t i = 0; i < r->nvars && nv < 64; i++) {
-        if (hive_template_refs(&refs[nv], &nrefs[nv], r->vars[i].tmpl, strlen(r->vars[i].tmpl)) != HIVE_OK)
+        if (hive_template_refs_parse(&refs[nv], r->vars[i].tmpl, strlen(r->vars[i].tmpl)) != HIVE_OK)
             continue;
-        for (size_t k = 0; k < nrefs[nv] && nids < 64; k++)
-            ids[nids++] = refs[nv][k].id;
+        for (size_t k = 0; k < hive_template_refs_count(refs[nv]) && nids < 64; k++)
+            ids[nids++] = hive_template_refs_id(refs[nv], k);
         nv++;
     }
     if (nids > 1 && hive_storage_prefetch(hive_store_storage(st), ids, nids) != HIVE_OK) {
         /* the renders read one by one, and report what fails */
     }
     for (size_t i = 0; i < nv; i++)
-        hive_template_refs_free(&refs[i], nrefs[i]);
+        hive_template_refs_free(&refs[i]);
 }
 
 /* Whether v may be set: a refused name must be allowed by name; if not,
@@ -969,26 +970,26 @@ static void audit_note_launch(const run *r, hive_store *st)
     if (audit == NULL || f == NULL || names == NULL || creds == NULL || fresh == NULL)
         goto out;
     for (size_t i = 0; i < r->nvars; i++) {
-        hive_template_ref *refs = NULL;
-        size_t n = 0;
+        hive_template_refs *refs = NULL;
         const var *v = &r->vars[i];
         add_unique(&names, v->name);
-        if (hive_template_refs(&refs, &n, v->tmpl, strlen(v->tmpl)) != HIVE_OK)
+        if (hive_template_refs_parse(&refs, v->tmpl, strlen(v->tmpl)) != HIVE_OK)
             continue;
-        for (size_t k = 0; k < n; k++) {
+        for (size_t k = 0; k < hive_template_refs_count(refs); k++) {
+            const char *id = hive_template_refs_id(refs, k);
+            const char *key = hive_template_refs_key(refs, k);
             hive_cred *c = NULL;
-            const char *key = refs[k].key;
-            if (hive_store_get_credential(st, &c, refs[k].id, HIVE_GET_NO_REFRESH) != HIVE_OK)
+            if (hive_store_get_credential(st, &c, id, HIVE_GET_NO_REFRESH) != HIVE_OK)
                 continue;
             if (key == NULL)
                 key = hive_cred_default_key(c);
             if (key != NULL)
-                audit_add_key(&creds, refs[k].id, key);
+                audit_add_key(&creds, id, key);
             if (refreshed_since_start(c))
-                add_unique(&fresh, refs[k].id);
+                add_unique(&fresh, id);
             hive_cred_free(&c);
         }
-        hive_template_refs_free(&refs, n);
+        hive_template_refs_free(&refs);
     }
     hive_json_put(&f, "mode", hive_json_new_string(mode, strlen(mode)));
     hive_json_put(&f, "variables", names);
@@ -1290,24 +1291,24 @@ static int collect_mask_values(run *r, hive_store *st)
     unsigned flags = HIVE_GET_NO_REFRESH;
 
     for (size_t i = 0; i < r->nvars; i++) {
-        hive_template_ref *refs = NULL;
-        size_t n = 0;
+        hive_template_refs *refs = NULL;
         if (add_mask_value(r, r->vars[i].value.data, r->vars[i].value.len) != 0)
             goto nomem;
-        if (hive_template_refs(&refs, &n, r->vars[i].tmpl, strlen(r->vars[i].tmpl)) != HIVE_OK)
+        if (hive_template_refs_parse(&refs, r->vars[i].tmpl, strlen(r->vars[i].tmpl)) != HIVE_OK)
             goto nomem;
-        for (size_t k = 0; k < n; k++) {
+        for (size_t k = 0; k < hive_template_refs_count(refs); k++) {
             hive_secret v = HIVE_SECRET_INIT;
-            if (hive_store_get_key(st, &v, refs[k].id, refs[k].key, flags) == HIVE_OK) {
+            if (hive_store_get_key(st, &v, hive_template_refs_id(refs, k), hive_template_refs_key(refs, k), flags) ==
+                HIVE_OK) {
                 int bad = add_mask_value(r, v.data, v.len);
                 hive_secret_free(&v);
                 if (bad) {
-                    hive_template_refs_free(&refs, n);
+                    hive_template_refs_free(&refs);
                     goto nomem;
                 }
             }
         }
-        hive_template_refs_free(&refs, n);
+        hive_template_refs_free(&refs);
     }
     return 0;
 nomem:
@@ -1414,8 +1415,7 @@ typedef struct dry_ref_info {
 } dry_ref_info;
 
 /* Expiry of one reference: would a launch refresh it, pass it, or stop? */
-static void dry_expiry(const run *r, hive_store *st, const var *v, const hive_template_ref *ref,
-                       dry_ref_info *d)
+static void dry_expiry(const run *r, hive_store *st, const var *v, const char *id, dry_ref_info *d)
 {
     hive_time t = hive_cred_key_expires(d->cred, d->key);
     hive_time now = hive_time_now();
@@ -1436,14 +1436,14 @@ static void dry_expiry(const run *r, hive_store *st, const var *v, const hive_te
                                    pname ? pname : "?");
     } else if (d->expires_in <= 0 && r->allow_expired) {
         cli_warn("%s: key '%s' of credential '%s' expired at %s (passed on: --allow-expired)", v->name,
-                 d->key, ref->id, d->when);
+                 d->key, id, d->when);
         d->refresh = text_of("expired, would not be refreshed: %s; passed on: --allow-expired",
                              why ? why : "not due");
     } else if (d->expires_in <= 0) {
         d->problem = text_of("key '%s' of credential '%s' expired at %s and would not be refreshed: %s",
-                             d->key, ref->id, d->when, why ? why : "not due");
+                             d->key, id, d->when, why ? why : "not due");
         fail_msg("%s (%s): %s", v->name, v->source, d->problem ? d->problem : "expired");
-        cli_hint("save a new token with 'hive-cred add %s', or pass --allow-expired", ref->id);
+        cli_hint("save a new token with 'hive-cred add %s', or pass --allow-expired", id);
     } else if (why != NULL && d->expires_in <= r->margin) {
         d->refresh = text_of("expires in %lld s, would not be refreshed: %s", (long long)d->expires_in, why);
     } else {
@@ -1455,18 +1455,19 @@ static void dry_expiry(const run *r, hive_store *st, const var *v, const hive_te
 /* One reference of v's template: its credential and key, read as stored,
  * and what a launch would do about its expiry. A problem is said, and
  * added to var_problems. */
-static hive_json *dry_ref(const run *r, hive_store *st, const var *v, const hive_template_ref *ref,
+static hive_json *dry_ref(const run *r, hive_store *st, const var *v, const hive_template_refs *refs, size_t i,
                           hive_json **var_problems)
 {
+    const char *id = hive_template_refs_id(refs, i);
     hive_json *o = hive_json_new(HIVE_JSON_OBJECT);
-    dry_ref_info d = {.key = ref->key};
+    dry_ref_info d = {.key = hive_template_refs_key(refs, i)};
     hive_secret value = HIVE_SECRET_INIT;
     /* the store's own words for a missing credential or key */
-    hive_rc rc = hive_store_get_key(st, &value, ref->id, ref->key, HIVE_GET_NO_REFRESH);
+    hive_rc rc = hive_store_get_key(st, &value, id, d.key, HIVE_GET_NO_REFRESH);
 
     if (rc == HIVE_OK) {
         hive_secret_free(&value);
-        rc = hive_store_get_credential(st, &d.cred, ref->id, HIVE_GET_NO_REFRESH);
+        rc = hive_store_get_credential(st, &d.cred, id, HIVE_GET_NO_REFRESH);
     }
     if (rc != HIVE_OK) {
         d.problem = text_of("%s", hive_last_error());
@@ -1476,11 +1477,11 @@ static hive_json *dry_ref(const run *r, hive_store *st, const var *v, const hive
     } else {
         if (d.key == NULL)
             d.key = hive_cred_default_key(d.cred);
-        dry_expiry(r, st, v, ref, &d);
+        dry_expiry(r, st, v, id, &d);
     }
     if (d.problem != NULL)
         hive_json_push(var_problems, json_text(d.problem));
-    hive_json_put(&o, "credential", json_text(ref->id));
+    hive_json_put(&o, "credential", json_text(id));
     hive_json_put(&o, "key", json_text(d.key));
     hive_json_put(&o, "expires_at", json_text(*d.when ? d.when : NULL));
     hive_json_put(&o, "expires_in", *d.when ? hive_json_new_int(d.expires_in) : hive_json_new(HIVE_JSON_NULL));
@@ -1522,8 +1523,7 @@ static hive_json *dry_var(const run *r, hive_store *st, var *v)
     hive_json *o = hive_json_new(HIVE_JSON_OBJECT);
     hive_json *refs_json = hive_json_new(HIVE_JSON_ARRAY);
     hive_json *vp = hive_json_new(HIVE_JSON_ARRAY);
-    hive_template_ref *refs = NULL;
-    size_t n = 0;
+    hive_template_refs *refs = NULL;
     bool rendered = false;
     char *why = NULL;
 
@@ -1532,10 +1532,10 @@ static hive_json *dry_var(const run *r, hive_store *st, var *v)
     if (!template_ok(v, &why)) {
         hive_json_push(&vp, json_text(why));
         free(why);
-    } else if (hive_template_refs(&refs, &n, v->tmpl, strlen(v->tmpl)) == HIVE_OK) {
-        for (size_t i = 0; i < n; i++)
-            hive_json_push(&refs_json, dry_ref(r, st, v, &refs[i], &vp));
-        hive_template_refs_free(&refs, n);
+    } else if (hive_template_refs_parse(&refs, v->tmpl, strlen(v->tmpl)) == HIVE_OK) {
+        for (size_t i = 0; i < hive_template_refs_count(refs); i++)
+            hive_json_push(&refs_json, dry_ref(r, st, v, refs, i, &vp));
+        hive_template_refs_free(&refs);
     }
     if (hive_json_size(vp) == 0) {
         hive_rc rc = hive_store_resolve(st, &v->value, v->tmpl, HIVE_GET_NO_REFRESH);

@@ -138,24 +138,33 @@ static const char *value_at(const mask_follow *f, uint64_t off, size_t *len)
  */
 static bool add_pieces(mask_values *mv, const char *tmpl, const char *v, size_t len, bool *nomem)
 {
-    hive_template_ref *refs = NULL;
-    size_t nr = 0;
+    hive_template_refs *refs = NULL;
+    size_t nr;
+    size_t start, ref_end;
     size_t at;
     bool ok = true;
 
-    if (hive_template_refs(&refs, &nr, tmpl, strlen(tmpl)) != HIVE_OK) {
+    if (hive_template_refs_parse(&refs, tmpl, strlen(tmpl)) != HIVE_OK) {
         *nomem = true;
         return false;
     }
-    if (nr == 0 || refs[0].start > len || memcmp(v, tmpl, refs[0].start) != 0) {
-        hive_template_refs_free(&refs, nr);
+    nr = hive_template_refs_count(refs);
+    hive_template_refs_span(refs, &start, &ref_end, 0);
+    if (nr == 0 || start > len || memcmp(v, tmpl, start) != 0) {
+        hive_template_refs_free(&refs);
         return nr == 0;
     }
-    at = refs[0].start;
+    at = start;
     for (size_t k = 0; k < nr && ok && !*nomem; k++) {
-        const char *lit = tmpl + refs[k].end;
-        size_t nlit = (k + 1 < nr ? refs[k + 1].start : strlen(tmpl)) - refs[k].end;
+        size_t next = strlen(tmpl), next_end;
+        const char *lit;
+        size_t nlit;
         size_t end;
+        hive_template_refs_span(refs, &start, &ref_end, k);
+        if (k + 1 < nr)
+            hive_template_refs_span(refs, &next, &next_end, k + 1);
+        lit = tmpl + ref_end;
+        nlit = next - ref_end;
         if (k + 1 == nr) {
             /* the last: the rest, less the literal text after it */
             ok = len - at >= nlit && memcmp(v + len - nlit, lit, nlit) == 0;
@@ -169,7 +178,7 @@ static bool add_pieces(mask_values *mv, const char *tmpl, const char *v, size_t 
             *nomem = true;
         at = end + nlit;
     }
-    hive_template_refs_free(&refs, nr);
+    hive_template_refs_free(&refs);
     return ok;
 }
 

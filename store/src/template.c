@@ -112,50 +112,97 @@ hive_rc hive_template_check(const char *text, size_t len, size_t *column)
     return HIVE_OK;
 }
 
-void hive_template_refs_free(hive_template_ref **refs, size_t n)
+/* The list behind the opaque handle: the caller sees it only through
+ * the accessors, so it can grow. */
+typedef struct {
+    char *id;
+    char *key;      /* NULL: the default key */
+    size_t start;   /* byte offsets of "{{" and one past "}}" */
+    size_t end;
+} ref;
+
+struct hive_template_refs {
+    ref *items;
+    size_t count;
+};
+
+void hive_template_refs_free(hive_template_refs **refs)
 {
     if (refs == NULL || *refs == NULL)
         return;
-    for (size_t i = 0; i < n; i++) {
-        free((*refs)[i].id);
-        free((*refs)[i].key);
+    for (size_t i = 0; i < (*refs)->count; i++) {
+        free((*refs)->items[i].id);
+        free((*refs)->items[i].key);
     }
+    free((*refs)->items);
     free(*refs);
     *refs = NULL;
 }
 
-hive_rc hive_template_refs(hive_template_ref **refs, size_t *n, const char *text, size_t len)
+size_t hive_template_refs_count(const hive_template_refs *refs)
 {
-    hive_template_ref *out = NULL;
-    size_t count = 0;
+    return refs != NULL ? refs->count : 0;
+}
+
+static const ref *ref_at(const hive_template_refs *refs, size_t i)
+{
+    return refs != NULL && i < refs->count ? &refs->items[i] : NULL;
+}
+
+const char *hive_template_refs_id(const hive_template_refs *refs, size_t i)
+{
+    const ref *r = ref_at(refs, i);
+
+    return r != NULL ? r->id : NULL;
+}
+
+const char *hive_template_refs_key(const hive_template_refs *refs, size_t i)
+{
+    const ref *r = ref_at(refs, i);
+
+    return r != NULL ? r->key : NULL;
+}
+
+void hive_template_refs_span(const hive_template_refs *refs, size_t *start, size_t *end, size_t i)
+{
+    const ref *r = ref_at(refs, i);
+
+    *start = r != NULL ? r->start : 0;
+    *end = r != NULL ? r->end : 0;
+}
+
+hive_rc hive_template_refs_parse(hive_template_refs **out, const char *text, size_t len)
+{
+    hive_template_refs *list = calloc(1, sizeof(*list));
 
     hive__clear_error();
-    for (size_t i = 0; i < len;) {
+    for (size_t i = 0; list != NULL && i < len;) {
         size_t id_end, ks, ke, end;
-        hive_template_ref *grown;
+        ref *grown, *r;
 
         if (!match_at(text, len, i, &id_end, &ks, &ke, &end)) {
             i++;
             continue;
         }
-        grown = realloc(out, (count + 1) * sizeof(*grown));
+        grown = realloc(list->items, (list->count + 1) * sizeof(*grown));
         if (grown == NULL)
             goto nomem;
-        out = grown;
-        out[count].id = hive__strndup(text + i + 2, id_end - i - 2);
-        out[count].key = ks ? hive__strndup(text + ks, ke - ks) : NULL;
-        out[count].start = i;
-        out[count].end = end;
-        count++;
-        if (out[count - 1].id == NULL || (ks && out[count - 1].key == NULL))
+        list->items = grown;
+        r = &list->items[list->count++];
+        r->id = hive__strndup(text + i + 2, id_end - i - 2);
+        r->key = ks ? hive__strndup(text + ks, ke - ks) : NULL;
+        r->start = i;
+        r->end = end;
+        if (r->id == NULL || (ks && r->key == NULL))
             goto nomem;
         i = end;
     }
-    *refs = out;
-    *n = count;
+    if (list == NULL)
+        goto nomem;
+    *out = list;
     return HIVE_OK;
 nomem:
-    hive_template_refs_free(&out, count);
+    hive_template_refs_free(&list);
     return hive__fail(HIVE_ERR_NOMEM, "out of memory");
 }
 
@@ -170,24 +217,24 @@ hive_rc hive_store_resolve(hive_store *s, hive_secret *out, const char *text, un
 hive_rc hive__store_resolve(hive_store *s, char **out, size_t *len, const char *text, unsigned flags)
 {
     hive__clear_error();
-    hive_template_ref *refs = NULL;
-    size_t n = 0;
+    hive_template_refs *refs = NULL;
     size_t pos = 0;
     size_t tlen = strlen(text);
     hive_buf b = {0};
-    hive_rc rc = hive_template_refs(&refs, &n, text, tlen);
+    hive_rc rc = hive_template_refs_parse(&refs, text, tlen);
 
-    for (size_t i = 0; rc == HIVE_OK && i < n; i++) {
+    for (size_t i = 0; rc == HIVE_OK && i < refs->count; i++) {
+        const ref *r = &refs->items[i];
         char *v = NULL;
         size_t vlen = 0;
-        hive__buf_append(&b, text + pos, refs[i].start - pos);
-        rc = hive__store_get_key(s, &v, &vlen, refs[i].id, refs[i].key, flags);
+        hive__buf_append(&b, text + pos, r->start - pos);
+        rc = hive__store_get_key(s, &v, &vlen, r->id, r->key, flags);
         if (rc == HIVE_OK)
             hive__buf_append(&b, v, vlen);
         hive__free_secret(v, vlen + 1);
-        pos = refs[i].end;
+        pos = r->end;
     }
-    hive_template_refs_free(&refs, n);
+    hive_template_refs_free(&refs);
     if (rc != HIVE_OK) {
         hive__buf_free(&b);
         return rc;
@@ -244,8 +291,7 @@ hive_rc hive__resolve_object(hive_store *s, hive_json **out, const hive_json *in
 
 hive_rc hive_store_check_template(hive_store *s, hive_strlist *problems, const char *text)
 {
-    hive_template_ref *refs = NULL;
-    size_t n = 0;
+    hive_template_refs *refs = NULL;
     hive_rc rc;
 
     hive__clear_error();
@@ -257,19 +303,19 @@ hive_rc hive_store_check_template(hive_store *s, hive_strlist *problems, const c
         if (rc != HIVE_OK)
             return rc;
     }
-    rc = hive_template_refs(&refs, &n, text, strlen(text));
+    rc = hive_template_refs_parse(&refs, text, strlen(text));
 
-    for (size_t i = 0; rc == HIVE_OK && i < n; i++) {
+    for (size_t i = 0; rc == HIVE_OK && i < refs->count; i++) {
         char *v = NULL;
         size_t vlen = 0;
-        hive_rc r = hive__store_get_key(s, &v, &vlen, refs[i].id, refs[i].key, HIVE_GET_NO_REFRESH);
+        hive_rc r = hive__store_get_key(s, &v, &vlen, refs->items[i].id, refs->items[i].key, HIVE_GET_NO_REFRESH);
         hive__free_secret(v, vlen + 1);
         if (r == HIVE_ERR_NOMEM)
             rc = r;
         else if (r != HIVE_OK)
             rc = hive__strlist_add(problems, hive_last_error());
     }
-    hive_template_refs_free(&refs, n);
+    hive_template_refs_free(&refs);
     hive__clear_error();
     return rc;
 }

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 NOT_NODISCARD = {"hive_fail"}
-BARE_BUFFER_OK = {"hive_fernet_encrypt", "hive_fernet_encrypt_at", "hive_template_refs"}
+BARE_BUFFER_OK = {"hive_fernet_encrypt", "hive_fernet_encrypt_at"}
 
 
 def check(path):

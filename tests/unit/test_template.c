@@ -121,51 +121,61 @@ static hive_store *usage_store(void)
 
 TestSuite(template_refs);
 
-static size_t refs_of(hive_template_ref **refs, const char *text)
+static hive_template_refs *refs_of(const char *text)
 {
-    size_t n = 99;
-    *refs = NULL;
-    cr_assert_eq(hive_template_refs(refs, &n, text, strlen(text)), HIVE_OK);
-    return n;
+    hive_template_refs *refs = NULL;
+
+    cr_assert_eq(hive_template_refs_parse(&refs, text, strlen(text)), HIVE_OK);
+    cr_assert_not_null(refs, "a list also when there is no reference");
+    return refs;
 }
 
-static void expect_ref(const hive_template_ref *r, const char *id, const char *key, size_t start, size_t end)
+static void expect_ref(const hive_template_refs *refs, size_t i, const char *id, const char *key, size_t start,
+                       size_t end)
 {
-    cr_expect_str_eq(r->id, id);
+    const char *k = hive_template_refs_key(refs, i);
+    size_t s = 99, e = 99;
+
+    cr_assert_not_null(hive_template_refs_id(refs, i));
+    cr_expect_str_eq(hive_template_refs_id(refs, i), id);
     if (key == NULL)
-        cr_expect_null(r->key, "key should be NULL, is %s", r->key ? r->key : "");
+        cr_expect_null(k, "key should be NULL, is %s", k ? k : "");
     else {
-        cr_assert_not_null(r->key);
-        cr_expect_str_eq(r->key, key);
+        cr_assert_not_null(k);
+        cr_expect_str_eq(k, key);
     }
-    cr_expect_eq(r->start, start, "%s start", id);
-    cr_expect_eq(r->end, end, "%s end", id);
+    hive_template_refs_span(refs, &s, &e, i);
+    cr_expect_eq(s, start, "%s start", id);
+    cr_expect_eq(e, end, "%s end", id);
 }
 
 Test(template_refs, finds_id_and_id_key_with_offsets)
 {
     const char *text = "Bearer {{github_oauth.access_token}} and {{brave_search}}!";
-    hive_template_ref *refs;
-    size_t n = refs_of(&refs, text);
+    size_t start, end;
+    hive_template_refs *refs = refs_of(text);
+    size_t n = hive_template_refs_count(refs);
 
     cr_assert_eq(n, 2);
-    expect_ref(&refs[0], "github_oauth", "access_token", 7, 36);
-    expect_ref(&refs[1], "brave_search", NULL, 41, 57);
-    cr_expect_eq(memcmp(text + refs[0].start, "{{", 2), 0);
-    cr_expect_eq(memcmp(text + refs[1].end - 2, "}}", 2), 0);
-    hive_template_refs_free(&refs, n);
+    expect_ref(refs, 0, "github_oauth", "access_token", 7, 36);
+    expect_ref(refs, 1, "brave_search", NULL, 41, 57);
+    hive_template_refs_span(refs, &start, &end, 0);
+    cr_expect_eq(memcmp(text + start, "{{", 2), 0);
+    hive_template_refs_span(refs, &start, &end, 1);
+    cr_expect_eq(memcmp(text + end - 2, "}}", 2), 0);
+    hive_template_refs_free(&refs);
 }
 
 Test(template_refs, ids_and_keys_take_dashes_and_underscores)
 {
-    hive_template_ref *refs;
-    size_t n = refs_of(&refs, "{{my-cred_1.key_2-x}}{{_-.-_}}{{A9}}");
+    hive_template_refs *refs = refs_of("{{my-cred_1.key_2-x}}{{_-.-_}}{{A9}}");
+    size_t n = hive_template_refs_count(refs);
 
     cr_assert_eq(n, 3);
-    expect_ref(&refs[0], "my-cred_1", "key_2-x", 0, 21);
-    expect_ref(&refs[1], "_-", "-_", 21, 30);
-    expect_ref(&refs[2], "A9", NULL, 30, 36);
-    hive_template_refs_free(&refs, n);
+    expect_ref(refs, 0, "my-cred_1", "key_2-x", 0, 21);
+    expect_ref(refs, 1, "_-", "-_", 21, 30);
+    expect_ref(refs, 2, "A9", NULL, 30, 36);
+    hive_template_refs_free(&refs);
 }
 
 Test(template_refs, malformed_references_stay_literal)
@@ -177,22 +187,22 @@ Test(template_refs, malformed_references_stay_literal)
     };
 
     for (size_t i = 0; i < sizeof(literal) / sizeof(literal[0]); i++) {
-        hive_template_ref *refs;
-        size_t n = refs_of(&refs, literal[i]);
+        hive_template_refs *refs = refs_of(literal[i]);
+        size_t n = hive_template_refs_count(refs);
         cr_expect_eq(n, 0, "\"%s\" gave %zu references", literal[i], n);
-        hive_template_refs_free(&refs, n);
+        hive_template_refs_free(&refs);
     }
 }
 
 Test(template_refs, a_local_account_id_is_provider_slash_alias)
 {
-    hive_template_ref *refs;
-    size_t n = refs_of(&refs, "{{brave_search/work}} {{brave_search/work.api_key}}");
+    hive_template_refs *refs = refs_of("{{brave_search/work}} {{brave_search/work.api_key}}");
+    size_t n = hive_template_refs_count(refs);
 
     cr_assert_eq(n, 2);
-    expect_ref(&refs[0], "brave_search/work", NULL, 0, 21);
-    expect_ref(&refs[1], "brave_search/work", "api_key", 22, 51);
-    hive_template_refs_free(&refs, n);
+    expect_ref(refs, 0, "brave_search/work", NULL, 0, 21);
+    expect_ref(refs, 1, "brave_search/work", "api_key", 22, 51);
+    hive_template_refs_free(&refs);
 }
 
 /* Every "{{" either opens a template or is reported, with its column. */
@@ -233,56 +243,75 @@ Test(template_check, typos_are_reported_with_their_column_and_what_is_wrong)
 
 Test(template_refs, triple_braces_give_one_reference_at_offset_1)
 {
-    hive_template_ref *refs;
-    size_t n = refs_of(&refs, "{{{a}}}");
+    hive_template_refs *refs = refs_of("{{{a}}}");
+    size_t n = hive_template_refs_count(refs);
 
     cr_assert_eq(n, 1);
-    expect_ref(&refs[0], "a", NULL, 1, 6);
-    hive_template_refs_free(&refs, n);
+    expect_ref(refs, 0, "a", NULL, 1, 6);
+    hive_template_refs_free(&refs);
 }
 
 Test(template_refs, adjacent_references)
 {
-    hive_template_ref *refs;
-    size_t n = refs_of(&refs, "{{a}}{{b}}");
+    hive_template_refs *refs = refs_of("{{a}}{{b}}");
+    size_t n = hive_template_refs_count(refs);
 
     cr_assert_eq(n, 2);
-    expect_ref(&refs[0], "a", NULL, 0, 5);
-    expect_ref(&refs[1], "b", NULL, 5, 10);
-    hive_template_refs_free(&refs, n);
+    expect_ref(refs, 0, "a", NULL, 0, 5);
+    expect_ref(refs, 1, "b", NULL, 5, 10);
+    hive_template_refs_free(&refs);
 }
 
 Test(template_refs, a_broken_reference_does_not_hide_the_next)
 {
-    hive_template_ref *refs;
-    size_t n = refs_of(&refs, "{{a.b.c}} {{ x }} {{good.key}}");
+    hive_template_refs *refs = refs_of("{{a.b.c}} {{ x }} {{good.key}}");
+    size_t n = hive_template_refs_count(refs);
 
     cr_assert_eq(n, 1);
-    expect_ref(&refs[0], "good", "key", 18, 30);
-    hive_template_refs_free(&refs, n);
+    expect_ref(refs, 0, "good", "key", 18, 30);
+    hive_template_refs_free(&refs);
 }
 
 Test(template_refs, the_length_bounds_the_scan)
 {
-    hive_template_ref *refs = NULL;
-    size_t n = 99;
+    hive_template_refs *refs = NULL;
 
-    cr_assert_eq(hive_template_refs(&refs, &n, "{{a}}", 4), HIVE_OK);
-    cr_expect_eq(n, 0);
-    hive_template_refs_free(&refs, n);
-    cr_assert_eq(hive_template_refs(&refs, &n, "{{a}}{{b}}", 5), HIVE_OK);
-    cr_assert_eq(n, 1);
-    expect_ref(&refs[0], "a", NULL, 0, 5);
-    hive_template_refs_free(&refs, n);
+    cr_assert_eq(hive_template_refs_parse(&refs, "{{a}}", 4), HIVE_OK);
+    cr_expect_eq(hive_template_refs_count(refs), 0);
+    hive_template_refs_free(&refs);
+    cr_assert_eq(hive_template_refs_parse(&refs, "{{a}}{{b}}", 5), HIVE_OK);
+    cr_assert_eq(hive_template_refs_count(refs), 1);
+    expect_ref(refs, 0, "a", NULL, 0, 5);
+    hive_template_refs_free(&refs);
 }
 
 Test(template_refs, plain_text_has_none)
 {
-    hive_template_ref *refs;
-    size_t n = refs_of(&refs, "https://api.example.com?q=1&x={y}");
+    hive_template_refs *refs = refs_of("https://api.example.com?q=1&x={y}");
+    size_t n = hive_template_refs_count(refs);
 
     cr_expect_eq(n, 0);
-    hive_template_refs_free(&refs, n);
+    hive_template_refs_free(&refs);
+}
+
+Test(template_refs, past_the_count_and_a_null_list_give_nothing)
+{
+    hive_template_refs *refs = refs_of("{{a.b}}");
+    size_t start = 99, end = 99;
+
+    cr_assert_eq(hive_template_refs_count(refs), 1);
+    cr_expect_null(hive_template_refs_id(refs, 1));
+    cr_expect_null(hive_template_refs_key(refs, 1));
+    hive_template_refs_span(refs, &start, &end, 1);
+    cr_expect_eq(start, 0);
+    cr_expect_eq(end, 0);
+    hive_template_refs_free(&refs);
+    cr_expect_null(refs, "free clears the handle");
+    hive_template_refs_free(&refs);   /* twice is harmless */
+    hive_template_refs_free(NULL);
+    cr_expect_eq(hive_template_refs_count(NULL), 0);
+    cr_expect_null(hive_template_refs_id(NULL, 0));
+    cr_expect_null(hive_template_refs_key(NULL, 0));
 }
 
 /* --- resolve -------------------------------------------------------------- */

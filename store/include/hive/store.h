@@ -252,18 +252,23 @@ HIVE_EXPORT HIVE_NODISCARD hive_rc hive_store_clear_in_doubt(hive_store *s, bool
  * parts around one '/'), the ids Hive gives local accounts, as in
  * {{brave_search/work.api_key}}; Hive leaves such text as it is.
  */
-typedef struct hive_template_ref {
-    char *id;
-    char *key;        /* NULL: the default key */
-    size_t start;     /* byte offsets of "{{" and one past "}}" */
-    size_t end;
-} hive_template_ref;
+typedef struct hive_template_refs hive_template_refs;
 
-/* The references in text, in order: *refs is an array of *n, the caller's
- * (hive_template_refs_free). */
-HIVE_EXPORT HIVE_NODISCARD hive_rc hive_template_refs(hive_template_ref **refs, size_t *n, const char *text, size_t len);
-/* Free the n references at *refs and set *refs to NULL. */
-HIVE_EXPORT void hive_template_refs_free(hive_template_ref **refs, size_t n);
+/* The references in text[0..len), in order, as a new list: *out is the
+ * caller's (hive_template_refs_free), also when there is none. */
+HIVE_EXPORT HIVE_NODISCARD hive_rc hive_template_refs_parse(hive_template_refs **out, const char *text, size_t len);
+/* How many references refs holds (NULL: 0). */
+HIVE_EXPORT size_t hive_template_refs_count(const hive_template_refs *refs);
+/* Reference i's id, or NULL when i is not below the count; refs keeps it. */
+HIVE_EXPORT const char *hive_template_refs_id(const hive_template_refs *refs, size_t i);
+/* Reference i's key; NULL for {{id}}, the default key (or when i is not
+ * below the count); refs keeps it. */
+HIVE_EXPORT const char *hive_template_refs_key(const hive_template_refs *refs, size_t i);
+/* Where reference i is in the text: *start the byte offset of its "{{",
+ * *end one past its "}}" (both 0 when i is not below the count). */
+HIVE_EXPORT void hive_template_refs_span(const hive_template_refs *refs, size_t *start, size_t *end, size_t i);
+/* Free the list at *refs and set *refs to NULL. */
+HIVE_EXPORT void hive_template_refs_free(hive_template_refs **refs);
 
 /*
  * HIVE_OK when every "{{" in text starts a template; else HIVE_ERR_INVALID,
