@@ -584,6 +584,16 @@ int fresh_snapshot_fd(void)
     return snap_fd;
 }
 
+/* "NAME=value" in a new string, or NULL. */
+static char *env_entry(const char *name, const char *value)
+{
+    char *entry = malloc(strlen(name) + 1 + strlen(value) + 1);
+
+    if (entry != NULL)
+        sprintf(entry, "%s=%s", name, value);
+    return entry;
+}
+
 char **fresh_env_now(char *const *envp)
 {
     const struct hive_snap *h = snap_head();
@@ -602,11 +612,10 @@ char **fresh_env_now(char *const *envp)
         const char *name = h->vars[i].name;
         const char *value = snap_w + off;
         size_t nl = strlen(name);
-        char *entry = malloc(nl + 1 + strlen(value) + 1);
+        char *entry = env_entry(name, value);
         size_t k = 0;
         if (entry == NULL)
             return NULL;   /* about to exec or exit: the OS takes it back */
-        sprintf(entry, "%s=%s", name, value);
         while (k < n && !(strncmp(out[k], name, nl) == 0 && out[k][nl] == '='))
             k++;
         out[k] = entry;
@@ -705,16 +714,6 @@ static int check_reach(const fresh_config *cfg, char **argv, char *const *envp, 
                  "it with launch-time values, or run it without --fresh");
     }
     return 125;
-}
-
-/* "NAME=value" in a new string, or NULL. */
-static char *env_entry(const char *name, const char *value)
-{
-    char *entry = malloc(strlen(name) + 1 + strlen(value) + 1);
-
-    if (entry != NULL)
-        sprintf(entry, "%s=%s", name, value);
-    return entry;
 }
 
 /* The snapshot of the variables of vars; 0 or the exit status (said). */
